@@ -1,0 +1,34 @@
+# safety-bot: two commands matter. `make run` starts the bot (console adapter when no platform is
+# configured); `make test` builds the environment, installs everything (test homeserver included) and
+# runs every test.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+CONFIG ?= config.yaml
+STAMP := $(VENV)/.installed
+
+.PHONY: run test bench check-config clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[discord,matrix,media,test]"
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/safety-bot run --config $(CONFIG)
+
+check-config: $(STAMP)
+	$(BIN)/safety-bot check-config --config $(CONFIG)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+bench: $(STAMP)
+	$(BIN)/python bench/intake.py
+	$(BIN)/python bench/discord_events.py
+	$(BIN)/python bench/matrix_ban.py
+	$(BIN)/python bench/media.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,413 @@
+"""A simulated community in the terminal, driven by typed (or scripted) commands.
+
+Translation only: lines become core events, core actions become printed lines. Every printed line
+names who sees it, so a person (or a test) can check that a report reaches only the safety team.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shlex
+import sys
+from dataclasses import dataclass, field
+
+from safety_bot import commands as cmdparse
+from safety_bot.actions import (BanUser, Outcome, PostToTeam, Prompt, RemoveMessage, SendPrivate, TimeoutUser,
+                                UnbanUser, WarnUser)
+from safety_bot.app import App
+from safety_bot.config import ConsoleCommunity
+from safety_bot.domain import MessageRef, MessageSnapshot, UserRef
+from safety_bot.ports import ALREADY, NOT_FOUND, OK, Result
+from safety_bot.service import Community, ModContext, ReportEvent, Resolved
+from safety_bot.text import inert_plain
+
+PLATFORM = "console"
+WEEK = 7 * 86400
+
+HELP = """Console commands (you play every part):
+  as <name> [community]        become someone (a member or a moderator)
+  whoami | people | channels   where you are and who is around
+  say <channel> <text>         post in a channel (prints a message id like m3)
+  show <channel>               read a channel
+  report <text>                report privately, like Discord's /report
+  report-message <id> [text]   report one message, like "Report message"
+  answer <text> | skip | stop  answer the bot's current question
+  dm <text>                    write privately to the bot (reply to the team, 'consent yes', 'withdraw')
+  resources [country]          ask for places that can help
+  Safety team: cases, case N, note N <text>, assign N, close N [reason], ban @name [--case N] [--confirm],
+  unban @name <reason>, remove <message id> [--case N], warn @name <reason>, strikes @name,
+  resources @name, reply N <text>, open @name <note>, export N [--reason <why>], reveal N <reason>
+  (you may prefix these with 'safety ' or '/safety ')
+  wait <minutes>               let time pass (escalation timers)
+  help | quit"""
+
+
+@dataclass
+class Msg:
+    id: str
+    community: str
+    channel: str
+    author: str
+    text: str
+    at: float
+    deleted: bool = False
+
+
+@dataclass
+class World:
+    """The simulated platform: communities, channels, members, messages, bans."""
+
+    communities: dict[str, ConsoleCommunity]
+    messages: dict[str, Msg] = field(default_factory=dict)
+    bans: dict[str, dict[str, str]] = field(default_factory=dict)  # community -> member -> reason
+    timeouts: dict[str, dict[str, int]] = field(default_factory=dict)
+    counter: int = 0
+
+    def people(self, cid: str) -> list[str]:
+        c = self.communities[cid]
+        return list(dict.fromkeys([*c.members, *c.moderators, *([c.escalation] if c.escalation else [])]))
+
+    def is_moderator(self, cid: str, name: str) -> bool:
+        return name in self.communities[cid].moderators
+
+    def user(self, name: str) -> UserRef:
+        return UserRef(PLATFORM, name, name)
+
+    def link(self, m: Msg) -> str:
+        return f"console://{m.community}/{m.channel}/{m.id}"
+
+    def ref(self, m: Msg) -> MessageRef:
+        return MessageRef(PLATFORM, m.community, m.channel, m.id, self.link(m))
+
+    def find(self, token: str) -> Msg | None:
+        token = token.strip()
+        if token.startswith("console://"):
+            token = token.rstrip("/").split("/")[-1]
+        return self.messages.get(token)
+
+
+class ConsolePlatform:
+    """Carries out actions by printing what each person would see and changing the world."""
+
+    name = PLATFORM
+
+    def __init__(self, world: World, write):
+        self.world = world
+        self.write = write
+        self.closed_dms: set[str] = set()
+
+    async def send_private(self, a: SendPrivate) -> Result:
+        if a.to.id in self.closed_dms:
+            return Result("forbidden", "their private messages are closed")
+        self.write(f"[private to {a.to.id}] " + a.text.replace("\n", f"\n[private to {a.to.id}] "))
+        return Result(OK)
+
+    async def post_to_team(self, a: PostToTeam) -> Result:
+        c = self.world.communities[a.community]
+        if a.destination == "escalation":
+            if not c.escalation:
+                return Result("failed", "no escalation contact configured")
+            prefix = f"[escalation to {c.escalation} @ {a.community}]"
+        else:
+            prefix = f"[#{c.safety_channel} @ {a.community}]"
+        ping = "@safety-team " if a.ping else ""
+        self.write(prefix + " " + ping + a.text.replace("\n", "\n" + prefix + " "))
+        return Result(OK)
+
+    async def fetch_message(self, ref: MessageRef) -> MessageSnapshot | None:
+        m = self.world.messages.get(ref.message_id)
+        if m is None or m.deleted:
+            return None
+        return MessageSnapshot(ref=self.world.ref(m), author=self.world.user(m.author), text=m.text, created_at=m.at)
+
+    async def remove_message(self, a: RemoveMessage) -> Result:
+        m = self.world.messages.get(a.ref.message_id)
+        if m is None or m.deleted:
+            return Result(NOT_FOUND, "the message was already gone")
+        m.deleted = True
+        self.write(f"[#{m.channel} @ {m.community}] (a message was removed by the moderators)")
+        return Result(OK)
+
+    async def ban(self, a: BanUser) -> Result:
+        bans = self.world.bans.setdefault(a.community, {})
+        if a.user.id in bans:
+            return Result(ALREADY)
+        bans[a.user.id] = a.reason
+        now = max((m.at for m in self.world.messages.values()), default=0)
+        purged = 0
+        if a.delete_message_seconds:
+            for m in self.world.messages.values():
+                if m.community == a.community and m.author == a.user.id and not m.deleted and now - m.at <= a.delete_message_seconds:
+                    m.deleted = True
+                    purged += 1
+        self.write(f"[audit log @ {a.community}] ban {a.user.id}: {a.reason}" + (f" ({purged} recent message(s) removed)" if purged else ""))
+        return Result(OK)
+
+    async def unban(self, a: UnbanUser) -> Result:
+        bans = self.world.bans.setdefault(a.community, {})
+        if a.user.id not in bans:
+            return Result(ALREADY)
+        del bans[a.user.id]
+        self.write(f"[audit log @ {a.community}] unban {a.user.id}: {a.reason}")
+        return Result(OK)
+
+    async def timeout(self, a: TimeoutUser) -> Result:
+        self.world.timeouts.setdefault(a.community, {})[a.user.id] = a.seconds
+        self.write(f"[audit log @ {a.community}] timeout {a.user.id} for {a.seconds // 60} minutes: {a.reason}")
+        return Result(OK)
+
+    async def warn(self, a: WarnUser) -> Result:
+        if a.user.id in self.closed_dms:
+            return Result("forbidden", "their private messages are closed")
+        self.write(f"[private to {a.user.id}] {a.text}")
+        return Result(OK)
+
+
+class ConsoleAdapter:
+    def __init__(self, app: App, write=None, *, clock_offset: list[float] | None = None):
+        self.app = app
+        cfg = app.config.console
+        if cfg is None:
+            raise ValueError("the console adapter needs a console section in the config")
+        self.write = write or (lambda line: print(line, flush=True))
+        self.world = World({c.id: c for c in cfg.communities})
+        self.platform = ConsolePlatform(self.world, self.write)
+        app.runtime.add_platform(self.platform)
+        for c in cfg.communities:
+            app.service.add_community(Community(c.id, PLATFORM, c.network, c.id, has_escalation=bool(c.escalation)))
+        first = cfg.communities[0]
+        self.me = cfg.start_as or (first.members[0] if first.members else first.moderators[0])
+        self.here = next((c.id for c in cfg.communities if self.me in self.world.people(c.id)), first.id)
+        self.locale = cfg.locale
+        self.offset = clock_offset if clock_offset is not None else [0.0]
+        self.asking: set[str] = set()  # people the bot is waiting on for an answer
+        self.echo = True  # scripted input is echoed so a transcript reads like a conversation
+
+    # ---------------------------------------------------------------- helpers
+    def say(self, text: str) -> None:
+        self.write(f"[bot to {self.me}] " + text.replace("\n", f"\n[bot to {self.me}] "))
+
+    def show_prompt(self, p: Prompt | None) -> None:
+        if p is None:
+            return
+        lines = p.text.split("\n")
+        if p.choices:
+            lines.append("  " + "   ".join(f"{i}) {c.label}" for i, c in enumerate(p.choices, 1)) + "   (skip / stop)")
+        self.write(f"[private to {self.me}] " + f"\n[private to {self.me}] ".join(lines))
+
+    async def finish(self, out: Outcome, *, private_reply: bool = False) -> None:
+        if private_reply and out.reply:
+            self.write(f"[private to {self.me}] " + out.reply.replace("\n", f"\n[private to {self.me}] "))
+            out.reply = ""
+        await self.app.runtime.run(out)
+        if out.reply:
+            self.say(out.reply)
+        self.show_prompt(out.prompt)
+        if out.prompt is not None:
+            self.asking.add(self.me)
+        elif private_reply:
+            self.asking.discard(self.me)
+
+    def now(self) -> float:
+        return self.app.service.clock()
+
+    def resolve_user(self, token: str, *, allow_unknown: bool) -> UserRef | None:
+        name = token.lstrip("@").strip()
+        if not name:
+            return None
+        known = any(name in self.world.people(c) for c in self.world.communities)
+        if known or allow_unknown:
+            return self.world.user(name)
+        return None
+
+    # ---------------------------------------------------------------- commands
+    async def handle(self, line: str) -> bool:
+        """Handle one line. Returns False when the person asked to quit."""
+        line = line.strip()
+        if not line or line.startswith("#"):
+            return True
+        if self.echo:
+            self.write(f"{self.me}@{self.here}> {line}")
+        try:
+            words = shlex.split(line)
+        except ValueError:
+            words = line.split()
+        head = words[0].lower()
+        rest = line[len(words[0]):].strip()
+        if head in ("safety", "/safety", "!safety"):
+            return await self.moderator(rest)
+        if head in ("quit", "exit"):
+            return False
+        if head == "help":
+            self.write(HELP)
+        elif head == "as":
+            self.switch(words[1:])
+        elif head == "whoami":
+            role = "moderator" if self.world.is_moderator(self.here, self.me) else "member"
+            self.write(f"You are {self.me}, a {role} of {self.here}.")
+        elif head == "people":
+            for cid in self.world.communities:
+                mods = set(self.world.communities[cid].moderators)
+                self.write(f"{cid}: " + ", ".join(p + (" (moderator)" if p in mods else "") for p in self.world.people(cid)))
+        elif head == "channels":
+            c = self.world.communities[self.here]
+            self.write(f"{self.here}: " + ", ".join("#" + ch for ch in c.channels) + f" (safety team: #{c.safety_channel})")
+        elif head == "say":
+            self.post(words[1:] if len(words) > 1 else [], rest)
+        elif head == "show":
+            self.show(words[1] if len(words) > 1 else "")
+        elif head == "report":
+            await self.report(rest, None)
+        elif head in ("report-message", "report_message"):
+            if len(words) < 2:
+                self.say("Usage: report-message <message id> [what happened]")
+            else:
+                await self.report(rest[len(words[1]):].strip(), words[1])
+        elif head in ("answer", "dm"):
+            await self.finish(await self.app.service.member_message(self.world.user(self.me), self.here, rest, self.locale),
+                              private_reply=True)
+        elif head in ("skip", "stop", "withdraw"):
+            await self.finish(await self.app.service.member_message(self.world.user(self.me), self.here, head, self.locale),
+                              private_reply=True)
+        elif head == "consent":
+            await self.finish(await self.app.service.member_message(self.world.user(self.me), self.here, line, self.locale),
+                              private_reply=True)
+        elif head == "resources" and (len(words) < 2 or not words[1].startswith("@")):
+            out = await self.app.service.resources_request(self.world.user(self.me), self.here, self.locale,
+                                                           rest or None)
+            out.reply = ""
+            await self.finish(out)
+        elif head == "wait":
+            await self.wait(words[1] if len(words) > 1 else "1")
+        elif head == "locale":
+            self.locale = words[1] if len(words) > 1 else "en"
+            self.say(f"Language set to {self.locale}.")
+        elif self.me in self.asking and (head not in cmdparse.COMMANDS or not self.world.is_moderator(self.here, self.me)):
+            # While the bot waits for an answer, plain text is the answer.
+            await self.finish(await self.app.service.member_message(self.world.user(self.me), self.here, line, self.locale),
+                              private_reply=True)
+        elif head in cmdparse.COMMANDS:
+            return await self.moderator(line)
+        else:
+            self.say(f"Unknown command '{inert_plain(head[:30])}'. Type help for the list.")
+        return True
+
+    def switch(self, args: list[str]) -> None:
+        if not args:
+            self.say("Usage: as <name> [community]")
+            return
+        name = args[0].lstrip("@")
+        cid = args[1] if len(args) > 1 else None
+        options = [c for c in self.world.communities if name in self.world.people(c)]
+        if not options:
+            self.say(f"There is nobody called {inert_plain(name[:40])} here. Try: people")
+            return
+        if cid and cid not in options:
+            self.say(f"{name} is not in {inert_plain(cid[:40])}.")
+            return
+        self.me = name
+        self.here = cid or (self.here if self.here in options else options[0])
+        role = "moderator" if self.world.is_moderator(self.here, self.me) else "member"
+        self.write(f"(you are now {self.me}, a {role} of {self.here})")
+
+    def post(self, words: list[str], rest: str) -> None:
+        if len(words) < 2:
+            self.say("Usage: say <channel> <text>")
+            return
+        channel = words[0].lstrip("#")
+        c = self.world.communities[self.here]
+        if channel not in c.channels:
+            self.say(f"There is no #{inert_plain(channel[:40])} in {self.here}. Try: channels")
+            return
+        if self.me in self.world.bans.get(self.here, {}):
+            self.say("You are banned from this community.")
+            return
+        text = rest[len(words[0]):].strip()
+        self.world.counter += 1
+        m = Msg(f"m{self.world.counter}", self.here, channel, self.me, text, self.now())
+        self.world.messages[m.id] = m
+        self.write(f"[#{channel} @ {self.here}] {self.me}: {inert_plain(text)}   ({m.id})")
+
+    def show(self, channel: str) -> None:
+        channel = channel.lstrip("#")
+        msgs = [m for m in self.world.messages.values() if m.community == self.here and m.channel == channel and not m.deleted]
+        self.write(f"#{channel}: " + ("(empty)" if not msgs else ""))
+        for m in msgs:
+            self.write(f"  {m.id} {m.author}: {inert_plain(m.text)}")
+
+    async def report(self, text: str, message_id: str | None) -> None:
+        snapshot = None
+        accused_mod = False
+        if message_id is not None:
+            m = self.world.find(message_id)
+            if m is None or m.deleted or m.community != self.here:
+                self.write(f"[private to {self.me}] I cannot find that message. Check the id (like m3) or report with text instead.")
+                return
+            # Captured at once, before anyone can delete or purge it.
+            snapshot = MessageSnapshot(self.world.ref(m), self.world.user(m.author), m.text, m.at)
+            accused_mod = self.world.is_moderator(self.here, m.author)
+        ev = ReportEvent(community=self.here, reporter=self.world.user(self.me), text=text, locale=self.locale,
+                         message=snapshot, accused_is_moderator=accused_mod,
+                         source="message" if snapshot else "member")
+        out = await self.app.service.report(ev)
+        await self.finish(out, private_reply=True)
+
+    async def moderator(self, line: str) -> bool:
+        parsed = cmdparse.parse(line)
+        if isinstance(parsed, cmdparse.ParseError):
+            self.say(parsed.message)
+            return True
+        resolved = Resolved()
+        allow_unknown = parsed.name in ("ban", "unban", "strikes")
+        for token in parsed.targets:
+            user = self.resolve_user(token, allow_unknown=allow_unknown)
+            if user is None:
+                self.say(f"I cannot find a member called {inert_plain(token[:40])} here. Nothing was changed.")
+                return True
+            resolved.targets.append(user)
+            if any(self.world.is_moderator(c, user.id) for c in self.world.communities):
+                resolved.moderators.add(user.key)
+        if parsed.message:
+            m = self.world.find(parsed.message)
+            if m is not None:
+                resolved.message = self.world.ref(m)
+        ctx = ModContext(actor=self.world.user(self.me), community=self.here,
+                         is_moderator=self.world.is_moderator(self.here, self.me), locale="en")
+        out = await self.app.service.moderate(ctx, parsed, resolved)
+        await self.finish(out)
+        return True
+
+    async def wait(self, minutes: str) -> None:
+        try:
+            n = float(minutes)
+        except ValueError:
+            self.say("Usage: wait <minutes>")
+            return
+        if not 0 < n <= 60 * 24 * 30:
+            self.say("Usage: wait <minutes> (up to 30 days)")
+            return
+        self.offset[0] += n * 60
+        self.write(f"({n:g} minutes pass)")
+        await self.app.runtime.run(await self.app.service.tick())
+
+    # ---------------------------------------------------------------- the loop
+    async def run_lines(self, lines) -> None:
+        for line in lines:
+            if not await self.handle(line):
+                break
+
+    async def run_stdin(self) -> None:
+        interactive = sys.stdin.isatty()
+        self.echo = not interactive
+        if interactive:
+            self.write("safety-bot console. Type help for the commands, quit to leave.")
+            self.write(f"(you are {self.me}, in {self.here})")
+        while True:
+            if interactive:
+                sys.stdout.write(f"{self.me}@{self.here}> ")
+                sys.stdout.flush()
+            line = await asyncio.to_thread(sys.stdin.readline)
+            if not line:
+                break
+            if not await self.handle(line):
+                break

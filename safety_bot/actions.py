@@ -1,0 +1,171 @@
+"""Actions: what the core decides should happen. Adapters carry them out; the runtime records them.
+
+Each action is a small frozen dataclass with a `kind`. They serialise to JSON (for the outbox that
+makes actions crash-safe) and back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, ClassVar
+
+from .domain import MessageRef, UserRef
+
+
+@dataclass(frozen=True)
+class Choice:
+    value: str
+    label: str
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """A question to a member. Adapters show choices as buttons or a numbered list; Skip is always offered."""
+
+    question: str
+    text: str
+    choices: tuple[Choice, ...] = ()
+    free_text: bool = True
+
+
+@dataclass(frozen=True)
+class Action:
+    kind: ClassVar[str] = "action"
+
+    def to_json(self) -> dict:
+        return {"kind": self.kind, **_plain(asdict(self))}
+
+
+@dataclass(frozen=True)
+class SendPrivate(Action):
+    """A private message to a member (DM; on Discord an ephemeral reply when DMs are closed)."""
+
+    kind: ClassVar[str] = "send_private"
+    to: UserRef
+    text: str
+    community: str = ""
+    purpose: str = "info"  # ack | question | resources | crisis | reply | outcome | info
+    prompt: Prompt | None = None
+
+
+@dataclass(frozen=True)
+class PostToTeam(Action):
+    """A case card or notice for the safety team's private destination (or the escalation one)."""
+
+    kind: ClassVar[str] = "post_to_team"
+    community: str
+    text: str
+    case_number: int | None = None
+    ping: bool = False
+    destination: str = "safety"  # safety | escalation
+    card: dict | None = None  # structured case view for rich adapters (embeds, buttons)
+
+
+@dataclass(frozen=True)
+class CaptureEvidence(Action):
+    """Fetch a message from the platform and store it on the case. Comes before any removal."""
+
+    kind: ClassVar[str] = "capture_evidence"
+    case_id: int
+    ref: MessageRef
+
+
+@dataclass(frozen=True)
+class RemoveMessage(Action):
+    kind: ClassVar[str] = "remove_message"
+    case_id: int
+    ref: MessageRef
+    block_media: bool = False
+
+
+@dataclass(frozen=True)
+class BanUser(Action):
+    """Zero-tolerance ban in one community. `reason` is generic and names the case, never the reporter."""
+
+    kind: ClassVar[str] = "ban"
+    community: str
+    user: UserRef
+    case_id: int | None
+    reason: str
+    delete_message_seconds: int = 604800
+
+
+@dataclass(frozen=True)
+class UnbanUser(Action):
+    kind: ClassVar[str] = "unban"
+    community: str
+    user: UserRef
+    reason: str
+    case_id: int | None = None
+
+
+@dataclass(frozen=True)
+class TimeoutUser(Action):
+    kind: ClassVar[str] = "timeout"
+    community: str
+    user: UserRef
+    seconds: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class WarnUser(Action):
+    """A warning DM to a member. Never produced for sextortion or child-safety cases."""
+
+    kind: ClassVar[str] = "warn"
+    community: str
+    user: UserRef
+    text: str
+
+
+ACTION_TYPES: dict[str, type[Action]] = {
+    cls.kind: cls
+    for cls in (SendPrivate, PostToTeam, CaptureEvidence, RemoveMessage, BanUser, UnbanUser, TimeoutUser, WarnUser)
+}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def action_from_json(data: dict) -> Action:
+    data = dict(data)
+    cls = ACTION_TYPES[data.pop("kind")]
+    kwargs = {}
+    for f in fields(cls):
+        if f.name not in data:
+            continue
+        v = data[f.name]
+        if f.name in ("to", "user") and isinstance(v, dict):
+            v = UserRef(**v)
+        elif f.name == "ref" and isinstance(v, dict):
+            v = MessageRef(**v)
+        elif f.name == "prompt" and isinstance(v, dict):
+            v = Prompt(v["question"], v["text"], tuple(Choice(**c) for c in v.get("choices", [])), v.get("free_text", True))
+        kwargs[f.name] = v
+    return cls(**kwargs)
+
+
+@dataclass
+class Outcome:
+    """What the core returns for one event: actions to run and a reply for whoever triggered it."""
+
+    actions: list[Action] = field(default_factory=list)
+    reply: str = ""
+    ok: bool = True
+    case_number: int | None = None
+    prompt: Prompt | None = None
+    needs_confirmation: bool = False
+    # (outbox id, action) pairs, written in the same transaction as the change that caused them
+    queued: list = field(default_factory=list)
+
+    def extend(self, other: "Outcome") -> "Outcome":
+        self.actions.extend(other.actions)
+        self.queued.extend(other.queued)
+        if other.reply:
+            self.reply = (self.reply + "\n" + other.reply).strip()
+        return self

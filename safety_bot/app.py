@@ -1,0 +1,54 @@
+"""The composition root: config -> store, playbooks, service, runtime. Resources are owned by
+`async with App(config)` and closed on the way out, whatever happens in between."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from .config import Config
+from .playbooks import Library, load_library
+from .runtime import Runtime
+from .service import SafetyService
+from .store import Store, open_store
+
+log = logging.getLogger(__name__)
+
+
+class App:
+    def __init__(self, config: Config, *, store: Store | None = None, library: Library | None = None, clock=None):
+        self.config = config
+        self._given_store = store
+        self.library = library or load_library(config.path(config.playbooks))
+        self.clock = clock or time.time
+        self.store: Store | None = store
+        self.service: SafetyService | None = None
+        self.runtime: Runtime | None = None
+        self._ticker: asyncio.Task | None = None
+
+    async def __aenter__(self) -> "App":
+        if self.store is None:
+            self.store = await open_store(self.config)
+        self.service = SafetyService(self.store, self.library, self.config, clock=self.clock)
+        self.runtime = Runtime(self.service)
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        if self._ticker:
+            self._ticker.cancel()
+        if self.store is not None and self._given_store is None:
+            await self.store.close()
+
+    def start_ticker(self, every: float = 30.0) -> None:
+        """Escalation and idle-intake timers, in the background."""
+
+        async def loop():
+            while True:
+                await asyncio.sleep(every)
+                try:
+                    await self.runtime.run(await self.service.tick())
+                except Exception:
+                    log.exception("timer run failed; trying again later")
+
+        self._ticker = asyncio.create_task(loop())

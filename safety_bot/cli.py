@@ -1,0 +1,196 @@
+"""The `safety-bot` command: run, check-config, export, hash, bank, verify-audit."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+from .config import Config, DataFileError, load_config
+
+log = logging.getLogger("safety_bot")
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(level=getattr(logging, level), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # discord.py logs request bodies at DEBUG: case text must never reach log files.
+    for noisy in ("discord.http", "discord.gateway", "discord.client", "nio", "aiosqlite", "peewee"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, getattr(logging, level)))
+
+
+def _load(path: str) -> Config:
+    try:
+        config = load_config(path)
+        from .playbooks import load_library
+
+        load_library(config.path(config.playbooks))
+        return config
+    except DataFileError as exc:
+        print(f"safety-bot: the configuration is not valid:\n{exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def cmd_check_config(args) -> int:
+    config = _load(args.config)
+    platforms = [p for p in ("discord", "matrix") if getattr(config, p)]
+    print(f"{args.config}: OK ({', '.join(platforms) or 'console only'}; database {config.path(config.storage.database)})")
+    return 0
+
+
+async def _run(config: Config, script: str | None) -> int:
+    from .app import App
+
+    tasks = []
+    offset = [0.0]
+    async with App(config, clock=lambda: time.time() + offset[0]) as app:
+        if config.discord:
+            from adapters.discord import DiscordAdapter
+
+            tasks.append(DiscordAdapter(app).run())
+        if config.matrix:
+            from adapters.matrix import MatrixAdapter
+
+            tasks.append(MatrixAdapter(app).run())
+        if tasks:
+            await app.runtime.resume()
+            app.start_ticker()
+            await asyncio.gather(*tasks)
+            return 0
+        if config.console is None:
+            print("safety-bot: no platform is configured and there is no console section; nothing to run.", file=sys.stderr)
+            return 2
+        from adapters.console import ConsoleAdapter
+
+        console = ConsoleAdapter(app, clock_offset=offset)
+        await app.runtime.resume()
+        if script:
+            console.echo = True
+            await console.run_lines(Path(script).read_text(encoding="utf-8").splitlines())
+        else:
+            await console.run_stdin()
+    return 0
+
+
+def cmd_run(args) -> int:
+    config = _load(args.config)
+    _setup_logging(config.log_level)
+    from .crypto import WrongKey
+    from .store import StoreError
+
+    try:
+        return asyncio.run(_run(config, args.script))
+    except (WrongKey, StoreError) as exc:
+        print(f"safety-bot: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 0
+
+
+async def _export(config: Config, case_number: int, community: str, out: str | None) -> int:
+    from . import export as exporter
+    from .store import open_store
+
+    store = await open_store(config)
+    try:
+        case = await store.get_case(community, case_number)
+        if case is None:
+            print(f"safety-bot: there is no case {case_number} in community {community}", file=sys.stderr)
+            return 1
+        bundle = await exporter.build_bundle(store, case)
+        from .domain import AuditEntry
+
+        async with store.transaction():
+            await store.append_audit(AuditEntry(at=time.time(), actor="operator:cli", action="case.export",
+                                                community=community, case_id=case.id, detail={"via": "cli"}))
+    finally:
+        await store.close()
+    if out == "-":
+        json.dump(bundle, sys.stdout, indent=2, ensure_ascii=False)
+        print()
+    else:
+        path = exporter.write_bundle(Path(out) if out else config.path(config.exports_dir), bundle)
+        print(path)
+    return 0
+
+
+def cmd_export(args) -> int:
+    config = _load(args.config)
+    return asyncio.run(_export(config, args.case, args.community, args.out))
+
+
+async def _verify_audit(config: Config) -> int:
+    from .store import open_store
+    from .store.base import verify_chain
+
+    store = await open_store(config)
+    try:
+        entries = await store.audit_entries()
+    finally:
+        await store.close()
+    broken = verify_chain(entries)
+    if broken is None:
+        print(f"audit log OK: {len(entries)} entries, chain intact")
+        return 0
+    print(f"audit log BROKEN at entry {broken}: it does not match the entries before it", file=sys.stderr)
+    return 1
+
+
+def cmd_verify_audit(args) -> int:
+    return asyncio.run(_verify_audit(_load(args.config)))
+
+
+def cmd_hash(args) -> int:
+    try:
+        from .media import MediaError, hash_image_file
+    except ImportError:
+        print("safety-bot: media hashing needs the media extra: pip install 'safety-bot[media]'", file=sys.stderr)
+        return 2
+    failed = False
+    for file in args.files:
+        try:
+            h = hash_image_file(file)
+            row = {"file": file, "pdq": h.pdq, "quality": h.quality, "sha256": h.sha256, "md5": h.md5, "frames": h.frames}
+        except (MediaError, OSError) as exc:
+            failed = True
+            row = {"file": file, "error": getattr(exc, "reason", None) or exc.__class__.__name__}
+        if args.json:
+            print(json.dumps(row))
+        elif "error" in row:
+            print(f"{file}: error: {row['error']}")
+        else:
+            print(f"{file}: pdq={row['pdq']} quality={row['quality']} sha256={row['sha256']} md5={row['md5']} frames={row['frames']}")
+    return 1 if failed else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="safety-bot", description="Helps communities respond to sextortion.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def with_config(p):
+        p.add_argument("--config", default="config.yaml", help="the config file (default: config.yaml)")
+        return p
+
+    p = with_config(sub.add_parser("run", help="run the bot (console when no platform is configured)"))
+    p.add_argument("--script", help="console only: read commands from this file instead of standard input")
+    p.set_defaults(fn=cmd_run)
+    with_config(sub.add_parser("check-config", help="validate the config, playbooks and resources")).set_defaults(fn=cmd_check_config)
+    p = with_config(sub.add_parser("export", help="write one case as a JSON evidence bundle"))
+    p.add_argument("case", type=int, help="the case number")
+    p.add_argument("--community", required=True, help="the community the case belongs to")
+    p.add_argument("--out", help="a folder, or - for standard output (default: exports_dir from the config)")
+    p.set_defaults(fn=cmd_export)
+    with_config(sub.add_parser("verify-audit", help="check the audit log's hash chain")).set_defaults(fn=cmd_verify_audit)
+    p = sub.add_parser("hash", help="hash your own image files locally (nothing is uploaded)")
+    p.add_argument("--json", action="store_true", help="one JSON object per file")
+    p.add_argument("files", nargs="+")
+    p.set_defaults(fn=cmd_hash)
+    args = parser.parse_args(argv)
+    return args.fn(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,247 @@
+"""Operator configuration: one YAML file, validated at load, secrets only from the environment.
+
+Every key is documented in the shipped `config.yaml`. A value like `${DISCORD_TOKEN}` is replaced by
+that environment variable. Secret keys (tokens, passwords, keys) must be written that way: a literal
+secret in the file is refused, so the file can be shared and committed safely.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from .yamlio import DataFileError, LoadedYaml, format_path, load_yaml, validate
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+SECRET_KEYS = {
+    ("discord", "token"),
+    ("matrix", "password"),
+    ("matrix", "access_token"),
+    ("matrix", "store_key"),
+    ("storage", "key"),
+}
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StorageConfig(Strict):
+    database: str = "data/safety-bot.sqlite3"
+    synchronous: Literal["full", "normal", "extra"] = "full"
+    key: str | None = None  # encryption key for data at rest (issue: hardening); from the environment
+
+
+class LimitsConfig(Strict):
+    report_max_chars: int = Field(4000, ge=100, le=20000)
+    note_max_chars: int = Field(2000, ge=50, le=20000)
+    reports_per_hour: int = Field(10, ge=1, le=1000)
+
+
+class StrikesConfig(Strict):
+    timeout_at: int = Field(3, ge=1)
+    timeout_minutes: int = Field(60, ge=1, le=40320)  # Discord caps timeouts at 28 days
+    ban_at: int = Field(5, ge=1)
+    decay_days: int = Field(90, ge=1)
+
+    @model_validator(mode="after")
+    def _order(self):
+        if self.ban_at <= self.timeout_at:
+            raise ValueError("ban_at must be larger than timeout_at")
+        return self
+
+
+class EscalationConfig(Strict):
+    ack_minutes: int = Field(15, ge=1, le=1440)
+    intake_idle_minutes: int = Field(30, ge=1, le=1440)
+
+
+class RepliesConfig(Strict):
+    show_moderator_name: bool = False
+
+
+class RetentionConfig(Strict):
+    closed_case_days: int = Field(180, ge=1, le=3650)
+
+
+class MediaConfig(Strict):
+    max_bytes: int = Field(25 * 1024 * 1024, ge=1024)
+    max_pixels: int = Field(40_000_000, ge=10_000)
+    remove_distance: int = Field(31, ge=0, le=128)
+    flag_distance: int = Field(52, ge=0, le=128)
+    min_quality: int = Field(50, ge=0, le=100)
+    flood_matches_per_hour: int = Field(20, ge=1)
+
+
+class ConsoleCommunity(Strict):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")
+    network: str = "main"
+    channels: list[str] = Field(default_factory=lambda: ["general"], min_length=1)
+    safety_channel: str = "safety-team"
+    escalation: str | None = None  # a member name (usually the owner) who gets cases about moderators
+    members: list[str] = Field(default_factory=list)
+    moderators: list[str] = Field(default_factory=list, min_length=1)
+
+
+class ConsoleConfig(Strict):
+    communities: list[ConsoleCommunity] = Field(min_length=1)
+    start_as: str | None = None
+    locale: str = "en"
+
+    @model_validator(mode="after")
+    def _unique(self):
+        ids = [c.id for c in self.communities]
+        if len(ids) != len(set(ids)):
+            raise ValueError("community ids must be unique")
+        return self
+
+
+class DiscordGuild(Strict):
+    id: int
+    safety_channel: int
+    safety_role: int | None = None
+    network: str = "main"
+    escalation_channel: int | None = None
+    escalation_user: int | None = None
+
+
+class DiscordConfig(Strict):
+    token: str
+    guilds: list[DiscordGuild] = Field(min_length=1)
+    api_base_url: str = "https://discord.com/api/v10"
+    gateway_url: str = "wss://gateway.discord.gg/"
+
+    @field_validator("api_base_url")
+    @classmethod
+    def _api(cls, v: str) -> str:
+        if not re.match(r"^https?://[^\s/]+(/\S*)?$", v):
+            raise ValueError("must be an http(s) URL like https://discord.com/api/v10")
+        return v.rstrip("/")
+
+    @field_validator("gateway_url")
+    @classmethod
+    def _gw(cls, v: str) -> str:
+        if not re.match(r"^wss?://[^\s/]+(/\S*)?$", v):
+            raise ValueError("must be a ws(s) URL like wss://gateway.discord.gg/")
+        return v
+
+
+class MatrixConfig(Strict):
+    homeserver: str
+    user_id: str = Field(pattern=r"^@[^:\s]+:\S+$")
+    password: str | None = None
+    access_token: str | None = None
+    device_id: str | None = None
+    store_path: str = "data/matrix-store"
+    store_key: str | None = None
+    management_room: str = Field(pattern=r"^[!#][^:\s]+:\S+$")
+    protected_rooms: list[str] = Field(default_factory=list)
+    policy_room: str | None = None
+    escalation_room: str | None = None
+    admin_api: bool = False
+    mod_power_level: int = Field(50, ge=0, le=9007199254740991)
+    network: str = "matrix"
+    report_poll_seconds: float = Field(5.0, gt=0, le=10)
+
+    @model_validator(mode="after")
+    def _auth(self):
+        if not (self.password or self.access_token):
+            raise ValueError("set matrix.password or matrix.access_token (from the environment)")
+        return self
+
+
+class Config(Strict):
+    storage: StorageConfig = StorageConfig()
+    playbooks: str = "playbooks"
+    locale: str = "en"
+    exports_dir: str = "exports"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    limits: LimitsConfig = LimitsConfig()
+    strikes: StrikesConfig = StrikesConfig()
+    escalation: EscalationConfig = EscalationConfig()
+    replies: RepliesConfig = RepliesConfig()
+    retention: RetentionConfig = RetentionConfig()
+    media: MediaConfig = MediaConfig()
+    console: ConsoleConfig | None = None
+    discord: DiscordConfig | None = None
+    matrix: MatrixConfig | None = None
+    # Set by the loader, not by the file: the folder relative paths are resolved against.
+    base_dir: str = "."
+
+    def path(self, value: str) -> Path:
+        p = Path(value)
+        return p if p.is_absolute() else Path(self.base_dir) / p
+
+
+def _substitute(value: Any, path: tuple, loaded: LoadedYaml, env: dict, problems: list[str]) -> Any:
+    if isinstance(value, dict):
+        return {k: _substitute(v, path + (k,), loaded, env, problems) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_substitute(v, path + (i,), loaded, env, problems) for i, v in enumerate(value)]
+    is_secret = path in SECRET_KEYS
+    if isinstance(value, str):
+        if is_secret and not _VAR.fullmatch(value.strip()):
+            problems.append(
+                f"{loaded.where(path)}: secrets must come from the environment; "
+                f"write ${{SOME_VARIABLE}} here and set that variable"
+            )
+            return value
+
+        def repl(m: re.Match) -> str:
+            name = m.group(1)
+            if name not in env or env[name] == "":
+                problems.append(f"{loaded.where(path)}: environment variable {name} is not set")
+                return ""
+            return env[name]
+
+        return _VAR.sub(repl, value)
+    if is_secret and value is not None:
+        problems.append(f"{loaded.where(path)}: secrets must come from the environment (${{VARIABLE}})")
+    return value
+
+
+def load_config(file: str | Path, env: dict | None = None) -> Config:
+    """Load and validate the operator's config; raises DataFileError naming file, line and key."""
+    env = dict(os.environ) if env is None else env
+    loaded = load_yaml(file)
+    data = loaded.data if loaded.data is not None else {}
+    if not isinstance(data, dict):
+        raise DataFileError([f"{loaded.file}:1: the config must be a mapping of keys to values"])
+    problems: list[str] = []
+    data = _substitute(data, (), loaded, env, problems)
+    if problems:
+        raise DataFileError(problems)
+    if "base_dir" in data:
+        raise DataFileError([f"{loaded.where(('base_dir',))}: unknown key (check the spelling; see the documented keys)"])
+    data["base_dir"] = str(Path(file).resolve().parent)
+    config = validate(Config, loaded, data)
+    _cross_checks(config, loaded)
+    return config
+
+
+def _cross_checks(config: Config, loaded: LoadedYaml) -> None:
+    problems = []
+    if config.console:
+        for i, c in enumerate(config.console.communities):
+            people = set(c.members) | set(c.moderators)
+            if c.escalation and c.escalation not in people:
+                problems.append(f"{loaded.where(('console', 'communities', i, 'escalation'))}: "
+                                f"'{c.escalation}' is not a member or moderator of {c.id}")
+        everyone = {p for c in config.console.communities for p in (*c.members, *c.moderators)}
+        if config.console.start_as and config.console.start_as not in everyone:
+            problems.append(f"{loaded.where(('console', 'start_as'))}: '{config.console.start_as}' is not in any community")
+    if config.discord:
+        ids = [g.id for g in config.discord.guilds]
+        if len(ids) != len(set(ids)):
+            problems.append(f"{loaded.where(('discord', 'guilds'))}: a guild is listed twice")
+    if config.media.flag_distance < config.media.remove_distance:
+        problems.append(f"{loaded.where(('media', 'flag_distance'))}: must be at least media.remove_distance")
+    if problems:
+        raise DataFileError(problems)
+
+
+__all__ = ["Config", "DataFileError", "load_config", "format_path"]

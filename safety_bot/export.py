@@ -1,0 +1,57 @@
+"""Evidence bundles: one JSON file per case for a platform's trust & safety team or the police.
+
+Written on the bot's own host (never uploaded to a chat platform). The bundle carries the case's
+audit entries with their hash chain so a recipient can check nothing was changed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+from .domain import Case
+
+FORMAT = "safety-bot-case-export/1"
+
+
+async def build_bundle(store, case: Case) -> dict:
+    reports = await store.reports_for(case.id)
+    evidence = await store.evidence_for(case.id)
+    notes = await store.notes_for(case.id)
+    audit = await store.audit_entries(case.id)
+    reporter = None
+    if case.reporter is not None:
+        reporter = {"alias": case.alias} if case.anonymous else {**case.reporter.to_dict(), "alias": case.alias}
+    return {
+        "format": FORMAT,
+        "exported_at": time.time(),
+        "case": {
+            "community": case.community, "network": case.network, "number": case.number,
+            "category": case.category, "urgency": case.urgency.value, "status": case.status.value,
+            "close_reason": case.close_reason.value if case.close_reason else None,
+            "created_at": case.created_at, "updated_at": case.updated_at,
+            "reporter": reporter, "accused": [a.to_dict() for a in case.accused],
+            "assignee": case.assignee.to_dict() if case.assignee else None,
+            "answers": case.answers, "consent": case.flags.get("consent"),
+        },
+        "reports": [{"text": r.text, "source": r.source, "created_at": r.created_at,
+                     "reported_message": r.reported_message.to_dict() if r.reported_message else None} for r in reports],
+        "evidence": [{"message": e.ref.to_dict() if e.ref else None, "author": e.author.to_dict() if e.author else None,
+                      "text": e.text, "message_created_at": e.message_created_at, "captured_at": e.captured_at,
+                      "captured_by": e.captured_by, "attachments": e.attachments, "note": e.note} for e in evidence],
+        "notes": [{"kind": n.kind, "author": n.author, "text": n.text, "at": n.at} for n in notes],
+        "audit": [{"seq": a.seq, "at": a.at, "actor": a.actor, "action": a.action, "community": a.community,
+                   "case_id": a.case_id, "detail": a.detail, "prev_hash": a.prev_hash, "hash": a.hash} for a in audit],
+    }
+
+
+def write_bundle(folder: Path, bundle: dict) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    c = bundle["case"]
+    path = folder / f"case-{c['community']}-{c['number']}-{int(time.time())}.json"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(bundle, fh, indent=2, ensure_ascii=False)
+    return path

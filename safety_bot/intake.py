@@ -1,0 +1,142 @@
+"""The intake conversation, as pure functions: which question comes next, what an answer means,
+and how answers change a case's playbook and urgency. Every question can be skipped."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .actions import Choice, Prompt
+from .domain import Case, Urgency
+from .playbooks import Library, QuestionDef, lang_of, pick
+
+SKIP = "skipped"
+SKIP_WORDS = {"skip", "s", "pass", "-", "überspringen", "ueberspringen", "weiter", "saltar", "omitir"}
+STOP_WORDS = {"stop", "done", "finish", "enough", "stopp", "fertig", "genug", "parar", "basta"}
+SWITCH_HOPS = 3
+
+
+@dataclass(frozen=True)
+class Answer:
+    kind: str  # value | skip | stop | invalid
+    value: str = ""
+
+
+def next_question(library: Library, case: Case, asked: list[str]) -> str | None:
+    for q in library.playbook(case.category).questions:
+        if q not in asked and q not in case.answers:
+            return q
+    return None
+
+
+def prompt_for(library: Library, qid: str, locale: str) -> Prompt:
+    q = library.questions[qid]
+    footer = library.texts.t("question_footer", locale)
+    return Prompt(
+        question=qid,
+        text=pick(q.text, locale) + "\n" + footer,
+        choices=tuple(Choice(c.value, pick(c.label, locale)) for c in q.choices),
+        free_text=q.free_text,
+    )
+
+
+def parse_answer(q: QuestionDef, text: str, locale: str) -> Answer:
+    raw = " ".join((text or "").split())
+    low = raw.lower().strip(" .!")
+    if low in SKIP_WORDS:
+        return Answer("skip")
+    if low in STOP_WORDS:
+        return Answer("stop")
+    if q.choices:
+        if low.isdigit() and 1 <= int(low) <= len(q.choices):
+            return Answer("value", q.choices[int(low) - 1].value)
+        for c in q.choices:
+            labels = {c.value.lower(), c.value.replace("_", " ").lower(), *(v.lower() for v in c.label.values())}
+            if low in labels:
+                return Answer("value", c.value)
+        yes_no = {"y": "yes", "yeah": "yes", "ja": "yes", "j": "yes", "sí": "yes", "si": "yes",
+                  "n": "no", "nope": "no", "nein": "no"}
+        if low in yes_no and any(c.value == yes_no[low] for c in q.choices):
+            return Answer("value", yes_no[low])
+        if not q.free_text:
+            return Answer("invalid")
+    if not raw:
+        return Answer("invalid")
+    return Answer("value", raw)
+
+
+def apply_answer(library: Library, case: Case, qid: str, value: str) -> list[str]:
+    """Record an answer on the case and apply the playbook rules. Returns what changed, for the team."""
+    changes: list[str] = []
+    case.answers[qid] = value
+    if qid == "anonymous":
+        case.flags["anonymous"] = value in ("anonymous", SKIP)  # skipping keeps them private
+    if qid == "consent" and value in ("yes", "no"):
+        case.flags["consent"] = value
+    for _ in range(SWITCH_HOPS):
+        pb = library.playbook(case.category)
+        target = None
+        for candidate, conditions in pb.switch_to.items():
+            if conditions and all(case.answers.get(k) in v for k, v in conditions.items()):
+                target = candidate
+                break
+        if not target or target == case.category:
+            break
+        changes.append(f"category: {case.category} -> {target}")
+        case.category = target
+    pb = library.playbook(case.category)
+    urgent = pb.always_urgent or any(case.answers.get(k) in v for k, v in pb.urgent_when.items())
+    if urgent and case.urgency != Urgency.URGENT:
+        case.urgency = Urgency.URGENT
+        changes.append("urgency: urgent")
+    return changes
+
+
+def wants_minor_resources(case: Case) -> bool:
+    """Unless the member said nobody is under 18, we include resources for minors and parents."""
+    return case.category == "child_safety" or case.answers.get("minor", SKIP) != "no"
+
+
+def wants_adult_resources(case: Case) -> bool:
+    return case.category != "child_safety" or case.answers.get("about") == "someone_else"
+
+
+# ---------------------------------------------------------------------------- countries
+_COUNTRIES = {
+    "US": ["us", "usa", "united states", "united states of america", "america", "vereinigte staaten", "estados unidos"],
+    "GB": ["gb", "uk", "united kingdom", "great britain", "britain", "england", "scotland", "wales",
+           "northern ireland", "großbritannien", "grossbritannien", "vereinigtes königreich", "reino unido"],
+    "CA": ["ca", "canada", "kanada", "canadá"],
+    "AU": ["au", "australia", "australien"],
+    "DE": ["de", "germany", "deutschland", "alemania"],
+    "AT": ["at", "austria", "österreich", "oesterreich"],
+    "CH": ["ch", "switzerland", "schweiz", "suiza"],
+    "IE": ["ie", "ireland", "irland", "irlanda"],
+    "NZ": ["nz", "new zealand", "neuseeland"],
+    "ES": ["es", "spain", "españa", "espana", "spanien"],
+    "FR": ["fr", "france", "frankreich", "francia"],
+    "NL": ["nl", "netherlands", "niederlande", "holland"],
+    "MX": ["mx", "mexico", "méxico", "mexiko"],
+    "IN": ["in", "india", "indien"],
+    "BR": ["br", "brazil", "brasil", "brasilien"],
+}
+_BY_NAME = {name: code for code, names in _COUNTRIES.items() for name in names}
+
+
+def parse_country(text: str) -> str | None:
+    low = " ".join((text or "").lower().replace(".", "").split())
+    if low in _BY_NAME:
+        return _BY_NAME[low]
+    if re.fullmatch(r"[a-z]{2}", low):
+        return low.upper()
+    return None
+
+
+def country_from_locale(locale: str | None) -> str | None:
+    """`en-US` -> US, `pt-BR` -> BR, `de` -> DE. A bare `en` says nothing about the country."""
+    if not locale:
+        return None
+    parts = locale.replace("_", "-").split("-")
+    if len(parts) > 1 and len(parts[1]) == 2:
+        return parts[1].upper()
+    return {"de": "DE", "fr": "FR", "nl": "NL", "it": "IT", "pl": "PL", "ja": "JP", "ko": "KR"}.get(lang_of(locale))

@@ -1,0 +1,123 @@
+"""Carries out the core's actions through platform adapters and records each result.
+
+Order matters: evidence is captured (and committed) before any removal of the same message; if the
+capture fails, the removal does not happen. Every action sits in the outbox before it runs and is
+marked done after; `resume()` finishes what a crash interrupted, asking the platform first whether a
+ban or delete already happened so nothing runs twice.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from .actions import (Action, BanUser, CaptureEvidence, Outcome, PostToTeam, RemoveMessage, SendPrivate, TimeoutUser,
+                      UnbanUser, WarnUser, action_from_json)
+from .ports import FAILED, CaptureFailed, Platform, Result
+from .service import SafetyService
+
+log = logging.getLogger(__name__)
+
+
+class Runtime:
+    def __init__(self, service: SafetyService, platforms: dict[str, Platform] | None = None):
+        self.service = service
+        self.store = service.store
+        self.platforms: dict[str, Platform] = dict(platforms or {})
+        self.results: list[tuple[Action, Result]] = []  # the latest run's results, for summaries
+
+    def add_platform(self, platform: Platform) -> None:
+        self.platforms[platform.name] = platform
+
+    def platform_for(self, action: Action) -> Platform:
+        if isinstance(action, (CaptureEvidence, RemoveMessage)):
+            return self.platforms[action.ref.platform]
+        if isinstance(action, SendPrivate) and not action.community:
+            return self.platforms[action.to.platform]
+        return self.platforms[self.service.community(action.community).platform]
+
+    async def run(self, outcome: Outcome) -> Outcome:
+        """Execute an outcome's actions in order, then any follow-ups (outcome notices, case notes)."""
+        if not outcome.queued and outcome.actions:
+            async with self.store.transaction():
+                await self.service.enqueue(outcome)
+        results = await self._run_queued(outcome.queued)
+        failures = [f"{_describe(a)}: {r.detail or r.status}" for a, r in results if not r.done and r.status != "not_found"]
+        if failures:
+            outcome.reply = (outcome.reply + "\n" if outcome.reply else "") + "Not done: " + "; ".join(failures)
+        gone = [a for a, r in results if isinstance(a, RemoveMessage) and r.status == "not_found"]
+        if gone:
+            outcome.reply += "\nThe message was already gone; the case notes it and keeps the evidence."
+        self.results = results
+        return outcome
+
+    async def _run_queued(self, queued: list) -> list[tuple[Action, Result]]:
+        results: list[tuple[Action, Result]] = []
+        failed_captures: set[tuple[str, str]] = set()
+        for oid, action in queued:
+            if isinstance(action, RemoveMessage) and (action.ref.channel_id, action.ref.message_id) in failed_captures:
+                result = Result(FAILED, "not removed because the evidence could not be captured first")
+            else:
+                result = await self._execute(action)
+                if isinstance(action, CaptureEvidence) and not result.done:
+                    failed_captures.add((action.ref.channel_id, action.ref.message_id))
+            await self.store.outbox_done(oid, result.status, result.detail[:500])
+            results.append((action, result))
+            if not isinstance(action, (SendPrivate, PostToTeam, CaptureEvidence)):
+                follow = await self.service.after_action(action, result.status, result.detail)
+                if follow.queued:
+                    results += await self._run_queued(follow.queued)
+        return results
+
+    async def _execute(self, action: Action) -> Result:
+        try:
+            platform = self.platform_for(action)
+        except KeyError:
+            return Result(FAILED, "no adapter for this platform is running")
+        try:
+            if isinstance(action, CaptureEvidence):
+                try:
+                    snapshot = await platform.fetch_message(action.ref)
+                except CaptureFailed as exc:
+                    return Result(FAILED, f"could not capture evidence: {exc}")
+                await self.service.record_capture(action.case_id, action.ref, snapshot, f"bot:{platform.name}")
+                return Result("ok")
+            method = {SendPrivate: platform.send_private, PostToTeam: platform.post_to_team,
+                      RemoveMessage: platform.remove_message, BanUser: platform.ban, UnbanUser: platform.unban,
+                      TimeoutUser: platform.timeout, WarnUser: platform.warn}[type(action)]
+            return await method(action)
+        except Exception as exc:  # an adapter bug must not lose the rest of the actions
+            log.exception("action %s failed in the %s adapter", action.kind, platform.name)
+            return Result(FAILED, exc.__class__.__name__)
+
+    async def resume(self) -> int:
+        """Run actions a crash left pending. Returns how many were resumed."""
+        pending = await self.store.outbox_pending()
+        queued = []
+        for oid, data in pending:
+            try:
+                queued.append((oid, action_from_json(data)))
+            except Exception:
+                log.error("outbox entry %s cannot be read; marking it failed", oid)
+                await self.store.outbox_done(oid, FAILED, "unreadable")
+        if queued:
+            log.info("resuming %d action(s) left unfinished", len(queued))
+            await self._run_queued(queued)
+        return len(queued)
+
+
+def _describe(action: Action) -> str:
+    if isinstance(action, BanUser):
+        return f"ban of {action.user.name or action.user.id} in {action.community}"
+    if isinstance(action, UnbanUser):
+        return f"unban of {action.user.name or action.user.id} in {action.community}"
+    if isinstance(action, RemoveMessage):
+        return f"removal of message {action.ref.link or action.ref.message_id}"
+    if isinstance(action, CaptureEvidence):
+        return f"evidence capture of {action.ref.link or action.ref.message_id}"
+    if isinstance(action, SendPrivate):
+        return "private message to the member"
+    if isinstance(action, TimeoutUser):
+        return f"timeout of {action.user.name or action.user.id}"
+    if isinstance(action, WarnUser):
+        return f"warning to {action.user.name or action.user.id}"
+    return action.kind

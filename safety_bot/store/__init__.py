@@ -1,0 +1,14 @@
+"""Storage behind one repository interface: SQLite (aiosqlite) by default, in-memory fakes for tests."""
+
+from .base import Store, StoreError, StoreUnavailable
+from .memory import MemoryStore
+
+__all__ = ["Store", "StoreError", "StoreUnavailable", "MemoryStore", "open_store"]
+
+
+async def open_store(config) -> Store:
+    """The store the operator configured (the embedded SQLite database)."""
+    from .sqlite import SqliteStore
+
+    path = config.path(config.storage.database)
+    return await SqliteStore.open(path, synchronous=config.storage.synchronous, key=config.storage.key)

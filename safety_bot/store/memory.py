@@ -1,0 +1,199 @@
+"""In-memory fake of the Store, for core tests. Same behaviour as SQLite, no disk."""
+
+from __future__ import annotations
+
+import copy
+from contextlib import asynccontextmanager
+
+from ..domain import AuditEntry, Ban, Case, CaseNote, Evidence, Intake, Report, Strike
+from .base import StoreUnavailable, audit_hash
+
+
+class MemoryStore:
+    def __init__(self) -> None:
+        self.cases: dict[int, Case] = {}
+        self.reports: list[Report] = []
+        self.evidence: list[Evidence] = []
+        self.notes: list[CaseNote] = []
+        self.strikes: list[Strike] = []
+        self.bans: list[Ban] = []
+        self.audit: list[AuditEntry] = []
+        self.intakes: dict[tuple[str, str], Intake] = {}
+        self.outbox: dict[int, dict] = {}
+        self.values: dict[str, str] = {}
+        self.unavailable = False  # set by tests to simulate a locked/read-only database
+        self._ids = 0
+
+    def _id(self) -> int:
+        self._ids += 1
+        return self._ids
+
+    def _check(self) -> None:
+        if self.unavailable:
+            raise StoreUnavailable("database unavailable")
+
+    async def close(self) -> None:
+        pass
+
+    @asynccontextmanager
+    async def transaction(self):
+        self._check()
+        snapshot = copy.deepcopy(self.__dict__)
+        try:
+            yield
+            self._check()
+        except BaseException:
+            self.__dict__.update(snapshot)
+            raise
+
+    async def create_case(self, case: Case) -> Case:
+        self._check()
+        case = copy.deepcopy(case)
+        case.number = 1 + max((c.number for c in self.cases.values() if c.community == case.community), default=0)
+        case.id = self._id()
+        self.cases[case.id] = case
+        return copy.deepcopy(case)
+
+    async def save_case(self, case: Case) -> None:
+        self._check()
+        self.cases[case.id] = copy.deepcopy(case)
+
+    async def get_case(self, community, number):
+        for c in self.cases.values():
+            if c.community == community and c.number == number:
+                return copy.deepcopy(c)
+        return None
+
+    async def get_case_by_id(self, case_id):
+        c = self.cases.get(case_id)
+        return copy.deepcopy(c) if c else None
+
+    async def list_cases(self, community=None, statuses=()):
+        out = [c for c in self.cases.values() if (community is None or c.community == community)
+               and (not statuses or c.status.value in statuses)]
+        return [copy.deepcopy(c) for c in sorted(out, key=lambda c: (c.community, c.number))]
+
+    async def cases_about(self, network, user_key):
+        out = [c for c in self.cases.values() if c.network == network and any(a.key == user_key for a in c.accused)]
+        return [copy.deepcopy(c) for c in sorted(out, key=lambda c: c.id)]
+
+    async def add_report(self, report):
+        self._check()
+        report = copy.deepcopy(report)
+        report.id = self._id()
+        self.reports.append(report)
+        return copy.deepcopy(report)
+
+    async def reports_for(self, case_id):
+        return [copy.deepcopy(r) for r in self.reports if r.case_id == case_id]
+
+    async def count_reports_since(self, reporter_key, since):
+        return sum(1 for r in self.reports if r.reporter and r.reporter.key == reporter_key and r.created_at >= since)
+
+    async def add_evidence(self, evidence):
+        self._check()
+        evidence = copy.deepcopy(evidence)
+        evidence.id = self._id()
+        self.evidence.append(evidence)
+        return copy.deepcopy(evidence)
+
+    async def evidence_for(self, case_id):
+        return [copy.deepcopy(e) for e in self.evidence if e.case_id == case_id]
+
+    async def clear_evidence_text(self, case_id):
+        self._check()
+        for e in self.evidence:
+            if e.case_id == case_id:
+                e.text = ""
+
+    async def withdraw_reports(self, case_id):
+        self._check()
+        for r in self.reports:
+            if r.case_id == case_id:
+                r.text = ""
+
+    async def add_note(self, note):
+        self._check()
+        note = copy.deepcopy(note)
+        note.id = self._id()
+        self.notes.append(note)
+        return copy.deepcopy(note)
+
+    async def notes_for(self, case_id):
+        return [copy.deepcopy(n) for n in self.notes if n.case_id == case_id]
+
+    async def add_strike(self, strike):
+        self._check()
+        strike = copy.deepcopy(strike)
+        strike.id = self._id()
+        self.strikes.append(strike)
+        return copy.deepcopy(strike)
+
+    async def strikes_for(self, network, user_key):
+        return [copy.deepcopy(s) for s in self.strikes if s.network == network and s.user_id == user_key]
+
+    async def add_ban(self, ban):
+        self._check()
+        ban = copy.deepcopy(ban)
+        ban.id = self._id()
+        self.bans.append(ban)
+        return copy.deepcopy(ban)
+
+    async def active_ban(self, network, user_key):
+        for b in self.bans:
+            if b.network == network and b.user_id == user_key and b.active:
+                return copy.deepcopy(b)
+        return None
+
+    async def end_ban(self, ban_id):
+        self._check()
+        for b in self.bans:
+            if b.id == ban_id:
+                b.active = False
+
+    async def append_audit(self, entry):
+        self._check()
+        entry = copy.deepcopy(entry)
+        entry.seq = len(self.audit) + 1
+        entry.prev_hash = self.audit[-1].hash if self.audit else ""
+        entry.hash = audit_hash(entry.prev_hash, entry)
+        self.audit.append(entry)
+        return copy.deepcopy(entry)
+
+    async def audit_entries(self, case_id=None):
+        return [copy.deepcopy(e) for e in self.audit if case_id is None or e.case_id == case_id]
+
+    async def get_intake(self, platform, user_id):
+        i = self.intakes.get((platform, user_id))
+        return copy.deepcopy(i) if i else None
+
+    async def put_intake(self, intake):
+        self._check()
+        self.intakes[(intake.platform, intake.user_id)] = copy.deepcopy(intake)
+
+    async def delete_intake(self, platform, user_id):
+        self._check()
+        self.intakes.pop((platform, user_id), None)
+
+    async def list_intakes(self):
+        return [copy.deepcopy(i) for i in self.intakes.values()]
+
+    async def outbox_add(self, action, case_id):
+        self._check()
+        oid = self._id()
+        self.outbox[oid] = {"action": copy.deepcopy(action), "case_id": case_id, "status": "pending", "detail": ""}
+        return oid
+
+    async def outbox_done(self, outbox_id, status, detail=""):
+        self._check()
+        self.outbox[outbox_id].update(status=status, detail=detail)
+
+    async def outbox_pending(self):
+        return [(k, copy.deepcopy(v["action"])) for k, v in sorted(self.outbox.items()) if v["status"] == "pending"]
+
+    async def get_value(self, key):
+        return self.values.get(key)
+
+    async def set_value(self, key, value):
+        self._check()
+        self.values[key] = value

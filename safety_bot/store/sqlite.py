@@ -1,0 +1,412 @@
+"""The embedded default store: one SQLite file through aiosqlite, WAL mode, foreign keys on.
+
+Writes happen inside `transaction()`; a report is committed (and, with synchronous=FULL, fsynced)
+before the member is told it was received. Sensitive text is encrypted with AES-GCM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import sqlite3
+import time
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import aiosqlite
+
+from ..crypto import Cipher, WrongKey, load_or_create_key
+from ..domain import (AuditEntry, Ban, Case, CaseNote, CloseReason, Evidence, Intake, MessageRef, Report,
+                      Status, Strike, Urgency, UserRef)
+from .base import StoreError, StoreUnavailable, audit_hash
+from .migrations import LATEST, MIGRATIONS
+
+_UNAVAILABLE = ("locked", "busy", "readonly", "read-only", "disk is full", "disk i/o", "unable to open")
+
+
+def _unavailable(exc: Exception) -> bool:
+    text = str(exc).lower()
+    return any(word in text for word in _UNAVAILABLE)
+
+
+def _j(value) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+class SqliteStore:
+    def __init__(self, db: aiosqlite.Connection, cipher: Cipher, tag_key: bytes, path: str):
+        self.db = db
+        self.cipher = cipher
+        self._tag_key = tag_key
+        self.path = path
+        self._lock = asyncio.Lock()
+        self._in_tx = False
+
+    # ---------------------------------------------------------------- opening and migrations
+    @classmethod
+    async def open(cls, path: str | Path, *, synchronous: str = "full", key: str | None = None,
+                   busy_timeout_ms: int = 2000) -> "SqliteStore":
+        path_s = str(path)
+        if path_s != ":memory:":
+            Path(path_s).parent.mkdir(parents=True, exist_ok=True)
+        raw_key = load_or_create_key(Path(path_s), key)
+        db = await aiosqlite.connect(path_s, isolation_level=None)
+        try:
+            await db.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+            if path_s != ":memory:":
+                await db.execute("PRAGMA journal_mode=WAL")
+            await db.execute(f"PRAGMA synchronous={synchronous.upper()}")
+            await db.execute("PRAGMA foreign_keys=ON")
+            store = cls(db, Cipher(raw_key), hashlib.sha256(b"reporter-tag" + raw_key).digest(), path_s)
+            await store._migrate()
+            await store._check_key()
+        except BaseException:
+            await db.close()
+            raise
+        return store
+
+    async def _migrate(self) -> None:
+        db = self.db
+        await db.execute(
+            "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at REAL NOT NULL)"
+        )
+        async with db.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version") as cur:
+            current = (await cur.fetchone())[0]
+        if current > LATEST:
+            raise StoreError(
+                f"the database {self.path} has schema version {current}, newer than this safety-bot "
+                f"understands ({LATEST}); upgrade safety-bot instead of downgrading the data"
+            )
+        for version, description, sql in MIGRATIONS:
+            if version <= current:
+                continue
+            await db.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in [s for s in sql.split(";") if s.strip()]:
+                    await db.execute(statement)
+                await db.execute("INSERT INTO schema_version VALUES (?, ?, ?)", (version, description, time.time()))
+                await db.execute("COMMIT")
+            except BaseException:
+                await db.execute("ROLLBACK")
+                raise
+
+    async def _check_key(self) -> None:
+        """A known value encrypted with the key: a wrong key is a clear error before anything changes."""
+        async with self.db.execute("SELECT value FROM kv WHERE key='key_check'") as cur:
+            row = await cur.fetchone()
+        if row is None:
+            await self.db.execute("INSERT INTO kv VALUES ('key_check', ?)", (self.cipher.encrypt("safety-bot"),))
+            return
+        try:
+            ok = self.cipher.decrypt(row[0]) == "safety-bot"
+        except WrongKey:
+            ok = False
+        if not ok:
+            raise WrongKey(
+                f"the database {self.path} was encrypted with a different key; check storage.key "
+                "(or the .key file beside the database). Nothing was changed."
+            )
+
+    async def schema_version(self) -> int:
+        async with self.db.execute("SELECT MAX(version) FROM schema_version") as cur:
+            return (await cur.fetchone())[0]
+
+    async def close(self) -> None:
+        await self.db.close()
+
+    # ---------------------------------------------------------------- transactions
+    @asynccontextmanager
+    async def transaction(self):
+        async with self._lock:
+            try:
+                await self.db.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                raise StoreUnavailable(str(exc)) from exc
+            self._in_tx = True
+            try:
+                yield
+                await self.db.execute("COMMIT")
+            except BaseException as exc:
+                try:
+                    await self.db.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
+                if isinstance(exc, sqlite3.OperationalError) and _unavailable(exc):
+                    raise StoreUnavailable(str(exc)) from exc
+                if isinstance(exc, sqlite3.DatabaseError):
+                    raise StoreError(str(exc)) from exc
+                raise
+            finally:
+                self._in_tx = False
+
+    async def _write(self, sql: str, params=()) -> int:
+        """Run a write; outside a transaction it becomes its own small transaction."""
+        if self._in_tx:
+            cur = await self.db.execute(sql, params)
+            return cur.lastrowid
+        async with self.transaction():
+            cur = await self.db.execute(sql, params)
+            return cur.lastrowid
+
+    async def _rows(self, sql: str, params=()) -> list[sqlite3.Row]:
+        try:
+            async with self.db.execute(sql, params) as cur:
+                return list(await cur.fetchall())
+        except sqlite3.OperationalError as exc:
+            if _unavailable(exc):
+                raise StoreUnavailable(str(exc)) from exc
+            raise
+
+    def _enc(self, text):
+        return self.cipher.encrypt(text)
+
+    def _dec(self, text):
+        return self.cipher.decrypt(text)
+
+    def _tag(self, user_key: str) -> str:
+        return hmac.new(self._tag_key, user_key.encode(), hashlib.sha256).hexdigest()
+
+    # ---------------------------------------------------------------- cases
+    _CASE_COLS = ("id, community, network, number, category, urgency, status, created_at, updated_at, reporter, "
+                  "accused, assignee, close_reason, answers, flags, hidden_from, locale, alias")
+
+    def _case(self, r) -> Case:
+        reporter = self._dec(r[9])
+        answers = self._dec(r[13])
+        return Case(
+            id=r[0], community=r[1], network=r[2], number=r[3], category=r[4], urgency=Urgency(r[5]),
+            status=Status(r[6]), created_at=r[7], updated_at=r[8],
+            reporter=UserRef.from_dict(json.loads(reporter)) if reporter else None,
+            accused=[UserRef(**a) for a in json.loads(r[10])],
+            assignee=UserRef.from_dict(json.loads(r[11])) if r[11] else None,
+            close_reason=CloseReason(r[12]) if r[12] else None,
+            answers=json.loads(answers) if answers else {}, flags=json.loads(r[14]),
+            hidden_from=json.loads(r[15]), locale=r[16], alias=r[17],
+        )
+
+    def _case_values(self, c: Case) -> tuple:
+        return (
+            c.category, c.urgency.value, c.status.value, c.created_at, c.updated_at,
+            self._enc(_j(c.reporter.to_dict())) if c.reporter else None,
+            _j([a.to_dict() for a in c.accused]), _j(c.assignee.to_dict()) if c.assignee else None,
+            c.close_reason.value if c.close_reason else None, self._enc(_j(c.answers)), _j(c.flags),
+            _j(c.hidden_from), c.locale, c.alias,
+        )
+
+    async def create_case(self, case: Case) -> Case:
+        rows = await self._rows("SELECT COALESCE(MAX(number), 0) + 1 FROM cases WHERE community=?", (case.community,))
+        number = rows[0][0]
+        case_id = await self._write(
+            "INSERT INTO cases (community, network, number, category, urgency, status, created_at, updated_at, "
+            "reporter, accused, assignee, close_reason, answers, flags, hidden_from, locale, alias) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (case.community, case.network, number, *self._case_values(case)),
+        )
+        case.id, case.number = case_id, number
+        await self._sync_accused(case)
+        return case
+
+    async def _sync_accused(self, case: Case) -> None:
+        await self._write("DELETE FROM case_accused WHERE case_id=?", (case.id,))
+        for a in case.accused:
+            await self._write("INSERT INTO case_accused VALUES (?, ?, ?)", (case.id, case.network, a.key))
+
+    async def save_case(self, case: Case) -> None:
+        await self._write(
+            "UPDATE cases SET category=?, urgency=?, status=?, created_at=?, updated_at=?, reporter=?, accused=?, "
+            "assignee=?, close_reason=?, answers=?, flags=?, hidden_from=?, locale=?, alias=? WHERE id=?",
+            (*self._case_values(case), case.id),
+        )
+        await self._sync_accused(case)
+
+    async def get_case(self, community, number):
+        rows = await self._rows(f"SELECT {self._CASE_COLS} FROM cases WHERE community=? AND number=?", (community, number))
+        return self._case(rows[0]) if rows else None
+
+    async def get_case_by_id(self, case_id):
+        rows = await self._rows(f"SELECT {self._CASE_COLS} FROM cases WHERE id=?", (case_id,))
+        return self._case(rows[0]) if rows else None
+
+    async def list_cases(self, community=None, statuses=()):
+        sql = f"SELECT {self._CASE_COLS} FROM cases WHERE 1=1"
+        params: list = []
+        if community is not None:
+            sql += " AND community=?"
+            params.append(community)
+        if statuses:
+            sql += f" AND status IN ({','.join('?' * len(statuses))})"
+            params.extend(statuses)
+        rows = await self._rows(sql + " ORDER BY community, number", params)
+        return [self._case(r) for r in rows]
+
+    async def cases_about(self, network, user_key):
+        rows = await self._rows(
+            f"SELECT {', '.join('c.' + c.strip() for c in self._CASE_COLS.split(','))} FROM cases c "
+            "JOIN case_accused a ON a.case_id = c.id WHERE a.network=? AND a.user_key=? ORDER BY c.id",
+            (network, user_key),
+        )
+        return [self._case(r) for r in rows]
+
+    # ---------------------------------------------------------------- reports
+    async def add_report(self, report: Report) -> Report:
+        report.id = await self._write(
+            "INSERT INTO reports (case_id, reporter_tag, reporter, text, source, created_at, reported_message, locale) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (report.case_id, self._tag(report.reporter.key) if report.reporter else None,
+             self._enc(_j(report.reporter.to_dict())) if report.reporter else None, self._enc(report.text),
+             report.source, report.created_at,
+             _j(report.reported_message.to_dict()) if report.reported_message else None, report.locale),
+        )
+        return report
+
+    async def reports_for(self, case_id):
+        rows = await self._rows(
+            "SELECT id, case_id, reporter, text, source, created_at, reported_message, locale FROM reports "
+            "WHERE case_id=? ORDER BY id", (case_id,))
+        out = []
+        for r in rows:
+            reporter = self._dec(r[2])
+            out.append(Report(id=r[0], case_id=r[1], reporter=UserRef.from_dict(json.loads(reporter)) if reporter else None,
+                              text=self._dec(r[3]) or "", source=r[4], created_at=r[5],
+                              reported_message=MessageRef.from_dict(json.loads(r[6])) if r[6] else None, locale=r[7]))
+        return out
+
+    async def count_reports_since(self, reporter_key, since):
+        rows = await self._rows("SELECT COUNT(*) FROM reports WHERE reporter_tag=? AND created_at>=?",
+                                (self._tag(reporter_key), since))
+        return rows[0][0]
+
+    # ---------------------------------------------------------------- evidence and notes
+    async def add_evidence(self, evidence: Evidence) -> Evidence:
+        evidence.id = await self._write(
+            "INSERT INTO evidence (case_id, ref, author, text, message_created_at, captured_at, captured_by, attachments, note) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (evidence.case_id, _j(evidence.ref.to_dict()) if evidence.ref else None,
+             self._enc(_j(evidence.author.to_dict())) if evidence.author else None, self._enc(evidence.text),
+             evidence.message_created_at, evidence.captured_at, evidence.captured_by,
+             self._enc(_j(evidence.attachments)), evidence.note),
+        )
+        return evidence
+
+    async def evidence_for(self, case_id):
+        rows = await self._rows(
+            "SELECT id, case_id, ref, author, text, message_created_at, captured_at, captured_by, attachments, note "
+            "FROM evidence WHERE case_id=? ORDER BY id", (case_id,))
+        out = []
+        for r in rows:
+            author = self._dec(r[3])
+            out.append(Evidence(id=r[0], case_id=r[1], ref=MessageRef.from_dict(json.loads(r[2])) if r[2] else None,
+                                author=UserRef.from_dict(json.loads(author)) if author else None,
+                                text=self._dec(r[4]) or "", message_created_at=r[5], captured_at=r[6],
+                                captured_by=r[7], attachments=json.loads(self._dec(r[8])), note=r[9]))
+        return out
+
+    async def clear_evidence_text(self, case_id):
+        await self._write("UPDATE evidence SET text=NULL WHERE case_id=?", (case_id,))
+
+    async def withdraw_reports(self, case_id):
+        await self._write("UPDATE reports SET text=NULL WHERE case_id=?", (case_id,))
+
+    async def add_note(self, note: CaseNote) -> CaseNote:
+        note.id = await self._write("INSERT INTO notes (case_id, author, kind, text, at) VALUES (?, ?, ?, ?, ?)",
+                                    (note.case_id, note.author, note.kind, self._enc(note.text), note.at))
+        return note
+
+    async def notes_for(self, case_id):
+        rows = await self._rows("SELECT id, case_id, author, kind, text, at FROM notes WHERE case_id=? ORDER BY id", (case_id,))
+        return [CaseNote(id=r[0], case_id=r[1], author=r[2], kind=r[3], text=self._dec(r[4]) or "", at=r[5]) for r in rows]
+
+    # ---------------------------------------------------------------- strikes and bans
+    async def add_strike(self, strike: Strike) -> Strike:
+        strike.id = await self._write(
+            "INSERT INTO strikes (network, user_key, reason, at, by, case_id) VALUES (?, ?, ?, ?, ?, ?)",
+            (strike.network, strike.user_id, self._enc(strike.reason), strike.at, strike.by, strike.case_id))
+        return strike
+
+    async def strikes_for(self, network, user_key):
+        rows = await self._rows("SELECT id, network, user_key, reason, at, by, case_id FROM strikes "
+                                "WHERE network=? AND user_key=? ORDER BY at", (network, user_key))
+        return [Strike(id=r[0], network=r[1], user_id=r[2], reason=self._dec(r[3]), at=r[4], by=r[5], case_id=r[6]) for r in rows]
+
+    async def add_ban(self, ban: Ban) -> Ban:
+        ban.id = await self._write(
+            "INSERT INTO bans (network, user_key, case_id, at, by, reason, active) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (ban.network, ban.user_id, ban.case_id, ban.at, ban.by, ban.reason, int(ban.active)))
+        return ban
+
+    async def active_ban(self, network, user_key):
+        rows = await self._rows("SELECT id, network, user_key, case_id, at, by, reason, active FROM bans "
+                                "WHERE network=? AND user_key=? AND active=1 ORDER BY id DESC LIMIT 1", (network, user_key))
+        if not rows:
+            return None
+        r = rows[0]
+        return Ban(id=r[0], network=r[1], user_id=r[2], case_id=r[3], at=r[4], by=r[5], reason=r[6], active=bool(r[7]))
+
+    async def end_ban(self, ban_id):
+        await self._write("UPDATE bans SET active=0 WHERE id=?", (ban_id,))
+
+    # ---------------------------------------------------------------- audit
+    async def append_audit(self, entry: AuditEntry) -> AuditEntry:
+        rows = await self._rows("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
+        entry.seq = (rows[0][0] + 1) if rows else 1
+        entry.prev_hash = rows[0][1] if rows else ""
+        entry.hash = audit_hash(entry.prev_hash, entry)
+        await self._write(
+            "INSERT INTO audit (seq, at, actor, action, community, case_id, detail, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (entry.seq, entry.at, entry.actor, entry.action, entry.community, entry.case_id, _j(entry.detail),
+             entry.prev_hash, entry.hash))
+        return entry
+
+    async def audit_entries(self, case_id=None):
+        sql = "SELECT seq, at, actor, action, community, case_id, detail, prev_hash, hash FROM audit"
+        params: tuple = ()
+        if case_id is not None:
+            sql += " WHERE case_id=?"
+            params = (case_id,)
+        rows = await self._rows(sql + " ORDER BY seq", params)
+        return [AuditEntry(seq=r[0], at=r[1], actor=r[2], action=r[3], community=r[4], case_id=r[5],
+                           detail=json.loads(r[6]), prev_hash=r[7], hash=r[8]) for r in rows]
+
+    # ---------------------------------------------------------------- intake
+    async def get_intake(self, platform, user_id):
+        rows = await self._rows("SELECT platform, user_id, case_id, asked, current, locale, updated_at FROM intakes "
+                                "WHERE platform=? AND user_id=?", (platform, user_id))
+        if not rows:
+            return None
+        r = rows[0]
+        return Intake(platform=r[0], user_id=r[1], case_id=r[2], asked=json.loads(r[3]), current=r[4], locale=r[5], updated_at=r[6])
+
+    async def put_intake(self, intake: Intake) -> None:
+        await self._write(
+            "INSERT INTO intakes (platform, user_id, case_id, asked, current, locale, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (platform, user_id) DO UPDATE SET case_id=excluded.case_id, asked=excluded.asked, "
+            "current=excluded.current, locale=excluded.locale, updated_at=excluded.updated_at",
+            (intake.platform, intake.user_id, intake.case_id, _j(intake.asked), intake.current, intake.locale, intake.updated_at))
+
+    async def delete_intake(self, platform, user_id):
+        await self._write("DELETE FROM intakes WHERE platform=? AND user_id=?", (platform, user_id))
+
+    async def list_intakes(self):
+        rows = await self._rows("SELECT platform, user_id FROM intakes")
+        return [await self.get_intake(r[0], r[1]) for r in rows]
+
+    # ---------------------------------------------------------------- outbox and kv
+    async def outbox_add(self, action: dict, case_id) -> int:
+        return await self._write("INSERT INTO outbox (action, case_id) VALUES (?, ?)", (self._enc(_j(action)), case_id))
+
+    async def outbox_done(self, outbox_id, status, detail=""):
+        await self._write("UPDATE outbox SET status=?, detail=? WHERE id=?", (status, detail, outbox_id))
+
+    async def outbox_pending(self):
+        rows = await self._rows("SELECT id, action FROM outbox WHERE status='pending' ORDER BY id")
+        return [(r[0], json.loads(self._dec(r[1]))) for r in rows]
+
+    async def get_value(self, key):
+        rows = await self._rows("SELECT value FROM kv WHERE key=?", (key,))
+        return rows[0][0] if rows else None
+
+    async def set_value(self, key, value):
+        await self._write("INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value=excluded.value",
+                          (key, value))
