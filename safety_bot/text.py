@@ -53,6 +53,7 @@ def inert_plain(text: str | None, *, limit: int | None = None) -> str:
     text = strip_controls(text)
     if limit is not None and len(text) > limit:
         text = text[: limit - 1] + "…"
+    text = re.sub(r"<(?=[@#:]|a:|t:)", "<" + ZWSP, text)
     return re.sub(r"@(?=[\w.\-=/]+)", "@" + ZWSP, text)
 
 

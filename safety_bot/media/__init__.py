@@ -1,0 +1,51 @@
+"""Media hashing and matching: PDQ perceptual hashes, SHA-256/MD5 exact hashes, and a matcher.
+
+Platform-neutral: nothing here imports a chat platform library. Typical use::
+
+    hashes = hash_image_bytes(data)                      # MediaError on bad input
+    matcher.add(entry_id, hashes.bank_hashes())          # when banking (with_variants=True)
+    matcher.add_exact(entry_id, hashes.sha256, hashes.md5)
+    for m in matcher.query_many(hashes.query_hashes()):  # when checking an upload
+        decision = classify(m.distance, query_quality, entry_quality)
+
+Image bytes are only held in memory during a call; nothing here writes them anywhere or keeps them.
+Hashes are sensitive too (PDQ hashes can be roughly inverted): store them encrypted, never publish.
+"""
+
+from .decode import (
+    DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_FRAMES,
+    DEFAULT_MAX_PIXELS,
+    SUPPORTED_FORMATS,
+    MediaError,
+)
+from .hashing import (
+    FRAME_DEDUPE_DISTANCE,
+    MIN_QUALITY,
+    MediaHashes,
+    hamming,
+    hash_image_bytes,
+    hash_image_file,
+    is_pdq_hex,
+)
+from .matcher import FLAG_DISTANCE, REMOVE_DISTANCE, HashMatcher, Match, classify
+
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "DEFAULT_MAX_FRAMES",
+    "DEFAULT_MAX_PIXELS",
+    "FLAG_DISTANCE",
+    "FRAME_DEDUPE_DISTANCE",
+    "MIN_QUALITY",
+    "REMOVE_DISTANCE",
+    "SUPPORTED_FORMATS",
+    "HashMatcher",
+    "Match",
+    "MediaError",
+    "MediaHashes",
+    "classify",
+    "hamming",
+    "hash_image_bytes",
+    "hash_image_file",
+    "is_pdq_hex",
+]

@@ -1,0 +1,360 @@
+"""In-memory PDQ hash matching (Hamming radius search) and exact SHA-256/MD5 matching.
+
+Layout: the 256-bit hashes are kept as four uint64 *columns* (a ``(4, capacity)`` array, so the
+``n x 4`` matrix of words is ``words.T``), plus an int64 entry id per hash; 40 bytes per stored
+hash. Column layout matters: a query first scans only words 0 and 1 (128 bits; the distance on them
+is a lower bound of the full distance), in cache-sized blocks, and completes the distance only for
+the few hashes that pass. For random data at radius 52 about 1.5% pass. Measured on 2 cores: ~2.5 ms
+per query at 1M hashes, where a plain ``bitwise_count(words ^ q).sum(axis=1)`` over a row-major
+``n x 4`` array takes ~30 ms. Multi-index hashing was not needed (and at radius 52 it would probe
+more buckets than a scan touches rows).
+
+Adds are amortised O(1) (capacity grows by 1.5x); removal marks rows dead (entry id -1) and
+compacts once a quarter of the rows are dead. All methods are thread-safe (one lock); a query holds
+the lock for its few milliseconds.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from typing import Literal, NamedTuple
+
+import numpy as np
+
+from .hashing import MIN_QUALITY, is_pdq_hex
+
+__all__ = [
+    "FLAG_DISTANCE",
+    "REMOVE_DISTANCE",
+    "HashMatcher",
+    "Match",
+    "classify",
+    "pack_hex",
+]
+
+#: Meta's recommended PDQ match threshold.
+REMOVE_DISTANCE = 31
+#: Beyond a confident match but still worth a human look.
+FLAG_DISTANCE = 52
+
+_DEAD = -1
+_BLOCK = 32768  # rows per scan block (two uint64 columns + counts stay in L2)
+_MIN_CAPACITY = 1024
+_GROWTH = 1.5
+_PARTIAL_BITS = 128  # bits covered by the first-stage filter (words 0 and 1)
+_FILTER_MAX_DISTANCE = 56  # above this radius the filter passes >10% of random rows
+
+
+class Match(NamedTuple):
+    """Best distance of one bank entry to a query. ``query_index`` says which of the hashes passed
+    to ``query_many`` achieved it (always 0 for ``query``)."""
+
+    entry_id: int
+    distance: int
+    query_index: int = 0
+
+
+def classify(
+    distance: int,
+    query_quality: int,
+    entry_quality: int,
+    *,
+    remove_at: int = REMOVE_DISTANCE,
+    flag_at: int = FLAG_DISTANCE,
+    min_quality: int = MIN_QUALITY,
+) -> Literal["remove", "flag"] | None:
+    """Decision for a perceptual match: "remove", "flag" (for human review) or None.
+
+    Low-quality hashes (on either side) are never acted on: flat or near-blank images collide
+    easily. Exact (SHA-256/MD5) matches are the caller's to handle, whatever the quality.
+    """
+    if query_quality < min_quality or entry_quality < min_quality:
+        return None
+    if distance <= remove_at:
+        return "remove"
+    if distance <= flag_at:
+        return "flag"
+    return None
+
+
+def pack_hex(pdq_hexes: Iterable[str]) -> np.ndarray:
+    """Hex PDQ hashes -> ``(n, 4)`` uint64 array (word 0 = the first 16 hex characters)."""
+    hexes = list(pdq_hexes)
+    for h in hexes:
+        if not is_pdq_hex(h):
+            raise ValueError("not a 64-character hex PDQ hash")
+    if not hexes:
+        return np.empty((0, 4), dtype=np.uint64)
+    raw = bytes.fromhex("".join(hexes))
+    return np.frombuffer(raw, dtype=">u8").astype(np.uint64).reshape(len(hexes), 4)
+
+
+class HashMatcher:
+    """Radius search over PDQ hashes grouped by bank entry, plus exact SHA-256/MD5 lookup."""
+
+    def __init__(self, initial_capacity: int = _MIN_CAPACITY) -> None:
+        self._lock = threading.RLock()
+        self._reset(initial_capacity)
+
+    def _reset(self, capacity: int) -> None:
+        cap = max(_MIN_CAPACITY, int(capacity))
+        self._cols = np.zeros((4, cap), dtype=np.uint64)
+        self._ids = np.full(cap, _DEAD, dtype=np.int64)
+        self._n = 0  # rows in use (alive + dead)
+        self._dead = 0
+        self._sha256: dict[str, set[int]] = {}
+        self._md5: dict[str, set[int]] = {}
+        self._exact_of: dict[int, set[tuple[str | None, str | None]]] = {}
+
+    # -- size and introspection ----------------------------------------------------------------
+
+    def __len__(self) -> int:
+        """Number of stored (not removed) perceptual hashes."""
+        return self._n - self._dead
+
+    @property
+    def words(self) -> np.ndarray:
+        """The stored words as an ``(n, 4)`` uint64 view, including dead rows (for inspection)."""
+        return self._cols[:, : self._n].T
+
+    def nbytes(self) -> int:
+        """Bytes held by the hash and id arrays (allocated capacity, not just used rows)."""
+        return int(self._cols.nbytes + self._ids.nbytes)
+
+    # -- perceptual hashes ---------------------------------------------------------------------
+
+    def add(self, entry_id: int, pdq_hexes: Iterable[str]) -> int:
+        """Store the hashes of one entry (its main hash, variants, frames). Returns how many.
+
+        Duplicates within the call are stored once. Adding to an existing entry appends.
+        """
+        entry_id = _check_id(entry_id)
+        if isinstance(pdq_hexes, str):
+            pdq_hexes = (pdq_hexes,)
+        hexes = list(dict.fromkeys(h.lower() for h in pdq_hexes))
+        words = pack_hex(hexes)  # validates everything before we change any state
+        with self._lock:
+            self._append(words, np.full(len(hexes), entry_id, dtype=np.int64))
+        return len(hexes)
+
+    def add_many(self, items: Iterable[tuple[int, str]]) -> int:
+        """Bulk load ``(entry_id, pdq_hex)`` pairs (e.g. the whole bank at start-up)."""
+        ids: list[int] = []
+        hexes: list[str] = []
+        for entry_id, h in items:
+            ids.append(_check_id(entry_id))
+            hexes.append(h.lower())
+        words = pack_hex(hexes)
+        with self._lock:
+            self._append(words, np.asarray(ids, dtype=np.int64))
+        return len(hexes)
+
+    def remove(self, entry_id: int) -> int:
+        """Forget an entry: its perceptual and exact hashes stop matching. Returns hashes removed."""
+        return self.remove_many((entry_id,))
+
+    def remove_many(self, entry_ids: Iterable[int]) -> int:
+        targets = np.asarray([_check_id(e) for e in entry_ids], dtype=np.int64)
+        if targets.size == 0:
+            return 0
+        with self._lock:
+            for entry_id in targets.tolist():
+                self._remove_exact(entry_id)
+            ids = self._ids[: self._n]
+            if targets.size == 1:
+                rows = np.flatnonzero(ids == targets[0])
+            else:
+                rows = np.flatnonzero(np.isin(ids, targets))
+            if rows.size:
+                ids[rows] = _DEAD
+                self._cols[:, rows] = 0
+                self._dead += int(rows.size)
+                if self._dead > max(_MIN_CAPACITY, self._n // 4):
+                    self._compact()
+            return int(rows.size)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._reset(_MIN_CAPACITY)
+
+    def query(self, pdq_hex: str, max_distance: int = FLAG_DISTANCE) -> list[Match]:
+        """Entries with a stored hash within ``max_distance`` of ``pdq_hex``, best first.
+
+        One ``Match`` per entry (its smallest distance), sorted by (distance, entry_id).
+        """
+        return self.query_many((pdq_hex,), max_distance)
+
+    def query_many(self, pdq_hexes: Iterable[str], max_distance: int = FLAG_DISTANCE) -> list[Match]:
+        """Like ``query`` for several hashes at once (e.g. the frames of an animation).
+
+        One ``Match`` per entry: the smallest distance over all query hashes, with the index of the
+        query hash that achieved it (the first such index on ties).
+        """
+        if isinstance(pdq_hexes, str):
+            pdq_hexes = (pdq_hexes,)
+        queries = pack_hex([h.lower() for h in pdq_hexes])
+        max_distance = int(max_distance)
+        if max_distance < 0:
+            return []
+        all_rows, all_dist, all_q = [], [], []
+        with self._lock:
+            n = self._n
+            cols = self._cols
+            ids = self._ids
+            for qi, q in enumerate(queries):
+                rows, dist = self._scan(cols, n, q, max_distance)
+                if rows.size:
+                    all_rows.append(rows)
+                    all_dist.append(dist)
+                    all_q.append(np.full(rows.size, qi, dtype=np.int64))
+            if not all_rows:
+                return []
+            rows = np.concatenate(all_rows)
+            entry = ids[rows]
+        dist = np.concatenate(all_dist)
+        qidx = np.concatenate(all_q)
+        alive = entry != _DEAD
+        entry, dist, qidx = entry[alive], dist[alive], qidx[alive]
+        if entry.size == 0:
+            return []
+        # Best per entry: sort by (entry, distance, query index), keep the first row of each entry.
+        order = np.lexsort((qidx, dist, entry))
+        entry, dist, qidx = entry[order], dist[order], qidx[order]
+        first = np.ones(entry.size, dtype=bool)
+        first[1:] = entry[1:] != entry[:-1]
+        entry, dist, qidx = entry[first], dist[first], qidx[first]
+        order = np.lexsort((entry, dist))
+        return [
+            Match(int(e), int(d), int(i))
+            for e, d, i in zip(entry[order], dist[order], qidx[order], strict=True)
+        ]
+
+    # -- exact hashes --------------------------------------------------------------------------
+
+    def add_exact(self, entry_id: int, sha256: str | None = None, md5: str | None = None) -> None:
+        """Store the exact file hashes of an entry (use for every entry; essential for low quality)."""
+        entry_id = _check_id(entry_id)
+        sha256 = _check_digest(sha256, 64)
+        md5 = _check_digest(md5, 32)
+        if sha256 is None and md5 is None:
+            raise ValueError("need sha256 or md5")
+        with self._lock:
+            if sha256 is not None:
+                self._sha256.setdefault(sha256, set()).add(entry_id)
+            if md5 is not None:
+                self._md5.setdefault(md5, set()).add(entry_id)
+            self._exact_of.setdefault(entry_id, set()).add((sha256, md5))
+
+    def query_exact(self, sha256: str | None = None, md5: str | None = None) -> list[int]:
+        """Entry ids whose stored SHA-256 or MD5 equals the given one, sorted.
+
+        SHA-256 is the reliable one; MD5 is accepted for compatibility with MD5-only hash lists.
+        """
+        sha256 = _check_digest(sha256, 64)
+        md5 = _check_digest(md5, 32)
+        found: set[int] = set()
+        with self._lock:
+            if sha256 is not None:
+                found |= self._sha256.get(sha256, set())
+            if md5 is not None:
+                found |= self._md5.get(md5, set())
+        return sorted(found)
+
+    # -- internals -----------------------------------------------------------------------------
+
+    def _append(self, words: np.ndarray, ids: np.ndarray) -> None:
+        k = len(ids)
+        if k == 0:
+            return
+        need = self._n + k
+        cap = self._ids.size
+        if need > cap:
+            new_cap = max(need, int(cap * _GROWTH) + 1)
+            cols = np.zeros((4, new_cap), dtype=np.uint64)
+            cols[:, : self._n] = self._cols[:, : self._n]
+            new_ids = np.full(new_cap, _DEAD, dtype=np.int64)
+            new_ids[: self._n] = self._ids[: self._n]
+            self._cols, self._ids = cols, new_ids
+        self._cols[:, self._n : need] = words.T
+        self._ids[self._n : need] = ids
+        self._n = need
+
+    def _compact(self) -> None:
+        keep = np.flatnonzero(self._ids[: self._n] != _DEAD)
+        n = int(keep.size)
+        cap = max(_MIN_CAPACITY, int(n * 1.25) + 1)
+        cols = np.zeros((4, cap), dtype=np.uint64)
+        cols[:, :n] = self._cols[:, keep]
+        ids = np.full(cap, _DEAD, dtype=np.int64)
+        ids[:n] = self._ids[keep]
+        self._cols, self._ids, self._n, self._dead = cols, ids, n, 0
+
+    def _remove_exact(self, entry_id: int) -> None:
+        for sha256, md5 in self._exact_of.pop(entry_id, ()):
+            for table, key in ((self._sha256, sha256), (self._md5, md5)):
+                if key is None:
+                    continue
+                owners = table.get(key)
+                if owners is not None:
+                    owners.discard(entry_id)
+                    if not owners:
+                        del table[key]
+
+    @staticmethod
+    def _scan(cols: np.ndarray, n: int, q: np.ndarray, max_distance: int) -> tuple[np.ndarray, np.ndarray]:
+        """Rows (ascending) within ``max_distance`` of ``q`` and their distances (uint16)."""
+        if n == 0:
+            return np.empty(0, np.int64), np.empty(0, np.uint16)
+        if max_distance > _FILTER_MAX_DISTANCE:
+            # The two-word filter would pass too much (half the rows at 64): scan all four words.
+            dist = np.bitwise_count(cols[0, :n] ^ q[0]).astype(np.uint16)
+            for k in range(1, 4):
+                dist += np.bitwise_count(cols[k, :n] ^ q[k])
+            rows = np.flatnonzero(dist <= max_distance)
+            return rows, dist[rows]
+        threshold = max_distance  # <= _FILTER_MAX_DISTANCE < _PARTIAL_BITS
+        block = min(_BLOCK, n)
+        xor = np.empty(block, dtype=np.uint64)
+        c0 = np.empty(block, dtype=np.uint8)
+        c1 = np.empty(block, dtype=np.uint8)
+        q0, q1 = q[0], q[1]
+        parts = []
+        for lo in range(0, n, _BLOCK):
+            hi = min(lo + _BLOCK, n)
+            m = hi - lo
+            x, a, b = xor[:m], c0[:m], c1[:m]
+            np.bitwise_xor(cols[0, lo:hi], q0, out=x)
+            np.bitwise_count(x, out=a)
+            np.bitwise_xor(cols[1, lo:hi], q1, out=x)
+            np.bitwise_count(x, out=b)
+            a += b  # <= 128: no uint8 overflow
+            hit = np.flatnonzero(a <= threshold)
+            if hit.size:
+                parts.append(hit + lo)
+        if not parts:
+            return np.empty(0, np.int64), np.empty(0, np.uint16)
+        rows = np.concatenate(parts)
+        dist = np.bitwise_count(cols[0, rows] ^ q0).astype(np.uint16)
+        for k in (1, 2, 3):
+            dist += np.bitwise_count(cols[k, rows] ^ q[k])
+        ok = dist <= max_distance
+        return rows[ok], dist[ok]
+
+
+def _check_id(entry_id: int) -> int:
+    if isinstance(entry_id, bool) or not isinstance(entry_id, (int, np.integer)):
+        raise TypeError("entry_id must be an int")
+    entry_id = int(entry_id)
+    if entry_id < 0 or entry_id >= 2**63:
+        raise ValueError("entry_id must be a non-negative 64-bit int")
+    return entry_id
+
+
+def _check_digest(value: str | None, length: int) -> str | None:
+    if value is None:
+        return None
+    value = value.lower()
+    if len(value) != length or any(c not in "0123456789abcdef" for c in value):
+        raise ValueError(f"expected a {length}-character hex digest")
+    return value

@@ -1,0 +1,246 @@
+"""Every flow of the core, played through the console adapter, checking what each party sees."""
+
+import json
+
+from safety_bot.domain import Status
+
+THREAT = "bob says he will post my pictures unless I pay 200"
+
+
+async def report_m2(h, *answers):
+    await h.run("say general hi all", "as bob", "say general pay me 200 or I post your pictures", "as alice")
+    out = await h.run("report-message m2 " + THREAT, *answers)
+    return out
+
+
+async def test_report_is_acknowledged_privately_and_reaches_only_the_team(h):
+    out = await report_m2(h)
+    alice = h.private("alice", out)
+    assert "Your report is saved and only the safety team can see it" in alice
+    assert "not your fault" in alice and "do not pay" in alice
+    assert "two-factor" in alice and "Never send intimate pictures to anyone" in alice
+    assert "Block" in alice and "Ignore" in alice  # how to block on Discord and on Matrix clients
+    # the DM's first line is neutral: a lock screen shows it
+    dm_starts = [l for l in out if l.startswith("[private to alice] A message from")]
+    assert dm_starts and all("sextortion" not in l.lower() for l in dm_starts)
+    team = h.team("cafe", out)
+    assert "New case 1" in team and THREAT in team and "console://cafe/general/m2" in team
+    assert h.team("club", out) == ""  # another community's team sees nothing
+    assert h.channel("general", "cafe", out) == ""  # nothing public
+    assert not h.private("bob", out)  # the accused hears nothing
+    case = await h.store.get_case("cafe", 1)
+    assert case.status == Status.OPEN and case.accused[0].id == "bob"
+    # the reported message was captured as evidence at once
+    ev = await h.store.evidence_for(case.id)
+    assert ev[0].text == "pay me 200 or I post your pictures" and ev[0].author.id == "bob"
+
+
+async def test_follow_up_questions_one_at_a_time_each_skippable(h):
+    out = await report_m2(h)
+    assert "immediate danger" in h.private("alice", out)
+    out = await h.run("no")
+    assert "see your name" in h.private("alice", out)
+    out = await h.run("skip", "1", "1", "no", "Germany", "threatens to post pictures", "skip", "ban", "yes")
+    alice = h.private("alice", out)
+    assert "That is all for now" in alice or "that is all for now" in alice
+    case = await h.store.get_case("cafe", 1)
+    assert case.answers["danger"] == "no" and case.answers["anonymous"] == "skipped"
+    assert case.flags["country"] == "DE" and case.answers["wishes"] == "ban" and case.flags["consent"] == "yes"
+    assert case.flags["intake_done"]
+    # the final resource list fits the country
+    assert "HateAid" in alice
+
+
+async def test_empty_report_without_message_gets_a_gentle_prompt_and_stores_nothing(h):
+    out = await h.run("report    ")
+    assert "tell us a little more" in h.private("alice", out)
+    assert await h.store.list_cases() == []
+
+
+async def test_empty_text_with_a_reported_message_is_a_valid_report(h):
+    await h.run("as bob", "say general send more or else", "as alice")
+    out = await h.run("report-message m1")
+    assert "Your report is saved" in h.private("alice", out)
+    assert len(await h.store.list_cases()) == 1
+
+
+async def test_over_long_report_states_the_limit_and_stores_nothing(h):
+    out = await h.run("report " + "x" * 4001)
+    assert "the limit is 4000" in h.private("alice", out)
+    assert await h.store.list_cases() == []
+
+
+async def test_mentions_markdown_and_control_characters_are_inert_for_the_team(h):
+    out = await h.run("report @everyone @here <@&123> **bold** \x1b[31mred\x1b[0m help")
+    team = h.team("cafe", out)
+    assert "@everyone" not in team and "@here" not in team and "<@&123>" not in team
+    assert "\x1b" not in team
+    assert "@\u200beveryone" in team
+
+
+async def test_non_moderator_commands_are_refused_and_change_nothing(h):
+    await report_m2(h)
+    before = await h.store.get_case("cafe", 1)
+    for cmd in ("cases", "case 1", "close 1", "ban @bob --confirm", "note 1 hi", "remove m2", "export 1 --reason x"):
+        out = await h.run("as carol", cmd)
+        assert "for the safety team only" in h.replies("carol", out), cmd
+    after = await h.store.get_case("cafe", 1)
+    assert after.status == before.status and after.assignee is None
+    assert h.app.runtime.results == [] or all(r.status != "ok" for _, r in h.app.runtime.results if _.kind == "ban")
+    assert "bob" not in h.console.world.bans.get("cafe", {})
+
+
+async def test_unknown_case_number(h):
+    out = await h.run("as mia", "case 99", "close 99", "note 99 hello", "reply 99 hi")
+    assert h.replies("mia", out).count("There is no case 99 here.") == 4
+
+
+async def test_remove_captures_evidence_first_then_deletes_and_tells_the_reporter(h):
+    await report_m2(h)
+    out = await h.run("as mia", "remove m2 --case 1")
+    assert "(a message was removed by the moderators)" in h.channel("general", "cafe", out)
+    assert "the message you reported has been removed" in h.private("alice", out)
+    case = await h.store.get_case("cafe", 1)
+    ev = await h.store.evidence_for(case.id)
+    assert len(ev) == 2 and ev[1].text == "pay me 200 or I post your pictures"  # captured again before removal
+    audit = [a.action for a in await h.store.audit_entries(case.id)]
+    assert audit.index("evidence.captured") < audit.index("action.remove_message")
+    assert case.status == Status.ACTING
+
+
+async def test_removing_a_message_that_is_already_gone_keeps_evidence_and_notes_it(h):
+    await report_m2(h)
+    h.console.world.messages["m2"].deleted = True  # the author deleted it
+    out = await h.run("as mia", "remove m2 --case 1")
+    assert "already gone" in h.replies("mia", out)
+    case = await h.store.get_case("cafe", 1)
+    notes = " ".join(n.text for n in await h.store.notes_for(case.id))
+    assert "already gone" in notes
+    assert (await h.store.evidence_for(case.id))[0].text  # the first capture is kept
+
+
+async def test_zero_tolerance_ban_asks_to_confirm_then_bans_across_the_network(h):
+    await report_m2(h)
+    out = await h.run("as mia", "ban @bob --case 1 threatening a member")
+    assert "--confirm" in h.replies("mia", out) and "push the accused to post" in h.replies("mia", out)
+    assert h.console.world.bans == {}
+    out = await h.run("ban @bob --case 1 --confirm threatening a member")
+    assert set(h.console.world.bans) == {"cafe", "club"}  # every community of the network
+    audit_lines = "\n".join(l for l in out if l.startswith("[audit log"))
+    assert "Zero-tolerance ban (safety case 1)" in audit_lines
+    assert "alice" not in audit_lines and "threatening a member" not in audit_lines
+    assert not h.private("bob", out)  # never messaged
+    assert "the account has been removed" in h.private("alice", out)
+    assert await h.store.strikes_for("friends", "console:bob") == []  # no strikes: zero tolerance
+    assert h.console.world.messages["m2"].deleted  # recent messages purged
+
+
+async def test_ban_of_someone_already_banned_changes_nothing(h):
+    await report_m2(h)
+    await h.run("as mia", "ban @bob --case 1 --confirm")
+    n_audit = len(await h.store.audit_entries())
+    out = await h.run("ban @bob --case 1 --confirm")
+    assert "already banned" in h.replies("mia", out) and "Nothing changed" in h.replies("mia", out)
+    assert len(await h.store.audit_entries()) == n_audit
+
+
+async def test_ban_by_id_for_someone_who_left_and_several_alt_accounts(h):
+    out = await h.run("as mia", "ban @ghost @ghost_alt --confirm")
+    assert h.console.world.bans["cafe"].keys() == {"ghost", "ghost_alt"}
+    assert h.console.world.bans["club"].keys() == {"ghost", "ghost_alt"}
+    assert "Banning ghost, ghost_alt in 2 communities" in h.replies("mia", out)
+
+
+async def test_unban_is_network_wide_and_audited_with_a_reason(h):
+    await h.run("as mia", "ban @ghost --confirm")
+    out = await h.run("unban @ghost")
+    assert "Usage: unban" in h.replies("mia", out)
+    out = await h.run("unban @ghost appeal accepted after review")
+    assert h.console.world.bans == {"cafe": {}, "club": {}}
+    lifted = [a for a in await h.store.audit_entries() if a.action == "ban.lifted"]
+    assert lifted and lifted[0].detail["reason"] == "appeal accepted after review"
+
+
+async def test_warn_is_refused_in_sextortion_cases_with_an_explanation(h):
+    await report_m2(h)
+    out = await h.run("as mia", "warn @bob stop it")
+    assert "never messages the accused" in h.replies("mia", out)
+    assert not h.private("bob", out)
+    assert await h.store.strikes_for("friends", "console:bob") == []
+
+
+async def test_harassment_strikes_timeout_then_ban_and_decay(h):
+    for i in range(3):
+        out = await h.run("as mia", f"warn @dave rude message {i}")
+    assert "timeout dave for 60 minutes" in "\n".join(out)
+    assert "A warning from the moderators of cafe: rude message 2" in h.private("dave", out)
+    out = await h.run("warn @dave again", "warn @dave and again")
+    assert "dave" in h.console.world.bans["cafe"]
+    assert "dave" not in h.console.world.bans.get("club", {})  # strike bans stay local
+    out = await h.run("strikes @dave")
+    assert "5 active strike(s)" in h.replies("mia", out)
+    h.offset[0] += 91 * 86400  # strikes fade after decay_days
+    out = await h.run("strikes @dave")
+    assert "0 active strike(s), 5 faded" in h.replies("mia", out)
+
+
+async def test_warning_that_names_the_reporter_is_not_sent(h):
+    await h.run("as alice", "report dave keeps insulting me", "skip", "skip", "2")  # topic: harassment
+    case = await h.store.get_case("cafe", 1)
+    case.accused = [h.console.world.user("dave")]
+    await h.store.save_case(case)
+    out = await h.run("as mia", "warn @dave alice told us what you did")
+    assert "would name the reporter" in h.replies("mia", out)
+    assert not h.private("dave", out)
+
+
+async def test_send_resources_note_assign_close(h):
+    await report_m2(h)
+    out = await h.run("as mia", "resources @carol", "note 1 spoke with alice", "assign 1", "close 1 nonsense")
+    assert "places that can help" in h.private("carol", out)
+    assert "Usage: close" in h.replies("mia", out)
+    out = await h.run("close 1 actioned")
+    case = await h.store.get_case("cafe", 1)
+    assert case.status == Status.CLOSED and case.close_reason.value == "actioned" and case.assignee.id == "mia"
+    assert "finished working on your report" in h.private("alice", out)
+    notes = [n.text for n in await h.store.notes_for(case.id)]
+    assert "spoke with alice" in notes
+    out = await h.run("close 1")
+    assert "already closed" in h.replies("mia", out)
+
+
+async def test_export_needs_consent_or_an_audited_reason(h, tmp_path):
+    await report_m2(h)
+    out = await h.run("as mia", "export 1")
+    assert "has not agreed" in h.replies("mia", out)
+    assert not (tmp_path / "exports").exists()
+    out = await h.run("export 1 --reason police asked with a warrant")
+    reply = h.replies("mia", out)
+    path = reply.split("Exported case 1 to ")[1].split(" on the bot")[0]
+    bundle = json.loads(open(path).read())
+    assert bundle["format"] == "safety-bot-case-export/1" and bundle["case"]["number"] == 1
+    assert bundle["evidence"][0]["text"] == "pay me 200 or I post your pictures"
+    assert any(a["action"] == "report.received" for a in bundle["audit"])
+    exports = [a for a in await h.store.audit_entries() if a.action == "case.export"]
+    assert exports[0].detail["reason"] == "police asked with a warrant"
+
+
+async def test_audit_log_records_reports_views_actions_and_changes(h):
+    await report_m2(h)
+    await h.run("as mia", "cases", "case 1", "note 1 x", "assign 1")
+    actions = [a.action for a in await h.store.audit_entries()]
+    for expected in ("report.received", "case.list", "case.view", "case.note", "case.assign"):
+        assert expected in actions
+    from safety_bot.store.base import verify_chain
+    assert verify_chain(await h.store.audit_entries()) is None
+
+
+async def test_database_locked_at_report_time_member_told_to_retry_nothing_half_written(h):
+    h.store.unavailable = True
+    out = await h.run("report he threatens me")
+    assert "could not save that just now" in h.private("alice", out)
+    assert "New case" not in "\n".join(out)
+    h.store.unavailable = False
+    assert await h.store.list_cases() == [] and h.store.reports == [] and h.store.outbox == {}
+    out = await h.run("report he threatens me")
+    assert "Your report is saved" in h.private("alice", out)
