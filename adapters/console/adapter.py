@@ -28,7 +28,7 @@ HELP = """Console commands (you play every part):
   as <name> [community]        become someone (a member or a moderator)
   whoami | people | channels   where you are and who is around
   say <channel> <text>         post in a channel (prints a message id like m3)
-  show <channel>               read a channel
+  read <channel>               read a channel
   report <text>                report privately, like Discord's /report
   report-message <id> [text]   report one message, like "Report message"
   answer <text> | skip | stop  answer the bot's current question
@@ -254,7 +254,7 @@ class ConsoleAdapter:
             self.write(f"{self.here}: " + ", ".join("#" + ch for ch in c.channels) + f" (safety team: #{c.safety_channel})")
         elif head == "say":
             self.post(words[1:] if len(words) > 1 else [], rest)
-        elif head == "show":
+        elif head == "read":
             self.show(words[1] if len(words) > 1 else "")
         elif head == "report":
             await self.report(rest, None)

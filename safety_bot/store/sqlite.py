@@ -10,6 +10,7 @@ import asyncio
 import hashlib
 import hmac
 import json
+import logging
 import sqlite3
 import time
 from contextlib import asynccontextmanager
@@ -22,6 +23,9 @@ from ..domain import (AuditEntry, Ban, Case, CaseNote, CloseReason, Evidence, In
                       Status, Strike, Urgency, UserRef)
 from .base import StoreError, StoreUnavailable, audit_hash
 from .migrations import LATEST, MIGRATIONS
+
+# aiosqlite logs every statement with its parameters at DEBUG; those parameters are case data.
+logging.getLogger("aiosqlite").setLevel(logging.WARNING)
 
 _UNAVAILABLE = ("locked", "busy", "readonly", "read-only", "disk is full", "disk i/o", "unable to open")
 
