@@ -16,6 +16,7 @@ from .decode import (
     DEFAULT_MAX_BYTES,
     DEFAULT_MAX_FRAMES,
     DEFAULT_MAX_PIXELS,
+    MEDIA_ERROR_REASONS,
     SUPPORTED_FORMATS,
     MediaError,
 )
@@ -28,7 +29,7 @@ from .hashing import (
     hash_image_file,
     is_pdq_hex,
 )
-from .matcher import FLAG_DISTANCE, REMOVE_DISTANCE, HashMatcher, Match, classify
+from .matcher import FLAG_DISTANCE, REMOVE_DISTANCE, HashMatcher, Match, MultiMatch, classify
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
@@ -36,11 +37,13 @@ __all__ = [
     "DEFAULT_MAX_PIXELS",
     "FLAG_DISTANCE",
     "FRAME_DEDUPE_DISTANCE",
+    "MEDIA_ERROR_REASONS",
     "MIN_QUALITY",
     "REMOVE_DISTANCE",
     "SUPPORTED_FORMATS",
     "HashMatcher",
     "Match",
+    "MultiMatch",
     "MediaError",
     "MediaHashes",
     "classify",

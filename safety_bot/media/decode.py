@@ -25,6 +25,7 @@ __all__ = [
     "DEFAULT_MAX_FRAMES",
     "DEFAULT_MAX_PIXELS",
     "HASH_SIZE",
+    "MEDIA_ERROR_REASONS",
     "SUPPORTED_FORMATS",
     "DecodedImage",
     "MediaError",
@@ -55,7 +56,7 @@ ANIMATED_FORMATS = frozenset({"GIF", "PNG", "WEBP", "AVIF"})
 # every frame before it, so we stop scanning (and hash what we have) after this many frames or
 # this many decoded pixels, whichever comes first.
 MAX_SCAN_FRAMES = 3000
-MAX_SCAN_PIXELS = 400_000_000
+MAX_SCAN_PIXELS = 200_000_000  # ~2 s of GIF decoding on one core
 #: Sample roughly one frame per this many milliseconds once an animation has more frames than the cap.
 SAMPLE_INTERVAL_MS = 1000
 #: Browsers play frames with a declared duration <= 10 ms at 100 ms; we count them the same way.
@@ -95,6 +96,10 @@ R_BOMB = "too many pixels (decompression bomb)"
 R_TRUNCATED = "truncated file"
 R_MALFORMED = "malformed image"
 R_UNREADABLE = "cannot read file"
+#: Every value ``MediaError.reason`` can take.
+MEDIA_ERROR_REASONS = frozenset(
+    {R_TOO_LARGE, R_EMPTY, R_NOT_IMAGE, R_UNSUPPORTED, R_BOMB, R_TRUNCATED, R_MALFORMED, R_UNREADABLE}
+)
 
 
 @dataclass(frozen=True)
@@ -120,7 +125,9 @@ def decode_image(
 
     Still images give one frame. Animations (GIF, APNG, animated WebP/AVIF) give every frame when
     they have at most ``max_frames`` frames, otherwise about one frame per second of playback
-    (capped at ``max_frames``). ``animated=False`` decodes only the first frame.
+    (capped at ``max_frames``). ``animated=False`` decodes only the first frame. A damaged first
+    frame is an error; a damaged later frame ends the animation there (players show the frames
+    before it). Scanning stops after MAX_SCAN_FRAMES frames or MAX_SCAN_PIXELS decoded pixels.
     """
     if len(data) > max_bytes:
         raise MediaError(R_TOO_LARGE)
@@ -192,13 +199,19 @@ def _sample_frames(
         if index:
             try:
                 im.seek(index)
-            except EOFError:
-                break  # the container declared more frames than it holds
-        _check_size(im.size, max_pixels)  # GIF frames may grow the canvas
+                _check_size(im.size, max_pixels)  # GIF frames may grow the canvas
+                im.load()
+            except MediaError:
+                raise
+            except (Image.DecompressionBombError, Image.DecompressionBombWarning, MemoryError):
+                raise
+            except Exception:  # noqa: BLE001
+                # A later frame is damaged or missing (e.g. a cut-short GIF): players show the
+                # frames before it, so we hash those rather than refuse the whole animation.
+                break
+        else:
+            im.load()  # errors on the first frame are errors for the whole file
         scanned_pixels += im.size[0] * im.size[1]
-        if index and scanned_pixels > MAX_SCAN_PIXELS:
-            break
-        im.load()
         if orientation is None:
             orientation = _orientation(im)
         duration = im.info.get("duration") or 0
@@ -215,6 +228,8 @@ def _sample_frames(
             if kept >= max_frames:
                 break
         elapsed_ms += duration
+        if scanned_pixels > MAX_SCAN_PIXELS:
+            break  # work bound: keep what we have
 
 
 def _check_size(size: tuple[int, int], max_pixels: int) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pdqhash
@@ -22,6 +22,7 @@ from .decode import (
     DEFAULT_MAX_BYTES,
     DEFAULT_MAX_FRAMES,
     DEFAULT_MAX_PIXELS,
+    R_MALFORMED,
     R_TOO_LARGE,
     R_UNREADABLE,
     MediaError,
@@ -70,13 +71,14 @@ class MediaHashes:
     with the entry so that mirrored, rotated and slightly cropped copies still match.
     """
 
-    pdq: str
+    # Hash values are kept out of repr(): hashes are sensitive and reprs end up in logs.
+    pdq: str = field(repr=False)
     quality: int
-    sha256: str
-    md5: str
+    sha256: str = field(repr=False)
+    md5: str = field(repr=False)
     frames: int = 1
-    frame_hashes: tuple[tuple[str, int], ...] = ()
-    variants: tuple[str, ...] = ()
+    frame_hashes: tuple[tuple[str, int], ...] = field(default=(), repr=False)
+    variants: tuple[str, ...] = field(default=(), repr=False)
     format: str = ""  # "JPEG", "PNG", "GIF", "WEBP", ... (as Pillow names it)
     width: int = 0  # of the original, after EXIF orientation
     height: int = 0
@@ -112,7 +114,7 @@ def hash_image_bytes(
     except MediaError:
         raise
     except Exception as exc:  # noqa: BLE001 - e.g. a degenerate frame the hasher rejects
-        raise MediaError("malformed image") from exc
+        raise MediaError(R_MALFORMED) from exc
 
 
 def hash_image_file(

@@ -4,14 +4,15 @@ Layout: the 256-bit hashes are kept as four uint64 *columns* (a ``(4, capacity)`
 ``n x 4`` matrix of words is ``words.T``), plus an int64 entry id per hash; 40 bytes per stored
 hash. Column layout matters: a query first scans only words 0 and 1 (128 bits; the distance on them
 is a lower bound of the full distance), in cache-sized blocks, and completes the distance only for
-the few hashes that pass. For random data at radius 52 about 1.5% pass. Measured on 2 cores: ~2.5 ms
-per query at 1M hashes, where a plain ``bitwise_count(words ^ q).sum(axis=1)`` over a row-major
-``n x 4`` array takes ~30 ms. Multi-index hashing was not needed (and at radius 52 it would probe
-more buckets than a scan touches rows).
+the few hashes that pass (about 1.5% of random hashes at radius 52; real PDQ hashes of unrelated
+images are spread a little wider, so expect somewhat more). Measured on a 2-core machine,
+single-threaded: ~3 ms per query at 1M hashes, where a plain ``bitwise_count(words ^ q).sum(axis=1)``
+over a row-major ``n x 4`` array takes ~30 ms. Splitting the scan over threads gave no speed-up.
+Multi-index hashing was not needed (at radius 52 it would probe more rows than the scan reads).
 
 Adds are amortised O(1) (capacity grows by 1.5x); removal marks rows dead (entry id -1) and
 compacts once a quarter of the rows are dead. All methods are thread-safe (one lock); a query holds
-the lock for its few milliseconds.
+the lock for its few milliseconds. Entry ids are non-negative 63-bit ints.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ __all__ = [
     "REMOVE_DISTANCE",
     "HashMatcher",
     "Match",
+    "MultiMatch",
     "classify",
     "pack_hex",
 ]
@@ -47,12 +49,19 @@ _FILTER_MAX_DISTANCE = 56  # above this radius the filter passes >10% of random 
 
 
 class Match(NamedTuple):
-    """Best distance of one bank entry to a query. ``query_index`` says which of the hashes passed
-    to ``query_many`` achieved it (always 0 for ``query``)."""
+    """Best (smallest) distance of one bank entry to the query hash."""
 
     entry_id: int
     distance: int
-    query_index: int = 0
+
+
+class MultiMatch(NamedTuple):
+    """Best distance of one bank entry over several query hashes (``query_many``);
+    ``query_index`` is the position of the query hash that achieved it (the first, on ties)."""
+
+    entry_id: int
+    distance: int
+    query_index: int
 
 
 def classify(
@@ -183,13 +192,15 @@ class HashMatcher:
 
         One ``Match`` per entry (its smallest distance), sorted by (distance, entry_id).
         """
-        return self.query_many((pdq_hex,), max_distance)
+        return [Match(m.entry_id, m.distance) for m in self.query_many((pdq_hex,), max_distance)]
 
-    def query_many(self, pdq_hexes: Iterable[str], max_distance: int = FLAG_DISTANCE) -> list[Match]:
+    def query_many(
+        self, pdq_hexes: Iterable[str], max_distance: int = FLAG_DISTANCE
+    ) -> list[MultiMatch]:
         """Like ``query`` for several hashes at once (e.g. the frames of an animation).
 
-        One ``Match`` per entry: the smallest distance over all query hashes, with the index of the
-        query hash that achieved it (the first such index on ties).
+        One ``MultiMatch`` per entry: the smallest distance over all query hashes and the index of
+        the query hash that achieved it, sorted by (distance, entry_id). Costs one scan per hash.
         """
         if isinstance(pdq_hexes, str):
             pdq_hexes = (pdq_hexes,)
@@ -226,7 +237,7 @@ class HashMatcher:
         entry, dist, qidx = entry[first], dist[first], qidx[first]
         order = np.lexsort((entry, dist))
         return [
-            Match(int(e), int(d), int(i))
+            MultiMatch(int(e), int(d), int(i))
             for e, d, i in zip(entry[order], dist[order], qidx[order], strict=True)
         ]
 

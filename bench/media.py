@@ -1,0 +1,219 @@
+"""Media hashing and matching figures (prints numbers, asserts nothing).
+
+Run: .venv/bin/python bench/media.py      (about a minute on 2 cores)
+
+All images are generated (gradients, shapes, noise); nothing is read from or written to disk.
+"""
+
+from __future__ import annotations
+
+import gc
+import io
+import os
+import platform
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from safety_bot.media import HashMatcher, hash_image_bytes  # noqa: E402
+
+
+# -- helpers -----------------------------------------------------------------------------------
+
+
+def generate(seed: int, width: int, height: int, *, noise: int = 16) -> Image.Image:
+    """Noise + gradient + shapes, like a busy photo as far as the JPEG coder is concerned."""
+    rng = np.random.default_rng(seed)
+    x = np.linspace(0.0, 1.0, width, dtype=np.float32)[None, :]
+    y = np.linspace(0.0, 1.0, height, dtype=np.float32)[:, None]
+    arr = np.empty((height, width, 3), np.uint8)
+    for c in range(3):
+        fx, fy, phase = rng.uniform(0.5, 4.0, 3)
+        arr[..., c] = 127 + 70 * np.sin(x * fx * 6.283 + phase) * np.cos(y * fy * 6.283)
+    im = Image.fromarray(arr)
+    draw = ImageDraw.Draw(im)
+    for _ in range(10):
+        cx, cy = int(rng.integers(0, width)), int(rng.integers(0, height))
+        r = int(rng.integers(width // 20, width // 4))
+        colour = tuple(int(v) for v in rng.integers(0, 256, 3))
+        draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=colour)
+    if not noise:
+        return im
+    arr = np.asarray(im).astype(np.int16)
+    arr += rng.integers(-noise, noise + 1, arr.shape, dtype=np.int16)
+    return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
+
+
+def encode(im: Image.Image, fmt: str, **kwargs) -> bytes:
+    buf = io.BytesIO()
+    im.save(buf, fmt, **kwargs)
+    return buf.getvalue()
+
+
+def rss_bytes() -> int:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def timed(fn, runs: int) -> list[float]:
+    out = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.2f} ms"
+
+
+def p99(values: list[float]) -> float:
+    return float(np.percentile(values, 99))
+
+
+# -- figures -----------------------------------------------------------------------------------
+
+
+def machine() -> None:
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    cores = os.cpu_count()
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else cores
+    print(f"machine: {usable} usable cores ({cores} online), {model or platform.processor()}")
+    print(f"python {platform.python_version()}, numpy {np.__version__}, Pillow {Image.__version__}")
+
+
+def bench_hashing() -> None:
+    print("\n== hashing (median of runs; decode + PDQ + SHA-256 + MD5) ==")
+    cases = []
+    # noise=20 gives file sizes like phone photos (~3-4 MB at 12 MP); entropy decoding dominates.
+    one_mp = encode(generate(1, 1224, 816, noise=20), "JPEG", quality=90)
+    cases.append(("1 MP JPEG (1224x816)", one_mp, 15))
+    twelve_mp = encode(generate(2, 4000, 3000, noise=20), "JPEG", quality=90)
+    cases.append(("12 MP JPEG (4000x3000)", twelve_mp, 7))
+    base = generate(3, 480, 360, noise=6)
+    frames = []
+    for i in range(30):
+        f = base.copy()
+        d = ImageDraw.Draw(f)
+        d.ellipse([i * 14, 120, i * 14 + 90, 210], fill=(230, 30, 30))
+        d.text((10, 10), f"frame {i}", fill=(0, 0, 0), font_size=28)
+        frames.append(f)
+    gif = encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    cases.append(("30-frame GIF (480x360)", gif, 7))
+    for label, data, runs in cases:
+        h = hash_image_bytes(data)
+        plain = statistics.median(timed(lambda d=data: hash_image_bytes(d), runs))
+        banked = statistics.median(timed(lambda d=data: hash_image_bytes(d, with_variants=True), max(3, runs // 2)))
+        extra = f", {h.frames} frames -> {len(h.frame_hashes)} kept" if h.frames > 1 else ""
+        print(f"{label:26s} {len(data) / 1e6:5.2f} MB  hash {ms(plain):>10s}   "
+              f"with variants {ms(banked):>10s}  (quality {h.quality}{extra})")
+
+
+def _hex_rows(rng: np.random.Generator, n: int) -> list[str]:
+    raw = rng.integers(0, 2**64, (n, 4), dtype=np.uint64)
+    blob = raw.astype(">u8").tobytes().hex()
+    return [blob[i * 64 : (i + 1) * 64] for i in range(n)]
+
+
+def bench_matching() -> None:
+    print("\n== matching: random hashes, 14 per entry (like main hash + variants) ==")
+    rng = np.random.default_rng(42)
+    prng = random.Random(42)
+    matcher = HashMatcher()
+    gc.collect()
+    rss_before = rss_bytes()
+    load_seconds = 0.0
+    entry = 0
+    for target in (10_000, 100_000, 1_000_000):
+        while len(matcher) < target:
+            chunk = min(100_000, target - len(matcher))
+            hexes = _hex_rows(rng, chunk)
+            pairs = [((entry + i) // 14, h) for i, h in enumerate(hexes)]
+            entry += chunk
+            t0 = time.perf_counter()
+            matcher.add_many(pairs)
+            load_seconds += time.perf_counter() - t0
+            del hexes, pairs
+        probes = [_hex_rows(rng, 1)[0] for _ in range(200)]
+        # Near-duplicates of a stored hash: make sure the search returns real matches too.
+        row = matcher.words[prng.randrange(len(matcher))].tolist()  # a copy, not a view
+        base = "".join(f"{w:016x}" for w in row)
+        near, within = [], 0
+        for _ in range(20):
+            value = int(base, 16)
+            bits = prng.randrange(0, 40)
+            within += bits <= 31
+            for b in prng.sample(range(256), bits):
+                value ^= 1 << b
+            near.append(f"{value:064x}")
+        for q in probes[:10]:
+            matcher.query(q)  # warm-up
+        t52 = timed_each(matcher, probes + near, 52)
+        t31 = timed_each(matcher, probes, 31)
+        found = sum(1 for q in near if matcher.query(q, 31))
+        frames = probes[:30]
+        t_many = statistics.median(timed(lambda: matcher.query_many(frames), 5))
+        print(f"{len(matcher):>9,d} hashes: query r=52 median {ms(statistics.median(t52))}, "
+              f"p99 {ms(p99(t52))} | r=31 median {ms(statistics.median(t31))}, p99 {ms(p99(t31))} "
+              f"| query_many(30) {ms(t_many)} | near-dups found at r=31: {found}/{within} expected")
+    n = len(matcher)
+    print(f"bulk load (add_many of hex strings): {load_seconds / n * 1e6:.2f} s per million hashes")
+    # Removal cost at 1M (one entry of 14 hashes; an O(n) id scan).
+    t_rm = statistics.median(timed(lambda: matcher.remove(prng.randrange(n // 14)), 20))
+    print(f"remove one entry at {n:,d} hashes: {ms(t_rm)}")
+    n = len(matcher)
+    gc.collect()
+    rss_loaded = rss_bytes()
+    nbytes = matcher.nbytes()
+    del matcher
+    gc.collect()
+    rss_dropped = rss_bytes()
+    per_m = 1e6 / n / 2**20
+    print(f"memory per million hashes: arrays {nbytes * per_m:.1f} MiB allocated "
+          f"({40 * n * per_m:.1f} MiB in use: 32 B of words + 8 B of entry id per hash); "
+          f"RSS growth while loading {(rss_loaded - rss_before) * per_m:.1f} MiB "
+          f"(includes the loader's temporary strings), RSS released by dropping the matcher "
+          f"{(rss_loaded - rss_dropped) * per_m:.1f} MiB")
+
+
+def timed_each(matcher: HashMatcher, queries: list[str], radius: int) -> list[float]:
+    out = []
+    for q in queries:
+        t0 = time.perf_counter()
+        matcher.query(q, max_distance=radius)
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+def bench_event_to_delete_fake_discord() -> None:
+    """PLACEHOLDER (owned by the adapter work): time from a MESSAGE_CREATE with a banked image on the
+    fake Discord server to the bot's delete request. Not measured here yet."""
+    print("\n== event-to-delete on the fake Discord server ==\n(placeholder: not measured yet)")
+
+
+def main() -> None:
+    t0 = time.perf_counter()
+    machine()
+    bench_hashing()
+    bench_matching()
+    bench_event_to_delete_fake_discord()
+    print(f"\nbench run time {time.perf_counter() - t0:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
