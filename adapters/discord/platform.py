@@ -1,0 +1,236 @@
+"""Outbound: the core's actions carried out on Discord (the `Platform` port)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import TYPE_CHECKING
+
+import discord
+
+from safety_bot.actions import BanUser, PostToTeam, RemoveMessage, SendPrivate, TimeoutUser, UnbanUser, WarnUser
+from safety_bot.domain import MessageRef, MessageSnapshot
+from safety_bot.ports import ALREADY, FAILED, FORBIDDEN, NOT_FOUND, OK, CaptureFailed, Result
+
+from .render import PLATFORM, card_embed, chunks, snapshot_of
+
+if TYPE_CHECKING:
+    from .adapter import DiscordAdapter
+
+log = logging.getLogger(__name__)
+DMS_CLOSED = 50007
+NO_BAN_PERMISSION = "the bot lacks the Ban Members permission"
+
+
+class DiscordPlatform:
+    name = PLATFORM
+
+    def __init__(self, adapter: "DiscordAdapter"):
+        self.adapter = adapter
+        # Private messages that could not be delivered (DMs closed), by user id: the interaction that
+        # caused them shows them ephemerally instead.
+        self.undelivered: dict[str, list[str]] = {}
+
+    @property
+    def client(self) -> discord.Client:
+        return self.adapter.client
+
+    async def _ready(self) -> None:
+        await self.adapter.ensure_started()
+
+    # ------------------------------------------------------------------ private messages
+    async def _dm(self, user_id: str, text: str, view: discord.ui.View | None = None) -> Result:
+        try:
+            channel = await self.client.create_dm(discord.Object(int(user_id)))
+            parts = chunks(text) or ["-"]
+            for i, part in enumerate(parts):
+                last = i == len(parts) - 1
+                await channel.send(part, view=view if last else None)
+        except discord.Forbidden as exc:
+            if exc.code == DMS_CLOSED:
+                return Result(FORBIDDEN, "their direct messages are closed")
+            return Result(FORBIDDEN, "the bot may not message them")
+        except discord.NotFound:
+            return Result(FAILED, "unknown Discord account")
+        except discord.HTTPException as exc:
+            return Result(FAILED, f"Discord error {exc.status}")
+        return Result(OK)
+
+    async def send_private(self, a: SendPrivate) -> Result:
+        await self._ready()
+        text = a.text
+        view = None
+        if a.prompt is not None:
+            text = text + "\n" + a.prompt.text
+            view = self.adapter.prompt_view(a.prompt)
+        result = await self._dm(a.to.id, text, view)
+        if result.status == FORBIDDEN and result.detail.startswith("their direct"):
+            self.undelivered.setdefault(a.to.id, []).append(a.text)
+        return result
+
+    async def warn(self, a: WarnUser) -> Result:
+        await self._ready()
+        return await self._dm(a.user.id, a.text)
+
+    # ------------------------------------------------------------------ the safety team
+    async def post_to_team(self, a: PostToTeam) -> Result:
+        await self._ready()
+        g = self.adapter.guild_cfg(a.community)
+        if g is None:
+            return Result(FAILED, "this server is not configured")
+        if a.destination == "escalation":
+            if g.escalation_channel:
+                return await self._post_channel(a, g, g.escalation_channel, buttons=False)
+            if g.escalation_user:
+                embed = card_embed(a.card) if a.card else None
+                text = "" if embed else a.text
+                try:
+                    channel = await self.client.create_dm(discord.Object(g.escalation_user))
+                    if embed is not None:
+                        await channel.send(embed=embed)
+                    for part in chunks(text):
+                        await channel.send(part)
+                except discord.HTTPException as exc:
+                    return Result(FORBIDDEN if exc.status == 403 else FAILED,
+                                  "the escalation contact could not be messaged")
+                return Result(OK)
+            return Result(FAILED, "no escalation destination configured")
+        return await self._post_channel(a, g, g.safety_channel, buttons=True)
+
+    async def _post_channel(self, a: PostToTeam, g, channel_id: int, *, buttons: bool) -> Result:
+        channel = self.client.get_channel(channel_id)
+        if channel is None:
+            try:
+                channel = await self.client.fetch_channel(channel_id)
+            except discord.HTTPException:
+                log.warning("the safety channel %s of guild %s cannot be reached", channel_id, g.id)
+                return Result(FAILED, "the safety channel cannot be reached")
+        ping = a.ping and g.safety_role is not None
+        mention = discord.AllowedMentions(roles=[discord.Object(g.safety_role)]) if ping else None
+        prefix = f"<@&{g.safety_role}> " if ping else ""
+        try:
+            if not self.adapter.channel_is_private(channel):
+                log.warning("channel %s of guild %s is visible to @everyone: case details are not posted there; "
+                            "make it private", channel_id, g.id)
+                what = f"case {a.case_number} is waiting" if a.case_number is not None else "a safety notice is waiting"
+                await channel.send(f"{prefix}Safety-bot: {what}. Use /safety cases (details are not posted here "
+                                   "because this channel is visible to everyone).", allowed_mentions=mention)
+                return Result(FAILED, "the safety channel is visible to everyone, so only a short notice was posted")
+            if a.card:
+                view = self.adapter.case_view(g.id, a.card) if buttons else None
+                await channel.send(prefix.strip() or None, embed=card_embed(a.card), view=view,
+                                   allowed_mentions=mention)
+            else:
+                parts = chunks(a.text) or ["-"]
+                for i, part in enumerate(parts):
+                    await channel.send((prefix if i == 0 else "") + part,
+                                       allowed_mentions=mention if i == 0 else None)
+        except discord.Forbidden:
+            return Result(FORBIDDEN, "the bot may not post in the safety channel")
+        except discord.HTTPException as exc:
+            return Result(FAILED, f"Discord error {exc.status}")
+        return Result(OK)
+
+    # ------------------------------------------------------------------ messages
+    async def _channel(self, channel_id: int):
+        channel = self.client.get_channel(channel_id)
+        if channel is None:
+            channel = await self.client.fetch_channel(channel_id)
+        return channel
+
+    async def fetch_message(self, ref: MessageRef) -> MessageSnapshot | None:
+        await self._ready()
+        try:
+            channel = await self._channel(int(ref.channel_id))
+            message = await channel.fetch_message(int(ref.message_id))
+        except discord.NotFound:
+            return None
+        except discord.Forbidden as exc:
+            raise CaptureFailed("the bot cannot read that channel") from exc
+        except discord.HTTPException as exc:
+            raise CaptureFailed(f"Discord error {exc.status}") from exc
+        return snapshot_of(message, int(ref.community))
+
+    async def remove_message(self, a: RemoveMessage) -> Result:
+        await self._ready()
+        try:
+            await self.client.http.delete_message(int(a.ref.channel_id), int(a.ref.message_id))
+        except discord.NotFound:
+            return Result(NOT_FOUND, "the message was already gone")
+        except discord.Forbidden:
+            return Result(FORBIDDEN, "the bot lacks the Manage Messages permission in that channel")
+        except discord.HTTPException as exc:
+            return Result(FAILED, f"Discord error {exc.status}")
+        if a.block_media:
+            await self.adapter.block_media(a)
+        return Result(OK)
+
+    # ------------------------------------------------------------------ members
+    def _guild(self, community: str) -> discord.Guild | None:
+        return self.client.get_guild(int(community))
+
+    def _forbidden(self, guild: discord.Guild, need: str, user_id: int | None = None) -> Result:
+        me = guild.me
+        target = guild.get_member(user_id) if user_id is not None else None
+        if (me is not None and getattr(me.guild_permissions, need, False) and target is not None
+                and (target.id == guild.owner_id or target.top_role >= me.top_role)):
+            return Result(FORBIDDEN, "the member's role is not below the bot's highest role")
+        return Result(FORBIDDEN, NO_BAN_PERMISSION if need == "ban_members" else
+                      "the bot lacks the Timeout Members permission")
+
+    async def ban(self, a: BanUser) -> Result:
+        await self._ready()
+        guild = self._guild(a.community)
+        if guild is None:
+            return Result(FAILED, "the bot is not in that server")
+        target = discord.Object(int(a.user.id))
+        try:
+            await guild.fetch_ban(target)
+            return Result(ALREADY, "already banned")
+        except discord.NotFound:
+            pass
+        except discord.Forbidden:
+            return self._forbidden(guild, "ban_members")
+        except discord.HTTPException as exc:
+            return Result(FAILED, f"Discord error {exc.status}")
+        try:
+            await guild.ban(target, reason=a.reason, delete_message_seconds=a.delete_message_seconds)
+        except discord.Forbidden:
+            return self._forbidden(guild, "ban_members", target.id)
+        except discord.NotFound:
+            return Result(FAILED, "unknown Discord account")
+        except discord.HTTPException as exc:
+            return Result(FAILED, f"Discord error {exc.status}")
+        return Result(OK)
+
+    async def unban(self, a: UnbanUser) -> Result:
+        await self._ready()
+        guild = self._guild(a.community)
+        if guild is None:
+            return Result(FAILED, "the bot is not in that server")
+        try:
+            await guild.unban(discord.Object(int(a.user.id)), reason=a.reason)
+        except discord.NotFound:
+            return Result(ALREADY, "not banned")
+        except discord.Forbidden:
+            return self._forbidden(guild, "ban_members")
+        except discord.HTTPException as exc:
+            return Result(FAILED, f"Discord error {exc.status}")
+        return Result(OK)
+
+    async def timeout(self, a: TimeoutUser) -> Result:
+        await self._ready()
+        guild = self._guild(a.community)
+        if guild is None:
+            return Result(FAILED, "the bot is not in that server")
+        until = discord.utils.utcnow() + dt.timedelta(seconds=min(a.seconds, 28 * 86400))
+        try:
+            await self.client.http.edit_member(guild.id, int(a.user.id), reason=a.reason,
+                                               communication_disabled_until=until.isoformat())
+        except discord.NotFound:
+            return Result(NOT_FOUND, "they are not a member any more")
+        except discord.Forbidden:
+            return self._forbidden(guild, "moderate_members", int(a.user.id))
+        except discord.HTTPException as exc:
+            return Result(FAILED, f"Discord error {exc.status}")
+        return Result(OK)

@@ -1,0 +1,97 @@
+"""Buttons and modals. Buttons are persistent dynamic items: their state lives in a fixed custom_id
+(`safety:ban:<guild>:<case>`), they are registered at start and keep working after a restart."""
+
+from __future__ import annotations
+
+import discord
+
+CASE_OPS = {
+    "remove": ("Remove media", discord.ButtonStyle.secondary),
+    "ban": ("Ban", discord.ButtonStyle.danger),
+    "assign": ("Assign to me", discord.ButtonStyle.primary),
+    "close": ("Close", discord.ButtonStyle.secondary),
+    "banconfirm": ("Confirm ban", discord.ButtonStyle.danger),
+}
+
+
+class CaseButton(discord.ui.DynamicItem[discord.ui.Button],
+                 template=r"safety:(?P<op>remove|ban|assign|close|banconfirm):(?P<guild>\d+):(?P<case>\d+)"):
+    def __init__(self, op: str, guild_id: int | str, case: int | str):
+        label, style = CASE_OPS[op]
+        super().__init__(discord.ui.Button(label=label, style=style, custom_id=f"safety:{op}:{guild_id}:{case}"))
+        self.op, self.guild_id, self.case = op, int(guild_id), int(case)
+
+    @classmethod
+    async def from_custom_id(cls, interaction, item, match):
+        return cls(match["op"], match["guild"], match["case"])
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        await interaction.client.adapter.on_case_button(interaction, self.op, self.guild_id, self.case)
+
+
+class AnswerButton(discord.ui.DynamicItem[discord.ui.Button],
+                   template=r"safety:answer:(?P<q>[A-Za-z0-9_]{1,40}):(?P<v>\d{1,2}|skip|text)"):
+    """One choice of a follow-up question (its number, which the core accepts as the answer), Skip, or
+    Answer (opens a small modal for free text)."""
+
+    def __init__(self, question: str, value: str, label: str = ""):
+        style = discord.ButtonStyle.secondary if value in ("skip", "text") else discord.ButtonStyle.primary
+        label = label or {"skip": "Skip", "text": "Answer"}.get(value, value)
+        super().__init__(discord.ui.Button(label=label[:80], style=style,
+                                           custom_id=f"safety:answer:{question}:{value}"))
+        self.question, self.value = question, value
+
+    @classmethod
+    async def from_custom_id(cls, interaction, item, match):
+        return cls(match["q"], match["v"], item.label or "")
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        await interaction.client.adapter.on_answer_button(interaction, self.question, self.value, self.item.label or "")
+
+
+class ConfirmButton(discord.ui.DynamicItem[discord.ui.Button], template=r"safety:confirm:(?P<token>[0-9a-f]{8,32})"):
+    """Confirms a slash command the core asked to confirm (kept in memory for a few minutes)."""
+
+    def __init__(self, token: str):
+        super().__init__(discord.ui.Button(label="Confirm", style=discord.ButtonStyle.danger,
+                                           custom_id=f"safety:confirm:{token}"))
+        self.token = token
+
+    @classmethod
+    async def from_custom_id(cls, interaction, item, match):
+        return cls(match["token"])
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        await interaction.client.adapter.on_confirm_button(interaction, self.token)
+
+
+DYNAMIC_ITEMS = (CaseButton, AnswerButton, ConfirmButton)
+
+
+class SilentModal(discord.ui.Modal):
+    """Submissions are handled by the adapter's interaction listener (by custom_id), so they also work
+    when the modal was opened before a restart."""
+
+    async def on_submit(self, interaction: discord.Interaction, /) -> None:
+        return None
+
+
+def report_modal(custom_id: str, *, with_message: bool) -> discord.ui.Modal:
+    modal = SilentModal(title="Report privately to the safety team", custom_id=custom_id, timeout=900)
+    modal.add_item(discord.ui.TextInput(
+        label="What happened?", custom_id="what", style=discord.TextStyle.long, max_length=4000,
+        required=not with_message,
+        placeholder="Only the safety team sees this." + (" The message is already attached." if with_message else "")))
+    if not with_message:
+        modal.add_item(discord.ui.TextInput(label="Link to a message (optional)", custom_id="link", required=False,
+                                            max_length=200, placeholder="https://discord.com/channels/..."))
+    modal.add_item(discord.ui.TextInput(label="Anything the team should know? (optional)", custom_id="more",
+                                        style=discord.TextStyle.long, required=False, max_length=1000))
+    return modal
+
+
+def answer_modal(question: str, title: str) -> discord.ui.Modal:
+    modal = SilentModal(title=title[:45] or "Your answer", custom_id=f"safety:answertext:{question}", timeout=900)
+    modal.add_item(discord.ui.TextInput(label="Your answer", custom_id="answer", style=discord.TextStyle.long,
+                                        max_length=4000))
+    return modal

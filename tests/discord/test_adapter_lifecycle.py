@@ -1,0 +1,43 @@
+"""Start-up and shutdown as `safety-bot run` does it: the CLI resumes unfinished actions right after
+constructing the adapter and before `run()`; the adapter connects for them. Commands are registered,
+persistent buttons re-registered, the http logger kept quiet, and the client sends no mentions by default."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from adapters.discord import DiscordAdapter
+from safety_bot.actions import Outcome, SendPrivate
+from safety_bot.app import App
+from safety_bot.domain import UserRef
+from tests.discord.conftest import discord_config
+
+
+async def test_cli_order_resume_before_run_delivers_pending_actions(tmp_path, fake, world):
+    config = discord_config(tmp_path, fake, world)
+    async with App(config) as app:
+        adapter = DiscordAdapter(app, ready_timeout=0.05)
+        # an action a crash left in the outbox
+        pending = Outcome(actions=[SendPrivate(to=UserRef("discord", str(world.alice), "alice"), text="Hello again",
+                                               community=str(world.haven))])
+        async with app.store.transaction():
+            await app.service.enqueue(pending)
+        assert await app.runtime.resume() == 1  # what cli._run does before run()
+        assert [m["content"] for m in fake.dm_messages(world.alice)] == ["Hello again"]
+        task = asyncio.create_task(adapter.run())
+        await asyncio.wait_for(adapter.ready.wait(), 5)
+        assert fake.identify_count == 1  # one connection for both
+        names = {c["name"] for c in fake.commands[world.haven].values()}
+        assert names == {"report", "resources", "Report message", "Remove & block media", "safety"}
+        safety = fake.commands[world.haven]["safety"]
+        assert {o["name"] for o in safety["options"]} >= {
+            "case", "cases", "note", "assign", "close", "ban", "unban", "remove", "warn", "strikes", "resources",
+            "reply", "open", "export"}
+        assert adapter.client.allowed_mentions.to_dict() == {"parse": []}
+        assert logging.getLogger("discord.http").getEffectiveLevel() >= logging.WARNING
+        assert {c.name for c in app.service.communities.values()} == {"Haven", "Harbor"}
+        assert all(c.network == "friends" and c.platform == "discord" for c in app.service.communities.values())
+        await adapter.close()
+        await asyncio.wait_for(task, 5)
+        assert task.done() and task.exception() is None
