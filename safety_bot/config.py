@@ -138,7 +138,8 @@ class MatrixConfig(Strict):
     device_id: str | None = None
     store_path: str = "data/matrix-store"
     store_key: str | None = None
-    management_room: str = Field(pattern=r"^[!#][^:\s]+:\S+$")
+    # Room ids of version 12+ rooms have no server part ("!<hash>"); aliases always do.
+    management_room: str = Field(pattern=r"^(![^:\s]+(:\S+)?|#[^:\s]+:\S+)$")
     protected_rooms: list[str] = Field(default_factory=list)
     policy_room: str | None = None
     escalation_room: str | None = None

@@ -94,11 +94,9 @@ class SafetyService:
     async def enqueue(self, out: Outcome) -> None:
         """Write the outcome's actions to the outbox. Call inside the transaction that caused them."""
         done = {id(a) for _, a in out.queued}
-        for action in out.actions:
-            if id(action) in done:
-                continue
-            case_id = getattr(action, "case_id", None)
-            out.queued.append((await self.store.outbox_add(action.to_json(), case_id), action))
+        todo = [a for a in out.actions if id(a) not in done]
+        ids = await self.store.outbox_add_many([(a.to_json(), getattr(a, "case_id", None)) for a in todo])
+        out.queued.extend(zip(ids, todo))
 
     def t(self, key: str, locale: str, **kw) -> str:
         return self.texts.t(key, locale, **kw)

@@ -184,6 +184,9 @@ class MemoryStore:
         self.outbox[oid] = {"action": copy.deepcopy(action), "case_id": case_id, "status": "pending", "detail": ""}
         return oid
 
+    async def outbox_add_many(self, items):
+        return [await self.outbox_add(a, c) for a, c in items]
+
     async def outbox_done(self, outbox_id, status, detail=""):
         self._check()
         self.outbox[outbox_id].update(status=status, detail=detail)

@@ -47,6 +47,8 @@ class SqliteStore:
         self.path = path
         self._lock = asyncio.Lock()
         self._in_tx = False
+        self._audit_head: tuple[int, str] | None = None  # cached chain head; dropped on rollback
+        self._tx_dirty_audit = False
 
     # ---------------------------------------------------------------- opening and migrations
     @classmethod
@@ -133,6 +135,7 @@ class SqliteStore:
                 yield
                 await self.db.execute("COMMIT")
             except BaseException as exc:
+                self._audit_head = None  # re-read after a rollback
                 try:
                     await self.db.execute("ROLLBACK")
                 except sqlite3.Error:
@@ -156,8 +159,7 @@ class SqliteStore:
 
     async def _rows(self, sql: str, params=()) -> list[sqlite3.Row]:
         try:
-            async with self.db.execute(sql, params) as cur:
-                return list(await cur.fetchall())
+            return list(await self.db.execute_fetchall(sql, params))
         except sqlite3.OperationalError as exc:
             if _unavailable(exc):
                 raise StoreUnavailable(str(exc)) from exc
@@ -200,22 +202,32 @@ class SqliteStore:
         )
 
     async def create_case(self, case: Case) -> Case:
-        rows = await self._rows("SELECT COALESCE(MAX(number), 0) + 1 FROM cases WHERE community=?", (case.community,))
-        number = rows[0][0]
-        case_id = await self._write(
-            "INSERT INTO cases (community, network, number, category, urgency, status, created_at, updated_at, "
-            "reporter, accused, assignee, close_reason, answers, flags, hidden_from, locale, alias) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (case.community, case.network, number, *self._case_values(case)),
-        )
-        case.id, case.number = case_id, number
-        await self._sync_accused(case)
+        async with self._maybe_tx():
+            rows = await self._rows(
+                "INSERT INTO cases (community, network, number, category, urgency, status, created_at, updated_at, "
+                "reporter, accused, assignee, close_reason, answers, flags, hidden_from, locale, alias) "
+                "SELECT ?, ?, COALESCE(MAX(number), 0) + 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM cases WHERE community=? "
+                "RETURNING id, number",
+                (case.community, case.network, *self._case_values(case), case.community),
+            )
+            case.id, case.number = rows[0][0], rows[0][1]
+            await self._sync_accused(case, fresh=True)
         return case
 
-    async def _sync_accused(self, case: Case) -> None:
-        await self._write("DELETE FROM case_accused WHERE case_id=?", (case.id,))
-        for a in case.accused:
-            await self._write("INSERT INTO case_accused VALUES (?, ?, ?)", (case.id, case.network, a.key))
+    @asynccontextmanager
+    async def _maybe_tx(self):
+        if self._in_tx:
+            yield
+        else:
+            async with self.transaction():
+                yield
+
+    async def _sync_accused(self, case: Case, fresh: bool = False) -> None:
+        if not fresh:
+            await self._write("DELETE FROM case_accused WHERE case_id=?", (case.id,))
+        if case.accused:
+            await self._write("INSERT INTO case_accused VALUES " + ", ".join(["(?, ?, ?)"] * len(case.accused)),
+                              tuple(x for a in case.accused for x in (case.id, case.network, a.key)))
 
     async def save_case(self, case: Case) -> None:
         await self._write(
@@ -353,10 +365,15 @@ class SqliteStore:
 
     # ---------------------------------------------------------------- audit
     async def append_audit(self, entry: AuditEntry) -> AuditEntry:
-        rows = await self._rows("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
-        entry.seq = (rows[0][0] + 1) if rows else 1
-        entry.prev_hash = rows[0][1] if rows else ""
+        if self._audit_head is None:
+            rows = await self._rows("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
+            self._audit_head = (rows[0][0], rows[0][1]) if rows else (0, "")
+        entry.seq = self._audit_head[0] + 1
+        entry.prev_hash = self._audit_head[1]
         entry.hash = audit_hash(entry.prev_hash, entry)
+        self._audit_head = (entry.seq, entry.hash)
+        if self._in_tx:
+            self._tx_dirty_audit = True
         await self._write(
             "INSERT INTO audit (seq, at, actor, action, community, case_id, detail, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (entry.seq, entry.at, entry.actor, entry.action, entry.community, entry.case_id, _j(entry.detail),
@@ -399,6 +416,14 @@ class SqliteStore:
     # ---------------------------------------------------------------- outbox and kv
     async def outbox_add(self, action: dict, case_id) -> int:
         return await self._write("INSERT INTO outbox (action, case_id) VALUES (?, ?)", (self._enc(_j(action)), case_id))
+
+    async def outbox_add_many(self, items: list[tuple[dict, int | None]]) -> list[int]:
+        if not items:
+            return []
+        async with self._maybe_tx():
+            rows = await self._rows("INSERT INTO outbox (action, case_id) VALUES " + ", ".join(["(?, ?)"] * len(items))
+                                    + " RETURNING id", tuple(x for a, c in items for x in (self._enc(_j(a)), c)))
+        return sorted(r[0] for r in rows)
 
     async def outbox_done(self, outbox_id, status, detail=""):
         await self._write("UPDATE outbox SET status=?, detail=? WHERE id=?", (status, detail, outbox_id))

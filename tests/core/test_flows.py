@@ -244,3 +244,21 @@ async def test_database_locked_at_report_time_member_told_to_retry_nothing_half_
     assert await h.store.list_cases() == [] and h.store.reports == [] and h.store.outbox == {}
     out = await h.run("report he threatens me")
     assert "Your report is saved" in h.private("alice", out)
+
+
+async def test_real_database_locked_at_report_time(hs):
+    import sqlite3
+    hs.store.db  # the aiosqlite connection exists
+    path = hs.store.path
+    blocker = sqlite3.connect(path, timeout=0.01)
+    blocker.execute("BEGIN EXCLUSIVE")
+    try:
+        out = await hs.run("report he threatens me")
+    finally:
+        blocker.rollback()
+        blocker.close()
+    assert "could not save that just now" in hs.private("alice", out)
+    assert "New case" not in "\n".join(out)
+    assert await hs.store.list_cases() == [] and await hs.store.outbox_pending() == []
+    out = await hs.run("report he threatens me")
+    assert "Your report is saved" in hs.private("alice", out) and "New case 1" in hs.team("cafe", out)
