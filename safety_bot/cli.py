@@ -143,6 +143,54 @@ def cmd_verify_audit(args) -> int:
     return asyncio.run(_verify_audit(_load(args.config)))
 
 
+async def _purge(config: Config, days: int | None) -> int:
+    from .retention import purge_closed
+    from .store import open_store
+
+    store = await open_store(config)
+    try:
+        purged = await purge_closed(store, days if days is not None else config.retention.closed_case_days)
+    finally:
+        await store.close()
+    print(f"purged {len(purged)} closed case(s)" + (": " + ", ".join(f"{c} #{n}" for c, n in purged) if purged else ""))
+    return 0
+
+
+def cmd_purge(args) -> int:
+    return asyncio.run(_purge(_load(args.config), args.days))
+
+
+async def _rotate_key(config: Config) -> int:
+    import os
+
+    from .crypto import key_file_for, new_key_text, parse_key
+    from .store.sqlite import SqliteStore
+
+    db = config.path(config.storage.database)
+    store = await SqliteStore.open(db, synchronous=config.storage.synchronous, key=config.storage.key)
+    new_text = os.environ.get("SAFETY_BOT_NEW_KEY") or new_key_text()
+    try:
+        count = await store.rotate_key(parse_key(new_text))
+    finally:
+        await store.close()
+    if config.storage.key:
+        print(f"re-encrypted {count} value(s). Now set storage.key's environment variable to the new key:")
+        print(new_text)
+    else:
+        kf = key_file_for(db)
+        tmp = kf.with_suffix(".new")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(new_text + "\n")
+        os.replace(tmp, kf)
+        print(f"re-encrypted {count} value(s); the new key is in {kf} (back it up)")
+    return 0
+
+
+def cmd_rotate_key(args) -> int:
+    return asyncio.run(_rotate_key(_load(args.config)))
+
+
 def cmd_hash(args) -> int:
     try:
         from .media import MediaError, hash_image_file
@@ -184,6 +232,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", help="a folder, or - for standard output (default: exports_dir from the config)")
     p.set_defaults(fn=cmd_export)
     with_config(sub.add_parser("verify-audit", help="check the audit log's hash chain")).set_defaults(fn=cmd_verify_audit)
+    p = with_config(sub.add_parser("purge", help="delete closed cases older than retention.closed_case_days (held cases stay)"))
+    p.add_argument("--days", type=int, help="override retention.closed_case_days for this run")
+    p.set_defaults(fn=cmd_purge)
+    with_config(sub.add_parser("rotate-key", help="re-encrypt all stored case data with a new key")).set_defaults(fn=cmd_rotate_key)
     p = sub.add_parser("hash", help="hash your own image files locally (nothing is uploaded)")
     p.add_argument("--json", action="store_true", help="one JSON object per file")
     p.add_argument("files", nargs="+")

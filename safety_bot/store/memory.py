@@ -200,3 +200,12 @@ class MemoryStore:
     async def set_value(self, key, value):
         self._check()
         self.values[key] = value
+
+    async def purge_case(self, case_id):
+        self._check()
+        self.cases.pop(case_id, None)
+        self.reports = [r for r in self.reports if r.case_id != case_id]
+        self.evidence = [e for e in self.evidence if e.case_id != case_id]
+        self.notes = [n for n in self.notes if n.case_id != case_id]
+        self.intakes = {k: v for k, v in self.intakes.items() if v.case_id != case_id}
+        self.outbox = {k: v for k, v in self.outbox.items() if v["case_id"] != case_id or v["status"] == "pending"}

@@ -30,6 +30,18 @@ logging.getLogger("aiosqlite").setLevel(logging.WARNING)
 _UNAVAILABLE = ("locked", "busy", "readonly", "read-only", "disk is full", "disk i/o", "unable to open")
 
 
+# Every column that holds encrypted text. `rotate_key` re-encrypts exactly these; add new ones here.
+ENCRYPTED_COLUMNS: dict[str, tuple[str, ...]] = {
+    "cases": ("reporter", "answers"),
+    "reports": ("reporter", "text"),
+    "evidence": ("author", "text", "attachments"),
+    "notes": ("text",),
+    "strikes": ("reason",),
+    "outbox": ("action",),
+}
+_PK = {"cases": "id", "reports": "id", "evidence": "id", "notes": "id", "strikes": "id", "outbox": "id"}
+
+
 def _unavailable(exc: Exception) -> bool:
     text = str(exc).lower()
     return any(word in text for word in _UNAVAILABLE)
@@ -439,3 +451,29 @@ class SqliteStore:
     async def set_value(self, key, value):
         await self._write("INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value=excluded.value",
                           (key, value))
+
+    # ---------------------------------------------------------------- key rotation and retention
+    async def rotate_key(self, new_key: bytes) -> int:
+        """Re-encrypt every encrypted column with `new_key` in one transaction. Returns values rewritten."""
+        new = Cipher(new_key)
+        count = 0
+        async with self.transaction():
+            for table, columns in ENCRYPTED_COLUMNS.items():
+                pk = _PK.get(table, "rowid")
+                rows = await self._rows(f"SELECT {pk}, {', '.join(columns)} FROM {table}")
+                for row in rows:
+                    values = [new.encrypt(self.cipher.decrypt(v)) if v is not None else None for v in row[1:]]
+                    await self.db.execute(f"UPDATE {table} SET {', '.join(c + '=?' for c in columns)} WHERE {pk}=?",
+                                          (*values, row[0]))
+                    count += sum(v is not None for v in values)
+            await self.db.execute("UPDATE kv SET value=? WHERE key='key_check'", (new.encrypt("safety-bot"),))
+        self.cipher = new
+        self._tag_key = hashlib.sha256(b"reporter-tag" + new_key).digest()
+        return count
+
+    async def purge_case(self, case_id: int) -> None:
+        """Delete a case and everything stored with it (reports, evidence, notes cascade)."""
+        async with self._maybe_tx():
+            await self.db.execute("DELETE FROM intakes WHERE case_id=?", (case_id,))
+            await self.db.execute("DELETE FROM outbox WHERE case_id=? AND status!='pending'", (case_id,))
+            await self.db.execute("DELETE FROM cases WHERE id=?", (case_id,))
