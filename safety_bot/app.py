@@ -41,13 +41,21 @@ class App:
             await self.store.close()
 
     def start_ticker(self, every: float = 30.0) -> None:
-        """Escalation and idle-intake timers, in the background."""
+        """Escalation and idle-intake timers, and the daily retention purge, in the background."""
 
         async def loop():
+            last_purge = 0.0
             while True:
                 await asyncio.sleep(every)
                 try:
                     await self.runtime.run(await self.service.tick())
+                    if self.clock() - last_purge > 86400:
+                        from .retention import purge_closed
+
+                        purged = await purge_closed(self.store, self.config.retention.closed_case_days, now=self.clock())
+                        last_purge = self.clock()
+                        if purged:
+                            log.info("retention: purged %d closed case(s)", len(purged))
                 except Exception:
                     log.exception("timer run failed; trying again later")
 

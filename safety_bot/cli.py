@@ -75,9 +75,20 @@ async def _run(config: Config, script: str | None) -> int:
     return 0
 
 
+def _no_core_dumps() -> None:
+    """A core dump of this process would hold decrypted case data."""
+    try:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    except (ImportError, ValueError, OSError):
+        log.warning("could not disable core dumps on this system")
+
+
 def cmd_run(args) -> int:
     config = _load(args.config)
     _setup_logging(config.log_level)
+    _no_core_dumps()
     from .crypto import WrongKey
     from .store import StoreError
 
