@@ -40,6 +40,7 @@ class LimitsConfig(Strict):
     report_max_chars: int = Field(4000, ge=100, le=20000)
     note_max_chars: int = Field(2000, ge=50, le=20000)
     reports_per_hour: int = Field(10, ge=1, le=1000)
+    mod_actions_per_hour: int = Field(30, ge=1, le=10000)
 
 
 class StrikesConfig(Strict):

@@ -215,12 +215,28 @@ async def cmd_reply(c: Ctx) -> Outcome:
 
 
 # ---------------------------------------------------------------------------- acting
+async def _mass_action_check(c: Ctx, what: str) -> Outcome | None:
+    """A moderator past the hourly limit must confirm each further ban or removal (a stolen
+    moderator account could otherwise wipe a community)."""
+    limit = c.svc.config.limits.mod_actions_per_hour
+    since = c.svc.clock() - 3600
+    recent = [a for a in await c.svc.store.audit_entries() if a.at >= since and a.actor == c.actor.key
+              and a.action in ("ban.requested", "message.remove")]
+    if len(recent) < limit or c.cmd.flags.get("confirm"):
+        return None
+    return Outcome(reply=f"You have made {len(recent)} bans or removals in the last hour (the limit is {limit}). "
+                         f"To go ahead with this {what}, run the same command with --confirm.", needs_confirmation=True)
+
+
 async def cmd_remove(c: Ctx) -> Outcome:
     ref = c.r.message
     if ref is None:
         return Outcome(ok=False, reply=c.t("message_not_found_ref") + " " + usage("remove"))
     if ref.community != c.ctx.community:
         return c.refuse("message_other_community")
+    limited = await _mass_action_check(c, "removal")
+    if limited:
+        return limited
     case = await _case(c, c.cmd.case) if c.cmd.case is not None else None
     if c.cmd.case is not None and case is None:
         return c.refuse("unknown_case", number=c.cmd.case)

@@ -262,3 +262,18 @@ async def test_real_database_locked_at_report_time(hs):
     assert await hs.store.list_cases() == [] and await hs.store.outbox_pending() == []
     out = await hs.run("report he threatens me")
     assert "Your report is saved" in hs.private("alice", out) and "New case 1" in hs.team("cafe", out)
+
+
+async def test_moderator_past_the_hourly_limit_must_confirm_each_removal(tmp_path):
+    from tests.harness import make_harness
+    h = await make_harness(tmp_path, {"limits": {"mod_actions_per_hour": 2}})
+    try:
+        await h.run("say general one", "say general two", "say general three", "as mia")
+        out = await h.run("remove m1", "remove m2")
+        assert h.console.world.messages["m1"].deleted and h.console.world.messages["m2"].deleted
+        out = await h.run("remove m3")
+        assert "limit is 2" in h.replies("mia", out) and not h.console.world.messages["m3"].deleted
+        out = await h.run("remove m3 --confirm")
+        assert h.console.world.messages["m3"].deleted
+    finally:
+        await h.app.__aexit__(None, None, None)
