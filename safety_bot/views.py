@@ -5,6 +5,7 @@ All user-supplied text goes through `inert()` here, once, so no adapter can forg
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 
 from .domain import Case, CaseNote, Evidence, Report, Status
@@ -25,8 +26,17 @@ ANSWER_LABELS = {
 }
 
 
+# How times are written for the people reading them. Adapters set this for their own tasks: Discord uses
+# "discord" (<t:...> timestamps, shown in each reader's own locale and time zone); others a language code.
+TIME_STYLE: contextvars.ContextVar[str] = contextvars.ContextVar("time_style", default="en")
+_FORMATS = {"de": "%d.%m.%Y, %H:%M UTC", "en": "%d %b %Y, %H:%M UTC"}
+
+
 def when(ts: float) -> str:
-    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    style = TIME_STYLE.get()
+    if style == "discord":
+        return f"<t:{int(ts)}:f>"
+    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).strftime(_FORMATS.get(style.split("-")[0], _FORMATS["en"]))
 
 
 def reporter_label(case: Case) -> str:

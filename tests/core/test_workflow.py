@@ -162,3 +162,16 @@ async def test_member_facing_texts_in_german(h):
     alice = h.private("alice", out)
     assert "Das ist nicht deine Schuld" in alice and "Ist gerade jemand in unmittelbarer Gefahr?" in alice
     assert "Nummer gegen Kummer" in alice or "HateAid" in alice or "StopNCII" in alice
+
+
+def test_times_follow_the_reader(h):
+    from safety_bot.views import TIME_STYLE, when
+    ts = 1795335865.0  # 2026-11-22 08:24:25 UTC
+    assert when(ts) == "22 Nov 2026, 08:24 UTC"
+    token = TIME_STYLE.set("de")
+    try:
+        assert when(ts) == "22.11.2026, 08:24 UTC"
+        TIME_STYLE.set("discord")
+        assert when(ts) == "<t:1795335865:f>"
+    finally:
+        TIME_STYLE.reset(token)
