@@ -156,7 +156,8 @@ async def test_case_buttons_survive_a_restart(tmp_path, fake, world):
         assert "assigned to mod" in ephemeral_text(press)
         case = await bot.app.store.get_case(str(world.haven), 1)
         assert case.assignee.id == str(world.mod)
-        assert "mod" in contents([fake.messages_by_id[int(post["id"])]])  # the post shows the assignee
+        # the post is edited to show the assignee (the edit may land just after the ephemeral reply)
+        await fake.wait_for(lambda: "mod" in contents([fake.messages_by_id[int(post["id"])]]))
         ban = await fake.press_button(int(post["id"]), f"safety:ban:{world.haven}:1", world.mod)
         [ask] = await ban.wait_messages(1)
         ok = await fake.press_button(int(ask["id"]), f"safety:banconfirm:{world.haven}:1", world.mod)
