@@ -1,0 +1,3 @@
+from .adapter import MatrixAdapter
+
+__all__ = ["MatrixAdapter"]

@@ -1,0 +1,1047 @@
+"""The Matrix adapter: translation between Matrix (via matrix-nio, with end-to-end encryption) and the
+core, and execution of the core's actions on a homeserver. It decides nothing about cases.
+
+Inbound: DMs to the bot (reports, intake answers, replies to the team, !resources), `!safety ...`
+commands in the management room, and (with `matrix.admin_api`) reports members send with their
+client's Report button (`/_synapse/admin/v1/event_reports`).
+Outbound: the `Platform` port (`safety_bot/ports.py`).
+
+Privacy rules kept here: nothing but ids and case numbers is logged; reasons visible on Matrix
+(ban, redaction, policy rule) are only `action.reason`-style generic texts; user text is sent as
+plain `m.notice` bodies (already inert) and HTML-escaped in `formatted_body`, with `m.mentions`
+empty so nothing pings; images sent to the bot are never downloaded; mxc URIs are read only to
+quarantine and never stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import urllib.parse
+import uuid
+from collections import OrderedDict
+from typing import Any
+
+from safety_bot import commands as cmdparse
+from safety_bot.actions import (BanUser, Outcome, PostToTeam, RemoveMessage, SendPrivate, TimeoutUser, UnbanUser,
+                                WarnUser)
+from safety_bot.app import App
+from safety_bot.domain import AttachmentMeta, MessageRef, MessageSnapshot, UserRef
+from safety_bot.ports import ALREADY, FAILED, FORBIDDEN, NOT_FOUND, OK, CaptureFailed, Result
+from safety_bot.service import Community, ModContext, ReportEvent, Resolved
+from safety_bot.text import inert_plain
+
+from .text import (MEMBER_HELP, media_ids, notice_html, parse_permalink, parse_user_id, permalink, policy_state_key,
+                   render_prompt, server_of)
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "matrix"
+COMMUNITY = "matrix"
+PREFIX = "!safety"
+# Room versions where the creators hold unlimited power and are absent from m.room.power_levels.
+_PRE_CREATOR_VERSIONS = {str(v) for v in range(1, 12)}
+_KEY_NEXT_BATCH = "matrix.next_batch"
+_KEY_DEVICE = "matrix.device_id"
+_KEY_SEEN_REPORTS = "matrix.seen_reports"
+_KEY_DM = "matrix.dm."
+_MEDIA_TYPES = {"m.image", "m.video", "m.file", "m.audio"}
+_SYNC_FILTER = {
+    "presence": {"not_types": ["*"]},
+    "account_data": {"not_types": ["*"]},
+    "room": {
+        "state": {"lazy_load_members": True},
+        "timeline": {"limit": 100},
+        "ephemeral": {"not_types": ["*"]},
+        "account_data": {"not_types": ["*"]},
+    },
+}
+_NOT_READ = ("I could not read your last message: it was encrypted with a key my device does not have. "
+             "Please send it again. If this keeps happening, your app may be set to send only to verified "
+             "devices; allow unverified devices for this chat, or write from a chat without encryption.")
+_NO_IMAGES = ("I did not open what you sent. Please never send intimate pictures to anyone, and that includes this "
+              "bot and the moderators. Tell me in words what happened; the safety team will ask if they need a "
+              "link to the message.")
+
+
+class MatrixError(RuntimeError):
+    pass
+
+
+class MatrixAdapter:
+    """`await MatrixAdapter(app).run()` runs until `await adapter.stop()`. `ready` is set once the
+    bot is logged in, checked its rooms and finished its first sync."""
+
+    name = PLATFORM
+
+    def __init__(self, app: App):
+        self.app = app
+        cfg = app.config.matrix
+        if cfg is None:
+            raise ValueError("the Matrix adapter needs a matrix section in the config")
+        self.cfg = cfg
+        self.svc = app.service
+        self.store = app.store
+        self.user_id = cfg.user_id
+        self.locale = app.config.locale
+        self.ready = asyncio.Event()
+        self.client = None  # nio.AsyncClient, created at start
+        self.e2ee = False
+        self.management_room = cfg.management_room
+        self.protected_rooms: list[str] = list(cfg.protected_rooms)
+        self.policy_room = cfg.policy_room
+        self.escalation_room = cfg.escalation_room
+        self._creators: set[str] = set()
+        self._stopping = asyncio.Event()
+        self._queue: asyncio.Queue = asyncio.Queue()
+        self._tasks: list[asyncio.Task] = []
+        self._handled: OrderedDict[str, None] = OrderedDict()
+        self._dm_lock = asyncio.Lock()
+        self._dm_cache: dict[str, str] = {}
+        self._not_read_told: set[str] = set()
+        self._keys_asked: dict[str, float] = {}
+        self.community = Community(COMMUNITY, PLATFORM, cfg.network, "Matrix", has_escalation=bool(cfg.escalation_room))
+        self.svc.add_community(self.community)
+        app.runtime.add_platform(self)
+        # Start connecting at once when a loop runs, so actions resumed before run() (the CLI calls
+        # runtime.resume() first) wait for the connection instead of failing.
+        self._start_task: asyncio.Task | None = None
+        try:
+            asyncio.get_running_loop()
+            self._start_task = asyncio.ensure_future(self._start())
+        except RuntimeError:
+            pass
+
+    # ================================================================== lifecycle
+    async def run(self) -> None:
+        try:
+            if self._start_task is None:
+                self._start_task = asyncio.ensure_future(self._start())
+            await self._start_task
+            self._tasks = [asyncio.create_task(self._sync_loop(), name="matrix-sync"),
+                           asyncio.create_task(self._handle_loop(), name="matrix-handle")]
+            if self.cfg.admin_api:
+                self._tasks.append(asyncio.create_task(self._report_loop(), name="matrix-reports"))
+            waiter = asyncio.create_task(self._stopping.wait())
+            done, _ = await asyncio.wait([waiter, *self._tasks], return_when=asyncio.FIRST_COMPLETED)
+            for t in done:
+                if t is not waiter and not t.cancelled() and t.exception():
+                    raise t.exception()
+        finally:
+            await self._shutdown()
+
+    async def stop(self) -> None:
+        self._stopping.set()
+
+    async def _shutdown(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            try:
+                await t
+            except (asyncio.CancelledError, Exception):
+                pass
+        self._tasks = []
+        if self._start_task is not None and not self._start_task.done():
+            self._start_task.cancel()
+        if self.client is not None:
+            await self.client.close()
+        self.ready.clear()
+
+    async def _connected(self) -> None:
+        """Platform methods wait for the connection (resumed actions may run before run())."""
+        if self.ready.is_set():
+            return
+        if self._start_task is None:
+            raise MatrixError("the Matrix adapter is not running")
+        await asyncio.shield(self._start_task)
+
+    async def _start(self) -> None:
+        from nio import AsyncClient, AsyncClientConfig, LoginResponse
+
+        started = time.monotonic()
+        cfg = self.cfg
+        self.e2ee = bool(cfg.store_key)
+        store_dir = self.app.config.path(cfg.store_path)
+        store_dir.mkdir(parents=True, exist_ok=True)
+        if not self.e2ee:
+            log.warning("matrix.store_key is not set: end-to-end encryption is OFF, so the bot cannot read "
+                        "encrypted DMs. Set matrix.store_key (from the environment) to enable it.")
+        device_id = cfg.device_id or await self.store.get_value(_KEY_DEVICE)
+        config = AsyncClientConfig(encryption_enabled=self.e2ee, pickle_key=cfg.store_key or "",
+                                   store_sync_tokens=False, max_timeouts=1, request_timeout=30,
+                                   max_limit_exceeded=None)
+        self.client = client = AsyncClient(cfg.homeserver.rstrip("/"), cfg.user_id, device_id=device_id or "",
+                                           store_path=str(store_dir), config=config)
+        if cfg.access_token:
+            if not device_id:
+                st, who = await self._api("GET", "/_matrix/client/v3/account/whoami", token=cfg.access_token)
+                if st != 200:
+                    raise MatrixError(f"the access token was refused (HTTP {st})")
+                device_id = who.get("device_id")
+            client.restore_login(cfg.user_id, device_id, cfg.access_token)
+        else:
+            resp = await client.login(cfg.password, device_name="safety-bot")
+            if not isinstance(resp, LoginResponse):
+                raise MatrixError(f"login failed: {getattr(resp, 'status_code', resp)}")
+            device_id = resp.device_id
+        if device_id and device_id != await self.store.get_value(_KEY_DEVICE):
+            await self.store.set_value(_KEY_DEVICE, device_id)
+        if self.e2ee and client.olm is None:
+            raise MatrixError("end-to-end encryption is configured but the key store could not be loaded")
+        if self.e2ee and client.should_upload_keys:
+            await client.keys_upload()
+        await self._setup_rooms()
+        since = await self.store.get_value(_KEY_NEXT_BATCH)
+        resp = await self._sync_once(since, timeout=0, first=True)
+        self._queue.put_nowait((since, resp, since is None))
+        self.ready.set()
+        log.info("matrix: connected as %s (device %s, encryption %s, %d protected rooms) in %.2f s",
+                 cfg.user_id, device_id, "on" if self.e2ee else "off", len(self.protected_rooms),
+                 time.monotonic() - started)
+
+    async def _setup_rooms(self) -> None:
+        """Resolve aliases, join configured rooms, check the management room."""
+        async def resolve(room: str | None) -> str | None:
+            if not room or not room.startswith("#"):
+                return room
+            st, data = await self._api("GET", f"/_matrix/client/v3/directory/room/{_q(room)}")
+            if st != 200:
+                raise MatrixError(f"cannot resolve room alias {room}")
+            return data["room_id"]
+
+        self.management_room = await resolve(self.management_room)
+        self.protected_rooms = [await resolve(r) for r in self.protected_rooms]
+        self.policy_room = await resolve(self.policy_room)
+        self.escalation_room = await resolve(self.escalation_room)
+        st, data = await self._api("GET", "/_matrix/client/v3/joined_rooms")
+        joined = set(data.get("joined_rooms", [])) if st == 200 else set()
+        wanted = [r for r in dict.fromkeys([self.management_room, *self.protected_rooms, self.policy_room,
+                                            self.escalation_room]) if r and r not in joined]
+
+        async def join(room: str) -> None:
+            st, data = await self._api("POST", f"/_matrix/client/v3/join/{_q(room)}", {})
+            if st != 200:
+                if room == self.management_room:
+                    raise MatrixError(f"cannot join the management room {room}: {data.get('errcode', st)}")
+                log.warning("matrix: cannot join configured room %s: %s", room, data.get("errcode", st))
+
+        await asyncio.gather(*(join(r) for r in wanted))
+        st, state = await self._api("GET", f"/_matrix/client/v3/rooms/{_q(self.management_room)}/state")
+        if st != 200:
+            raise MatrixError(f"cannot read the management room's state: {state.get('errcode', st)}")
+        problems = []
+        join_rule, encrypted = None, False
+        for ev in state:
+            if ev.get("type") == "m.room.create":
+                content = ev.get("content", {})
+                version = str(content.get("room_version", "1"))
+                if version not in _PRE_CREATOR_VERSIONS:
+                    self._creators = {ev.get("sender")} | set(content.get("additional_creators") or [])
+            elif ev.get("type") == "m.room.join_rules":
+                join_rule = ev.get("content", {}).get("join_rule")
+            elif ev.get("type") == "m.room.encryption":
+                encrypted = True
+        if join_rule != "invite":
+            problems.append(f"the management room is not invite-only (join rule: {join_rule}); anyone who can join "
+                            "would see case notices. Make it invite-only.")
+        if not encrypted:
+            problems.append("the management room is not end-to-end encrypted; case notices are readable by the "
+                            "homeserver's operators. Consider enabling encryption.")
+        for p in problems:
+            log.warning("matrix: %s", p)
+        if problems:
+            self._startup_warning = "Safety bot warning: " + " ".join(problems)
+        else:
+            self._startup_warning = ""
+
+    # ================================================================== sync
+    async def _sync_once(self, since: str | None, *, timeout: int, first: bool = False):
+        from nio import SyncResponse
+
+        # The first sync asks for the full state even with a saved position: nio keeps rooms in memory
+        # only, and it needs them (encryption, members) to send. The timeline still starts at `since`.
+        resp = await self.client.sync(timeout=timeout, since=since, full_state=first, sync_filter=self._sync_filter())
+        if not isinstance(resp, SyncResponse):
+            raise MatrixError(f"sync failed: {getattr(resp, 'status_code', resp)}")
+        await self._crypto_housekeeping()
+        return resp
+
+    def _sync_filter(self) -> dict:
+        """Protected and policy rooms are acted on by id only: leaving them out of /sync keeps the bot's
+        memory small with big rooms and keeps Synapse from waking the bot for every message there."""
+        quiet = [r for r in (*self.protected_rooms, self.policy_room)
+                 if r and r not in (self.management_room, self.escalation_room)]
+        f = json.loads(json.dumps(_SYNC_FILTER))
+        if quiet:
+            f["room"]["not_rooms"] = quiet
+        return f
+
+    async def _crypto_housekeeping(self) -> None:
+        if not self.e2ee:
+            return
+        c = self.client
+        try:
+            if c.outgoing_to_device_messages:
+                await c.send_to_device_messages()
+            if c.should_upload_keys:
+                await c.keys_upload()
+            if c.should_query_keys:
+                await c.keys_query()
+            if c.should_claim_keys:
+                await c.keys_claim(c.get_users_for_key_claiming())
+        except Exception as exc:  # keys are retried after the next sync
+            log.warning("matrix: key maintenance failed (%s); retrying later", exc.__class__.__name__)
+
+    async def _sync_loop(self) -> None:
+        """Long-poll /sync and queue each response; back off and retry while the server is away."""
+        delay = 0.5
+        if self._startup_warning:
+            await self._send_notice(self.management_room, self._startup_warning)
+        while not self._stopping.is_set():
+            since = self.client.next_batch
+            try:
+                resp = await self._sync_once(since, timeout=30000)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("matrix: sync failed (%s); retrying in %.1f s", exc.__class__.__name__, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            delay = 0.5
+            await self._queue.put((since, resp, False))
+
+    async def _handle_loop(self) -> None:
+        while True:
+            since, resp, initial = await self._queue.get()
+            try:
+                await self._handle_sync(since, resp, initial)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("matrix: handling a sync failed; continuing")
+            # Persisted only after the whole response was handled: a restart resumes from here.
+            await self.store.set_value(_KEY_NEXT_BATCH, resp.next_batch)
+
+    async def _handle_sync(self, since: str | None, resp, initial: bool) -> None:
+        for room_id, info in resp.rooms.invite.items():
+            await self._on_invite(room_id, info)
+        if initial:
+            return  # the first start ever: old history is not acted on
+        for room_id, info in resp.rooms.join.items():
+            events = list(info.timeline.events)
+            if info.timeline.limited and since and self._interesting(room_id):
+                events = await self._backfill(room_id, since, info.timeline.prev_batch) + events
+            for ev in events:
+                eid = getattr(ev, "event_id", None)
+                if not eid or eid in self._handled:
+                    continue
+                self._handled[eid] = None
+                if len(self._handled) > 5000:
+                    self._handled.popitem(last=False)
+                try:
+                    await self._on_event(room_id, ev)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("matrix: handling event %s in %s failed", eid, room_id)
+
+    def _interesting(self, room_id: str) -> bool:
+        return room_id == self.management_room or room_id not in self._configured_rooms()
+
+    def _configured_rooms(self) -> set[str]:
+        return {r for r in (self.management_room, self.policy_room, self.escalation_room, *self.protected_rooms) if r}
+
+    async def _backfill(self, room_id: str, since: str, until: str | None) -> list:
+        """Events a limited sync left out (many events while the bot was away)."""
+        from nio import MessageDirection, RoomMessagesResponse
+
+        out: list = []
+        start = since
+        for _ in range(20):
+            resp = await self.client.room_messages(room_id, start=start, end=until, direction=MessageDirection.front,
+                                                   limit=100)
+            if not isinstance(resp, RoomMessagesResponse) or not resp.chunk:
+                break
+            out += resp.chunk
+            if not resp.end or resp.end == start:
+                break
+            start = resp.end
+        return out
+
+    # ================================================================== inbound events
+    async def _on_invite(self, room_id: str, info) -> None:
+        from nio import InviteMemberEvent
+
+        inviter, direct = None, False
+        for ev in info.invite_state:
+            if isinstance(ev, InviteMemberEvent) and ev.state_key == self.user_id and ev.membership == "invite":
+                inviter, direct = ev.sender, bool(ev.content.get("is_direct"))
+        if room_id in self._configured_rooms():
+            await self._api("POST", f"/_matrix/client/v3/join/{_q(room_id)}", {})
+            return
+        if not direct or not inviter:
+            log.info("matrix: declining invite to %s (not a direct chat)", room_id)
+            await self._api("POST", f"/_matrix/client/v3/rooms/{_q(room_id)}/leave", {})
+            return
+        st, _ = await self._api("POST", f"/_matrix/client/v3/join/{_q(room_id)}", {})
+        if st != 200:
+            log.warning("matrix: could not join DM %s (HTTP %s)", room_id, st)
+            return
+        st, members = await self._api("GET", f"/_matrix/client/v3/rooms/{_q(room_id)}/members")
+        people = {e.get("state_key") for e in (members.get("chunk") or []) if isinstance(e, dict)
+                  and (e.get("content") or {}).get("membership") in ("join", "invite")} if st == 200 else set()
+        if st != 200 or people - {self.user_id, inviter}:
+            # Marked as direct but others are in it: reports must never be answered where others read.
+            log.info("matrix: left %s: invited as a DM but it has other members", room_id)
+            await self._api("POST", f"/_matrix/client/v3/rooms/{_q(room_id)}/leave", {})
+            return
+        await self._remember_dm(inviter, room_id)
+        log.info("matrix: joined a DM %s", room_id)
+        await self._send_notice(room_id, self.svc.t("dm_header", self.locale) + "\n" + MEMBER_HELP)
+
+    async def _on_event(self, room_id: str, ev) -> None:
+        from nio import MegolmEvent, RoomMessageText
+
+        sender = getattr(ev, "sender", None)
+        if not sender or sender == self.user_id:
+            return
+        source = getattr(ev, "source", {}) or {}
+        content = source.get("content", {}) if isinstance(source, dict) else {}
+        if isinstance(content, dict) and (content.get("m.relates_to") or {}).get("rel_type") == "m.replace":
+            return  # an edit: never re-run a command or re-send a report
+        if room_id == self.management_room:
+            if isinstance(ev, RoomMessageText) and ev.body.strip().lower().startswith(PREFIX):
+                await self._on_command(sender, ev.body.strip()[len(PREFIX):].strip())
+            elif isinstance(ev, MegolmEvent):
+                await self._request_key(ev)
+                await self._send_notice(room_id, f"I could not decrypt a message from {inert_plain(sender)}. "
+                                                 "If it was a command, please send it again.")
+            return
+        if room_id in self._configured_rooms():
+            return
+        if not await self._is_dm_with(room_id, sender):
+            return
+        if isinstance(ev, RoomMessageText):
+            await self._on_member_text(room_id, sender, ev.body)
+        elif isinstance(ev, MegolmEvent):
+            await self._request_key(ev)
+            if ev.event_id not in self._not_read_told:
+                self._not_read_told.add(ev.event_id)
+                log.info("matrix: could not decrypt event %s in DM %s; asked the member to resend", ev.event_id, room_id)
+                await self._send_notice(room_id, _NOT_READ)
+        elif source.get("type") == "m.sticker" or content.get("msgtype") in _MEDIA_TYPES:
+            # Never downloaded, never hashed: members must not send images to the bot.
+            await self._send_notice(room_id, _NO_IMAGES)
+
+    async def _request_key(self, ev) -> None:
+        try:
+            await self.client.request_room_key(ev)
+        except Exception:  # already requested, or no session id
+            pass
+
+    def _private(self, room_id: str) -> bool:
+        """Only the bot and one other person are in the room (joined or invited)."""
+        room = self.client.rooms.get(room_id)
+        if room is None:
+            return False
+        return (room.joined_count or 0) + (room.invited_count or 0) <= 2 and len(room.users) <= 2
+
+    async def _is_dm_with(self, room_id: str, sender: str) -> bool:
+        if not self._private(room_id):
+            return False
+        if await self._dm_for(sender) != room_id:
+            await self._remember_dm(sender, room_id)
+        return True
+
+    async def _on_member_text(self, room_id: str, sender: str, body: str) -> None:
+        user = self._user(sender, room_id)
+        text = (body or "").strip()
+        low = text.lower()
+        if low.startswith("!resources"):
+            out = await self.svc.resources_request(user, COMMUNITY, self.locale, text[len("!resources"):].strip() or None)
+            out.reply = ""  # the resources arrive as the private message itself
+            await self._member_finish(room_id, out)
+            return
+        if low.startswith(PREFIX):
+            await self._send_notice(room_id, "Safety team commands work only in the management room. Nothing was changed.")
+            return
+        if low in ("!help", "!start"):
+            await self._send_notice(room_id, MEMBER_HELP)
+            return
+        if low.startswith("!report"):
+            out = await self.svc.member_message(user, COMMUNITY, text[len("!report"):].strip(), self.locale,
+                                                start_report=True)
+        else:
+            out = await self.svc.member_message(user, COMMUNITY, text, self.locale,
+                                                start_report=not await self._has_open_case(user))
+        await self._member_finish(room_id, out)
+
+    async def _has_open_case(self, user: UserRef) -> bool:
+        for case in await self.store.list_cases(COMMUNITY, ("open", "acting")):
+            if case.reporter and case.reporter.key == user.key:
+                return True
+        return False
+
+    async def _member_finish(self, room_id: str, out: Outcome) -> None:
+        """The member sees the reply first, then the actions' private messages, then the next question."""
+        if out.reply:
+            await self._send_notice(room_id, out.reply)
+        out.reply = ""
+        await self.app.runtime.run(out)
+        if out.reply:
+            log.warning("matrix: some actions were not done for a member message (case %s)", out.case_number)
+        if out.prompt is not None:
+            await self._send_notice(room_id, render_prompt(out.prompt))
+
+    def _user(self, user_id: str, room_id: str | None = None) -> UserRef:
+        name = ""
+        room = self.client.rooms.get(room_id) if room_id and self.client else None
+        if room is not None and user_id in room.users:
+            dn = room.users[user_id].display_name
+            if dn and dn != user_id:
+                name = dn
+        return UserRef(PLATFORM, user_id, name)
+
+    # ================================================================== moderator commands
+    async def _on_command(self, sender: str, line: str) -> None:
+        is_mod = await self._is_moderator(sender)
+        parsed = cmdparse.parse(line)
+        if isinstance(parsed, cmdparse.ParseError):
+            await self._send_notice(self.management_room,
+                                    parsed.message if is_mod else self.svc.t("not_moderator", self.locale))
+            if not is_mod:
+                log.info("matrix: refused a command from a non-moderator")
+            return
+        resolved = Resolved()
+        if is_mod:
+            tokens = list(parsed.targets)
+            if parsed.name == "assign" and parsed.text.strip():
+                tokens = [parsed.text.split()[0]]
+            for token in tokens:
+                uid = parse_user_id(token)
+                if uid is None:
+                    await self._send_notice(self.management_room,
+                                            f"'{inert_plain(token[:60])}' is not a Matrix user id like @name:server. "
+                                            f"Nothing was changed. {cmdparse.usage(parsed.name)}")
+                    return
+                resolved.targets.append(UserRef(PLATFORM, uid, ""))
+                if await self._is_moderator(uid):
+                    resolved.moderators.add(f"{PLATFORM}:{uid}")
+            if parsed.message:
+                resolved.message = await self._resolve_message(parsed.message)
+        ctx = ModContext(actor=self._user(sender, self.management_room), community=COMMUNITY, is_moderator=is_mod,
+                         locale=self.locale)
+        out = await self.svc.moderate(ctx, parsed, resolved)
+        out = await self.app.runtime.run(out)
+        if out.reply:
+            await self._send_notice(self.management_room, out.reply, title=False)
+
+    async def _resolve_message(self, token: str) -> MessageRef | None:
+        found = parse_permalink(token)
+        if found is None:
+            return None
+        room, event_id = found
+        if room.startswith("#"):
+            st, data = await self._api("GET", f"/_matrix/client/v3/directory/room/{_q(room)}")
+            if st != 200:
+                return None
+            room = data["room_id"]
+        return MessageRef(PLATFORM, COMMUNITY, room, event_id, permalink(room, event_id))
+
+    async def _is_moderator(self, user_id: str) -> bool:
+        """Power level in the management room; creators of v12+ rooms are above every level."""
+        if user_id in self._creators:
+            return True
+        room = self.client.rooms.get(self.management_room) if self.client else None
+        if room is not None and self.ready.is_set():
+            # nio keeps the power levels current from /sync (the first sync loads the full state).
+            return room.power_levels.get_user_level(user_id) >= self.cfg.mod_power_level
+        st, pl = await self._api("GET", f"/_matrix/client/v3/rooms/{_q(self.management_room)}/state/m.room.power_levels/")
+        if st != 200:
+            log.warning("matrix: cannot read the management room's power levels (HTTP %s)", st)
+            return False
+        try:
+            level = int((pl.get("users") or {}).get(user_id, pl.get("users_default", 0)))
+        except (TypeError, ValueError):
+            return False
+        return level >= self.cfg.mod_power_level
+
+    # ================================================================== homeserver reports
+    async def _report_loop(self) -> None:
+        raw = await self.store.get_value(_KEY_SEEN_REPORTS)
+        seen: list[int] | None = json.loads(raw) if raw else None
+        while not self._stopping.is_set():
+            try:
+                seen = await self._poll_reports(seen)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("matrix: polling homeserver reports failed (%s)", exc.__class__.__name__)
+            await asyncio.sleep(self.cfg.report_poll_seconds)
+
+    async def _poll_reports(self, seen: list[int] | None) -> list[int] | None:
+        reports: list[dict] = []
+        offset = 0
+        seen_set = set(seen or [])
+        for _ in range(10):
+            st, data = await self._api("GET", "/_synapse/admin/v1/event_reports", admin=True,
+                                       query={"dir": "b", "limit": 100, "from": offset})
+            if st != 200:
+                log.warning("matrix: event_reports returned HTTP %s (is the bot a server admin?)", st)
+                return seen
+            page = data.get("event_reports", [])
+            reports += page
+            if not data.get("next_token") or all(r.get("id") in seen_set for r in page):
+                break
+            offset = int(data["next_token"])
+        if seen is None:
+            # First start: reports made before the bot existed are not turned into cases.
+            seen = sorted({int(r["id"]) for r in reports})[-2000:]
+            await self.store.set_value(_KEY_SEEN_REPORTS, json.dumps(seen))
+            log.info("matrix: %d existing homeserver report(s) marked as seen at first start", len(seen))
+            return seen
+        for r in sorted((r for r in reports if r.get("id") not in seen_set), key=lambda r: r["id"]):
+            done = await self._take_report(r)
+            if not done:
+                break
+            seen.append(int(r["id"]))
+            seen = seen[-2000:]
+            seen_set.add(r["id"])
+            await self.store.set_value(_KEY_SEEN_REPORTS, json.dumps(seen))
+        return seen
+
+    async def _take_report(self, r: dict) -> bool:
+        """Open a case for one homeserver report. False: try again on the next poll."""
+        rid, room_id, event_id = r.get("id"), r.get("room_id"), r.get("event_id")
+        reporter_id, accused_id = r.get("user_id"), r.get("sender")
+        if not (room_id and event_id and reporter_id):
+            return True
+        if not await self._in_scope(room_id, reporter_id):
+            log.info("matrix: homeserver report %s is about a room outside this community; left alone", rid)
+            return True
+        st, detail = await self._api("GET", f"/_synapse/admin/v1/event_reports/{rid}", admin=True)
+        event = detail.get("event_json") if st == 200 else None
+        snapshot = None
+        if isinstance(event, dict):
+            # event_json is the federation form: no event_id in it for current room versions.
+            snapshot = await self._snapshot(room_id, dict(event, event_id=event_id))
+        accused = UserRef(PLATFORM, accused_id, "") if accused_id else None
+        ev = ReportEvent(community=COMMUNITY, reporter=self._user(reporter_id, room_id), text=r.get("reason") or "",
+                         locale=self.locale, message=snapshot,
+                         message_ref=MessageRef(PLATFORM, COMMUNITY, room_id, event_id, permalink(room_id, event_id)),
+                         accused=accused, accused_is_moderator=bool(accused_id) and await self._is_moderator(accused_id),
+                         source="homeserver")
+        out = await self.svc.report(ev)
+        if not out.ok:
+            if out.reply == self.svc.t("store_unavailable", self.locale):
+                return False
+            log.info("matrix: homeserver report %s was not turned into a case", rid)
+            return True
+        log.info("matrix: homeserver report %s opened case %s", rid, out.case_number)
+        reply, prompt = out.reply, out.prompt
+        out.reply = ""
+        await self.app.runtime.run(out)
+        # The normal acknowledgement, privately, as if they had written to the bot.
+        room = await self._dm_room(reporter_id)
+        if room:
+            if reply:
+                await self._send_notice(room, reply)
+            if prompt is not None:
+                await self._send_notice(room, render_prompt(prompt))
+        return True
+
+    async def _in_scope(self, room_id: str, reporter_id: str) -> bool:
+        if room_id in self._configured_rooms() or await self._dm_for(reporter_id) == room_id:
+            return True
+        st, data = await self._api("GET", f"/_synapse/admin/v1/users/{_q(reporter_id)}/joined_rooms", admin=True)
+        if st != 200:
+            return False
+        return bool(set(data.get("joined_rooms", [])) & (set(self.protected_rooms) | {self.management_room}))
+
+    # ================================================================== DMs
+    async def _dm_for(self, user_id: str) -> str | None:
+        if user_id in self._dm_cache:
+            return self._dm_cache[user_id]
+        room = await self.store.get_value(_KEY_DM + user_id)
+        if room:
+            self._dm_cache[user_id] = room
+        return room
+
+    async def _remember_dm(self, user_id: str, room_id: str) -> None:
+        if self._dm_cache.get(user_id) == room_id:
+            return
+        self._dm_cache[user_id] = room_id
+        await self.store.set_value(_KEY_DM + user_id, room_id)
+
+    def _dm_usable(self, room_id: str, user_id: str) -> bool:
+        room = self.client.rooms.get(room_id)
+        if room is None or not self._private(room_id):
+            return False
+        return user_id in room.users or user_id in room.invited_users
+
+    async def _dm_room(self, user_id: str) -> str | None:
+        """The user's DM with the bot; created (encrypted, marked as direct) when there is none."""
+        async with self._dm_lock:
+            room = await self._dm_for(user_id)
+            if room and self._dm_usable(room, user_id):
+                return room
+            if room:
+                st, m = await self._api("GET", f"/_matrix/client/v3/rooms/{_q(room)}/state/m.room.member/{_q(user_id)}")
+                if st == 200 and m.get("membership") in ("join", "invite") and self._private(room):
+                    return room
+            body: dict[str, Any] = {"is_direct": True, "preset": "private_chat", "invite": [user_id]}
+            if self.e2ee:
+                body["initial_state"] = [{"type": "m.room.encryption", "state_key": "",
+                                          "content": {"algorithm": "m.megolm.v1.aes-sha2"}}]
+            st, data = await self._api("POST", "/_matrix/client/v3/createRoom", body)
+            if st != 200:
+                log.info("matrix: could not open a DM (HTTP %s %s)", st, data.get("errcode"))
+                return None
+            room = data["room_id"]
+            await self._remember_dm(user_id, room)
+            await self._mark_direct(user_id, room)
+            await self._wait_for_room(room, user_id=user_id)
+            log.info("matrix: opened DM %s", room)
+            return room
+
+    async def _mark_direct(self, user_id: str, room_id: str) -> None:
+        path = f"/_matrix/client/v3/user/{_q(self.user_id)}/account_data/m.direct"
+        st, data = await self._api("GET", path)
+        direct = data if st == 200 and isinstance(data, dict) else {}
+        rooms = list(direct.get(user_id) or [])
+        if room_id not in rooms:
+            rooms.append(room_id)
+        direct[user_id] = rooms
+        st, _ = await self._api("PUT", path, direct)
+        if st != 200:
+            log.warning("matrix: could not update m.direct (HTTP %s)", st)
+
+    async def _wait_for_room(self, room_id: str, timeout: float = 15.0, user_id: str | None = None) -> None:
+        """Until /sync has shown the room (and the invited user in it): nio encrypts to the members it knows."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            room = self.client.rooms.get(room_id)
+            if room is not None and (user_id is None or user_id in room.users or user_id in room.invited_users):
+                return
+            await asyncio.sleep(0.03)
+
+    async def _ensure_device_keys(self, room_id: str) -> None:
+        """Query the device keys of members whose devices the bot does not know yet (a member just
+        invited to a DM the bot opened), so the room key is shared with them too."""
+        room = self.client.rooms.get(room_id)
+        if not (self.e2ee and room is not None and room.encrypted):
+            return
+        now = time.monotonic()
+        missing = [u for u in room.users if u != self.user_id
+                   and not any(True for _ in self.client.device_store.active_user_devices(u))
+                   and now - self._keys_asked.get(u, -1e9) > 30]
+        if missing:
+            for u in missing:
+                self._keys_asked[u] = now
+            self.client.olm.users_for_key_query.update(missing)
+        if self.client.should_query_keys:
+            await self.client.keys_query()
+
+    # ================================================================== sending
+    async def _send_notice(self, room_id: str, text: str, *, html: bool = True, title: bool = True,
+                           ping: bool = False) -> Result:
+        from nio import RoomSendResponse
+
+        content: dict[str, Any] = {"msgtype": "m.notice", "body": text, "m.mentions": {}}
+        if html:
+            content["format"] = "org.matrix.custom.html"
+            content["formatted_body"] = notice_html(text, title=title)
+        if ping:
+            content["body"] = "@room " + content["body"]
+            if html:
+                content["formatted_body"] = "@room " + content["formatted_body"]
+            content["m.mentions"] = {"room": True}
+        try:
+            if room_id not in self.client.rooms:
+                await self._wait_for_room(room_id, timeout=5.0)
+            await self._ensure_device_keys(room_id)
+            resp = await self.client.room_send(room_id, "m.room.message", content, ignore_unverified_devices=True)
+        except Exception as exc:
+            log.warning("matrix: sending to %s failed (%s)", room_id, exc.__class__.__name__)
+            return Result(FAILED, exc.__class__.__name__)
+        if isinstance(resp, RoomSendResponse):
+            return Result(OK)
+        code = getattr(resp, "status_code", "") or ""
+        log.warning("matrix: sending to %s failed (%s)", room_id, code)
+        return Result(FORBIDDEN if code == "M_FORBIDDEN" else FAILED, f"Matrix refused the message ({code})")
+
+    # ================================================================== the Platform port
+    async def send_private(self, action: SendPrivate) -> Result:
+        await self._connected()
+        room = await self._dm_room(action.to.id)
+        if room is None:
+            return Result(FORBIDDEN, "could not open a private chat with them")
+        text = action.text + ("\n\n" + render_prompt(action.prompt) if action.prompt else "")
+        return await self._send_notice(room, text, html=False)
+
+    async def warn(self, action: WarnUser) -> Result:
+        await self._connected()
+        room = await self._dm_room(action.user.id)
+        if room is None:
+            return Result(FORBIDDEN, "could not open a private chat with them")
+        return await self._send_notice(room, action.text, html=False)
+
+    async def post_to_team(self, action: PostToTeam) -> Result:
+        await self._connected()
+        if action.destination == "escalation":
+            if not self.escalation_room:
+                return Result(FAILED, "no escalation room configured")
+            room = self.escalation_room
+        else:
+            room = self.management_room
+        return await self._send_notice(room, action.text, ping=action.ping)
+
+    async def fetch_message(self, ref: MessageRef) -> MessageSnapshot | None:
+        await self._connected()
+        event = await self._get_event(ref.channel_id, ref.message_id)
+        if event is None:
+            return None
+        return await self._snapshot(ref.channel_id, event)
+
+    async def _get_event(self, room_id: str, event_id: str) -> dict | None:
+        """The raw event (unredacted through the admin API when enabled); None when it does not exist."""
+        if self.cfg.admin_api:
+            st, data = await self._api("GET", f"/_synapse/admin/v1/fetch_event/{_q(event_id)}", admin=True)
+            if st == 200 and isinstance(data.get("event"), dict) and data["event"].get("room_id") == room_id:
+                return dict(data["event"], event_id=event_id)
+            if st == 404:
+                return None
+        st, data = await self._api("GET", f"/_matrix/client/v3/rooms/{_q(room_id)}/event/{_q(event_id)}")
+        if st == 404:
+            return None
+        if st != 200:
+            raise CaptureFailed(f"the homeserver answered HTTP {st} ({data.get('errcode', '')})")
+        return dict(data, event_id=event_id)
+
+    async def _snapshot(self, room_id: str, event: dict) -> MessageSnapshot | None:
+        if event.get("type") == "m.room.encrypted":
+            event = await self._decrypt_raw(room_id, event)
+        content = event.get("content") or {}
+        if not content and (event.get("unsigned") or {}).get("redacted_because"):
+            return None
+        etype = event.get("type", "")
+        msgtype = content.get("msgtype", "")
+        if etype == "m.room.encrypted":
+            text = "(encrypted message: the bot cannot read it)"
+        elif msgtype in _MEDIA_TYPES or etype == "m.sticker":
+            kind = msgtype[2:] if msgtype else "sticker"
+            caption = content.get("body", "") if content.get("filename") and content.get("body") != content.get("filename") else ""
+            text = f"[{kind}]" + (f" {caption}" if caption else "")
+        else:
+            text = str(content.get("body", ""))
+        atts: tuple[AttachmentMeta, ...] = ()
+        info = content.get("info") if isinstance(content.get("info"), dict) else None
+        if info is not None and (msgtype in _MEDIA_TYPES or etype == "m.sticker"):
+            def num(v):
+                return v if isinstance(v, int) else None
+            atts = (AttachmentMeta(content_type=str(info.get("mimetype", ""))[:100], size=num(info.get("size")) or 0,
+                                   width=num(info.get("w")), height=num(info.get("h"))),)
+        sender = event.get("sender", "")
+        eid = event.get("event_id", "")
+        return MessageSnapshot(ref=MessageRef(PLATFORM, COMMUNITY, room_id, eid, permalink(room_id, eid)),
+                               author=self._user(sender, room_id), text=text,
+                               created_at=(event.get("origin_server_ts") or 0) / 1000, attachments=atts)
+
+    async def _decrypt_raw(self, room_id: str, event: dict) -> dict:
+        if not self.e2ee:
+            return event
+        from nio import Event, MegolmEvent
+
+        try:
+            ev = Event.parse_encrypted_event(dict(event, room_id=room_id))
+            if isinstance(ev, MegolmEvent):
+                ev.room_id = room_id
+                dec = self.client.decrypt_event(ev)
+                if dec is not None and isinstance(dec.source, dict) and dec.source.get("content"):
+                    return dict(dec.source, sender=event.get("sender"), event_id=event.get("event_id"),
+                                origin_server_ts=event.get("origin_server_ts"))
+        except Exception:
+            pass
+        return event
+
+    async def remove_message(self, action: RemoveMessage) -> Result:
+        await self._connected()
+        room_id, event_id = action.ref.channel_id, action.ref.message_id
+        try:
+            event = await self._get_event(room_id, event_id)
+        except CaptureFailed as exc:
+            return Result(FAILED, str(exc))
+        if event is None:
+            return Result(NOT_FOUND, "the message was already gone")
+        media = media_ids(await self._content_for_media(room_id, event))
+        already = bool((event.get("unsigned") or {}).get("redacted_because")) or not event.get("content")
+        result = Result(NOT_FOUND, "the message was already removed")
+        if not already:
+            case = await self.store.get_case_by_id(action.case_id) if action.case_id else None
+            reason = f"Removed by the safety team (safety case {case.number})" if case else "Removed by the safety team"
+            st, data = await self._api("PUT", f"/_matrix/client/v3/rooms/{_q(room_id)}/redact/{_q(event_id)}/{uuid.uuid4().hex}",
+                                       {"reason": reason})
+            if st == 404:
+                return Result(NOT_FOUND, "the message was already gone")
+            if st != 200:
+                code = data.get("errcode", st)
+                return Result(FORBIDDEN if st == 403 else FAILED, f"redaction refused ({code})")
+            result = Result(OK)
+        if self.cfg.admin_api and media:
+            failed = 0
+            for server, media_id in media:
+                st, _ = await self._api("POST", f"/_synapse/admin/v1/media/quarantine/{_q(server)}/{_q(media_id)}", {},
+                                        admin=True)
+                failed += st != 200
+            if failed:
+                log.warning("matrix: %d media item(s) of event %s could not be quarantined", failed, event_id)
+            else:
+                log.info("matrix: quarantined %d media item(s) of event %s", len(media), event_id)
+        return result
+
+    async def _content_for_media(self, room_id: str, event: dict) -> dict:
+        if event.get("type") == "m.room.encrypted":
+            event = await self._decrypt_raw(room_id, event)
+        return event.get("content") or {}
+
+    async def ban(self, action: BanUser) -> Result:
+        await self._connected()
+        uid = action.user.id
+        rooms = [r for r in self.protected_rooms if r]
+        if not rooms and not self.policy_room:
+            return Result(FAILED, "no protected rooms are configured")
+
+        async def one(room: str) -> str:
+            st, m = await self._api("GET", f"/_matrix/client/v3/rooms/{_q(room)}/state/m.room.member/{_q(uid)}")
+            if st == 200 and m.get("membership") == "ban":
+                return ALREADY
+            st, data = await self._api("POST", f"/_matrix/client/v3/rooms/{_q(room)}/ban",
+                                       {"user_id": uid, "reason": action.reason})
+            return OK if st == 200 else str(data.get("errcode") or st)
+
+        t0 = time.monotonic()
+        results = await asyncio.gather(*(one(r) for r in rooms))
+        banned_in = time.monotonic() - t0
+        extra = []
+        if self.policy_room:
+            extra.append(self._put_policy(uid, {"entity": uid, "recommendation": "m.ban", "reason": action.reason}))
+        if self.cfg.admin_api and server_of(uid) == server_of(self.user_id):
+            if action.delete_message_seconds:
+                extra.append(self._admin_redact_user(uid, action.reason))
+            extra.append(self._api("POST", f"/_synapse/admin/v1/user/{_q(uid)}/media/quarantine", {}, admin=True))
+        if extra:
+            for r in await asyncio.gather(*extra, return_exceptions=True):
+                if isinstance(r, Exception) or (isinstance(r, tuple) and r[0] != 200):
+                    log.warning("matrix: a follow-up of the ban of case %s did not complete", action.case_id)
+        failed = [r for r in results if r not in (OK, ALREADY)]
+        log.info("matrix: ban for case %s: %d room(s) banned, %d already, %d failed in %.0f ms", action.case_id,
+                 results.count(OK), results.count(ALREADY), len(failed), banned_in * 1000)
+        if failed:
+            return Result(FAILED, f"not banned in {len(failed)} of {len(rooms)} room(s) ({', '.join(sorted(set(failed)))})")
+        if results and all(r == ALREADY for r in results):
+            return Result(ALREADY, "already banned in every protected room")
+        return Result(OK)
+
+    async def _put_policy(self, uid: str, content: dict) -> tuple[int, dict]:
+        return await self._api("PUT", f"/_matrix/client/v3/rooms/{_q(self.policy_room)}/state/m.policy.rule.user/"
+                                      f"{_q(policy_state_key(uid))}", content)
+
+    async def _admin_redact_user(self, uid: str, reason: str) -> tuple[int, dict]:
+        # Only the protected rooms: the member's DMs with the people they threatened stay as evidence.
+        return await self._api("POST", f"/_synapse/admin/v1/user/{_q(uid)}/redact",
+                               {"rooms": self.protected_rooms, "reason": reason, "limit": 1000}, admin=True)
+
+    async def unban(self, action: UnbanUser) -> Result:
+        await self._connected()
+        uid = action.user.id
+
+        async def one(room: str) -> str:
+            st, m = await self._api("GET", f"/_matrix/client/v3/rooms/{_q(room)}/state/m.room.member/{_q(uid)}")
+            if not (st == 200 and m.get("membership") == "ban"):
+                return ALREADY
+            st, data = await self._api("POST", f"/_matrix/client/v3/rooms/{_q(room)}/unban",
+                                       {"user_id": uid, "reason": action.reason})
+            return OK if st == 200 else str(data.get("errcode") or st)
+
+        results = await asyncio.gather(*(one(r) for r in self.protected_rooms))
+        if self.policy_room:
+            st, _ = await self._put_policy(uid, {})
+            if st != 200:
+                log.warning("matrix: could not retract the policy rule (HTTP %s)", st)
+        failed = [r for r in results if r not in (OK, ALREADY)]
+        if failed:
+            return Result(FAILED, f"not unbanned in {len(failed)} room(s) ({', '.join(sorted(set(failed)))})")
+        if all(r == ALREADY for r in results):
+            return Result(ALREADY, "not banned in any protected room")
+        return Result(OK)
+
+    async def is_done(self, action) -> bool | None:
+        """For `Runtime.resume()`: did a ban or removal a crash interrupted already reach the homeserver?"""
+        await self._connected()
+        if isinstance(action, BanUser):
+            uid = action.user.id
+
+            async def banned(room: str) -> bool | None:
+                st, m = await self._api("GET", f"/_matrix/client/v3/rooms/{_q(room)}/state/m.room.member/{_q(uid)}")
+                return (m.get("membership") == "ban") if st == 200 else (False if st == 404 else None)
+
+            states = await asyncio.gather(*(banned(r) for r in self.protected_rooms))
+            if self.policy_room:
+                st, rule = await self._api("GET", f"/_matrix/client/v3/rooms/{_q(self.policy_room)}/state/"
+                                                  f"m.policy.rule.user/{_q(policy_state_key(uid))}")
+                states.append((rule.get("entity") == uid) if st == 200 else (False if st == 404 else None))
+            if None in states:
+                return None
+            return all(states)
+        if isinstance(action, RemoveMessage):
+            st, ev = await self._api("GET", f"/_matrix/client/v3/rooms/{_q(action.ref.channel_id)}/event/"
+                                            f"{_q(action.ref.message_id)}")
+            if st == 200:
+                return not ev.get("content")
+            return None
+        return None
+
+    async def timeout(self, action: TimeoutUser) -> Result:
+        return Result(FAILED, "Matrix has no timeouts; warn again or ban instead")
+
+    # ================================================================== HTTP
+    async def _api(self, method: str, path: str, body: Any = None, *, token: str | None = None,
+                   query: dict | None = None, admin: bool = False, timeout: float = 30) -> tuple[int, Any]:
+        """One call to the homeserver with the bot's token. Returns (status, JSON body or {}); 0 on no answer.
+        Retries 429 using retry_after_ms."""
+        if query:
+            path += "?" + urllib.parse.urlencode(query)
+        headers = {"Authorization": f"Bearer {token or self.client.access_token}"}
+        data = None
+        if body is not None:
+            data = json.dumps(body)
+            headers["Content-Type"] = "application/json"
+        for attempt in range(5):
+            try:
+                resp = await self.client.send(method, path, data, headers=headers, timeout=timeout)
+                try:
+                    payload = await resp.json(content_type=None)
+                except Exception:
+                    payload = {}
+                status = resp.status
+                resp.release()
+            except (asyncio.TimeoutError, OSError) as exc:
+                log.warning("matrix: %s %s: no answer (%s)", method, path.split("?")[0][:60], exc.__class__.__name__)
+                return 0, {}
+            except Exception as exc:  # aiohttp client errors
+                log.warning("matrix: %s request failed (%s)", method, exc.__class__.__name__)
+                return 0, {}
+            if status == 429 and attempt < 4:
+                wait = (payload or {}).get("retry_after_ms", 1000) / 1000 if isinstance(payload, dict) else 1
+                await asyncio.sleep(min(wait, 10))
+                continue
+            return status, payload if payload is not None else {}
+        return 429, {}
+
+
+def _q(value: str) -> str:
+    return urllib.parse.quote(value, safe="")

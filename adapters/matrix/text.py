@@ -1,0 +1,100 @@
+"""Pure helpers for the Matrix adapter: ids, permalinks, rendering. No network, no nio."""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import re
+import urllib.parse
+
+from safety_bot.actions import Prompt
+
+USER_ID = re.compile(r"^@[^:\s/]+:[A-Za-z0-9.\-\[\]]+(:\d{1,5})?$")
+MXC = re.compile(r"^mxc://([A-Za-z0-9.\-\[\]:]+)/([A-Za-z0-9_\-]+)$")
+
+MEMBER_HELP = ("Write here what happened, in a few words, and I will pass it to the safety team privately. "
+               "I will then ask a few questions; you can answer skip to any of them. "
+               "Send !resources (optionally followed by your country) for places that can help.")
+
+
+def parse_user_id(token: str) -> str | None:
+    """A Matrix user id from '@user:server', a matrix.to link or a matrix:u/ URI; None otherwise."""
+    token = (token or "").strip().strip("<>").rstrip(",;")
+    if "matrix.to/#/" in token:
+        token = urllib.parse.unquote(token.split("matrix.to/#/", 1)[1].split("?", 1)[0])
+    elif token.startswith("matrix:u/"):
+        token = "@" + urllib.parse.unquote(token[len("matrix:u/"):].split("?", 1)[0])
+    return token if USER_ID.match(token) else None
+
+
+def parse_permalink(link: str) -> tuple[str, str] | None:
+    """(room id or alias, event id) from a matrix.to permalink or a matrix: URI; None otherwise."""
+    link = (link or "").strip().strip("<>")
+    if "matrix.to/#/" in link:
+        rest = link.split("matrix.to/#/", 1)[1].split("?", 1)[0]
+        parts = [urllib.parse.unquote(p) for p in rest.split("/") if p]
+        if len(parts) >= 2 and parts[0][:1] in ("!", "#") and parts[1].startswith("$"):
+            return parts[0], parts[1]
+        return None
+    if link.startswith("matrix:"):
+        parts = link[len("matrix:"):].split("?", 1)[0].split("/")
+        if len(parts) >= 4 and parts[2] == "e" and parts[1] and parts[3]:
+            room, event = urllib.parse.unquote(parts[1]), "$" + urllib.parse.unquote(parts[3])
+            if parts[0] == "roomid":
+                return "!" + room, event
+            if parts[0] == "r":
+                return "#" + room, event
+        return None
+    m = re.match(r"^(![^/\s]+|#[^/\s]+:[^/\s]+)/(\$[^/\s?]+)$", link)
+    if m:
+        return m.group(1), m.group(2)
+    return None
+
+
+def permalink(room_id: str, event_id: str) -> str:
+    return f"https://matrix.to/#/{urllib.parse.quote(room_id, safe='!:')}/{urllib.parse.quote(event_id, safe='$')}"
+
+
+def render_prompt(p: Prompt) -> str:
+    lines = [p.text]
+    if p.choices:
+        lines += [f"{i}) {c.label}" for i, c in enumerate(p.choices, 1)]
+        lines.append("Answer with a number" + (" or in your own words" if p.free_text else "") + ", or skip / stop.")
+    return "\n".join(lines)
+
+
+def notice_html(text: str, *, title: bool = True) -> str:
+    """HTML for a notice whose plain text is already inert: escaped, first line bold, no pills."""
+    lines = [html.escape(line, quote=True) for line in text.split("\n")]
+    if title and lines:
+        lines[0] = f"<b>{lines[0]}</b>"
+    return "<br>".join(lines)
+
+
+def policy_state_key(user_id: str) -> str:
+    """One policy rule per user, stable so an unban retracts the same rule."""
+    return "safety-bot-" + hashlib.sha256(user_id.encode()).hexdigest()[:32]
+
+
+def media_ids(content: dict) -> list[tuple[str, str]]:
+    """(server, media id) of every mxc URI in a message content (file, encrypted file, thumbnails)."""
+    found: list[str] = []
+    if not isinstance(content, dict):
+        return []
+    found.append(content.get("url"))
+    found.append((content.get("file") or {}).get("url") if isinstance(content.get("file"), dict) else None)
+    info = content.get("info") if isinstance(content.get("info"), dict) else {}
+    found.append(info.get("thumbnail_url"))
+    tf = info.get("thumbnail_file")
+    found.append(tf.get("url") if isinstance(tf, dict) else None)
+    out = []
+    for uri in found:
+        if isinstance(uri, str):
+            m = MXC.match(uri)
+            if m and (m.group(1), m.group(2)) not in out:
+                out.append((m.group(1), m.group(2)))
+    return out
+
+
+def server_of(user_id: str) -> str:
+    return user_id.split(":", 1)[1] if ":" in user_id else ""

@@ -1,0 +1,288 @@
+"""Benchmark of the Matrix adapter against a real Synapse (started here, on loopback).
+
+    .venv/bin/python bench/matrix_ban.py [--rooms 1,10,50] [--poll 5]
+
+The bot runs as it does in production: `safety-bot run --config ...` in its own process, so its
+start-up time and resident memory are its own. The bench process plays the moderator (a nio client
+that syncs and timestamps what it sees), the members and the accused. Prints:
+  * zero-tolerance ban: from the moderator's `!safety ban ... --confirm` until the moderator's client
+    has seen `ban` membership in every protected room (1, 10 and 50 rooms; a bot per room count);
+  * DM report -> case notice in the management room, as the moderator's client sees it;
+  * homeserver report (client Report button) -> case notice (poll interval as configured);
+  * bot start-up with 50 protected rooms (first start, which joins the rooms, and a restart);
+  * the bot's resident memory (VmRSS and peak VmHWM from /proc).
+Targets: 50-room ban < 1 s, DM report < 1 s, homeserver report < 12 s, start-up < 2 s, RSS < 150 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.fakes.synapse import SynapseServer, SynapseUser  # noqa: E402
+
+q = lambda s: urllib.parse.quote(s, safe="")  # noqa: E731
+
+
+def ok(resp, what):
+    if resp.status != 200:
+        raise SystemExit(f"{what}: HTTP {resp.status} {resp.body[:200]!r}")
+    return resp.json()
+
+
+class Watcher:
+    """The moderator's client: syncs continuously and timestamps every timeline event it sees."""
+
+    def __init__(self, server: SynapseServer, user: SynapseUser):
+        from nio import AsyncClient, AsyncClientConfig
+
+        self.client = AsyncClient(server.base_url, user.user_id, device_id=user.device_id,
+                                  config=AsyncClientConfig(encryption_enabled=False, request_timeout=60))
+        self.client.restore_login(user.user_id, user.device_id, user.access_token)
+        self.events: list[tuple[float, str, dict]] = []
+        self.changed = asyncio.Event()
+        self.task: asyncio.Task | None = None
+
+    async def start(self):
+        await self.client.sync(timeout=0, full_state=True, sync_filter={"room": {"timeline": {"limit": 1}}})
+        self.task = asyncio.create_task(self._loop())
+
+    async def _loop(self):
+        while True:
+            resp = await self.client.sync(timeout=30000)
+            now = time.monotonic()
+            for room_id, info in getattr(resp, "rooms", None).join.items() if hasattr(resp, "rooms") else []:
+                for ev in info.timeline.events:
+                    self.events.append((now, room_id, ev.source))
+            self.changed.set()
+
+    async def wait(self, pred, timeout: float) -> float:
+        """Monotonic time at which the first event matching pred(room_id, source) was seen."""
+        deadline = time.monotonic() + timeout
+        seen = 0
+        while True:
+            for t, room, src in self.events[seen:]:
+                if pred(room, src):
+                    return t
+            seen = len(self.events)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("the moderator's client did not see it in time")
+            self.changed.clear()
+            try:
+                await asyncio.wait_for(self.changed.wait(), left)
+            except asyncio.TimeoutError:
+                pass
+
+    async def close(self):
+        if self.task:
+            self.task.cancel()
+        await self.client.close()
+
+
+class Bot:
+    """safety-bot in its own process."""
+
+    def __init__(self, server: SynapseServer, bot: SynapseUser, workdir: Path, mgmt: str, rooms: list[str], poll: float):
+        self.server, self.bot, self.dir = server, bot, workdir
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.store_key = secrets.token_hex(16)
+        cfg = {"storage": {"database": str(workdir / "bot.sqlite3")}, "playbooks": str(ROOT / "playbooks"),
+               "exports_dir": str(workdir / "exports"), "log_level": "INFO",
+               "matrix": {"homeserver": server.base_url, "user_id": bot.user_id, "password": "${BOT_PASSWORD}",
+                          "store_path": str(workdir / "store"), "store_key": "${BOT_STORE_KEY}",
+                          "management_room": mgmt, "protected_rooms": rooms, "admin_api": True,
+                          "report_poll_seconds": poll}}
+        (workdir / "config.yaml").write_text(json.dumps(cfg, indent=2))
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> tuple[float, float]:
+        """(seconds from process spawn to ready, seconds the adapter itself reported)."""
+        log = open(self.dir / "bot.log", "ab")
+        size = (self.dir / "bot.log").stat().st_size
+        env = dict(os.environ, BOT_PASSWORD=self.bot.password, BOT_STORE_KEY=self.store_key)
+        t0 = time.monotonic()
+        self.proc = subprocess.Popen([sys.executable, "-m", "safety_bot.cli", "run", "--config", str(self.dir / "config.yaml")],
+                                     cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        while time.monotonic() - t0 < 60:
+            text = (self.dir / "bot.log").read_bytes()[size:].decode("utf-8", "replace")
+            m = re.search(r"matrix: connected as .* in ([0-9.]+) s", text)
+            if m:
+                return time.monotonic() - t0, float(m.group(1))
+            if self.proc.poll() is not None:
+                raise SystemExit("the bot exited:\n" + text[-3000:])
+            time.sleep(0.01)
+        raise SystemExit("the bot did not start")
+
+    def rss(self) -> tuple[int, int]:
+        status = Path(f"/proc/{self.proc.pid}/status").read_text()
+        get = lambda k: int(re.search(rf"^{k}:\s+(\d+) kB", status, re.M).group(1)) * 1024  # noqa: E731
+        return get("VmRSS"), get("VmHWM")
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rooms", default="1,10,50")
+    ap.add_argument("--poll", type=float, default=5.0)
+    ap.add_argument("--dm-rounds", type=int, default=5)
+    args = ap.parse_args()
+    counts = [int(x) for x in args.rooms.split(",")]
+    tmp = Path(tempfile.mkdtemp(prefix="safety-bot-bench-"))
+    server = SynapseServer(tmp / "synapse")
+    print(f"starting Synapse in {tmp} ...", flush=True)
+    server.start()
+    pool = ThreadPoolExecutor(8)
+    results: dict[str, str] = {}
+    bots: list[Bot] = []
+    watcher = None
+    try:
+        mod = server.register(prefix="mod")
+        member = server.register(prefix="member")
+        mgmt_power = {}
+
+        def create(owner, invite, public=False, direct=False, power=None):
+            body = {"preset": "private_chat", "invite": invite, "is_direct": direct}
+            if public:
+                body["initial_state"] = [{"type": "m.room.join_rules", "state_key": "", "content": {"join_rule": "public"}}]
+            if power:
+                body["power_level_content_override"] = {"users": power}
+            return ok(server.request("POST", "/_matrix/client/v3/createRoom", token=owner.access_token, json_body=body),
+                      "createRoom")["room_id"]
+
+        def join(user, room):
+            ok(server.request("POST", f"/_matrix/client/v3/join/{q(room)}", token=user.access_token, json_body={}), "join")
+
+        def send(user, room, body):
+            return ok(server.request("PUT", f"/_matrix/client/v3/rooms/{q(room)}/send/m.room.message/{secrets.token_hex(8)}",
+                                     token=user.access_token, json_body={"msgtype": "m.text", "body": body}), "send")["event_id"]
+
+        watcher = Watcher(server, mod)
+        loop = asyncio.get_running_loop()
+
+        async def run(fn, *a, **kw):
+            return await loop.run_in_executor(pool, lambda: fn(*a, **kw))
+
+        for n in counts:
+            bot_user = server.register(admin=True, prefix="bot")
+            power = {bot_user.user_id: 100, **mgmt_power}
+            mgmt = create(mod, [bot_user.user_id], power=power)
+            rooms = list(pool.map(lambda _: create(mod, [bot_user.user_id], public=True, power=power), range(n)))
+            accused = server.register(prefix="accused")
+            list(pool.map(lambda r: join(accused, r), rooms))
+            bot = Bot(server, bot_user, tmp / f"bot-{n}", mgmt, rooms, args.poll)
+            bots.append(bot)
+            first_wall, first_internal = bot.start()
+            if watcher.task is None:
+                await watcher.start()
+            else:
+                await asyncio.sleep(0.5)  # the watcher picks up the new rooms
+            await asyncio.sleep(0.5)
+            # The zero-tolerance ban.
+            room_set = set(rooms)
+            banned: dict[str, float] = {}
+
+            def is_ban(room, src):
+                if (room in room_set and src.get("type") == "m.room.member" and src.get("state_key") == accused.user_id
+                        and src.get("content", {}).get("membership") == "ban"):
+                    banned.setdefault(room, time.monotonic())
+                return len(banned) == len(room_set)
+
+            t0 = time.monotonic()
+            await run(send, mod, mgmt, f"!safety ban {accused.user_id} --confirm")
+            t1 = await watcher.wait(is_ban, 30)
+            results[f"ban lands in {n} protected room(s)"] = f"{(t1 - t0) * 1000:.0f} ms"
+            print(f"ban in {n} room(s): {(t1 - t0) * 1000:.0f} ms (bot start-up {first_wall:.2f} s incl. imports, "
+                  f"adapter {first_internal:.2f} s; first start joins the rooms)", flush=True)
+            if n == max(counts):
+                results[f"bot start-up, first start ({n} rooms, joins them): process spawn -> ready"] = f"{first_wall:.2f} s"
+                results[f"bot start-up, first start ({n} rooms): adapter connect -> ready"] = f"{first_internal:.2f} s"
+                # DM report -> case notice.
+                dm = create(member, [bot_user.user_id], direct=True)
+                deadline = time.monotonic() + 15
+                while time.monotonic() < deadline:
+                    m = server.request("GET", f"/_matrix/client/v3/rooms/{q(dm)}/state/m.room.member/{q(bot_user.user_id)}",
+                                       token=member.access_token)
+                    if m.status == 200 and m.json().get("membership") == "join":
+                        break
+                    time.sleep(0.05)
+                lat = []
+                for i in range(args.dm_rounds):
+                    tag = f"dm-{secrets.token_hex(4)}"
+                    t0 = time.monotonic()
+                    await run(send, member, dm, f"!report he threatens to post my photos {tag}")
+                    t1 = await watcher.wait(lambda room, src, tag=tag: room == mgmt and tag in src.get("content", {}).get("body", ""), 20)
+                    lat.append(t1 - t0)
+                    # finish the intake so the next message is a fresh report
+                    await run(send, member, dm, "stop")
+                    await asyncio.sleep(0.3)
+                results["DM report -> case notice (median of %d)" % len(lat)] = f"{statistics.median(lat) * 1000:.0f} ms (max {max(lat) * 1000:.0f} ms)"
+                print(f"DM report -> notice: {[round(x * 1000) for x in lat]} ms", flush=True)
+                # Homeserver report -> case notice.
+                join(member, rooms[0])
+                other = server.register(prefix="accused2")
+                join(other, rooms[0])
+                lat = []
+                for i in range(3):
+                    ev = await run(send, other, rooms[0], "pay or I post your pictures")
+                    tag = f"hs-{secrets.token_hex(4)}"
+                    t0 = time.monotonic()
+                    ok(await run(server.request, "POST", f"/_matrix/client/v3/rooms/{q(rooms[0])}/report/{q(ev)}",
+                                 token=member.access_token, json_body={"reason": tag}), "report")
+                    t1 = await watcher.wait(lambda room, src, tag=tag: room == mgmt and tag in src.get("content", {}).get("body", ""), 30)
+                    lat.append(t1 - t0)
+                    await asyncio.sleep(0.2)
+                results[f"homeserver report -> case notice (poll every {args.poll:g} s; median of 3)"] = \
+                    f"{statistics.median(lat):.2f} s (max {max(lat):.2f} s)"
+                print(f"homeserver report -> notice: {[round(x, 2) for x in lat]} s", flush=True)
+                rss, hwm = bot.rss()
+                results["bot resident memory after the workload (VmRSS / peak VmHWM)"] = f"{rss / 2**20:.0f} MB / {hwm / 2**20:.0f} MB"
+                # Restart with 50 rooms (already joined, saved sync position).
+                bot.stop()
+                wall, internal = bot.start()
+                results[f"bot start-up, restart ({n} rooms): process spawn -> ready"] = f"{wall:.2f} s"
+                results[f"bot start-up, restart ({n} rooms): adapter connect -> ready"] = f"{internal:.2f} s"
+                await asyncio.sleep(1.0)
+                rss, hwm = bot.rss()
+                results["bot resident memory after a restart, idle (VmRSS)"] = f"{rss / 2**20:.0f} MB"
+            bot.stop()
+    finally:
+        for b in bots:
+            b.stop()
+        if watcher:
+            await watcher.close()
+        server.stop(cleanup=True)
+        pool.shutdown()
+        shutil.rmtree(tmp, ignore_errors=True)
+    print("\nResults (2-core machine, Synapse and the bot on loopback):")
+    for k, v in results.items():
+        print(f"  {k}: {v}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
