@@ -200,10 +200,78 @@ def timed_each(matcher: HashMatcher, queries: list[str], radius: int) -> list[fl
     return out
 
 
-def bench_event_to_delete_fake_discord() -> None:
-    """PLACEHOLDER (owned by the adapter work): time from a MESSAGE_CREATE with a banked image on the
-    fake Discord server to the bot's delete request. Not measured here yet."""
-    print("\n== event-to-delete on the fake Discord server ==\n(placeholder: not measured yet)")
+def bench_event_to_delete_fake_discord(uploads: int = 20) -> None:
+    """Time from a MESSAGE_CREATE carrying a banked image (a recompressed copy) on the fake Discord server to
+    the bot's DELETE request: gateway event, download into memory, hash in a thread, match, evidence + outbox
+    committed to SQLite (synchronous=FULL), delete. The real product: App + DiscordAdapter + discord.py."""
+    import asyncio
+    import contextlib
+    import tempfile
+
+    import yaml
+
+    from adapters.discord import DiscordAdapter
+    from safety_bot.app import App
+    from safety_bot.config import load_config
+    from tests.fakes.discord_server import VIEW_CHANNEL, FakeDiscord
+
+    print(f"\n== event-to-delete on the fake Discord server ({uploads} uploads of a banked image) ==")
+
+    async def run() -> list[float]:
+        async with FakeDiscord() as fake:
+            gid = fake.add_guild("Bench")
+            role = fake.add_role(gid, "Safety Team")
+            general = fake.add_channel(gid, "general")
+            safety = fake.add_channel(gid, "safety", private=True, overwrites={role: (VIEW_CHANNEL, 0)})
+            original = generate(5, 1024, 768)
+            banked = hash_image_bytes(encode(original, "JPEG", quality=90), with_variants=True)
+            copy = encode(original, "JPEG", quality=70)  # what people re-post: a recompressed copy
+            with tempfile.TemporaryDirectory() as tmp:
+                cfg_path = Path(tmp) / "config.yaml"
+                cfg_path.write_text(yaml.safe_dump({
+                    "playbooks": str(Path(__file__).resolve().parents[1] / "playbooks"),
+                    "storage": {"database": str(Path(tmp) / "db.sqlite3")},
+                    "media": {"flood_matches_per_hour": 10_000},
+                    "discord": {"token": "${DISCORD_TOKEN}", "api_base_url": fake.api_base_url,
+                                "gateway_url": fake.gateway_url,
+                                "guilds": [{"id": gid, "safety_channel": safety, "safety_role": role,
+                                            "network": "bench"}]}}))
+                config = load_config(cfg_path, env={"DISCORD_TOKEN": fake.token})
+                async with App(config) as app:
+                    adapter = DiscordAdapter(app, ready_timeout=0.05)
+                    task = asyncio.create_task(adapter.run())
+                    await asyncio.wait_for(adapter.ready.wait(), 10)
+                    try:
+                        from safety_bot.domain import Case, Status, Urgency
+
+                        now = time.time()
+                        case = await app.store.create_case(Case(community=str(gid), network="bench", number=0,
+                                                                category="sextortion", urgency=Urgency.NORMAL,
+                                                                status=Status.OPEN, created_at=now, updated_at=now))
+                        await app.bank.bank_from_hashes(case, [banked], "bench")
+                        times = []
+                        for i in range(uploads + 2):  # the first two warm up (connection pool, thread pool)
+                            user = fake.add_member(gid, name=f"uploader{i}")
+                            t0 = time.perf_counter()
+                            mid = await fake.dispatch_message_create(general, user, "", attachments=[
+                                {"filename": "x.jpg", "content_type": "image/jpeg", "data": copy}])
+                            while mid not in fake.deleted_message_ids:
+                                if time.perf_counter() - t0 > 10:
+                                    raise TimeoutError("the banked image was not removed")
+                                await asyncio.sleep(0.0005)
+                            if i >= 2:
+                                times.append(time.perf_counter() - t0)
+                            await asyncio.sleep(0.2)  # let the ban and the team post finish
+                        return times
+                    finally:
+                        await adapter.close()
+                        with contextlib.suppress(Exception):
+                            await asyncio.wait_for(task, 10)
+
+    times = asyncio.run(run())
+    print(f"image {len(encode(generate(5, 1024, 768), 'JPEG', quality=70)) / 1e3:.0f} kB JPEG (1024x768); "
+          f"event-to-delete median {ms(statistics.median(times))}, p95 {ms(float(np.percentile(times, 95)))}, "
+          f"max {ms(max(times))} (target < 150 ms)")
 
 
 def main() -> None:

@@ -7,6 +7,7 @@ import asyncio
 import logging
 import time
 
+from .bank import MediaBank
 from .config import Config
 from .playbooks import Library, load_library
 from .runtime import Runtime
@@ -25,6 +26,7 @@ class App:
         self.store: Store | None = store
         self.service: SafetyService | None = None
         self.runtime: Runtime | None = None
+        self.bank: MediaBank | None = None
         self._ticker: asyncio.Task | None = None
 
     async def __aenter__(self) -> "App":
@@ -32,6 +34,8 @@ class App:
             self.store = await open_store(self.config)
         self.service = SafetyService(self.store, self.library, self.config, clock=self.clock)
         self.runtime = Runtime(self.service)
+        self.bank = MediaBank(self.service)
+        await self.bank.load()
         return self
 
     async def __aexit__(self, *exc) -> None:

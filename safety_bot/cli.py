@@ -1,4 +1,4 @@
-"""The `safety-bot` command: run, check-config, export, hash, bank, verify-audit."""
+"""The `safety-bot` command: run, check-config, export, hash, bank (list|add|withdraw|reactivate), verify-audit."""
 
 from __future__ import annotations
 
@@ -225,6 +225,96 @@ def cmd_hash(args) -> int:
     return 1 if failed else 0
 
 
+def _networks(config: Config) -> list[str]:
+    found: list[str] = []
+    if config.discord:
+        found += [g.network for g in config.discord.guilds]
+    if config.matrix:
+        found.append(config.matrix.network)
+    if config.console:
+        found += [c.network for c in config.console.communities]
+    return sorted(set(found))
+
+
+async def _bank(config: Config, args) -> int:
+    from .bank import MediaBank, describe_entry
+    from .playbooks import load_library
+    from .service import SafetyService
+    from .store import open_store
+    from .views import when
+
+    store = await open_store(config)
+    try:
+        bank = MediaBank(SafetyService(store, load_library(config.path(config.playbooks)), config))
+        actor = "operator:cli"
+        if args.bank_command == "list":
+            entries = await store.bank_entries(args.network)  # metadata only: hashes are not even read
+            rows = [describe_entry(e) for e in entries]
+            if args.json:
+                for row in rows:
+                    print(json.dumps(row))
+            elif not rows:
+                print("the hash bank is empty" + (f" in network {args.network}" if args.network else ""))
+            else:
+                for r in rows:
+                    print(f"{r['id']}: network={r['network']} category={r['category']} status={r['status']} "
+                          f"quality={r['quality']} case={r['case']} added by {r['added_by']} at {when(r['added_at'])}")
+            return 0
+        if args.bank_command == "add":
+            if not bank.available:
+                print("safety-bot: the hash bank needs the media extra: pip install 'safety-bot[media]'", file=sys.stderr)
+                return 2
+            case = None
+            if args.case is not None:
+                if not args.community:
+                    print("safety-bot: --case needs --community", file=sys.stderr)
+                    return 2
+                case = await store.get_case(args.community, args.case)
+                if case is None:
+                    print(f"safety-bot: there is no case {args.case} in community {args.community}", file=sys.stderr)
+                    return 1
+            network = case.network if case else args.network
+            if network is None:
+                known = _networks(config)
+                if len(known) != 1:
+                    print("safety-bot: say which network with --network (" + (", ".join(known) or "none configured")
+                          + ")", file=sys.stderr)
+                    return 2
+                network = known[0]
+            try:
+                entry = await bank.add_hashes(network, pdq=args.pdq, sha256=args.sha256, md5=args.md5,
+                                              quality=args.quality, category=args.category, actor=actor, case=case)
+            except ValueError as exc:
+                print(f"safety-bot: {exc}; nothing was added", file=sys.stderr)
+                return 2
+            print(f"added hash bank entry {entry.id} (network {entry.network}, {entry.category}); "
+                  "a running bot picks it up within a minute")
+            return 0
+        if args.bank_command == "withdraw":
+            if not await bank.withdraw(args.entry, actor, args.reason or ""):
+                print(f"safety-bot: there is no hash bank entry {args.entry}", file=sys.stderr)
+                return 1
+            print(f"withdrew hash bank entry {args.entry}: its hashes are deleted; a running bot stops matching it "
+                  "within a minute")
+            return 0
+        if args.bank_command == "reactivate":
+            if not bank.available:
+                print("safety-bot: the hash bank needs the media extra: pip install 'safety-bot[media]'", file=sys.stderr)
+                return 2
+            if not await bank.reactivate(args.entry, actor):
+                print(f"safety-bot: hash bank entry {args.entry} does not exist or is not suspended", file=sys.stderr)
+                return 1
+            print(f"hash bank entry {args.entry} is active again")
+            return 0
+    finally:
+        await store.close()
+    return 2
+
+
+def cmd_bank(args) -> int:
+    return asyncio.run(_bank(_load(args.config), args))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="safety-bot", description="Helps communities respond to sextortion.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -251,6 +341,33 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", action="store_true", help="one JSON object per file")
     p.add_argument("files", nargs="+")
     p.set_defaults(fn=cmd_hash)
+    bank = sub.add_parser("bank", help="the exposed-media hash bank: list, add hex hashes, withdraw")
+    bank_sub = bank.add_subparsers(dest="bank_command", required=True)
+    p = with_config(bank_sub.add_parser("list", help="entries (id, network, category, status, quality, case, "
+                                                     "added by/at); never the hash values"))
+    p.add_argument("--network", help="only this network")
+    p.add_argument("--json", action="store_true", help="one JSON object per entry")
+    p.set_defaults(fn=cmd_bank)
+    p = with_config(bank_sub.add_parser("add", help="add hex hashes (from 'safety-bot hash' run by the person "
+                                                    "in the images, or a hash list); never image files"))
+    p.add_argument("pdq", nargs="?", help="PDQ hash, 64 hex characters")
+    p.add_argument("--sha256", help="SHA-256 of the file, 64 hex characters")
+    p.add_argument("--md5", help="MD5 of the file, 32 hex characters")
+    p.add_argument("--quality", type=int, default=100, help="PDQ quality as 'safety-bot hash' printed it (default 100)")
+    p.add_argument("--category", choices=("adult", "minor"), default="adult")
+    p.add_argument("--network", help="the network to protect (default: the only configured one)")
+    p.add_argument("--case", type=int, help="the case the images belong to (with --community)")
+    p.add_argument("--community", help="the community of --case")
+    p.set_defaults(fn=cmd_bank)
+    p = with_config(bank_sub.add_parser("withdraw", help="withdraw an entry (the person's request): deletes its hashes"))
+    p.add_argument("entry", type=int, metavar="ENTRY_ID")
+    p.add_argument("--reason", help="recorded in the audit log")
+    p.add_argument("--network", help=argparse.SUPPRESS)
+    p.set_defaults(fn=cmd_bank)
+    p = with_config(bank_sub.add_parser("reactivate", help="put an entry the flood breaker suspended back into use"))
+    p.add_argument("entry", type=int, metavar="ENTRY_ID")
+    p.add_argument("--network", help=argparse.SUPPRESS)
+    p.set_defaults(fn=cmd_bank)
     args = parser.parse_args(argv)
     return args.fn(args)
 

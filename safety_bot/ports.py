@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from .actions import BanUser, PostToTeam, RemoveMessage, SendPrivate, TimeoutUser, UnbanUser, WarnUser
+from .actions import Action, BanUser, PostToTeam, RemoveMessage, SendPrivate, TimeoutUser, UnbanUser, WarnUser
 from .domain import MessageRef, MessageSnapshot
 
 OK, ALREADY, NOT_FOUND, FORBIDDEN, FAILED = "ok", "already", "not_found", "forbidden", "failed"
@@ -37,3 +37,11 @@ class Platform(Protocol):
     async def unban(self, action: UnbanUser) -> Result: ...
     async def timeout(self, action: TimeoutUser) -> Result: ...
     async def warn(self, action: WarnUser) -> Result: ...
+
+
+class KnowsDone(Protocol):
+    """Optional for a `Platform`: `Runtime.resume()` asks `is_done` before re-running a ban or a removal that
+    a crash left pending. True: it already happened, it is not sent again. False: it did not. None: cannot
+    tell (then it runs again, so `ban` and `remove_message` must stay safe to repeat)."""
+
+    async def is_done(self, action: Action) -> bool | None: ...

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import logging
 
+from . import faults
 from .actions import (Action, BanUser, CaptureEvidence, Outcome, PostToTeam, RemoveMessage, SendPrivate, TimeoutUser,
                       UnbanUser, WarnUser, action_from_json)
-from .ports import FAILED, CaptureFailed, Platform, Result
+from .ports import ALREADY, FAILED, CaptureFailed, Platform, Result
 from .service import SafetyService
 
 log = logging.getLogger(__name__)
@@ -24,6 +25,10 @@ class Runtime:
         self.store = service.store
         self.platforms: dict[str, Platform] = dict(platforms or {})
         self.results: list[tuple[Action, Result]] = []  # the latest run's results, for summaries
+        # Outbox ids this process is running now, and (while `resume()` reads the outbox) ids finished
+        # meanwhile: `resume()` skips both, so an action started by a live event is never run twice.
+        self._busy: set[int] = set()
+        self._finished_while_resuming: set[int] | None = None
 
     def add_platform(self, platform: Platform) -> None:
         self.platforms[platform.name] = platform
@@ -44,23 +49,36 @@ class Runtime:
         failures = [f"{_describe(a)}: {r.detail or r.status}" for a, r in results if not r.done and r.status != "not_found"]
         if failures:
             outcome.reply = (outcome.reply + "\n" if outcome.reply else "") + "Not done: " + "; ".join(failures)
+        banked = [r.detail for a, r in results if isinstance(a, RemoveMessage) and a.block_media and r.done and r.detail]
+        if banked:  # what the hash bank did with the removed message's images (said by the core)
+            outcome.reply = (outcome.reply + "\n" if outcome.reply else "") + "\n".join(banked)
         gone = [a for a, r in results if isinstance(a, RemoveMessage) and r.status == "not_found"]
         if gone:
             outcome.reply += "\nThe message was already gone; the case notes it and keeps the evidence."
         self.results = results
         return outcome
 
-    async def _run_queued(self, queued: list) -> list[tuple[Action, Result]]:
+    async def _run_queued(self, queued: list, *, resumed: bool = False) -> list[tuple[Action, Result]]:
         results: list[tuple[Action, Result]] = []
         failed_captures: set[tuple[str, str]] = set()
+        self._busy.update(oid for oid, _ in queued)
         for oid, action in queued:
             if isinstance(action, RemoveMessage) and (action.ref.channel_id, action.ref.message_id) in failed_captures:
                 result = Result(FAILED, "not removed because the evidence could not be captured first")
+            elif resumed and await self._already_done(action):
+                result = Result(ALREADY, "it had already happened before the restart")
             else:
+                faults.point("action.before_call." + action.kind)
                 result = await self._execute(action)
+                faults.point("action.after_call." + action.kind)
                 if isinstance(action, CaptureEvidence) and not result.done:
                     failed_captures.add((action.ref.channel_id, action.ref.message_id))
-            await self.store.outbox_done(oid, result.status, result.detail[:500])
+            try:
+                await self.store.outbox_done(oid, result.status, result.detail[:500])
+            finally:
+                self._busy.discard(oid)
+                if self._finished_while_resuming is not None:
+                    self._finished_while_resuming.add(oid)
             results.append((action, result))
             if not isinstance(action, (SendPrivate, PostToTeam, CaptureEvidence)):
                 follow = await self.service.after_action(action, result.status, result.detail)
@@ -89,11 +107,29 @@ class Runtime:
             log.exception("action %s failed in the %s adapter", action.kind, platform.name)
             return Result(FAILED, exc.__class__.__name__)
 
+    async def _already_done(self, action: Action) -> bool:
+        """A ban or removal left pending by a crash may have reached the platform before it: ask."""
+        if not isinstance(action, (BanUser, RemoveMessage)):
+            return False
+        try:
+            ask = getattr(self.platform_for(action), "is_done", None)
+            return ask is not None and await ask(action) is True
+        except Exception:  # cannot tell: run it again (bans and removals are safe to repeat)
+            log.warning("could not ask the platform whether a %s already happened", action.kind, exc_info=True)
+            return False
+
     async def resume(self) -> int:
         """Run actions a crash left pending. Returns how many were resumed."""
-        pending = await self.store.outbox_pending()
+        self._finished_while_resuming = set()
+        try:
+            pending = await self.store.outbox_pending()
+            skip = self._busy | self._finished_while_resuming
+        finally:
+            self._finished_while_resuming = None
         queued = []
         for oid, data in pending:
+            if oid in skip:  # a live event in this process is running it
+                continue
             try:
                 queued.append((oid, action_from_json(data)))
             except Exception:
@@ -101,7 +137,7 @@ class Runtime:
                 await self.store.outbox_done(oid, FAILED, "unreadable")
         if queued:
             log.info("resuming %d action(s) left unfinished", len(queued))
-            await self._run_queued(queued)
+            await self._run_queued(queued, resumed=True)
         return len(queued)
 
 

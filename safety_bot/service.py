@@ -14,6 +14,7 @@ import secrets
 import time
 from dataclasses import dataclass, field
 
+from . import faults
 from . import intake as intake_rules
 from . import resources as res
 from .actions import Outcome, PostToTeam, SendPrivate
@@ -215,6 +216,7 @@ class SafetyService:
             log.warning("a report could not be stored (database unavailable); the member was asked to try again")
             return Outcome(ok=False, reply=self.t("store_unavailable", loc))
         # Committed (and fsynced) here: only now is the member told it was received.
+        faults.point("report.committed")
         return out
 
     async def _store_snapshot(self, case: Case, snap: MessageSnapshot, by: str, note: str = "") -> Evidence:
@@ -482,7 +484,7 @@ class SafetyService:
             async with self.store.transaction():
                 if isinstance(action, RemoveMessage) and case is not None:
                     where = action.ref.link or action.ref.message_id
-                    if status == OK:
+                    if status in (OK, ALREADY):  # ALREADY: it went through before a restart (Runtime.resume)
                         await self.store.add_note(CaseNote(case.id, "system", "system", f"Removed message {where}.", self.clock()))
                         if case.reporter and not case.flags.get("told_removed"):
                             case.flags["told_removed"] = True

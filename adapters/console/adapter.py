@@ -95,6 +95,7 @@ class ConsolePlatform:
         self.world = world
         self.write = write
         self.closed_dms: set[str] = set()
+        self.bank = None  # the app's MediaBank, for remove --block
 
     async def send_private(self, a: SendPrivate) -> Result:
         if a.to.id in self.closed_dms:
@@ -124,9 +125,12 @@ class ConsolePlatform:
         m = self.world.messages.get(a.ref.message_id)
         if m is None or m.deleted:
             return Result(NOT_FOUND, "the message was already gone")
+        detail = ""
+        if a.block_media and self.bank is not None:  # console messages carry no images: nothing to hash
+            detail = (await self.bank.bank_removed(a, [], PLATFORM)).reply
         m.deleted = True
         self.write(f"[#{m.channel} @ {m.community}] (a message was removed by the moderators)")
-        return Result(OK)
+        return Result(OK, detail)
 
     async def ban(self, a: BanUser) -> Result:
         bans = self.world.bans.setdefault(a.community, {})
@@ -142,6 +146,15 @@ class ConsolePlatform:
                     purged += 1
         self.write(f"[audit log @ {a.community}] ban {a.user.id}: {a.reason}" + (f" ({purged} recent message(s) removed)" if purged else ""))
         return Result(OK)
+
+    async def is_done(self, a) -> bool | None:
+        """For `Runtime.resume()`: a ban or removal left pending by a crash, already carried out?"""
+        if isinstance(a, BanUser):
+            return a.user.id in self.world.bans.get(a.community, {})
+        if isinstance(a, RemoveMessage):
+            m = self.world.messages.get(a.ref.message_id)
+            return m is None or m.deleted
+        return None
 
     async def unban(self, a: UnbanUser) -> Result:
         bans = self.world.bans.setdefault(a.community, {})
@@ -172,6 +185,7 @@ class ConsoleAdapter:
         self.write = write or (lambda line: print(line, flush=True))
         self.world = World({c.id: c for c in cfg.communities})
         self.platform = ConsolePlatform(self.world, self.write)
+        self.platform.bank = getattr(app, "bank", None)
         app.runtime.add_platform(self.platform)
         for c in cfg.communities:
             app.service.add_community(Community(c.id, PLATFORM, c.network, c.id, has_escalation=bool(c.escalation)))

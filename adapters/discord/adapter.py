@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import Literal, Optional
 
+import aiohttp
 import discord
 import yarl
 from discord import app_commands
@@ -31,6 +32,7 @@ from .render import PLATFORM, chunks, message_ref, modal_values, parse_link, sna
 from .ui import DYNAMIC_ITEMS, AnswerButton, CaseButton, ConfirmButton, answer_modal, report_modal
 
 log = logging.getLogger(__name__)
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".tif", ".tiff", ".heic", ".avif")
 PENDING_SECONDS = 900  # an interaction token lives 15 minutes; so do our pending modals and confirmations
 DMS_CLOSED_NOTE = ("Your direct messages are closed, so I could not message you privately. Here is what I "
                    "wanted to send you (only you can see this):")
@@ -103,6 +105,7 @@ class DiscordAdapter:
         self._pending_reports: dict[str, PendingReport] = {}
         self._pending_confirms: dict[str, PendingConfirm] = {}
         self.messages_handled = 0  # guild messages through the protected-channel path (bench)
+        self._cdn: Optional[aiohttp.ClientSession] = None  # attachment downloads (into memory only)
         self._build_commands()
 
     # ------------------------------------------------------------------ lifecycle
@@ -112,6 +115,10 @@ class DiscordAdapter:
 
     async def _connect(self) -> None:
         from discord import gateway, http
+
+        from safety_bot.views import TIME_STYLE
+
+        TIME_STYLE.set("discord")  # case times as <t:...>: each moderator sees their own locale and zone
 
         http.Route.BASE = self.cfg.api_base_url
         gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(self.cfg.gateway_url)
@@ -143,6 +150,8 @@ class DiscordAdapter:
     async def close(self) -> None:
         self._closed = True
         await self.client.close()
+        if self._cdn is not None:
+            await self._cdn.close()
         if self._task is not None:
             with contextlib.suppress(Exception, asyncio.CancelledError):
                 await asyncio.wait_for(self._task, 10)
@@ -303,9 +312,30 @@ class DiscordAdapter:
         if out.prompt is not None:
             await self.reply(interaction, out.prompt.text, view=self.prompt_view(out.prompt))
 
-    async def block_media(self, action) -> None:
-        """Hook for the media work (issue 6): add the removed message's images to the hash bank."""
-        return None
+    async def block_media(self, action) -> str:
+        """A removal with block (an explicit moderator choice): before the message is deleted, read its images
+        into memory, hash them with variants and let the core bank them on the case. Returns the core's
+        summary for the moderator. Never raises: the removal goes ahead whatever happens here."""
+        bank = self.app.bank
+        if bank is None:
+            return ""
+        hashes = []
+        try:
+            channel = await self.platform._channel(int(action.ref.channel_id))
+            message = await channel.fetch_message(int(action.ref.message_id))
+        except (discord.HTTPException, ValueError):
+            message = None
+        try:
+            if message is not None:
+                for found in await asyncio.gather(*(self._read_and_hash(a, with_variants=True)
+                                                    for a in self.image_attachments(message))):
+                    if found is not None:
+                        hashes.append(found[0])
+            out = await bank.bank_removed(action, hashes, PLATFORM)
+            return out.reply
+        except Exception as exc:  # never lose the removal over the bank
+            log.error("banking the images of a removed message failed (%s)", exc.__class__.__name__)
+            return "The images could not be added to the hash bank (an error was logged)."
 
     async def on_command_error(self, interaction: discord.Interaction, error: Exception) -> None:
         log.error("command failed: %s", error.__class__.__name__, exc_info=error)
@@ -765,8 +795,8 @@ class DiscordAdapter:
         await self.on_guild_message(message)
 
     async def on_guild_message(self, message: discord.Message) -> None:
-        """Messages in protected channels. Text needs no work today; the media checks (issue 6) hook in
-        at `check_media`."""
+        """Messages in protected channels (every channel of a configured guild but the safety and escalation
+        channels): images are checked against the hash bank (`check_media`)."""
         g = self.guilds.get(message.guild.id)
         if g is None or message.channel.id in (g.safety_channel, g.escalation_channel):
             return
@@ -775,8 +805,76 @@ class DiscordAdapter:
         self.messages_handled += 1
 
     async def check_media(self, message: discord.Message, g: DiscordGuild) -> None:
-        """Issue 6: hash attachments in memory and compare with the hash bank. Nothing yet."""
-        return None
+        """Read a new message's images into memory (never to disk), hash them in a worker thread and let the
+        core compare them with the network's hash bank; run what it decides (remove, ban, tell the team).
+        Nothing is downloaded while the network's bank is empty."""
+        bank = self.app.bank
+        if bank is None or not bank.has_entries(g.network):
+            return
+        images = self.image_attachments(message)
+        if not images:
+            return
+        try:
+            found = [f for f in await asyncio.gather(*(self._read_and_hash(a) for a in images)) if f is not None]
+            if not found:
+                return
+            ref = message_ref(g.id, message.channel.id, message.id)
+            out = await bank.check(str(g.id), ref, user_ref(message.author), [h for h, _ in found],
+                                   sizes=[n for _, n in found])
+            if out.actions:
+                await self.app.runtime.run(out)
+        except Exception as exc:
+            log.error("media check of a message failed (%s)", exc.__class__.__name__)
+
+    @staticmethod
+    def image_attachments(message: discord.Message) -> list:
+        out = []
+        for a in message.attachments:
+            ctype = (a.content_type or "").split(";")[0].strip().lower()
+            if ctype.startswith("image/") or (not ctype and (a.filename or "").lower().endswith(IMAGE_SUFFIXES)):
+                out.append(a)
+        return out
+
+    async def _read_and_hash(self, attachment, *, with_variants: bool = False):
+        """(MediaHashes, size) of one attachment read into memory, or None (too large, gone, not an image).
+        Logs reasons only: never the URL, the filename or a hash."""
+        from safety_bot.media import MediaError
+
+        data = await self.download(attachment)
+        if data is None:
+            return None
+        try:
+            return await self.app.bank.hash_bytes(data, with_variants=with_variants), len(data)
+        except MediaError as exc:
+            log.info("an attachment could not be hashed (%s)", exc.reason)
+            return None
+        finally:
+            del data
+
+    async def download(self, attachment) -> Optional[bytes]:
+        """The attachment's bytes, in memory, capped at media.max_bytes (the declared size is checked first,
+        then the stream is cut off). Never written anywhere."""
+        limit = self.app.config.media.max_bytes
+        if (attachment.size or 0) > limit:
+            log.info("an attachment is larger than media.max_bytes; not checked")
+            return None
+        if self._cdn is None or self._cdn.closed:
+            self._cdn = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20, sock_connect=5))
+        try:
+            async with self._cdn.get(attachment.url) as resp:
+                if resp.status != 200:
+                    log.info("an attachment could not be downloaded (HTTP %s)", resp.status)
+                    return None
+                buf = bytearray()
+                async for chunk in resp.content.iter_chunked(65536):
+                    buf += chunk
+                    if len(buf) > limit:
+                        log.info("an attachment is larger than media.max_bytes; not checked")
+                        return None
+                return bytes(buf)
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            log.info("an attachment could not be downloaded (%s)", exc.__class__.__name__)
+            return None
 
     async def on_direct_message(self, message: discord.Message) -> None:
         text = (message.content or "").strip()

@@ -153,6 +153,9 @@ class DiscordPlatform:
 
     async def remove_message(self, a: RemoveMessage) -> Result:
         await self._ready()
+        banked = ""
+        if a.block_media:  # the images are read (in memory) and banked before the message is gone
+            banked = await self.adapter.block_media(a) or ""
         try:
             await self.client.http.delete_message(int(a.ref.channel_id), int(a.ref.message_id))
         except discord.NotFound:
@@ -161,9 +164,7 @@ class DiscordPlatform:
             return Result(FORBIDDEN, "the bot lacks the Manage Messages permission in that channel")
         except discord.HTTPException as exc:
             return Result(FAILED, f"Discord error {exc.status}")
-        if a.block_media:
-            await self.adapter.block_media(a)
-        return Result(OK)
+        return Result(OK, banked)
 
     # ------------------------------------------------------------------ members
     def _guild(self, community: str) -> discord.Guild | None:
@@ -202,6 +203,26 @@ class DiscordPlatform:
         except discord.HTTPException as exc:
             return Result(FAILED, f"Discord error {exc.status}")
         return Result(OK)
+
+    async def is_done(self, action) -> bool | None:
+        """For `Runtime.resume()`: did a ban or removal left pending by a crash reach Discord before it?
+        A ban: GET the ban. A removal: GET the message; 404 means it is gone. None: cannot tell."""
+        await self._ready()
+        try:
+            if isinstance(action, BanUser):
+                guild = self._guild(action.community)
+                if guild is None:
+                    return None
+                await guild.fetch_ban(discord.Object(int(action.user.id)))
+                return True
+            if isinstance(action, RemoveMessage):
+                await self.client.http.get_message(int(action.ref.channel_id), int(action.ref.message_id))
+                return False
+        except discord.NotFound:
+            return False if isinstance(action, BanUser) else True
+        except (discord.HTTPException, ValueError):
+            return None
+        return None
 
     async def unban(self, a: UnbanUser) -> Result:
         await self._ready()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import discord
 
 CASE_OPS = {
-    "remove": ("Remove media", discord.ButtonStyle.secondary),
+    "remove": ("Remove & block media", discord.ButtonStyle.secondary),  # banks the images: an explicit choice
     "ban": ("Ban", discord.ButtonStyle.danger),
     "assign": ("Assign to me", discord.ButtonStyle.primary),
     "close": ("Close", discord.ButtonStyle.secondary),

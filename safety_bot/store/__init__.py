@@ -1,9 +1,9 @@
 """Storage behind one repository interface: SQLite (aiosqlite) by default, in-memory fakes for tests."""
 
-from .base import Store, StoreError, StoreUnavailable
+from .base import BankEntry, Store, StoreError, StoreUnavailable
 from .memory import MemoryStore
 
-__all__ = ["Store", "StoreError", "StoreUnavailable", "MemoryStore", "open_store"]
+__all__ = ["BankEntry", "Store", "StoreError", "StoreUnavailable", "MemoryStore", "open_store"]
 
 
 async def open_store(config) -> Store:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from ..domain import AuditEntry, Ban, Case, CaseNote, Evidence, Intake, Report, Strike
@@ -16,6 +17,30 @@ class StoreError(Exception):
 
 class StoreUnavailable(StoreError):
     """The database is locked, read-only or full right now: try again later."""
+
+
+@dataclass
+class BankEntry:
+    """One image in the exposed-media hash bank. Hashes are sensitive: kept out of repr() (logs), encrypted
+    at rest, never shown in chat. A withdrawn entry keeps only its metadata (its hashes are deleted)."""
+
+    network: str
+    category: str  # adult | minor
+    status: str  # active | suspended | withdrawn
+    quality: int
+    added_by: str
+    added_at: float
+    pdq: list[str] = field(default_factory=list, repr=False)  # PDQ hash, dihedral and crop variants, frames
+    sha256: str | None = field(default=None, repr=False)
+    md5: str | None = field(default=None, repr=False)
+    case_id: int | None = None
+    case_number: int | None = None
+    community: str = ""
+    updated_at: float = 0.0
+    id: int | None = None
+
+
+BANK_STATUSES = ("active", "suspended", "withdrawn")
 
 
 class Store(Protocol):
@@ -60,6 +85,13 @@ class Store(Protocol):
     async def outbox_done(self, outbox_id: int, status: str, detail: str = "") -> None: ...
     async def outbox_pending(self) -> list[tuple[int, dict]]: ...
     async def purge_case(self, case_id: int) -> None: ...
+    # exposed-media hash bank
+    async def add_bank_entry(self, entry: BankEntry) -> BankEntry: ...
+    async def get_bank_entry(self, entry_id: int, *, with_hashes: bool = True) -> BankEntry | None: ...
+    async def bank_entries(self, network: str | None = None, statuses: tuple[str, ...] = (), *,
+                           with_hashes: bool = False, ids: list[int] | None = None) -> list[BankEntry]: ...
+    async def set_bank_status(self, entry_id: int, status: str, at: float) -> None: ...
+    async def withdraw_bank_entry(self, entry_id: int, at: float) -> None: ...
     # small key/value state (sync tokens, seen homeserver report ids)
     async def get_value(self, key: str) -> str | None: ...
     async def set_value(self, key: str, value: str) -> None: ...

@@ -6,7 +6,7 @@ import copy
 from contextlib import asynccontextmanager
 
 from ..domain import AuditEntry, Ban, Case, CaseNote, Evidence, Intake, Report, Strike
-from .base import StoreUnavailable, audit_hash
+from .base import BankEntry, StoreUnavailable, audit_hash
 
 
 class MemoryStore:
@@ -21,6 +21,7 @@ class MemoryStore:
         self.intakes: dict[tuple[str, str], Intake] = {}
         self.outbox: dict[int, dict] = {}
         self.values: dict[str, str] = {}
+        self.bank: dict[int, BankEntry] = {}
         self.unavailable = False  # set by tests to simulate a locked/read-only database
         self._ids = 0
 
@@ -193,6 +194,41 @@ class MemoryStore:
 
     async def outbox_pending(self):
         return [(k, copy.deepcopy(v["action"])) for k, v in sorted(self.outbox.items()) if v["status"] == "pending"]
+
+    async def add_bank_entry(self, entry):
+        self._check()
+        entry = copy.deepcopy(entry)
+        entry.id = self._id()
+        entry.updated_at = entry.updated_at or entry.added_at
+        self.bank[entry.id] = entry
+        return copy.deepcopy(entry)
+
+    async def get_bank_entry(self, entry_id, *, with_hashes=True):
+        found = await self.bank_entries(ids=[entry_id], with_hashes=with_hashes)
+        return found[0] if found else None
+
+    async def bank_entries(self, network=None, statuses=(), *, with_hashes=False, ids=None):
+        out = []
+        for e in sorted(self.bank.values(), key=lambda e: e.id):
+            if (network is not None and e.network != network) or (statuses and e.status not in statuses) \
+                    or (ids is not None and e.id not in ids):
+                continue
+            e = copy.deepcopy(e)
+            if not with_hashes:
+                e.pdq, e.sha256, e.md5 = [], None, None
+            out.append(e)
+        return out
+
+    async def set_bank_status(self, entry_id, status, at):
+        self._check()
+        if entry_id in self.bank:
+            self.bank[entry_id].status, self.bank[entry_id].updated_at = status, at
+
+    async def withdraw_bank_entry(self, entry_id, at):
+        self._check()
+        e = self.bank.get(entry_id)
+        if e is not None:
+            e.status, e.pdq, e.sha256, e.md5, e.quality, e.updated_at = "withdrawn", [], None, None, 0, at
 
     async def get_value(self, key):
         return self.values.get(key)

@@ -127,6 +127,30 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         );
         """,
     ),
+    (
+        2,
+        "hash bank",
+        """
+        CREATE TABLE bank_entries (
+            id INTEGER PRIMARY KEY,
+            network TEXT NOT NULL,
+            category TEXT NOT NULL,
+            status TEXT NOT NULL,
+            quality INTEGER NOT NULL DEFAULT 0,
+            pdq TEXT,
+            sha256 TEXT,
+            md5 TEXT,
+            case_id INTEGER,
+            case_number INTEGER,
+            community TEXT NOT NULL DEFAULT '',
+            added_by TEXT NOT NULL,
+            added_at REAL NOT NULL,
+            updated_at REAL NOT NULL
+        );
+        CREATE INDEX bank_entries_by_network ON bank_entries (network, status);
+        CREATE INDEX bank_entries_by_case ON bank_entries (case_id);
+        """,
+    ),
 ]
 
 LATEST = MIGRATIONS[-1][0]

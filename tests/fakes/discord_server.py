@@ -197,6 +197,8 @@ class FakeDiscord:
         self.interaction_timeout: Optional[float] = 3.0
         self.enforce_message_content_intent = True
         self._dm_by_user: dict[int, int] = {}
+        self.attachment_data: dict[int, bytes] = {}  # attachment id -> bytes served by the fake CDN
+        self.cdn_requests: list[int] = []  # attachment ids fetched from the fake CDN, in order
         self._failures: list[FailRule] = []
         self._sessions: dict[str, _Session] = {}
         self._session: Optional[_Session] = None
@@ -211,6 +213,7 @@ class FakeDiscord:
     async def start(self) -> FakeDiscord:
         app = web.Application()
         app.router.add_get("/", self._gateway)
+        app.router.add_get("/cdn/attachments/{aid}/{filename}", self._cdn)
         app.router.add_route("*", "/api/v10/{tail:.*}", self._http)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -387,10 +390,28 @@ class FakeDiscord:
         return mid
 
     def _attachment(self, a: dict) -> dict:
+        """Attachment payload. ``data`` (bytes) registers content that the fake CDN serves (``size`` follows it);
+        attachments without it answer 404 there. Every CDN fetch is recorded in ``cdn_requests``."""
+        a = dict(a)
+        data = a.pop("data", None)
         aid, filename = int(a.get("id") or self.snowflake()), a.get("filename", "image.png")
-        url = a.get("url", f"https://cdn.discordapp.com/attachments/0/{aid}/{filename}?ex=0&is=0&hm=0")
+        if data is not None:
+            self.attachment_data[aid] = bytes(data)
+            a.setdefault("size", len(data))
+        default = (f"http://127.0.0.1:{self.port}/cdn/attachments/{aid}/{filename}?ex=0&is=0&hm=0" if self.port
+                   else f"https://cdn.discordapp.com/attachments/0/{aid}/{filename}?ex=0&is=0&hm=0")
+        url = a.get("url", default)
         return {"size": 1024, "content_type": "image/png", "proxy_url": url, **a, "id": str(aid),
                 "filename": filename, "url": url}
+
+    async def _cdn(self, request: web.Request) -> web.Response:
+        """The fake CDN: attachment bytes registered with ``data``. No authorization, like Discord's CDN."""
+        aid = int(request.match_info["aid"]) if request.match_info["aid"].isdigit() else 0
+        self.cdn_requests.append(aid)
+        data = self.attachment_data.get(aid)
+        if data is None:
+            return web.Response(status=404, text="Not Found")
+        return web.Response(status=200, body=data, headers={"Content-Type": "application/octet-stream"})
 
     def _mentions(self, content: str) -> list:
         ids = dict.fromkeys(int(x) for x in re.findall(r"<@!?(\d+)>", content or ""))
