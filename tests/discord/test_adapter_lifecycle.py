@@ -41,3 +41,25 @@ async def test_cli_order_resume_before_run_delivers_pending_actions(tmp_path, fa
         await adapter.close()
         await asyncio.wait_for(task, 5)
         assert task.done() and task.exception() is None
+
+
+async def test_gateway_disconnect_and_resume_loses_nothing(tmp_path, fake, world):
+    """The gateway drops mid-session: discord.py resumes, events sent meanwhile are replayed, and a
+    report made right after the drop is stored and reaches the safety channel exactly once."""
+    from tests.discord.conftest import contents, running_bot
+
+    cfg = discord_config(tmp_path, fake, world)
+    async with running_bot(cfg) as bot:
+        resumes = fake.resume_count
+        await fake.drop_connection()
+        mid = await fake.dispatch_message_create(world.general, world.suspect, "pay me or else")
+        it = await fake.send_message_context_command(world.haven, world.general, world.alice, "Report message", mid)
+        await it.wait_response()
+        sub = await fake.submit_modal(it, {"what": "he threatens me after the drop"})
+        await sub.wait_messages(1)
+        await fake.wait_for(lambda: fake.resume_count > resumes, what="a RESUME")
+        posts = await fake.wait_for(lambda: [m for m in fake.messages(world.safety)
+                                             if "he threatens me after the drop" in contents([m])])
+        assert len(posts) == 1
+        case = await bot.app.store.get_case(str(world.haven), 1)
+        assert case is not None and case.accused[0].id == str(world.suspect)
