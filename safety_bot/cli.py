@@ -151,7 +151,32 @@ async def _verify_audit(config: Config) -> int:
 
 
 def cmd_verify_audit(args) -> int:
+    if args.export:
+        return _verify_export(args.export)
     return asyncio.run(_verify_audit(_load(args.config)))
+
+
+def _verify_export(file: str) -> int:
+    """Check an exported bundle's audit entries: each entry's hash must match its content and the
+    hash it says came before it; consecutive entries must link up."""
+    from .domain import AuditEntry
+    from .store.base import audit_hash
+
+    try:
+        bundle = json.loads(Path(file).read_text(encoding="utf-8"))
+        entries = [AuditEntry(**{k: a[k] for k in ("seq", "at", "actor", "action", "community", "case_id", "detail",
+                                                   "prev_hash", "hash")}) for a in bundle["audit"]]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        print(f"{file}: not a safety-bot export ({exc.__class__.__name__})", file=sys.stderr)
+        return 2
+    previous = None
+    for e in entries:
+        if audit_hash(e.prev_hash, e) != e.hash or (previous and previous.seq + 1 == e.seq and e.prev_hash != previous.hash):
+            print(f"{file}: audit entry {e.seq} was altered", file=sys.stderr)
+            return 1
+        previous = e
+    print(f"{file}: {len(entries)} audit entries verified")
+    return 0
 
 
 async def _purge(config: Config, days: int | None) -> int:
@@ -332,7 +357,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--community", required=True, help="the community the case belongs to")
     p.add_argument("--out", help="a folder, or - for standard output (default: exports_dir from the config)")
     p.set_defaults(fn=cmd_export)
-    with_config(sub.add_parser("verify-audit", help="check the audit log's hash chain")).set_defaults(fn=cmd_verify_audit)
+    p = with_config(sub.add_parser("verify-audit", help="check the audit log's hash chain (or an export's)"))
+    p.add_argument("--export", help="verify the audit entries inside an exported case bundle instead")
+    p.set_defaults(fn=cmd_verify_audit)
     p = with_config(sub.add_parser("purge", help="delete closed cases older than retention.closed_case_days (held cases stay)"))
     p.add_argument("--days", type=int, help="override retention.closed_case_days for this run")
     p.set_defaults(fn=cmd_purge)

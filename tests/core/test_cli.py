@@ -51,6 +51,14 @@ def test_export_verify_purge_and_rotate_key(tmp_path):
     bundle = json.loads(res.stdout)
     assert bundle["case"]["number"] == 1 and bundle["reports"][0]["text"] == "he threatens to post my photos"
     assert [a["seq"] for a in bundle["audit"]] == sorted(a["seq"] for a in bundle["audit"])
+    exported = tmp_path / "bundle.json"
+    exported.write_text(res.stdout)
+    assert "entries verified" in run("verify-audit", "--export", str(exported)).stdout
+    tampered = json.loads(res.stdout)
+    tampered["audit"][0]["detail"]["source"] = "forged"
+    exported.write_text(json.dumps(tampered))
+    bad = run("verify-audit", "--export", str(exported))
+    assert bad.returncode == 1 and "was altered" in bad.stderr
     missing = run("export", "9", "--community", "cafe", "--config", str(cfg))
     assert missing.returncode != 0 and "no case 9" in missing.stderr
     assert "chain intact" in run("verify-audit", "--config", str(cfg)).stdout
