@@ -159,17 +159,20 @@ class SafetyService:
         ref = ev.message.ref if ev.message else ev.message_ref
         if not text and ref is None:
             return Outcome(ok=False, reply=self.t("report_empty", loc))
-        limit = self.config.limits.report_max_chars
-        if len(text) > limit:
-            return Outcome(ok=False, reply=self.t("report_too_long", loc, limit=limit, length=len(text)))
+        max_chars = self.config.limits.report_max_chars
+        if len(text) > max_chars:
+            return Outcome(ok=False, reply=self.t("report_too_long", loc, limit=max_chars, length=len(text)))
         community = self.community(ev.community)
         now = self.clock()
         try:
-            recent = await self.store.count_reports_since(ev.reporter.key, now - 3600)
+            recent = await self.store.report_times_since(ev.reporter.key, now - 3600)
         except StoreUnavailable:
             return Outcome(ok=False, reply=self.t("store_unavailable", loc))
-        if recent >= self.config.limits.reports_per_hour:
-            return Outcome(ok=False, reply=self.t("report_rate_limited", loc, minutes=60))
+        limit = self.config.limits.reports_per_hour
+        if len(recent) >= limit:
+            # the window frees up when the oldest report in it turns an hour old
+            minutes = max(1, int((recent[-limit] + 3600 - now) // 60) + 1)
+            return Outcome(ok=False, reply=self.t("report_rate_limited", loc, minutes=minutes))
         accused = ev.message.author if ev.message else ev.accused
         case = Case(community=community.id, network=community.network, number=0, category="sextortion",
                     urgency=Urgency.NORMAL, status=Status.OPEN, created_at=now, updated_at=now,

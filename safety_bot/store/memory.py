@@ -88,8 +88,9 @@ class MemoryStore:
     async def reports_for(self, case_id):
         return [copy.deepcopy(r) for r in self.reports if r.case_id == case_id]
 
-    async def count_reports_since(self, reporter_key, since):
-        return sum(1 for r in self.reports if r.reporter and r.reporter.key == reporter_key and r.created_at >= since)
+    async def report_times_since(self, reporter_key, since):
+        return sorted(r.created_at for r in self.reports
+                      if r.reporter and r.reporter.key == reporter_key and r.created_at >= since)
 
     async def add_evidence(self, evidence):
         self._check()

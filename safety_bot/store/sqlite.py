@@ -303,10 +303,10 @@ class SqliteStore:
                               reported_message=MessageRef.from_dict(json.loads(r[6])) if r[6] else None, locale=r[7]))
         return out
 
-    async def count_reports_since(self, reporter_key, since):
-        rows = await self._rows("SELECT COUNT(*) FROM reports WHERE reporter_tag=? AND created_at>=?",
+    async def report_times_since(self, reporter_key, since):
+        rows = await self._rows("SELECT created_at FROM reports WHERE reporter_tag=? AND created_at>=? ORDER BY created_at",
                                 (self._tag(reporter_key), since))
-        return rows[0][0]
+        return [r[0] for r in rows]
 
     # ---------------------------------------------------------------- evidence and notes
     async def add_evidence(self, evidence: Evidence) -> Evidence:

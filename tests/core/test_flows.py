@@ -277,3 +277,21 @@ async def test_moderator_past_the_hourly_limit_must_confirm_each_removal(tmp_pat
         assert h.console.world.messages["m3"].deleted
     finally:
         await h.app.__aexit__(None, None, None)
+
+
+async def test_report_rate_limit_never_blocks_the_first_report_and_says_when_to_try_again(tmp_path):
+    from tests.harness import make_harness
+    h = await make_harness(tmp_path, {"limits": {"reports_per_hour": 2}})
+    try:
+        out = await h.run("report one", "stop")
+        assert "Your report is saved" in h.private("alice", out)
+        h.offset[0] += 20 * 60
+        await h.run("report two", "stop")
+        out = await h.run("report three")
+        assert "wait about 40 minutes" in h.private("alice", out)
+        assert len(await h.store.list_cases()) == 2
+        h.offset[0] += 41 * 60
+        out = await h.run("report three")
+        assert "Your report is saved" in h.private("alice", out)
+    finally:
+        await h.app.__aexit__(None, None, None)
