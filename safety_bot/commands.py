@@ -58,7 +58,7 @@ def _case_number(token: str | None) -> int | None:
     if token is None:
         return None
     token = token.lstrip("#")
-    return int(token) if token.isdigit() and len(token) < 10 else None
+    return int(token) if token.isascii() and token.isdecimal() and len(token) < 10 else None
 
 
 def parse(line: str) -> ModCommand | ParseError:
@@ -141,4 +141,4 @@ def parse(line: str) -> ModCommand | ParseError:
 
 
 def _looks_like_target(word: str) -> bool:
-    return word.startswith("@") or word.startswith("<@") or word.isdigit()
+    return word.startswith("@") or word.startswith("<@") or (word.isascii() and word.isdecimal())

@@ -50,16 +50,26 @@ def format_path(path: Path_) -> str:
     return out
 
 
-def _walk(node: yaml.Node, path: Path_, lines: dict[Path_, int]) -> None:
+class _RecursiveAlias(Exception):
+    def __init__(self, line: int):
+        self.line = line
+
+
+def _walk(node: yaml.Node, path: Path_, lines: dict[Path_, int], open_nodes: set[int] | None = None) -> None:
+    open_nodes = set() if open_nodes is None else open_nodes
+    if id(node) in open_nodes:  # an alias that contains itself ("a: &a [*a]")
+        raise _RecursiveAlias(node.start_mark.line + 1)
     lines[path] = node.start_mark.line + 1
+    open_nodes.add(id(node))
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
             key = key_node.value
-            _walk(value_node, path + (key,), lines)
+            _walk(value_node, path + (key,), lines, open_nodes)
             lines[path + (key,)] = key_node.start_mark.line + 1
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
-            _walk(item, path + (index,), lines)
+            _walk(item, path + (index,), lines, open_nodes)
+    open_nodes.discard(id(node))
 
 
 def load_yaml(file: str | Path, text: str | None = None) -> LoadedYaml:
@@ -74,15 +84,17 @@ def load_yaml(file: str | Path, text: str | None = None) -> LoadedYaml:
             raise DataFileError([f"{name}: cannot be read ({exc.__class__.__name__})"]) from None
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
+        lines: dict[Path_, int] = {}
+        if node is not None:
+            _walk(node, (), lines)
         data = yaml.safe_load(text)
+    except _RecursiveAlias as exc:
+        raise DataFileError([f"{name}:{exc.line}: an alias (*name) refers to itself; write the values out instead"]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f"{mark.line + 1}" if mark is not None else "?"
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise DataFileError([f"{name}:{line}: not valid YAML: {problem}"]) from None
-    lines: dict[Path_, int] = {}
-    if node is not None:
-        _walk(node, (), lines)
     return LoadedYaml(name, data, lines)
 
 

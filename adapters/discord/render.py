@@ -15,8 +15,9 @@ from safety_bot.text import inert_plain
 
 PLATFORM = "discord"
 MESSAGE_LIMIT = 1900  # Discord allows 2000 characters; leave room for a prefix
-LINK_RE = re.compile(r"^<?https?://(?:(?:ptb|canary)\.)?discord(?:app)?\.com/channels/(\d+|@me)/(\d+)/(\d+)/?>?$")
-ID_PAIR_RE = re.compile(r"^(\d{15,21})-(\d{15,21})$")  # "Copy ID" with Shift: channel-message
+# Snowflakes are ASCII digits, at most 20 of them (re's \d would also take other scripts' digits).
+LINK_RE = re.compile(r"^<?https?://(?:(?:ptb|canary)\.)?discord(?:app)?\.com/channels/([0-9]{1,20}|@me)/([0-9]{1,20})/([0-9]{1,20})/?>?$")
+ID_PAIR_RE = re.compile(r"^([0-9]{15,21})-([0-9]{15,21})$")  # "Copy ID" with Shift: channel-message
 
 
 def user_ref(user: discord.abc.User | discord.Object, name: str | None = None) -> UserRef:
