@@ -73,17 +73,21 @@ class Runtime:
                 faults.point("action.after_call." + action.kind)
                 if isinstance(action, CaptureEvidence) and not result.done:
                     failed_captures.add((action.ref.channel_id, action.ref.message_id))
+            follow = None
             try:
-                await self.store.outbox_done(oid, result.status, result.detail[:500])
+                if isinstance(action, (SendPrivate, PostToTeam, CaptureEvidence)):
+                    await self.store.outbox_done(oid, result.status, result.detail[:500])
+                else:
+                    # Marked done in the same transaction as its record (ban list, case note, reporter
+                    # notice), so a crash cannot keep one without the other.
+                    follow = await self.service.after_action(action, result.status, result.detail, outbox_id=oid)
             finally:
                 self._busy.discard(oid)
                 if self._finished_while_resuming is not None:
                     self._finished_while_resuming.add(oid)
             results.append((action, result))
-            if not isinstance(action, (SendPrivate, PostToTeam, CaptureEvidence)):
-                follow = await self.service.after_action(action, result.status, result.detail)
-                if follow.queued:
-                    results += await self._run_queued(follow.queued)
+            if follow is not None and follow.queued:
+                results += await self._run_queued(follow.queued)
         return results
 
     async def _execute(self, action: Action) -> Result:

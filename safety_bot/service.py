@@ -474,7 +474,7 @@ class SafetyService:
                                  found=snapshot is not None)
             return Outcome(case_number=case.number)
 
-    async def after_action(self, action, status: str, detail: str = "") -> Outcome:
+    async def after_action(self, action, status: str, detail: str = "", outbox_id: int | None = None) -> Outcome:
         """Record an action's result on its case and tell the reporter about outcomes that happened."""
         from .actions import BanUser, RemoveMessage, UnbanUser
         from .domain import Ban
@@ -524,4 +524,6 @@ class SafetyService:
                 await self.audit("bot", f"action.{action.kind}", getattr(action, "community", "") or "", case,
                                  status=status)
                 await self.enqueue(out)
+                if outbox_id is not None:
+                    await self.store.outbox_done(outbox_id, status, detail[:500])
             return out
