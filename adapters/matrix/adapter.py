@@ -10,7 +10,12 @@ Privacy rules kept here: nothing but ids and case numbers is logged; reasons vis
 (ban, redaction, policy rule) are only `action.reason`-style generic texts; user text is sent as
 plain `m.notice` bodies (already inert) and HTML-escaped in `formatted_body`, with `m.mentions`
 empty so nothing pings; images sent to the bot are never downloaded; mxc URIs are read only to
-quarantine and never stored.
+quarantine and to read images of the protected rooms into memory for the hash bank, and never stored.
+
+Hash bank: while the network's bank has entries, new images in the protected rooms are read into memory
+(authenticated media API, capped at `media.max_bytes`, decrypted in memory when encrypted), hashed by the
+core in a worker thread and checked with `app.bank.check`; `!safety remove <link> --block` banks the
+message's image before redacting it. Never in DMs, never in the management room.
 """
 
 from __future__ import annotations
@@ -33,8 +38,8 @@ from safety_bot.ports import ALREADY, FAILED, FORBIDDEN, NOT_FOUND, OK, CaptureF
 from safety_bot.service import Community, ModContext, ReportEvent, Resolved
 from safety_bot.text import inert_plain
 
-from .text import (MEMBER_HELP, media_ids, notice_html, parse_permalink, parse_user_id, permalink, policy_state_key,
-                   render_prompt, server_of)
+from .text import (MEMBER_HELP, ImageMedia, image_media, media_ids, notice_html, parse_permalink, parse_user_id,
+                   permalink, policy_state_key, render_prompt, server_of)
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +53,10 @@ _KEY_DEVICE = "matrix.device_id"
 _KEY_SEEN_REPORTS = "matrix.seen_reports"
 _KEY_DM = "matrix.dm."
 _MEDIA_TYPES = {"m.image", "m.video", "m.file", "m.audio"}
+_MEDIA_CHECKS = 4          # images of the protected rooms read and hashed at once
+_MEDIA_WAIT = 10.0         # seconds a sync waits for its image checks before the next one is handled
+_MEDIA_TIMEOUT = 30.0      # seconds for one image download
+_BANK_FAILED = "The image could not be added to the hash bank (an error was logged)."
 _SYNC_FILTER = {
     "presence": {"not_types": ["*"]},
     "account_data": {"not_types": ["*"]},
@@ -102,6 +111,9 @@ class MatrixAdapter:
         self._dm_cache: dict[str, str] = {}
         self._not_read_told: set[str] = set()
         self._keys_asked: dict[str, float] = {}
+        self._media_tasks: set[asyncio.Task] = set()
+        self._media_slots = asyncio.Semaphore(_MEDIA_CHECKS)
+        self.media_checked = 0  # images of the protected rooms hashed and checked against the bank (no details)
         self.community = Community(COMMUNITY, PLATFORM, cfg.network, "Matrix", has_escalation=bool(cfg.escalation_room))
         self.svc.add_community(self.community)
         app.runtime.add_platform(self)
@@ -136,9 +148,9 @@ class MatrixAdapter:
         self._stopping.set()
 
     async def _shutdown(self) -> None:
-        for t in self._tasks:
+        for t in [*self._tasks, *self._media_tasks]:
             t.cancel()
-        for t in self._tasks:
+        for t in [*self._tasks, *self._media_tasks]:
             try:
                 await t
             except (asyncio.CancelledError, Exception):
@@ -270,14 +282,22 @@ class MatrixAdapter:
         return resp
 
     def _sync_filter(self) -> dict:
-        """Protected and policy rooms are acted on by id only: leaving them out of /sync keeps the bot's
-        memory small with big rooms and keeps Synapse from waking the bot for every message there."""
-        quiet = [r for r in (*self.protected_rooms, self.policy_room)
-                 if r and r not in (self.management_room, self.escalation_room)]
+        """The policy room is acted on by id only: it is left out of /sync. The protected rooms' timelines
+        are synced (new images are checked against the hash bank) but not their state, which keeps the
+        bot's memory small with big rooms (no member lists)."""
+        quiet = [r for r in (self.policy_room,) if r and r not in (self.management_room, self.escalation_room)]
+        stateless = self._media_rooms()
         f = json.loads(json.dumps(_SYNC_FILTER))
         if quiet:
             f["room"]["not_rooms"] = quiet
+        if stateless:
+            f["room"]["state"]["not_rooms"] = sorted(stateless)
         return f
+
+    def _media_rooms(self) -> set[str]:
+        """Rooms whose images are checked against the hash bank: the protected rooms, never the management,
+        escalation or policy room (and never DMs, which are not configured rooms)."""
+        return {r for r in self.protected_rooms if r} - {self.management_room, self.escalation_room, self.policy_room}
 
     async def _crypto_housekeeping(self) -> None:
         if not self.e2ee:
@@ -348,9 +368,19 @@ class MatrixAdapter:
                     raise
                 except Exception:
                     log.exception("matrix: handling event %s in %s failed", eid, room_id)
+        if self._media_tasks:
+            # The sync position is saved after this: give this response's image checks a moment to finish
+            # (a restart then does not miss them), without holding up commands behind a slow download.
+            await asyncio.wait(list(self._media_tasks), timeout=_MEDIA_WAIT)
 
     def _interesting(self, room_id: str) -> bool:
+        if room_id in self._media_rooms():
+            return self._bank_active()  # images posted while the bot was away are checked too
         return room_id == self.management_room or room_id not in self._configured_rooms()
+
+    def _bank_active(self) -> bool:
+        bank = self.app.bank
+        return bank is not None and bank.has_entries(self.community.network)
 
     def _configured_rooms(self) -> set[str]:
         return {r for r in (self.management_room, self.policy_room, self.escalation_room, *self.protected_rooms) if r}
@@ -411,6 +441,9 @@ class MatrixAdapter:
             return
         source = getattr(ev, "source", {}) or {}
         content = source.get("content", {}) if isinstance(source, dict) else {}
+        if room_id in self._media_rooms():
+            self._queue_media_check(room_id, ev, source, content)
+            return
         if isinstance(content, dict) and (content.get("m.relates_to") or {}).get("rel_type") == "m.replace":
             return  # an edit: never re-run a command or re-send a report
         if room_id == self.management_room:
@@ -505,6 +538,131 @@ class MatrixAdapter:
             if dn and dn != user_id:
                 name = dn
         return UserRef(PLATFORM, user_id, name)
+
+    # ================================================================== hash bank
+    def _queue_media_check(self, room_id: str, ev, source: dict, content: dict) -> None:
+        """A new event in a protected room: when it shows an image and the network's bank has entries,
+        check it in the background (`_check_media`). Nothing is downloaded while the bank is empty."""
+        if not self._bank_active() or not isinstance(content, dict):
+            return
+        img = image_media(str(source.get("type", "")), _shown_content(content))
+        if img is None:
+            return
+        task = asyncio.create_task(self._check_media(room_id, ev.event_id, ev.sender, img))
+        self._media_tasks.add(task)
+        task.add_done_callback(self._media_tasks.discard)
+
+    async def _check_media(self, room_id: str, event_id: str, sender: str, img: ImageMedia) -> None:
+        """Read the image into memory, let the core hash it and compare it with the bank, run its decision
+        (remove: redact + quarantine, record on the case, ban for zero tolerance, tell the team)."""
+        try:
+            async with self._media_slots:
+                found = await self._read_and_hash(img)
+                if found is None:
+                    return
+                h, size = found
+                self.media_checked += 1
+                ref = MessageRef(PLATFORM, COMMUNITY, room_id, event_id, permalink(room_id, event_id))
+                out = await self.app.bank.check(COMMUNITY, ref, self._user(sender, room_id), [h], sizes=[size])
+            if out.actions:
+                await self.app.runtime.run(out)
+                log.info("matrix: an image in event %s in %s matched the hash bank", event_id, room_id)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.error("matrix: media check of event %s failed (%s)", event_id, exc.__class__.__name__)
+
+    async def _read_and_hash(self, img: ImageMedia, *, with_variants: bool = False):
+        """(MediaHashes, size) of one image read into memory, or None (too large, gone, not an image).
+        Logs reasons only: never the mxc URI, a filename, key material or a hash."""
+        from safety_bot.media import MediaError
+
+        data = await self._download(img)
+        if data is None:
+            return None
+        try:
+            return await self.app.bank.hash_bytes(data, with_variants=with_variants), len(data)
+        except MediaError as exc:
+            log.info("matrix: an image could not be hashed (%s)", exc.reason)
+            return None
+        finally:
+            del data
+
+    async def _download(self, img: ImageMedia) -> bytes | None:
+        """The image's bytes in memory (authenticated media API), decrypted when the media is encrypted.
+        The declared size is checked first, then the stream is cut off at media.max_bytes. Never written
+        anywhere, never cached."""
+        limit = self.app.config.media.max_bytes
+        if img.size is not None and img.size > limit:
+            log.info("matrix: an image is larger than media.max_bytes; not checked")
+            return None
+        path = f"/_matrix/client/v1/media/download/{_q(img.server)}/{_q(img.media_id)}"
+        headers = {"Authorization": f"Bearer {self.client.access_token}"}
+        buf = bytearray()
+        try:
+            async with asyncio.timeout(_MEDIA_TIMEOUT):
+                resp = await self.client.send("GET", path, headers=headers, timeout=_MEDIA_TIMEOUT)
+                complete = False
+                try:
+                    if resp.status != 200:
+                        log.info("matrix: an image could not be downloaded (HTTP %s)", resp.status)
+                        return None
+                    if (resp.content_length or 0) > limit:
+                        log.info("matrix: an image is larger than media.max_bytes; not checked")
+                        return None
+                    async for chunk in resp.content.iter_chunked(65536):
+                        buf += chunk
+                        if len(buf) > limit:
+                            log.info("matrix: an image is larger than media.max_bytes; not checked")
+                            return None
+                    complete = True
+                finally:
+                    if complete:
+                        resp.release()
+                    else:  # drop the connection rather than read the rest
+                        resp.close()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # timeouts, connection errors
+            log.info("matrix: an image could not be downloaded (%s)", exc.__class__.__name__)
+            return None
+        data = bytes(buf)
+        del buf
+        if img.file is None:
+            return data
+        from nio.crypto.attachments import decrypt_attachment
+
+        try:
+            return await asyncio.to_thread(decrypt_attachment, data, img.file["key"]["k"],
+                                           img.file["hashes"]["sha256"], img.file["iv"])
+        except Exception as exc:  # EncryptionError: wrong hash or key
+            log.info("matrix: an encrypted image could not be decrypted (%s)", exc.__class__.__name__)
+            return None
+
+    async def _bank_removed(self, action: RemoveMessage, event: dict) -> str:
+        """A removal with block (an explicit moderator choice): before the message is redacted, read its image
+        into memory, hash it with variants and let the core bank it on the case. Returns the core's summary
+        for the moderator. Never raises: the removal goes ahead whatever happens here."""
+        bank = self.app.bank
+        if bank is None:
+            return ""
+        room_id = action.ref.channel_id
+        try:
+            if room_id not in self._media_rooms():
+                # DMs with the bot and the team's rooms: images there are never opened.
+                return "Only images in the protected rooms are added to the hash bank; nothing was added."
+            event = await self._decrypted(room_id, event)
+            img = image_media(str(event.get("type", "")), _shown_content(event.get("content")))
+            hashes = []
+            if img is not None:
+                found = await self._read_and_hash(img, with_variants=True)
+                if found is not None:
+                    hashes.append(found[0])
+            out = await bank.bank_removed(action, hashes, PLATFORM)
+            return out.reply
+        except Exception as exc:  # never lose the removal over the bank
+            log.error("matrix: banking the image of a removed message failed (%s)", exc.__class__.__name__)
+            return _BANK_FAILED
 
     # ================================================================== moderator commands
     async def _on_command(self, sender: str, line: str) -> None:
@@ -877,6 +1035,9 @@ class MatrixAdapter:
             return Result(FAILED, str(exc))
         if event is None:
             return Result(NOT_FOUND, "the message was already gone")
+        banked = ""
+        if action.block_media:  # the image is read (in memory) and banked before the message is gone
+            banked = await self._bank_removed(action, event) or ""
         media = media_ids(await self._content_for_media(room_id, event))
         already = bool((event.get("unsigned") or {}).get("redacted_because")) or not event.get("content")
         result = Result(NOT_FOUND, "the message was already removed")
@@ -890,7 +1051,7 @@ class MatrixAdapter:
             if st != 200:
                 code = data.get("errcode", st)
                 return Result(FORBIDDEN if st == 403 else FAILED, f"redaction refused ({code})")
-            result = Result(OK)
+            result = Result(OK, banked)
         if self.cfg.admin_api and media:
             failed = 0
             for server, media_id in media:
@@ -904,9 +1065,12 @@ class MatrixAdapter:
         return result
 
     async def _content_for_media(self, room_id: str, event: dict) -> dict:
+        return (await self._decrypted(room_id, event)).get("content") or {}
+
+    async def _decrypted(self, room_id: str, event: dict) -> dict:
         if event.get("type") == "m.room.encrypted":
             event = await self._decrypt_raw(room_id, event)
-        return event.get("content") or {}
+        return event
 
     async def ban(self, action: BanUser) -> Result:
         await self._connected()
@@ -1041,6 +1205,15 @@ class MatrixAdapter:
                 continue
             return status, payload if payload is not None else {}
         return 429, {}
+
+
+def _shown_content(content: Any) -> Any:
+    """What clients show for a message: an edit's `m.new_content` (an edit can swap in an image)."""
+    if isinstance(content, dict):
+        rel = content.get("m.relates_to")
+        if isinstance(rel, dict) and rel.get("rel_type") == "m.replace":
+            return content.get("m.new_content")
+    return content
 
 
 def _q(value: str) -> str:

@@ -77,7 +77,8 @@ def policy_state_key(user_id: str) -> str:
 
 
 def media_ids(content: dict) -> list[tuple[str, str]]:
-    """(server, media id) of every mxc URI in a message content (file, encrypted file, thumbnails)."""
+    """(server, media id) of every mxc URI in a message content (file, encrypted file, thumbnails, and an
+    edit's new content)."""
     found: list[str] = []
     if not isinstance(content, dict):
         return []
@@ -87,6 +88,9 @@ def media_ids(content: dict) -> list[tuple[str, str]]:
     found.append(info.get("thumbnail_url"))
     tf = info.get("thumbnail_file")
     found.append(tf.get("url") if isinstance(tf, dict) else None)
+    new = content.get("m.new_content")
+    if isinstance(new, dict) and new is not content:  # an edit that swapped in other media
+        found += [f"mxc://{s}/{m}" for s, m in media_ids({k: v for k, v in new.items() if k != "m.new_content"})]
     out = []
     for uri in found:
         if isinstance(uri, str):
@@ -98,3 +102,42 @@ def media_ids(content: dict) -> list[tuple[str, str]]:
 
 def server_of(user_id: str) -> str:
     return user_id.split(":", 1)[1] if ":" in user_id else ""
+
+
+class ImageMedia:
+    """Where an image message's file is, for reading it into memory: never stored, logged or shown.
+    `file` holds the decryption info of encrypted media (key, iv, hash) and lives only as long as the check."""
+
+    __slots__ = ("server", "media_id", "mimetype", "size", "file")
+
+    def __init__(self, server: str, media_id: str, mimetype: str, size: int | None, file: dict | None):
+        self.server, self.media_id, self.mimetype, self.size, self.file = server, media_id, mimetype, size, file
+
+    def __repr__(self) -> str:  # no media id, no key material, even in a traceback
+        return f"ImageMedia(mimetype={self.mimetype!r}, size={self.size!r}, encrypted={self.file is not None})"
+
+
+def image_media(event_type: str, content: dict) -> ImageMedia | None:
+    """The image of a message to check against the hash bank: `m.image` and `m.sticker` events, and `m.file`
+    with an image mimetype; plain or encrypted (`file`) media. None for anything else. For an edit, pass
+    its `m.new_content`. Thumbnails are not checked."""
+    if not isinstance(content, dict):
+        return None
+    info = content.get("info") if isinstance(content.get("info"), dict) else {}
+    file = content.get("file") if isinstance(content.get("file"), dict) else None
+    mimetype = info.get("mimetype") or (file or {}).get("mimetype") or ""
+    mimetype = mimetype.split(";")[0].strip().lower() if isinstance(mimetype, str) else ""
+    msgtype = content.get("msgtype")
+    if not (event_type == "m.sticker" or msgtype == "m.image" or (msgtype == "m.file" and mimetype.startswith("image/"))):
+        return None
+    uri = file.get("url") if file is not None else content.get("url")
+    m = MXC.match(uri) if isinstance(uri, str) else None
+    if m is None:
+        return None
+    if file is not None:
+        key, hashes = file.get("key"), file.get("hashes")
+        if not (isinstance(key, dict) and isinstance(key.get("k"), str) and isinstance(file.get("iv"), str)
+                and isinstance(hashes, dict) and isinstance(hashes.get("sha256"), str)):
+            return None
+    size = info.get("size")
+    return ImageMedia(m.group(1), m.group(2), mimetype, size if isinstance(size, int) and size >= 0 else None, file)
