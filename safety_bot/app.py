@@ -53,6 +53,8 @@ class App:
                 await asyncio.sleep(every)
                 try:
                     await self.runtime.run(await self.service.tick())
+                    if self.bank is not None:
+                        await self.bank.refresh()  # pick up `safety-bot bank` changes from the CLI
                     if self.clock() - last_purge > 86400:
                         from .retention import purge_closed
 
