@@ -68,19 +68,25 @@ async def run(args, rate: float | None) -> None:
     acknowledged: list[int] = []
     per_member = args.reports // args.members
 
+    # Open loop: one Poisson arrival stream at `rate` reports/s, dealt out to the members in turn.
+    arrivals, t = [], 0.0
+    for _ in range(per_member * args.members):
+        t += rnd.expovariate(rate) if rate else 0.0
+        arrivals.append(t)
+
     async def member(i: int) -> None:
         user = UserRef("bench", f"member{i}", f"Member {i}")
-        next_at = time.perf_counter()
         for j in range(per_member):
             if rate:
-                next_at += rnd.expovariate(rate / args.members)
-                await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
+                due = begin + arrivals[j * args.members + i]
+                await asyncio.sleep(max(0.0, due - time.perf_counter()))
             t0 = time.perf_counter()
             out = await service.report(ReportEvent(community="bench", reporter=user, text=f"report {i}-{j}: he threatens me"))
             latencies.append(time.perf_counter() - t0)
             if out.ok:
                 acknowledged.append(out.case_number)
 
+    begin = time.perf_counter()
     start = time.perf_counter()
     await asyncio.gather(*(member(i) for i in range(args.members)))
     elapsed = time.perf_counter() - start
