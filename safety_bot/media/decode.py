@@ -44,6 +44,7 @@ DEFAULT_MAX_FRAMES = 60
 #: measured: 512 px keeps the hash within ~4-12 bits of the full-size hash of a 12 MP photo and
 #: costs ~4 ms to hash, where 1024 px costs ~21 ms).
 HASH_SIZE = 512
+DRAFT_SIZE = 256
 
 #: Formats we agree to parse (Pillow's names; "JPEG" also opens MPO, the multi-picture JPEG of many
 #: cameras). Anything else (EPS, which shells out to Ghostscript; PSD; ICO; ...) is refused without
@@ -172,9 +173,10 @@ def _decode(data: bytes, *, max_pixels: int, max_frames: int, animated: bool) ->
             n_frames = max(1, int(getattr(im, "n_frames", 1)))
         if n_frames == 1:
             if fmt in ("JPEG", "MPO"):
-                # Reduced-size DCT decode: the result is at least HASH_SIZE on both sides when the
-                # image is large enough (scale 1/2, 1/4 or 1/8); 3-4x faster than a full decode.
-                im.draft("RGB", (HASH_SIZE, HASH_SIZE))
+                # Reduced-size DCT decode (scale 1/2, 1/4 or 1/8), keeping at least DRAFT_SIZE on both
+                # sides: PDQ works from a 64x64 tent-filtered image, so 256 px loses nothing it uses,
+                # and a 12 MP photo decodes 3-4x faster than in full.
+                im.draft("RGB", (DRAFT_SIZE, DRAFT_SIZE))
             im.load()
             if orientation is None:
                 orientation = _orientation(im)  # PNG keeps eXIf after the image data

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from concurrent.futures import ThreadPoolExecutor
 import re
 from dataclasses import dataclass, field
 
@@ -108,9 +109,17 @@ def hash_image_bytes(
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError("data must be bytes")
     data = bytes(data)
-    decoded = decode_image(data, max_bytes=max_bytes, max_pixels=max_pixels, max_frames=max_frames)
+    # The exact hashes run beside the decode (both release the GIL): for a large JPEG this hides them.
+    exact = _EXACT.submit(_exact_hashes, data) if len(data) > _PARALLEL_EXACT_FROM and len(data) <= max_bytes else None
     try:
-        return _hash_decoded(data, decoded, with_variants=with_variants)
+        decoded = decode_image(data, max_bytes=max_bytes, max_pixels=max_pixels, max_frames=max_frames)
+    except BaseException:
+        if exact is not None:
+            exact.cancel()
+        raise
+    try:
+        return _hash_decoded(data, decoded, with_variants=with_variants,
+                             exact=exact.result() if exact is not None else None)
     except MediaError:
         raise
     except Exception as exc:  # noqa: BLE001 - e.g. a degenerate frame the hasher rejects
@@ -160,7 +169,15 @@ def pdq_of_image(im: Image.Image) -> tuple[str, int]:
 # -- internals ---------------------------------------------------------------------------------
 
 
-def _hash_decoded(data: bytes, decoded, *, with_variants: bool) -> MediaHashes:
+_EXACT = ThreadPoolExecutor(max_workers=2, thread_name_prefix="exact-hash")
+_PARALLEL_EXACT_FROM = 256 * 1024
+
+
+def _exact_hashes(data: bytes) -> tuple[str, str]:
+    return hashlib.sha256(data).hexdigest(), hashlib.md5(data, usedforsecurity=False).hexdigest()
+
+
+def _hash_decoded(data: bytes, decoded, *, with_variants: bool, exact: tuple[str, str] | None = None) -> MediaHashes:
     kept: list[tuple[str, int]] = []
     kept_images: list[Image.Image] = []
     last: int | None = None
@@ -176,14 +193,15 @@ def _hash_decoded(data: bytes, decoded, *, with_variants: bool) -> MediaHashes:
     if rep is None:
         rep = max(range(len(kept)), key=lambda i: kept[i][1])  # first of the best
     pdq, quality = kept[rep]
+    sha256, md5 = exact or _exact_hashes(data)
     variants: tuple[str, ...] = ()
     if with_variants:
         variants = _variants(kept_images[rep])
     return MediaHashes(
         pdq=pdq,
         quality=quality,
-        sha256=hashlib.sha256(data).hexdigest(),
-        md5=hashlib.md5(data, usedforsecurity=False).hexdigest(),
+        sha256=sha256,
+        md5=md5,
         frames=decoded.frame_count,
         frame_hashes=tuple(kept),
         variants=variants,
