@@ -146,6 +146,19 @@ class MediaBank:
         return await asyncio.to_thread(hash_image_bytes, data, max_bytes=self.cfg.max_bytes,
                                        max_pixels=self.cfg.max_pixels, with_variants=with_variants)
 
+    async def hash_download(self, data: bytes | None, *, with_variants: bool = False) -> "tuple[MediaHashes, int] | None":
+        """(hashes, size) of image bytes an adapter downloaded, or None when there are none or they are not
+        a usable image. Logs the reason only: never a URL, a filename or a hash."""
+        from .media import MediaError
+
+        if data is None:
+            return None
+        try:
+            return await self.hash_bytes(data, with_variants=with_variants), len(data)
+        except MediaError as exc:
+            log.info("an image could not be hashed (%s)", exc.reason)
+            return None
+
     # ------------------------------------------------------------------ banking
     async def bank_from_hashes(self, case: Case | int, hashes: Sequence["MediaHashes"], actor: str) -> Outcome:
         """Add images (hashed with variants) to the bank on `case`. Returns a reply for the moderator;

@@ -836,20 +836,8 @@ class DiscordAdapter:
         return out
 
     async def _read_and_hash(self, attachment, *, with_variants: bool = False):
-        """(MediaHashes, size) of one attachment read into memory, or None (too large, gone, not an image).
-        Logs reasons only: never the URL, the filename or a hash."""
-        from safety_bot.media import MediaError
-
-        data = await self.download(attachment)
-        if data is None:
-            return None
-        try:
-            return await self.app.bank.hash_bytes(data, with_variants=with_variants), len(data)
-        except MediaError as exc:
-            log.info("an attachment could not be hashed (%s)", exc.reason)
-            return None
-        finally:
-            del data
+        """(MediaHashes, size) of one attachment read into memory, or None (too large, gone, not an image)."""
+        return await self.app.bank.hash_download(await self.download(attachment), with_variants=with_variants)
 
     async def download(self, attachment) -> Optional[bytes]:
         """The attachment's bytes, in memory, capped at media.max_bytes (the declared size is checked first,

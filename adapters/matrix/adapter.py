@@ -573,20 +573,8 @@ class MatrixAdapter:
             log.error("matrix: media check of event %s failed (%s)", event_id, exc.__class__.__name__)
 
     async def _read_and_hash(self, img: ImageMedia, *, with_variants: bool = False):
-        """(MediaHashes, size) of one image read into memory, or None (too large, gone, not an image).
-        Logs reasons only: never the mxc URI, a filename, key material or a hash."""
-        from safety_bot.media import MediaError
-
-        data = await self._download(img)
-        if data is None:
-            return None
-        try:
-            return await self.app.bank.hash_bytes(data, with_variants=with_variants), len(data)
-        except MediaError as exc:
-            log.info("matrix: an image could not be hashed (%s)", exc.reason)
-            return None
-        finally:
-            del data
+        """(MediaHashes, size) of one image read into memory, or None (too large, gone, not an image)."""
+        return await self.app.bank.hash_download(await self._download(img), with_variants=with_variants)
 
     async def _download(self, img: ImageMedia) -> bytes | None:
         """The image's bytes in memory (authenticated media API), decrypted when the media is encrypted.
