@@ -151,15 +151,6 @@ class Case:
     def anonymous(self) -> bool:
         return bool(self.flags.get("anonymous"))
 
-    @property
-    def possibly_minor(self) -> bool:
-        minor = self.answers.get("minor")
-        return minor in ("yes", "unsure") or (minor is None and self.flags.get("intake_done", False)) or minor == "skipped"
-
-    @property
-    def escalated_destination(self) -> bool:
-        return bool(self.flags.get("about_moderator"))
-
 
 @dataclass
 class CaseNote:
