@@ -19,11 +19,11 @@ from . import intake as intake_rules
 from . import resources as res
 from .actions import Outcome, PostToTeam, SendPrivate
 from .config import Config
-from .domain import (AuditEntry, Case, CaseNote, Evidence, Intake, MessageRef, MessageSnapshot, Report,
-                     Status, Urgency, UserRef)
+from .domain import (AuditEntry, Case, CaseNote, CloseReason, Evidence, Intake, MessageRef, MessageSnapshot,
+                     Report, Status, Urgency, UserRef)
 from .playbooks import Library
 from .store import Store, StoreUnavailable
-from .text import strip_controls
+from .text import inert_plain, strip_controls
 from .views import card, card_text
 
 log = logging.getLogger(__name__)
@@ -356,7 +356,6 @@ class SafetyService:
                 await self.audit(user.key, "case.reply_in", case.community, case)
         except StoreUnavailable:
             return Outcome(ok=False, reply=self.t("store_unavailable", loc))
-        from .text import inert_plain
         who = case.alias if case.anonymous or "anonymous" not in case.answers else (case.reporter.name or case.reporter.id)
         post = PostToTeam(community=case.community, case_number=case.number,
                           destination="escalation" if case.flags.get("about_moderator") else "safety",
@@ -381,7 +380,6 @@ class SafetyService:
         case = await self._latest_open_case_of(user, None)
         if case is None:
             return Outcome(ok=False, reply=self.t("no_open_case", loc))
-        from .domain import CloseReason
         case.status, case.close_reason, case.updated_at = Status.CLOSED, CloseReason.WITHDRAWN, self.clock()
         async with self.store.transaction():
             await self.store.save_case(case)
