@@ -4,7 +4,9 @@ core, and execution of the core's actions on a homeserver. It decides nothing ab
 Inbound: DMs to the bot (reports, intake answers, replies to the team, !resources), `!safety ...`
 commands in the management room, and (with `matrix.admin_api`) reports members send with their
 client's Report button (`/_synapse/admin/v1/event_reports`).
-Outbound: the `Platform` port (`safety_bot/ports.py`).
+Outbound: the `Platform` port (`safety_bot/ports.py`), in `platform.py`; the hash-bank checks of images
+in the protected rooms are in `media.py`. Both are mixins of `MatrixAdapter`; this module holds the
+lifecycle, the sync loop, member DMs, moderator commands and homeserver reports.
 
 Privacy rules kept here: nothing but ids and case numbers is logged; reasons visible on Matrix
 (ban, redaction, policy rule) are only `action.reason`-style generic texts; user text is sent as
@@ -24,22 +26,20 @@ import asyncio
 import json
 import logging
 import time
-import urllib.parse
-import uuid
 from collections import OrderedDict
 from typing import Any
 
 from safety_bot import commands as cmdparse
-from safety_bot.actions import (BanUser, Outcome, PostToTeam, RemoveMessage, SendPrivate, TimeoutUser, UnbanUser,
-                                WarnUser)
+from safety_bot.actions import Outcome
 from safety_bot.app import App
-from safety_bot.domain import AttachmentMeta, MessageRef, MessageSnapshot, UserRef
-from safety_bot.ports import ALREADY, FAILED, FORBIDDEN, NOT_FOUND, OK, CaptureFailed, Result
+from safety_bot.domain import MessageRef, UserRef
+from safety_bot.ports import FAILED, FORBIDDEN, OK, Result
 from safety_bot.service import Community, ModContext, ReportEvent, Resolved
 from safety_bot.text import inert_plain
 
-from .text import (MEMBER_HELP, ImageMedia, image_media, media_ids, notice_html, parse_permalink, parse_user_id,
-                   permalink, policy_state_key, render_prompt, server_of)
+from .media import _MEDIA_CHECKS, _MEDIA_TYPES, _MEDIA_WAIT, MatrixMedia
+from .platform import MatrixError, MatrixPlatform
+from .text import _q, MEMBER_HELP, notice_html, parse_permalink, parse_user_id, permalink, render_prompt
 
 log = logging.getLogger(__name__)
 
@@ -52,11 +52,6 @@ _KEY_NEXT_BATCH = "matrix.next_batch"
 _KEY_DEVICE = "matrix.device_id"
 _KEY_SEEN_REPORTS = "matrix.seen_reports"
 _KEY_DM = "matrix.dm."
-_MEDIA_TYPES = {"m.image", "m.video", "m.file", "m.audio"}
-_MEDIA_CHECKS = 4          # images of the protected rooms read and hashed at once
-_MEDIA_WAIT = 10.0         # seconds a sync waits for its image checks before the next one is handled
-_MEDIA_TIMEOUT = 30.0      # seconds for one image download
-_BANK_FAILED = "The image could not be added to the hash bank (an error was logged)."
 _SYNC_FILTER = {
     "presence": {"not_types": ["*"]},
     "account_data": {"not_types": ["*"]},
@@ -75,11 +70,7 @@ _NO_IMAGES = ("I did not open what you sent. Please never send intimate pictures
               "link to the message.")
 
 
-class MatrixError(RuntimeError):
-    pass
-
-
-class MatrixAdapter:
+class MatrixAdapter(MatrixMedia, MatrixPlatform):
     """`await MatrixAdapter(app).run()` runs until `await adapter.stop()`. `ready` is set once the
     bot is logged in, checked its rooms and finished its first sync."""
 
@@ -539,119 +530,6 @@ class MatrixAdapter:
                 name = dn
         return UserRef(PLATFORM, user_id, name)
 
-    # ================================================================== hash bank
-    def _queue_media_check(self, room_id: str, ev, source: dict, content: dict) -> None:
-        """A new event in a protected room: when it shows an image and the network's bank has entries,
-        check it in the background (`_check_media`). Nothing is downloaded while the bank is empty."""
-        if not self._bank_active() or not isinstance(content, dict):
-            return
-        img = image_media(str(source.get("type", "")), _shown_content(content))
-        if img is None:
-            return
-        task = asyncio.create_task(self._check_media(room_id, ev.event_id, ev.sender, img))
-        self._media_tasks.add(task)
-        task.add_done_callback(self._media_tasks.discard)
-
-    async def _check_media(self, room_id: str, event_id: str, sender: str, img: ImageMedia) -> None:
-        """Read the image into memory, let the core hash it and compare it with the bank, run its decision
-        (remove: redact + quarantine, record on the case, ban for zero tolerance, tell the team)."""
-        try:
-            async with self._media_slots:
-                found = await self._read_and_hash(img)
-                if found is None:
-                    return
-                h, size = found
-                self.media_checked += 1
-                ref = MessageRef(PLATFORM, COMMUNITY, room_id, event_id, permalink(room_id, event_id))
-                out = await self.app.bank.check(COMMUNITY, ref, self._user(sender, room_id), [h], sizes=[size])
-            if out.actions:
-                await self.app.runtime.run(out)
-                log.info("matrix: an image in event %s in %s matched the hash bank", event_id, room_id)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.error("matrix: media check of event %s failed (%s)", event_id, exc.__class__.__name__)
-
-    async def _read_and_hash(self, img: ImageMedia, *, with_variants: bool = False):
-        """(MediaHashes, size) of one image read into memory, or None (too large, gone, not an image)."""
-        return await self.app.bank.hash_download(await self._download(img), with_variants=with_variants)
-
-    async def _download(self, img: ImageMedia) -> bytes | None:
-        """The image's bytes in memory (authenticated media API), decrypted when the media is encrypted.
-        The declared size is checked first, then the stream is cut off at media.max_bytes. Never written
-        anywhere, never cached."""
-        limit = self.app.config.media.max_bytes
-        if img.size is not None and img.size > limit:
-            log.info("matrix: an image is larger than media.max_bytes; not checked")
-            return None
-        path = f"/_matrix/client/v1/media/download/{_q(img.server)}/{_q(img.media_id)}"
-        headers = {"Authorization": f"Bearer {self.client.access_token}"}
-        buf = bytearray()
-        try:
-            async with asyncio.timeout(_MEDIA_TIMEOUT):
-                resp = await self.client.send("GET", path, headers=headers, timeout=_MEDIA_TIMEOUT)
-                complete = False
-                try:
-                    if resp.status != 200:
-                        log.info("matrix: an image could not be downloaded (HTTP %s)", resp.status)
-                        return None
-                    if (resp.content_length or 0) > limit:
-                        log.info("matrix: an image is larger than media.max_bytes; not checked")
-                        return None
-                    async for chunk in resp.content.iter_chunked(65536):
-                        buf += chunk
-                        if len(buf) > limit:
-                            log.info("matrix: an image is larger than media.max_bytes; not checked")
-                            return None
-                    complete = True
-                finally:
-                    if complete:
-                        resp.release()
-                    else:  # drop the connection rather than read the rest
-                        resp.close()
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # timeouts, connection errors
-            log.info("matrix: an image could not be downloaded (%s)", exc.__class__.__name__)
-            return None
-        data = bytes(buf)
-        del buf
-        if img.file is None:
-            return data
-        from nio.crypto.attachments import decrypt_attachment
-
-        try:
-            return await asyncio.to_thread(decrypt_attachment, data, img.file["key"]["k"],
-                                           img.file["hashes"]["sha256"], img.file["iv"])
-        except Exception as exc:  # EncryptionError: wrong hash or key
-            log.info("matrix: an encrypted image could not be decrypted (%s)", exc.__class__.__name__)
-            return None
-
-    async def _bank_removed(self, action: RemoveMessage, event: dict) -> str:
-        """A removal with block (an explicit moderator choice): before the message is redacted, read its image
-        into memory, hash it with variants and let the core bank it on the case. Returns the core's summary
-        for the moderator. Never raises: the removal goes ahead whatever happens here."""
-        bank = self.app.bank
-        if bank is None:
-            return ""
-        room_id = action.ref.channel_id
-        try:
-            if room_id not in self._media_rooms():
-                # DMs with the bot and the team's rooms: images there are never opened.
-                return "Only images in the protected rooms are added to the hash bank; nothing was added."
-            event = await self._decrypted(room_id, event)
-            img = image_media(str(event.get("type", "")), _shown_content(event.get("content")))
-            hashes = []
-            if img is not None:
-                found = await self._read_and_hash(img, with_variants=True)
-                if found is not None:
-                    hashes.append(found[0])
-            out = await bank.bank_removed(action, hashes, PLATFORM)
-            return out.reply
-        except Exception as exc:  # never lose the removal over the bank
-            log.error("matrix: banking the image of a removed message failed (%s)", exc.__class__.__name__)
-            return _BANK_FAILED
-
     # ================================================================== moderator commands
     async def _on_command(self, sender: str, line: str) -> None:
         is_mod = await self._is_moderator(sender)
@@ -919,290 +797,3 @@ class MatrixAdapter:
         code = getattr(resp, "status_code", "") or ""
         log.warning("matrix: sending to %s failed (%s)", room_id, code)
         return Result(FORBIDDEN if code == "M_FORBIDDEN" else FAILED, f"Matrix refused the message ({code})")
-
-    # ================================================================== the Platform port
-    async def send_private(self, action: SendPrivate) -> Result:
-        await self._connected()
-        room = await self._dm_room(action.to.id)
-        if room is None:
-            return Result(FORBIDDEN, "could not open a private chat with them")
-        text = action.text + ("\n\n" + render_prompt(action.prompt) if action.prompt else "")
-        return await self._send_notice(room, text, html=False)
-
-    async def warn(self, action: WarnUser) -> Result:
-        await self._connected()
-        room = await self._dm_room(action.user.id)
-        if room is None:
-            return Result(FORBIDDEN, "could not open a private chat with them")
-        return await self._send_notice(room, action.text, html=False)
-
-    async def post_to_team(self, action: PostToTeam) -> Result:
-        await self._connected()
-        if action.destination == "escalation":
-            if not self.escalation_room:
-                return Result(FAILED, "no escalation room configured")
-            room = self.escalation_room
-        else:
-            room = self.management_room
-        return await self._send_notice(room, action.text, ping=action.ping)
-
-    async def fetch_message(self, ref: MessageRef) -> MessageSnapshot | None:
-        await self._connected()
-        event = await self._get_event(ref.channel_id, ref.message_id)
-        if event is None:
-            return None
-        return await self._snapshot(ref.channel_id, event)
-
-    async def _get_event(self, room_id: str, event_id: str) -> dict | None:
-        """The raw event (unredacted through the admin API when enabled); None when it does not exist."""
-        if self.cfg.admin_api:
-            st, data = await self._api("GET", f"/_synapse/admin/v1/fetch_event/{_q(event_id)}", admin=True)
-            if st == 200 and isinstance(data.get("event"), dict) and data["event"].get("room_id") == room_id:
-                return dict(data["event"], event_id=event_id)
-            if st == 404:
-                return None
-        st, data = await self._api("GET", f"/_matrix/client/v3/rooms/{_q(room_id)}/event/{_q(event_id)}")
-        if st == 404:
-            return None
-        if st != 200:
-            raise CaptureFailed(f"the homeserver answered HTTP {st} ({data.get('errcode', '')})")
-        return dict(data, event_id=event_id)
-
-    async def _snapshot(self, room_id: str, event: dict) -> MessageSnapshot | None:
-        if event.get("type") == "m.room.encrypted":
-            event = await self._decrypt_raw(room_id, event)
-        content = event.get("content") or {}
-        if not content and (event.get("unsigned") or {}).get("redacted_because"):
-            return None
-        etype = event.get("type", "")
-        msgtype = content.get("msgtype", "")
-        if etype == "m.room.encrypted":
-            text = "(encrypted message: the bot cannot read it)"
-        elif msgtype in _MEDIA_TYPES or etype == "m.sticker":
-            kind = msgtype[2:] if msgtype else "sticker"
-            caption = content.get("body", "") if content.get("filename") and content.get("body") != content.get("filename") else ""
-            text = f"[{kind}]" + (f" {caption}" if caption else "")
-        else:
-            text = str(content.get("body", ""))
-        atts: tuple[AttachmentMeta, ...] = ()
-        info = content.get("info") if isinstance(content.get("info"), dict) else None
-        if info is not None and (msgtype in _MEDIA_TYPES or etype == "m.sticker"):
-            def num(v):
-                return v if isinstance(v, int) else None
-            atts = (AttachmentMeta(content_type=str(info.get("mimetype", ""))[:100], size=num(info.get("size")) or 0,
-                                   width=num(info.get("w")), height=num(info.get("h"))),)
-        sender = event.get("sender", "")
-        eid = event.get("event_id", "")
-        return MessageSnapshot(ref=MessageRef(PLATFORM, COMMUNITY, room_id, eid, permalink(room_id, eid)),
-                               author=self._user(sender, room_id), text=text,
-                               created_at=(event.get("origin_server_ts") or 0) / 1000, attachments=atts)
-
-    async def _decrypt_raw(self, room_id: str, event: dict) -> dict:
-        if not self.e2ee:
-            return event
-        from nio import Event, MegolmEvent
-
-        try:
-            ev = Event.parse_encrypted_event(dict(event, room_id=room_id))
-            if isinstance(ev, MegolmEvent):
-                ev.room_id = room_id
-                dec = self.client.decrypt_event(ev)
-                if dec is not None and isinstance(dec.source, dict) and dec.source.get("content"):
-                    return dict(dec.source, sender=event.get("sender"), event_id=event.get("event_id"),
-                                origin_server_ts=event.get("origin_server_ts"))
-        except Exception:
-            pass
-        return event
-
-    async def remove_message(self, action: RemoveMessage) -> Result:
-        await self._connected()
-        room_id, event_id = action.ref.channel_id, action.ref.message_id
-        try:
-            event = await self._get_event(room_id, event_id)
-        except CaptureFailed as exc:
-            return Result(FAILED, str(exc))
-        if event is None:
-            return Result(NOT_FOUND, "the message was already gone")
-        banked = ""
-        if action.block_media:  # the image is read (in memory) and banked before the message is gone
-            banked = await self._bank_removed(action, event) or ""
-        media = media_ids(await self._content_for_media(room_id, event))
-        already = bool((event.get("unsigned") or {}).get("redacted_because")) or not event.get("content")
-        result = Result(NOT_FOUND, "the message was already removed")
-        if not already:
-            case = await self.store.get_case_by_id(action.case_id) if action.case_id else None
-            reason = f"Removed by the safety team (safety case {case.number})" if case else "Removed by the safety team"
-            st, data = await self._api("PUT", f"/_matrix/client/v3/rooms/{_q(room_id)}/redact/{_q(event_id)}/{uuid.uuid4().hex}",
-                                       {"reason": reason})
-            if st == 404:
-                return Result(NOT_FOUND, "the message was already gone")
-            if st != 200:
-                code = data.get("errcode", st)
-                return Result(FORBIDDEN if st == 403 else FAILED, f"redaction refused ({code})")
-            result = Result(OK, banked)
-        if self.cfg.admin_api and media:
-            failed = 0
-            for server, media_id in media:
-                st, _ = await self._api("POST", f"/_synapse/admin/v1/media/quarantine/{_q(server)}/{_q(media_id)}", {},
-                                        admin=True)
-                failed += st != 200
-            if failed:
-                log.warning("matrix: %d media item(s) of event %s could not be quarantined", failed, event_id)
-            else:
-                log.info("matrix: quarantined %d media item(s) of event %s", len(media), event_id)
-        return result
-
-    async def _content_for_media(self, room_id: str, event: dict) -> dict:
-        return (await self._decrypted(room_id, event)).get("content") or {}
-
-    async def _decrypted(self, room_id: str, event: dict) -> dict:
-        if event.get("type") == "m.room.encrypted":
-            event = await self._decrypt_raw(room_id, event)
-        return event
-
-    async def ban(self, action: BanUser) -> Result:
-        await self._connected()
-        uid = action.user.id
-        rooms = [r for r in self.protected_rooms if r]
-        if not rooms and not self.policy_room:
-            return Result(FAILED, "no protected rooms are configured")
-
-        async def one(room: str) -> str:
-            st, m = await self._api("GET", f"/_matrix/client/v3/rooms/{_q(room)}/state/m.room.member/{_q(uid)}")
-            if st == 200 and m.get("membership") == "ban":
-                return ALREADY
-            st, data = await self._api("POST", f"/_matrix/client/v3/rooms/{_q(room)}/ban",
-                                       {"user_id": uid, "reason": action.reason})
-            return OK if st == 200 else str(data.get("errcode") or st)
-
-        t0 = time.monotonic()
-        results = await asyncio.gather(*(one(r) for r in rooms))
-        banned_in = time.monotonic() - t0
-        extra = []
-        if self.policy_room:
-            extra.append(self._put_policy(uid, {"entity": uid, "recommendation": "m.ban", "reason": action.reason}))
-        if self.cfg.admin_api and server_of(uid) == server_of(self.user_id):
-            if action.delete_message_seconds:
-                extra.append(self._admin_redact_user(uid, action.reason))
-            extra.append(self._api("POST", f"/_synapse/admin/v1/user/{_q(uid)}/media/quarantine", {}, admin=True))
-        if extra:
-            for r in await asyncio.gather(*extra, return_exceptions=True):
-                if isinstance(r, Exception) or (isinstance(r, tuple) and r[0] != 200):
-                    log.warning("matrix: a follow-up of the ban of case %s did not complete", action.case_id)
-        failed = [r for r in results if r not in (OK, ALREADY)]
-        log.info("matrix: ban for case %s: %d room(s) banned, %d already, %d failed in %.0f ms", action.case_id,
-                 results.count(OK), results.count(ALREADY), len(failed), banned_in * 1000)
-        if failed:
-            return Result(FAILED, f"not banned in {len(failed)} of {len(rooms)} room(s) ({', '.join(sorted(set(failed)))})")
-        if results and all(r == ALREADY for r in results):
-            return Result(ALREADY, "already banned in every protected room")
-        return Result(OK)
-
-    async def _put_policy(self, uid: str, content: dict) -> tuple[int, dict]:
-        return await self._api("PUT", f"/_matrix/client/v3/rooms/{_q(self.policy_room)}/state/m.policy.rule.user/"
-                                      f"{_q(policy_state_key(uid))}", content)
-
-    async def _admin_redact_user(self, uid: str, reason: str) -> tuple[int, dict]:
-        # Only the protected rooms: the member's DMs with the people they threatened stay as evidence.
-        return await self._api("POST", f"/_synapse/admin/v1/user/{_q(uid)}/redact",
-                               {"rooms": self.protected_rooms, "reason": reason, "limit": 1000}, admin=True)
-
-    async def unban(self, action: UnbanUser) -> Result:
-        await self._connected()
-        uid = action.user.id
-
-        async def one(room: str) -> str:
-            st, m = await self._api("GET", f"/_matrix/client/v3/rooms/{_q(room)}/state/m.room.member/{_q(uid)}")
-            if not (st == 200 and m.get("membership") == "ban"):
-                return ALREADY
-            st, data = await self._api("POST", f"/_matrix/client/v3/rooms/{_q(room)}/unban",
-                                       {"user_id": uid, "reason": action.reason})
-            return OK if st == 200 else str(data.get("errcode") or st)
-
-        results = await asyncio.gather(*(one(r) for r in self.protected_rooms))
-        if self.policy_room:
-            st, _ = await self._put_policy(uid, {})
-            if st != 200:
-                log.warning("matrix: could not retract the policy rule (HTTP %s)", st)
-        failed = [r for r in results if r not in (OK, ALREADY)]
-        if failed:
-            return Result(FAILED, f"not unbanned in {len(failed)} room(s) ({', '.join(sorted(set(failed)))})")
-        if all(r == ALREADY for r in results):
-            return Result(ALREADY, "not banned in any protected room")
-        return Result(OK)
-
-    async def is_done(self, action) -> bool | None:
-        """For `Runtime.resume()`: did a ban or removal a crash interrupted already reach the homeserver?"""
-        await self._connected()
-        if isinstance(action, BanUser):
-            uid = action.user.id
-
-            async def banned(room: str) -> bool | None:
-                st, m = await self._api("GET", f"/_matrix/client/v3/rooms/{_q(room)}/state/m.room.member/{_q(uid)}")
-                return (m.get("membership") == "ban") if st == 200 else (False if st == 404 else None)
-
-            states = await asyncio.gather(*(banned(r) for r in self.protected_rooms))
-            if self.policy_room:
-                st, rule = await self._api("GET", f"/_matrix/client/v3/rooms/{_q(self.policy_room)}/state/"
-                                                  f"m.policy.rule.user/{_q(policy_state_key(uid))}")
-                states.append((rule.get("entity") == uid) if st == 200 else (False if st == 404 else None))
-            if None in states:
-                return None
-            return all(states)
-        if isinstance(action, RemoveMessage):
-            st, ev = await self._api("GET", f"/_matrix/client/v3/rooms/{_q(action.ref.channel_id)}/event/"
-                                            f"{_q(action.ref.message_id)}")
-            if st == 200:
-                return not ev.get("content")
-            return None
-        return None
-
-    async def timeout(self, action: TimeoutUser) -> Result:
-        return Result(FAILED, "Matrix has no timeouts; warn again or ban instead")
-
-    # ================================================================== HTTP
-    async def _api(self, method: str, path: str, body: Any = None, *, token: str | None = None,
-                   query: dict | None = None, admin: bool = False, timeout: float = 30) -> tuple[int, Any]:
-        """One call to the homeserver with the bot's token. Returns (status, JSON body or {}); 0 on no answer.
-        Retries 429 using retry_after_ms."""
-        if query:
-            path += "?" + urllib.parse.urlencode(query)
-        headers = {"Authorization": f"Bearer {token or self.client.access_token}"}
-        data = None
-        if body is not None:
-            data = json.dumps(body)
-            headers["Content-Type"] = "application/json"
-        for attempt in range(5):
-            try:
-                resp = await self.client.send(method, path, data, headers=headers, timeout=timeout)
-                try:
-                    payload = await resp.json(content_type=None)
-                except Exception:
-                    payload = {}
-                status = resp.status
-                resp.release()
-            except (asyncio.TimeoutError, OSError) as exc:
-                log.warning("matrix: %s %s: no answer (%s)", method, path.split("?")[0][:60], exc.__class__.__name__)
-                return 0, {}
-            except Exception as exc:  # aiohttp client errors
-                log.warning("matrix: %s request failed (%s)", method, exc.__class__.__name__)
-                return 0, {}
-            if status == 429 and attempt < 4:
-                wait = (payload or {}).get("retry_after_ms", 1000) / 1000 if isinstance(payload, dict) else 1
-                await asyncio.sleep(min(wait, 10))
-                continue
-            return status, payload if payload is not None else {}
-        return 429, {}
-
-
-def _shown_content(content: Any) -> Any:
-    """What clients show for a message: an edit's `m.new_content` (an edit can swap in an image)."""
-    if isinstance(content, dict):
-        rel = content.get("m.relates_to")
-        if isinstance(rel, dict) and rel.get("rel_type") == "m.replace":
-            return content.get("m.new_content")
-    return content
-
-
-def _q(value: str) -> str:
-    return urllib.parse.quote(value, safe="")

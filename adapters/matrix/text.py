@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import hashlib
 import html
 import re
@@ -141,3 +143,16 @@ def image_media(event_type: str, content: dict) -> ImageMedia | None:
             return None
     size = info.get("size")
     return ImageMedia(m.group(1), m.group(2), mimetype, size if isinstance(size, int) and size >= 0 else None, file)
+
+
+def _shown_content(content: Any) -> Any:
+    """What clients show for a message: an edit's `m.new_content` (an edit can swap in an image)."""
+    if isinstance(content, dict):
+        rel = content.get("m.relates_to")
+        if isinstance(rel, dict) and rel.get("rel_type") == "m.replace":
+            return content.get("m.new_content")
+    return content
+
+
+def _q(value: str) -> str:
+    return urllib.parse.quote(value, safe="")

@@ -1,0 +1,304 @@
+"""The `Platform` port on Matrix (`safety_bot/ports.py`): private messages, team notices, evidence,
+redaction with media quarantine, bans across the protected rooms with policy rules, and the homeserver
+HTTP calls. Reasons visible on Matrix are only the generic `action.reason`. A mixin of `MatrixAdapter`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import urllib.parse
+import uuid
+from typing import Any
+
+from safety_bot.actions import BanUser, PostToTeam, RemoveMessage, SendPrivate, TimeoutUser, UnbanUser, WarnUser
+from safety_bot.domain import AttachmentMeta, MessageRef, MessageSnapshot
+from safety_bot.ports import ALREADY, FAILED, FORBIDDEN, NOT_FOUND, OK, CaptureFailed, Result
+
+from .media import _MEDIA_TYPES
+from .text import _q, media_ids, permalink, policy_state_key, render_prompt, server_of
+
+log = logging.getLogger("adapters.matrix.adapter")
+
+PLATFORM = "matrix"
+COMMUNITY = "matrix"
+
+
+class MatrixError(RuntimeError):
+    pass
+
+
+class MatrixPlatform:
+    async def send_private(self, action: SendPrivate) -> Result:
+        await self._connected()
+        room = await self._dm_room(action.to.id)
+        if room is None:
+            return Result(FORBIDDEN, "could not open a private chat with them")
+        text = action.text + ("\n\n" + render_prompt(action.prompt) if action.prompt else "")
+        return await self._send_notice(room, text, html=False)
+
+    async def warn(self, action: WarnUser) -> Result:
+        await self._connected()
+        room = await self._dm_room(action.user.id)
+        if room is None:
+            return Result(FORBIDDEN, "could not open a private chat with them")
+        return await self._send_notice(room, action.text, html=False)
+
+    async def post_to_team(self, action: PostToTeam) -> Result:
+        await self._connected()
+        if action.destination == "escalation":
+            if not self.escalation_room:
+                return Result(FAILED, "no escalation room configured")
+            room = self.escalation_room
+        else:
+            room = self.management_room
+        return await self._send_notice(room, action.text, ping=action.ping)
+
+    async def fetch_message(self, ref: MessageRef) -> MessageSnapshot | None:
+        await self._connected()
+        event = await self._get_event(ref.channel_id, ref.message_id)
+        if event is None:
+            return None
+        return await self._snapshot(ref.channel_id, event)
+
+    async def _get_event(self, room_id: str, event_id: str) -> dict | None:
+        """The raw event (unredacted through the admin API when enabled); None when it does not exist."""
+        if self.cfg.admin_api:
+            st, data = await self._api("GET", f"/_synapse/admin/v1/fetch_event/{_q(event_id)}", admin=True)
+            if st == 200 and isinstance(data.get("event"), dict) and data["event"].get("room_id") == room_id:
+                return dict(data["event"], event_id=event_id)
+            if st == 404:
+                return None
+        st, data = await self._api("GET", f"/_matrix/client/v3/rooms/{_q(room_id)}/event/{_q(event_id)}")
+        if st == 404:
+            return None
+        if st != 200:
+            raise CaptureFailed(f"the homeserver answered HTTP {st} ({data.get('errcode', '')})")
+        return dict(data, event_id=event_id)
+
+    async def _snapshot(self, room_id: str, event: dict) -> MessageSnapshot | None:
+        if event.get("type") == "m.room.encrypted":
+            event = await self._decrypt_raw(room_id, event)
+        content = event.get("content") or {}
+        if not content and (event.get("unsigned") or {}).get("redacted_because"):
+            return None
+        etype = event.get("type", "")
+        msgtype = content.get("msgtype", "")
+        if etype == "m.room.encrypted":
+            text = "(encrypted message: the bot cannot read it)"
+        elif msgtype in _MEDIA_TYPES or etype == "m.sticker":
+            kind = msgtype[2:] if msgtype else "sticker"
+            caption = content.get("body", "") if content.get("filename") and content.get("body") != content.get("filename") else ""
+            text = f"[{kind}]" + (f" {caption}" if caption else "")
+        else:
+            text = str(content.get("body", ""))
+        atts: tuple[AttachmentMeta, ...] = ()
+        info = content.get("info") if isinstance(content.get("info"), dict) else None
+        if info is not None and (msgtype in _MEDIA_TYPES or etype == "m.sticker"):
+            def num(v):
+                return v if isinstance(v, int) else None
+            atts = (AttachmentMeta(content_type=str(info.get("mimetype", ""))[:100], size=num(info.get("size")) or 0,
+                                   width=num(info.get("w")), height=num(info.get("h"))),)
+        sender = event.get("sender", "")
+        eid = event.get("event_id", "")
+        return MessageSnapshot(ref=MessageRef(PLATFORM, COMMUNITY, room_id, eid, permalink(room_id, eid)),
+                               author=self._user(sender, room_id), text=text,
+                               created_at=(event.get("origin_server_ts") or 0) / 1000, attachments=atts)
+
+    async def _decrypt_raw(self, room_id: str, event: dict) -> dict:
+        if not self.e2ee:
+            return event
+        from nio import Event, MegolmEvent
+
+        try:
+            ev = Event.parse_encrypted_event(dict(event, room_id=room_id))
+            if isinstance(ev, MegolmEvent):
+                ev.room_id = room_id
+                dec = self.client.decrypt_event(ev)
+                if dec is not None and isinstance(dec.source, dict) and dec.source.get("content"):
+                    return dict(dec.source, sender=event.get("sender"), event_id=event.get("event_id"),
+                                origin_server_ts=event.get("origin_server_ts"))
+        except Exception:
+            pass
+        return event
+
+    async def remove_message(self, action: RemoveMessage) -> Result:
+        await self._connected()
+        room_id, event_id = action.ref.channel_id, action.ref.message_id
+        try:
+            event = await self._get_event(room_id, event_id)
+        except CaptureFailed as exc:
+            return Result(FAILED, str(exc))
+        if event is None:
+            return Result(NOT_FOUND, "the message was already gone")
+        banked = ""
+        if action.block_media:  # the image is read (in memory) and banked before the message is gone
+            banked = await self._bank_removed(action, event) or ""
+        media = media_ids(await self._content_for_media(room_id, event))
+        already = bool((event.get("unsigned") or {}).get("redacted_because")) or not event.get("content")
+        result = Result(NOT_FOUND, "the message was already removed")
+        if not already:
+            case = await self.store.get_case_by_id(action.case_id) if action.case_id else None
+            reason = f"Removed by the safety team (safety case {case.number})" if case else "Removed by the safety team"
+            st, data = await self._api("PUT", f"/_matrix/client/v3/rooms/{_q(room_id)}/redact/{_q(event_id)}/{uuid.uuid4().hex}",
+                                       {"reason": reason})
+            if st == 404:
+                return Result(NOT_FOUND, "the message was already gone")
+            if st != 200:
+                code = data.get("errcode", st)
+                return Result(FORBIDDEN if st == 403 else FAILED, f"redaction refused ({code})")
+            result = Result(OK, banked)
+        if self.cfg.admin_api and media:
+            failed = 0
+            for server, media_id in media:
+                st, _ = await self._api("POST", f"/_synapse/admin/v1/media/quarantine/{_q(server)}/{_q(media_id)}", {},
+                                        admin=True)
+                failed += st != 200
+            if failed:
+                log.warning("matrix: %d media item(s) of event %s could not be quarantined", failed, event_id)
+            else:
+                log.info("matrix: quarantined %d media item(s) of event %s", len(media), event_id)
+        return result
+
+    async def _content_for_media(self, room_id: str, event: dict) -> dict:
+        return (await self._decrypted(room_id, event)).get("content") or {}
+
+    async def _decrypted(self, room_id: str, event: dict) -> dict:
+        if event.get("type") == "m.room.encrypted":
+            event = await self._decrypt_raw(room_id, event)
+        return event
+
+    async def ban(self, action: BanUser) -> Result:
+        await self._connected()
+        uid = action.user.id
+        rooms = [r for r in self.protected_rooms if r]
+        if not rooms and not self.policy_room:
+            return Result(FAILED, "no protected rooms are configured")
+
+        async def one(room: str) -> str:
+            st, m = await self._api("GET", f"/_matrix/client/v3/rooms/{_q(room)}/state/m.room.member/{_q(uid)}")
+            if st == 200 and m.get("membership") == "ban":
+                return ALREADY
+            st, data = await self._api("POST", f"/_matrix/client/v3/rooms/{_q(room)}/ban",
+                                       {"user_id": uid, "reason": action.reason})
+            return OK if st == 200 else str(data.get("errcode") or st)
+
+        t0 = time.monotonic()
+        results = await asyncio.gather(*(one(r) for r in rooms))
+        banned_in = time.monotonic() - t0
+        extra = []
+        if self.policy_room:
+            extra.append(self._put_policy(uid, {"entity": uid, "recommendation": "m.ban", "reason": action.reason}))
+        if self.cfg.admin_api and server_of(uid) == server_of(self.user_id):
+            if action.delete_message_seconds:
+                extra.append(self._admin_redact_user(uid, action.reason))
+            extra.append(self._api("POST", f"/_synapse/admin/v1/user/{_q(uid)}/media/quarantine", {}, admin=True))
+        if extra:
+            for r in await asyncio.gather(*extra, return_exceptions=True):
+                if isinstance(r, Exception) or (isinstance(r, tuple) and r[0] != 200):
+                    log.warning("matrix: a follow-up of the ban of case %s did not complete", action.case_id)
+        failed = [r for r in results if r not in (OK, ALREADY)]
+        log.info("matrix: ban for case %s: %d room(s) banned, %d already, %d failed in %.0f ms", action.case_id,
+                 results.count(OK), results.count(ALREADY), len(failed), banned_in * 1000)
+        if failed:
+            return Result(FAILED, f"not banned in {len(failed)} of {len(rooms)} room(s) ({', '.join(sorted(set(failed)))})")
+        if results and all(r == ALREADY for r in results):
+            return Result(ALREADY, "already banned in every protected room")
+        return Result(OK)
+
+    async def _put_policy(self, uid: str, content: dict) -> tuple[int, dict]:
+        return await self._api("PUT", f"/_matrix/client/v3/rooms/{_q(self.policy_room)}/state/m.policy.rule.user/"
+                                      f"{_q(policy_state_key(uid))}", content)
+
+    async def _admin_redact_user(self, uid: str, reason: str) -> tuple[int, dict]:
+        # Only the protected rooms: the member's DMs with the people they threatened stay as evidence.
+        return await self._api("POST", f"/_synapse/admin/v1/user/{_q(uid)}/redact",
+                               {"rooms": self.protected_rooms, "reason": reason, "limit": 1000}, admin=True)
+
+    async def unban(self, action: UnbanUser) -> Result:
+        await self._connected()
+        uid = action.user.id
+
+        async def one(room: str) -> str:
+            st, m = await self._api("GET", f"/_matrix/client/v3/rooms/{_q(room)}/state/m.room.member/{_q(uid)}")
+            if not (st == 200 and m.get("membership") == "ban"):
+                return ALREADY
+            st, data = await self._api("POST", f"/_matrix/client/v3/rooms/{_q(room)}/unban",
+                                       {"user_id": uid, "reason": action.reason})
+            return OK if st == 200 else str(data.get("errcode") or st)
+
+        results = await asyncio.gather(*(one(r) for r in self.protected_rooms))
+        if self.policy_room:
+            st, _ = await self._put_policy(uid, {})
+            if st != 200:
+                log.warning("matrix: could not retract the policy rule (HTTP %s)", st)
+        failed = [r for r in results if r not in (OK, ALREADY)]
+        if failed:
+            return Result(FAILED, f"not unbanned in {len(failed)} room(s) ({', '.join(sorted(set(failed)))})")
+        if all(r == ALREADY for r in results):
+            return Result(ALREADY, "not banned in any protected room")
+        return Result(OK)
+
+    async def is_done(self, action) -> bool | None:
+        """For `Runtime.resume()`: did a ban or removal a crash interrupted already reach the homeserver?"""
+        await self._connected()
+        if isinstance(action, BanUser):
+            uid = action.user.id
+
+            async def banned(room: str) -> bool | None:
+                st, m = await self._api("GET", f"/_matrix/client/v3/rooms/{_q(room)}/state/m.room.member/{_q(uid)}")
+                return (m.get("membership") == "ban") if st == 200 else (False if st == 404 else None)
+
+            states = await asyncio.gather(*(banned(r) for r in self.protected_rooms))
+            if self.policy_room:
+                st, rule = await self._api("GET", f"/_matrix/client/v3/rooms/{_q(self.policy_room)}/state/"
+                                                  f"m.policy.rule.user/{_q(policy_state_key(uid))}")
+                states.append((rule.get("entity") == uid) if st == 200 else (False if st == 404 else None))
+            if None in states:
+                return None
+            return all(states)
+        if isinstance(action, RemoveMessage):
+            st, ev = await self._api("GET", f"/_matrix/client/v3/rooms/{_q(action.ref.channel_id)}/event/"
+                                            f"{_q(action.ref.message_id)}")
+            if st == 200:
+                return not ev.get("content")
+            return None
+        return None
+
+    async def timeout(self, action: TimeoutUser) -> Result:
+        return Result(FAILED, "Matrix has no timeouts; warn again or ban instead")
+
+    # ================================================================== HTTP
+    async def _api(self, method: str, path: str, body: Any = None, *, token: str | None = None,
+                   query: dict | None = None, admin: bool = False, timeout: float = 30) -> tuple[int, Any]:
+        """One call to the homeserver with the bot's token. Returns (status, JSON body or {}); 0 on no answer.
+        Retries 429 using retry_after_ms."""
+        if query:
+            path += "?" + urllib.parse.urlencode(query)
+        headers = {"Authorization": f"Bearer {token or self.client.access_token}"}
+        data = None
+        if body is not None:
+            data = json.dumps(body)
+            headers["Content-Type"] = "application/json"
+        for attempt in range(5):
+            try:
+                resp = await self.client.send(method, path, data, headers=headers, timeout=timeout)
+                try:
+                    payload = await resp.json(content_type=None)
+                except Exception:
+                    payload = {}
+                status = resp.status
+                resp.release()
+            except (asyncio.TimeoutError, OSError) as exc:
+                log.warning("matrix: %s %s: no answer (%s)", method, path.split("?")[0][:60], exc.__class__.__name__)
+                return 0, {}
+            except Exception as exc:  # aiohttp client errors
+                log.warning("matrix: %s request failed (%s)", method, exc.__class__.__name__)
+                return 0, {}
+            if status == 429 and attempt < 4:
+                wait = (payload or {}).get("retry_after_ms", 1000) / 1000 if isinstance(payload, dict) else 1
+                await asyncio.sleep(min(wait, 10))
+                continue
+            return status, payload if payload is not None else {}
+        return 429, {}
