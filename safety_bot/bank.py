@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Sequence
@@ -220,6 +219,18 @@ class MediaBank:
                 actor = entry.actor
                 break
         return await self.bank_from_hashes(action.case_id, hashes, actor)
+
+    async def bank_removed_images(self, action: RemoveMessage, platform: str, read_images) -> str:
+        """A removal with block, for every adapter: `read_images()` returns the message's images as bytes read
+        into memory (None for one that could not be read). They are hashed with variants and banked on the
+        case. Returns the summary for the moderator. Never raises: the removal goes ahead whatever happens."""
+        try:
+            found = await asyncio.gather(*(self.hash_download(data, with_variants=True) for data in await read_images()))
+            out = await self.bank_removed(action, [f[0] for f in found if f is not None], platform)
+            return out.reply
+        except Exception as exc:  # never lose the removal over the bank
+            log.error("banking the images of a removed message failed (%s)", exc.__class__.__name__)
+            return "The images could not be added to the hash bank (an error was logged)."
 
     async def add_hashes(self, network: str, *, pdq: str | None, sha256: str | None, md5: str | None,
                          quality: int, category: str, actor: str, case: Case | None = None) -> BankEntry:

@@ -7,10 +7,9 @@ import logging
 from dataclasses import dataclass
 
 from . import export as exporter
-from .actions import (BanUser, CaptureEvidence, Outcome, PostToTeam, RemoveMessage, TimeoutUser, UnbanUser,
-                      WarnUser)
+from .actions import BanUser, CaptureEvidence, Outcome, RemoveMessage, TimeoutUser, UnbanUser, WarnUser
 from .commands import ModCommand, help_text, usage
-from .domain import Ban, Case, CaseNote, CloseReason, Report, Status, Strike, Urgency, UserRef
+from .domain import Case, CaseNote, CloseReason, Report, Status, Strike, Urgency, UserRef
 from .service import ModContext, Resolved, SafetyService
 from .store import StoreUnavailable
 from .text import inert_plain

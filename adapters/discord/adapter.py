@@ -319,23 +319,16 @@ class DiscordAdapter:
         bank = self.app.bank
         if bank is None:
             return ""
-        hashes = []
-        try:
-            channel = await self.platform._channel(int(action.ref.channel_id))
-            message = await channel.fetch_message(int(action.ref.message_id))
-        except (discord.HTTPException, ValueError):
-            message = None
-        try:
-            if message is not None:
-                for found in await asyncio.gather(*(self._read_and_hash(a, with_variants=True)
-                                                    for a in self.image_attachments(message))):
-                    if found is not None:
-                        hashes.append(found[0])
-            out = await bank.bank_removed(action, hashes, PLATFORM)
-            return out.reply
-        except Exception as exc:  # never lose the removal over the bank
-            log.error("banking the images of a removed message failed (%s)", exc.__class__.__name__)
-            return "The images could not be added to the hash bank (an error was logged)."
+
+        async def read_images() -> list:
+            try:
+                channel = await self.platform._channel(int(action.ref.channel_id))
+                message = await channel.fetch_message(int(action.ref.message_id))
+            except (discord.HTTPException, ValueError):
+                return []
+            return await asyncio.gather(*(self.download(a) for a in self.image_attachments(message)))
+
+        return await bank.bank_removed_images(action, PLATFORM, read_images)
 
     async def on_command_error(self, interaction: discord.Interaction, error: Exception) -> None:
         log.error("command failed: %s", error.__class__.__name__, exc_info=error)

@@ -21,7 +21,6 @@ _MEDIA_TYPES = {"m.image", "m.video", "m.file", "m.audio"}
 _MEDIA_CHECKS = 4          # images of the protected rooms read and hashed at once
 _MEDIA_WAIT = 10.0         # seconds a sync waits for its image checks before the next one is handled
 _MEDIA_TIMEOUT = 30.0      # seconds for one image download
-_BANK_FAILED = "The image could not be added to the hash bank (an error was logged)."
 
 
 class MatrixMedia:
@@ -120,19 +119,13 @@ class MatrixMedia:
         if bank is None:
             return ""
         room_id = action.ref.channel_id
-        try:
-            if room_id not in self._media_rooms():
-                # DMs with the bot and the team's rooms: images there are never opened.
-                return "Only images in the protected rooms are added to the hash bank; nothing was added."
-            event = await self._decrypted(room_id, event)
-            img = image_media(str(event.get("type", "")), _shown_content(event.get("content")))
-            hashes = []
-            if img is not None:
-                found = await self._read_and_hash(img, with_variants=True)
-                if found is not None:
-                    hashes.append(found[0])
-            out = await bank.bank_removed(action, hashes, PLATFORM)
-            return out.reply
-        except Exception as exc:  # never lose the removal over the bank
-            log.error("matrix: banking the image of a removed message failed (%s)", exc.__class__.__name__)
-            return _BANK_FAILED
+        if room_id not in self._media_rooms():
+            # DMs with the bot and the team's rooms: images there are never opened.
+            return "Only images in the protected rooms are added to the hash bank; nothing was added."
+
+        async def read_images() -> list:
+            shown = await self._decrypted(room_id, event)
+            img = image_media(str(shown.get("type", "")), _shown_content(shown.get("content")))
+            return [await self._download(img)] if img is not None else []
+
+        return await bank.bank_removed_images(action, PLATFORM, read_images)
