@@ -109,11 +109,12 @@ async def test_report_message_captures_evidence_before_a_ban_purges_it(fake, wor
 
 async def test_resources_ephemeral_and_dm_in_members_language(fake, world, bot):
     it = await fake.send_slash_command(world.haven, world.general, world.alice, "resources", locale="de")
-    msgs = await it.wait_messages(1)
+    await it.wait_messages(1)
     assert all(m["flags"] & EPHEMERAL for m in it.messages)
     await fake.wait_for(lambda: "direct message" in ephemeral_text(it))
     dm = contents(fake.dm_messages(world.alice))
     assert dm and "places that can help" not in dm  # German, not English
+    assert "Stellen, die helfen können" in dm
     assert dm.splitlines()[1] in ephemeral_text(it)
     assert all(bot_messages(fake, c) == [] for c in public_channels(world))
 
