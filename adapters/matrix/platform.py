@@ -192,7 +192,7 @@ class MatrixPlatform:
             extra.append(self._put_policy(uid, {"entity": uid, "recommendation": "m.ban", "reason": action.reason}))
         if self.cfg.admin_api and server_of(uid) == server_of(self.user_id):
             if action.delete_message_seconds:
-                extra.append(self._admin_redact_user(uid, action.reason))
+                extra.append(self._admin_redact_user(uid, action.reason, action.delete_message_seconds))
             extra.append(self._api("POST", f"/_synapse/admin/v1/user/{_q(uid)}/media/quarantine", {}, admin=True))
         if extra:
             for r in await asyncio.gather(*extra, return_exceptions=True):
@@ -211,10 +211,13 @@ class MatrixPlatform:
         return await self._api("PUT", f"/_matrix/client/v3/rooms/{_q(self.policy_room)}/state/m.policy.rule.user/"
                                       f"{_q(policy_state_key(uid))}", content)
 
-    async def _admin_redact_user(self, uid: str, reason: str) -> tuple[int, dict]:
+    async def _admin_redact_user(self, uid: str, reason: str, seconds: int) -> tuple[int, dict]:
         # Only the protected rooms: the member's DMs with the people they threatened stay as evidence.
+        # Only the window the moderator was told about ("the last 7 days"), as on Discord.
+        after_ms = int((time.time() - seconds) * 1000)
         return await self._api("POST", f"/_synapse/admin/v1/user/{_q(uid)}/redact",
-                               {"rooms": self.protected_rooms, "reason": reason, "limit": 1000}, admin=True)
+                               {"rooms": self.protected_rooms, "reason": reason, "limit": 1000,
+                                "after_ts": after_ms}, admin=True)
 
     async def unban(self, action: UnbanUser) -> Result:
         await self._connected()

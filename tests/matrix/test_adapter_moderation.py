@@ -193,6 +193,32 @@ async def test_ban_across_rooms_with_policy_rule_then_unban(synapse, harness_fac
     assert await h.adapter.is_done(ban) is False
 
 
+async def test_ban_purge_redacts_only_the_window_the_moderator_was_told(synapse, harness_factory) -> None:
+    from safety_bot.actions import BanUser
+    from safety_bot.domain import UserRef
+
+    h = await harness_factory(rooms=1, admin_api=True)
+    accused = await synapse.aregister()
+    await join(synapse, accused, h.rooms[0])
+    older = await send_text(synapse, accused, h.rooms[0], "an older message")
+    await asyncio.sleep(3.0)
+    recent = await send_text(synapse, accused, h.rooms[0], "pay or I post your pictures")
+    ban = BanUser(community="matrix", user=UserRef("matrix", accused.user_id), case_id=None,
+                  reason="Zero-tolerance ban by the safety team", delete_message_seconds=2)
+    assert (await h.adapter.ban(ban)).done
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        got = await call(synapse, "GET", f"/_matrix/client/v3/rooms/{q(h.rooms[0])}/event/{q(recent)}", h.mod)
+        if got["content"] == {}:
+            break
+        await asyncio.sleep(0.2)
+    assert got["content"] == {}
+    await asyncio.sleep(1.0)  # the purge runs as one task on the homeserver: it is finished by now
+    kept = await call(synapse, "GET", f"/_matrix/client/v3/rooms/{q(h.rooms[0])}/event/{q(older)}", h.mod)
+    assert kept["content"].get("body") == "an older message"
+    assert await membership(synapse, h.mod, h.rooms[0], accused.user_id) == "ban"
+
+
 async def test_warnings_dm_and_timeout_is_not_available(synapse, harness_factory) -> None:
     h = await harness_factory(e2ee=False)
     member = await synapse.aregister()
