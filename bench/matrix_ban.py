@@ -6,9 +6,11 @@ The bot runs as it does in production: `safety-bot run --config ...` in its own 
 start-up time and resident memory are its own. The bench process plays the moderator (a nio client
 that syncs and timestamps what it sees), the members and the accused. Prints:
   * zero-tolerance ban: from the moderator's `!safety ban ... --confirm` until the moderator's client
-    has seen `ban` membership in every protected room (1, 10 and 50 rooms; a bot per room count);
+    has seen `ban` membership in every protected room (1, 10 and 50 rooms; a bot per room count), and
+    until it has seen the purge that follows (the accused's recent events redacted in every room);
   * DM report -> case notice in the management room, as the moderator's client sees it;
   * homeserver report (client Report button) -> case notice (poll interval as configured);
+  * for comparison, the homeserver alone: the moderator's client bans in the 50 rooms at once, no bot;
   * bot start-up with 50 protected rooms (first start, which joins the rooms, and a restart);
   * the bot's resident memory (VmRSS and peak VmHWM from /proc).
 Targets: 50-room ban < 1 s, DM report < 1 s, homeserver report < 12 s, start-up < 2 s, RSS < 150 MB.
@@ -146,6 +148,31 @@ class Bot:
                 self.proc.wait()
 
 
+async def synapse_alone(server: SynapseServer, mod: SynapseUser, accused: SynapseUser, rooms: list[str],
+                        watcher: Watcher) -> float:
+    import aiohttp
+
+    seen: set[str] = set()
+    room_set = set(rooms)
+
+    def is_ban(room, src):
+        if (room in room_set and src.get("type") == "m.room.member" and src.get("state_key") == accused.user_id
+                and src.get("content", {}).get("membership") == "ban"):
+            seen.add(room)
+        return len(seen) == len(room_set)
+
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {mod.access_token}"}) as session:
+        async def ban(room: str) -> None:
+            async with session.post(f"{server.base_url}/_matrix/client/v3/rooms/{q(room)}/ban",
+                                    json={"user_id": accused.user_id, "reason": "comparison"}) as resp:
+                if resp.status != 200:
+                    raise SystemExit(f"ban: HTTP {resp.status}")
+
+        t0 = time.monotonic()
+        await asyncio.gather(*(ban(r) for r in rooms))
+        return await watcher.wait(is_ban, 30) - t0
+
+
 async def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rooms", default="1,10,50")
@@ -217,6 +244,19 @@ async def main() -> None:
             await run(send, mod, mgmt, f"!safety ban {accused.user_id} --confirm")
             t1 = await watcher.wait(is_ban, 30)
             results[f"ban lands in {n} protected room(s)"] = f"{(t1 - t0) * 1000:.0f} ms"
+            # Then the purge (admin API): the accused's recent events, here their joins, are redacted.
+            purged: set[str] = set()
+
+            def is_purged(room, src):
+                if room in room_set and src.get("type") == "m.room.redaction":
+                    purged.add(room)
+                return len(purged) == len(room_set)
+
+            try:
+                t2 = await watcher.wait(is_purged, 30)
+                results[f"their recent events redacted in {n} room(s)"] = f"{(t2 - t0) * 1000:.0f} ms"
+            except TimeoutError:
+                results[f"their recent events redacted in {n} room(s)"] = f"not seen in 30 s ({len(purged)} rooms)"
             print(f"ban in {n} room(s): {(t1 - t0) * 1000:.0f} ms (bot start-up {first_wall:.2f} s incl. imports, "
                   f"adapter {first_internal:.2f} s; first start joins the rooms)", flush=True)
             if n == max(counts):
@@ -271,6 +311,15 @@ async def main() -> None:
                 rss, hwm = bot.rss()
                 results["bot resident memory after a restart, idle (VmRSS)"] = f"{rss / 2**20:.0f} MB"
             bot.stop()
+        # For comparison, the homeserver alone: the moderator's own client sends the 50 bans at once (no
+        # bot, no command to read, no purge) and the same watcher waits to see them all.
+        n = max(counts)
+        floor_user = server.register(prefix="accused")
+        list(pool.map(lambda r: join(floor_user, r), rooms))
+        await asyncio.sleep(0.5)
+        t1 = await synapse_alone(server, mod, floor_user, rooms, watcher)
+        results[f"for comparison, Synapse alone: {n} bans sent at once by the moderator's client, until seen"] = \
+            f"{t1 * 1000:.0f} ms"
     finally:
         for b in bots:
             b.stop()
