@@ -266,7 +266,15 @@ class MatrixAdapter(MatrixMedia, MatrixPlatform):
 
         # The first sync asks for the full state even with a saved position: nio keeps rooms in memory
         # only, and it needs them (encryption, members) to send. The timeline still starts at `since`.
-        resp = await self.client.sync(timeout=timeout, since=since, full_state=first, sync_filter=self._sync_filter())
+        sync_filter = self._sync_filter()
+        if since is None:
+            # The very first sync: its history is never acted on (see _handle_sync). It needs the state of
+            # the rooms the bot talks in and the position; the protected rooms are left out (their state
+            # is never synced, and their new events come with the next sync, which starts from here).
+            sync_filter["room"]["timeline"]["limit"] = 1
+            sync_filter["room"]["not_rooms"] = sorted(set(sync_filter["room"].get("not_rooms", []))
+                                                      | self._media_rooms())
+        resp = await self.client.sync(timeout=timeout, since=since, full_state=first, sync_filter=sync_filter)
         if not isinstance(resp, SyncResponse):
             raise MatrixError(f"sync failed: {getattr(resp, 'status_code', resp)}")
         await self._crypto_housekeeping()
