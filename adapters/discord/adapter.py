@@ -8,11 +8,10 @@ escalation destination). Report text and names are never logged.
 import asyncio
 import contextlib
 import logging
-import re
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Literal, Optional
+from typing import Optional
 
 import aiohttp
 import discord
@@ -21,18 +20,18 @@ from discord import app_commands
 
 from safety_bot.actions import Outcome, Prompt
 from safety_bot.app import App
-from safety_bot.commands import ModCommand
 from safety_bot.config import DiscordGuild
-from safety_bot.domain import MessageRef, MessageSnapshot, UserRef
+from safety_bot.domain import MessageRef, MessageSnapshot
 from safety_bot.ports import CaptureFailed
-from safety_bot.service import Community, ModContext, ReportEvent, Resolved
+from safety_bot.service import Community, ReportEvent
 
+from .media import DiscordMedia
+from .moderation import DiscordModeration, PendingConfirm
 from .platform import DiscordPlatform
 from .render import PLATFORM, chunks, message_ref, modal_values, parse_link, snapshot_of, user_ref
-from .ui import DYNAMIC_ITEMS, AnswerButton, CaseButton, ConfirmButton, answer_modal, report_modal
+from .ui import DYNAMIC_ITEMS, AnswerButton, CaseButton, answer_modal, report_modal
 
 log = logging.getLogger(__name__)
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".tif", ".tiff", ".heic", ".avif")
 PENDING_SECONDS = 900  # an interaction token lives 15 minutes; so do our pending modals and confirmations
 DMS_CLOSED_NOTE = ("Your direct messages are closed, so I could not message you privately. Here is what I "
                    "wanted to send you (only you can see this):")
@@ -43,15 +42,6 @@ class PendingReport:
     community: str
     snapshot: Optional[MessageSnapshot]
     accused_is_moderator: bool
-    at: float
-
-
-@dataclass
-class PendingConfirm:
-    guild_id: int
-    user_id: int
-    cmd: ModCommand
-    resolved: Resolved
     at: float
 
 
@@ -75,7 +65,7 @@ class SafetyClient(discord.Client):
         await self.adapter.on_interaction(interaction)
 
 
-class DiscordAdapter:
+class DiscordAdapter(DiscordModeration, DiscordMedia):
     """`await DiscordAdapter(app).run()` runs until `close()`. `ready` is set once connected, communities
     registered, the safety channels checked and unfinished actions resumed."""
 
@@ -312,24 +302,6 @@ class DiscordAdapter:
         if out.prompt is not None:
             await self.reply(interaction, out.prompt.text, view=self.prompt_view(out.prompt))
 
-    async def block_media(self, action) -> str:
-        """A removal with block (an explicit moderator choice): before the message is deleted, read its images
-        into memory, hash them with variants and let the core bank them on the case. Returns the core's
-        summary for the moderator. Never raises: the removal goes ahead whatever happens here."""
-        bank = self.app.bank
-        if bank is None:
-            return ""
-
-        async def read_images() -> list:
-            try:
-                channel = await self.platform._channel(int(action.ref.channel_id))
-                message = await channel.fetch_message(int(action.ref.message_id))
-            except (discord.HTTPException, ValueError):
-                return []
-            return await asyncio.gather(*(self.download(a) for a in self.image_attachments(message)))
-
-        return await bank.bank_removed_images(action, PLATFORM, read_images)
-
     async def on_command_error(self, interaction: discord.Interaction, error: Exception) -> None:
         log.error("command failed: %s", error.__class__.__name__, exc_info=error)
         with contextlib.suppress(discord.HTTPException):
@@ -364,290 +336,6 @@ class DiscordAdapter:
         remove_menu.guild_only = True
         tree.add_command(remove_menu, guilds=guilds)
         tree.add_command(self._safety_group(), guilds=guilds)
-
-    def _safety_group(self) -> app_commands.Group:
-        ad = self
-        safety = app_commands.Group(name="safety", description="Safety team tools", guild_only=True,
-                                    default_permissions=discord.Permissions(ban_members=True))
-
-        @safety.command(name="cases", description="List open cases")
-        @app_commands.rename(show_all="all")
-        @app_commands.describe(show_all="Include closed cases")
-        async def cases(interaction: discord.Interaction, show_all: bool = False) -> None:
-            await ad.mod_command(interaction, "cases", flags={"all": show_all})
-
-        @safety.command(name="case", description="Show one case")
-        async def case_(interaction: discord.Interaction, case: app_commands.Range[int, 1]) -> None:
-            await ad.mod_command(interaction, "case", case=case)
-
-        @safety.command(name="note", description="Add a note to a case (team only)")
-        async def note(interaction: discord.Interaction, case: app_commands.Range[int, 1], text: str) -> None:
-            await ad.mod_command(interaction, "note", case=case, text=text)
-
-        @safety.command(name="assign", description="Assign a case (to you, or to another team member)")
-        async def assign(interaction: discord.Interaction, case: app_commands.Range[int, 1],
-                         member: Optional[discord.User] = None) -> None:
-            await ad.mod_command(interaction, "assign", case=case, member=member)
-
-        @safety.command(name="close", description="Close a case")
-        async def close(interaction: discord.Interaction, case: app_commands.Range[int, 1],
-                        reason: Optional[Literal["actioned", "unfounded", "duplicate", "withdrawn"]] = None) -> None:
-            await ad.mod_command(interaction, "close", case=case, text=reason or "")
-
-        @safety.command(name="ban", description="Zero-tolerance ban across the network (by member or by id)")
-        @app_commands.describe(member="The member", user_id="Or their user id (for someone who left)",
-                               case="The case this ban belongs to", confirm="Skip the confirmation step",
-                               reason="Why (team only; never shown in the audit log)")
-        async def ban(interaction: discord.Interaction, member: Optional[discord.User] = None,
-                      user_id: Optional[str] = None, case: Optional[app_commands.Range[int, 1]] = None,
-                      confirm: bool = False, reason: Optional[str] = None) -> None:
-            await ad.mod_command(interaction, "ban", case=case, member=member, user_id=user_id, text=reason or "",
-                                 flags={"confirm": True} if confirm else {}, need_target=True)
-
-        @safety.command(name="unban", description="Lift a ban across the network")
-        async def unban(interaction: discord.Interaction, reason: str, member: Optional[discord.User] = None,
-                        user_id: Optional[str] = None) -> None:
-            await ad.mod_command(interaction, "unban", member=member, user_id=user_id, text=reason, need_target=True)
-
-        @safety.command(name="remove", description="Capture a message as evidence, then remove it")
-        @app_commands.describe(link="Message link (right-click > Copy Message Link)",
-                               block="Also block its images from being posted again")
-        async def remove(interaction: discord.Interaction, link: str, case: Optional[app_commands.Range[int, 1]] = None,
-                         block: bool = False) -> None:
-            await ad.mod_command(interaction, "remove", case=case, link=link, flags={"block": True} if block else {})
-
-        @safety.command(name="warn", description="Warn a member (a strike; not for sextortion cases)")
-        async def warn(interaction: discord.Interaction, member: discord.User, reason: str,
-                       case: Optional[app_commands.Range[int, 1]] = None) -> None:
-            await ad.mod_command(interaction, "warn", case=case, member=member, text=reason, need_target=True)
-
-        @safety.command(name="strikes", description="Show a member's strikes")
-        async def strikes(interaction: discord.Interaction, member: Optional[discord.User] = None,
-                          user_id: Optional[str] = None) -> None:
-            await ad.mod_command(interaction, "strikes", member=member, user_id=user_id, need_target=True)
-
-        @safety.command(name="resources", description="Send help resources to a member privately")
-        async def resources(interaction: discord.Interaction, member: discord.User, country: Optional[str] = None) -> None:
-            await ad.mod_command(interaction, "resources", member=member, text=country or "", need_target=True)
-
-        @safety.command(name="reply", description="Write to the reporter of a case through the bot")
-        async def reply(interaction: discord.Interaction, case: app_commands.Range[int, 1], text: str) -> None:
-            await ad.mod_command(interaction, "reply", case=case, text=text)
-
-        @safety.command(name="open", description="Open a case on suspicion")
-        async def open_(interaction: discord.Interaction, member: discord.User, note: str,
-                        category: Optional[Literal["sextortion", "child_safety", "harassment"]] = None) -> None:
-            await ad.mod_command(interaction, "open", member=member, text=note,
-                                 flags={"category": category} if category else {}, need_target=True)
-
-        @safety.command(name="export", description="Export a case to a file on the bot's host (never uploaded)")
-        async def export(interaction: discord.Interaction, case: app_commands.Range[int, 1],
-                         reason: Optional[str] = None) -> None:
-            await ad.mod_command(interaction, "export", case=case, flags={"reason": reason} if reason else {})
-
-        @safety.command(name="reveal", description="Show an anonymous reporter's name (audited)")
-        async def reveal(interaction: discord.Interaction, case: app_commands.Range[int, 1], reason: str) -> None:
-            await ad.mod_command(interaction, "reveal", case=case, text=reason)
-
-        @safety.command(name="hold", description="Keep a case from retention purges (or release it)")
-        async def hold(interaction: discord.Interaction, case: app_commands.Range[int, 1], off: bool = False) -> None:
-            await ad.mod_command(interaction, "hold", case=case, text="off" if off else "")
-
-        return safety
-
-    # ------------------------------------------------------------------ moderators
-    async def _moderate(self, interaction: discord.Interaction, guild_id: int, cmd: ModCommand,
-                        resolved: Optional[Resolved] = None, *, is_moderator: Optional[bool] = None) -> Outcome:
-        g = self.guilds[guild_id]
-        if is_moderator is None:
-            is_moderator = self.is_moderator(g, await self.member_of(guild_id, interaction.user))
-        ctx = ModContext(actor=user_ref(interaction.user), community=str(guild_id), is_moderator=is_moderator,
-                         locale=self.locale(interaction))
-        out = await self.app.service.moderate(ctx, cmd, resolved or Resolved())
-        return await self.app.runtime.run(out)
-
-    async def resolve_target(self, guild_id: int, member, user_id: Optional[str]):
-        """A UserRef, or a message (str) saying why not."""
-        guild = self.client.get_guild(guild_id)
-        if member is not None:
-            if guild is not None and not isinstance(member, discord.Member):
-                member = guild.get_member(member.id) or member
-            return user_ref(member)
-        if not user_id:
-            return None
-        digits = re.sub(r"[<@!>\s]", "", user_id)
-        if not digits.isdigit() or not 15 <= len(digits) <= 21:
-            return f"'{discord.utils.escape_markdown(user_id[:40])}' is not a Discord user id. Nothing was changed."
-        uid = int(digits)
-        found = (guild.get_member(uid) if guild is not None else None) or self.client.get_user(uid)
-        if found is None:
-            try:
-                found = await self.client.fetch_user(uid)
-            except discord.NotFound:
-                return f"No Discord account has the id {uid}. Nothing was changed."
-            except discord.HTTPException:
-                return UserRef(PLATFORM, str(uid), "")
-        return user_ref(found)
-
-    def ref_from_link(self, guild_id: int, link: str):
-        """A MessageRef in this guild, or a message (str) saying why not."""
-        parsed = parse_link(link)
-        if parsed is None:
-            return ("That is not a message link. Use the message's menu > Copy Message Link "
-                    "(https://discord.com/channels/...). Nothing was changed.")
-        lg, lc, lm = parsed
-        if lg is None:
-            channel = self.client.get_channel(lc)
-            lg = channel.guild.id if channel is not None and getattr(channel, "guild", None) else guild_id
-        if lg != guild_id:
-            return ("That message link is from another server. Use a link to a message in this server "
-                    "(run the command in the other server instead). Nothing was changed.")
-        return message_ref(guild_id, lc, lm)
-
-    async def mod_command(self, interaction: discord.Interaction, name: str, *, case: Optional[int] = None,
-                          member=None, user_id: Optional[str] = None, link: Optional[str] = None, text: str = "",
-                          flags: Optional[dict] = None, need_target: bool = False) -> None:
-        gid = interaction.guild_id
-        if gid not in self.guilds:
-            await self.reply(interaction, "This server is not set up for safety-bot. Nothing was changed.")
-            return
-        await self.defer(interaction)
-        cmd = ModCommand(name=name, case=case, text=text or "", flags=dict(flags or {}))
-        resolved = Resolved()
-        is_mod = self.is_moderator(self.guilds[gid], await self.member_of(gid, interaction.user))
-        if is_mod:  # resolve only for the team; the core refuses everyone else and changes nothing
-            if member is not None or user_id:
-                target = await self.resolve_target(gid, member, user_id)
-                if isinstance(target, str):
-                    await self.reply(interaction, target)
-                    return
-                cmd.targets = [target.id]
-                resolved.targets = [target]
-                if self.holds_power(target.id):
-                    resolved.moderators.add(target.key)
-            elif need_target:
-                await self.reply(interaction, "Choose a member, or give their user id. Nothing was changed.")
-                return
-            if link is not None:
-                ref = self.ref_from_link(gid, link)
-                if isinstance(ref, str):
-                    await self.reply(interaction, ref)
-                    return
-                cmd.message, resolved.message = ref.link, ref
-        out = await self._moderate(interaction, gid, cmd, resolved, is_moderator=is_mod)
-        view = None
-        if out.needs_confirmation:
-            self._prune()
-            token = secrets.token_hex(8)
-            self._pending_confirms[token] = PendingConfirm(gid, interaction.user.id, cmd, resolved, time.monotonic())
-            view = discord.ui.View(timeout=None)
-            view.add_item(ConfirmButton(token))
-            out.reply = out.reply.replace("run the same command with --confirm", "press Confirm (or run the command with confirm:true)")
-        await self.reply(interaction, out.reply or "Done.", view=view)
-
-    async def on_confirm_button(self, interaction: discord.Interaction, token: str) -> None:
-        pending = self._pending_confirms.get(token)
-        if pending is None:
-            await self.reply(interaction, "This confirmation has expired. Run the command again. Nothing was changed.")
-            return
-        if pending.user_id != interaction.user.id:
-            await self.reply(interaction, "Only the moderator who ran the command can confirm it. Nothing was changed.")
-            return
-        del self._pending_confirms[token]
-        await self._mark_pressed(interaction, "Confirmed.")
-        pending.cmd.flags["confirm"] = True
-        out = await self._moderate(interaction, pending.guild_id, pending.cmd, pending.resolved)
-        await self.reply(interaction, out.reply or "Done.")
-
-    async def _mark_pressed(self, interaction: discord.Interaction, note: str) -> None:
-        """Answer a button by editing its message (buttons removed), so it cannot be pressed twice."""
-        content = (interaction.message.content if interaction.message else "") or ""
-        try:
-            await interaction.response.edit_message(content=(content + "\n\n" + note)[-2000:], view=None)
-        except discord.HTTPException:
-            await self.defer(interaction)
-
-    async def ctx_remove_block(self, interaction: discord.Interaction, message: discord.Message) -> None:
-        gid = interaction.guild_id
-        if gid not in self.guilds:
-            await self.reply(interaction, "This server is not set up for safety-bot. Nothing was changed.")
-            return
-        await self.defer(interaction)
-        ref = message_ref(gid, message.channel.id, message.id)
-        cmd = ModCommand(name="remove", message=ref.link, flags={"block": True})
-        out = await self._moderate(interaction, gid, cmd, Resolved(message=ref))
-        await self.reply(interaction, out.reply or "Done.")
-
-    async def on_case_button(self, interaction: discord.Interaction, op: str, guild_id: int, number: int) -> None:
-        g = self.guilds.get(guild_id)
-        if g is None:
-            await self.reply(interaction, "This server is not set up for safety-bot. Nothing was changed.")
-            return
-        await self.defer(interaction)
-        is_mod = self.is_moderator(g, await self.member_of(guild_id, interaction.user))
-        name = {"banconfirm": "ban"}.get(op, op)
-        if not is_mod:  # the core refuses, logs it, and changes nothing
-            out = await self._moderate(interaction, guild_id, ModCommand(name=name, case=number), is_moderator=False)
-            await self.reply(interaction, out.reply)
-            return
-        store, actor = self.app.store, user_ref(interaction.user)
-        case = await store.get_case(str(guild_id), number)
-        if case is None or actor.key in case.hidden_from:
-            await self.reply(interaction, self.app.service.t("unknown_case", self.locale(interaction), number=number))
-            return
-        replies: list[str] = []
-        view = None
-        if op == "assign":
-            replies.append((await self._moderate(interaction, guild_id, ModCommand("assign", case=number),
-                                                 is_moderator=True)).reply)
-        elif op == "close":
-            replies.append((await self._moderate(interaction, guild_id, ModCommand("close", case=number, text="actioned"),
-                                                 is_moderator=True)).reply)
-        elif op in ("ban", "banconfirm"):
-            targets = [a for a in case.accused if a.platform == PLATFORM]
-            if not targets:
-                replies.append(f"Case {number} does not name a Discord account yet. Use /safety ban with the member "
-                               f"(or their id) and case:{number}. Nothing was changed.")
-            else:
-                cmd = ModCommand("ban", case=number, targets=[t.id for t in targets],
-                                 flags={"confirm": True} if op == "banconfirm" else {})
-                resolved = Resolved(targets=targets, moderators={t.key for t in targets if self.holds_power(t.id)})
-                out = await self._moderate(interaction, guild_id, cmd, resolved, is_moderator=True)
-                reply = out.reply
-                if out.needs_confirmation:
-                    reply = reply.replace("run the same command with --confirm", "press Confirm ban")
-                    view = discord.ui.View(timeout=None)
-                    view.add_item(CaseButton("banconfirm", guild_id, number))
-                replies.append(reply)
-        elif op == "remove":
-            refs: dict[str, MessageRef] = {}
-            for ev in await store.evidence_for(case.id):
-                if ev.ref and ev.ref.platform == PLATFORM:
-                    refs.setdefault(ev.ref.message_id, ev.ref)
-            for rep in await store.reports_for(case.id):
-                if rep.reported_message and rep.reported_message.platform == PLATFORM:
-                    refs.setdefault(rep.reported_message.message_id, rep.reported_message)
-            if not refs:
-                replies.append(f"Case {number} has no reported message to remove. Use /safety remove with a "
-                               f"message link and case:{number}.")
-            for ref in refs.values():
-                cmd = ModCommand("remove", case=number, message=ref.link or ref.message_id, flags={"block": True})
-                replies.append((await self._moderate(interaction, guild_id, cmd, Resolved(message=ref),
-                                                     is_moderator=True)).reply)
-        await self.reply(interaction, "\n".join(r for r in replies if r) or "Done.", view=view)
-        if op != "banconfirm" and interaction.message is not None and interaction.message.embeds:
-            await self.refresh_card(interaction.message, guild_id, number)
-
-    async def refresh_card(self, message: discord.Message, guild_id: int, number: int) -> None:
-        """Show the case's current state on its post (status, assignee); buttons go when it is closed."""
-        from .render import card_embed
-
-        case = await self.app.store.get_case(str(guild_id), number)
-        if case is None or not self.channel_is_private(message.channel):
-            return
-        card = await self.app.service.case_card(case, headline=message.embeds[0].title or "")
-        with contextlib.suppress(discord.HTTPException):
-            await message.edit(embed=card_embed(card), view=self.case_view(guild_id, card))
 
     # ------------------------------------------------------------------ members
     async def cmd_report(self, interaction: discord.Interaction) -> None:
@@ -796,66 +484,6 @@ class DiscordAdapter:
         if message.attachments:
             await self.check_media(message, g)
         self.messages_handled += 1
-
-    async def check_media(self, message: discord.Message, g: DiscordGuild) -> None:
-        """Read a new message's images into memory (never to disk), hash them in a worker thread and let the
-        core compare them with the network's hash bank; run what it decides (remove, ban, tell the team).
-        Nothing is downloaded while the network's bank is empty."""
-        bank = self.app.bank
-        if bank is None or not bank.has_entries(g.network):
-            return
-        images = self.image_attachments(message)
-        if not images:
-            return
-        try:
-            found = [f for f in await asyncio.gather(*(self._read_and_hash(a) for a in images)) if f is not None]
-            if not found:
-                return
-            ref = message_ref(g.id, message.channel.id, message.id)
-            out = await bank.check(str(g.id), ref, user_ref(message.author), [h for h, _ in found],
-                                   sizes=[n for _, n in found])
-            if out.actions:
-                await self.app.runtime.run(out)
-        except Exception as exc:
-            log.error("media check of a message failed (%s)", exc.__class__.__name__)
-
-    @staticmethod
-    def image_attachments(message: discord.Message) -> list:
-        out = []
-        for a in message.attachments:
-            ctype = (a.content_type or "").split(";")[0].strip().lower()
-            if ctype.startswith("image/") or (not ctype and (a.filename or "").lower().endswith(IMAGE_SUFFIXES)):
-                out.append(a)
-        return out
-
-    async def _read_and_hash(self, attachment, *, with_variants: bool = False):
-        """(MediaHashes, size) of one attachment read into memory, or None (too large, gone, not an image)."""
-        return await self.app.bank.hash_download(await self.download(attachment), with_variants=with_variants)
-
-    async def download(self, attachment) -> Optional[bytes]:
-        """The attachment's bytes, in memory, capped at media.max_bytes (the declared size is checked first,
-        then the stream is cut off). Never written anywhere."""
-        limit = self.app.config.media.max_bytes
-        if (attachment.size or 0) > limit:
-            log.info("an attachment is larger than media.max_bytes; not checked")
-            return None
-        if self._cdn is None or self._cdn.closed:
-            self._cdn = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20, sock_connect=5))
-        try:
-            async with self._cdn.get(attachment.url) as resp:
-                if resp.status != 200:
-                    log.info("an attachment could not be downloaded (HTTP %s)", resp.status)
-                    return None
-                buf = bytearray()
-                async for chunk in resp.content.iter_chunked(65536):
-                    buf += chunk
-                    if len(buf) > limit:
-                        log.info("an attachment is larger than media.max_bytes; not checked")
-                        return None
-                return bytes(buf)
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-            log.info("an attachment could not be downloaded (%s)", exc.__class__.__name__)
-            return None
 
     async def on_direct_message(self, message: discord.Message) -> None:
         text = (message.content or "").strip()

@@ -174,7 +174,7 @@ async def test_report_about_a_moderator_goes_to_the_escalation_contact_only(tmp_
     owner = fake.guilds[world.haven]["owner_id"]
     guilds = [{"id": world.haven, "safety_channel": world.safety, "safety_role": world.role, "network": "friends",
                "escalation_user": owner}]
-    async with running_bot(discord_config(tmp_path, fake, world, guilds=guilds)) as bot:
+    async with running_bot(discord_config(tmp_path, fake, world, guilds=guilds)):
         mid = await fake.dispatch_message_create(world.general, world.mod, "I know what you sent, pay me")
         it = await fake.send_message_context_command(world.haven, world.general, world.alice, "Report message", mid)
         await it.wait_response()

@@ -8,7 +8,6 @@ import io
 import json
 import os
 import random
-from pathlib import Path
 
 import pytest
 from PIL import Image, ImageOps
