@@ -28,16 +28,22 @@ from safety_bot.media import HashMatcher, hash_image_bytes  # noqa: E402
 # -- helpers -----------------------------------------------------------------------------------
 
 
-def generate(seed: int, width: int, height: int, *, noise: int = 16) -> Image.Image:
-    """Noise + gradient + shapes, like a busy photo as far as the JPEG coder is concerned."""
-    rng = np.random.default_rng(seed)
+def _waves(rng: np.random.Generator, width: int, height: int, *, freq: tuple[float, float], level: int,
+           amplitude: int) -> Image.Image:
+    """A smooth colour field: per channel, a product of a sine and a cosine of random frequency."""
     x = np.linspace(0.0, 1.0, width, dtype=np.float32)[None, :]
     y = np.linspace(0.0, 1.0, height, dtype=np.float32)[:, None]
     arr = np.empty((height, width, 3), np.uint8)
     for c in range(3):
-        fx, fy, phase = rng.uniform(0.5, 4.0, 3)
-        arr[..., c] = 127 + 70 * np.sin(x * fx * 6.283 + phase) * np.cos(y * fy * 6.283)
-    im = Image.fromarray(arr)
+        fx, fy, phase = rng.uniform(freq[0], freq[1], 3)
+        arr[..., c] = level + amplitude * np.sin(x * fx * 6.283 + phase) * np.cos(y * fy * 6.283)
+    return Image.fromarray(arr)
+
+
+def generate(seed: int, width: int, height: int, *, noise: int = 16) -> Image.Image:
+    """Noise + gradient + shapes, like a busy photo as far as the JPEG coder is concerned."""
+    rng = np.random.default_rng(seed)
+    im = _waves(rng, width, height, freq=(0.5, 4.0), level=127, amplitude=70)
     draw = ImageDraw.Draw(im)
     for _ in range(10):
         cx, cy = int(rng.integers(0, width)), int(rng.integers(0, height))
@@ -56,13 +62,7 @@ def photo_like(seed: int, width: int, height: int, *, grain: float = 4.0, textur
     (foliage, fabric, hair) and sensor grain, almost all of it in luminance (cameras smooth colour
     noise away). At 12 MP and JPEG quality 92 this gives about 3.4 MB, a middling phone photo."""
     rng = np.random.default_rng(seed)
-    x = np.linspace(0.0, 1.0, width, dtype=np.float32)[None, :]
-    y = np.linspace(0.0, 1.0, height, dtype=np.float32)[:, None]
-    arr = np.empty((height, width, 3), np.float32)
-    for c in range(3):
-        fx, fy, phase = rng.uniform(0.3, 2.0, 3)
-        arr[..., c] = 120 + 60 * np.sin(x * fx * 6.283 + phase) * np.cos(y * fy * 6.283)
-    im = Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
+    im = _waves(rng, width, height, freq=(0.3, 2.0), level=120, amplitude=60)
     draw = ImageDraw.Draw(im)
     for _ in range(14):
         cx, cy = int(rng.integers(0, width)), int(rng.integers(0, height))
