@@ -40,16 +40,27 @@ def _waves(rng: np.random.Generator, width: int, height: int, *, freq: tuple[flo
     return Image.fromarray(arr)
 
 
+def _shapes(rng: np.random.Generator, im: Image.Image, count: int, *, radius: tuple[int, int],
+            colours: tuple[int, int], polygons: bool) -> None:
+    """Draw solid discs (and, with polygons, as many pentagon-ish shapes) at random places."""
+    width, height = im.size
+    draw = ImageDraw.Draw(im)
+    for _ in range(count):
+        cx, cy = int(rng.integers(0, width)), int(rng.integers(0, height))
+        r = int(rng.integers(*radius))
+        colour = tuple(int(v) for v in rng.integers(colours[0], colours[1], 3))
+        if not polygons or rng.random() < 0.5:
+            draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=colour)
+        else:
+            draw.polygon([(cx + int(r * np.cos(a)), cy + int(r * np.sin(a))) for a in rng.uniform(0, 6.283, 5)],
+                         fill=colour)
+
+
 def generate(seed: int, width: int, height: int, *, noise: int = 16) -> Image.Image:
     """Noise + gradient + shapes, like a busy photo as far as the JPEG coder is concerned."""
     rng = np.random.default_rng(seed)
     im = _waves(rng, width, height, freq=(0.5, 4.0), level=127, amplitude=70)
-    draw = ImageDraw.Draw(im)
-    for _ in range(10):
-        cx, cy = int(rng.integers(0, width)), int(rng.integers(0, height))
-        r = int(rng.integers(width // 20, width // 4))
-        colour = tuple(int(v) for v in rng.integers(0, 256, 3))
-        draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=colour)
+    _shapes(rng, im, 10, radius=(width // 20, width // 4), colours=(0, 256), polygons=False)
     if not noise:
         return im
     arr = np.asarray(im).astype(np.int16)
@@ -63,16 +74,7 @@ def photo_like(seed: int, width: int, height: int, *, grain: float = 4.0, textur
     noise away). At 12 MP and JPEG quality 92 this gives about 3.4 MB, a middling phone photo."""
     rng = np.random.default_rng(seed)
     im = _waves(rng, width, height, freq=(0.3, 2.0), level=120, amplitude=60)
-    draw = ImageDraw.Draw(im)
-    for _ in range(14):
-        cx, cy = int(rng.integers(0, width)), int(rng.integers(0, height))
-        r = int(rng.integers(width // 25, width // 5))
-        colour = tuple(int(v) for v in rng.integers(30, 230, 3))
-        if rng.random() < 0.5:
-            draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=colour)
-        else:
-            draw.polygon([(cx + int(r * np.cos(a)), cy + int(r * np.sin(a))) for a in rng.uniform(0, 6.283, 5)],
-                         fill=colour)
+    _shapes(rng, im, 14, radius=(width // 25, width // 5), colours=(30, 230), polygons=True)
     out = np.asarray(im.filter(ImageFilter.GaussianBlur(1.2))).astype(np.float32)
     tex = rng.normal(128, 40, (height // 2, width // 2)).clip(0, 255).astype(np.uint8)
     tex = (np.asarray(Image.fromarray(tex).resize((width, height), Image.BILINEAR)).astype(np.float32) - 128) / 40
