@@ -4,9 +4,10 @@ core, and execution of the core's actions on a homeserver. It decides nothing ab
 Inbound: DMs to the bot (reports, intake answers, replies to the team, !resources), `!safety ...`
 commands in the management room, and (with `matrix.admin_api`) reports members send with their
 client's Report button (`/_synapse/admin/v1/event_reports`).
-Outbound: the `Platform` port (`safety_bot/ports.py`), in `platform.py`; the hash-bank checks of images
-in the protected rooms are in `media.py`. Both are mixins of `MatrixAdapter`; this module holds the
-lifecycle, the sync loop, member DMs, moderator commands and homeserver reports.
+Outbound: the `Platform` port (`safety_bot/ports.py`), in `platform.py`. The other parts are mixins of
+`MatrixAdapter` too: `messaging.py` (the member's DM conversation, DM rooms, sending notices),
+`moderation.py` (`!safety` commands, homeserver reports) and `media.py` (hash-bank checks of images in
+the protected rooms). This module holds the lifecycle, the sync loop and the routing of events.
 
 Privacy rules kept here: nothing but ids and case numbers is logged; reasons visible on Matrix
 (ban, redaction, policy rule) are only `action.reason`-style generic texts; user text is sent as
@@ -27,31 +28,23 @@ import json
 import logging
 import time
 from collections import OrderedDict
-from typing import Any
 
-from safety_bot import commands as cmdparse
-from safety_bot.actions import Outcome
 from safety_bot.app import App
-from safety_bot.domain import MessageRef, UserRef
-from safety_bot.ports import FAILED, FORBIDDEN, OK, Result
-from safety_bot.service import Community, ModContext, ReportEvent, Resolved
+from safety_bot.service import Community
 from safety_bot.text import inert_plain
 
 from .media import _MEDIA_CHECKS, _MEDIA_TYPES, _MEDIA_WAIT, MatrixMedia
-from .platform import MatrixError, MatrixPlatform
-from .text import _q, MEMBER_HELP, notice_html, parse_permalink, parse_user_id, permalink, render_prompt
+from .messaging import PREFIX, MatrixMessaging
+from .moderation import MatrixModeration
+from .platform import COMMUNITY, PLATFORM, MatrixError, MatrixPlatform
+from .text import _q, MEMBER_HELP
 
 log = logging.getLogger(__name__)
 
-PLATFORM = "matrix"
-COMMUNITY = "matrix"
-PREFIX = "!safety"
 # Room versions where the creators hold unlimited power and are absent from m.room.power_levels.
 _PRE_CREATOR_VERSIONS = {str(v) for v in range(1, 12)}
 _KEY_NEXT_BATCH = "matrix.next_batch"
 _KEY_DEVICE = "matrix.device_id"
-_KEY_SEEN_REPORTS = "matrix.seen_reports"
-_KEY_DM = "matrix.dm."
 _SYNC_FILTER = {
     "presence": {"not_types": ["*"]},
     "account_data": {"not_types": ["*"]},
@@ -70,7 +63,7 @@ _NO_IMAGES = ("I did not open what you sent. Please never send intimate pictures
               "link to the message.")
 
 
-class MatrixAdapter(MatrixMedia, MatrixPlatform):
+class MatrixAdapter(MatrixModeration, MatrixMessaging, MatrixMedia, MatrixPlatform):
     """`await MatrixAdapter(app).run()` runs until `await adapter.stop()`. `ready` is set once the
     bot is logged in, checked its rooms and finished its first sync."""
 
@@ -474,334 +467,3 @@ class MatrixAdapter(MatrixMedia, MatrixPlatform):
             await self.client.request_room_key(ev)
         except Exception:  # already requested, or no session id
             pass
-
-    def _private(self, room_id: str) -> bool:
-        """Only the bot and one other person are in the room (joined or invited)."""
-        room = self.client.rooms.get(room_id)
-        if room is None:
-            return False
-        return (room.joined_count or 0) + (room.invited_count or 0) <= 2 and len(room.users) <= 2
-
-    async def _is_dm_with(self, room_id: str, sender: str) -> bool:
-        if not self._private(room_id):
-            return False
-        if await self._dm_for(sender) != room_id:
-            await self._remember_dm(sender, room_id)
-        return True
-
-    async def _on_member_text(self, room_id: str, sender: str, body: str) -> None:
-        user = self._user(sender, room_id)
-        text = (body or "").strip()
-        low = text.lower()
-        if low.startswith("!resources"):
-            out = await self.svc.resources_request(user, COMMUNITY, self.locale, text[len("!resources"):].strip() or None)
-            out.reply = ""  # the resources arrive as the private message itself
-            await self._member_finish(room_id, out)
-            return
-        if low.startswith(PREFIX):
-            await self._send_notice(room_id, "Safety team commands work only in the management room. Nothing was changed.")
-            return
-        if low in ("!help", "!start"):
-            await self._send_notice(room_id, MEMBER_HELP)
-            return
-        if low.startswith("!report"):
-            out = await self.svc.member_message(user, COMMUNITY, text[len("!report"):].strip(), self.locale,
-                                                start_report=True)
-        else:
-            out = await self.svc.member_message(user, COMMUNITY, text, self.locale,
-                                                start_report=not await self._has_open_case(user))
-        await self._member_finish(room_id, out)
-
-    async def _has_open_case(self, user: UserRef) -> bool:
-        for case in await self.store.list_cases(COMMUNITY, ("open", "acting")):
-            if case.reporter and case.reporter.key == user.key:
-                return True
-        return False
-
-    async def _member_finish(self, room_id: str, out: Outcome) -> None:
-        """The member sees the reply first, then the actions' private messages, then the next question."""
-        if out.reply:
-            await self._send_notice(room_id, out.reply)
-        out.reply = ""
-        await self.app.runtime.run(out)
-        if out.reply:
-            log.warning("matrix: some actions were not done for a member message (case %s)", out.case_number)
-        if out.prompt is not None:
-            await self._send_notice(room_id, render_prompt(out.prompt))
-
-    def _user(self, user_id: str, room_id: str | None = None) -> UserRef:
-        name = ""
-        room = self.client.rooms.get(room_id) if room_id and self.client else None
-        if room is not None and user_id in room.users:
-            dn = room.users[user_id].display_name
-            if dn and dn != user_id:
-                name = dn
-        return UserRef(PLATFORM, user_id, name)
-
-    # ================================================================== moderator commands
-    async def _on_command(self, sender: str, line: str) -> None:
-        is_mod = await self._is_moderator(sender)
-        parsed = cmdparse.parse(line)
-        if isinstance(parsed, cmdparse.ParseError):
-            await self._send_notice(self.management_room,
-                                    parsed.message if is_mod else self.svc.t("not_moderator", self.locale))
-            if not is_mod:
-                log.info("matrix: refused a command from a non-moderator")
-            return
-        resolved = Resolved()
-        if is_mod:
-            tokens = list(parsed.targets)
-            if parsed.name == "assign" and parsed.text.strip():
-                tokens = [parsed.text.split()[0]]
-            for token in tokens:
-                uid = parse_user_id(token)
-                if uid is None:
-                    await self._send_notice(self.management_room,
-                                            f"'{inert_plain(token[:60])}' is not a Matrix user id like @name:server. "
-                                            f"Nothing was changed. {cmdparse.usage(parsed.name)}")
-                    return
-                resolved.targets.append(UserRef(PLATFORM, uid, ""))
-                if await self._is_moderator(uid):
-                    resolved.moderators.add(f"{PLATFORM}:{uid}")
-            if parsed.message:
-                resolved.message = await self._resolve_message(parsed.message)
-        ctx = ModContext(actor=self._user(sender, self.management_room), community=COMMUNITY, is_moderator=is_mod,
-                         locale=self.locale)
-        out = await self.svc.moderate(ctx, parsed, resolved)
-        out = await self.app.runtime.run(out)
-        if out.reply:
-            await self._send_notice(self.management_room, out.reply, title=False)
-
-    async def _resolve_message(self, token: str) -> MessageRef | None:
-        found = parse_permalink(token)
-        if found is None:
-            return None
-        room, event_id = found
-        if room.startswith("#"):
-            st, data = await self._api("GET", f"/_matrix/client/v3/directory/room/{_q(room)}")
-            if st != 200:
-                return None
-            room = data["room_id"]
-        return MessageRef(PLATFORM, COMMUNITY, room, event_id, permalink(room, event_id))
-
-    async def _is_moderator(self, user_id: str) -> bool:
-        """Power level in the management room; creators of v12+ rooms are above every level."""
-        if user_id in self._creators:
-            return True
-        room = self.client.rooms.get(self.management_room) if self.client else None
-        if room is not None and self.ready.is_set():
-            # nio keeps the power levels current from /sync (the first sync loads the full state).
-            return room.power_levels.get_user_level(user_id) >= self.cfg.mod_power_level
-        st, pl = await self._api("GET", f"/_matrix/client/v3/rooms/{_q(self.management_room)}/state/m.room.power_levels/")
-        if st != 200:
-            log.warning("matrix: cannot read the management room's power levels (HTTP %s)", st)
-            return False
-        try:
-            level = int((pl.get("users") or {}).get(user_id, pl.get("users_default", 0)))
-        except (TypeError, ValueError):
-            return False
-        return level >= self.cfg.mod_power_level
-
-    # ================================================================== homeserver reports
-    async def _report_loop(self) -> None:
-        raw = await self.store.get_value(_KEY_SEEN_REPORTS)
-        seen: list[int] | None = json.loads(raw) if raw else None
-        while not self._stopping.is_set():
-            try:
-                seen = await self._poll_reports(seen)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("matrix: polling homeserver reports failed (%s)", exc.__class__.__name__)
-            await asyncio.sleep(self.cfg.report_poll_seconds)
-
-    async def _poll_reports(self, seen: list[int] | None) -> list[int] | None:
-        reports: list[dict] = []
-        offset = 0
-        seen_set = set(seen or [])
-        for _ in range(10):
-            st, data = await self._api("GET", "/_synapse/admin/v1/event_reports", admin=True,
-                                       query={"dir": "b", "limit": 100, "from": offset})
-            if st != 200:
-                log.warning("matrix: event_reports returned HTTP %s (is the bot a server admin?)", st)
-                return seen
-            page = data.get("event_reports", [])
-            reports += page
-            if not data.get("next_token") or all(r.get("id") in seen_set for r in page):
-                break
-            offset = int(data["next_token"])
-        if seen is None:
-            # First start: reports made before the bot existed are not turned into cases.
-            seen = sorted({int(r["id"]) for r in reports})[-2000:]
-            await self.store.set_value(_KEY_SEEN_REPORTS, json.dumps(seen))
-            log.info("matrix: %d existing homeserver report(s) marked as seen at first start", len(seen))
-            return seen
-        for r in sorted((r for r in reports if r.get("id") not in seen_set), key=lambda r: r["id"]):
-            done = await self._take_report(r)
-            if not done:
-                break
-            seen.append(int(r["id"]))
-            seen = seen[-2000:]
-            seen_set.add(r["id"])
-            await self.store.set_value(_KEY_SEEN_REPORTS, json.dumps(seen))
-        return seen
-
-    async def _take_report(self, r: dict) -> bool:
-        """Open a case for one homeserver report. False: try again on the next poll."""
-        rid, room_id, event_id = r.get("id"), r.get("room_id"), r.get("event_id")
-        reporter_id, accused_id = r.get("user_id"), r.get("sender")
-        if not (room_id and event_id and reporter_id):
-            return True
-        if not await self._in_scope(room_id, reporter_id):
-            log.info("matrix: homeserver report %s is about a room outside this community; left alone", rid)
-            return True
-        st, detail = await self._api("GET", f"/_synapse/admin/v1/event_reports/{rid}", admin=True)
-        event = detail.get("event_json") if st == 200 else None
-        snapshot = None
-        if isinstance(event, dict):
-            # event_json is the federation form: no event_id in it for current room versions.
-            snapshot = await self._snapshot(room_id, dict(event, event_id=event_id))
-        accused = UserRef(PLATFORM, accused_id, "") if accused_id else None
-        ev = ReportEvent(community=COMMUNITY, reporter=self._user(reporter_id, room_id), text=r.get("reason") or "",
-                         locale=self.locale, message=snapshot,
-                         message_ref=MessageRef(PLATFORM, COMMUNITY, room_id, event_id, permalink(room_id, event_id)),
-                         accused=accused, accused_is_moderator=bool(accused_id) and await self._is_moderator(accused_id),
-                         source="homeserver")
-        out = await self.svc.report(ev)
-        if not out.ok:
-            if out.reply == self.svc.t("store_unavailable", self.locale):
-                return False
-            log.info("matrix: homeserver report %s was not turned into a case", rid)
-            return True
-        log.info("matrix: homeserver report %s opened case %s", rid, out.case_number)
-        reply, prompt = out.reply, out.prompt
-        out.reply = ""
-        await self.app.runtime.run(out)
-        # The normal acknowledgement, privately, as if they had written to the bot.
-        room = await self._dm_room(reporter_id)
-        if room:
-            if reply:
-                await self._send_notice(room, reply)
-            if prompt is not None:
-                await self._send_notice(room, render_prompt(prompt))
-        return True
-
-    async def _in_scope(self, room_id: str, reporter_id: str) -> bool:
-        if room_id in self._configured_rooms() or await self._dm_for(reporter_id) == room_id:
-            return True
-        st, data = await self._api("GET", f"/_synapse/admin/v1/users/{_q(reporter_id)}/joined_rooms", admin=True)
-        if st != 200:
-            return False
-        return bool(set(data.get("joined_rooms", [])) & (set(self.protected_rooms) | {self.management_room}))
-
-    # ================================================================== DMs
-    async def _dm_for(self, user_id: str) -> str | None:
-        if user_id in self._dm_cache:
-            return self._dm_cache[user_id]
-        room = await self.store.get_value(_KEY_DM + user_id)
-        if room:
-            self._dm_cache[user_id] = room
-        return room
-
-    async def _remember_dm(self, user_id: str, room_id: str) -> None:
-        if self._dm_cache.get(user_id) == room_id:
-            return
-        self._dm_cache[user_id] = room_id
-        await self.store.set_value(_KEY_DM + user_id, room_id)
-
-    def _dm_usable(self, room_id: str, user_id: str) -> bool:
-        room = self.client.rooms.get(room_id)
-        if room is None or not self._private(room_id):
-            return False
-        return user_id in room.users or user_id in room.invited_users
-
-    async def _dm_room(self, user_id: str) -> str | None:
-        """The user's DM with the bot; created (encrypted, marked as direct) when there is none."""
-        async with self._dm_lock:
-            room = await self._dm_for(user_id)
-            if room and self._dm_usable(room, user_id):
-                return room
-            if room:
-                st, m = await self._api("GET", f"/_matrix/client/v3/rooms/{_q(room)}/state/m.room.member/{_q(user_id)}")
-                if st == 200 and m.get("membership") in ("join", "invite") and self._private(room):
-                    return room
-            body: dict[str, Any] = {"is_direct": True, "preset": "private_chat", "invite": [user_id]}
-            if self.e2ee:
-                body["initial_state"] = [{"type": "m.room.encryption", "state_key": "",
-                                          "content": {"algorithm": "m.megolm.v1.aes-sha2"}}]
-            st, data = await self._api("POST", "/_matrix/client/v3/createRoom", body)
-            if st != 200:
-                log.info("matrix: could not open a DM (HTTP %s %s)", st, data.get("errcode"))
-                return None
-            room = data["room_id"]
-            await self._remember_dm(user_id, room)
-            await self._mark_direct(user_id, room)
-            await self._wait_for_room(room, user_id=user_id)
-            log.info("matrix: opened DM %s", room)
-            return room
-
-    async def _mark_direct(self, user_id: str, room_id: str) -> None:
-        path = f"/_matrix/client/v3/user/{_q(self.user_id)}/account_data/m.direct"
-        st, data = await self._api("GET", path)
-        direct = data if st == 200 and isinstance(data, dict) else {}
-        rooms = list(direct.get(user_id) or [])
-        if room_id not in rooms:
-            rooms.append(room_id)
-        direct[user_id] = rooms
-        st, _ = await self._api("PUT", path, direct)
-        if st != 200:
-            log.warning("matrix: could not update m.direct (HTTP %s)", st)
-
-    async def _wait_for_room(self, room_id: str, timeout: float = 15.0, user_id: str | None = None) -> None:
-        """Until /sync has shown the room (and the invited user in it): nio encrypts to the members it knows."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            room = self.client.rooms.get(room_id)
-            if room is not None and (user_id is None or user_id in room.users or user_id in room.invited_users):
-                return
-            await asyncio.sleep(0.03)
-
-    async def _ensure_device_keys(self, room_id: str) -> None:
-        """Query the device keys of members whose devices the bot does not know yet (a member just
-        invited to a DM the bot opened), so the room key is shared with them too."""
-        room = self.client.rooms.get(room_id)
-        if not (self.e2ee and room is not None and room.encrypted):
-            return
-        now = time.monotonic()
-        missing = [u for u in room.users if u != self.user_id
-                   and not any(True for _ in self.client.device_store.active_user_devices(u))
-                   and now - self._keys_asked.get(u, -1e9) > 30]
-        if missing:
-            for u in missing:
-                self._keys_asked[u] = now
-            self.client.olm.users_for_key_query.update(missing)
-        if self.client.should_query_keys:
-            await self.client.keys_query()
-
-    # ================================================================== sending
-    async def _send_notice(self, room_id: str, text: str, *, html: bool = True, title: bool = True,
-                           ping: bool = False) -> Result:
-        from nio import RoomSendResponse
-
-        content: dict[str, Any] = {"msgtype": "m.notice", "body": text, "m.mentions": {}}
-        if html:
-            content["format"] = "org.matrix.custom.html"
-            content["formatted_body"] = notice_html(text, title=title)
-        if ping:
-            content["body"] = "@room " + content["body"]
-            if html:
-                content["formatted_body"] = "@room " + content["formatted_body"]
-            content["m.mentions"] = {"room": True}
-        try:
-            if room_id not in self.client.rooms:
-                await self._wait_for_room(room_id, timeout=5.0)
-            await self._ensure_device_keys(room_id)
-            resp = await self.client.room_send(room_id, "m.room.message", content, ignore_unverified_devices=True)
-        except Exception as exc:
-            log.warning("matrix: sending to %s failed (%s)", room_id, exc.__class__.__name__)
-            return Result(FAILED, exc.__class__.__name__)
-        if isinstance(resp, RoomSendResponse):
-            return Result(OK)
-        code = getattr(resp, "status_code", "") or ""
-        log.warning("matrix: sending to %s failed (%s)", room_id, code)
-        return Result(FORBIDDEN if code == "M_FORBIDDEN" else FAILED, f"Matrix refused the message ({code})")

@@ -1,0 +1,180 @@
+"""The Matrix adapter's moderator side: `!safety ...` commands in the management room (obeyed only from
+members with the configured power level, or the room's creators in v12+ rooms) and, with
+`matrix.admin_api`, the reports members send with their client's Report button. A mixin of
+:class:`MatrixAdapter`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+
+from safety_bot import commands as cmdparse
+from safety_bot.domain import MessageRef, UserRef
+from safety_bot.service import ModContext, ReportEvent, Resolved
+from safety_bot.text import inert_plain
+
+from .platform import COMMUNITY, PLATFORM
+from .text import _q, parse_permalink, parse_user_id, permalink, render_prompt
+
+log = logging.getLogger("adapters.matrix.adapter")
+
+_KEY_SEEN_REPORTS = "matrix.seen_reports"
+
+
+class MatrixModeration:
+    # ================================================================== moderator commands
+    async def _on_command(self, sender: str, line: str) -> None:
+        is_mod = await self._is_moderator(sender)
+        parsed = cmdparse.parse(line)
+        if isinstance(parsed, cmdparse.ParseError):
+            await self._send_notice(self.management_room,
+                                    parsed.message if is_mod else self.svc.t("not_moderator", self.locale))
+            if not is_mod:
+                log.info("matrix: refused a command from a non-moderator")
+            return
+        resolved = Resolved()
+        if is_mod:
+            tokens = list(parsed.targets)
+            if parsed.name == "assign" and parsed.text.strip():
+                tokens = [parsed.text.split()[0]]
+            for token in tokens:
+                uid = parse_user_id(token)
+                if uid is None:
+                    await self._send_notice(self.management_room,
+                                            f"'{inert_plain(token[:60])}' is not a Matrix user id like @name:server. "
+                                            f"Nothing was changed. {cmdparse.usage(parsed.name)}")
+                    return
+                resolved.targets.append(UserRef(PLATFORM, uid, ""))
+                if await self._is_moderator(uid):
+                    resolved.moderators.add(f"{PLATFORM}:{uid}")
+            if parsed.message:
+                resolved.message = await self._resolve_message(parsed.message)
+        ctx = ModContext(actor=self._user(sender, self.management_room), community=COMMUNITY, is_moderator=is_mod,
+                         locale=self.locale)
+        out = await self.svc.moderate(ctx, parsed, resolved)
+        out = await self.app.runtime.run(out)
+        if out.reply:
+            await self._send_notice(self.management_room, out.reply, title=False)
+
+    async def _resolve_message(self, token: str) -> MessageRef | None:
+        found = parse_permalink(token)
+        if found is None:
+            return None
+        room, event_id = found
+        if room.startswith("#"):
+            st, data = await self._api("GET", f"/_matrix/client/v3/directory/room/{_q(room)}")
+            if st != 200:
+                return None
+            room = data["room_id"]
+        return MessageRef(PLATFORM, COMMUNITY, room, event_id, permalink(room, event_id))
+
+    async def _is_moderator(self, user_id: str) -> bool:
+        """Power level in the management room; creators of v12+ rooms are above every level."""
+        if user_id in self._creators:
+            return True
+        room = self.client.rooms.get(self.management_room) if self.client else None
+        if room is not None and self.ready.is_set():
+            # nio keeps the power levels current from /sync (the first sync loads the full state).
+            return room.power_levels.get_user_level(user_id) >= self.cfg.mod_power_level
+        st, pl = await self._api("GET", f"/_matrix/client/v3/rooms/{_q(self.management_room)}/state/m.room.power_levels/")
+        if st != 200:
+            log.warning("matrix: cannot read the management room's power levels (HTTP %s)", st)
+            return False
+        try:
+            level = int((pl.get("users") or {}).get(user_id, pl.get("users_default", 0)))
+        except (TypeError, ValueError):
+            return False
+        return level >= self.cfg.mod_power_level
+
+    # ================================================================== homeserver reports
+    async def _report_loop(self) -> None:
+        raw = await self.store.get_value(_KEY_SEEN_REPORTS)
+        seen: list[int] | None = json.loads(raw) if raw else None
+        while not self._stopping.is_set():
+            try:
+                seen = await self._poll_reports(seen)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("matrix: polling homeserver reports failed (%s)", exc.__class__.__name__)
+            await asyncio.sleep(self.cfg.report_poll_seconds)
+
+    async def _poll_reports(self, seen: list[int] | None) -> list[int] | None:
+        reports: list[dict] = []
+        offset = 0
+        seen_set = set(seen or [])
+        for _ in range(10):
+            st, data = await self._api("GET", "/_synapse/admin/v1/event_reports", admin=True,
+                                       query={"dir": "b", "limit": 100, "from": offset})
+            if st != 200:
+                log.warning("matrix: event_reports returned HTTP %s (is the bot a server admin?)", st)
+                return seen
+            page = data.get("event_reports", [])
+            reports += page
+            if not data.get("next_token") or all(r.get("id") in seen_set for r in page):
+                break
+            offset = int(data["next_token"])
+        if seen is None:
+            # First start: reports made before the bot existed are not turned into cases.
+            seen = sorted({int(r["id"]) for r in reports})[-2000:]
+            await self.store.set_value(_KEY_SEEN_REPORTS, json.dumps(seen))
+            log.info("matrix: %d existing homeserver report(s) marked as seen at first start", len(seen))
+            return seen
+        for r in sorted((r for r in reports if r.get("id") not in seen_set), key=lambda r: r["id"]):
+            done = await self._take_report(r)
+            if not done:
+                break
+            seen.append(int(r["id"]))
+            seen = seen[-2000:]
+            seen_set.add(r["id"])
+            await self.store.set_value(_KEY_SEEN_REPORTS, json.dumps(seen))
+        return seen
+
+    async def _take_report(self, r: dict) -> bool:
+        """Open a case for one homeserver report. False: try again on the next poll."""
+        rid, room_id, event_id = r.get("id"), r.get("room_id"), r.get("event_id")
+        reporter_id, accused_id = r.get("user_id"), r.get("sender")
+        if not (room_id and event_id and reporter_id):
+            return True
+        if not await self._in_scope(room_id, reporter_id):
+            log.info("matrix: homeserver report %s is about a room outside this community; left alone", rid)
+            return True
+        st, detail = await self._api("GET", f"/_synapse/admin/v1/event_reports/{rid}", admin=True)
+        event = detail.get("event_json") if st == 200 else None
+        snapshot = None
+        if isinstance(event, dict):
+            # event_json is the federation form: no event_id in it for current room versions.
+            snapshot = await self._snapshot(room_id, dict(event, event_id=event_id))
+        accused = UserRef(PLATFORM, accused_id, "") if accused_id else None
+        ev = ReportEvent(community=COMMUNITY, reporter=self._user(reporter_id, room_id), text=r.get("reason") or "",
+                         locale=self.locale, message=snapshot,
+                         message_ref=MessageRef(PLATFORM, COMMUNITY, room_id, event_id, permalink(room_id, event_id)),
+                         accused=accused, accused_is_moderator=bool(accused_id) and await self._is_moderator(accused_id),
+                         source="homeserver")
+        out = await self.svc.report(ev)
+        if not out.ok:
+            if out.reply == self.svc.t("store_unavailable", self.locale):
+                return False
+            log.info("matrix: homeserver report %s was not turned into a case", rid)
+            return True
+        log.info("matrix: homeserver report %s opened case %s", rid, out.case_number)
+        reply, prompt = out.reply, out.prompt
+        out.reply = ""
+        await self.app.runtime.run(out)
+        # The normal acknowledgement, privately, as if they had written to the bot.
+        room = await self._dm_room(reporter_id)
+        if room:
+            if reply:
+                await self._send_notice(room, reply)
+            if prompt is not None:
+                await self._send_notice(room, render_prompt(prompt))
+        return True
+
+    async def _in_scope(self, room_id: str, reporter_id: str) -> bool:
+        if room_id in self._configured_rooms() or await self._dm_for(reporter_id) == room_id:
+            return True
+        st, data = await self._api("GET", f"/_synapse/admin/v1/users/{_q(reporter_id)}/joined_rooms", admin=True)
+        if st != 200:
+            return False
+        return bool(set(data.get("joined_rooms", [])) & (set(self.protected_rooms) | {self.management_room}))
