@@ -18,6 +18,26 @@ async def membership(synapse, viewer, room: str, user_id: str) -> str | None:
     return resp.json().get("membership") if resp.status == 200 else None
 
 
+async def wait_memberships(synapse, viewer, rooms: list[str], user_id: str, want: str) -> list:
+    """The user's membership in each room, once all are `want` (or as they are after 10 s)."""
+    deadline = time.monotonic() + 10
+    while True:
+        states = [await membership(synapse, viewer, r, user_id) for r in rooms]
+        if states == [want] * len(rooms) or time.monotonic() > deadline:
+            return states
+        await asyncio.sleep(0.1)
+
+
+async def wait_redacted(synapse, viewer, room: str, event_id: str) -> dict:
+    """The event's content once it is redacted (empty), or as it is after 10 s."""
+    deadline = time.monotonic() + 10
+    while True:
+        got = await call(synapse, "GET", f"/_matrix/client/v3/rooms/{q(room)}/event/{q(event_id)}", viewer)
+        if got["content"] == {} or time.monotonic() > deadline:
+            return got["content"]
+        await asyncio.sleep(0.2)
+
+
 async def member_event(synapse, viewer, room: str, user_id: str) -> dict:
     resp = await synapse.arequest("GET", f"/_matrix/client/v3/rooms/{q(room)}/state/m.room.member/{q(user_id)}",
                                   token=viewer.access_token, query={"format": "event"})
@@ -116,13 +136,7 @@ async def test_remove_with_evidence_and_media_quarantine(synapse, harness_factor
     text_id = await send_text(synapse, accused, h.rooms[0], "pay me or else")
     ev = await h.command(f"!safety remove matrix:roomid/{h.rooms[0][1:]}/e/{text_id[1:]} --case {cases[0].number} --block")
     assert "hash bank" in (await h.reply_to(ev))["content"]["body"]
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        got = await call(synapse, "GET", f"/_matrix/client/v3/rooms/{q(h.rooms[0])}/event/{q(text_id)}", viewer)
-        if got["content"] == {}:
-            break
-        await asyncio.sleep(0.1)
-    assert got["content"] == {}
+    assert await wait_redacted(synapse, viewer, h.rooms[0], text_id) == {}
     evidence = await h.app.store.evidence_for(cases[0].id)
     assert any(e.text == "pay me or else" for e in evidence)
 
@@ -146,12 +160,7 @@ async def test_ban_across_rooms_with_policy_rule_then_unban(synapse, harness_fac
 
     ev = await h.command(f"!safety ban {accused.user_id} --confirm he threatened a member")
     assert "Banning" in (await h.reply_to(ev))["content"]["body"]
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        states = [await membership(synapse, h.mod, r, accused.user_id) for r in h.rooms]
-        if states == ["ban", "ban"]:
-            break
-        await asyncio.sleep(0.1)
+    states = await wait_memberships(synapse, h.mod, h.rooms, accused.user_id, "ban")
     assert states == ["ban", "ban"]  # also in the room they had left: bans work by id
     for r in h.rooms:
         reason = (await member_event(synapse, h.mod, r, accused.user_id))["content"].get("reason", "")
@@ -163,13 +172,7 @@ async def test_ban_across_rooms_with_policy_rule_then_unban(synapse, harness_fac
                                    "reason": "Zero-tolerance ban by the safety team"}
     assert await h.app.store.active_ban("matrix", "matrix:" + accused.user_id) is not None
     # With the admin API, their recent messages in the protected rooms are redacted too.
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        got = await call(synapse, "GET", f"/_matrix/client/v3/rooms/{q(h.rooms[0])}/event/{q(spam)}", h.mod)
-        if got["content"] == {}:
-            break
-        await asyncio.sleep(0.2)
-    assert got["content"] == {}
+    assert await wait_redacted(synapse, h.mod, h.rooms[0], spam) == {}
 
     ev = await h.command(f"!safety ban {accused.user_id} --confirm")
     assert "already banned" in (await h.reply_to(ev))["content"]["body"]
@@ -181,12 +184,7 @@ async def test_ban_across_rooms_with_policy_rule_then_unban(synapse, harness_fac
 
     ev = await h.command(f"!safety unban {accused.user_id} appeal accepted")
     assert "Lifting the ban" in (await h.reply_to(ev))["content"]["body"]
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        states = [await membership(synapse, h.mod, r, accused.user_id) for r in h.rooms]
-        if states == ["leave", "leave"]:
-            break
-        await asyncio.sleep(0.1)
+    states = await wait_memberships(synapse, h.mod, h.rooms, accused.user_id, "leave")
     assert states == ["leave", "leave"]
     state = await call(synapse, "GET", f"/_matrix/client/v3/rooms/{q(h.policy_room)}/state", h.mod)
     assert [e for e in state if e["type"] == "m.policy.rule.user" and e["content"]] == []
@@ -206,13 +204,7 @@ async def test_ban_purge_redacts_only_the_window_the_moderator_was_told(synapse,
     ban = BanUser(community="matrix", user=UserRef("matrix", accused.user_id), case_id=None,
                   reason="Zero-tolerance ban by the safety team", delete_message_seconds=2)
     assert (await h.adapter.ban(ban)).done
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        got = await call(synapse, "GET", f"/_matrix/client/v3/rooms/{q(h.rooms[0])}/event/{q(recent)}", h.mod)
-        if got["content"] == {}:
-            break
-        await asyncio.sleep(0.2)
-    assert got["content"] == {}
+    assert await wait_redacted(synapse, h.mod, h.rooms[0], recent) == {}
     await asyncio.sleep(1.0)  # the purge runs as one task on the homeserver: it is finished by now
     kept = await call(synapse, "GET", f"/_matrix/client/v3/rooms/{q(h.rooms[0])}/event/{q(older)}", h.mod)
     assert kept["content"].get("body") == "an older message"
@@ -260,11 +252,7 @@ async def test_group_room_marked_direct_is_left_and_dm_commands_are_refused(syna
     member, other = await synapse.aregister(), await synapse.aregister()
     group = await create_room(synapse, member, invite=[h.bot.user_id, other.user_id], is_direct=True)
     await join(synapse, other, group)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        if await membership(synapse, member, group, h.bot.user_id) == "leave":
-            break
-        await asyncio.sleep(0.1)
+    await wait_memberships(synapse, member, [group], h.bot.user_id, "leave")
     assert await membership(synapse, member, group, h.bot.user_id) == "leave"
 
     dm = await dm_with_bot(synapse, member, h.bot)
