@@ -176,10 +176,11 @@ class MatrixPlatform:
         if not rooms and not self.policy_room:
             return Result(FAILED, "no protected rooms are configured")
 
+        # Straight to the bans, all at once: no membership read first. The homeserver is the bottleneck
+        # (one ban is about 12 ms of its time), and 50 reads would delay the last ban by about 100 ms.
+        # Bans the bot made are known to the core, which does not ask again; a room where a moderator had
+        # banned by hand gets a second ban event with the generic reason, which changes nothing.
         async def one(room: str) -> str:
-            st, m = await self._api("GET", f"/_matrix/client/v3/rooms/{_q(room)}/state/m.room.member/{_q(uid)}")
-            if st == 200 and m.get("membership") == "ban":
-                return ALREADY
             st, data = await self._api("POST", f"/_matrix/client/v3/rooms/{_q(room)}/ban",
                                        {"user_id": uid, "reason": action.reason})
             return OK if st == 200 else str(data.get("errcode") or st)
@@ -198,13 +199,11 @@ class MatrixPlatform:
             for r in await asyncio.gather(*extra, return_exceptions=True):
                 if isinstance(r, Exception) or (isinstance(r, tuple) and r[0] != 200):
                     log.warning("matrix: a follow-up of the ban of case %s did not complete", action.case_id)
-        failed = [r for r in results if r not in (OK, ALREADY)]
-        log.info("matrix: ban for case %s: %d room(s) banned, %d already, %d failed in %.0f ms", action.case_id,
-                 results.count(OK), results.count(ALREADY), len(failed), banned_in * 1000)
+        failed = [r for r in results if r != OK]
+        log.info("matrix: ban for case %s: %d room(s) banned, %d failed in %.0f ms", action.case_id,
+                 results.count(OK), len(failed), banned_in * 1000)
         if failed:
             return Result(FAILED, f"not banned in {len(failed)} of {len(rooms)} room(s) ({', '.join(sorted(set(failed)))})")
-        if results and all(r == ALREADY for r in results):
-            return Result(ALREADY, "already banned in every protected room")
         return Result(OK)
 
     async def _put_policy(self, uid: str, content: dict) -> tuple[int, dict]:
