@@ -16,7 +16,7 @@ USAGE: dict[str, str] = {
     "assign": "assign N [member]",
     "close": "close N [actioned|unfounded|duplicate|withdrawn]",
     "ban": "ban <member or id> [more ids...] [--case N] [--confirm] [reason]",
-    "unban": "unban <member or id> <reason>",
+    "unban": "unban <member or id> [reason]",
     "remove": "remove <message link or id> [--case N] [--block]",
     "warn": "warn <member> <reason> [--case N]",
     "strikes": "strikes <member>",
@@ -46,8 +46,8 @@ class ParseError:
     message: str
 
 
-def usage(name: str) -> str:
-    return f"Usage: {USAGE[name]}"
+def usage(name: str, prefix: str = "") -> str:
+    return f"Usage: {prefix}{USAGE[name]}"
 
 
 def help_text(prefix: str = "") -> str:
@@ -61,16 +61,17 @@ def _case_number(token: str | None) -> int | None:
     return int(token) if token.isascii() and token.isdecimal() and len(token) < 10 else None
 
 
-def parse(line: str) -> ModCommand | ParseError:
+def parse(line: str, prefix: str = "") -> ModCommand | ParseError:
+    """One command line (without the platform's prefix); `prefix` is shown in usage and help texts."""
     try:
         words = shlex.split(line)
     except ValueError:
         words = line.split()
     if not words:
-        return ParseError(help_text())
+        return ParseError(help_text(prefix))
     name = words[0].lower()
     if name not in USAGE:
-        return ParseError(f"Unknown command '{name[:30]}'. " + help_text())
+        return ParseError(f"Unknown command '{name[:30]}'. " + help_text(prefix))
     flags: dict[str, str | bool] = {}
     rest: list[str] = []
     i = 1
@@ -78,7 +79,7 @@ def parse(line: str) -> ModCommand | ParseError:
         w = words[i]
         if w in ("--case", "--category", "--reason"):
             if i + 1 >= len(words):
-                return ParseError(f"{w} needs a value. {usage(name)}")
+                return ParseError(f"{w} needs a value. {usage(name, prefix)}")
             flags[w[2:]] = words[i + 1] if w != "--reason" else " ".join(words[i + 1:])
             i = i + 2 if w != "--reason" else len(words)
             continue
@@ -92,15 +93,15 @@ def parse(line: str) -> ModCommand | ParseError:
     if "case" in flags:
         cmd.case = _case_number(str(flags["case"]))
         if cmd.case is None:
-            return ParseError(f"'{str(flags['case'])[:20]}' is not a case number. {usage(name)}")
+            return ParseError(f"'{str(flags['case'])[:20]}' is not a case number. {usage(name, prefix)}")
     needs_case = name in ("case", "note", "assign", "close", "reply", "export", "reveal", "hold")
     if needs_case:
         if not rest or _case_number(rest[0]) is None:
-            return ParseError(usage(name))
+            return ParseError(usage(name, prefix))
         cmd.case = _case_number(rest[0])
         rest = rest[1:]
         if name in ("note", "reply", "reveal") and not rest:
-            return ParseError(usage(name))
+            return ParseError(usage(name, prefix))
         cmd.text = " ".join(rest)
         return cmd
     if name in ("cases", "help"):
@@ -108,13 +109,13 @@ def parse(line: str) -> ModCommand | ParseError:
         return cmd
     if name == "remove":
         if not rest:
-            return ParseError(usage(name))
+            return ParseError(usage(name, prefix))
         cmd.message = rest[0]
         cmd.text = " ".join(rest[1:])
         return cmd
     if name == "ban":
         if not rest:
-            return ParseError(usage(name))
+            return ParseError(usage(name, prefix))
         # several ids may follow; the first word that is not a target starts the reason
         targets = [rest[0]]
         for w in rest[1:]:
@@ -126,18 +127,18 @@ def parse(line: str) -> ModCommand | ParseError:
         cmd.text = " ".join(rest[len(targets):])
         return cmd
     if name in ("unban", "warn", "open"):
-        if len(rest) < 2:
-            return ParseError(usage(name))
+        if len(rest) < (1 if name == "unban" else 2):
+            return ParseError(usage(name, prefix))
         cmd.targets = [rest[0]]
         cmd.text = " ".join(rest[1:])
         return cmd
     if name in ("strikes", "resources"):
         if not rest:
-            return ParseError(usage(name))
+            return ParseError(usage(name, prefix))
         cmd.targets = [rest[0]]
         cmd.text = " ".join(rest[1:])
         return cmd
-    return ParseError(usage(name))  # pragma: no cover - every name is handled above
+    return ParseError(usage(name, prefix))  # pragma: no cover - every name is handled above
 
 
 def _looks_like_target(word: str) -> bool:

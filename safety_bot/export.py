@@ -42,9 +42,19 @@ async def build_bundle(store, case: Case) -> dict:
                       "text": e.text, "message_created_at": e.message_created_at, "captured_at": e.captured_at,
                       "captured_by": e.captured_by, "attachments": e.attachments, "note": e.note} for e in evidence],
         "notes": [{"kind": n.kind, "author": n.author, "text": n.text, "at": n.at} for n in notes],
-        "audit": [{"seq": a.seq, "at": a.at, "actor": a.actor, "action": a.action, "community": a.community,
-                   "case_id": a.case_id, "detail": a.detail, "prev_hash": a.prev_hash, "hash": a.hash} for a in audit],
+        "audit": [_audit_entry(a, case) for a in audit],
     }
+
+
+def _audit_entry(a, case: Case) -> dict:
+    entry = {"seq": a.seq, "at": a.at, "actor": a.actor, "action": a.action, "community": a.community,
+             "case_id": a.case_id, "detail": a.detail, "prev_hash": a.prev_hash, "hash": a.hash}
+    if case.reporter is not None and case.anonymous and a.actor == case.reporter.key:
+        # Entries written before the log used the alias: the anonymous reporter's account stays out of the
+        # bundle. This entry's hash can then not be recomputed by the recipient; the field says so.
+        entry["actor"] = f"reporter:{case.alias}"
+        entry["actor_withheld"] = True
+    return entry
 
 
 def write_bundle(folder: Path, bundle: dict) -> Path:

@@ -43,10 +43,10 @@ async def moderate(svc: SafetyService, ctx: ModContext, cmd: ModCommand, resolve
         log.info("refused a moderator command from a non-moderator in %s", ctx.community)
         return c.refuse("not_moderator")
     if cmd.name == "help":
-        return Outcome(reply=help_text())
+        return Outcome(reply=help_text(ctx.command_prefix))
     handler = HANDLERS.get(cmd.name)
     if handler is None:
-        return Outcome(ok=False, reply=help_text())
+        return Outcome(ok=False, reply=help_text(ctx.command_prefix))
     try:
         out = await handler(c)
     except StoreUnavailable:
@@ -168,7 +168,7 @@ async def cmd_close(c: Ctx) -> Outcome:
     try:
         reason = CloseReason(word)
     except ValueError:
-        return Outcome(ok=False, reply=usage("close"))
+        return Outcome(ok=False, reply=usage("close", c.ctx.command_prefix))
     if case.status == Status.CLOSED:
         return Outcome(ok=False, reply=f"Case {case.number} is already closed. Nothing changed.")
     case.status, case.close_reason, case.updated_at = Status.CLOSED, reason, c.svc.clock()
@@ -230,7 +230,7 @@ async def _mass_action_check(c: Ctx, what: str) -> Outcome | None:
 async def cmd_remove(c: Ctx) -> Outcome:
     ref = c.r.message
     if ref is None:
-        return Outcome(ok=False, reply=c.t("message_not_found_ref") + " " + usage("remove"))
+        return Outcome(ok=False, reply=c.t("message_not_found_ref") + " " + usage("remove", c.ctx.command_prefix))
     if ref.community != c.ctx.community:
         return c.refuse("message_other_community")
     limited = await _mass_action_check(c, "removal")
@@ -294,10 +294,10 @@ async def _new_mod_case(c: Ctx, accused: list[UserRef], category: str, note: str
 
 async def cmd_open(c: Ctx) -> Outcome:
     if not c.r.targets:
-        return Outcome(ok=False, reply=usage("open"))
+        return Outcome(ok=False, reply=usage("open", c.ctx.command_prefix))
     category = str(c.cmd.flags.get("category") or "sextortion")
     if category not in c.svc.lib.playbooks:
-        return Outcome(ok=False, reply=f"Unknown category '{inert_plain(category[:30])}'. " + usage("open"))
+        return Outcome(ok=False, reply=f"Unknown category '{inert_plain(category[:30])}'. " + usage("open", c.ctx.command_prefix))
     text = c.cmd.text.strip()
     if len(text) > c.svc.config.limits.note_max_chars:
         return c.refuse("note_too_long", limit=c.svc.config.limits.note_max_chars)
@@ -316,7 +316,7 @@ def _generic_reason(case: Case | None) -> str:
 
 async def cmd_ban(c: Ctx) -> Outcome:
     if not c.r.targets:
-        return Outcome(ok=False, reply=usage("ban"))
+        return Outcome(ok=False, reply=usage("ban", c.ctx.command_prefix))
     case = None
     if c.cmd.case is not None:
         case = await _case(c, c.cmd.case)
@@ -365,8 +365,8 @@ async def cmd_ban(c: Ctx) -> Outcome:
 
 
 async def cmd_unban(c: Ctx) -> Outcome:
-    if not c.r.targets or not c.cmd.text.strip():
-        return Outcome(ok=False, reply=usage("unban"))
+    if not c.r.targets:
+        return Outcome(ok=False, reply=usage("unban", c.ctx.command_prefix))
     com = c.svc.community(c.ctx.community)
     t = c.r.targets[0]
     ban = await c.svc.store.active_ban(com.network, t.key)
@@ -377,7 +377,8 @@ async def cmd_unban(c: Ctx) -> Outcome:
         out.actions.append(UnbanUser(community=target_com.id, user=t, reason="Ban lifted by the safety team", case_id=ban.case_id))
     async with c.svc.store.transaction():
         await c.svc.store.end_ban(ban.id)
-    return await _save(c, None, "ban.lifted", out, target=t.key, reason=c.cmd.text.strip(), ban_case_id=ban.case_id)
+    return await _save(c, None, "ban.lifted", out, target=t.key, reason=c.cmd.text.strip() or "(no reason given)",
+                       ban_case_id=ban.case_id)
 
 
 def _active_strikes(c: Ctx, strikes: list[Strike]) -> list[Strike]:
@@ -387,7 +388,7 @@ def _active_strikes(c: Ctx, strikes: list[Strike]) -> list[Strike]:
 
 async def cmd_warn(c: Ctx) -> Outcome:
     if not c.r.targets or not c.cmd.text.strip():
-        return Outcome(ok=False, reply=usage("warn"))
+        return Outcome(ok=False, reply=usage("warn", c.ctx.command_prefix))
     t = c.r.targets[0]
     com = c.svc.community(c.ctx.community)
     case = None
@@ -429,7 +430,7 @@ async def cmd_warn(c: Ctx) -> Outcome:
 
 async def cmd_strikes(c: Ctx) -> Outcome:
     if not c.r.targets:
-        return Outcome(ok=False, reply=usage("strikes"))
+        return Outcome(ok=False, reply=usage("strikes", c.ctx.command_prefix))
     t = c.r.targets[0]
     com = c.svc.community(c.ctx.community)
     all_strikes = await c.svc.store.strikes_for(com.network, t.key)
@@ -449,7 +450,7 @@ async def cmd_strikes(c: Ctx) -> Outcome:
 
 async def cmd_resources(c: Ctx) -> Outcome:
     if not c.r.targets:
-        return Outcome(ok=False, reply=usage("resources"))
+        return Outcome(ok=False, reply=usage("resources", c.ctx.command_prefix))
     t = c.r.targets[0]
     case = None
     for x in reversed(await c.svc.store.list_cases(c.ctx.community, ("open", "acting"))):

@@ -51,12 +51,19 @@ class ReportEvent:
     source: str = "member"
 
 
+def reporter_actor(case: Case) -> str:
+    """Who did it, in the audit log, when the reporter did something: the case's alias, never their
+    account. The log is exported with cases; only an audited `reveal` shows who reported."""
+    return f"reporter:{case.alias}"
+
+
 @dataclass
 class ModContext:
     actor: UserRef
     community: str
     is_moderator: bool
     locale: str = "en"
+    command_prefix: str = ""  # how commands are typed on this platform, for help and usage texts ("!safety ")
 
 
 @dataclass
@@ -201,7 +208,7 @@ class SafetyService:
                 await self.store.put_intake(Intake(platform=ev.reporter.platform, user_id=ev.reporter.id,
                                                    case_id=case.id, asked=[first] if first else [],
                                                    current=first, locale=loc, updated_at=now))
-                await self.audit(ev.reporter.key, "report.received", community.id, case, source=ev.source,
+                await self.audit(reporter_actor(case), "report.received", community.id, case, source=ev.source,
                                  with_message=ref is not None)
                 out = Outcome(reply=self.t("report_received", loc), case_number=case.number)
                 pb = self.lib.playbook(case.category)
@@ -297,7 +304,7 @@ class SafetyService:
                     current.current = nxt
                     current.updated_at = self.clock()
                     await self.store.put_intake(current)
-                await self.audit(case.reporter.key if case.reporter else "reporter", "intake.answer", case.community,
+                await self.audit(reporter_actor(case), "intake.answer", case.community,
                                  case, question=qid, skipped=answer.kind != "value")
                 if qid == "danger" and value == "yes":
                     # Crisis lines first, before anything else.
@@ -353,7 +360,7 @@ class SafetyService:
         try:
             async with self.store.transaction():
                 await self.store.add_note(CaseNote(case.id, "reporter", "reply_in", text, self.clock()))
-                await self.audit(user.key, "case.reply_in", case.community, case)
+                await self.audit(reporter_actor(case), "case.reply_in", case.community, case)
         except StoreUnavailable:
             return Outcome(ok=False, reply=self.t("store_unavailable", loc))
         who = case.alias if case.anonymous or "anonymous" not in case.answers else (case.reporter.name or case.reporter.id)
@@ -373,7 +380,7 @@ class SafetyService:
         case.answers["consent"] = value
         async with self.store.transaction():
             await self.store.save_case(case)
-            await self.audit(user.key, "case.consent", case.community, case, consent=value)
+            await self.audit(reporter_actor(case), "case.consent", case.community, case, consent=value)
         return Outcome(reply=self.t("consent_recorded_yes" if value == "yes" else "consent_recorded_no", loc))
 
     async def _withdraw(self, user: UserRef, loc: str) -> Outcome:
@@ -384,7 +391,7 @@ class SafetyService:
         async with self.store.transaction():
             await self.store.save_case(case)
             await self.store.withdraw_reports(case.id)
-            await self.audit(user.key, "case.withdrawn", case.community, case)
+            await self.audit(reporter_actor(case), "case.withdrawn", case.community, case)
         out = Outcome(reply=self.t("withdrawn", loc), case_number=case.number)
         out.actions.append(PostToTeam(community=case.community, case_number=case.number,
                                       text=f"Case {case.number} was withdrawn by the reporter and is closed. Their statement was deleted.",

@@ -91,7 +91,8 @@ def card(library: Library, case: Case, reports: list[Report], evidence: list[Evi
     if case.flags.get("about_moderator"):
         flags.append("This case is about a member of the safety team and is hidden from them.")
     if linked:
-        flags.append(f"Linked: {len(linked) + 1} cases name this account (cases {', '.join(map(str, linked))}).")
+        others = ", ".join(map(str, linked))
+        flags.append(f"Linked: case{'s' if len(linked) > 1 else ''} {others} also name{'' if len(linked) > 1 else 's'} this account.")
     if case.flags.get("possible_minor") or (case.answers.get("minor") in ("unsure", "skipped")):
         flags.append("Possibly a minor: treat as urgent.")
     return {

@@ -14,19 +14,21 @@ from safety_bot.domain import MessageRef, UserRef
 from safety_bot.service import ModContext, ReportEvent, Resolved
 from safety_bot.text import inert_plain
 
+from .messaging import PREFIX
 from .platform import COMMUNITY, PLATFORM
 from .text import _q, parse_permalink, parse_user_id, permalink, render_prompt
 
 log = logging.getLogger("adapters.matrix.adapter")
 
 _KEY_SEEN_REPORTS = "matrix.seen_reports"
+SHOWN_PREFIX = PREFIX + " "  # in help and usage texts: "Usage: !safety case N"
 
 
 class MatrixModeration:
     # ================================================================== moderator commands
     async def _on_command(self, sender: str, line: str) -> None:
         is_mod = await self._is_moderator(sender)
-        parsed = cmdparse.parse(line)
+        parsed = cmdparse.parse(line, SHOWN_PREFIX)
         if isinstance(parsed, cmdparse.ParseError):
             await self._send_notice(self.management_room,
                                     parsed.message if is_mod else self.svc.t("not_moderator", self.locale))
@@ -43,7 +45,7 @@ class MatrixModeration:
                 if uid is None:
                     await self._send_notice(self.management_room,
                                             f"'{inert_plain(token[:60])}' is not a Matrix user id like @name:server. "
-                                            f"Nothing was changed. {cmdparse.usage(parsed.name)}")
+                                            f"Nothing was changed. {cmdparse.usage(parsed.name, SHOWN_PREFIX)}")
                     return
                 resolved.targets.append(UserRef(PLATFORM, uid, ""))
                 if await self._is_moderator(uid):
@@ -51,7 +53,7 @@ class MatrixModeration:
             if parsed.message:
                 resolved.message = await self._resolve_message(parsed.message)
         ctx = ModContext(actor=self._user(sender, self.management_room), community=COMMUNITY, is_moderator=is_mod,
-                         locale=self.locale)
+                         locale=self.locale, command_prefix=SHOWN_PREFIX)
         out = await self.svc.moderate(ctx, parsed, resolved)
         out = await self.app.runtime.run(out)
         if out.reply:

@@ -153,12 +153,23 @@ async def test_ban_by_id_for_someone_who_left_and_several_alt_accounts(h):
 
 async def test_unban_is_network_wide_and_audited_with_a_reason(h):
     await h.run("as mia", "ban @ghost --confirm")
-    out = await h.run("unban @ghost")
-    assert "Usage: unban" in h.replies("mia", out)
     out = await h.run("unban @ghost appeal accepted after review")
+    assert "Lifting the ban on ghost" in h.replies("mia", out)
     assert h.console.world.bans == {"cafe": {}, "club": {}}
     lifted = [a for a in await h.store.audit_entries() if a.action == "ban.lifted"]
     assert lifted and lifted[0].detail["reason"] == "appeal accepted after review"
+
+
+async def test_unban_without_a_reason_works_and_the_log_says_none_was_given(h):
+    # The Matrix contract is `!safety unban <user_id>`: the reason is optional.
+    await h.run("as mia", "ban @ghost --confirm")
+    out = await h.run("unban @ghost")
+    assert "Lifting the ban on ghost" in h.replies("mia", out)
+    assert h.console.world.bans == {"cafe": {}, "club": {}}
+    lifted = [a for a in await h.store.audit_entries() if a.action == "ban.lifted"]
+    assert lifted[0].detail["reason"] == "(no reason given)"
+    out = await h.run("unban")
+    assert "Usage: unban <member or id> [reason]" in h.replies("mia", out)
 
 
 async def test_warn_is_refused_in_sextortion_cases_with_an_explanation(h):
@@ -223,6 +234,42 @@ async def test_export_needs_consent_or_an_audited_reason(h, tmp_path):
     assert any(a["action"] == "report.received" for a in bundle["audit"])
     exports = [a for a in await h.store.audit_entries() if a.action == "case.export"]
     assert exports[0].detail["reason"] == "police asked with a warrant"
+
+
+async def test_export_of_an_anonymous_report_never_names_the_reporter(h, tmp_path):
+    await report_m2(h)
+    # alice answers every question (so the log has her answers and her consent), and keeps her name
+    # private by skipping that question.
+    await h.run("no", "skip", "1", "1", "no", "Germany", "threatens to post pictures", "skip", "ban", "yes")
+    case = await h.store.get_case("cafe", 1)
+    assert case.anonymous and case.flags["consent"] == "yes"
+    out = await h.run("as mia", "export 1")
+    path = h.replies("mia", out).split("Exported case 1 to ")[1].split(" on the bot")[0]
+    text = open(path).read()
+    assert "alice" not in text.lower()
+    bundle = json.loads(text)
+    reporter_entries = [a for a in bundle["audit"] if a["actor"] == f"reporter:{case.alias}"]
+    assert {"report.received", "intake.answer"} <= {a["action"] for a in reporter_entries}
+    assert not any(a.get("actor_withheld") for a in bundle["audit"])  # written with the alias: still verifiable
+    # Only the audited reveal names her.
+    out = await h.run("reveal 1 the police need a witness statement")
+    assert "alice" in h.replies("mia", out)
+
+
+async def test_export_withholds_an_anonymous_reporter_named_by_an_older_log_entry(h, tmp_path):
+    from safety_bot.domain import AuditEntry
+    await report_m2(h, "no", "skip")
+    case = await h.store.get_case("cafe", 1)
+    assert case.anonymous
+    # As logs written before the alias was used: the reporter's account as the actor.
+    await h.store.append_audit(AuditEntry(at=1.0, actor=case.reporter.key, action="case.consent",
+                                          community="cafe", case_id=case.id, detail={"consent": "yes"}))
+    out = await h.run("as mia", "export 1 --reason police asked with a warrant")
+    path = h.replies("mia", out).split("Exported case 1 to ")[1].split(" on the bot")[0]
+    text = open(path).read()
+    assert "alice" not in text.lower()
+    withheld = [a for a in json.loads(text)["audit"] if a.get("actor_withheld")]
+    assert [a["action"] for a in withheld] == ["case.consent"] and withheld[0]["actor"] == f"reporter:{case.alias}"
 
 
 async def test_audit_log_records_reports_views_actions_and_changes(h):

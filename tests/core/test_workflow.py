@@ -124,7 +124,7 @@ async def test_moderator_opened_case_and_linked_cases(h):
     await h.run("as bob", "say general pay up", "as alice", "report-message m1 he wants money", "stop")
     await h.run("as carol", "report-message m1 he threatened me too", "stop")
     out = await h.run("as mia", "case 3")
-    assert "Linked: 3 cases name this account (cases 1, 2)" in h.replies("mia", out)
+    assert "Linked: cases 1, 2 also name this account." in h.replies("mia", out)
 
 
 async def test_close_reasons(h):
