@@ -240,10 +240,14 @@ async def cmd_remove(c: Ctx) -> Outcome:
     if c.cmd.case is not None and case is None:
         return c.refuse("unknown_case", number=c.cmd.case)
     opened = False
+    author = c.r.message_author
     if case is None:
         case = await _find_case_for_message(c, ref)
+    if case is None and author is not None:
+        case = await _open_case_about(c, author)
     if case is None:
-        case = await _new_mod_case(c, [], c.cmd.flags.get("category") or "sextortion", "Opened to remove a message.")
+        case = await _new_mod_case(c, [author] if author else [], c.cmd.flags.get("category") or "sextortion",
+                                   "Opened to remove a message.")
         opened = True
     _ack(c, case)
     out = Outcome(case_number=case.number, actions=[
@@ -267,6 +271,14 @@ async def _find_case_for_message(c: Ctx, ref) -> Case | None:
         for rep in await c.svc.store.reports_for(case.id):
             if rep.reported_message and rep.reported_message.message_id == ref.message_id:
                 return case
+    return None
+
+
+async def _open_case_about(c: Ctx, user: UserRef) -> Case | None:
+    """The newest open case (visible to this moderator) that names the account as accused."""
+    for case in reversed(await c.svc.store.list_cases(c.ctx.community, ("open", "acting"))):
+        if c.actor.key not in case.hidden_from and any(a.key == user.key for a in case.accused):
+            return case
     return None
 
 

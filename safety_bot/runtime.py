@@ -13,7 +13,8 @@ import logging
 from . import faults
 from .actions import (Action, BanUser, CaptureEvidence, Outcome, PostToTeam, RemoveMessage, SendPrivate, TimeoutUser,
                       UnbanUser, WarnUser, action_from_json)
-from .ports import ALREADY, FAILED, CaptureFailed, Platform, Result
+from .domain import MessageSnapshot
+from .ports import ALREADY, FAILED, BeforePurge, CaptureFailed, Platform, Result
 from .service import SafetyService
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,7 @@ class Runtime:
         gone = [a for a, r in results if isinstance(a, RemoveMessage) and r.status == "not_found"]
         if gone:
             outcome.reply += "\nThe message was already gone; the case notes it and keeps the evidence."
+        outcome.reply = _confirm(outcome.reply, results)
         self.results = results
         return outcome
 
@@ -103,6 +105,10 @@ class Runtime:
                     return Result(FAILED, f"could not capture evidence: {exc}")
                 await self.service.record_capture(action.case_id, action.ref, snapshot, f"bot:{platform.name}")
                 return Result("ok")
+            # Only platforms that say they take it get `before_purge` (ports.CapturesBeforePurge).
+            if isinstance(action, BanUser) and action.case_id is not None and \
+                    getattr(platform, "captures_before_purge", False) is True:
+                return await platform.ban(action, before_purge=self._capture_before_purge(action.case_id, platform.name))
             method = {SendPrivate: platform.send_private, PostToTeam: platform.post_to_team,
                       RemoveMessage: platform.remove_message, BanUser: platform.ban, UnbanUser: platform.unban,
                       TimeoutUser: platform.timeout, WarnUser: platform.warn}[type(action)]
@@ -110,6 +116,14 @@ class Runtime:
         except Exception as exc:  # an adapter bug must not lose the rest of the actions
             log.exception("action %s failed in the %s adapter", action.kind, platform.name)
             return Result(FAILED, exc.__class__.__name__)
+
+    def _capture_before_purge(self, case_id: int, platform_name: str) -> BeforePurge:
+        """Evidence first for ban purges: the platform hands over the messages it is about to delete, and they
+        are committed on the case before it may delete them. Raising (store down) keeps them up."""
+        async def store(snapshots: list[MessageSnapshot]) -> None:
+            if snapshots:
+                await self.service.record_captures(case_id, snapshots, f"bot:{platform_name}")
+        return store
 
     async def _already_done(self, action: Action) -> bool:
         """A ban or removal left pending by a crash may have reached the platform before it: ask."""
@@ -161,3 +175,19 @@ def _describe(action: Action) -> str:
     if isinstance(action, WarnUser):
         return f"warning to {action.user.name or action.user.id}"
     return action.kind
+
+
+def _confirm(reply: str, results: list[tuple[Action, Result]]) -> str:
+    """The moderator hears that a ban or removal has happened, not only that it was started."""
+    lines = []
+    bans = [(a, r) for a, r in results if isinstance(a, BanUser)]
+    if bans and all(r.done for _, r in bans):
+        n = len({a.community for a, _ in bans})
+        lines.append(f"Done: the ban is in place in {n} communit{'y' if n == 1 else 'ies'}.")
+        lines += [f"Note: {r.detail}." for _, r in bans if r.detail and r.status != ALREADY]
+    removed = [a for a, r in results if isinstance(a, RemoveMessage) and r.done and r.status != ALREADY]
+    if removed:
+        lines.append("Done: the message was removed." if len(removed) == 1 else f"Done: {len(removed)} messages were removed.")
+    if not lines:
+        return reply
+    return (reply + "\n" if reply else "") + "\n".join(lines)

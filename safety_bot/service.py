@@ -73,6 +73,7 @@ class Resolved:
     targets: list[UserRef] = field(default_factory=list)
     moderators: set[str] = field(default_factory=set)  # keys of targets who hold moderator power
     message: MessageRef | None = None
+    message_author: UserRef | None = None  # who wrote `message`, when the adapter could look it up
 
 
 class SafetyService:
@@ -466,18 +467,52 @@ class SafetyService:
             if case is None:
                 return Outcome(ok=False)
             async with self.store.transaction():
-                if snapshot is None:
-                    await self.store.add_note(CaseNote(case.id, "system", "system",
-                                                       f"Message {ref.link or ref.message_id} was already gone when evidence was captured.",
-                                                       self.clock()))
-                else:
-                    await self._store_snapshot(case, snapshot, by)
-                    if not case.accused and snapshot.author:
-                        case.accused = [snapshot.author]
-                        await self.store.save_case(case)
+                stored = await self._capture(case, ref, snapshot, by)
                 await self.audit(by, "evidence.captured", case.community, case, message=ref.message_id,
-                                 found=snapshot is not None)
+                                 found=snapshot is not None, new=stored)
             return Outcome(case_number=case.number)
+
+    async def record_captures(self, case_id: int, snapshots: list[MessageSnapshot], by: str) -> int:
+        """Store messages captured just before a ban purge deletes them; committed before this returns, so
+        the purge only runs once they are durable. Raises when they could not be stored (then no purge).
+        Returns how many new evidence rows were added."""
+        async with self._lock:
+            case = await self.store.get_case_by_id(case_id)
+            if case is None:
+                raise LookupError("the case of the ban no longer exists")
+            async with self.store.transaction():
+                stored = 0
+                for snap in snapshots:
+                    stored += await self._capture(case, snap.ref, snap, by)
+                # Counts only: the messages are on the case, the audit log need not repeat them.
+                await self.audit(by, "evidence.captured_before_purge", case.community, case, messages=len(snapshots),
+                                 new=stored)
+            return stored
+
+    async def _capture(self, case: Case, ref: MessageRef, snapshot: MessageSnapshot | None, by: str) -> bool:
+        """One capture, inside the caller's transaction. A re-capture that shows nothing new (the message is
+        gone, or unchanged since its latest evidence) adds no row: the export would list it twice."""
+        same = [e for e in await self.store.evidence_for(case.id)
+                if e.ref and (e.ref.platform, e.ref.channel_id, e.ref.message_id) == (ref.platform, ref.channel_id, ref.message_id)]
+        latest = same[-1] if same else None
+        # Empty content is how a removed message looks on some platforms; without an earlier capture the
+        # id, link and author are still worth keeping.
+        empty = snapshot is not None and not snapshot.text and not snapshot.attachments
+        if snapshot is None or (empty and latest is not None):
+            await self.store.add_note(CaseNote(case.id, "system", "system",
+                                               f"Message {ref.link or ref.message_id} was already gone when evidence was captured"
+                                               + ("; the earlier capture is kept." if latest else "."), self.clock()))
+            return False
+        if latest is not None:
+            keep_text = self.lib.playbook(case.category).keep_evidence_text
+            text = snapshot.text if keep_text else ""
+            if latest.text == text and latest.attachments == [a.to_dict() for a in snapshot.attachments]:
+                return False
+        await self._store_snapshot(case, snapshot, by)
+        if not case.accused and snapshot.author:
+            case.accused = [snapshot.author]
+            await self.store.save_case(case)
+        return True
 
     async def after_action(self, action, status: str, detail: str = "", outbox_id: int | None = None) -> Outcome:
         """Record an action's result on its case and tell the reporter about outcomes that happened."""

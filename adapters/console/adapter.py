@@ -17,7 +17,7 @@ from safety_bot.actions import (BanUser, Outcome, PostToTeam, Prompt, RemoveMess
 from safety_bot.app import App
 from safety_bot.config import ConsoleCommunity
 from safety_bot.domain import MessageRef, MessageSnapshot, UserRef
-from safety_bot.ports import ALREADY, NOT_FOUND, OK, Result
+from safety_bot.ports import ALREADY, NOT_FOUND, OK, BeforePurge, Result
 from safety_bot.service import Community, ModContext, ReportEvent, Resolved
 from safety_bot.text import inert_plain
 
@@ -90,6 +90,7 @@ class ConsolePlatform:
     """Carries out actions by printing what each person would see and changing the world."""
 
     name = PLATFORM
+    captures_before_purge = True  # `ban` takes `before_purge` (safety_bot/ports.py)
 
     def __init__(self, world: World, write):
         self.world = world
@@ -132,19 +133,27 @@ class ConsolePlatform:
         self.write(f"[#{m.channel} @ {m.community}] (a message was removed by the moderators)")
         return Result(OK, detail)
 
-    async def ban(self, a: BanUser) -> Result:
+    async def ban(self, a: BanUser, *, before_purge: BeforePurge | None = None) -> Result:
         bans = self.world.bans.setdefault(a.community, {})
         if a.user.id in bans:
             return Result(ALREADY)
         bans[a.user.id] = a.reason
         now = max((m.at for m in self.world.messages.values()), default=0)
-        purged = 0
-        if a.delete_message_seconds:
-            for m in self.world.messages.values():
-                if m.community == a.community and m.author == a.user.id and not m.deleted and now - m.at <= a.delete_message_seconds:
-                    m.deleted = True
-                    purged += 1
-        self.write(f"[audit log @ {a.community}] ban {a.user.id}: {a.reason}" + (f" ({purged} recent message(s) removed)" if purged else ""))
+        doomed = [m for m in self.world.messages.values()
+                  if m.community == a.community and m.author == a.user.id and not m.deleted
+                  and now - m.at <= a.delete_message_seconds] if a.delete_message_seconds else []
+        kept = ""
+        if before_purge is not None and doomed:
+            # Evidence first, as on Matrix: the messages are on the case before they are deleted. If they
+            # could not be stored, they stay up (the ban stands).
+            try:
+                await before_purge([MessageSnapshot(self.world.ref(m), self.world.user(m.author), m.text, m.at) for m in doomed])
+            except Exception:
+                doomed, kept = [], " (recent messages kept: they could not be stored as evidence first)"
+        for m in doomed:
+            m.deleted = True
+        purged = len(doomed)
+        self.write(f"[audit log @ {a.community}] ban {a.user.id}: {a.reason}" + (f" ({purged} recent message(s) removed)" if purged else "") + kept)
         return Result(OK)
 
     async def is_done(self, a) -> bool | None:
@@ -385,6 +394,9 @@ class ConsoleAdapter:
             m = self.world.find(parsed.message)
             if m is not None:
                 resolved.message = self.world.ref(m)
+                resolved.message_author = self.world.user(m.author)
+                if any(self.world.is_moderator(c, m.author) for c in self.world.communities):
+                    resolved.moderators.add(resolved.message_author.key)
         ctx = ModContext(actor=self.world.user(self.me), community=self.here,
                          is_moderator=self.world.is_moderator(self.here, self.me), locale="en")
         out = await self.app.service.moderate(ctx, parsed, resolved)

@@ -51,7 +51,14 @@ class MatrixModeration:
                 if await self._is_moderator(uid):
                     resolved.moderators.add(f"{PLATFORM}:{uid}")
             if parsed.message:
-                resolved.message = await self._resolve_message(parsed.message)
+                found = await self._resolve_message(parsed.message)
+                if isinstance(found, str):
+                    await self._send_notice(self.management_room, found)
+                    return
+                if found is not None:
+                    resolved.message, resolved.message_author = found
+                    if await self._is_moderator(resolved.message_author.id):
+                        resolved.moderators.add(resolved.message_author.key)
         ctx = ModContext(actor=self._user(sender, self.management_room), community=COMMUNITY, is_moderator=is_mod,
                          locale=self.locale, command_prefix=SHOWN_PREFIX)
         out = await self.svc.moderate(ctx, parsed, resolved)
@@ -59,17 +66,44 @@ class MatrixModeration:
         if out.reply:
             await self._send_notice(self.management_room, out.reply, title=False)
 
-    async def _resolve_message(self, token: str) -> MessageRef | None:
+    async def _resolve_message(self, token: str) -> tuple[MessageRef, UserRef] | str | None:
+        """A permalink, or a bare event id looked up in the protected rooms: the message and its author.
+        None when there is no such message; a refusal (text) when it is outside the protected rooms."""
         found = parse_permalink(token)
         if found is None:
-            return None
-        room, event_id = found
-        if room.startswith("#"):
-            st, data = await self._api("GET", f"/_matrix/client/v3/directory/room/{_q(room)}")
-            if st != 200:
+            if not (token.startswith("$") and 1 < len(token) <= 255):
                 return None
-            room = data["room_id"]
-        return MessageRef(PLATFORM, COMMUNITY, room, event_id, permalink(room, event_id))
+            rooms = sorted(self._media_rooms())
+            events = await asyncio.gather(*(self._find_event(r, token) for r in rooms))
+            hits = [(r, e) for r, e in zip(rooms, events) if e is not None]
+            if not hits:
+                return None
+            room, event = hits[0]
+        else:
+            room, event_id = found
+            if room.startswith("#"):
+                st, data = await self._api("GET", f"/_matrix/client/v3/directory/room/{_q(room)}")
+                if st != 200:
+                    return None
+                room = data["room_id"]
+            if room not in self._media_rooms():
+                # The management room, a DM or a room the bot does not protect: not the bot's to redact.
+                return ("That message is not in one of the rooms the bot protects, so it cannot remove it. "
+                        "Nothing was changed.")
+            event = await self._find_event(room, event_id)
+            if event is None:
+                return None
+        sender = str(event.get("sender") or "")
+        if not sender:
+            return None
+        ref = MessageRef(PLATFORM, COMMUNITY, room, event["event_id"], permalink(room, event["event_id"]))
+        return ref, UserRef(PLATFORM, sender, "")
+
+    async def _find_event(self, room: str, event_id: str) -> dict | None:
+        st, data = await self._api("GET", f"/_matrix/client/v3/rooms/{_q(room)}/event/{_q(event_id)}")
+        if st != 200 or not isinstance(data, dict):
+            return None
+        return dict(data, event_id=event_id)
 
     async def _is_moderator(self, user_id: str) -> bool:
         """Power level in the management room; creators of v12+ rooms are above every level."""

@@ -14,7 +14,7 @@ from typing import Any
 
 from safety_bot.actions import BanUser, PostToTeam, RemoveMessage, SendPrivate, TimeoutUser, UnbanUser, WarnUser
 from safety_bot.domain import AttachmentMeta, MessageRef, MessageSnapshot
-from safety_bot.ports import ALREADY, FAILED, FORBIDDEN, NOT_FOUND, OK, CaptureFailed, Result
+from safety_bot.ports import ALREADY, FAILED, FORBIDDEN, NOT_FOUND, OK, BeforePurge, CaptureFailed, Result
 
 from .media import _MEDIA_TYPES
 from .text import _q, media_ids, permalink, policy_state_key, render_prompt, server_of
@@ -23,6 +23,10 @@ log = logging.getLogger("adapters.matrix.adapter")
 
 PLATFORM = "matrix"
 COMMUNITY = "matrix"
+# Before a ban purge: the newest events of the accused captured per protected room, and which types. More
+# than this in one room is a flood; the newest are kept and the rest is purged with them.
+_PURGE_CAPTURE_MAX = 200
+_PURGE_CAPTURE_TYPES = ("m.room.message", "m.sticker", "m.room.encrypted")
 
 
 class MatrixError(RuntimeError):
@@ -30,6 +34,8 @@ class MatrixError(RuntimeError):
 
 
 class MatrixPlatform:
+    captures_before_purge = True  # `ban` takes `before_purge` (safety_bot/ports.py)
+
     async def send_private(self, action: SendPrivate) -> Result:
         await self._connected()
         room = await self._dm_room(action.to.id)
@@ -169,7 +175,7 @@ class MatrixPlatform:
             event = await self._decrypt_raw(room_id, event)
         return event
 
-    async def ban(self, action: BanUser) -> Result:
+    async def ban(self, action: BanUser, *, before_purge: BeforePurge | None = None) -> Result:
         await self._connected()
         uid = action.user.id
         rooms = [r for r in self.protected_rooms if r]
@@ -189,11 +195,13 @@ class MatrixPlatform:
         results = await asyncio.gather(*(one(r) for r in rooms))
         banned_in = time.monotonic() - t0
         extra = []
+        kept: list[str] = []  # why recent messages were left up, for the ban's result
         if self.policy_room:
             extra.append(self._put_policy(uid, {"entity": uid, "recommendation": "m.ban", "reason": action.reason}))
         if self.cfg.admin_api and server_of(uid) == server_of(self.user_id):
             if action.delete_message_seconds:
-                extra.append(self._admin_redact_user(uid, action.reason, action.delete_message_seconds))
+                extra.append(self._capture_then_purge(action, rooms, before_purge, kept))
+            # Need not wait for the capture: evidence keeps the media's metadata from the event, never the file.
             extra.append(self._api("POST", f"/_synapse/admin/v1/user/{_q(uid)}/media/quarantine", {}, admin=True))
         if extra:
             for r in await asyncio.gather(*extra, return_exceptions=True):
@@ -204,19 +212,79 @@ class MatrixPlatform:
                  results.count(OK), len(failed), banned_in * 1000)
         if failed:
             return Result(FAILED, f"not banned in {len(failed)} of {len(rooms)} room(s) ({', '.join(sorted(set(failed)))})")
-        return Result(OK)
+        return Result(OK, "; ".join(kept))
+
+    async def _capture_then_purge(self, action: BanUser, rooms: list[str], before_purge: BeforePurge | None,
+                                  kept: list[str]) -> tuple[int, dict]:
+        """Evidence first: the accused's messages the purge is about to redact are stored on the case (through
+        `before_purge`) before the purge starts. Runs after the bans, so it never delays them."""
+        uid = action.user.id
+        after_ms = int((time.time() - action.delete_message_seconds) * 1000)  # one window for capture and purge
+        if before_purge is not None:
+            found = await asyncio.gather(*(self._recent_events(r, uid, after_ms) for r in rooms))
+            snapshots = [snap for r, events in zip(rooms, found) for ev in events or []
+                         if (snap := await self._purge_snapshot(r, ev)) is not None]
+            try:
+                await before_purge(snapshots)
+            except Exception:
+                # Not stored: nothing is purged. The ban stands; moderators can still remove by hand (capture first).
+                log.warning("matrix: ban of case %s: the recent messages could not be stored as evidence, so they "
+                            "were not purged", action.case_id, exc_info=True)
+                kept.append("recent messages were not removed: they could not be stored as evidence first")
+                return 0, {}
+            # A room that could not be read keeps its messages: purging there would delete what was never
+            # captured. The rooms that were read (and stored) are purged as usual.
+            unread = [r for r, events in zip(rooms, found) if events is None]
+            if unread:
+                log.warning("matrix: ban of case %s: recent messages in %d protected room(s) could not be read, so "
+                            "they were not purged there", action.case_id, len(unread))
+                kept.append(f"recent messages in {len(unread)} room(s) were not removed: they could not be read first")
+                rooms = [r for r in rooms if r not in unread]
+            if not rooms:
+                return 200, {}
+        return await self._admin_redact_user(uid, action.reason, after_ms, rooms)
+
+    async def _recent_events(self, room: str, uid: str, after_ms: int) -> list[dict] | None:
+        """The member's events in the room since `after_ms`, newest first (at most `_PURGE_CAPTURE_MAX`);
+        None when the room could not be read."""
+        flt = json.dumps({"senders": [uid], "types": list(_PURGE_CAPTURE_TYPES)}, separators=(",", ":"))
+        events: list[dict] = []
+        token = None
+        while len(events) < _PURGE_CAPTURE_MAX:
+            query = {"dir": "b", "limit": str(min(100, _PURGE_CAPTURE_MAX - len(events))), "filter": flt}
+            if token:
+                query["from"] = token
+            st, data = await self._api("GET", f"/_matrix/client/v3/rooms/{_q(room)}/messages", query=query)
+            if st != 200 or not isinstance(data, dict):
+                return None
+            chunk = data.get("chunk") or []
+            for ev in chunk:
+                if (ev.get("origin_server_ts") or 0) < after_ms:
+                    return events  # older than the window: the purge leaves it, and so does the capture
+                if ev.get("sender") == uid:
+                    events.append(ev)
+            token = data.get("end")
+            if not chunk or not token:
+                break
+        return events
+
+    async def _purge_snapshot(self, room_id: str, event: dict) -> MessageSnapshot | None:
+        """A message of the purge as evidence; None for what is no message (a reaction inside an encrypted
+        event) or was already redacted."""
+        event = await self._decrypted(room_id, event)
+        if event.get("type") not in _PURGE_CAPTURE_TYPES:
+            return None
+        return await self._snapshot(room_id, event)
 
     async def _put_policy(self, uid: str, content: dict) -> tuple[int, dict]:
         return await self._api("PUT", f"/_matrix/client/v3/rooms/{_q(self.policy_room)}/state/m.policy.rule.user/"
                                       f"{_q(policy_state_key(uid))}", content)
 
-    async def _admin_redact_user(self, uid: str, reason: str, seconds: int) -> tuple[int, dict]:
+    async def _admin_redact_user(self, uid: str, reason: str, after_ms: int, rooms: list[str]) -> tuple[int, dict]:
         # Only the protected rooms: the member's DMs with the people they threatened stay as evidence.
         # Only the window the moderator was told about ("the last 7 days"), as on Discord.
-        after_ms = int((time.time() - seconds) * 1000)
         return await self._api("POST", f"/_synapse/admin/v1/user/{_q(uid)}/redact",
-                               {"rooms": self.protected_rooms, "reason": reason, "limit": 1000,
-                                "after_ts": after_ms}, admin=True)
+                               {"rooms": rooms, "reason": reason, "limit": 1000, "after_ts": after_ms}, admin=True)
 
     async def unban(self, action: UnbanUser) -> Result:
         await self._connected()

@@ -98,11 +98,13 @@ async def test_unknown_case_number(h):
 async def test_remove_captures_evidence_first_then_deletes_and_tells_the_reporter(h):
     await report_m2(h)
     out = await h.run("as mia", "remove m2 --case 1")
+    assert "Done: the message was removed." in h.replies("mia", out)
     assert "(a message was removed by the moderators)" in h.channel("general", "cafe", out)
     assert "the message you reported has been removed" in h.private("alice", out)
     case = await h.store.get_case("cafe", 1)
     ev = await h.store.evidence_for(case.id)
-    assert len(ev) == 2 and ev[1].text == "pay me 200 or I post your pictures"  # captured again before removal
+    # Captured again before removal; unchanged since the report, so it is not stored a second time.
+    assert len(ev) == 1 and ev[0].text == "pay me 200 or I post your pictures"
     audit = [a.action for a in await h.store.audit_entries(case.id)]
     assert audit.index("evidence.captured") < audit.index("action.remove_message")
     assert case.status == Status.ACTING
@@ -149,6 +151,7 @@ async def test_ban_by_id_for_someone_who_left_and_several_alt_accounts(h):
     assert h.console.world.bans["cafe"].keys() == {"ghost", "ghost_alt"}
     assert h.console.world.bans["club"].keys() == {"ghost", "ghost_alt"}
     assert "Banning ghost, ghost_alt in 2 communities" in h.replies("mia", out)
+    assert "Done: the ban is in place in 2 communities." in h.replies("mia", out)
 
 
 async def test_unban_is_network_wide_and_audited_with_a_reason(h):

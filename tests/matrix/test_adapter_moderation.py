@@ -141,9 +141,10 @@ async def test_remove_with_evidence_and_media_quarantine(synapse, harness_factor
     evidence = await h.app.store.evidence_for(cases[0].id)
     assert any(e.text == "pay me or else" for e in evidence)
 
-    # A message that does not exist: nothing removed, the reply says so.
+    # A message that does not exist: nothing removed, no case opened, the reply says so.
     ev = await h.command(f"!safety remove https://matrix.to/#/{h.rooms[0]}/$doesnotexist{secrets.token_hex(4)}")
-    assert "already gone" in (await h.reply_to(ev))["content"]["body"]
+    assert "I cannot find that message" in (await h.reply_to(ev))["content"]["body"]
+    assert len(await h.app.store.list_cases("matrix")) == 1
 
 
 async def test_ban_across_rooms_with_policy_rule_then_unban(synapse, harness_factory) -> None:
@@ -260,3 +261,36 @@ async def test_group_room_marked_direct_is_left_and_dm_commands_are_refused(syna
     await send_text(synapse, member, dm, f"!safety ban {other.user_id} --confirm")
     await wait_message(synapse, member, dm, body_has("only in the management room"), sender=h.bot.user_id)
     assert await h.app.store.list_cases("matrix") == []
+
+
+async def test_ban_purge_captures_the_accused_messages_as_evidence_first(synapse, harness_factory) -> None:
+    h = await harness_factory(admin_api=True)
+    reporter, accused = await synapse.aregister(), await synapse.aregister()
+    for u in (reporter, accused):
+        await join(synapse, u, h.rooms[0])
+    reported = await send_text(synapse, accused, h.rooms[0], "pay 300 or your pictures go to your family")
+    reason = f"he is blackmailing me {secrets.token_hex(3)}"
+    await call(synapse, "POST", f"/_matrix/client/v3/rooms/{q(h.rooms[0])}/report/{q(reported)}", reporter,
+               {"reason": reason})
+    await h.mgmt_notice("New case", reason, timeout=h.poll + 8)
+    case = (await h.app.store.list_cases("matrix"))[0]
+    # A second threat nobody reported: only the ban's purge would ever touch it.
+    unreported = f"last chance, 500 by tonight {secrets.token_hex(3)}"
+    second = await send_text(synapse, accused, h.rooms[0], unreported)
+
+    ev = await h.command(f"!safety ban {accused.user_id} --case {case.number} --confirm")
+    assert "Banning" in (await h.reply_to(ev))["content"]["body"]
+    assert await wait_redacted(synapse, h.mod, h.rooms[0], second) == {}
+    assert await wait_redacted(synapse, h.mod, h.rooms[0], reported) == {}
+
+    # Stored before the purge redacted it: the message's text, author and link are on the case.
+    evidence = await h.app.store.evidence_for(case.id)
+    of_second = [e for e in evidence if e.ref.message_id == second]
+    assert [e.text for e in of_second] == [unreported]
+    assert of_second[0].author.id == accused.user_id and of_second[0].captured_by == "bot:matrix"
+    assert of_second[0].ref.link.startswith("https://matrix.to/#/")
+    # The reported message was captured with the report and has not changed since: stored once, not again
+    # by the ban's re-capture or by the capture before the purge.
+    assert [e.text for e in evidence if e.ref.message_id == reported] == ["pay 300 or your pictures go to your family"]
+    audit = [a.action for a in await h.app.store.audit_entries(case.id)]
+    assert audit.index("evidence.captured_before_purge") < audit.index("action.ban")
