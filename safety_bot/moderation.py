@@ -115,7 +115,8 @@ async def cmd_case(c: Ctx) -> Outcome:
         if active:
             strikes.append(f"{inert_plain(a.name or a.id)}: {len(active)} active strike(s)")
     text = detail_text(c.svc.lib, case, await store.reports_for(case.id), await store.evidence_for(case.id),
-                       await store.notes_for(case.id), await c.svc.linked_cases(case), "; ".join(strikes))
+                       await store.notes_for(case.id), await c.svc.linked_cases(case), "; ".join(strikes),
+                       prefix=c.ctx.command_prefix)
     async with store.transaction():
         await c.svc.audit(c.actor.key, "case.view", c.ctx.community, case)
     return Outcome(reply=text, case_number=case.number)

@@ -24,6 +24,7 @@ from .domain import (AuditEntry, Case, CaseNote, CloseReason, Evidence, Intake, 
 from .playbooks import Library
 from .store import Store, StoreUnavailable
 from .text import inert_plain, strip_controls
+from .commands import PREFIXES
 from .views import card, card_text
 
 log = logging.getLogger(__name__)
@@ -135,7 +136,8 @@ class SafetyService:
             log.warning("case %s in %s is about a moderator and no escalation destination is configured; "
                         "it is only visible through the case commands", case.number, case.community)
             return []
-        return [PostToTeam(community=case.community, text=card_text(c), case_number=case.number, ping=ping,
+        prefix = PREFIXES.get(self.community(case.community).platform, "")
+        return [PostToTeam(community=case.community, text=card_text(c, prefix=prefix), case_number=case.number, ping=ping,
                            destination=destination, card=c)]
 
     def resources_text(self, case: Case | None, locale: str, *, country: str | None = None,

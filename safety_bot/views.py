@@ -110,7 +110,7 @@ def card(library: Library, case: Case, reports: list[Report], evidence: list[Evi
     }
 
 
-def card_text(c: dict, *, with_guidance: bool = True) -> str:
+def card_text(c: dict, *, with_guidance: bool = True, prefix: str = "") -> str:
     lines = [c["title"]]
     lines += [f"{k}: {v}" for k, v in c["fields"]]
     if c["statements"]:
@@ -122,15 +122,16 @@ def card_text(c: dict, *, with_guidance: bool = True) -> str:
     lines += c["flags"]
     if with_guidance:
         lines.append(c["guidance"])
-    n = c["case_number"]
-    lines.append(f"Commands: case {n} | assign {n} | note {n} <text> | reply {n} <text> | remove <message> --case {n} | "
-                 f"ban <member> --case {n} | close {n} <reason>")
+    n, p = c["case_number"], prefix
+    lines.append(f"Commands: {p}case {n} | {p}assign {n} | {p}note {n} <text> | {p}reply {n} <text> | "
+                 f"{p}remove <message> --case {n} | {p}ban <member> --case {n} | {p}close {n} <reason>")
     return "\n".join(lines)
 
 
-def detail_text(library: Library, case: Case, reports, evidence, notes: list[CaseNote], linked, strikes_line="") -> str:
+def detail_text(library: Library, case: Case, reports, evidence, notes: list[CaseNote], linked, strikes_line="",
+                prefix: str = "") -> str:
     c = card(library, case, reports, evidence, linked)
-    lines = [card_text(c, with_guidance=False)]
+    lines = [card_text(c, with_guidance=False, prefix=prefix)]
     lines.append(f"Opened {when(case.created_at)}, updated {when(case.updated_at)}.")
     for e in evidence:
         where = e.ref.link or f"{e.ref.channel_id}/{e.ref.message_id}" if e.ref else "-"

@@ -14,14 +14,13 @@ from safety_bot.domain import MessageRef, UserRef
 from safety_bot.service import ModContext, ReportEvent, Resolved
 from safety_bot.text import inert_plain
 
-from .messaging import PREFIX
 from .platform import COMMUNITY, PLATFORM
 from .text import _q, parse_permalink, parse_user_id, permalink, render_prompt
 
 log = logging.getLogger("adapters.matrix.adapter")
 
 _KEY_SEEN_REPORTS = "matrix.seen_reports"
-SHOWN_PREFIX = PREFIX + " "  # in help and usage texts: "Usage: !safety case N"
+SHOWN_PREFIX = cmdparse.PREFIXES[PLATFORM]  # in help and usage texts: "Usage: !safety case N"
 
 
 class MatrixModeration:

@@ -3,7 +3,7 @@ that does not exist, a bare event id found in the protected rooms, and the case 
 
 from __future__ import annotations
 
-from tests.matrix.test_adapter_dm import call, harness_factory, join, q, send_text  # noqa: F401
+from tests.matrix.test_adapter_dm import body_has, call, harness_factory, join, q, send_text, wait_message  # noqa: F401
 from tests.matrix.test_adapter_moderation import wait_redacted
 
 
@@ -35,6 +35,9 @@ async def test_remove_by_bare_event_id_joins_the_open_case_about_its_author(syna
     await join(synapse, accused, h.rooms[1])
     ev = await h.command(f"!safety open {accused.user_id} threatening members --category harassment")
     assert "case 1" in (await h.reply_to(ev))["content"]["body"].lower()
+    # The case card's hints are written as commands are typed here.
+    card = await wait_message(synapse, h.mod, h.mgmt, body_has("Commands: !safety case 1 | !safety assign 1"))
+    assert "!safety ban <member> --case 1" in card["content"]["body"]
 
     threat = await send_text(synapse, accused, h.rooms[1], "pay or I post it")
     ev = await h.command(f"!safety remove {threat}")
