@@ -4,6 +4,7 @@ audits, and returns actions. Refusals change nothing."""
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 
 from . import export as exporter
@@ -399,6 +400,18 @@ def _active_strikes(c: Ctx, strikes: list[Strike]) -> list[Strike]:
     return [s for s in strikes if s.at >= horizon]
 
 
+def _names(text: str, person: UserRef) -> bool:
+    """Whether a text the accused will read names this person: their id, their whole name, or any word of
+    their name or of a Matrix id's local part ("Rita" for "Rita Meyer" or "@rita.m:example.org")."""
+    low = text.lower()
+    if person.id.lower() in low or (person.name and person.name.lower() in low):
+        return True
+    local = person.id[1:].split(":", 1)[0] if person.id.startswith("@") else ""
+    parts = {w for w in re.split(r"[^\w]+", f"{person.name or ''} {local}".lower()) if len(w) >= 3}
+    words = set(re.split(r"[^\w]+", low))
+    return bool(parts & words)
+
+
 async def cmd_warn(c: Ctx) -> Outcome:
     if not c.r.targets or not c.cmd.text.strip():
         return Outcome(ok=False, reply=usage("warn", c.ctx.command_prefix))
@@ -415,7 +428,7 @@ async def cmd_warn(c: Ctx) -> Outcome:
         return Outcome(ok=False, reply=c.t("warn_refused", number=strict[0].number))
     reason = c.cmd.text.strip()
     for x in about + ([case] if case else []):
-        if x.reporter and ((x.reporter.name and x.reporter.name.lower() in reason.lower()) or x.reporter.id in reason):
+        if x.reporter and _names(reason, x.reporter):
             return Outcome(ok=False, reply=c.t("warn_names_reporter"))
     cfg = c.svc.config.strikes
     async with c.svc.store.transaction():

@@ -206,6 +206,16 @@ async def test_warning_that_names_the_reporter_is_not_sent(h):
     out = await h.run("as mia", "warn @dave alice told us what you did")
     assert "would name the reporter" in h.replies("mia", out)
     assert not h.private("dave", out)
+    # Part of the name is enough: the first name, the family name, or a word of a Matrix id.
+    from safety_bot.domain import UserRef
+    case.reporter = UserRef("console", "@rita.m:example.org", "Rita Meyer")
+    await h.store.save_case(case)
+    for reason in ("rita says you insulted her", "Meyer complained", "we heard from RITA."):
+        out = await h.run(f"warn @dave {reason}")
+        assert "would name the reporter" in h.replies("mia", out), reason
+    assert not h.private("dave", out)
+    out = await h.run("warn @dave insulting members is not allowed here")
+    assert "Warned" in h.replies("mia", out) and h.private("dave", out)
 
 
 async def test_send_resources_note_assign_close(h):
