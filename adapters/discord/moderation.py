@@ -21,6 +21,14 @@ from .render import PLATFORM, message_ref, parse_link, user_ref
 from .ui import CaseButton, ConfirmButton
 
 
+OTHER_SERVER = ("That message link is from another server. Use a link to a message in this server "
+                "(run the command in the other server instead). Nothing was changed.")
+OUTSIDE_SCOPE = ("That message is not in one of the channels the bot protects, so it cannot remove it. "
+                 "Nothing was changed.")
+TEAM_CHANNEL = ("That message is not in one of the channels the bot protects (it is in the safety team's own "
+                "channel), so it cannot remove it. Nothing was changed.")
+
+
 @dataclass
 class PendingConfirm:
     guild_id: int
@@ -166,9 +174,59 @@ class DiscordModeration:
             channel = self.client.get_channel(lc)
             lg = channel.guild.id if channel is not None and getattr(channel, "guild", None) else guild_id
         if lg != guild_id:
-            return ("That message link is from another server. Use a link to a message in this server "
-                    "(run the command in the other server instead). Nothing was changed.")
+            return OTHER_SERVER
         return message_ref(guild_id, lc, lm)
+
+    def _outside_scope(self, guild_id: int, channel) -> Optional[str]:
+        """A refusal (text) when a message in this channel is not the bot's to remove: the safety team's own
+        channels (safety and escalation, and their threads) or a channel of another server or a DM."""
+        g = self.guilds[guild_id]
+        channel = self.client.get_channel(channel.id) or channel  # the cached one knows a thread's parent
+        guild = getattr(channel, "guild", None)
+        in_guild = guild.id if guild is not None else getattr(channel, "guild_id", None)
+        if in_guild is None:
+            return OUTSIDE_SCOPE  # a DM
+        if in_guild != guild_id:
+            return OTHER_SERVER
+        team = {c for c in (g.safety_channel, g.escalation_channel) if c}
+        if channel.id in team or getattr(channel, "parent_id", None) in team:
+            return TEAM_CHANNEL
+        return None
+
+    async def resolve_message(self, interaction: discord.Interaction, guild_id: int, ref: MessageRef,
+                              case_number: Optional[int] = None):
+        """The linked message, for a removal. A text saying why not (nothing changes) when it is not the bot's
+        to remove or does not exist; None when the bot cannot look (no access, a Discord error): the core
+        and the runtime handle that as before."""
+        g = self.guilds[guild_id]
+        cid = int(ref.channel_id)
+        if cid in {c for c in (g.safety_channel, g.escalation_channel) if c}:
+            return TEAM_CHANNEL
+        not_found = self.app.service.t("message_not_found_ref", self.locale(interaction))
+        try:
+            channel = self.client.get_channel(cid) or await self.client.fetch_channel(cid)
+        except discord.NotFound:
+            return not_found
+        except discord.HTTPException:  # Forbidden included: the bot cannot see the channel
+            return None
+        refusal = self._outside_scope(guild_id, channel)
+        if refusal:
+            return refusal
+        if not hasattr(channel, "fetch_message"):  # a category or forum: no messages of its own
+            return not_found
+        try:
+            return await channel.fetch_message(int(ref.message_id))
+        except discord.NotFound:
+            # Gone. For a removal on a given case (a message removed before, or deleted by its author), the
+            # core notes on that case that it was already gone; without a case there is nothing to act on.
+            return None if case_number is not None else not_found
+        except discord.HTTPException:
+            return None
+
+    def _set_author(self, resolved: Resolved, message: discord.Message) -> None:
+        resolved.message_author = user_ref(message.author)
+        if self.holds_power(message.author.id):
+            resolved.moderators.add(resolved.message_author.key)
 
     async def mod_command(self, interaction: discord.Interaction, name: str, *, case: Optional[int] = None,
                           member=None, user_id: Optional[str] = None, link: Optional[str] = None, text: str = "",
@@ -200,6 +258,12 @@ class DiscordModeration:
                     await self.reply(interaction, ref)
                     return
                 cmd.message, resolved.message = ref.link, ref
+                found = await self.resolve_message(interaction, gid, ref, case)
+                if isinstance(found, str):
+                    await self.reply(interaction, found)
+                    return
+                if found is not None:
+                    self._set_author(resolved, found)
         out = await self._moderate(interaction, gid, cmd, resolved, is_moderator=is_mod)
         view = None
         if out.needs_confirmation:
@@ -241,7 +305,15 @@ class DiscordModeration:
         await self.defer(interaction)
         ref = message_ref(gid, message.channel.id, message.id)
         cmd = ModCommand(name="remove", message=ref.link, flags={"block": True})
-        out = await self._moderate(interaction, gid, cmd, Resolved(message=ref))
+        resolved = Resolved(message=ref)
+        is_mod = self.is_moderator(self.guilds[gid], await self.member_of(gid, interaction.user))
+        if is_mod:  # the core refuses everyone else and changes nothing
+            refusal = self._outside_scope(gid, message.channel)
+            if refusal:
+                await self.reply(interaction, refusal)
+                return
+            self._set_author(resolved, message)
+        out = await self._moderate(interaction, gid, cmd, resolved, is_moderator=is_mod)
         await self.reply(interaction, out.reply or "Done.")
 
     async def on_case_button(self, interaction: discord.Interaction, op: str, guild_id: int, number: int) -> None:
