@@ -35,7 +35,7 @@ HELP = """Console commands (you play every part):
   dm <text>                    write privately to the bot (reply to the team, 'consent yes', 'withdraw')
   resources [country]          ask for places that can help
   Safety team: cases, case N, note N <text>, assign N, close N [reason], ban @name [--case N] [--confirm],
-  unban @name <reason>, remove <message id> [--case N], warn @name <reason>, strikes @name,
+  unban @name [reason], remove <message id> [--case N], warn @name <reason>, strikes @name,
   resources @name, reply N <text>, open @name <note>, export N [--reason <why>], reveal N <reason>
   (you may prefix these with 'safety ' or '/safety ')
   wait <minutes>               let time pass (escalation timers)
