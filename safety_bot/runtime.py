@@ -178,13 +178,17 @@ def _describe(action: Action) -> str:
 
 
 def _confirm(reply: str, results: list[tuple[Action, Result]]) -> str:
-    """The moderator hears that a ban or removal has happened, not only that it was started."""
+    """The moderator hears that a ban, unban or removal has happened, not only that it was started."""
     lines = []
     bans = [(a, r) for a, r in results if isinstance(a, BanUser)]
     if bans and all(r.done for _, r in bans):
         n = len({a.community for a, _ in bans})
         lines.append(f"Done: the ban is in place in {n} communit{'y' if n == 1 else 'ies'}.")
         lines += [f"Note: {r.detail}." for _, r in bans if r.detail and r.status != ALREADY]
+    unbans = [(a, r) for a, r in results if isinstance(a, UnbanUser)]
+    if unbans and all(r.done for _, r in unbans):
+        n = len({a.community for a, _ in unbans})
+        lines.append(f"Done: the ban is lifted in {n} communit{'y' if n == 1 else 'ies'}.")
     removed = [a for a, r in results if isinstance(a, RemoveMessage) and r.done and r.status != ALREADY]
     if removed:
         lines.append("Done: the message was removed." if len(removed) == 1 else f"Done: {len(removed)} messages were removed.")

@@ -377,6 +377,10 @@ class MatrixAdapter(MatrixModeration, MatrixMessaging, MatrixMedia, MatrixPlatfo
     def _configured_rooms(self) -> set[str]:
         return {r for r in (self.management_room, self.policy_room, self.escalation_room, *self.protected_rooms) if r}
 
+    def _room_for_log(self, room_id: str) -> str:
+        """Configured rooms by id; any other room is a member's DM, whose id the homeserver links to them."""
+        return room_id if room_id in self._configured_rooms() else "a DM"
+
     async def _backfill(self, room_id: str, since: str, until: str | None) -> list:
         """Events a limited sync left out (many events while the bot was away)."""
         from nio import MessageDirection, RoomMessagesResponse
@@ -411,18 +415,18 @@ class MatrixAdapter(MatrixModeration, MatrixMessaging, MatrixMedia, MatrixPlatfo
             return
         st, _ = await self._api("POST", f"/_matrix/client/v3/join/{_q(room_id)}", {})
         if st != 200:
-            log.warning("matrix: could not join DM %s (HTTP %s)", room_id, st)
+            log.warning("matrix: could not join a DM (HTTP %s)", st)
             return
         st, members = await self._api("GET", f"/_matrix/client/v3/rooms/{_q(room_id)}/members")
         people = {e.get("state_key") for e in (members.get("chunk") or []) if isinstance(e, dict)
                   and (e.get("content") or {}).get("membership") in ("join", "invite")} if st == 200 else set()
         if st != 200 or people - {self.user_id, inviter}:
             # Marked as direct but others are in it: reports must never be answered where others read.
-            log.info("matrix: left %s: invited as a DM but it has other members", room_id)
+            log.info("matrix: left a room invited to as a DM: it has other members")
             await self._api("POST", f"/_matrix/client/v3/rooms/{_q(room_id)}/leave", {})
             return
         await self._remember_dm(inviter, room_id)
-        log.info("matrix: joined a DM %s", room_id)
+        log.info("matrix: joined a DM")
         await self._send_notice(room_id, self.svc.t("dm_header", self.locale) + "\n" + MEMBER_HELP)
 
     async def _on_event(self, room_id: str, ev) -> None:
@@ -456,7 +460,7 @@ class MatrixAdapter(MatrixModeration, MatrixMessaging, MatrixMedia, MatrixPlatfo
             await self._request_key(ev)
             if ev.event_id not in self._not_read_told:
                 self._not_read_told.add(ev.event_id)
-                log.info("matrix: could not decrypt event %s in DM %s; asked the member to resend", ev.event_id, room_id)
+                log.info("matrix: could not decrypt an event in a DM; asked the member to resend")
                 await self._send_notice(room_id, _NOT_READ)
         elif source.get("type") == "m.sticker" or content.get("msgtype") in _MEDIA_TYPES:
             # Never downloaded, never hashed: members must not send images to the bot.

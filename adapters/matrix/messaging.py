@@ -190,10 +190,10 @@ class MatrixMessaging:
             await self._ensure_device_keys(room_id)
             resp = await self.client.room_send(room_id, "m.room.message", content, ignore_unverified_devices=True)
         except Exception as exc:
-            log.warning("matrix: sending to %s failed (%s)", room_id, exc.__class__.__name__)
+            log.warning("matrix: sending to %s failed (%s)", self._room_for_log(room_id), exc.__class__.__name__)
             return Result(FAILED, exc.__class__.__name__)
         if isinstance(resp, RoomSendResponse):
             return Result(OK)
         code = getattr(resp, "status_code", "") or ""
-        log.warning("matrix: sending to %s failed (%s)", room_id, code)
+        log.warning("matrix: sending to %s failed (%s)", self._room_for_log(room_id), code)
         return Result(FORBIDDEN if code == "M_FORBIDDEN" else FAILED, f"Matrix refused the message ({code})")

@@ -158,6 +158,7 @@ async def test_unban_is_network_wide_and_audited_with_a_reason(h):
     await h.run("as mia", "ban @ghost --confirm")
     out = await h.run("unban @ghost appeal accepted after review")
     assert "Lifting the ban on ghost" in h.replies("mia", out)
+    assert "Done: the ban is lifted in 2 communities." in h.replies("mia", out)
     assert h.console.world.bans == {"cafe": {}, "club": {}}
     lifted = [a for a in await h.store.audit_entries() if a.action == "ban.lifted"]
     assert lifted and lifted[0].detail["reason"] == "appeal accepted after review"
