@@ -19,12 +19,12 @@ from . import intake as intake_rules
 from . import resources as res
 from .actions import Outcome, PostToTeam, SendPrivate
 from .config import Config
+from .commands import PREFIXES
 from .domain import (AuditEntry, Case, CaseNote, CloseReason, Evidence, Intake, MessageRef, MessageSnapshot,
                      Report, Status, Urgency, UserRef)
 from .playbooks import Library
 from .store import Store, StoreUnavailable
 from .text import inert_plain, strip_controls
-from .commands import PREFIXES
 from .views import card, card_text
 
 log = logging.getLogger(__name__)
