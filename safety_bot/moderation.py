@@ -1,41 +1,23 @@
 """Moderator commands: each checks the actor, validates input, changes the store in one transaction,
-audits, and returns actions. Refusals change nothing."""
+audits, and returns actions. Refusals change nothing. Commands about cases and messages are here; those
+against a member (ban, unban, warn, strikes) are in `sanctions`, and what they share in `mod_context`."""
 
 from __future__ import annotations
 
 import logging
-import re
-from dataclasses import dataclass
 
 from . import export as exporter
-from .actions import BanUser, CaptureEvidence, Outcome, RemoveMessage, TimeoutUser, UnbanUser, WarnUser
+from .actions import CaptureEvidence, Outcome, RemoveMessage
 from .commands import ModCommand, help_text, usage
-from .domain import Case, CaseNote, CloseReason, Report, Status, Strike, Urgency, UserRef
+from .domain import Case, CloseReason, Report, Status, Urgency, UserRef
+from .mod_context import Ctx, ack, add_note, find_case, save, wishes_line
+from .sanctions import active_strikes, cmd_ban, cmd_strikes, cmd_unban, cmd_warn
 from .service import ModContext, Resolved, SafetyService
 from .store import StoreUnavailable
 from .text import inert_plain
 from .views import detail_text, list_line
 
 log = logging.getLogger(__name__)
-DAY = 86400
-
-
-@dataclass
-class Ctx:
-    svc: SafetyService
-    ctx: ModContext
-    cmd: ModCommand
-    r: Resolved
-
-    @property
-    def actor(self) -> UserRef:
-        return self.ctx.actor
-
-    def t(self, key, **kw):
-        return self.svc.t(key, self.ctx.locale, **kw)
-
-    def refuse(self, key, **kw) -> Outcome:
-        return Outcome(ok=False, reply=self.t(key, **kw))
 
 
 async def moderate(svc: SafetyService, ctx: ModContext, cmd: ModCommand, resolved: Resolved | None = None) -> Outcome:
@@ -55,44 +37,6 @@ async def moderate(svc: SafetyService, ctx: ModContext, cmd: ModCommand, resolve
     return out
 
 
-async def _case(c: Ctx, number: int | None) -> Case | None:
-    """The case, unless it does not exist here or is hidden from this moderator (same answer for both)."""
-    if number is None:
-        return None
-    case = await c.svc.store.get_case(c.ctx.community, number)
-    if case is None or c.actor.key in case.hidden_from:
-        return None
-    return case
-
-
-def _ack(c: Ctx, case: Case) -> None:
-    case.flags.setdefault("acked_at", c.svc.clock())
-    if case.status == Status.OPEN:
-        case.status = Status.ACTING
-    case.updated_at = c.svc.clock()
-
-
-def _wishes_line(c: Ctx, case: Case | None) -> str:
-    if case is None:
-        return ""
-    from .views import answers_lines
-    wanted = [line for line in answers_lines(c.svc.lib, case) if line.startswith(("What would help", "Anyone under 18", "Consent"))]
-    return ("Reporter's answers: " + "; ".join(wanted)) if wanted else "The reporter has not said what they want yet."
-
-
-async def _save(c: Ctx, case: Case | None, action: str, out: Outcome, **detail) -> Outcome:
-    async with c.svc.store.transaction():
-        if case is not None:
-            await c.svc.store.save_case(case)
-        await c.svc.audit(c.actor.key, action, c.ctx.community, case, **detail)
-        await c.svc.enqueue(out)
-    return out
-
-
-async def _note(c: Ctx, case: Case, text: str, kind: str = "note", author: str | None = None) -> None:
-    await c.svc.store.add_note(CaseNote(case.id, author or c.actor.key, kind, text, c.svc.clock()))
-
-
 # ---------------------------------------------------------------------------- viewing
 async def cmd_cases(c: Ctx) -> Outcome:
     statuses = () if c.cmd.flags.get("all") else ("open", "acting")
@@ -106,13 +50,13 @@ async def cmd_cases(c: Ctx) -> Outcome:
 
 
 async def cmd_case(c: Ctx) -> Outcome:
-    case = await _case(c, c.cmd.case)
+    case = await find_case(c, c.cmd.case)
     if case is None:
         return c.refuse("unknown_case", number=c.cmd.case)
     store = c.svc.store
     strikes = []
     for a in case.accused:
-        active = _active_strikes(c, await store.strikes_for(case.network, a.key))
+        active = active_strikes(c, await store.strikes_for(case.network, a.key))
         if active:
             strikes.append(f"{inert_plain(a.name or a.id)}: {len(active)} active strike(s)")
     text = detail_text(c.svc.lib, case, await store.reports_for(case.id), await store.evidence_for(case.id),
@@ -124,7 +68,7 @@ async def cmd_case(c: Ctx) -> Outcome:
 
 
 async def cmd_reveal(c: Ctx) -> Outcome:
-    case = await _case(c, c.cmd.case)
+    case = await find_case(c, c.cmd.case)
     if case is None:
         return c.refuse("unknown_case", number=c.cmd.case)
     if case.reporter is None:
@@ -132,38 +76,38 @@ async def cmd_reveal(c: Ctx) -> Outcome:
     reason = c.cmd.text.strip()
     out = Outcome(reply=f"Reporter of case {case.number}: {inert_plain(case.reporter.name)} ({case.reporter.id}). "
                         "This reveal is recorded in the audit log.", case_number=case.number)
-    return await _save(c, None, "case.reveal_reporter", out, case_number=case.number, reason=reason)
+    return await save(c, None, "case.reveal_reporter", out, case_number=case.number, reason=reason)
 
 
 # ---------------------------------------------------------------------------- case housekeeping
 async def cmd_note(c: Ctx) -> Outcome:
-    case = await _case(c, c.cmd.case)
+    case = await find_case(c, c.cmd.case)
     if case is None:
         return c.refuse("unknown_case", number=c.cmd.case)
     text = c.cmd.text.strip()
     if len(text) > c.svc.config.limits.note_max_chars:
         return c.refuse("note_too_long", limit=c.svc.config.limits.note_max_chars)
-    _ack(c, case)
+    ack(c, case)
     async with c.svc.store.transaction():
-        await _note(c, case, text)
-    return await _save(c, case, "case.note", Outcome(reply=f"Note added to case {case.number}.", case_number=case.number))
+        await add_note(c, case, text)
+    return await save(c, case, "case.note", Outcome(reply=f"Note added to case {case.number}.", case_number=case.number))
 
 
 async def cmd_assign(c: Ctx) -> Outcome:
-    case = await _case(c, c.cmd.case)
+    case = await find_case(c, c.cmd.case)
     if case is None:
         return c.refuse("unknown_case", number=c.cmd.case)
     who = c.r.targets[0] if c.r.targets else c.actor
     if who.key in case.hidden_from:
         return Outcome(ok=False, reply=f"Case {case.number} cannot be assigned to that person.")
     case.assignee = who
-    _ack(c, case)
-    return await _save(c, case, "case.assign", Outcome(reply=f"Case {case.number} is assigned to {inert_plain(who.name or who.id)}.",
+    ack(c, case)
+    return await save(c, case, "case.assign", Outcome(reply=f"Case {case.number} is assigned to {inert_plain(who.name or who.id)}.",
                                                        case_number=case.number), assignee=who.key)
 
 
 async def cmd_close(c: Ctx) -> Outcome:
-    case = await _case(c, c.cmd.case)
+    case = await find_case(c, c.cmd.case)
     if case is None:
         return c.refuse("unknown_case", number=c.cmd.case)
     word = (c.cmd.text.split() or ["actioned"])[0].lower()
@@ -180,21 +124,21 @@ async def cmd_close(c: Ctx) -> Outcome:
                                          case.community, "outcome"))
     if case.reporter:
         await c.svc.store.delete_intake(case.reporter.platform, case.reporter.id)
-    return await _save(c, case, "case.close", out, reason=reason.value)
+    return await save(c, case, "case.close", out, reason=reason.value)
 
 
 async def cmd_hold(c: Ctx) -> Outcome:
-    case = await _case(c, c.cmd.case)
+    case = await find_case(c, c.cmd.case)
     if case is None:
         return c.refuse("unknown_case", number=c.cmd.case)
     off = c.cmd.text.strip().lower() == "off"
     case.flags["hold"] = not off
     msg = f"Case {case.number} is {'no longer on hold' if off else 'on hold: it will not be purged by retention'}."
-    return await _save(c, case, "case.hold", Outcome(reply=msg, case_number=case.number), hold=not off)
+    return await save(c, case, "case.hold", Outcome(reply=msg, case_number=case.number), hold=not off)
 
 
 async def cmd_reply(c: Ctx) -> Outcome:
-    case = await _case(c, c.cmd.case)
+    case = await find_case(c, c.cmd.case)
     if case is None:
         return c.refuse("unknown_case", number=c.cmd.case)
     if case.reporter is None:
@@ -207,12 +151,12 @@ async def cmd_reply(c: Ctx) -> Outcome:
     if signer:
         body += f"\n- {inert_plain(signer)}"
     body += "\n" + c.svc.t("you_can_answer", case.locale)
-    _ack(c, case)
+    ack(c, case)
     async with c.svc.store.transaction():
-        await _note(c, case, text, "reply_out")
+        await add_note(c, case, text, "reply_out")
     out = Outcome(actions=[c.svc.private(case.reporter, body, case.locale, case.community, "reply")],
                   reply=f"Sent to the reporter of case {case.number}.", case_number=case.number)
-    return await _save(c, case, "case.reply_out", out)
+    return await save(c, case, "case.reply_out", out)
 
 
 # ---------------------------------------------------------------------------- acting
@@ -238,7 +182,7 @@ async def cmd_remove(c: Ctx) -> Outcome:
     limited = await _mass_action_check(c, "removal")
     if limited:
         return limited
-    case = await _case(c, c.cmd.case) if c.cmd.case is not None else None
+    case = await find_case(c, c.cmd.case) if c.cmd.case is not None else None
     if c.cmd.case is not None and case is None:
         return c.refuse("unknown_case", number=c.cmd.case)
     opened = False
@@ -251,7 +195,7 @@ async def cmd_remove(c: Ctx) -> Outcome:
         case = await _new_mod_case(c, [author] if author else [], c.cmd.flags.get("category") or "sextortion",
                                    "Opened to remove a message.")
         opened = True
-    _ack(c, case)
+    ack(c, case)
     out = Outcome(case_number=case.number, actions=[
         CaptureEvidence(case_id=case.id, ref=ref),
         RemoveMessage(case_id=case.id, ref=ref, block_media=bool(c.cmd.flags.get("block"))),
@@ -259,11 +203,11 @@ async def cmd_remove(c: Ctx) -> Outcome:
     lines = [f"{'Opened case ' + str(case.number) + '. ' if opened else ''}Capturing evidence, then removing the message (case {case.number})."]
     if c.cmd.flags.get("block"):
         lines.append("Its images will be added to the hash bank so re-uploads are removed on sight.")
-    wishes = _wishes_line(c, case)
+    wishes = wishes_line(c, case)
     if case.reporter:
         lines.append(wishes)
     out.reply = "\n".join(lines)
-    return await _save(c, case, "message.remove", out, message=ref.message_id, block=bool(c.cmd.flags.get("block")))
+    return await save(c, case, "message.remove", out, message=ref.message_id, block=bool(c.cmd.flags.get("block")))
 
 
 async def _find_case_for_message(c: Ctx, ref) -> Case | None:
@@ -301,7 +245,7 @@ async def _new_mod_case(c: Ctx, accused: list[UserRef], category: str, note: str
     async with c.svc.store.transaction():
         case = await c.svc.store.create_case(case)
         await c.svc.store.add_report(Report(case_id=case.id, reporter=None, text="", source="moderator", created_at=now))
-        await _note(c, case, note)
+        await add_note(c, case, note)
         await c.svc.audit(c.actor.key, "case.open", com.id, case, category=category)
     return case
 
@@ -321,157 +265,7 @@ async def cmd_open(c: Ctx) -> Outcome:
                                          ping=case.urgency == Urgency.URGENT)
     if case.flags.get("about_moderator"):
         out.reply += " It names a member of the safety team, so it went to the escalation destination and is hidden from them."
-    return await _save(c, None, "case.opened_notice", out, case_number=case.number)
-
-
-def _generic_reason(case: Case | None) -> str:
-    return f"Zero-tolerance ban (safety case {case.number})" if case else "Zero-tolerance ban by the safety team"
-
-
-async def cmd_ban(c: Ctx) -> Outcome:
-    if not c.r.targets:
-        return Outcome(ok=False, reply=usage("ban", c.ctx.command_prefix))
-    case = None
-    if c.cmd.case is not None:
-        case = await _case(c, c.cmd.case)
-        if case is None:
-            return c.refuse("unknown_case", number=c.cmd.case)
-    com = c.svc.community(c.ctx.community)
-    targets = [t for t in c.r.targets if t.key != c.actor.key]
-    if not targets:
-        return Outcome(ok=False, reply="You cannot ban yourself. Nothing changed.")
-    already = [t for t in targets if await c.svc.store.active_ban(com.network, t.key)]
-    todo = [t for t in targets if t not in already]
-    if not todo:
-        names = ", ".join(inert_plain(t.name or t.id) for t in already)
-        return Outcome(ok=False, reply=f"{names} {'is' if len(already) == 1 else 'are'} already banned across the network. Nothing changed.")
-    if not c.cmd.flags.get("confirm"):
-        lines = [f"Zero-tolerance ban of {', '.join(inert_plain(t.name or t.id) for t in todo)} in every community of network '{com.network}'"
-                 + (f" for case {case.number}" if case else "") + ". Their messages of the last 7 days are removed too."]
-        if case is not None and case.reporter is not None:
-            lines.append(_wishes_line(c, case))
-            lines.append(c.t("ban_reminder"))
-        lines.append("To go ahead, run the same command with --confirm.")
-        return Outcome(reply="\n".join(lines), case_number=case.number if case else None, needs_confirmation=True)
-    out = Outcome(case_number=case.number if case else None)
-    communities = c.svc.network_communities(com.network, todo[0].platform)
-    if case is not None:
-        # Evidence first: capture again what is known from these accounts before the ban purges it.
-        for ev in await c.svc.store.evidence_for(case.id):
-            if ev.ref and ev.author and any(ev.author.key == t.key for t in todo):
-                out.actions.append(CaptureEvidence(case_id=case.id, ref=ev.ref))
-        for t in todo:
-            if all(a.key != t.key for a in case.accused):
-                case.accused.append(t)
-        _ack(c, case)
-    for t in todo:
-        for target_com in communities:
-            out.actions.append(BanUser(community=target_com.id, user=t, case_id=case.id if case else None,
-                                       reason=_generic_reason(case)))
-    names = ", ".join(inert_plain(t.name or t.id) for t in todo)
-    out.reply = f"Banning {names} in {len(communities)} communit{'y' if len(communities) == 1 else 'ies'} (no strikes: zero tolerance)."
-    if already:
-        out.reply += f" Already banned, skipped: {', '.join(inert_plain(t.name or t.id) for t in already)}."
-    if case is not None and c.cmd.text:
-        async with c.svc.store.transaction():
-            await _note(c, case, f"Ban reason (team only): {c.cmd.text}")
-    return await _save(c, case, "ban.requested", out, targets=[t.key for t in todo], moderator_reason=c.cmd.text)
-
-
-async def cmd_unban(c: Ctx) -> Outcome:
-    if not c.r.targets:
-        return Outcome(ok=False, reply=usage("unban", c.ctx.command_prefix))
-    com = c.svc.community(c.ctx.community)
-    t = c.r.targets[0]
-    ban = await c.svc.store.active_ban(com.network, t.key)
-    if ban is None:
-        return Outcome(ok=False, reply=f"{inert_plain(t.name or t.id)} is not banned by the bot in this network. Nothing changed.")
-    out = Outcome(reply=f"Lifting the ban on {inert_plain(t.name or t.id)} across network '{com.network}'.")
-    for target_com in c.svc.network_communities(com.network, t.platform):
-        out.actions.append(UnbanUser(community=target_com.id, user=t, reason="Ban lifted by the safety team", case_id=ban.case_id))
-    async with c.svc.store.transaction():
-        await c.svc.store.end_ban(ban.id)
-    return await _save(c, None, "ban.lifted", out, target=t.key, reason=c.cmd.text.strip() or "(no reason given)",
-                       ban_case_id=ban.case_id)
-
-
-def _active_strikes(c: Ctx, strikes: list[Strike]) -> list[Strike]:
-    horizon = c.svc.clock() - c.svc.config.strikes.decay_days * DAY
-    return [s for s in strikes if s.at >= horizon]
-
-
-def _names(text: str, person: UserRef) -> bool:
-    """Whether a text the accused will read names this person: their id, their whole name, or any word of
-    their name or of a Matrix id's local part ("Rita" for "Rita Meyer" or "@rita.m:example.org")."""
-    low = text.lower()
-    if person.id.lower() in low or (person.name and person.name.lower() in low):
-        return True
-    local = person.id[1:].split(":", 1)[0] if person.id.startswith("@") else ""
-    parts = {w for w in re.split(r"[^\w]+", f"{person.name or ''} {local}".lower()) if len(w) >= 3}
-    words = set(re.split(r"[^\w]+", low))
-    return bool(parts & words)
-
-
-async def cmd_warn(c: Ctx) -> Outcome:
-    if not c.r.targets or not c.cmd.text.strip():
-        return Outcome(ok=False, reply=usage("warn", c.ctx.command_prefix))
-    t = c.r.targets[0]
-    com = c.svc.community(c.ctx.community)
-    case = None
-    if c.cmd.case is not None:
-        case = await _case(c, c.cmd.case)
-        if case is None:
-            return c.refuse("unknown_case", number=c.cmd.case)
-    about = [x for x in await c.svc.store.cases_about(com.network, t.key) if x.status != Status.CLOSED]
-    strict = [x for x in ([case] if case else []) + about if not c.svc.lib.playbook(x.category).contact_accused]
-    if strict:
-        return Outcome(ok=False, reply=c.t("warn_refused", number=strict[0].number))
-    reason = c.cmd.text.strip()
-    for x in about + ([case] if case else []):
-        if x.reporter and _names(reason, x.reporter):
-            return Outcome(ok=False, reply=c.t("warn_names_reporter"))
-    cfg = c.svc.config.strikes
-    async with c.svc.store.transaction():
-        await c.svc.store.add_strike(Strike(network=com.network, user_id=t.key, reason=reason, at=c.svc.clock(),
-                                            by=c.actor.key, case_id=case.id if case else None))
-    active = _active_strikes(c, await c.svc.store.strikes_for(com.network, t.key))
-    n = len(active)
-    out = Outcome(case_number=case.number if case else None)
-    out.actions.append(WarnUser(community=com.id, user=t, text=c.svc.t("warning_to_member", c.ctx.locale,
-                                                                      community=com.name or com.id, reason=inert_plain(reason))))
-    step = f"strike {n} (timeout at {cfg.timeout_at}, ban at {cfg.ban_at}; strikes fade after {cfg.decay_days} days)"
-    if n >= cfg.ban_at:
-        out.actions.append(BanUser(community=com.id, user=t, case_id=case.id if case else None,
-                                   reason="Banned after repeated warnings", delete_message_seconds=0))
-        step += ": ban threshold reached, banning"
-    elif n >= cfg.timeout_at:
-        out.actions.append(TimeoutUser(community=com.id, user=t, seconds=cfg.timeout_minutes * 60,
-                                       reason="Timed out after repeated warnings"))
-        step += f": timeout for {cfg.timeout_minutes} minutes"
-    out.reply = f"Warned {inert_plain(t.name or t.id)}: {step}."
-    if case:
-        _ack(c, case)
-    return await _save(c, case, "member.warned", out, target=t.key, strikes=n)
-
-
-async def cmd_strikes(c: Ctx) -> Outcome:
-    if not c.r.targets:
-        return Outcome(ok=False, reply=usage("strikes", c.ctx.command_prefix))
-    t = c.r.targets[0]
-    com = c.svc.community(c.ctx.community)
-    all_strikes = await c.svc.store.strikes_for(com.network, t.key)
-    active = _active_strikes(c, all_strikes)
-    cfg = c.svc.config.strikes
-    ban = await c.svc.store.active_ban(com.network, t.key)
-    lines = [f"{inert_plain(t.name or t.id)}: {len(active)} active strike(s), {len(all_strikes) - len(active)} faded. "
-             f"Timeout at {cfg.timeout_at}, ban at {cfg.ban_at}."]
-    from .views import when
-    lines += [f"- {when(s.at)}: {inert_plain(s.reason, limit=200)}" for s in active]
-    if ban:
-        lines.append("Currently banned across the network (zero tolerance)." if ban.case_id else "Currently banned.")
-    async with c.svc.store.transaction():
-        await c.svc.audit(c.actor.key, "member.strikes_viewed", c.ctx.community, target=t.key)
-    return Outcome(reply="\n".join(lines))
+    return await save(c, None, "case.opened_notice", out, case_number=case.number)
 
 
 async def cmd_resources(c: Ctx) -> Outcome:
@@ -489,11 +283,11 @@ async def cmd_resources(c: Ctx) -> Outcome:
     body = c.svc.t("resources_from_team", loc) + "\n" + c.svc.resources_text(case, loc, country=country)
     out = Outcome(actions=[c.svc.private(t, body, loc, c.ctx.community, "resources")],
                   reply=f"Sending resources to {inert_plain(t.name or t.id)} privately.")
-    return await _save(c, case, "resources.sent", out, target=t.key)
+    return await save(c, case, "resources.sent", out, target=t.key)
 
 
 async def cmd_export(c: Ctx) -> Outcome:
-    case = await _case(c, c.cmd.case)
+    case = await find_case(c, c.cmd.case)
     if case is None:
         return c.refuse("unknown_case", number=c.cmd.case)
     reason = str(c.cmd.flags.get("reason") or "").strip()
@@ -504,7 +298,7 @@ async def cmd_export(c: Ctx) -> Outcome:
     path = exporter.write_bundle(c.svc.config.path(c.svc.config.exports_dir), bundle)
     out = Outcome(reply=f"Exported case {case.number} to {path} on the bot's host. It was not uploaded anywhere.",
                   case_number=case.number)
-    return await _save(c, case, "case.export", out, consent=consent, reason=reason, file=path.name)
+    return await save(c, case, "case.export", out, consent=consent, reason=reason, file=path.name)
 
 
 HANDLERS = {

@@ -1,0 +1,69 @@
+"""What every moderator command works with: the command's context (`Ctx`) and the few steps they share:
+find a case the moderator may see, acknowledge it, save a change with its audit entry and actions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .actions import Outcome
+from .commands import ModCommand
+from .domain import Case, CaseNote, Status, UserRef
+from .service import ModContext, Resolved, SafetyService
+
+DAY = 86400
+
+
+@dataclass
+class Ctx:
+    svc: SafetyService
+    ctx: ModContext
+    cmd: ModCommand
+    r: Resolved
+
+    @property
+    def actor(self) -> UserRef:
+        return self.ctx.actor
+
+    def t(self, key, **kw):
+        return self.svc.t(key, self.ctx.locale, **kw)
+
+    def refuse(self, key, **kw) -> Outcome:
+        return Outcome(ok=False, reply=self.t(key, **kw))
+
+
+async def find_case(c: Ctx, number: int | None) -> Case | None:
+    """The case, unless it does not exist here or is hidden from this moderator (same answer for both)."""
+    if number is None:
+        return None
+    case = await c.svc.store.get_case(c.ctx.community, number)
+    if case is None or c.actor.key in case.hidden_from:
+        return None
+    return case
+
+
+def ack(c: Ctx, case: Case) -> None:
+    case.flags.setdefault("acked_at", c.svc.clock())
+    if case.status == Status.OPEN:
+        case.status = Status.ACTING
+    case.updated_at = c.svc.clock()
+
+
+def wishes_line(c: Ctx, case: Case | None) -> str:
+    if case is None:
+        return ""
+    from .views import answers_lines
+    wanted = [line for line in answers_lines(c.svc.lib, case) if line.startswith(("What would help", "Anyone under 18", "Consent"))]
+    return ("Reporter's answers: " + "; ".join(wanted)) if wanted else "The reporter has not said what they want yet."
+
+
+async def save(c: Ctx, case: Case | None, action: str, out: Outcome, **detail) -> Outcome:
+    async with c.svc.store.transaction():
+        if case is not None:
+            await c.svc.store.save_case(case)
+        await c.svc.audit(c.actor.key, action, c.ctx.community, case, **detail)
+        await c.svc.enqueue(out)
+    return out
+
+
+async def add_note(c: Ctx, case: Case, text: str, kind: str = "note", author: str | None = None) -> None:
+    await c.svc.store.add_note(CaseNote(case.id, author or c.actor.key, kind, text, c.svc.clock()))

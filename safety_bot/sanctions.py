@@ -1,0 +1,161 @@
+"""Moderator commands against a member: the zero-tolerance ban and its lifting, warnings and strikes."""
+
+from __future__ import annotations
+
+import re
+
+from .actions import BanUser, CaptureEvidence, Outcome, TimeoutUser, UnbanUser, WarnUser
+from .commands import usage
+from .domain import Case, Status, Strike, UserRef
+from .mod_context import DAY, Ctx, ack, add_note, find_case, save, wishes_line
+from .text import inert_plain
+
+
+def _generic_reason(case: Case | None) -> str:
+    return f"Zero-tolerance ban (safety case {case.number})" if case else "Zero-tolerance ban by the safety team"
+
+
+async def cmd_ban(c: Ctx) -> Outcome:
+    if not c.r.targets:
+        return Outcome(ok=False, reply=usage("ban", c.ctx.command_prefix))
+    case = None
+    if c.cmd.case is not None:
+        case = await find_case(c, c.cmd.case)
+        if case is None:
+            return c.refuse("unknown_case", number=c.cmd.case)
+    com = c.svc.community(c.ctx.community)
+    targets = [t for t in c.r.targets if t.key != c.actor.key]
+    if not targets:
+        return Outcome(ok=False, reply="You cannot ban yourself. Nothing changed.")
+    already = [t for t in targets if await c.svc.store.active_ban(com.network, t.key)]
+    todo = [t for t in targets if t not in already]
+    if not todo:
+        names = ", ".join(inert_plain(t.name or t.id) for t in already)
+        return Outcome(ok=False, reply=f"{names} {'is' if len(already) == 1 else 'are'} already banned across the network. Nothing changed.")
+    if not c.cmd.flags.get("confirm"):
+        lines = [f"Zero-tolerance ban of {', '.join(inert_plain(t.name or t.id) for t in todo)} in every community of network '{com.network}'"
+                 + (f" for case {case.number}" if case else "") + ". Their messages of the last 7 days are removed too."]
+        if case is not None and case.reporter is not None:
+            lines.append(wishes_line(c, case))
+            lines.append(c.t("ban_reminder"))
+        lines.append("To go ahead, run the same command with --confirm.")
+        return Outcome(reply="\n".join(lines), case_number=case.number if case else None, needs_confirmation=True)
+    out = Outcome(case_number=case.number if case else None)
+    communities = c.svc.network_communities(com.network, todo[0].platform)
+    if case is not None:
+        # Evidence first: capture again what is known from these accounts before the ban purges it.
+        for ev in await c.svc.store.evidence_for(case.id):
+            if ev.ref and ev.author and any(ev.author.key == t.key for t in todo):
+                out.actions.append(CaptureEvidence(case_id=case.id, ref=ev.ref))
+        for t in todo:
+            if all(a.key != t.key for a in case.accused):
+                case.accused.append(t)
+        ack(c, case)
+    for t in todo:
+        for target_com in communities:
+            out.actions.append(BanUser(community=target_com.id, user=t, case_id=case.id if case else None,
+                                       reason=_generic_reason(case)))
+    names = ", ".join(inert_plain(t.name or t.id) for t in todo)
+    out.reply = f"Banning {names} in {len(communities)} communit{'y' if len(communities) == 1 else 'ies'} (no strikes: zero tolerance)."
+    if already:
+        out.reply += f" Already banned, skipped: {', '.join(inert_plain(t.name or t.id) for t in already)}."
+    if case is not None and c.cmd.text:
+        async with c.svc.store.transaction():
+            await add_note(c, case, f"Ban reason (team only): {c.cmd.text}")
+    return await save(c, case, "ban.requested", out, targets=[t.key for t in todo], moderator_reason=c.cmd.text)
+
+
+async def cmd_unban(c: Ctx) -> Outcome:
+    if not c.r.targets:
+        return Outcome(ok=False, reply=usage("unban", c.ctx.command_prefix))
+    com = c.svc.community(c.ctx.community)
+    t = c.r.targets[0]
+    ban = await c.svc.store.active_ban(com.network, t.key)
+    if ban is None:
+        return Outcome(ok=False, reply=f"{inert_plain(t.name or t.id)} is not banned by the bot in this network. Nothing changed.")
+    out = Outcome(reply=f"Lifting the ban on {inert_plain(t.name or t.id)} across network '{com.network}'.")
+    for target_com in c.svc.network_communities(com.network, t.platform):
+        out.actions.append(UnbanUser(community=target_com.id, user=t, reason="Ban lifted by the safety team", case_id=ban.case_id))
+    async with c.svc.store.transaction():
+        await c.svc.store.end_ban(ban.id)
+    return await save(c, None, "ban.lifted", out, target=t.key, reason=c.cmd.text.strip() or "(no reason given)",
+                       ban_case_id=ban.case_id)
+
+
+def active_strikes(c: Ctx, strikes: list[Strike]) -> list[Strike]:
+    horizon = c.svc.clock() - c.svc.config.strikes.decay_days * DAY
+    return [s for s in strikes if s.at >= horizon]
+
+
+def _names(text: str, person: UserRef) -> bool:
+    """Whether a text the accused will read names this person: their id, their whole name, or any word of
+    their name or of a Matrix id's local part ("Rita" for "Rita Meyer" or "@rita.m:example.org")."""
+    low = text.lower()
+    if person.id.lower() in low or (person.name and person.name.lower() in low):
+        return True
+    local = person.id[1:].split(":", 1)[0] if person.id.startswith("@") else ""
+    parts = {w for w in re.split(r"[^\w]+", f"{person.name or ''} {local}".lower()) if len(w) >= 3}
+    words = set(re.split(r"[^\w]+", low))
+    return bool(parts & words)
+
+
+async def cmd_warn(c: Ctx) -> Outcome:
+    if not c.r.targets or not c.cmd.text.strip():
+        return Outcome(ok=False, reply=usage("warn", c.ctx.command_prefix))
+    t = c.r.targets[0]
+    com = c.svc.community(c.ctx.community)
+    case = None
+    if c.cmd.case is not None:
+        case = await find_case(c, c.cmd.case)
+        if case is None:
+            return c.refuse("unknown_case", number=c.cmd.case)
+    about = [x for x in await c.svc.store.cases_about(com.network, t.key) if x.status != Status.CLOSED]
+    strict = [x for x in ([case] if case else []) + about if not c.svc.lib.playbook(x.category).contact_accused]
+    if strict:
+        return Outcome(ok=False, reply=c.t("warn_refused", number=strict[0].number))
+    reason = c.cmd.text.strip()
+    for x in about + ([case] if case else []):
+        if x.reporter and _names(reason, x.reporter):
+            return Outcome(ok=False, reply=c.t("warn_names_reporter"))
+    cfg = c.svc.config.strikes
+    async with c.svc.store.transaction():
+        await c.svc.store.add_strike(Strike(network=com.network, user_id=t.key, reason=reason, at=c.svc.clock(),
+                                            by=c.actor.key, case_id=case.id if case else None))
+    active = active_strikes(c, await c.svc.store.strikes_for(com.network, t.key))
+    n = len(active)
+    out = Outcome(case_number=case.number if case else None)
+    out.actions.append(WarnUser(community=com.id, user=t, text=c.svc.t("warning_to_member", c.ctx.locale,
+                                                                      community=com.name or com.id, reason=inert_plain(reason))))
+    step = f"strike {n} (timeout at {cfg.timeout_at}, ban at {cfg.ban_at}; strikes fade after {cfg.decay_days} days)"
+    if n >= cfg.ban_at:
+        out.actions.append(BanUser(community=com.id, user=t, case_id=case.id if case else None,
+                                   reason="Banned after repeated warnings", delete_message_seconds=0))
+        step += ": ban threshold reached, banning"
+    elif n >= cfg.timeout_at:
+        out.actions.append(TimeoutUser(community=com.id, user=t, seconds=cfg.timeout_minutes * 60,
+                                       reason="Timed out after repeated warnings"))
+        step += f": timeout for {cfg.timeout_minutes} minutes"
+    out.reply = f"Warned {inert_plain(t.name or t.id)}: {step}."
+    if case:
+        ack(c, case)
+    return await save(c, case, "member.warned", out, target=t.key, strikes=n)
+
+
+async def cmd_strikes(c: Ctx) -> Outcome:
+    if not c.r.targets:
+        return Outcome(ok=False, reply=usage("strikes", c.ctx.command_prefix))
+    t = c.r.targets[0]
+    com = c.svc.community(c.ctx.community)
+    all_strikes = await c.svc.store.strikes_for(com.network, t.key)
+    active = active_strikes(c, all_strikes)
+    cfg = c.svc.config.strikes
+    ban = await c.svc.store.active_ban(com.network, t.key)
+    lines = [f"{inert_plain(t.name or t.id)}: {len(active)} active strike(s), {len(all_strikes) - len(active)} faded. "
+             f"Timeout at {cfg.timeout_at}, ban at {cfg.ban_at}."]
+    from .views import when
+    lines += [f"- {when(s.at)}: {inert_plain(s.reason, limit=200)}" for s in active]
+    if ban:
+        lines.append("Currently banned across the network (zero tolerance)." if ban.case_id else "Currently banned.")
+    async with c.svc.store.transaction():
+        await c.svc.audit(c.actor.key, "member.strikes_viewed", c.ctx.community, target=t.key)
+    return Outcome(reply="\n".join(lines))
