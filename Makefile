@@ -22,6 +22,7 @@ check-config: $(STAMP)
 	$(BIN)/safety-bot check-config --config $(CONFIG)
 
 test: $(STAMP)
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 bench: $(STAMP)

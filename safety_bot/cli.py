@@ -36,42 +36,36 @@ def _load(path: str) -> Config:
 
 def cmd_check_config(args) -> int:
     config = _load(args.config)
-    platforms = [p for p in ("discord", "matrix") if getattr(config, p)]
+    from .plugins import plugins
+
+    platforms = [p.name for p in plugins().values() if not p.interactive and p.enabled(config)]
     print(f"{args.config}: OK ({', '.join(platforms) or 'console only'}; database {config.path(config.storage.database)})")
     return 0
 
 
 async def _run(config: Config, script: str | None) -> int:
     from .app import App
+    from .plugins import RunOptions, plugins
 
     tasks = []
     offset = [0.0]
+    options = RunOptions(script=script, clock_offset=offset)
     async with App(config, clock=lambda: time.time() + offset[0]) as app:
-        if config.discord:
-            from adapters.discord import DiscordAdapter
-
-            tasks.append(DiscordAdapter(app).run())
-        if config.matrix:
-            from adapters.matrix import MatrixAdapter
-
-            tasks.append(MatrixAdapter(app).run())
+        for p in plugins().values():
+            if not p.interactive and p.enabled(config):
+                tasks.append(p.start(app, options))
         if tasks:
             await app.runtime.resume()
             app.start_ticker()
             await asyncio.gather(*tasks)
             return 0
-        if config.console is None:
+        interactive = [p for p in plugins().values() if p.interactive and p.enabled(config)]
+        if not interactive:
             print("safety-bot: no platform is configured and there is no console section; nothing to run.", file=sys.stderr)
             return 2
-        from adapters.console import ConsoleAdapter
-
-        console = ConsoleAdapter(app, clock_offset=offset)
+        running = interactive[0].start(app, options)
         await app.runtime.resume()
-        if script:
-            console.echo = True
-            await console.run_lines(Path(script).read_text(encoding="utf-8").splitlines())
-        else:
-            await console.run_stdin()
+        await running
     return 0
 
 
@@ -251,14 +245,9 @@ def cmd_hash(args) -> int:
 
 
 def _networks(config: Config) -> list[str]:
-    found: list[str] = []
-    if config.discord:
-        found += [g.network for g in config.discord.guilds]
-    if config.matrix:
-        found.append(config.matrix.network)
-    if config.console:
-        found += [c.network for c in config.console.communities]
-    return sorted(set(found))
+    from .plugins import plugins
+
+    return sorted({n for p in plugins().values() for n in p.networks(config)})
 
 
 async def _bank(config: Config, args) -> int:

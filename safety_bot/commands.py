@@ -29,8 +29,6 @@ USAGE: dict[str, str] = {
     "help": "help",
 }
 COMMANDS = tuple(USAGE)
-# How moderators type the commands on each platform, for help, usage and the hints on case cards.
-PREFIXES: dict[str, str] = {"matrix": "!safety ", "discord": "/safety "}
 
 
 @dataclass

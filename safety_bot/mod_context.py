@@ -4,18 +4,22 @@ find a case the moderator may see, acknowledge it, save a change with its audit 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .actions import Outcome
 from .commands import ModCommand
 from .domain import Case, CaseNote, Status, UserRef
-from .service import ModContext, Resolved, SafetyService
+from .events import ModContext, Resolved
+
+if TYPE_CHECKING:
+    from .service import SafetyService
 
 DAY = 86400
 
 
 @dataclass
 class Ctx:
-    svc: SafetyService
+    svc: "SafetyService"
     ctx: ModContext
     cmd: ModCommand
     r: Resolved

@@ -5,6 +5,7 @@ against a member (ban, unban, warn, strikes) are in `sanctions`, and what they s
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from . import export as exporter
 from .actions import CaptureEvidence, Outcome, RemoveMessage
@@ -12,15 +13,18 @@ from .commands import ModCommand, help_text, usage
 from .domain import Case, CloseReason, Report, Status, Urgency, UserRef
 from .mod_context import Ctx, ack, add_note, find_case, save, wishes_line
 from .sanctions import active_strikes, cmd_ban, cmd_strikes, cmd_unban, cmd_warn
-from .service import ModContext, Resolved, SafetyService
+from .events import ModContext, Resolved
 from .store import StoreUnavailable
 from .text import inert_plain
 from .views import detail_text, list_line
 
+if TYPE_CHECKING:
+    from .service import SafetyService
+
 log = logging.getLogger(__name__)
 
 
-async def moderate(svc: SafetyService, ctx: ModContext, cmd: ModCommand, resolved: Resolved | None = None) -> Outcome:
+async def moderate(svc: "SafetyService", ctx: ModContext, cmd: ModCommand, resolved: Resolved | None = None) -> Outcome:
     c = Ctx(svc, ctx, cmd, resolved or Resolved())
     if not ctx.is_moderator:
         log.info("refused a moderator command from a non-moderator in %s", ctx.community)

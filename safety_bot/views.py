@@ -10,6 +10,7 @@ import datetime as dt
 
 from .domain import Case, CaseNote, Evidence, Report, Status
 from .playbooks import Library, pick
+from .plugins import plugin as platform_plugin
 from .text import inert_plain, one_line
 
 ANSWER_LABELS = {
@@ -26,16 +27,17 @@ ANSWER_LABELS = {
 }
 
 
-# How times are written for the people reading them. Adapters set this for their own tasks: Discord uses
-# "discord" (<t:...> timestamps, shown in each reader's own locale and time zone); others a language code.
+# How times are written for the people reading them. Adapters set this for their own tasks: a platform's
+# name when its plugin renders times itself (Discord: <t:...>, in each reader's locale and zone); else a language code.
 TIME_STYLE: contextvars.ContextVar[str] = contextvars.ContextVar("time_style", default="en")
 _FORMATS = {"de": "%d.%m.%Y, %H:%M UTC", "en": "%d %b %Y, %H:%M UTC"}
 
 
 def when(ts: float) -> str:
     style = TIME_STYLE.get()
-    if style == "discord":
-        return f"<t:{int(ts)}:f>"
+    rendering = platform_plugin(style)  # a platform that renders times itself (Discord: <t:...>)
+    if rendering is not None and rendering.render_time is not None:
+        return rendering.render_time(ts)
     return dt.datetime.fromtimestamp(ts, dt.timezone.utc).strftime(_FORMATS.get(style.split("-")[0], _FORMATS["en"]))
 
 

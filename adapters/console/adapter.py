@@ -18,7 +18,7 @@ from safety_bot.app import App
 from safety_bot.config import ConsoleCommunity
 from safety_bot.domain import MessageRef, MessageSnapshot, UserRef
 from safety_bot.ports import ALREADY, NOT_FOUND, OK, BeforePurge, Result
-from safety_bot.service import Community, ModContext, ReportEvent, Resolved
+from safety_bot.events import Community, ModContext, ReportEvent, Resolved
 from safety_bot.text import inert_plain
 
 PLATFORM = "console"

@@ -18,18 +18,18 @@ import discord
 import yarl
 from discord import app_commands
 
-from safety_bot.actions import Outcome, Prompt
+from safety_bot.actions import Outcome
 from safety_bot.app import App
 from safety_bot.config import DiscordGuild
 from safety_bot.domain import MessageRef, MessageSnapshot
 from safety_bot.ports import CaptureFailed
-from safety_bot.service import Community, ReportEvent
+from safety_bot.events import Community, ReportEvent
 
 from .media import DiscordMedia
 from .moderation import DiscordModeration, PendingConfirm
 from .platform import DiscordPlatform
-from .render import PLATFORM, chunks, message_ref, modal_values, parse_link, snapshot_of, user_ref
-from .ui import DYNAMIC_ITEMS, AnswerButton, CaseButton, answer_modal, report_modal
+from .render import PLATFORM, channel_is_private, chunks, message_ref, modal_values, parse_link, snapshot_of, user_ref
+from .ui import DYNAMIC_ITEMS, answer_modal, case_view, prompt_view, report_modal
 
 log = logging.getLogger(__name__)
 PENDING_SECONDS = 900  # an interaction token lives 15 minutes; so do our pending modals and confirmations
@@ -76,8 +76,6 @@ class DiscordAdapter(DiscordModeration, DiscordMedia):
         self.app, self.cfg = app, cfg
         self.guilds: dict[int, DiscordGuild] = {g.id: g for g in cfg.guilds}
         self.sync_commands = sync_commands
-        self.platform = DiscordPlatform(self)
-        app.runtime.add_platform(self.platform)
         for g in cfg.guilds:
             self._register(g, str(g.id))
         # Request bodies (report text in DMs) are logged at DEBUG by discord.http: never below WARNING.
@@ -87,6 +85,9 @@ class DiscordAdapter(DiscordModeration, DiscordMedia):
         intents.message_content = True  # protected channels (media checks) and reported messages
         self.client = SafetyClient(self, intents=intents, allowed_mentions=discord.AllowedMentions.none(),
                                    guild_ready_timeout=ready_timeout)
+        self.platform = DiscordPlatform(self.client, self.guilds, ensure_started=self.ensure_started,
+                                        block_media=self.block_media)
+        app.runtime.add_platform(self.platform)
         self.connected = asyncio.Event()
         self.ready = asyncio.Event()
         self._task: Optional[asyncio.Task] = None
@@ -182,18 +183,9 @@ class DiscordAdapter(DiscordModeration, DiscordMedia):
 
     # ------------------------------------------------------------------ helpers
     def guild_cfg(self, community: str | int | None) -> Optional[DiscordGuild]:
-        try:
-            return self.guilds.get(int(community)) if community is not None else None
-        except (TypeError, ValueError):
-            return None
+        return self.platform.guild_cfg(community)
 
-    @staticmethod
-    def channel_is_private(channel) -> bool:
-        """True when @everyone cannot view the channel."""
-        guild = getattr(channel, "guild", None)
-        if guild is None:
-            return True  # a DM
-        return not channel.permissions_for(guild.default_role).view_channel
+    channel_is_private = staticmethod(channel_is_private)
 
     def is_moderator(self, g: DiscordGuild, member) -> bool:
         """The configured safety role; Ban Members only where no safety role is configured."""
@@ -269,22 +261,8 @@ class DiscordAdapter(DiscordModeration, DiscordMedia):
             else:
                 await interaction.followup.send(part, ephemeral=True, view=v)
 
-    def prompt_view(self, prompt: Prompt) -> discord.ui.View:
-        view = discord.ui.View(timeout=None)
-        for i, choice in enumerate(prompt.choices[:22], 1):
-            view.add_item(AnswerButton(prompt.question, str(i), choice.label))
-        if prompt.free_text:
-            view.add_item(AnswerButton(prompt.question, "text", "Answer"))
-        view.add_item(AnswerButton(prompt.question, "skip", "Skip"))
-        return view
-
-    def case_view(self, guild_id: int, card: dict) -> Optional[discord.ui.View]:
-        if card.get("closed") or card.get("case_number") is None:
-            return None
-        view = discord.ui.View(timeout=None)
-        for op in ("remove", "ban", "assign", "close"):
-            view.add_item(CaseButton(op, guild_id, card["case_number"]))
-        return view
+    prompt_view = staticmethod(prompt_view)
+    case_view = staticmethod(case_view)
 
     def _prune(self) -> None:
         horizon = time.monotonic() - PENDING_SECONDS

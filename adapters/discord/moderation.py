@@ -15,7 +15,7 @@ from discord import app_commands
 from safety_bot.actions import Outcome
 from safety_bot.commands import ModCommand
 from safety_bot.domain import MessageRef, UserRef
-from safety_bot.service import ModContext, Resolved
+from safety_bot.events import ModContext, Resolved
 
 from .render import PLATFORM, message_ref, parse_link, user_ref
 from .ui import CaseButton, ConfirmButton

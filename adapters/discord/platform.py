@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Optional
 
 import discord
 
@@ -12,10 +13,8 @@ from safety_bot.actions import BanUser, PostToTeam, RemoveMessage, SendPrivate, 
 from safety_bot.domain import MessageRef, MessageSnapshot
 from safety_bot.ports import ALREADY, FAILED, FORBIDDEN, NOT_FOUND, OK, CaptureFailed, Result
 
-from .render import PLATFORM, card_embed, chunks, snapshot_of
-
-if TYPE_CHECKING:
-    from .adapter import DiscordAdapter
+from .render import PLATFORM, card_embed, channel_is_private, chunks, snapshot_of
+from .ui import case_view, prompt_view
 
 log = logging.getLogger(__name__)
 DMS_CLOSED = 50007
@@ -25,18 +24,31 @@ NO_BAN_PERMISSION = "the bot lacks the Ban Members permission"
 class DiscordPlatform:
     name = PLATFORM
 
-    def __init__(self, adapter: "DiscordAdapter"):
-        self.adapter = adapter
+    def __init__(self, client: discord.Client, guilds: Mapping[int, object], *,
+                 ensure_started: Callable[[], Awaitable[None]],
+                 block_media: Optional[Callable[[RemoveMessage], Awaitable[str]]] = None):
+        """Everything the platform needs is passed in: the client, the configured guilds, how to make sure
+        the connection is up, and (optionally) how to bank a message's images before it is removed."""
+        self._client = client
+        self.guilds = guilds
+        self._ensure_started = ensure_started
+        self._block_media = block_media
         # Private messages that could not be delivered (DMs closed), by user id: the interaction that
         # caused them shows them ephemerally instead.
         self.undelivered: dict[str, list[str]] = {}
 
     @property
     def client(self) -> discord.Client:
-        return self.adapter.client
+        return self._client
 
     async def _ready(self) -> None:
-        await self.adapter.ensure_started()
+        await self._ensure_started()
+
+    def guild_cfg(self, community):
+        try:
+            return self.guilds.get(int(community)) if community is not None else None
+        except (TypeError, ValueError):
+            return None
 
     # ------------------------------------------------------------------ private messages
     async def _dm(self, user_id: str, text: str, view: discord.ui.View | None = None) -> Result:
@@ -62,7 +74,7 @@ class DiscordPlatform:
         view = None
         if a.prompt is not None:
             text = text + "\n" + a.prompt.text
-            view = self.adapter.prompt_view(a.prompt)
+            view = prompt_view(a.prompt)
         result = await self._dm(a.to.id, text, view)
         if result.status == FORBIDDEN and result.detail.startswith("their direct"):
             self.undelivered.setdefault(a.to.id, []).append(a.text)
@@ -75,7 +87,7 @@ class DiscordPlatform:
     # ------------------------------------------------------------------ the safety team
     async def post_to_team(self, a: PostToTeam) -> Result:
         await self._ready()
-        g = self.adapter.guild_cfg(a.community)
+        g = self.guild_cfg(a.community)
         if g is None:
             return Result(FAILED, "this server is not configured")
         if a.destination == "escalation":
@@ -109,7 +121,7 @@ class DiscordPlatform:
         mention = discord.AllowedMentions(roles=[discord.Object(g.safety_role)]) if ping else None
         prefix = f"<@&{g.safety_role}> " if ping else ""
         try:
-            if not self.adapter.channel_is_private(channel):
+            if not channel_is_private(channel):
                 log.warning("channel %s of guild %s is visible to @everyone: case details are not posted there; "
                             "make it private", channel_id, g.id)
                 what = f"case {a.case_number} is waiting" if a.case_number is not None else "a safety notice is waiting"
@@ -117,7 +129,7 @@ class DiscordPlatform:
                                    "because this channel is visible to everyone).", allowed_mentions=mention)
                 return Result(FAILED, "the safety channel is visible to everyone, so only a short notice was posted")
             if a.card:
-                view = self.adapter.case_view(g.id, a.card) if buttons else None
+                view = case_view(g.id, a.card) if buttons else None
                 await channel.send(prefix.strip() or None, embed=card_embed(a.card), view=view,
                                    allowed_mentions=mention)
             else:
@@ -154,8 +166,8 @@ class DiscordPlatform:
     async def remove_message(self, a: RemoveMessage) -> Result:
         await self._ready()
         banked = ""
-        if a.block_media:  # the images are read (in memory) and banked before the message is gone
-            banked = await self.adapter.block_media(a) or ""
+        if a.block_media and self._block_media is not None:  # images are read (in memory) and banked first
+            banked = await self._block_media(a) or ""
         try:
             await self.client.http.delete_message(int(a.ref.channel_id), int(a.ref.message_id))
         except discord.NotFound:

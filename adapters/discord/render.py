@@ -119,6 +119,14 @@ def card_embed(card: dict) -> discord.Embed:
     return embed
 
 
+def channel_is_private(channel) -> bool:
+    """True when @everyone cannot view the channel."""
+    guild = getattr(channel, "guild", None)
+    if guild is None:
+        return True  # a DM
+    return not channel.permissions_for(guild.default_role).view_channel
+
+
 def modal_values(data: dict) -> dict[str, str]:
     """custom_id -> value of the text inputs in a modal submission (action rows and labels nest them)."""
     found: dict[str, str] = {}

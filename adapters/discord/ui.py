@@ -95,3 +95,24 @@ def answer_modal(question: str, title: str) -> discord.ui.Modal:
     modal.add_item(discord.ui.TextInput(label="Your answer", custom_id="answer", style=discord.TextStyle.long,
                                         max_length=4000))
     return modal
+
+
+def prompt_view(prompt) -> discord.ui.View:
+    """A question's choices as buttons, then "Answer" (free text) and "Skip"."""
+    view = discord.ui.View(timeout=None)
+    for i, choice in enumerate(prompt.choices[:22], 1):
+        view.add_item(AnswerButton(prompt.question, str(i), choice.label))
+    if prompt.free_text:
+        view.add_item(AnswerButton(prompt.question, "text", "Answer"))
+    view.add_item(AnswerButton(prompt.question, "skip", "Skip"))
+    return view
+
+
+def case_view(guild_id: int, card: dict) -> discord.ui.View | None:
+    """The case card's buttons; none on closed cards."""
+    if card.get("closed") or card.get("case_number") is None:
+        return None
+    view = discord.ui.View(timeout=None)
+    for op in ("remove", "ban", "assign", "close"):
+        view.add_item(CaseButton(op, guild_id, card["case_number"]))
+    return view

@@ -30,7 +30,7 @@ import time
 from collections import OrderedDict
 
 from safety_bot.app import App
-from safety_bot.service import Community
+from safety_bot.events import Community
 from safety_bot.text import inert_plain
 
 from .media import _MEDIA_CHECKS, _MEDIA_TYPES, _MEDIA_WAIT, MatrixMedia

@@ -11,7 +11,8 @@ import logging
 
 from safety_bot import commands as cmdparse
 from safety_bot.domain import MessageRef, UserRef
-from safety_bot.service import ModContext, ReportEvent, Resolved
+from safety_bot.events import ModContext, ReportEvent, Resolved
+from safety_bot.plugins import command_prefix
 from safety_bot.text import inert_plain
 
 from .platform import COMMUNITY, PLATFORM
@@ -20,7 +21,7 @@ from .text import _q, parse_permalink, parse_user_id, permalink, render_prompt
 log = logging.getLogger("adapters.matrix.adapter")
 
 _KEY_SEEN_REPORTS = "matrix.seen_reports"
-SHOWN_PREFIX = cmdparse.PREFIXES[PLATFORM]  # in help and usage texts: "Usage: !safety case N"
+SHOWN_PREFIX = command_prefix(PLATFORM)  # in help and usage texts: "Usage: !safety case N"
 
 
 class MatrixModeration:

@@ -57,7 +57,8 @@ async def test_report_flow_modal_buttons_skip_and_dms(fake, world, bot):
     await fake.wait_for(lambda: any("that is all for now" in m["content"] for m in fake.dm_messages(world.alice)))
     await fake.dispatch_message_create(fake.dm_channel_id(world.alice), world.alice, "He wrote again just now")
     await fake.wait_for(lambda: "He wrote again just now" in contents(fake.messages(world.safety)))
-    assert any("passed that on" in m["content"] for m in fake.dm_messages(world.alice))
+    # the reply to the member is sent after the team post: wait for it rather than race it
+    await fake.wait_for(lambda: any("passed that on" in m["content"] for m in fake.dm_messages(world.alice)))
     case = await bot.app.store.get_case(str(world.haven), 1)
     assert case.answers["danger"] == "no" and case.flags.get("anonymous") is True
     assert all(bot_messages(fake, c) == [] for c in public_channels(world))
