@@ -20,143 +20,64 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from .actions import BanUser, Outcome, PostToTeam, RemoveMessage
+from .bank_admin import BankAdmin, describe_entry
+from .bank_index import ACTIVE, SUSPENDED, WITHDRAWN, BankIndex, _Hit, category_for
 from .domain import AttachmentMeta, Case, CaseNote, Evidence, MessageRef, Report, Status, Urgency, UserRef
 from .store import BankEntry, StoreUnavailable
 from .text import inert_plain
 
 if TYPE_CHECKING:
-    from .media import HashMatcher, MediaHashes
+    from .media import MediaHashes
     from .service import SafetyService
 
 log = logging.getLogger(__name__)
 HOUR = 3600.0
-ACTIVE, SUSPENDED, WITHDRAWN = "active", "suspended", "withdrawn"
-
-
-def category_for(case_category: str) -> str:
-    """Bank category from the case's playbook: child-safety material is 'minor', everything else 'adult'."""
-    return "minor" if case_category == "child_safety" else "adult"
-
-
-@dataclass
-class _Info:
-    """What the matcher needs about a loaded entry (no hashes)."""
-
-    network: str
-    quality: int
-    case_id: int | None
-    case_number: int | None
-    community: str
-    category: str
-
-
-@dataclass
-class _Hit:
-    entry_id: int
-    decision: str  # remove | flag
-    distance: int  # 0 for an exact (SHA-256/MD5) match
-    exact: bool
-    media_index: int
+__all__ = ["ACTIVE", "SUSPENDED", "WITHDRAWN", "MediaBank", "category_for", "describe_entry"]
 
 
 class MediaBank:
-    """Hash bank service: one `HashMatcher` per network, loaded from the store at start."""
+    """The hash bank's decisions: what a match means (remove, ban, flag, suspend) and banking a case's
+    images. The index (`bank_index.BankIndex`) and the operator commands (`bank_admin.BankAdmin`) are its parts."""
 
     def __init__(self, service: "SafetyService"):
         self.service = service
         self.store = service.store
         self.cfg = service.config.media
         self.clock = service.clock
-        self._matchers: dict[str, "HashMatcher"] = {}
-        self._info: dict[int, _Info] = {}
-        self._recent: dict[int, deque] = {}  # entry id -> times of recent matching posts (flood breaker)
-        self.available = _media_available()
+        self.index = BankIndex(service.store, service.config.media)
+        self.admin = BankAdmin(service, self.index)
 
-    # ------------------------------------------------------------------ loading
+    # ------------------------------------------------------------------ the matching index (bank_index.py)
+    @property
+    def available(self) -> bool:
+        return self.index.available
+
     async def load(self) -> int:
         """Load every active entry into the matchers (call once at start). Returns entries loaded."""
-        self._matchers.clear()
-        self._info.clear()
-        if not self.available:
-            log.warning("media hashing is not installed (pip install 'safety-bot[media]'): the hash bank is off")
-            return 0
-        entries = await self.store.bank_entries(statuses=(ACTIVE,), with_hashes=True)
-        for e in entries:
-            self._load_entry(e)
-        if entries:
-            log.info("hash bank: %d active entries loaded", len(entries))
-        return len(entries)
+        return await self.index.load()
 
     async def refresh(self) -> None:
-        """Pick up changes made by other processes (the `safety-bot bank` CLI): new active entries are loaded,
-        withdrawn or suspended ones stop matching. Cheap: it reads ids and statuses only."""
-        if not self.available:
-            return
-        states = await self.store.bank_entries()
-        active = {e.id for e in states if e.status == ACTIVE}
-        gone = [i for i in self._info if i not in active]
-        for entry_id in gone:
-            self._unload(entry_id)
-        new = sorted(active - set(self._info))
-        if new:
-            for e in await self.store.bank_entries(statuses=(ACTIVE,), with_hashes=True, ids=new):
-                self._load_entry(e)
-
-    def _matcher(self, network: str) -> "HashMatcher":
-        m = self._matchers.get(network)
-        if m is None:
-            from .media import HashMatcher
-
-            m = self._matchers[network] = HashMatcher()
-        return m
-
-    def _load_entry(self, e: BankEntry) -> None:
-        m = self._matcher(e.network)
-        if e.pdq:
-            m.add(e.id, e.pdq)
-        if e.sha256 or e.md5:
-            m.add_exact(e.id, e.sha256, e.md5)
-        self._info[e.id] = _Info(e.network, e.quality, e.case_id, e.case_number, e.community, e.category)
-
-    def _unload(self, entry_id: int) -> None:
-        info = self._info.pop(entry_id, None)
-        if info is not None and info.network in self._matchers:
-            self._matchers[info.network].remove(entry_id)
-        self._recent.pop(entry_id, None)
+        """Pick up changes made by other processes (the `safety-bot bank` CLI)."""
+        await self.index.refresh()
 
     def has_entries(self, network: str) -> bool:
         """Whether anything is banked for this network (adapters skip downloads when nothing is)."""
-        return self.available and any(i.network == network for i in self._info.values())
+        return self.index.has_entries(network)
 
     def entries_loaded(self) -> int:
-        return len(self._info)
+        return self.index.entries_loaded()
 
     # ------------------------------------------------------------------ hashing (for adapters)
     async def hash_bytes(self, data: bytes, *, with_variants: bool = False) -> "MediaHashes":
-        """Hash image bytes held in memory, in a worker thread, with the configured limits.
-        Raises `MediaError` for anything that is not a readable image (the reason is safe to log)."""
-        from .media import hash_image_bytes
-
-        return await asyncio.to_thread(hash_image_bytes, data, max_bytes=self.cfg.max_bytes,
-                                       max_pixels=self.cfg.max_pixels, with_variants=with_variants)
+        """Hash image bytes held in memory, in a worker thread (see `BankIndex.hash_bytes`)."""
+        return await self.index.hash_bytes(data, with_variants=with_variants)
 
     async def hash_download(self, data: bytes | None, *, with_variants: bool = False) -> "tuple[MediaHashes, int] | None":
-        """(hashes, size) of image bytes an adapter downloaded, or None when there are none or they are not
-        a usable image. Logs the reason only: never a URL, a filename or a hash."""
-        from .media import MediaError
-
-        if data is None:
-            return None
-        try:
-            return await self.hash_bytes(data, with_variants=with_variants), len(data)
-        except MediaError as exc:
-            log.info("an image could not be hashed (%s)", exc.reason)
-            return None
+        """(hashes, size) of downloaded image bytes, or None (see `BankIndex.hash_download`)."""
+        return await self.index.hash_download(data, with_variants=with_variants)
 
     # ------------------------------------------------------------------ banking
     async def bank_from_hashes(self, case: Case | int, hashes: Sequence["MediaHashes"], actor: str) -> Outcome:
@@ -176,7 +97,7 @@ class MediaBank:
         added: list[BankEntry] = []
         low = 0
         skipped = 0
-        async with self.service._lock:
+        async with self.service.exclusive():
             async with self.store.transaction():
                 for h in hashes:
                     if h.sha256 in known:
@@ -199,7 +120,7 @@ class MediaBank:
                                                        now))
         if self.available:
             for e in added:
-                self._load_entry(e)
+                self.index.load_entry(e)
         parts = []
         if added:
             parts.append(f"Added {len(added)} image(s) to the hash bank on case {case.number}: "
@@ -232,64 +153,15 @@ class MediaBank:
             log.error("banking the images of a removed message failed (%s)", exc.__class__.__name__)
             return "The images could not be added to the hash bank (an error was logged)."
 
-    async def add_hashes(self, network: str, *, pdq: str | None, sha256: str | None, md5: str | None,
-                         quality: int, category: str, actor: str, case: Case | None = None) -> BankEntry:
-        """An operator adds hex hashes (never images of other people). Validated; audited without the hashes."""
-        from .media import is_pdq_hex
-        from .media.matcher import _check_digest
-
-        if pdq is None and sha256 is None and md5 is None:
-            raise ValueError("give a PDQ hash and/or --sha256/--md5")
-        if pdq is not None and not is_pdq_hex(pdq):
-            raise ValueError("the PDQ hash must be 64 hex characters")
-        sha256, md5 = _check_digest(sha256, 64), _check_digest(md5, 32)
-        if category not in ("adult", "minor"):
-            raise ValueError("category must be adult or minor")
-        if case is not None:
-            network, category = case.network, category_for(case.category)
-        now = self.clock()
-        async with self.store.transaction():
-            entry = await self.store.add_bank_entry(BankEntry(
-                network=network, category=category, status=ACTIVE, quality=int(quality), added_by=actor,
-                added_at=now, pdq=[pdq.lower()] if pdq else [], sha256=sha256, md5=md5,
-                case_id=case.id if case else None, case_number=case.number if case else None,
-                community=case.community if case else ""))
-            await self.service.audit(actor, "bank.added", case.community if case else "", case, entry=entry.id,
-                                     quality=int(quality), network=network, via="hashes")
-        if self.available:
-            self._load_entry(entry)
-        return entry
+    # ------------------------------------------------------------------ operator commands (bank_admin.py)
+    async def add_hashes(self, network: str, **kw) -> BankEntry:
+        return await self.admin.add_hashes(network, **kw)
 
     async def withdraw(self, entry_id: int, actor: str = "operator", reason: str = "") -> bool:
-        """Withdraw an entry (the victim's request): its hashes are deleted and it stops matching at once."""
-        entry = await self.store.get_bank_entry(entry_id, with_hashes=False)
-        if entry is None:
-            return False
-        now = self.clock()
-        case = await self.store.get_case_by_id(entry.case_id) if entry.case_id else None
-        async with self.store.transaction():
-            await self.store.withdraw_bank_entry(entry_id, now)
-            await self.service.audit(actor, "bank.withdrawn", entry.community, case, entry=entry_id,
-                                     previous_status=entry.status, reason=reason)
-            if case is not None:
-                await self.store.add_note(CaseNote(case.id, "system", "system",
-                                                   f"Hash bank entry {entry_id} was withdrawn; its hashes were deleted.",
-                                                   now))
-        self._unload(entry_id)
-        return True
+        return await self.admin.withdraw(entry_id, actor, reason)
 
     async def reactivate(self, entry_id: int, actor: str = "operator") -> bool:
-        """Put a suspended entry (flood breaker) back into service after checking it."""
-        entry = await self.store.get_bank_entry(entry_id, with_hashes=True)
-        if entry is None or entry.status != SUSPENDED:
-            return False
-        async with self.store.transaction():
-            await self.store.set_bank_status(entry_id, ACTIVE, self.clock())
-            await self.service.audit(actor, "bank.reactivated", entry.community, None, entry=entry_id)
-        entry.status = ACTIVE
-        if self.available:
-            self._load_entry(entry)
-        return True
+        return await self.admin.reactivate(entry_id, actor)
 
     # ------------------------------------------------------------------ checking uploads
     async def check(self, community: str, message_ref: MessageRef, author: UserRef, media: Sequence["MediaHashes"],
@@ -304,21 +176,16 @@ class MediaBank:
         Returns an empty Outcome when nothing matched. Run the result with `runtime.run(out)`.
         """
         com = self.service.communities.get(community)
-        if com is None or not media or not self.available or com.network not in self._matchers:
+        if com is None or not media or not self.available or not self.index.has_network(com.network):
             return Outcome()
-        matcher = self._matchers[com.network]
-        hits = await asyncio.to_thread(self._match, matcher, list(media))
+        hits = await asyncio.to_thread(self.index.match, com.network, list(media))
         if not hits:
             return Outcome()
         now = self.clock()
         # Flood breaker: one count per post and entry.
         tripped: list[int] = []
         for entry_id in dict.fromkeys(h.entry_id for h in hits):
-            times = self._recent.setdefault(entry_id, deque())
-            while times and times[0] <= now - HOUR:
-                times.popleft()
-            times.append(now)
-            if len(times) > self.cfg.flood_matches_per_hour:
+            if self.index.count_match(entry_id, now, HOUR) > self.cfg.flood_matches_per_hour:
                 tripped.append(entry_id)
         out = Outcome()
         if tripped:
@@ -335,33 +202,9 @@ class MediaBank:
                 await self.service.enqueue(out)
         return out
 
-    def _match(self, matcher: "HashMatcher", media: list["MediaHashes"]) -> list[_Hit]:
-        from .media import classify
-
-        hits: list[_Hit] = []
-        cfg = self.cfg
-        for i, h in enumerate(media):
-            for entry_id in matcher.query_exact(h.sha256, h.md5):
-                if entry_id in self._info:
-                    hits.append(_Hit(entry_id, "remove", 0, True, i))
-            queries = h.query_hashes()
-            quality = {h.pdq: h.quality}
-            for fh, fq in h.frame_hashes:
-                quality.setdefault(fh, fq)
-            for m in matcher.query_many(queries, cfg.flag_distance):
-                info = self._info.get(m.entry_id)
-                if info is None:
-                    continue
-                decision = classify(m.distance, quality.get(queries[m.query_index], h.quality), info.quality,
-                                    remove_at=cfg.remove_distance, flag_at=cfg.flag_distance,
-                                    min_quality=cfg.min_quality)
-                if decision:
-                    hits.append(_Hit(m.entry_id, decision, m.distance, False, i))
-        return hits
-
     async def _case_for(self, entry_id: int, com) -> Case:
         """The case that banked the entry; a new one when it was purged or the entry came from the CLI."""
-        info = self._info[entry_id]
+        info = self.index.info(entry_id)
         case = await self.store.get_case_by_id(info.case_id) if info.case_id else None
         if case is not None:
             return case
@@ -385,7 +228,7 @@ class MediaBank:
         svc = self.service
         now = self.clock()
         how = "an exact copy of the file" if hit.exact else f"PDQ distance {hit.distance}"
-        async with svc._lock:
+        async with svc.exclusive():
             try:
                 async with self.store.transaction():
                     case = await self._case_for(hit.entry_id, com)
@@ -434,16 +277,16 @@ class MediaBank:
             except StoreUnavailable:
                 # Still remove the upload: a missing evidence row is better than leaving the image up.
                 log.warning("the database is unavailable; removing a banked re-upload without recording it")
-                info = self._info[hit.entry_id]
+                info = self.index.info(hit.entry_id)
                 return Outcome(actions=[RemoveMessage(case_id=info.case_id or 0, ref=ref)])
         return out
 
     async def _flag(self, com, ref: MessageRef, hit: _Hit) -> Outcome:
         svc = self.service
-        info = self._info[hit.entry_id]
+        info = self.index.info(hit.entry_id)
         now = self.clock()
         where = ref.link or f"{ref.channel_id}/{ref.message_id}"
-        async with svc._lock:
+        async with svc.exclusive():
             async with self.store.transaction():
                 case = await self.store.get_case_by_id(info.case_id) if info.case_id else None
                 label = f"case {case.number}" if case is not None and case.community == com.id else \
@@ -469,10 +312,10 @@ class MediaBank:
         svc = self.service
         now = self.clock()
         out = Outcome()
-        async with svc._lock:
+        async with svc.exclusive():
             async with self.store.transaction():
                 for entry_id in entry_ids:
-                    info = self._info.get(entry_id)
+                    info = self.index.info(entry_id)
                     await self.store.set_bank_status(entry_id, SUSPENDED, now)
                     await svc.audit("bot", "bank.suspended", community, None, entry=entry_id,
                                     limit=self.cfg.flood_matches_per_hour)
@@ -485,23 +328,9 @@ class MediaBank:
                         f"'safety-bot bank reactivate {entry_id}'.")))
                 await svc.enqueue(out)
         for entry_id in entry_ids:
-            self._unload(entry_id)
+            self.index.unload(entry_id)
         log.warning("hash bank: %d entr%s suspended by the flood breaker", len(entry_ids),
                      "y" if len(entry_ids) == 1 else "ies")
         return out
 
 
-def _media_available() -> bool:
-    try:
-        import numpy  # noqa: F401
-        import pdqhash  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def describe_entry(e: BankEntry) -> dict[str, Any]:
-    """An entry for listings: metadata only, never a hash value."""
-    return {"id": e.id, "network": e.network, "category": e.category, "status": e.status, "quality": e.quality,
-            "case": f"{e.community} #{e.case_number}" if e.case_number is not None else "-",
-            "added_by": e.added_by, "added_at": e.added_at}

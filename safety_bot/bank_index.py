@@ -1,0 +1,192 @@
+"""The hash bank's matching index: which entries are loaded (one `HashMatcher` per network), how recent
+posts matched them (for the flood breaker), and hashing image bytes for adapters. It holds no case logic:
+`bank.MediaBank` decides what a match means; `bank_admin.BankAdmin` changes entries for operators.
+
+Hashes are sensitive: never logged. `safety_bot.media` (numpy, pdqhash) is imported lazily."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from .store import BankEntry
+
+if TYPE_CHECKING:
+    from .config import MediaConfig
+    from .media import HashMatcher, MediaHashes
+    from .store import Store
+
+log = logging.getLogger("safety_bot.bank")
+ACTIVE, SUSPENDED, WITHDRAWN = "active", "suspended", "withdrawn"
+
+
+def category_for(case_category: str) -> str:
+    """Bank category from the case's playbook: child-safety material is 'minor', everything else 'adult'."""
+    return "minor" if case_category == "child_safety" else "adult"
+
+
+@dataclass
+class _Info:
+    """What the matcher needs about a loaded entry (no hashes)."""
+
+    network: str
+    quality: int
+    case_id: int | None
+    case_number: int | None
+    community: str
+    category: str
+
+
+@dataclass
+class _Hit:
+    entry_id: int
+    decision: str  # remove | flag
+    distance: int  # 0 for an exact (SHA-256/MD5) match
+    exact: bool
+    media_index: int
+
+
+class BankIndex:
+    """Active entries in memory, by network; loaded from the store at start and refreshed from it."""
+
+    def __init__(self, store: "Store", cfg: "MediaConfig"):
+        self.store = store
+        self.cfg = cfg
+        self._matchers: dict[str, "HashMatcher"] = {}
+        self._info: dict[int, _Info] = {}
+        self._recent: dict[int, deque] = {}  # entry id -> times of recent matching posts (flood breaker)
+        self.available = _media_available()
+
+    # ------------------------------------------------------------------ loading
+    async def load(self) -> int:
+        """Load every active entry into the matchers (call once at start). Returns entries loaded."""
+        self._matchers.clear()
+        self._info.clear()
+        if not self.available:
+            log.warning("media hashing is not installed (pip install 'safety-bot[media]'): the hash bank is off")
+            return 0
+        entries = await self.store.bank_entries(statuses=(ACTIVE,), with_hashes=True)
+        for e in entries:
+            self.load_entry(e)
+        if entries:
+            log.info("hash bank: %d active entries loaded", len(entries))
+        return len(entries)
+
+    async def refresh(self) -> None:
+        """Pick up changes made by other processes (the `safety-bot bank` CLI): new active entries are loaded,
+        withdrawn or suspended ones stop matching. Cheap: it reads ids and statuses only."""
+        if not self.available:
+            return
+        states = await self.store.bank_entries()
+        active = {e.id for e in states if e.status == ACTIVE}
+        gone = [i for i in self._info if i not in active]
+        for entry_id in gone:
+            self.unload(entry_id)
+        new = sorted(active - set(self._info))
+        if new:
+            for e in await self.store.bank_entries(statuses=(ACTIVE,), with_hashes=True, ids=new):
+                self.load_entry(e)
+
+    def _matcher(self, network: str) -> "HashMatcher":
+        m = self._matchers.get(network)
+        if m is None:
+            from .media import HashMatcher
+
+            m = self._matchers[network] = HashMatcher()
+        return m
+
+    def load_entry(self, e: BankEntry) -> None:
+        m = self._matcher(e.network)
+        if e.pdq:
+            m.add(e.id, e.pdq)
+        if e.sha256 or e.md5:
+            m.add_exact(e.id, e.sha256, e.md5)
+        self._info[e.id] = _Info(e.network, e.quality, e.case_id, e.case_number, e.community, e.category)
+
+    def unload(self, entry_id: int) -> None:
+        info = self._info.pop(entry_id, None)
+        if info is not None and info.network in self._matchers:
+            self._matchers[info.network].remove(entry_id)
+        self._recent.pop(entry_id, None)
+
+    def has_entries(self, network: str) -> bool:
+        """Whether anything is banked for this network (adapters skip downloads when nothing is)."""
+        return self.available and any(i.network == network for i in self._info.values())
+
+    def entries_loaded(self) -> int:
+        return len(self._info)
+
+    def info(self, entry_id: int) -> _Info | None:
+        return self._info.get(entry_id)
+
+    def has_network(self, network: str) -> bool:
+        return network in self._matchers
+
+    def count_match(self, entry_id: int, now: float, window: float) -> int:
+        """Record one matching post for the entry; how many matched within `window` seconds (flood breaker)."""
+        times = self._recent.setdefault(entry_id, deque())
+        while times and times[0] <= now - window:
+            times.popleft()
+        times.append(now)
+        return len(times)
+
+    def match(self, network: str, media: list["MediaHashes"]) -> list[_Hit]:
+        """Every entry of the network that one of the images matches, with the distance rule's decision.
+        CPU-bound: run it in a worker thread."""
+        from .media import classify
+
+        matcher = self._matchers[network]
+        hits: list[_Hit] = []
+        cfg = self.cfg
+        for i, h in enumerate(media):
+            for entry_id in matcher.query_exact(h.sha256, h.md5):
+                if entry_id in self._info:
+                    hits.append(_Hit(entry_id, "remove", 0, True, i))
+            queries = h.query_hashes()
+            quality = {h.pdq: h.quality}
+            for fh, fq in h.frame_hashes:
+                quality.setdefault(fh, fq)
+            for m in matcher.query_many(queries, cfg.flag_distance):
+                info = self._info.get(m.entry_id)
+                if info is None:
+                    continue
+                decision = classify(m.distance, quality.get(queries[m.query_index], h.quality), info.quality,
+                                    remove_at=cfg.remove_distance, flag_at=cfg.flag_distance,
+                                    min_quality=cfg.min_quality)
+                if decision:
+                    hits.append(_Hit(m.entry_id, decision, m.distance, False, i))
+        return hits
+
+    # ------------------------------------------------------------------ hashing (for adapters)
+    async def hash_bytes(self, data: bytes, *, with_variants: bool = False) -> "MediaHashes":
+        """Hash image bytes held in memory, in a worker thread, with the configured limits.
+        Raises `MediaError` for anything that is not a readable image (the reason is safe to log)."""
+        from .media import hash_image_bytes
+
+        return await asyncio.to_thread(hash_image_bytes, data, max_bytes=self.cfg.max_bytes,
+                                       max_pixels=self.cfg.max_pixels, with_variants=with_variants)
+
+    async def hash_download(self, data: bytes | None, *, with_variants: bool = False) -> "tuple[MediaHashes, int] | None":
+        """(hashes, size) of image bytes an adapter downloaded, or None when there are none or they are not
+        a usable image. Logs the reason only: never a URL, a filename or a hash."""
+        from .media import MediaError
+
+        if data is None:
+            return None
+        try:
+            return await self.hash_bytes(data, with_variants=with_variants), len(data)
+        except MediaError as exc:
+            log.info("an image could not be hashed (%s)", exc.reason)
+            return None
+
+
+def _media_available() -> bool:
+    try:
+        import numpy  # noqa: F401
+        import pdqhash  # noqa: F401
+    except ImportError:
+        return False
+    return True

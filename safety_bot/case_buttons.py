@@ -1,0 +1,84 @@
+"""The buttons on a case card (remove, ban, assign, close), decided in the core for every platform: who
+may press them, which case they act on (never one hidden from the presser), whom "ban" means (the
+case's accused accounts on this platform) and which messages "remove" means (the reported messages and
+captured evidence on this platform). Each button becomes ordinary moderator commands, so every rule of
+those commands applies too. The adapter only says which button was pressed, by whom, and whether an
+account holds moderator power on the platform."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
+
+from .actions import Outcome
+from .commands import ModCommand
+from .domain import MessageRef, UserRef
+from .events import ModContext, Resolved
+from .plugins import plugin as platform_plugin
+
+if TYPE_CHECKING:
+    from .service import SafetyService
+
+BUTTONS = ("remove", "ban", "assign", "close")  # on every open case card, in this order
+CONFIRM_BUTTON = "banconfirm"  # the second step of "ban"
+
+
+@dataclass
+class ButtonSteps:
+    """What a pressed button means: commands to run in order (each an Outcome already decided by the core),
+    or a refusal. `confirm` asks the adapter to offer the `banconfirm` button."""
+
+    outcomes: list[Outcome] = field(default_factory=list)
+    confirm: bool = False
+
+
+def _case_option(platform: str, number: int) -> str:
+    p = platform_plugin(platform)
+    return (p.case_option if p else "--case {n}").format(n=number)
+
+
+async def press(svc: "SafetyService", ctx: ModContext, op: str, number: int,
+                holds_power: Callable[[UserRef], bool]) -> ButtonSteps:
+    name = {CONFIRM_BUTTON: "ban"}.get(op, op)
+    if not ctx.is_moderator:  # the command refuses, logs it, and changes nothing
+        return ButtonSteps([await svc.moderate(ctx, ModCommand(name=name, case=number))])
+    case = await svc.store.get_case(ctx.community, number)
+    if case is None or ctx.actor.key in case.hidden_from:
+        return ButtonSteps([Outcome(ok=False, reply=svc.t("unknown_case", ctx.locale, number=number))])
+    platform = ctx.actor.platform
+    p = platform_plugin(platform)
+    shown, prefix = (p.display_name, p.command_prefix) if p else (platform, "")
+    button_ctx = replace(ctx, via="button")
+    if op == "assign":
+        return ButtonSteps([await svc.moderate(button_ctx, ModCommand("assign", case=number))])
+    if op == "close":
+        return ButtonSteps([await svc.moderate(button_ctx, ModCommand("close", case=number, text="actioned"))])
+    if op in ("ban", CONFIRM_BUTTON):
+        targets = [a for a in case.accused if a.platform == platform]
+        if not targets:
+            return ButtonSteps([Outcome(reply=f"Case {number} does not name a {shown} account yet. Use {prefix}ban with "
+                                              f"the member (or their id) and {_case_option(platform, number)}. "
+                                              "Nothing was changed.")])
+        cmd = ModCommand("ban", case=number, targets=[t.id for t in targets],
+                         flags={"confirm": True} if op == CONFIRM_BUTTON else {})
+        resolved = Resolved(targets=targets, moderators={t.key for t in targets if holds_power(t)})
+        out = await svc.moderate(button_ctx, cmd, resolved)
+        return ButtonSteps([out], confirm=out.needs_confirmation)
+    if op == "remove":
+        refs: dict[str, MessageRef] = {}
+        for ev in await svc.store.evidence_for(case.id):
+            if ev.ref and ev.ref.platform == platform:
+                refs.setdefault(ev.ref.message_id, ev.ref)
+        for rep in await svc.store.reports_for(case.id):
+            if rep.reported_message and rep.reported_message.platform == platform:
+                refs.setdefault(rep.reported_message.message_id, rep.reported_message)
+        if not refs:
+            return ButtonSteps([Outcome(reply=f"Case {number} has no reported message to remove. Use {prefix}remove "
+                                              f"with a message link and {_case_option(platform, number)}.")])
+        steps = ButtonSteps()
+        for ref in refs.values():
+            cmd = ModCommand("remove", case=number, message=ref.link or ref.message_id, flags={"block": True})
+            steps.outcomes.append(await svc.moderate(button_ctx, cmd, Resolved(message=ref)))
+        return steps
+    return ButtonSteps([Outcome(ok=False, reply="")])

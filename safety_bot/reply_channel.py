@@ -1,0 +1,69 @@
+"""After a report: the member writes to the team on their case, gives or refuses consent, withdraws, or
+asks for resources. A part of :class:`SafetyService` (a mixin)."""
+
+from __future__ import annotations
+
+from . import intake as intake_rules
+from .actions import Outcome, PostToTeam
+from .domain import Case, CaseNote, CloseReason, Status, UserRef
+from .events import reporter_actor
+from .store import StoreUnavailable
+from .text import inert_plain, strip_controls
+
+
+class ReplyChannel:
+    # ------------------------------------------------------------------ reply channel, consent, withdrawal
+    async def _reply_in(self, case: Case, user: UserRef, text: str, loc: str) -> Outcome:
+        text = strip_controls(text).strip()
+        if not text:
+            return Outcome(ok=False, reply=self.t("report_empty", loc))
+        if len(text) > self.config.limits.report_max_chars:
+            return Outcome(ok=False, reply=self.t("report_too_long", loc, limit=self.config.limits.report_max_chars,
+                                                  length=len(text)))
+        try:
+            async with self.store.transaction():
+                await self.store.add_note(CaseNote(case.id, "reporter", "reply_in", text, self.clock()))
+                await self.audit(reporter_actor(case), "case.reply_in", case.community, case)
+        except StoreUnavailable:
+            return Outcome(ok=False, reply=self.t("store_unavailable", loc))
+        who = case.alias if case.anonymous or "anonymous" not in case.answers else (case.reporter.name or case.reporter.id)
+        post = PostToTeam(community=case.community, case_number=case.number,
+                          destination="escalation" if case.flags.get("about_moderator") else "safety",
+                          text=f"Case {case.number}: the reporter ({inert_plain(who)}) wrote: {inert_plain(text, limit=1500)}")
+        return Outcome(actions=[post], reply=self.t("reply_forwarded", loc), case_number=case.number)
+
+    async def _consent(self, user: UserRef, value: str, loc: str) -> Outcome:
+        case = await self._latest_open_case_of(user, None)
+        if case is None:
+            return Outcome(ok=False, reply=self.t("no_open_case", loc))
+        if value not in ("yes", "no", "ja", "nein"):
+            return Outcome(ok=False, reply=self.t("consent_usage", loc))
+        value = {"ja": "yes", "nein": "no"}.get(value, value)
+        case.flags["consent"] = value
+        case.answers["consent"] = value
+        async with self.store.transaction():
+            await self.store.save_case(case)
+            await self.audit(reporter_actor(case), "case.consent", case.community, case, consent=value)
+        return Outcome(reply=self.t("consent_recorded_yes" if value == "yes" else "consent_recorded_no", loc))
+
+    async def _withdraw(self, user: UserRef, loc: str) -> Outcome:
+        case = await self._latest_open_case_of(user, None)
+        if case is None:
+            return Outcome(ok=False, reply=self.t("no_open_case", loc))
+        case.status, case.close_reason, case.updated_at = Status.CLOSED, CloseReason.WITHDRAWN, self.clock()
+        async with self.store.transaction():
+            await self.store.save_case(case)
+            await self.store.withdraw_reports(case.id)
+            await self.audit(reporter_actor(case), "case.withdrawn", case.community, case)
+        out = Outcome(reply=self.t("withdrawn", loc), case_number=case.number)
+        out.actions.append(PostToTeam(community=case.community, case_number=case.number,
+                                      text=f"Case {case.number} was withdrawn by the reporter and is closed. Their statement was deleted.",
+                                      destination="escalation" if case.flags.get("about_moderator") else "safety"))
+        return out
+
+    async def resources_request(self, user: UserRef, community: str, locale: str | None = None,
+                                country: str | None = None) -> Outcome:
+        loc = locale or self.config.locale
+        cc = intake_rules.parse_country(country) if country else None
+        body = self.t("resources_intro", loc) + "\n" + self.resources_text(None, loc, country=cc)
+        return Outcome(reply=body, actions=[self.private(user, body, loc, community, "resources")])

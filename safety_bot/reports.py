@@ -1,0 +1,93 @@
+"""Member reports: a new case from a member's report, stored durably before the member hears "received".
+A part of :class:`SafetyService` (a mixin; `self` is the service)."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+
+from . import faults
+from . import intake as intake_rules
+from .actions import Outcome
+from .domain import Case, Intake, Report, Status, Urgency
+from .events import ReportEvent, reporter_actor
+from .store import StoreUnavailable
+from .text import strip_controls
+
+log = logging.getLogger("safety_bot.service")
+
+
+class Reports:
+    # ------------------------------------------------------------------ member reports
+    async def report(self, ev: ReportEvent) -> Outcome:
+        async with self._lock:
+            return await self._report(ev)
+
+    async def _report(self, ev: ReportEvent) -> Outcome:
+        loc = ev.locale or self.config.locale
+        text = strip_controls(ev.text or "").strip()
+        ref = ev.message.ref if ev.message else ev.message_ref
+        if not text and ref is None:
+            return Outcome(ok=False, reply=self.t("report_empty", loc))
+        max_chars = self.config.limits.report_max_chars
+        if len(text) > max_chars:
+            return Outcome(ok=False, reply=self.t("report_too_long", loc, limit=max_chars, length=len(text)))
+        community = self.community(ev.community)
+        now = self.clock()
+        try:
+            recent = await self.store.report_times_since(ev.reporter.key, now - 3600)
+        except StoreUnavailable:
+            return Outcome(ok=False, reply=self.t("store_unavailable", loc))
+        limit = self.config.limits.reports_per_hour
+        if len(recent) >= limit:
+            # the window frees up when the oldest report in it turns an hour old
+            minutes = max(1, int((recent[-limit] + 3600 - now) // 60) + 1)
+            return Outcome(ok=False, reply=self.t("report_rate_limited", loc, minutes=minutes))
+        accused = ev.message.author if ev.message else ev.accused
+        case = Case(community=community.id, network=community.network, number=0, category="sextortion",
+                    urgency=Urgency.NORMAL, status=Status.OPEN, created_at=now, updated_at=now,
+                    reporter=ev.reporter, accused=[accused] if accused else [], locale=loc,
+                    alias=f"reporter-{secrets.token_hex(2)}")
+        if accused and ev.accused_is_moderator:
+            case.flags["about_moderator"] = True
+            case.hidden_from = [accused.key]
+        if accused and accused.key == ev.reporter.key:
+            case.accused = []
+        try:
+            async with self.store.transaction():
+                retaliation = [c for c in await self.store.cases_about(community.network, ev.reporter.key)
+                               if c.status != Status.CLOSED]
+                if retaliation:
+                    case.flags["retaliation_suspected"] = [c.number for c in retaliation]
+                case = await self.store.create_case(case)
+                for other in retaliation:
+                    other.flags.setdefault("retaliation_reports", []).append(case.number)
+                    await self.store.save_case(other)
+                await self.store.add_report(Report(case_id=case.id, reporter=ev.reporter, text=text, source=ev.source,
+                                                   created_at=now, reported_message=ref, locale=loc))
+                if ev.message:
+                    await self._store_snapshot(case, ev.message, "reporter")
+                first = intake_rules.next_question(self.lib, case, [])
+                await self.store.put_intake(Intake(platform=ev.reporter.platform, user_id=ev.reporter.id,
+                                                   case_id=case.id, asked=[first] if first else [],
+                                                   current=first, locale=loc, updated_at=now))
+                await self.audit(reporter_actor(case), "report.received", community.id, case, source=ev.source,
+                                 with_message=ref is not None)
+                out = Outcome(reply=self.t("report_received", loc), case_number=case.number)
+                pb = self.lib.playbook(case.category)
+                out.actions.append(self.private(ev.reporter, pb.text("first_reply", loc), loc, community.id, "ack"))
+                out.actions.append(self.private(ev.reporter, self.t("resources_intro", loc) + "\n" +
+                                                self.resources_text(case, loc), loc, community.id, "resources"))
+                if case.flags.get("about_moderator"):
+                    out.actions.append(self.private(ev.reporter, self.t("about_moderator_notice", loc), loc,
+                                                    community.id, "info"))
+                out.actions += await self.team_post(case, f"New case {case.number}", ping=case.urgency == Urgency.URGENT)
+                if first:
+                    out.prompt = intake_rules.prompt_for(self.lib, first, loc)
+                await self.enqueue(out)
+        except StoreUnavailable:
+            log.warning("a report could not be stored (database unavailable); the member was asked to try again")
+            return Outcome(ok=False, reply=self.t("store_unavailable", loc))
+        # Committed (and fsynced) here: only now is the member told it was received.
+        faults.point("report.committed")
+        return out
