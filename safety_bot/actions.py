@@ -76,6 +76,12 @@ class RemoveMessage(Action):
     case_id: int
     ref: MessageRef
     block_media: bool = False
+    # Shown on the platform where it can be (a Matrix redaction reason): generic, names the case, never the reporter.
+    reason: str = ""
+
+
+def removal_reason(case_number: int | None) -> str:
+    return f"Removed by the safety team (safety case {case_number})" if case_number else "Removed by the safety team"
 
 
 @dataclass(frozen=True)

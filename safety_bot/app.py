@@ -12,6 +12,7 @@ from .config import Config
 from .playbooks import Library, load_library
 from .runtime import Runtime
 from .service import SafetyService
+from .platform_state import PlatformState
 from .store import Store, open_store
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,10 @@ class App:
         self.bank = MediaBank(self.service)
         await self.bank.load()
         return self
+
+    def platform_state(self, platform: str) -> PlatformState:
+        """An adapter's own small values across restarts (never case data): see `platform_state.py`."""
+        return PlatformState(self.store, platform)
 
     async def __aexit__(self, *exc) -> None:
         if self._ticker:

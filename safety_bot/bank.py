@@ -22,7 +22,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Sequence
 
-from .actions import BanUser, Outcome, PostToTeam, RemoveMessage
+from .actions import BanUser, Outcome, PostToTeam, RemoveMessage, removal_reason
 from .bank_admin import BankAdmin, describe_entry
 from .bank_index import ACTIVE, SUSPENDED, WITHDRAWN, BankIndex, _Hit, category_for
 from .domain import AttachmentMeta, Case, CaseNote, Evidence, MessageRef, Report, Status, Urgency, UserRef
@@ -248,7 +248,7 @@ class MediaBank:
                     case.updated_at = now
                     await self.store.save_case(case)
                     out = Outcome(case_number=case.number)
-                    out.actions.append(RemoveMessage(case_id=case.id, ref=ref))
+                    out.actions.append(RemoveMessage(case_id=case.id, ref=ref, reason=removal_reason(case.number)))
                     pb = svc.lib.playbook(case.category)
                     banned = False
                     if pb.zero_tolerance and await self.store.active_ban(com.network, author.key) is None:
@@ -278,7 +278,8 @@ class MediaBank:
                 # Still remove the upload: a missing evidence row is better than leaving the image up.
                 log.warning("the database is unavailable; removing a banked re-upload without recording it")
                 info = self.index.info(hit.entry_id)
-                return Outcome(actions=[RemoveMessage(case_id=info.case_id or 0, ref=ref)])
+                return Outcome(actions=[RemoveMessage(case_id=info.case_id or 0, ref=ref,
+                                                      reason=removal_reason(info.case_number if info.case_id else None))])
         return out
 
     async def _flag(self, com, ref: MessageRef, hit: _Hit) -> Outcome:

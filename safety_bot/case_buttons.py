@@ -31,6 +31,7 @@ class ButtonSteps:
 
     outcomes: list[Outcome] = field(default_factory=list)
     confirm: bool = False
+    refused: bool = False  # the presser is not on the safety team
 
 
 def _case_option(platform: str, number: int) -> str:
@@ -42,7 +43,7 @@ async def press(svc: "SafetyService", ctx: ModContext, op: str, number: int,
                 holds_power: Callable[[UserRef], bool]) -> ButtonSteps:
     name = {CONFIRM_BUTTON: "ban"}.get(op, op)
     if not ctx.is_moderator:  # the command refuses, logs it, and changes nothing
-        return ButtonSteps([await svc.moderate(ctx, ModCommand(name=name, case=number))])
+        return ButtonSteps([await svc.moderate(ctx, ModCommand(name=name, case=number))], refused=True)
     case = await svc.store.get_case(ctx.community, number)
     if case is None or ctx.actor.key in case.hidden_from:
         return ButtonSteps([Outcome(ok=False, reply=svc.t("unknown_case", ctx.locale, number=number))])

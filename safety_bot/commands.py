@@ -1,4 +1,5 @@
-"""Moderator commands as data, and the text parser shared by the console and Matrix adapters.
+"""Moderator commands as data: the registry (`COMMAND_SPECS`: each command declared once), and the text
+parser shared by the console and Matrix adapters.
 
 Discord builds the same `ModCommand` from slash-command options, so all three platforms reach the
 core with one shape. Parsing is pure and never raises: a malformed line gives a usage message.
@@ -9,25 +10,101 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass, field
 
-USAGE: dict[str, str] = {
-    "cases": "cases [all]",
-    "case": "case N",
-    "note": "note N <text>",
-    "assign": "assign N [member]",
-    "close": "close N [actioned|unfounded|duplicate|withdrawn]",
-    "ban": "ban <member or id> [more ids...] [--case N] [--confirm] [reason]",
-    "unban": "unban <member or id> [reason]",
-    "remove": "remove <message link or id> [--case N] [--block]",
-    "warn": "warn <member> <reason> [--case N]",
-    "strikes": "strikes <member>",
-    "resources": "resources <member> [country]",
-    "reply": "reply N <text>",
-    "open": "open <member> <note> [--category sextortion|child_safety|harassment]",
-    "export": "export N [--reason <why, when the reporter has not consented>]",
-    "reveal": "reveal N <reason>",
-    "hold": "hold N [off]",
-    "help": "help",
-}
+TEAM = "safety_team"  # who may run a command: the community's safety team (checked from current roles)
+ANY_STATE = ("open", "acting", "closed")
+OPEN_STATES = ("open", "acting")
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter of a moderator command, typed, so every platform can offer it its own way.
+
+    kind: case (a case number), member (a member of the platform), user_id (an account id, for someone
+    who left), message (a link or id), text (free text), choice (one of `choices`), flag (on or off).
+    `to` says where the value goes in the `ModCommand`: case, member, user_id, link, text, or
+    flag:<name> (`cmd.flags[name]`; a flag only when set)."""
+
+    name: str
+    kind: str
+    to: str
+    required: bool = False
+    help: str = ""
+    choices: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CommandSpec:
+    """A moderator command, declared once. The console help, `!safety help`, the Discord `/safety` group
+    and the README's command table are made from this; `moderation.moderate` dispatches to `handler`."""
+
+    name: str
+    usage: str  # the text form, after the platform's prefix
+    summary: str  # one line: what it does (Discord's description)
+    handler: str  # "module:function" in safety_bot, resolved at first use (no import cycle)
+    params: tuple[Param, ...] = ()
+    who: str = TEAM
+    case_states: tuple[str, ...] = ANY_STATE  # the case states it acts on (its handler refuses others)
+    needs_target: bool = False  # a member or an id must be given
+
+
+def _p(name, kind, to=None, required=False, help="", choices=()):
+    return Param(name, kind, to or name, required, help, tuple(choices))
+
+
+_CASE = _p("case", "case", required=True)
+_OPT_CASE = _p("case", "case")
+COMMAND_SPECS: dict[str, CommandSpec] = {s.name: s for s in (
+    CommandSpec("cases", "cases [all]", "List open cases", "moderation:cmd_cases",
+                (_p("all", "flag", "flag:all", help="Include closed cases"),)),
+    CommandSpec("case", "case N", "Show one case", "moderation:cmd_case", (_CASE,)),
+    CommandSpec("note", "note N <text>", "Add a note to a case (team only)", "moderation:cmd_note",
+                (_CASE, _p("text", "text", required=True))),
+    CommandSpec("assign", "assign N [member]", "Assign a case (to you, or to another team member)",
+                "moderation:cmd_assign", (_CASE, _p("member", "member"))),
+    CommandSpec("close", "close N [actioned|unfounded|duplicate|withdrawn]", "Close a case", "moderation:cmd_close",
+                (_CASE, _p("reason", "choice", "text", choices=("actioned", "unfounded", "duplicate", "withdrawn"))),
+                case_states=OPEN_STATES),
+    CommandSpec("ban", "ban <member or id> [more ids...] [--case N] [--confirm] [reason]",
+                "Zero-tolerance ban across the network (by member or by id)", "sanctions:cmd_ban",
+                (_p("member", "member", help="The member"),
+                 _p("user_id", "user_id", help="Or their user id (for someone who left)"),
+                 _p("case", "case", help="The case this ban belongs to"),
+                 _p("confirm", "flag", "flag:confirm", help="Skip the confirmation step"),
+                 _p("reason", "text", "text", help="Why (team only; never shown in the audit log)")),
+                needs_target=True),
+    CommandSpec("unban", "unban <member or id> [reason]", "Lift a ban across the network", "sanctions:cmd_unban",
+                (_p("reason", "text", "text", required=True), _p("member", "member"), _p("user_id", "user_id")),
+                needs_target=True),
+    CommandSpec("remove", "remove <message link or id> [--case N] [--block]",
+                "Capture a message as evidence, then remove it", "moderation:cmd_remove",
+                (_p("link", "message", required=True, help="Message link (right-click > Copy Message Link)"),
+                 _OPT_CASE, _p("block", "flag", "flag:block", help="Also block its images from being posted again"))),
+    CommandSpec("warn", "warn <member> <reason> [--case N]", "Warn a member (a strike; not for sextortion cases)",
+                "sanctions:cmd_warn",
+                (_p("member", "member", required=True), _p("reason", "text", "text", required=True), _OPT_CASE),
+                needs_target=True),
+    CommandSpec("strikes", "strikes <member>", "Show a member's strikes", "sanctions:cmd_strikes",
+                (_p("member", "member"), _p("user_id", "user_id")), needs_target=True),
+    CommandSpec("resources", "resources <member> [country]", "Send help resources to a member privately",
+                "moderation:cmd_resources", (_p("member", "member", required=True), _p("country", "text", "text")),
+                needs_target=True),
+    CommandSpec("reply", "reply N <text>", "Write to the reporter of a case through the bot", "moderation:cmd_reply",
+                (_CASE, _p("text", "text", required=True))),
+    CommandSpec("open", "open <member> <note> [--category sextortion|child_safety|harassment]", "Open a case on suspicion",
+                "moderation:cmd_open",
+                (_p("member", "member", required=True), _p("note", "text", "text", required=True),
+                 _p("category", "choice", "flag:category", choices=("sextortion", "child_safety", "harassment"))),
+                needs_target=True),
+    CommandSpec("export", "export N [--reason <why, when the reporter has not consented>]",
+                "Export a case to a file on the bot's host (never uploaded)", "moderation:cmd_export",
+                (_CASE, _p("reason", "text", "flag:reason"))),
+    CommandSpec("reveal", "reveal N <reason>", "Show an anonymous reporter's name (audited)", "moderation:cmd_reveal",
+                (_CASE, _p("reason", "text", "text", required=True))),
+    CommandSpec("hold", "hold N [off]", "Keep a case from retention purges (or release it)", "moderation:cmd_hold",
+                (_CASE, _p("off", "flag", "text:off"))),
+    CommandSpec("help", "help", "The list of commands", ""),
+)}
+USAGE: dict[str, str] = {name: spec.usage for name, spec in COMMAND_SPECS.items()}
 COMMANDS = tuple(USAGE)
 
 

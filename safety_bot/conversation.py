@@ -7,14 +7,17 @@ from . import intake as intake_rules
 from .actions import Outcome
 from .domain import Case, CaseNote, Intake, Urgency, UserRef
 from .events import ReportEvent, reporter_actor
+from .plugins import plugin as platform_plugin
 from .store import StoreUnavailable
 
 
 class Conversation:
     # ------------------------------------------------------------------ the intake conversation
     async def member_message(self, user: UserRef, community: str, text: str, locale: str | None = None,
-                             *, start_report: bool = False) -> Outcome:
-        """A private message from a member: an intake answer, a reply on their case, or a new report."""
+                             *, start_report: bool | None = False) -> Outcome:
+        """A private message from a member: an intake answer, a reply on their case, or a new report.
+        `start_report=None`: the core decides: on platforms where a private message is how members report
+        (the plugin's `dm_starts_report`), a message from a member without an open case starts one."""
         async with self._lock:
             loc = locale or self.config.locale
             try:
@@ -29,6 +32,9 @@ class Conversation:
             if word in ("withdraw", "zurückziehen"):
                 return await self._withdraw(user, loc)
             case = await self._latest_open_case_of(user, community)
+            if start_report is None:
+                p = platform_plugin(user.platform)
+                start_report = bool(p and p.dm_starts_report) and case is None
             if case is not None and not start_report:
                 return await self._reply_in(case, user, text, loc)
             if start_report:

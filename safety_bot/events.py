@@ -37,6 +37,7 @@ class ModContext:
     is_moderator: bool
     locale: str = "en"
     command_prefix: str = ""  # how commands are typed on this platform, for help and usage texts ("!safety ")
+    via: str = "command"  # "command", or "button" when a case card's button was pressed (confirmations say so)
 
 
 @dataclass

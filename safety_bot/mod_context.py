@@ -10,6 +10,7 @@ from .actions import Outcome
 from .commands import ModCommand
 from .domain import Case, CaseNote, Status, UserRef
 from .events import ModContext, Resolved
+from .plugins import plugin as platform_plugin
 
 if TYPE_CHECKING:
     from .service import SafetyService
@@ -33,6 +34,14 @@ class Ctx:
 
     def refuse(self, key, **kw) -> Outcome:
         return Outcome(ok=False, reply=self.t(key, **kw))
+
+
+def confirm_phrase(c: Ctx) -> str:
+    """How this moderator confirms a command that needs it: the card's button, or the platform's way."""
+    if c.ctx.via == "button":
+        return "press Confirm ban"
+    p = platform_plugin(c.actor.platform)
+    return p.confirm_phrase if p and c.ctx.via == "command" else "run the same command with --confirm"
 
 
 async def find_case(c: Ctx, number: int | None) -> Case | None:

@@ -4,15 +4,16 @@ against a member (ban, unban, warn, strikes) are in `sanctions`, and what they s
 
 from __future__ import annotations
 
+import importlib
 import logging
 from typing import TYPE_CHECKING
 
 from . import export as exporter
-from .actions import CaptureEvidence, Outcome, RemoveMessage
-from .commands import ModCommand, help_text, usage
+from .actions import CaptureEvidence, Outcome, RemoveMessage, removal_reason
+from .commands import COMMAND_SPECS, ModCommand, help_text, usage
 from .domain import Case, CloseReason, Report, Status, Urgency, UserRef
-from .mod_context import Ctx, ack, add_note, find_case, save, wishes_line
-from .sanctions import active_strikes, cmd_ban, cmd_strikes, cmd_unban, cmd_warn
+from .mod_context import Ctx, ack, add_note, confirm_phrase, find_case, save, wishes_line
+from .sanctions import active_strikes
 from .events import ModContext, Resolved
 from .store import StoreUnavailable
 from .text import inert_plain
@@ -31,7 +32,7 @@ async def moderate(svc: "SafetyService", ctx: ModContext, cmd: ModCommand, resol
         return c.refuse("not_moderator")
     if cmd.name == "help":
         return Outcome(reply=help_text(ctx.command_prefix))
-    handler = HANDLERS.get(cmd.name)
+    handler = handler_for(cmd.name)
     if handler is None:
         return Outcome(ok=False, reply=help_text(ctx.command_prefix))
     try:
@@ -174,7 +175,7 @@ async def _mass_action_check(c: Ctx, what: str) -> Outcome | None:
     if len(recent) < limit or c.cmd.flags.get("confirm"):
         return None
     return Outcome(reply=f"You have made {len(recent)} bans or removals in the last hour (the limit is {limit}). "
-                         f"To go ahead with this {what}, run the same command with --confirm.", needs_confirmation=True)
+                         f"To go ahead with this {what}, {confirm_phrase(c)}.", needs_confirmation=True)
 
 
 async def cmd_remove(c: Ctx) -> Outcome:
@@ -202,7 +203,8 @@ async def cmd_remove(c: Ctx) -> Outcome:
     ack(c, case)
     out = Outcome(case_number=case.number, actions=[
         CaptureEvidence(case_id=case.id, ref=ref),
-        RemoveMessage(case_id=case.id, ref=ref, block_media=bool(c.cmd.flags.get("block"))),
+        RemoveMessage(case_id=case.id, ref=ref, block_media=bool(c.cmd.flags.get("block")),
+                      reason=removal_reason(case.number)),
     ])
     lines = [f"{'Opened case ' + str(case.number) + '. ' if opened else ''}Capturing evidence, then removing the message (case {case.number})."]
     if c.cmd.flags.get("block"):
@@ -305,9 +307,15 @@ async def cmd_export(c: Ctx) -> Outcome:
     return await save(c, case, "case.export", out, consent=consent, reason=reason, file=path.name)
 
 
-HANDLERS = {
-    "cases": cmd_cases, "case": cmd_case, "note": cmd_note, "assign": cmd_assign, "close": cmd_close,
-    "ban": cmd_ban, "unban": cmd_unban, "remove": cmd_remove, "warn": cmd_warn, "strikes": cmd_strikes,
-    "resources": cmd_resources, "reply": cmd_reply, "open": cmd_open, "export": cmd_export,
-    "reveal": cmd_reveal, "hold": cmd_hold,
-}
+_handlers: dict = {}
+
+
+def handler_for(name: str):
+    """The handler the registry (`commands.COMMAND_SPECS`) declares for a command, or None."""
+    spec = COMMAND_SPECS.get(name)
+    if spec is None or not spec.handler:
+        return None
+    if name not in _handlers:
+        module, function = spec.handler.split(":")
+        _handlers[name] = getattr(importlib.import_module(f"safety_bot.{module}"), function)
+    return _handlers[name]

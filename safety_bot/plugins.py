@@ -34,6 +34,13 @@ class PlatformPlugin:
     # platform is configured, and then on their own.
     start: Callable[["App", RunOptions], Awaitable[Any]]
     interactive: bool = False
+    display_name: str = ""  # "Discord": in texts such as "does not name a Discord account"
+    case_option: str = "--case {n}"  # how a case number is given to a command there ("case:{n}" on Discord)
+    # How a moderator confirms a command that needs it (ban, past the hourly limit). Discord offers a button.
+    confirm_phrase: str = "run the same command with --confirm"
+    # Whether a private message from a member without an open case starts a report (Matrix: a DM is how
+    # members report) or gets a hint (Discord: members report with /report).
+    dm_starts_report: bool = False
     render_time: Callable[[float], str] | None = None  # how case times are shown there (None: the core's default)
     mention: Callable[[str], str] | None = None  # how a user id is written so that it mentions them
 

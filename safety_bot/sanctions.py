@@ -7,7 +7,7 @@ import re
 from .actions import BanUser, CaptureEvidence, Outcome, TimeoutUser, UnbanUser, WarnUser
 from .commands import usage
 from .domain import Case, Status, Strike, UserRef
-from .mod_context import DAY, Ctx, ack, add_note, find_case, save, wishes_line
+from .mod_context import DAY, Ctx, ack, add_note, confirm_phrase, find_case, save, wishes_line
 from .text import inert_plain
 
 
@@ -38,7 +38,7 @@ async def cmd_ban(c: Ctx) -> Outcome:
         if case is not None and case.reporter is not None:
             lines.append(wishes_line(c, case))
             lines.append(c.t("ban_reminder"))
-        lines.append("To go ahead, run the same command with --confirm.")
+        lines.append(f"To go ahead, {confirm_phrase(c)}.")
         return Outcome(reply="\n".join(lines), case_number=case.number if case else None, needs_confirmation=True)
     out = Outcome(case_number=case.number if case else None)
     communities = c.svc.network_communities(com.network, todo[0].platform)

@@ -24,6 +24,7 @@ from .conversation import Conversation
 from .domain import AuditEntry, Case, Status, UserRef
 from .events import Community, ModContext, ReportEvent, Resolved, reporter_actor
 from .evidence import EvidenceRecorder
+from .lookups import Lookups
 from .moderation import moderate
 from .playbooks import Library
 from .plugins import command_prefix
@@ -38,7 +39,7 @@ __all__ = ["Community", "ModContext", "ReportEvent", "Resolved", "SafetyService"
 log = logging.getLogger(__name__)
 
 
-class SafetyService(Reports, Conversation, ReplyChannel, Timers, ActionResults, EvidenceRecorder):
+class SafetyService(Reports, Conversation, ReplyChannel, Timers, ActionResults, EvidenceRecorder, Lookups):
     def __init__(self, store: Store, library: Library, config: Config, clock=time.time):
         self.store = store
         self.lib = library

@@ -18,13 +18,14 @@ from safety_bot.app import App
 from safety_bot.config import ConsoleCommunity
 from safety_bot.domain import MessageRef, MessageSnapshot, UserRef
 from safety_bot.ports import ALREADY, NOT_FOUND, OK, BeforePurge, Result
+from safety_bot.respond import respond
 from safety_bot.events import Community, ModContext, ReportEvent, Resolved
 from safety_bot.text import inert_plain
 
 PLATFORM = "console"
 WEEK = 7 * 86400
 
-HELP = """Console commands (you play every part):
+HELP_TEMPLATE = """Console commands (you play every part):
   as <name> [community]        become someone (a member or a moderator)
   whoami | people | channels   where you are and who is around
   say <channel> <text>         post in a channel (prints a message id like m3)
@@ -34,12 +35,13 @@ HELP = """Console commands (you play every part):
   answer <text> | skip | stop  answer the bot's current question
   dm <text>                    write privately to the bot (reply to the team, 'consent yes', 'withdraw')
   resources [country]          ask for places that can help
-  Safety team: cases, case N, note N <text>, assign N, close N [reason], ban @name [--case N] [--confirm],
-  unban @name [reason], remove <message id> [--case N], warn @name <reason>, strikes @name,
-  resources @name, reply N <text>, open @name <note>, export N [--reason <why>], reveal N <reason>
-  (you may prefix these with 'safety ' or '/safety ')
+  Safety team (from the command registry; you may prefix these with 'safety ' or '/safety '):
+{team}
   wait <minutes>               let time pass (escalation timers)
   help | quit"""
+
+HELP = HELP_TEMPLATE.format(team="\n".join(f"    {s.usage:<44} {s.summary[:1].lower() + s.summary[1:]}"
+                                           for s in cmdparse.COMMAND_SPECS.values()))
 
 
 @dataclass
@@ -185,6 +187,26 @@ class ConsolePlatform:
         return Result(OK)
 
 
+class _ConsoleSurface:
+    def __init__(self, console: "ConsoleAdapter", private: bool):
+        self.console, self.private = console, private
+
+    async def reply(self, text: str) -> None:
+        if not text:
+            return
+        if self.private:
+            me = self.console.me
+            self.console.write(f"[private to {me}] " + text.replace("\n", f"\n[private to {me}] "))
+        else:
+            self.console.say(text)
+
+    async def prompt(self, prompt: Prompt) -> None:
+        self.console.show_prompt(prompt)
+
+    async def unshown(self, text: str) -> None:
+        self.console.say(text)  # the console shows everything: it is a simulation for the operator
+
+
 class ConsoleAdapter:
     def __init__(self, app: App, write=None, *, clock_offset: list[float] | None = None):
         self.app = app
@@ -219,13 +241,9 @@ class ConsoleAdapter:
         self.write(f"[private to {self.me}] " + f"\n[private to {self.me}] ".join(lines))
 
     async def finish(self, out: Outcome, *, private_reply: bool = False) -> None:
-        if private_reply and out.reply:
-            self.write(f"[private to {self.me}] " + out.reply.replace("\n", f"\n[private to {self.me}] "))
-            out.reply = ""
-        await self.app.runtime.run(out)
-        if out.reply:
-            self.say(out.reply)
-        self.show_prompt(out.prompt)
+        """The shared path (`respond`): a member's answer privately and first; a moderator's after the actions."""
+        out = await respond(self.app.runtime, out, _ConsoleSurface(self, private_reply), member=private_reply,
+                            reply_first=private_reply)
         if out.prompt is not None:
             self.asking.add(self.me)
         elif private_reply:

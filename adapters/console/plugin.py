@@ -17,4 +17,5 @@ def start(app, options: RunOptions):
     return console.run_stdin()
 
 
-PLUGIN = PlatformPlugin(name="console", config_section="console", command_prefix="", start=start, interactive=True)
+PLUGIN = PlatformPlugin(name="console", config_section="console", command_prefix="", start=start, interactive=True,
+                        display_name="console")

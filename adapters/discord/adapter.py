@@ -18,11 +18,12 @@ import discord
 import yarl
 from discord import app_commands
 
-from safety_bot.actions import Outcome
+from safety_bot.actions import Outcome, Prompt
 from safety_bot.app import App
 from safety_bot.config import DiscordGuild
-from safety_bot.domain import MessageRef, MessageSnapshot
+from safety_bot.domain import MessageRef, MessageSnapshot, UserRef
 from safety_bot.ports import CaptureFailed
+from safety_bot.respond import respond
 from safety_bot.events import Community, ReportEvent
 
 from .media import DiscordMedia
@@ -43,6 +44,48 @@ class PendingReport:
     snapshot: Optional[MessageSnapshot]
     accused_is_moderator: bool
     at: float
+
+
+class InteractionSurface:
+    """Where a member's answer goes after a slash command, modal or button: ephemeral replies."""
+
+    def __init__(self, adapter: "DiscordAdapter", interaction: discord.Interaction, notes: str = ""):
+        self.adapter, self.interaction, self.notes = adapter, interaction, notes
+
+    async def reply(self, text: str) -> None:
+        """The reply, the adapter's notes, and what the member's closed DMs could not carry."""
+        reply = text + ("\n" + self.notes if self.notes else "")
+        undelivered = self.adapter.platform.undelivered.pop(str(self.interaction.user.id), None)
+        if undelivered:
+            reply = (reply + "\n\n" if reply else "") + DMS_CLOSED_NOTE + "\n\n" + "\n\n".join(undelivered)
+        if reply:
+            await self.adapter.reply(self.interaction, reply)
+
+    async def prompt(self, prompt: Prompt) -> None:
+        await self.adapter.reply(self.interaction, prompt.text, view=prompt_view(prompt))
+
+    async def unshown(self, text: str) -> None:
+        pass
+
+
+class DirectMessageSurface:
+    """Where a member's answer goes after a direct message: the same DM channel."""
+
+    def __init__(self, adapter: "DiscordAdapter", channel, user_id: str):
+        self.adapter, self.channel, self.user_id = adapter, channel, user_id
+
+    async def reply(self, text: str) -> None:
+        self.adapter.platform.undelivered.pop(self.user_id, None)  # they are reading their DMs right now
+        for part in chunks(text):
+            await self.channel.send(part)
+
+    async def prompt(self, prompt: Prompt) -> None:
+        parts = chunks(prompt.text) or ["-"]
+        for i, part in enumerate(parts):
+            await self.channel.send(part, view=prompt_view(prompt) if i == len(parts) - 1 else None)
+
+    async def unshown(self, text: str) -> None:
+        pass
 
 
 class SafetyClient(discord.Client):
@@ -216,27 +259,10 @@ class DiscordAdapter(DiscordModeration, DiscordMedia):
         return member
 
     async def dm_community(self, user_id: str) -> str:
-        """Which configured guild a DM belongs to: the member's report in progress, their latest open
-        case, a guild they are in, or the first configured guild."""
-        store = self.app.store
-        intake = await store.get_intake(PLATFORM, user_id)
-        if intake is not None:
-            case = await store.get_case_by_id(intake.case_id)
-            if case is not None and self.guild_cfg(case.community):
-                return case.community
-        best = None
-        for gid in self.guilds:
-            for case in await store.list_cases(str(gid), ("open", "acting")):
-                if case.reporter and case.reporter.platform == PLATFORM and case.reporter.id == user_id:
-                    if best is None or case.updated_at > best.updated_at:
-                        best = case
-        if best is not None:
-            return best.community
-        for gid in self.guilds:
-            guild = self.client.get_guild(gid)
-            if guild is not None and guild.get_member(int(user_id)) is not None:
-                return str(gid)
-        return str(next(iter(self.guilds)))
+        """Which configured guild a DM belongs to (the core decides; see `SafetyService.dm_community`)."""
+        joined = [str(gid) for gid in self.guilds
+                  if (guild := self.client.get_guild(gid)) is not None and guild.get_member(int(user_id)) is not None]
+        return await self.app.service.dm_community(UserRef(PLATFORM, user_id), [str(g) for g in self.guilds], joined)
 
     async def member_community(self, interaction: discord.Interaction) -> str:
         if interaction.guild_id in self.guilds:
@@ -270,15 +296,9 @@ class DiscordAdapter(DiscordModeration, DiscordMedia):
             for key in [k for k, v in table.items() if v.at < horizon]:
                 del table[key]
 
-    async def answer_member(self, interaction: discord.Interaction, reply: str, out: Outcome) -> None:
-        """The member's reply (ephemeral), with what their closed DMs could not carry, then the next question."""
-        undelivered = self.platform.undelivered.pop(str(interaction.user.id), None)
-        if undelivered:
-            reply = (reply + "\n\n" if reply else "") + DMS_CLOSED_NOTE + "\n\n" + "\n\n".join(undelivered)
-        if reply:
-            await self.reply(interaction, reply)
-        if out.prompt is not None:
-            await self.reply(interaction, out.prompt.text, view=self.prompt_view(out.prompt))
+    async def answer_member(self, interaction: discord.Interaction, out: Outcome, notes: str = "") -> None:
+        """Run the core's outcome and answer the member ephemerally (the shared path, `respond`)."""
+        await respond(self.app.runtime, out, InteractionSurface(self, interaction, notes))
 
     async def on_command_error(self, interaction: discord.Interaction, error: Exception) -> None:
         log.error("command failed: %s", error.__class__.__name__, exc_info=error)
@@ -386,9 +406,7 @@ class DiscordAdapter(DiscordModeration, DiscordMedia):
         if not out.ok:
             await self.reply(interaction, out.reply)
             return
-        reply = out.reply + ("\n" + "\n".join(notes) if notes else "")
-        out = await self.app.runtime.run(out)
-        await self.answer_member(interaction, reply, out)
+        await self.answer_member(interaction, out, "\n".join(notes))
 
     async def cmd_resources(self, interaction: discord.Interaction, country: Optional[str]) -> None:
         await self.defer(interaction)
@@ -405,8 +423,7 @@ class DiscordAdapter(DiscordModeration, DiscordMedia):
         await self.reply(interaction, text)
 
     async def on_answer_button(self, interaction: discord.Interaction, question: str, value: str, label: str) -> None:
-        intake = await self.app.store.get_intake(PLATFORM, str(interaction.user.id))
-        if intake is None or intake.current != question:
+        if not await self.app.service.is_current_question(user_ref(interaction.user), question):
             await self.reply(interaction, "That question was already answered or has closed.")
             return
         if value == "text":
@@ -420,9 +437,7 @@ class DiscordAdapter(DiscordModeration, DiscordMedia):
         community = await self.member_community(interaction)
         out = await self.app.service.member_message(user_ref(interaction.user), community, text,
                                                     self.locale(interaction))
-        reply = out.reply
-        out = await self.app.runtime.run(out)
-        await self.answer_member(interaction, reply, out)
+        await self.answer_member(interaction, out)
 
     async def on_interaction(self, interaction: discord.Interaction) -> None:
         if interaction.type != discord.InteractionType.modal_submit:
@@ -433,8 +448,7 @@ class DiscordAdapter(DiscordModeration, DiscordMedia):
                 await self.on_report_submit(interaction, custom_id)
             elif custom_id.startswith("safety:answertext:"):
                 answer = modal_values(interaction.data or {}).get("answer", "").strip()
-                intake = await self.app.store.get_intake(PLATFORM, str(interaction.user.id))
-                if intake is None or intake.current != custom_id.split(":", 2)[2]:
+                if not await self.app.service.is_current_question(user_ref(interaction.user), custom_id.split(":", 2)[2]):
                     await self.reply(interaction, "That question was already answered or has closed.")
                 else:
                     await self.member_answer(interaction, answer or "skip")
@@ -472,12 +486,4 @@ class DiscordAdapter(DiscordModeration, DiscordMedia):
         uid = str(message.author.id)
         community = await self.dm_community(uid)
         out = await self.app.service.member_message(user_ref(message.author), community, text, None)
-        reply = out.reply
-        out = await self.app.runtime.run(out)
-        self.platform.undelivered.pop(uid, None)
-        for part in chunks(reply):
-            await message.channel.send(part)
-        if out.prompt is not None:
-            parts = chunks(out.prompt.text) or ["-"]
-            for i, part in enumerate(parts):
-                await message.channel.send(part, view=self.prompt_view(out.prompt) if i == len(parts) - 1 else None)
+        await respond(self.app.runtime, out, DirectMessageSurface(self, message.channel, uid))

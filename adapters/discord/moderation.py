@@ -7,16 +7,19 @@ import re
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Literal, Optional
+from typing import Optional
 
 import discord
 from discord import app_commands
 
+from safety_bot import case_buttons
 from safety_bot.actions import Outcome
 from safety_bot.commands import ModCommand
 from safety_bot.domain import MessageRef, UserRef
 from safety_bot.events import ModContext, Resolved
+from safety_bot.respond import respond
 
+from .commands import safety_group
 from .render import PLATFORM, message_ref, parse_link, user_ref
 from .ui import CaseButton, ConfirmButton
 
@@ -40,105 +43,20 @@ class PendingConfirm:
 
 class DiscordModeration:
     def _safety_group(self) -> app_commands.Group:
-        ad = self
-        safety = app_commands.Group(name="safety", description="Safety team tools", guild_only=True,
-                                    default_permissions=discord.Permissions(ban_members=True))
-
-        @safety.command(name="cases", description="List open cases")
-        @app_commands.rename(show_all="all")
-        @app_commands.describe(show_all="Include closed cases")
-        async def cases(interaction: discord.Interaction, show_all: bool = False) -> None:
-            await ad.mod_command(interaction, "cases", flags={"all": show_all})
-
-        @safety.command(name="case", description="Show one case")
-        async def case_(interaction: discord.Interaction, case: app_commands.Range[int, 1]) -> None:
-            await ad.mod_command(interaction, "case", case=case)
-
-        @safety.command(name="note", description="Add a note to a case (team only)")
-        async def note(interaction: discord.Interaction, case: app_commands.Range[int, 1], text: str) -> None:
-            await ad.mod_command(interaction, "note", case=case, text=text)
-
-        @safety.command(name="assign", description="Assign a case (to you, or to another team member)")
-        async def assign(interaction: discord.Interaction, case: app_commands.Range[int, 1],
-                         member: Optional[discord.User] = None) -> None:
-            await ad.mod_command(interaction, "assign", case=case, member=member)
-
-        @safety.command(name="close", description="Close a case")
-        async def close(interaction: discord.Interaction, case: app_commands.Range[int, 1],
-                        reason: Optional[Literal["actioned", "unfounded", "duplicate", "withdrawn"]] = None) -> None:
-            await ad.mod_command(interaction, "close", case=case, text=reason or "")
-
-        @safety.command(name="ban", description="Zero-tolerance ban across the network (by member or by id)")
-        @app_commands.describe(member="The member", user_id="Or their user id (for someone who left)",
-                               case="The case this ban belongs to", confirm="Skip the confirmation step",
-                               reason="Why (team only; never shown in the audit log)")
-        async def ban(interaction: discord.Interaction, member: Optional[discord.User] = None,
-                      user_id: Optional[str] = None, case: Optional[app_commands.Range[int, 1]] = None,
-                      confirm: bool = False, reason: Optional[str] = None) -> None:
-            await ad.mod_command(interaction, "ban", case=case, member=member, user_id=user_id, text=reason or "",
-                                 flags={"confirm": True} if confirm else {}, need_target=True)
-
-        @safety.command(name="unban", description="Lift a ban across the network")
-        async def unban(interaction: discord.Interaction, reason: str, member: Optional[discord.User] = None,
-                        user_id: Optional[str] = None) -> None:
-            await ad.mod_command(interaction, "unban", member=member, user_id=user_id, text=reason, need_target=True)
-
-        @safety.command(name="remove", description="Capture a message as evidence, then remove it")
-        @app_commands.describe(link="Message link (right-click > Copy Message Link)",
-                               block="Also block its images from being posted again")
-        async def remove(interaction: discord.Interaction, link: str, case: Optional[app_commands.Range[int, 1]] = None,
-                         block: bool = False) -> None:
-            await ad.mod_command(interaction, "remove", case=case, link=link, flags={"block": True} if block else {})
-
-        @safety.command(name="warn", description="Warn a member (a strike; not for sextortion cases)")
-        async def warn(interaction: discord.Interaction, member: discord.User, reason: str,
-                       case: Optional[app_commands.Range[int, 1]] = None) -> None:
-            await ad.mod_command(interaction, "warn", case=case, member=member, text=reason, need_target=True)
-
-        @safety.command(name="strikes", description="Show a member's strikes")
-        async def strikes(interaction: discord.Interaction, member: Optional[discord.User] = None,
-                          user_id: Optional[str] = None) -> None:
-            await ad.mod_command(interaction, "strikes", member=member, user_id=user_id, need_target=True)
-
-        @safety.command(name="resources", description="Send help resources to a member privately")
-        async def resources(interaction: discord.Interaction, member: discord.User, country: Optional[str] = None) -> None:
-            await ad.mod_command(interaction, "resources", member=member, text=country or "", need_target=True)
-
-        @safety.command(name="reply", description="Write to the reporter of a case through the bot")
-        async def reply(interaction: discord.Interaction, case: app_commands.Range[int, 1], text: str) -> None:
-            await ad.mod_command(interaction, "reply", case=case, text=text)
-
-        @safety.command(name="open", description="Open a case on suspicion")
-        async def open_(interaction: discord.Interaction, member: discord.User, note: str,
-                        category: Optional[Literal["sextortion", "child_safety", "harassment"]] = None) -> None:
-            await ad.mod_command(interaction, "open", member=member, text=note,
-                                 flags={"category": category} if category else {}, need_target=True)
-
-        @safety.command(name="export", description="Export a case to a file on the bot's host (never uploaded)")
-        async def export(interaction: discord.Interaction, case: app_commands.Range[int, 1],
-                         reason: Optional[str] = None) -> None:
-            await ad.mod_command(interaction, "export", case=case, flags={"reason": reason} if reason else {})
-
-        @safety.command(name="reveal", description="Show an anonymous reporter's name (audited)")
-        async def reveal(interaction: discord.Interaction, case: app_commands.Range[int, 1], reason: str) -> None:
-            await ad.mod_command(interaction, "reveal", case=case, text=reason)
-
-        @safety.command(name="hold", description="Keep a case from retention purges (or release it)")
-        async def hold(interaction: discord.Interaction, case: app_commands.Range[int, 1], off: bool = False) -> None:
-            await ad.mod_command(interaction, "hold", case=case, text="off" if off else "")
-
-        return safety
+        """Generated from the core's command registry (see commands.py)."""
+        return safety_group(self)
 
     # ------------------------------------------------------------------ moderators
     async def _moderate(self, interaction: discord.Interaction, guild_id: int, cmd: ModCommand,
-                        resolved: Optional[Resolved] = None, *, is_moderator: Optional[bool] = None) -> Outcome:
+                        resolved: Optional[Resolved] = None, *, is_moderator: Optional[bool] = None,
+                        via: str = "command") -> Outcome:
         g = self.guilds[guild_id]
         if is_moderator is None:
             is_moderator = self.is_moderator(g, await self.member_of(guild_id, interaction.user))
         ctx = ModContext(actor=user_ref(interaction.user), community=str(guild_id), is_moderator=is_moderator,
-                         locale=self.locale(interaction))
-        out = await self.app.service.moderate(ctx, cmd, resolved or Resolved())
-        return await self.app.runtime.run(out)
+                         locale=self.locale(interaction), via=via)
+        return await respond(self.app.runtime, await self.app.service.moderate(ctx, cmd, resolved or Resolved()),
+                             member=False)
 
     async def resolve_target(self, guild_id: int, member, user_id: Optional[str]):
         """A UserRef, or a message (str) saying why not."""
@@ -272,7 +190,6 @@ class DiscordModeration:
             self._pending_confirms[token] = PendingConfirm(gid, interaction.user.id, cmd, resolved, time.monotonic())
             view = discord.ui.View(timeout=None)
             view.add_item(ConfirmButton(token))
-            out.reply = out.reply.replace("run the same command with --confirm", "press Confirm (or run the command with confirm:true)")
         await self.reply(interaction, out.reply or "Done.", view=view)
 
     async def on_confirm_button(self, interaction: discord.Interaction, token: str) -> None:
@@ -313,7 +230,7 @@ class DiscordModeration:
                 await self.reply(interaction, refusal)
                 return
             self._set_author(resolved, message)
-        out = await self._moderate(interaction, gid, cmd, resolved, is_moderator=is_mod)
+        out = await self._moderate(interaction, gid, cmd, resolved, is_moderator=is_mod, via="menu")
         await self.reply(interaction, out.reply or "Done.")
 
     async def on_case_button(self, interaction: discord.Interaction, op: str, guild_id: int, number: int) -> None:
@@ -323,55 +240,18 @@ class DiscordModeration:
             return
         await self.defer(interaction)
         is_mod = self.is_moderator(g, await self.member_of(guild_id, interaction.user))
-        name = {"banconfirm": "ban"}.get(op, op)
-        if not is_mod:  # the core refuses, logs it, and changes nothing
-            out = await self._moderate(interaction, guild_id, ModCommand(name=name, case=number), is_moderator=False)
-            await self.reply(interaction, out.reply)
+        ctx = ModContext(actor=user_ref(interaction.user), community=str(guild_id), is_moderator=is_mod,
+                         locale=self.locale(interaction))
+        # The core decides what the button means (hidden cases, ban targets, which messages to remove).
+        steps = await case_buttons.press(self.app.service, ctx, op, number, lambda u: self.holds_power(u.id))
+        replies = [(await respond(self.app.runtime, out, member=False)).reply for out in steps.outcomes]
+        if steps.refused:  # not a moderator: the core refused, logged it, and changed nothing
+            await self.reply(interaction, replies[0])
             return
-        store, actor = self.app.store, user_ref(interaction.user)
-        case = await store.get_case(str(guild_id), number)
-        if case is None or actor.key in case.hidden_from:
-            await self.reply(interaction, self.app.service.t("unknown_case", self.locale(interaction), number=number))
-            return
-        replies: list[str] = []
         view = None
-        if op == "assign":
-            replies.append((await self._moderate(interaction, guild_id, ModCommand("assign", case=number),
-                                                 is_moderator=True)).reply)
-        elif op == "close":
-            replies.append((await self._moderate(interaction, guild_id, ModCommand("close", case=number, text="actioned"),
-                                                 is_moderator=True)).reply)
-        elif op in ("ban", "banconfirm"):
-            targets = [a for a in case.accused if a.platform == PLATFORM]
-            if not targets:
-                replies.append(f"Case {number} does not name a Discord account yet. Use /safety ban with the member "
-                               f"(or their id) and case:{number}. Nothing was changed.")
-            else:
-                cmd = ModCommand("ban", case=number, targets=[t.id for t in targets],
-                                 flags={"confirm": True} if op == "banconfirm" else {})
-                resolved = Resolved(targets=targets, moderators={t.key for t in targets if self.holds_power(t.id)})
-                out = await self._moderate(interaction, guild_id, cmd, resolved, is_moderator=True)
-                reply = out.reply
-                if out.needs_confirmation:
-                    reply = reply.replace("run the same command with --confirm", "press Confirm ban")
-                    view = discord.ui.View(timeout=None)
-                    view.add_item(CaseButton("banconfirm", guild_id, number))
-                replies.append(reply)
-        elif op == "remove":
-            refs: dict[str, MessageRef] = {}
-            for ev in await store.evidence_for(case.id):
-                if ev.ref and ev.ref.platform == PLATFORM:
-                    refs.setdefault(ev.ref.message_id, ev.ref)
-            for rep in await store.reports_for(case.id):
-                if rep.reported_message and rep.reported_message.platform == PLATFORM:
-                    refs.setdefault(rep.reported_message.message_id, rep.reported_message)
-            if not refs:
-                replies.append(f"Case {number} has no reported message to remove. Use /safety remove with a "
-                               f"message link and case:{number}.")
-            for ref in refs.values():
-                cmd = ModCommand("remove", case=number, message=ref.link or ref.message_id, flags={"block": True})
-                replies.append((await self._moderate(interaction, guild_id, cmd, Resolved(message=ref),
-                                                     is_moderator=True)).reply)
+        if steps.confirm:
+            view = discord.ui.View(timeout=None)
+            view.add_item(CaseButton("banconfirm", guild_id, number))
         await self.reply(interaction, "\n".join(r for r in replies if r) or "Done.", view=view)
         if op != "banconfirm" and interaction.message is not None and interaction.message.embeds:
             await self.refresh_card(interaction.message, guild_id, number)
@@ -380,9 +260,10 @@ class DiscordModeration:
         """Show the case's current state on its post (status, assignee); buttons go when it is closed."""
         from .render import card_embed
 
-        case = await self.app.store.get_case(str(guild_id), number)
-        if case is None or not self.channel_is_private(message.channel):
+        if not self.channel_is_private(message.channel):
             return
-        card = await self.app.service.case_card(case, headline=message.embeds[0].title or "")
+        card = await self.app.service.card_for(str(guild_id), number, headline=message.embeds[0].title or "")
+        if card is None:
+            return
         with contextlib.suppress(discord.HTTPException):
             await message.edit(embed=card_embed(card), view=self.case_view(guild_id, card))

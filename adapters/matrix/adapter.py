@@ -43,8 +43,8 @@ log = logging.getLogger(__name__)
 
 # Room versions where the creators hold unlimited power and are absent from m.room.power_levels.
 _PRE_CREATOR_VERSIONS = {str(v) for v in range(1, 12)}
-_KEY_NEXT_BATCH = "matrix.next_batch"
-_KEY_DEVICE = "matrix.device_id"
+_KEY_NEXT_BATCH = "next_batch"
+_KEY_DEVICE = "device_id"
 _SYNC_FILTER = {
     "presence": {"not_types": ["*"]},
     "account_data": {"not_types": ["*"]},
@@ -76,7 +76,7 @@ class MatrixAdapter(MatrixModeration, MatrixMessaging, MatrixMedia, MatrixPlatfo
             raise ValueError("the Matrix adapter needs a matrix section in the config")
         self.cfg = cfg
         self.svc = app.service
-        self.store = app.store
+        self.state = app.platform_state(PLATFORM)  # sync token, device id, DM rooms, seen reports
         self.user_id = cfg.user_id
         self.locale = app.config.locale
         self.ready = asyncio.Event()
@@ -165,7 +165,7 @@ class MatrixAdapter(MatrixModeration, MatrixMessaging, MatrixMedia, MatrixPlatfo
         if not self.e2ee:
             log.warning("matrix.store_key is not set: end-to-end encryption is OFF, so the bot cannot read "
                         "encrypted DMs. Set matrix.store_key (from the environment) to enable it.")
-        device_id = cfg.device_id or await self.store.get_value(_KEY_DEVICE)
+        device_id = cfg.device_id or await self.state.get(_KEY_DEVICE)
         config = AsyncClientConfig(encryption_enabled=self.e2ee, pickle_key=cfg.store_key or "",
                                    store_sync_tokens=False, max_timeouts=1, request_timeout=30,
                                    max_limit_exceeded=None)
@@ -183,14 +183,14 @@ class MatrixAdapter(MatrixModeration, MatrixMessaging, MatrixMedia, MatrixPlatfo
             if not isinstance(resp, LoginResponse):
                 raise MatrixError(f"login failed: {getattr(resp, 'status_code', resp)}")
             device_id = resp.device_id
-        if device_id and device_id != await self.store.get_value(_KEY_DEVICE):
-            await self.store.set_value(_KEY_DEVICE, device_id)
+        if device_id and device_id != await self.state.get(_KEY_DEVICE):
+            await self.state.set(_KEY_DEVICE, device_id)
         if self.e2ee and client.olm is None:
             raise MatrixError("end-to-end encryption is configured but the key store could not be loaded")
         if self.e2ee and client.should_upload_keys:
             await client.keys_upload()
         await self._setup_rooms()
-        since = await self.store.get_value(_KEY_NEXT_BATCH)
+        since = await self.state.get(_KEY_NEXT_BATCH)
         resp = await self._sync_once(since, timeout=0, first=True)
         self._queue.put_nowait((since, resp, since is None))
         self.ready.set()
@@ -336,7 +336,7 @@ class MatrixAdapter(MatrixModeration, MatrixMessaging, MatrixMedia, MatrixPlatfo
             except Exception:
                 log.exception("matrix: handling a sync failed; continuing")
             # Persisted only after the whole response was handled: a restart resumes from here.
-            await self.store.set_value(_KEY_NEXT_BATCH, resp.next_batch)
+            await self.state.set(_KEY_NEXT_BATCH, resp.next_batch)
 
     async def _handle_sync(self, since: str | None, resp, initial: bool) -> None:
         for room_id, info in resp.rooms.invite.items():

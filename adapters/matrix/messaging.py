@@ -12,6 +12,7 @@ from typing import Any
 from safety_bot.actions import Outcome
 from safety_bot.domain import UserRef
 from safety_bot.ports import FAILED, FORBIDDEN, OK, Result
+from safety_bot.respond import respond
 
 from .platform import COMMUNITY, PLATFORM
 from .text import _q, MEMBER_HELP, notice_html, render_prompt
@@ -19,7 +20,24 @@ from .text import _q, MEMBER_HELP, notice_html, render_prompt
 log = logging.getLogger("adapters.matrix.adapter")
 
 PREFIX = "!safety"
-_KEY_DM = "matrix.dm."
+_KEY_DM = "dm."
+
+
+class _DMSurface:
+    """A member's DM room: the shared `respond` path shows the core's answers here."""
+
+    def __init__(self, adapter, room_id: str, case_number: int | None):
+        self.adapter, self.room_id, self.case_number = adapter, room_id, case_number
+
+    async def reply(self, text: str) -> None:
+        if text:
+            await self.adapter._send_notice(self.room_id, text)
+
+    async def prompt(self, prompt) -> None:
+        await self.adapter._send_notice(self.room_id, render_prompt(prompt))
+
+    async def unshown(self, text: str) -> None:
+        log.warning("matrix: some actions were not done for a member message (case %s)", self.case_number)
 
 
 class MatrixMessaging:
@@ -56,26 +74,12 @@ class MatrixMessaging:
             out = await self.svc.member_message(user, COMMUNITY, text[len("!report"):].strip(), self.locale,
                                                 start_report=True)
         else:
-            out = await self.svc.member_message(user, COMMUNITY, text, self.locale,
-                                                start_report=not await self._has_open_case(user))
+            out = await self.svc.member_message(user, COMMUNITY, text, self.locale, start_report=None)
         await self._member_finish(room_id, out)
-
-    async def _has_open_case(self, user: UserRef) -> bool:
-        for case in await self.store.list_cases(COMMUNITY, ("open", "acting")):
-            if case.reporter and case.reporter.key == user.key:
-                return True
-        return False
 
     async def _member_finish(self, room_id: str, out: Outcome) -> None:
         """The member sees the reply first, then the actions' private messages, then the next question."""
-        if out.reply:
-            await self._send_notice(room_id, out.reply)
-        out.reply = ""
-        await self.app.runtime.run(out)
-        if out.reply:
-            log.warning("matrix: some actions were not done for a member message (case %s)", out.case_number)
-        if out.prompt is not None:
-            await self._send_notice(room_id, render_prompt(out.prompt))
+        await respond(self.app.runtime, out, _DMSurface(self, room_id, out.case_number), reply_first=True)
 
     def _user(self, user_id: str, room_id: str | None = None) -> UserRef:
         name = ""
@@ -90,7 +94,7 @@ class MatrixMessaging:
     async def _dm_for(self, user_id: str) -> str | None:
         if user_id in self._dm_cache:
             return self._dm_cache[user_id]
-        room = await self.store.get_value(_KEY_DM + user_id)
+        room = await self.state.get(_KEY_DM + user_id)
         if room:
             self._dm_cache[user_id] = room
         return room
@@ -99,7 +103,7 @@ class MatrixMessaging:
         if self._dm_cache.get(user_id) == room_id:
             return
         self._dm_cache[user_id] = room_id
-        await self.store.set_value(_KEY_DM + user_id, room_id)
+        await self.state.set(_KEY_DM + user_id, room_id)
 
     def _dm_usable(self, room_id: str, user_id: str) -> bool:
         room = self.client.rooms.get(room_id)

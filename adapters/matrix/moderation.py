@@ -13,6 +13,7 @@ from safety_bot import commands as cmdparse
 from safety_bot.domain import MessageRef, UserRef
 from safety_bot.events import ModContext, ReportEvent, Resolved
 from safety_bot.plugins import command_prefix
+from safety_bot.respond import respond
 from safety_bot.text import inert_plain
 
 from .platform import COMMUNITY, PLATFORM
@@ -20,8 +21,25 @@ from .text import _q, parse_permalink, parse_user_id, permalink, render_prompt
 
 log = logging.getLogger("adapters.matrix.adapter")
 
-_KEY_SEEN_REPORTS = "matrix.seen_reports"
+_KEY_SEEN_REPORTS = "seen_reports"
 SHOWN_PREFIX = command_prefix(PLATFORM)  # in help and usage texts: "Usage: !safety case N"
+
+
+class _RoomSurface:
+    """The management room: moderators see the core's reply there (with what running the actions did)."""
+
+    def __init__(self, adapter):
+        self.adapter = adapter
+
+    async def reply(self, text: str) -> None:
+        if text:
+            await self.adapter._send_notice(self.adapter.management_room, text, title=False)
+
+    async def prompt(self, prompt) -> None:
+        await self.adapter._send_notice(self.adapter.management_room, render_prompt(prompt), title=False)
+
+    async def unshown(self, text: str) -> None:
+        pass
 
 
 class MatrixModeration:
@@ -61,10 +79,8 @@ class MatrixModeration:
                         resolved.moderators.add(resolved.message_author.key)
         ctx = ModContext(actor=self._user(sender, self.management_room), community=COMMUNITY, is_moderator=is_mod,
                          locale=self.locale, command_prefix=SHOWN_PREFIX)
-        out = await self.svc.moderate(ctx, parsed, resolved)
-        out = await self.app.runtime.run(out)
-        if out.reply:
-            await self._send_notice(self.management_room, out.reply, title=False)
+        await respond(self.app.runtime, await self.svc.moderate(ctx, parsed, resolved), _RoomSurface(self),
+                      member=False)
 
     async def _resolve_message(self, token: str) -> tuple[MessageRef, UserRef] | str | None:
         """A permalink, or a bare event id looked up in the protected rooms: the message and its author.
@@ -125,7 +141,7 @@ class MatrixModeration:
 
     # ================================================================== homeserver reports
     async def _report_loop(self) -> None:
-        raw = await self.store.get_value(_KEY_SEEN_REPORTS)
+        raw = await self.state.get(_KEY_SEEN_REPORTS)
         seen: list[int] | None = json.loads(raw) if raw else None
         while not self._stopping.is_set():
             try:
@@ -154,7 +170,7 @@ class MatrixModeration:
         if seen is None:
             # First start: reports made before the bot existed are not turned into cases.
             seen = sorted({int(r["id"]) for r in reports})[-2000:]
-            await self.store.set_value(_KEY_SEEN_REPORTS, json.dumps(seen))
+            await self.state.set(_KEY_SEEN_REPORTS, json.dumps(seen))
             log.info("matrix: %d existing homeserver report(s) marked as seen at first start", len(seen))
             return seen
         for r in sorted((r for r in reports if r.get("id") not in seen_set), key=lambda r: r["id"]):
@@ -164,7 +180,7 @@ class MatrixModeration:
             seen.append(int(r["id"]))
             seen = seen[-2000:]
             seen_set.add(r["id"])
-            await self.store.set_value(_KEY_SEEN_REPORTS, json.dumps(seen))
+            await self.state.set(_KEY_SEEN_REPORTS, json.dumps(seen))
         return seen
 
     async def _take_report(self, r: dict) -> bool:
@@ -195,16 +211,14 @@ class MatrixModeration:
             log.info("matrix: homeserver report %s was not turned into a case", rid)
             return True
         log.info("matrix: homeserver report %s opened case %s", rid, out.case_number)
-        reply, prompt = out.reply, out.prompt
-        out.reply = ""
-        await self.app.runtime.run(out)
+        out = await respond(self.app.runtime, out)
         # The normal acknowledgement, privately, as if they had written to the bot.
         room = await self._dm_room(reporter_id)
         if room:
-            if reply:
-                await self._send_notice(room, reply)
-            if prompt is not None:
-                await self._send_notice(room, render_prompt(prompt))
+            if out.reply:
+                await self._send_notice(room, out.reply)
+            if out.prompt is not None:
+                await self._send_notice(room, render_prompt(out.prompt))
         return True
 
     async def _in_scope(self, room_id: str, reporter_id: str) -> bool:

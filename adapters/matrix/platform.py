@@ -12,7 +12,8 @@ import urllib.parse
 import uuid
 from typing import Any
 
-from safety_bot.actions import BanUser, PostToTeam, RemoveMessage, SendPrivate, TimeoutUser, UnbanUser, WarnUser
+from safety_bot.actions import (BanUser, PostToTeam, RemoveMessage, SendPrivate, TimeoutUser, UnbanUser, WarnUser,
+                                removal_reason)
 from safety_bot.domain import AttachmentMeta, MessageRef, MessageSnapshot
 from safety_bot.ports import ALREADY, FAILED, FORBIDDEN, NOT_FOUND, OK, BeforePurge, CaptureFailed, Result
 
@@ -145,8 +146,7 @@ class MatrixPlatform:
         already = bool((event.get("unsigned") or {}).get("redacted_because")) or not event.get("content")
         result = Result(NOT_FOUND, "the message was already removed")
         if not already:
-            case = await self.store.get_case_by_id(action.case_id) if action.case_id else None
-            reason = f"Removed by the safety team (safety case {case.number})" if case else "Removed by the safety team"
+            reason = action.reason or removal_reason(None)  # decided by the core; never more than the case number
             st, data = await self._api("PUT", f"/_matrix/client/v3/rooms/{_q(room_id)}/redact/{_q(event_id)}/{uuid.uuid4().hex}",
                                        {"reason": reason})
             if st == 404:

@@ -16,4 +16,4 @@ def mention(user_id: str) -> str:
 
 
 PLUGIN = PlatformPlugin(name="matrix", config_section="matrix", command_prefix="!safety ", start=start,
-                        mention=mention)
+                        mention=mention, display_name="Matrix", dm_starts_report=True)
