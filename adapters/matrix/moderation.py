@@ -16,7 +16,7 @@ from safety_bot.plugins import command_prefix
 from safety_bot.respond import respond
 from safety_bot.text import inert_plain
 
-from .platform import COMMUNITY, PLATFORM
+from .connection import COMMUNITY, PLATFORM
 from .text import _q, parse_permalink, parse_user_id, permalink, render_prompt
 
 log = logging.getLogger("adapters.matrix.adapter")

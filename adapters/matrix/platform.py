@@ -1,6 +1,6 @@
 """The `Platform` port on Matrix (`safety_bot/ports.py`): private messages, team notices, evidence,
 redaction with media quarantine, bans across the protected rooms with policy rules, and the homeserver
-HTTP calls. Reasons visible on Matrix are only the generic `action.reason`. A mixin of `MatrixAdapter`."""
+HTTP calls. Reasons visible on Matrix are only the generic `action.reason`. Its own object (`MatrixAdapter.platform`), on the shared `MatrixConnection`."""
 
 from __future__ import annotations
 
@@ -8,146 +8,87 @@ import asyncio
 import json
 import logging
 import time
-import urllib.parse
 import uuid
-from typing import Any
+from collections.abc import Awaitable, Callable
 
 from safety_bot.actions import (BanUser, PostToTeam, RemoveMessage, SendPrivate, TimeoutUser, UnbanUser, WarnUser,
                                 removal_reason)
-from safety_bot.domain import AttachmentMeta, MessageRef, MessageSnapshot
+from safety_bot.domain import MessageRef, MessageSnapshot
 from safety_bot.ports import ALREADY, FAILED, FORBIDDEN, NOT_FOUND, OK, BeforePurge, CaptureFailed, Result
 
-from .media import _MEDIA_TYPES
-from .text import _q, media_ids, permalink, policy_state_key, render_prompt, server_of
+from .connection import PLATFORM, MatrixConnection
+from .text import _q, media_ids, policy_state_key, render_prompt, server_of
 
 log = logging.getLogger("adapters.matrix.adapter")
 
-PLATFORM = "matrix"
-COMMUNITY = "matrix"
 # Before a ban purge: the newest events of the accused captured per protected room, and which types. More
 # than this in one room is a flood; the newest are kept and the rest is purged with them.
 _PURGE_CAPTURE_MAX = 200
 _PURGE_CAPTURE_TYPES = ("m.room.message", "m.sticker", "m.room.encrypted")
 
 
-class MatrixError(RuntimeError):
-    pass
-
-
 class MatrixPlatform:
+    """The outbound side, its own object: it gets the connection and (optionally) how to bank a removed
+    message's image, and never calls back into the inbound side."""
+
+    name = PLATFORM
     captures_before_purge = True  # `ban` takes `before_purge` (safety_bot/ports.py)
 
+    def __init__(self, conn: MatrixConnection, *,
+                 bank_media: Callable[[RemoveMessage, dict], Awaitable[str]] | None = None):
+        self.conn = conn
+        self._bank_media = bank_media
+
     async def send_private(self, action: SendPrivate) -> Result:
-        await self._connected()
-        room = await self._dm_room(action.to.id)
+        await self.conn._connected()
+        room = await self.conn._dm_room(action.to.id)
         if room is None:
             return Result(FORBIDDEN, "could not open a private chat with them")
         text = action.text + ("\n\n" + render_prompt(action.prompt) if action.prompt else "")
-        return await self._send_notice(room, text, html=False)
+        return await self.conn._send_notice(room, text, html=False)
 
     async def warn(self, action: WarnUser) -> Result:
-        await self._connected()
-        room = await self._dm_room(action.user.id)
+        await self.conn._connected()
+        room = await self.conn._dm_room(action.user.id)
         if room is None:
             return Result(FORBIDDEN, "could not open a private chat with them")
-        return await self._send_notice(room, action.text, html=False)
+        return await self.conn._send_notice(room, action.text, html=False)
 
     async def post_to_team(self, action: PostToTeam) -> Result:
-        await self._connected()
+        await self.conn._connected()
         if action.destination == "escalation":
-            if not self.escalation_room:
+            if not self.conn.escalation_room:
                 return Result(FAILED, "no escalation room configured")
-            room = self.escalation_room
+            room = self.conn.escalation_room
         else:
-            room = self.management_room
-        return await self._send_notice(room, action.text, ping=action.ping)
+            room = self.conn.management_room
+        return await self.conn._send_notice(room, action.text, ping=action.ping)
 
     async def fetch_message(self, ref: MessageRef) -> MessageSnapshot | None:
-        await self._connected()
-        event = await self._get_event(ref.channel_id, ref.message_id)
+        await self.conn._connected()
+        event = await self.conn._get_event(ref.channel_id, ref.message_id)
         if event is None:
             return None
-        return await self._snapshot(ref.channel_id, event)
-
-    async def _get_event(self, room_id: str, event_id: str) -> dict | None:
-        """The raw event (unredacted through the admin API when enabled); None when it does not exist."""
-        if self.cfg.admin_api:
-            st, data = await self._api("GET", f"/_synapse/admin/v1/fetch_event/{_q(event_id)}", admin=True)
-            if st == 200 and isinstance(data.get("event"), dict) and data["event"].get("room_id") == room_id:
-                return dict(data["event"], event_id=event_id)
-            if st == 404:
-                return None
-        st, data = await self._api("GET", f"/_matrix/client/v3/rooms/{_q(room_id)}/event/{_q(event_id)}")
-        if st == 404:
-            return None
-        if st != 200:
-            raise CaptureFailed(f"the homeserver answered HTTP {st} ({data.get('errcode', '')})")
-        return dict(data, event_id=event_id)
-
-    async def _snapshot(self, room_id: str, event: dict) -> MessageSnapshot | None:
-        if event.get("type") == "m.room.encrypted":
-            event = await self._decrypt_raw(room_id, event)
-        content = event.get("content") or {}
-        if not content and (event.get("unsigned") or {}).get("redacted_because"):
-            return None
-        etype = event.get("type", "")
-        msgtype = content.get("msgtype", "")
-        if etype == "m.room.encrypted":
-            text = "(encrypted message: the bot cannot read it)"
-        elif msgtype in _MEDIA_TYPES or etype == "m.sticker":
-            kind = msgtype[2:] if msgtype else "sticker"
-            caption = content.get("body", "") if content.get("filename") and content.get("body") != content.get("filename") else ""
-            text = f"[{kind}]" + (f" {caption}" if caption else "")
-        else:
-            text = str(content.get("body", ""))
-        atts: tuple[AttachmentMeta, ...] = ()
-        info = content.get("info") if isinstance(content.get("info"), dict) else None
-        if info is not None and (msgtype in _MEDIA_TYPES or etype == "m.sticker"):
-            def num(v):
-                return v if isinstance(v, int) else None
-            atts = (AttachmentMeta(content_type=str(info.get("mimetype", ""))[:100], size=num(info.get("size")) or 0,
-                                   width=num(info.get("w")), height=num(info.get("h"))),)
-        sender = event.get("sender", "")
-        eid = event.get("event_id", "")
-        return MessageSnapshot(ref=MessageRef(PLATFORM, COMMUNITY, room_id, eid, permalink(room_id, eid)),
-                               author=self._user(sender, room_id), text=text,
-                               created_at=(event.get("origin_server_ts") or 0) / 1000, attachments=atts)
-
-    async def _decrypt_raw(self, room_id: str, event: dict) -> dict:
-        if not self.e2ee:
-            return event
-        from nio import Event, MegolmEvent
-
-        try:
-            ev = Event.parse_encrypted_event(dict(event, room_id=room_id))
-            if isinstance(ev, MegolmEvent):
-                ev.room_id = room_id
-                dec = self.client.decrypt_event(ev)
-                if dec is not None and isinstance(dec.source, dict) and dec.source.get("content"):
-                    return dict(dec.source, sender=event.get("sender"), event_id=event.get("event_id"),
-                                origin_server_ts=event.get("origin_server_ts"))
-        except Exception:
-            pass
-        return event
+        return await self.conn._snapshot(ref.channel_id, event)
 
     async def remove_message(self, action: RemoveMessage) -> Result:
-        await self._connected()
+        await self.conn._connected()
         room_id, event_id = action.ref.channel_id, action.ref.message_id
         try:
-            event = await self._get_event(room_id, event_id)
+            event = await self.conn._get_event(room_id, event_id)
         except CaptureFailed as exc:
             return Result(FAILED, str(exc))
         if event is None:
             return Result(NOT_FOUND, "the message was already gone")
         banked = ""
-        if action.block_media:  # the image is read (in memory) and banked before the message is gone
-            banked = await self._bank_removed(action, event) or ""
-        media = media_ids(await self._content_for_media(room_id, event))
+        if action.block_media and self._bank_media is not None:  # the image is banked before it is gone
+            banked = await self._bank_media(action, event) or ""
+        media = media_ids(await self.conn._content_for_media(room_id, event))
         already = bool((event.get("unsigned") or {}).get("redacted_because")) or not event.get("content")
         result = Result(NOT_FOUND, "the message was already removed")
         if not already:
             reason = action.reason or removal_reason(None)  # decided by the core; never more than the case number
-            st, data = await self._api("PUT", f"/_matrix/client/v3/rooms/{_q(room_id)}/redact/{_q(event_id)}/{uuid.uuid4().hex}",
+            st, data = await self.conn._api("PUT", f"/_matrix/client/v3/rooms/{_q(room_id)}/redact/{_q(event_id)}/{uuid.uuid4().hex}",
                                        {"reason": reason})
             if st == 404:
                 return Result(NOT_FOUND, "the message was already gone")
@@ -155,10 +96,10 @@ class MatrixPlatform:
                 code = data.get("errcode", st)
                 return Result(FORBIDDEN if st == 403 else FAILED, f"redaction refused ({code})")
             result = Result(OK, banked)
-        if self.cfg.admin_api and media:
+        if self.conn.cfg.admin_api and media:
             failed = 0
             for server, media_id in media:
-                st, _ = await self._api("POST", f"/_synapse/admin/v1/media/quarantine/{_q(server)}/{_q(media_id)}", {},
+                st, _ = await self.conn._api("POST", f"/_synapse/admin/v1/media/quarantine/{_q(server)}/{_q(media_id)}", {},
                                         admin=True)
                 failed += st != 200
             if failed:
@@ -167,19 +108,11 @@ class MatrixPlatform:
                 log.info("matrix: quarantined %d media item(s) of event %s", len(media), event_id)
         return result
 
-    async def _content_for_media(self, room_id: str, event: dict) -> dict:
-        return (await self._decrypted(room_id, event)).get("content") or {}
-
-    async def _decrypted(self, room_id: str, event: dict) -> dict:
-        if event.get("type") == "m.room.encrypted":
-            event = await self._decrypt_raw(room_id, event)
-        return event
-
     async def ban(self, action: BanUser, *, before_purge: BeforePurge | None = None) -> Result:
-        await self._connected()
+        await self.conn._connected()
         uid = action.user.id
-        rooms = [r for r in self.protected_rooms if r]
-        if not rooms and not self.policy_room:
+        rooms = [r for r in self.conn.protected_rooms if r]
+        if not rooms and not self.conn.policy_room:
             return Result(FAILED, "no protected rooms are configured")
 
         # Straight to the bans, all at once: no membership read first. The homeserver is the bottleneck
@@ -187,7 +120,7 @@ class MatrixPlatform:
         # Bans the bot made are known to the core, which does not ask again; a room where a moderator had
         # banned by hand gets a second ban event with the generic reason, which changes nothing.
         async def one(room: str) -> str:
-            st, data = await self._api("POST", f"/_matrix/client/v3/rooms/{_q(room)}/ban",
+            st, data = await self.conn._api("POST", f"/_matrix/client/v3/rooms/{_q(room)}/ban",
                                        {"user_id": uid, "reason": action.reason})
             return OK if st == 200 else str(data.get("errcode") or st)
 
@@ -196,13 +129,13 @@ class MatrixPlatform:
         banned_in = time.monotonic() - t0
         extra = []
         kept: list[str] = []  # why recent messages were left up, for the ban's result
-        if self.policy_room:
+        if self.conn.policy_room:
             extra.append(self._put_policy(uid, {"entity": uid, "recommendation": "m.ban", "reason": action.reason}))
-        if self.cfg.admin_api and server_of(uid) == server_of(self.user_id):
+        if self.conn.cfg.admin_api and server_of(uid) == server_of(self.conn.user_id):
             if action.delete_message_seconds:
                 extra.append(self._capture_then_purge(action, rooms, before_purge, kept))
             # Need not wait for the capture: evidence keeps the media's metadata from the event, never the file.
-            extra.append(self._api("POST", f"/_synapse/admin/v1/user/{_q(uid)}/media/quarantine", {}, admin=True))
+            extra.append(self.conn._api("POST", f"/_synapse/admin/v1/user/{_q(uid)}/media/quarantine", {}, admin=True))
         if extra:
             for r in await asyncio.gather(*extra, return_exceptions=True):
                 if isinstance(r, Exception) or (isinstance(r, tuple) and r[0] != 200):
@@ -254,7 +187,7 @@ class MatrixPlatform:
             query = {"dir": "b", "limit": str(min(100, _PURGE_CAPTURE_MAX - len(events))), "filter": flt}
             if token:
                 query["from"] = token
-            st, data = await self._api("GET", f"/_matrix/client/v3/rooms/{_q(room)}/messages", query=query)
+            st, data = await self.conn._api("GET", f"/_matrix/client/v3/rooms/{_q(room)}/messages", query=query)
             if st != 200 or not isinstance(data, dict):
                 return None
             chunk = data.get("chunk") or []
@@ -271,35 +204,35 @@ class MatrixPlatform:
     async def _purge_snapshot(self, room_id: str, event: dict) -> MessageSnapshot | None:
         """A message of the purge as evidence; None for what is no message (a reaction inside an encrypted
         event) or was already redacted."""
-        event = await self._decrypted(room_id, event)
+        event = await self.conn._decrypted(room_id, event)
         if event.get("type") not in _PURGE_CAPTURE_TYPES:
             return None
-        return await self._snapshot(room_id, event)
+        return await self.conn._snapshot(room_id, event)
 
     async def _put_policy(self, uid: str, content: dict) -> tuple[int, dict]:
-        return await self._api("PUT", f"/_matrix/client/v3/rooms/{_q(self.policy_room)}/state/m.policy.rule.user/"
+        return await self.conn._api("PUT", f"/_matrix/client/v3/rooms/{_q(self.conn.policy_room)}/state/m.policy.rule.user/"
                                       f"{_q(policy_state_key(uid))}", content)
 
     async def _admin_redact_user(self, uid: str, reason: str, after_ms: int, rooms: list[str]) -> tuple[int, dict]:
         # Only the protected rooms: the member's DMs with the people they threatened stay as evidence.
         # Only the window the moderator was told about ("the last 7 days"), as on Discord.
-        return await self._api("POST", f"/_synapse/admin/v1/user/{_q(uid)}/redact",
+        return await self.conn._api("POST", f"/_synapse/admin/v1/user/{_q(uid)}/redact",
                                {"rooms": rooms, "reason": reason, "limit": 1000, "after_ts": after_ms}, admin=True)
 
     async def unban(self, action: UnbanUser) -> Result:
-        await self._connected()
+        await self.conn._connected()
         uid = action.user.id
 
         async def one(room: str) -> str:
-            st, m = await self._api("GET", f"/_matrix/client/v3/rooms/{_q(room)}/state/m.room.member/{_q(uid)}")
+            st, m = await self.conn._api("GET", f"/_matrix/client/v3/rooms/{_q(room)}/state/m.room.member/{_q(uid)}")
             if not (st == 200 and m.get("membership") == "ban"):
                 return ALREADY
-            st, data = await self._api("POST", f"/_matrix/client/v3/rooms/{_q(room)}/unban",
+            st, data = await self.conn._api("POST", f"/_matrix/client/v3/rooms/{_q(room)}/unban",
                                        {"user_id": uid, "reason": action.reason})
             return OK if st == 200 else str(data.get("errcode") or st)
 
-        results = await asyncio.gather(*(one(r) for r in self.protected_rooms))
-        if self.policy_room:
+        results = await asyncio.gather(*(one(r) for r in self.conn.protected_rooms))
+        if self.conn.policy_room:
             st, _ = await self._put_policy(uid, {})
             if st != 200:
                 log.warning("matrix: could not retract the policy rule (HTTP %s)", st)
@@ -312,24 +245,24 @@ class MatrixPlatform:
 
     async def is_done(self, action) -> bool | None:
         """For `Runtime.resume()`: did a ban or removal a crash interrupted already reach the homeserver?"""
-        await self._connected()
+        await self.conn._connected()
         if isinstance(action, BanUser):
             uid = action.user.id
 
             async def banned(room: str) -> bool | None:
-                st, m = await self._api("GET", f"/_matrix/client/v3/rooms/{_q(room)}/state/m.room.member/{_q(uid)}")
+                st, m = await self.conn._api("GET", f"/_matrix/client/v3/rooms/{_q(room)}/state/m.room.member/{_q(uid)}")
                 return (m.get("membership") == "ban") if st == 200 else (False if st == 404 else None)
 
-            states = await asyncio.gather(*(banned(r) for r in self.protected_rooms))
-            if self.policy_room:
-                st, rule = await self._api("GET", f"/_matrix/client/v3/rooms/{_q(self.policy_room)}/state/"
+            states = await asyncio.gather(*(banned(r) for r in self.conn.protected_rooms))
+            if self.conn.policy_room:
+                st, rule = await self.conn._api("GET", f"/_matrix/client/v3/rooms/{_q(self.conn.policy_room)}/state/"
                                                   f"m.policy.rule.user/{_q(policy_state_key(uid))}")
                 states.append((rule.get("entity") == uid) if st == 200 else (False if st == 404 else None))
             if None in states:
                 return None
             return all(states)
         if isinstance(action, RemoveMessage):
-            st, ev = await self._api("GET", f"/_matrix/client/v3/rooms/{_q(action.ref.channel_id)}/event/"
+            st, ev = await self.conn._api("GET", f"/_matrix/client/v3/rooms/{_q(action.ref.channel_id)}/event/"
                                             f"{_q(action.ref.message_id)}")
             if st == 200:
                 return not ev.get("content")
@@ -339,36 +272,3 @@ class MatrixPlatform:
     async def timeout(self, action: TimeoutUser) -> Result:
         return Result(FAILED, "Matrix has no timeouts; warn again or ban instead")
 
-    # ================================================================== HTTP
-    async def _api(self, method: str, path: str, body: Any = None, *, token: str | None = None,
-                   query: dict | None = None, admin: bool = False, timeout: float = 30) -> tuple[int, Any]:
-        """One call to the homeserver with the bot's token. Returns (status, JSON body or {}); 0 on no answer.
-        Retries 429 using retry_after_ms."""
-        if query:
-            path += "?" + urllib.parse.urlencode(query)
-        headers = {"Authorization": f"Bearer {token or self.client.access_token}"}
-        data = None
-        if body is not None:
-            data = json.dumps(body)
-            headers["Content-Type"] = "application/json"
-        for attempt in range(5):
-            try:
-                resp = await self.client.send(method, path, data, headers=headers, timeout=timeout)
-                try:
-                    payload = await resp.json(content_type=None)
-                except Exception:
-                    payload = {}
-                status = resp.status
-                resp.release()
-            except (asyncio.TimeoutError, OSError) as exc:
-                log.warning("matrix: %s %s: no answer (%s)", method, path.split("?")[0][:60], exc.__class__.__name__)
-                return 0, {}
-            except Exception as exc:  # aiohttp client errors
-                log.warning("matrix: %s request failed (%s)", method, exc.__class__.__name__)
-                return 0, {}
-            if status == 429 and attempt < 4:
-                wait = (payload or {}).get("retry_after_ms", 1000) / 1000 if isinstance(payload, dict) else 1
-                await asyncio.sleep(min(wait, 10))
-                continue
-            return status, payload if payload is not None else {}
-        return 429, {}

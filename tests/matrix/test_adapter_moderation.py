@@ -182,7 +182,7 @@ async def test_ban_across_rooms_with_policy_rule_then_unban(synapse, harness_fac
     from safety_bot.actions import BanUser
     from safety_bot.domain import UserRef
     ban = BanUser(community="matrix", user=UserRef("matrix", accused.user_id), case_id=None, reason="x")
-    assert await h.adapter.is_done(ban) is True
+    assert await h.adapter.platform.is_done(ban) is True
 
     ev = await h.command(f"!safety unban {accused.user_id}")  # the form: no reason needed
     assert "Lifting the ban" in (await h.reply_to(ev))["content"]["body"]
@@ -190,7 +190,7 @@ async def test_ban_across_rooms_with_policy_rule_then_unban(synapse, harness_fac
     assert states == ["leave", "leave"]
     state = await call(synapse, "GET", f"/_matrix/client/v3/rooms/{q(h.policy_room)}/state", h.mod)
     assert [e for e in state if e["type"] == "m.policy.rule.user" and e["content"]] == []
-    assert await h.adapter.is_done(ban) is False
+    assert await h.adapter.platform.is_done(ban) is False
 
 
 async def test_ban_purge_redacts_only_the_window_the_moderator_was_told(synapse, harness_factory) -> None:
@@ -205,7 +205,7 @@ async def test_ban_purge_redacts_only_the_window_the_moderator_was_told(synapse,
     recent = await send_text(synapse, accused, h.rooms[0], "pay or I post your pictures")
     ban = BanUser(community="matrix", user=UserRef("matrix", accused.user_id), case_id=None,
                   reason="Zero-tolerance ban by the safety team", delete_message_seconds=2)
-    assert (await h.adapter.ban(ban)).done
+    assert (await h.adapter.platform.ban(ban)).done
     assert await wait_redacted(synapse, h.mod, h.rooms[0], recent) == {}
     await asyncio.sleep(1.0)  # the purge runs as one task on the homeserver: it is finished by now
     kept = await call(synapse, "GET", f"/_matrix/client/v3/rooms/{q(h.rooms[0])}/event/{q(older)}", h.mod)

@@ -1,0 +1,220 @@
+"""The Discord adapter's member side: /report and "Report message" (modal, evidence captured at once),
+/resources, answers to the intake questions (buttons, a small form, or DMs), and private messages. Part of
+:class:`DiscordAdapter` (a mixin). Everything is answered through the shared `respond` path."""
+
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Optional
+
+import discord
+
+from safety_bot.actions import Outcome, Prompt
+from safety_bot.domain import MessageRef, MessageSnapshot, UserRef
+from safety_bot.events import ReportEvent
+from safety_bot.ports import CaptureFailed
+from safety_bot.respond import respond
+
+from .render import PLATFORM, chunks, message_ref, modal_values, parse_link, snapshot_of, user_ref
+from .ui import answer_modal, prompt_view, report_modal
+
+DMS_CLOSED_NOTE = ("Your direct messages are closed, so I could not message you privately. Here is what I "
+                   "wanted to send you (only you can see this):")
+
+
+@dataclass
+class PendingReport:
+    community: str
+    snapshot: Optional[MessageSnapshot]
+    accused_is_moderator: bool
+    at: float
+
+
+class InteractionSurface:
+    """Where a member's answer goes after a slash command, modal or button: ephemeral replies."""
+
+    def __init__(self, adapter: "DiscordMembers", interaction: discord.Interaction, notes: str = ""):
+        self.adapter, self.interaction, self.notes = adapter, interaction, notes
+
+    async def reply(self, text: str) -> None:
+        """The reply, the adapter's notes, and what the member's closed DMs could not carry."""
+        reply = text + ("\n" + self.notes if self.notes else "")
+        undelivered = self.adapter.platform.undelivered.pop(str(self.interaction.user.id), None)
+        if undelivered:
+            reply = (reply + "\n\n" if reply else "") + DMS_CLOSED_NOTE + "\n\n" + "\n\n".join(undelivered)
+        if reply:
+            await self.adapter.reply(self.interaction, reply)
+
+    async def prompt(self, prompt: Prompt) -> None:
+        await self.adapter.reply(self.interaction, prompt.text, view=prompt_view(prompt))
+
+    async def unshown(self, text: str) -> None:
+        pass
+
+
+class DirectMessageSurface:
+    """Where a member's answer goes after a direct message: the same DM channel."""
+
+    def __init__(self, adapter: "DiscordMembers", channel, user_id: str):
+        self.adapter, self.channel, self.user_id = adapter, channel, user_id
+
+    async def reply(self, text: str) -> None:
+        self.adapter.platform.undelivered.pop(self.user_id, None)  # they are reading their DMs right now
+        for part in chunks(text):
+            await self.channel.send(part)
+
+    async def prompt(self, prompt: Prompt) -> None:
+        parts = chunks(prompt.text) or ["-"]
+        for i, part in enumerate(parts):
+            await self.channel.send(part, view=prompt_view(prompt) if i == len(parts) - 1 else None)
+
+    async def unshown(self, text: str) -> None:
+        pass
+
+
+class DiscordMembers:
+    async def dm_community(self, user_id: str) -> str:
+        """Which configured guild a DM belongs to (the core decides; see `SafetyService.dm_community`)."""
+        joined = [str(gid) for gid in self.guilds
+                  if (guild := self.client.get_guild(gid)) is not None and guild.get_member(int(user_id)) is not None]
+        return await self.app.service.dm_community(UserRef(PLATFORM, user_id), [str(g) for g in self.guilds], joined)
+
+    async def member_community(self, interaction: discord.Interaction) -> str:
+        if interaction.guild_id in self.guilds:
+            return str(interaction.guild_id)
+        return await self.dm_community(str(interaction.user.id))
+
+    async def answer_member(self, interaction: discord.Interaction, out: Outcome, notes: str = "") -> None:
+        """Run the core's outcome and answer the member ephemerally (the shared path, `respond`)."""
+        await respond(self.app.runtime, out, InteractionSurface(self, interaction, notes))
+
+
+    async def cmd_report(self, interaction: discord.Interaction) -> None:
+        if interaction.guild_id is not None and interaction.guild_id not in self.guilds:
+            await self.reply(interaction, "This server is not set up for safety-bot.")
+            return
+        self._prune()
+        community = await self.member_community(interaction)
+        nonce = secrets.token_hex(8)
+        self._pending_reports[nonce] = PendingReport(community, None, False, time.monotonic())
+        await interaction.response.send_modal(report_modal(f"safety:report:{nonce}", with_message=False))
+
+    async def ctx_report_message(self, interaction: discord.Interaction, message: discord.Message) -> None:
+        gid = interaction.guild_id
+        g = self.guilds.get(gid) if gid is not None else None
+        if g is None:
+            await self.reply(interaction, "This server is not set up for safety-bot.")
+            return
+        # Evidence first: captured now from the resolved message, before a ban or deletion can purge it.
+        snapshot = snapshot_of(message, gid)
+        author = await self.member_of(gid, message.author) if message.author.id != interaction.user.id else None
+        self._prune()
+        nonce = secrets.token_hex(8)
+        self._pending_reports[nonce] = PendingReport(str(gid), snapshot, self.is_moderator(g, author), time.monotonic())
+        custom_id = f"safety:report:{nonce}:{message.channel.id}:{message.id}"
+        await interaction.response.send_modal(report_modal(custom_id, with_message=True))
+
+    async def _capture(self, ref: MessageRef) -> Optional[MessageSnapshot]:
+        try:
+            return await self.platform.fetch_message(ref)
+        except CaptureFailed:
+            return None
+
+    async def on_report_submit(self, interaction: discord.Interaction, custom_id: str) -> None:
+        await self.defer(interaction)
+        parts = custom_id.split(":")
+        pending = self._pending_reports.pop(parts[2], None) if len(parts) > 2 else None
+        values = modal_values(interaction.data or {})
+        what, link, more = (values.get(k, "").strip() for k in ("what", "link", "more"))
+        community = pending.community if pending else await self.member_community(interaction)
+        g = self.guilds[int(community)]
+        snapshot = pending.snapshot if pending else None
+        accused_mod = pending.accused_is_moderator if pending else False
+        ref: Optional[MessageRef] = None
+        notes: list[str] = []
+        if snapshot is None and len(parts) == 5:  # opened before a restart: capture now, if it is still there
+            ref = message_ref(int(community), int(parts[3]), int(parts[4]))
+            snapshot = await self._capture(ref)
+        elif snapshot is None and link:
+            found = self.ref_from_link(int(community), link)
+            if isinstance(found, MessageRef):
+                ref = found
+                snapshot = await self._capture(ref)
+                if snapshot is None:
+                    notes.append("I could not open that message (it may be gone); the team has the link.")
+            else:
+                more = (more + "\n" if more else "") + f"Link given: {link}"
+                if parse_link(link) is not None:
+                    notes.append("That link is to a message in another server, so it was not attached as evidence; "
+                                 "the team can still see it.")
+        if snapshot is not None and not accused_mod and snapshot.author.id != str(interaction.user.id):
+            guild = self.client.get_guild(g.id)
+            accused_mod = self.is_moderator(g, guild.get_member(int(snapshot.author.id)) if guild else None)
+        text = what + (("\n\n" if what else "") + "Anything else: " + more if more else "")
+        ev = ReportEvent(community=community, reporter=user_ref(interaction.user), text=text,
+                         locale=self.locale(interaction), message=snapshot,
+                         message_ref=ref if snapshot is None else None, accused_is_moderator=accused_mod,
+                         source="message" if (snapshot or ref) else "member")
+        out = await self.app.service.report(ev)
+        if not out.ok:
+            await self.reply(interaction, out.reply)
+            return
+        await self.answer_member(interaction, out, "\n".join(notes))
+
+    async def cmd_resources(self, interaction: discord.Interaction, country: Optional[str]) -> None:
+        await self.defer(interaction)
+        community = await self.member_community(interaction)
+        out = await self.app.service.resources_request(user_ref(interaction.user), community, self.locale(interaction),
+                                                       country)
+        body = out.reply
+        await self.app.runtime.run(out)
+        if self.platform.undelivered.pop(str(interaction.user.id), None):
+            text = ("Your direct messages are closed, so I could not send these to you privately. Here they are "
+                    "(only you can see this):\n\n" + body)
+        else:
+            text = body + "\n\n(I also sent this to you by direct message, so you can find it later.)"
+        await self.reply(interaction, text)
+
+    async def on_answer_button(self, interaction: discord.Interaction, question: str, value: str, label: str) -> None:
+        if not await self.app.service.is_current_question(user_ref(interaction.user), question):
+            await self.reply(interaction, "That question was already answered or has closed.")
+            return
+        if value == "text":
+            await interaction.response.send_modal(answer_modal(question, "Your answer"))
+            return
+        await self._mark_pressed(interaction, "Skipped." if value == "skip" else f"Your answer: {label}")
+        await self.member_answer(interaction, "skip" if value == "skip" else value)
+
+    async def member_answer(self, interaction: discord.Interaction, text: str) -> None:
+        await self.defer(interaction)
+        community = await self.member_community(interaction)
+        out = await self.app.service.member_message(user_ref(interaction.user), community, text,
+                                                    self.locale(interaction))
+        await self.answer_member(interaction, out)
+
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        if interaction.type != discord.InteractionType.modal_submit:
+            return
+        custom_id = (interaction.data or {}).get("custom_id", "")
+        try:
+            if custom_id.startswith("safety:report:"):
+                await self.on_report_submit(interaction, custom_id)
+            elif custom_id.startswith("safety:answertext:"):
+                answer = modal_values(interaction.data or {}).get("answer", "").strip()
+                if not await self.app.service.is_current_question(user_ref(interaction.user), custom_id.split(":", 2)[2]):
+                    await self.reply(interaction, "That question was already answered or has closed.")
+                else:
+                    await self.member_answer(interaction, answer or "skip")
+        except Exception as exc:
+            await self.on_command_error(interaction, exc)
+
+    async def on_direct_message(self, message: discord.Message) -> None:
+        text = (message.content or "").strip()
+        if not text:
+            await message.channel.send("I can only read text here. Please do not send pictures; describe what "
+                                       "happened or send a message link instead.")
+            return
+        uid = str(message.author.id)
+        community = await self.dm_community(uid)
+        out = await self.app.service.member_message(user_ref(message.author), community, text, None)
+        await respond(self.app.runtime, out, DirectMessageSurface(self, message.channel, uid))
