@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[discord,matrix,media,test]"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[discord,matrix,media,postgres,test]"
 	touch $(STAMP)
 
 run: $(STAMP)

@@ -23,6 +23,7 @@ SECRET_KEYS = {
     ("matrix", "access_token"),
     ("matrix", "store_key"),
     ("storage", "key"),
+    ("storage", "dsn"),
 }
 
 
@@ -31,9 +32,21 @@ class Strict(BaseModel):
 
 
 class StorageConfig(Strict):
+    backend: Literal["sqlite", "postgres"] = "sqlite"
     database: str = "data/safety-bot.sqlite3"
+    dsn: str | None = None  # postgres: postgresql://user:password@host/db, from the environment
     synchronous: Literal["full", "normal", "extra"] = "full"
     key: str | None = None  # encryption key for data at rest (issue: hardening); from the environment
+
+    @model_validator(mode="after")
+    def _postgres_needs_dsn_and_key(self):
+        if self.backend == "postgres":
+            if not self.dsn:
+                raise ValueError("storage.dsn is required with backend postgres (e.g. dsn: ${DATABASE_URL})")
+            if not self.key:
+                raise ValueError("storage.key is required with backend postgres: every process must use the "
+                                 "same key (key: ${SAFETY_BOT_KEY})")
+        return self
 
 
 class LimitsConfig(Strict):

@@ -1,4 +1,5 @@
-"""Storage behind one repository interface: SQLite (aiosqlite) by default, in-memory fakes for tests."""
+"""Storage behind one repository interface: SQLite (aiosqlite) by default, PostgreSQL (asyncpg) for several
+processes, in-memory fakes for tests."""
 
 from .base import BankEntry, Store, StoreError, StoreUnavailable
 from .memory import MemoryStore
@@ -7,7 +8,12 @@ __all__ = ["BankEntry", "Store", "StoreError", "StoreUnavailable", "MemoryStore"
 
 
 async def open_store(config) -> Store:
-    """The store the operator configured (the embedded SQLite database)."""
+    """The store the operator configured: the embedded SQLite database, or PostgreSQL shared by processes."""
+    if config.storage.backend == "postgres":
+        from .postgres import PostgresStore
+
+        return await PostgresStore.open(config.storage.dsn, key=config.storage.key,
+                                        synchronous=config.storage.synchronous)
     from .sqlite import SqliteStore
 
     path = config.path(config.storage.database)

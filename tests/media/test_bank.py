@@ -147,8 +147,8 @@ async def test_near_match_is_flagged_to_the_team_without_image_url_or_hash(h):
     assert any("flagged for review" in n for n in notes)
 
 
-async def test_withdrawn_entry_no_longer_matches_and_its_hashes_are_gone(hs):
-    h = hs
+async def test_withdrawn_entry_no_longer_matches_and_its_hashes_are_gone(hdb):
+    h = hdb
     case = await open_case(h)
     data = jpeg(generate(13, 640, 480))
     await h.app.bank.bank_from_hashes(case, [hash_image_bytes(data, with_variants=True)], "console:mia")

@@ -1,0 +1,238 @@
+"""The shared store for several processes: PostgreSQL through asyncpg.
+
+It keeps the SQLite store's queries and row mapping (they are written in the SQL both databases speak)
+and replaces what differs: connections (a pool; each transaction has its own connection), placeholders
+(`?` becomes `$1`), ids (`RETURNING id`), the schema (`pg_migrations.py`), errors, and the places where
+several processes meet: the audit chain and case numbers are serialised with transaction-scoped advisory
+locks, so two processes never fork the chain or hand out one case number twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+import hashlib
+import itertools
+import re
+import time
+from contextlib import asynccontextmanager
+
+import asyncpg
+
+from ..crypto import Cipher, WrongKey, parse_key
+from ..domain import AuditEntry, Case
+from .base import StoreError, StoreUnavailable
+from .pg_migrations import PG_LATEST, PG_MIGRATIONS
+from .sqlite import SqliteStore
+
+# Advisory lock keys (one 64-bit namespace per database; the values are arbitrary but fixed).
+LOCK_MIGRATE = 0x5AFE_0001
+LOCK_AUDIT = 0x5AFE_0002
+LOCK_CASE_NUMBER = 0x5AFE_0003  # combined with the community's hash
+
+_ID_TABLES = {"cases", "reports", "evidence", "notes", "strikes", "bans", "outbox", "bank_entries"}
+_INSERT = re.compile(r"\s*INSERT INTO (\w+)")
+# SQLSTATE classes that mean "not now" rather than "wrong": connection (08), resources (53),
+# operator intervention (57), transaction rollback (40), read-only transaction, lock not available.
+_UNAVAILABLE_STATES = ("08", "53", "57", "40", "25006", "55P03")
+
+
+@functools.lru_cache(maxsize=1024)
+def pg_sql(sql: str) -> str:
+    """The PostgreSQL spelling of one of the store's SQLite statements."""
+    if sql.lstrip().upper().startswith("BEGIN"):
+        return "BEGIN"
+    numbers = itertools.count(1)
+    sql = re.sub(r"\?", lambda _m: f"${next(numbers)}", sql)
+    return re.sub(r'(?<!")\bby\b(?!")', '"by"', sql)  # a reserved word in PostgreSQL (a column here)
+
+
+def _mapped(exc: BaseException) -> StoreError | None:
+    if isinstance(exc, StoreError):
+        return None
+    if isinstance(exc, asyncpg.PostgresError):
+        state = getattr(exc, "sqlstate", "") or ""
+        if state.startswith(_UNAVAILABLE_STATES):
+            return StoreUnavailable(str(exc))
+        return StoreError(str(exc))
+    if isinstance(exc, (OSError, asyncpg.InterfaceError, asyncio.TimeoutError)):
+        return StoreUnavailable(f"the database cannot be reached: {exc}")
+    return None
+
+
+class _PgConnection:
+    """The part of aiosqlite's connection the shared queries use, over the pool or this task's transaction."""
+
+    def __init__(self, store: "PostgresStore"):
+        self.store = store
+
+    async def execute(self, sql: str, params=()) -> None:
+        conn = self.store._conn_var.get()
+        if conn is not None:
+            await conn.execute(pg_sql(sql), *params)
+        else:
+            await self.store.pool.execute(pg_sql(sql), *params)
+
+    async def execute_fetchall(self, sql: str, params=()):
+        conn = self.store._conn_var.get()
+        if conn is not None:
+            return await conn.fetch(pg_sql(sql), *params)
+        return await self.store.pool.fetch(pg_sql(sql), *params)
+
+    async def close(self) -> None:
+        await self.store.pool.close()
+
+
+class PostgresStore(SqliteStore):
+    def __init__(self, pool: asyncpg.Pool, cipher: Cipher, tag_key: bytes, dsn: str):
+        self.pool = pool
+        self._conn_var: contextvars.ContextVar = contextvars.ContextVar(f"pg-tx-{id(self)}", default=None)
+        super().__init__(_PgConnection(self), cipher, tag_key, _redacted(dsn))
+        self.dsn = dsn
+
+    # The transaction belongs to the task that opened it (SQLite has one connection; here each has its own).
+    @property
+    def _in_tx(self) -> bool:
+        return self._conn_var.get() is not None
+
+    @_in_tx.setter
+    def _in_tx(self, value: bool) -> None:  # SqliteStore.__init__ sets it; the context variable decides
+        pass
+
+    # ---------------------------------------------------------------- opening and migrations
+    @classmethod
+    async def open(cls, dsn: str, *, key: str | None, synchronous: str = "full", min_size: int = 1,
+                   max_size: int = 5) -> "PostgresStore":
+        if not key:
+            raise StoreError("storage.key is required with the postgres backend: every process must use "
+                             "the same encryption key (base64 of 32 bytes, from the environment)")
+        raw_key = parse_key(key)
+        settings = {"synchronous_commit": "off" if synchronous == "normal" else "on",
+                    "application_name": "safety-bot"}
+        try:
+            pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, server_settings=settings)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncio.TimeoutError) as exc:
+            raise StoreUnavailable(f"the database {_redacted(dsn)} cannot be reached: {exc}") from exc
+        store = cls(pool, Cipher(raw_key), hashlib.sha256(b"reporter-tag" + raw_key).digest(), dsn)
+        try:
+            await store._migrate()
+            await store._check_key()
+        except BaseException:
+            await pool.close()
+            raise
+        return store
+
+    async def _migrate(self) -> None:
+        async with self.pool.acquire() as conn:
+            await conn.execute("SELECT pg_advisory_lock($1)", LOCK_MIGRATE)  # one process migrates at a time
+            try:
+                await conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, "
+                                   "description TEXT NOT NULL, applied_at DOUBLE PRECISION NOT NULL)")
+                current = await conn.fetchval("SELECT COALESCE(MAX(version), 0) FROM schema_version")
+                if current > PG_LATEST:
+                    raise StoreError(
+                        f"the database {self.path} has schema version {current}, newer than this safety-bot "
+                        f"understands ({PG_LATEST}); upgrade safety-bot instead of downgrading the data")
+                for version, description, sql in PG_MIGRATIONS:
+                    if version <= current:
+                        continue
+                    async with conn.transaction():
+                        await conn.execute(sql)
+                        await conn.execute("INSERT INTO schema_version VALUES ($1, $2, $3)", version, description,
+                                           time.time())
+            finally:
+                await conn.execute("SELECT pg_advisory_unlock($1)", LOCK_MIGRATE)
+
+    async def _check_key(self) -> None:
+        await self.pool.execute("INSERT INTO kv VALUES ('key_check', $1) ON CONFLICT (key) DO NOTHING",
+                                self.cipher.encrypt("safety-bot"))
+        value = await self.pool.fetchval("SELECT value FROM kv WHERE key='key_check'")
+        try:
+            ok = self.cipher.decrypt(value) == "safety-bot"
+        except WrongKey:
+            ok = False
+        if not ok:
+            raise WrongKey(f"the database {self.path} was encrypted with a different key; check storage.key. "
+                           "Nothing was changed.")
+
+    async def schema_version(self) -> int:
+        return await self.pool.fetchval("SELECT MAX(version) FROM schema_version")
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+    # ---------------------------------------------------------------- transactions
+    @asynccontextmanager
+    async def transaction(self):
+        if self._conn_var.get() is not None:  # already inside this task's transaction
+            yield
+            return
+        try:
+            conn = await self.pool.acquire()
+        except BaseException as exc:
+            mapped = _mapped(exc)
+            if mapped is not None:
+                raise mapped from exc
+            raise
+        token = self._conn_var.set(conn)
+        try:
+            tx = conn.transaction()
+            await tx.start()
+            try:
+                yield
+            except BaseException:
+                self._audit_head = None
+                try:
+                    await tx.rollback()
+                except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+                    pass
+                raise
+            await tx.commit()
+        except BaseException as exc:
+            self._audit_head = None
+            mapped = _mapped(exc)
+            if mapped is not None:
+                raise mapped from exc
+            raise
+        finally:
+            self._conn_var.reset(token)
+            await self.pool.release(conn)
+
+    async def _write(self, sql: str, params=()) -> int | None:
+        sql = pg_sql(sql)
+        m = _INSERT.match(sql)
+        returning = bool(m and m.group(1) in _ID_TABLES and "RETURNING" not in sql)
+        async with self.transaction():
+            conn = self._conn_var.get()
+            if returning:
+                return await conn.fetchval(sql + " RETURNING id", *params)
+            await conn.execute(sql, *params)
+            return None
+
+    async def _rows(self, sql: str, params=()):
+        try:
+            return await self.db.execute_fetchall(sql, params)
+        except BaseException as exc:
+            mapped = _mapped(exc) if self._conn_var.get() is None else None
+            if mapped is not None:
+                raise mapped from exc
+            raise
+
+    # ---------------------------------------------------------------- where processes meet
+    async def create_case(self, case: Case) -> Case:
+        async with self.transaction():
+            await self.db.execute("SELECT pg_advisory_xact_lock(?, hashtext(?))", (LOCK_CASE_NUMBER, case.community))
+            return await super().create_case(case)
+
+    async def append_audit(self, entry: AuditEntry) -> AuditEntry:
+        """Serialised across processes: the chain head is read under a lock held until the commit."""
+        async with self.transaction():
+            await self.db.execute("SELECT pg_advisory_xact_lock(?)", (LOCK_AUDIT,))
+            self._audit_head = None  # another process may have appended since
+            return await super().append_audit(entry)
+
+
+def _redacted(dsn: str) -> str:
+    """The DSN without its password, for messages and logs."""
+    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", dsn)
