@@ -105,3 +105,22 @@ def test_check_config_cli_exit_codes(tmp_path):
                          stdin=subprocess.DEVNULL)
     assert res.returncode != 0 and f"{bad}:2: strikes.decay_days" in res.stderr
     assert not (tmp_path / "data").exists()
+
+
+def test_postgres_backend_needs_a_dsn_and_a_key_from_the_environment(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("storage:\n  backend: postgres\n  key: ${K}\n")
+    with pytest.raises(DataFileError, match="storage.dsn is required with backend postgres"):
+        load_config(path, env={"K": "x"})
+    path.write_text("storage:\n  backend: postgres\n  dsn: postgresql://u:pw@db/x\n  key: ${K}\n")
+    with pytest.raises(DataFileError, match=r"c.yaml:3: storage.dsn: secrets must come from the environment"):
+        load_config(path, env={"K": "x"})
+    path.write_text("storage:\n  backend: postgres\n  dsn: ${DATABASE_URL}\n")
+    with pytest.raises(DataFileError, match="storage.key is required with backend postgres"):
+        load_config(path, env={"DATABASE_URL": "postgresql://u@db/x"})
+    path.write_text("storage:\n  backend: postgres\n  dsn: ${DATABASE_URL}\n  key: ${K}\n")
+    config = load_config(path, env={"DATABASE_URL": "postgresql://u@db/x", "K": "x"})
+    assert (config.storage.backend, config.storage.dsn) == ("postgres", "postgresql://u@db/x")
+    path.write_text("storage:\n  backend: mysql\n")
+    with pytest.raises(DataFileError, match="storage.backend"):
+        load_config(path, env={})
