@@ -29,6 +29,7 @@ class App:
         self.runtime: Runtime | None = None
         self.bank: MediaBank | None = None
         self._ticker: asyncio.Task | None = None
+        self.cluster = None
 
     async def __aenter__(self) -> "App":
         if self.store is None:
@@ -46,21 +47,33 @@ class App:
     async def __aexit__(self, *exc) -> None:
         if self._ticker:
             self._ticker.cancel()
+        if self.cluster is not None:
+            await self.cluster.stop()
         if self.store is not None and self._given_store is None:
             await self.store.close()
 
+    async def start_cluster(self) -> None:
+        """With several processes on one database: leases, takeover and hash-bank notices (cluster.py)."""
+        from .cluster import Cluster
+
+        self.cluster = Cluster(self)
+        await self.cluster.start()
+
     def start_ticker(self, every: float = 30.0) -> None:
-        """Escalation and idle-intake timers, and the daily retention purge, in the background."""
+        """Escalation and idle-intake timers, and the daily retention purge, in the background. With several
+        processes only the leader (an advisory lock in the database) runs them."""
 
         async def loop():
             last_purge = 0.0
             while True:
                 await asyncio.sleep(every)
                 try:
-                    await self.runtime.run(await self.service.tick())
+                    leader = await self.store.try_lead()
+                    if leader:
+                        await self.runtime.run(await self.service.tick())
                     if self.bank is not None:
                         await self.bank.refresh()  # pick up `safety-bot bank` changes from the CLI
-                    if self.clock() - last_purge > 86400:
+                    if leader and self.clock() - last_purge > 86400:
                         from .retention import purge_closed
 
                         purged = await purge_closed(self.store, self.config.retention.closed_case_days, now=self.clock())

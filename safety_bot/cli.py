@@ -56,6 +56,7 @@ async def _run(config: Config, script: str | None) -> int:
                 tasks.append(p.start(app, options))
         if tasks:
             await app.runtime.resume()
+            await app.start_cluster()
             app.start_ticker()
             await asyncio.gather(*tasks)
             return 0
@@ -221,6 +222,12 @@ def cmd_rotate_key(args) -> int:
     return asyncio.run(_rotate_key(_load(args.config)))
 
 
+def cmd_migrate_store(args) -> int:
+    from .store.migrate_cli import migrate_store
+
+    return asyncio.run(migrate_store(args))
+
+
 def cmd_hash(args) -> int:
     try:
         from .media import MediaError, hash_image_file
@@ -353,6 +360,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--days", type=int, help="override retention.closed_case_days for this run")
     p.set_defaults(fn=cmd_purge)
     with_config(sub.add_parser("rotate-key", help="re-encrypt all stored case data with a new key")).set_defaults(fn=cmd_rotate_key)
+    p = sub.add_parser("migrate-store", help="copy the SQLite database into an empty PostgreSQL database, verified")
+    p.add_argument("--from", dest="source", required=True, metavar="sqlite:PATH")
+    p.add_argument("--to", dest="target", required=True, metavar="postgres:DSN")
+    p.add_argument("--config", help="the config whose storage.key encrypts the SQLite database (default: the "
+                                    "key file beside it)")
+    p.set_defaults(fn=cmd_migrate_store)
     p = sub.add_parser("hash", help="hash your own image files locally (nothing is uploaded)")
     p.add_argument("--json", action="store_true", help="one JSON object per file")
     p.add_argument("files", nargs="+")

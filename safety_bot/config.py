@@ -37,6 +37,7 @@ class StorageConfig(Strict):
     dsn: str | None = None  # postgres: postgresql://user:password@host/db, from the environment
     synchronous: Literal["full", "normal", "extra"] = "full"
     key: str | None = None  # encryption key for data at rest (issue: hardening); from the environment
+    lease_seconds: float = Field(30.0, ge=1.0, le=3600.0)  # postgres: how long a dead process holds its actions
 
     @model_validator(mode="after")
     def _postgres_needs_dsn_and_key(self):

@@ -31,6 +31,10 @@ class Runtime:
         self._busy: set[int] = set()
         self._finished_while_resuming: set[int] | None = None
 
+    def running(self) -> list[int]:
+        """Outbox ids this process is running now (their leases are kept alive)."""
+        return list(self._busy)
+
     def add_platform(self, platform: Platform) -> None:
         self.platforms[platform.name] = platform
 
@@ -140,7 +144,7 @@ class Runtime:
         """Run actions a crash left pending. Returns how many were resumed."""
         self._finished_while_resuming = set()
         try:
-            pending = await self.store.outbox_pending()
+            pending = await self.store.outbox_claim()  # with several processes: only what no live one holds
             skip = self._busy | self._finished_while_resuming
         finally:
             self._finished_while_resuming = None

@@ -13,7 +13,8 @@ async def open_store(config) -> Store:
         from .postgres import PostgresStore
 
         return await PostgresStore.open(config.storage.dsn, key=config.storage.key,
-                                        synchronous=config.storage.synchronous)
+                                        synchronous=config.storage.synchronous,
+                                        lease_seconds=config.storage.lease_seconds)
     from .sqlite import SqliteStore
 
     path = config.path(config.storage.database)

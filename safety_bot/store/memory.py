@@ -196,6 +196,21 @@ class MemoryStore:
     async def outbox_pending(self):
         return [(k, copy.deepcopy(v["action"])) for k, v in sorted(self.outbox.items()) if v["status"] == "pending"]
 
+    shared = False  # one process: it holds every lease, always leads and needs no change notices
+
+    async def outbox_claim(self, limit=None):
+        pending = await self.outbox_pending()
+        return pending if limit is None else pending[:limit]
+
+    async def outbox_renew(self, ids):
+        return None
+
+    async def try_lead(self):
+        return True
+
+    async def on_bank_change(self, callback):
+        return None
+
     async def add_bank_entry(self, entry):
         self._check()
         entry = copy.deepcopy(entry)

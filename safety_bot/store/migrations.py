@@ -151,6 +151,14 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         CREATE INDEX bank_entries_by_case ON bank_entries (case_id);
         """,
     ),
+    (
+        3,
+        "outbox leases",
+        """
+        ALTER TABLE outbox ADD COLUMN lease_owner TEXT;
+        ALTER TABLE outbox ADD COLUMN lease_until REAL;
+        """,
+    ),
 ]
 
 LATEST = MIGRATIONS[-1][0]

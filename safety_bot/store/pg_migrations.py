@@ -156,6 +156,14 @@ PG_MIGRATIONS: list[tuple[int, str, str]] = [
         CREATE INDEX bank_entries_by_case ON bank_entries (case_id);
         """,
     ),
+    (
+        3,
+        "outbox leases",
+        """
+        ALTER TABLE outbox ADD COLUMN lease_owner TEXT, ADD COLUMN lease_until DOUBLE PRECISION;
+        CREATE INDEX outbox_claimable ON outbox (id) WHERE status = 'pending';
+        """,
+    ),
 ]
 
 PG_LATEST = PG_MIGRATIONS[-1][0]

@@ -14,8 +14,13 @@ import contextvars
 import functools
 import hashlib
 import itertools
+import json
+import logging
+import os
 import re
+import socket
 import time
+import uuid
 from contextlib import asynccontextmanager
 
 import asyncpg
@@ -24,12 +29,17 @@ from ..crypto import Cipher, WrongKey, parse_key
 from ..domain import AuditEntry, Case
 from .base import StoreError, StoreUnavailable
 from .pg_migrations import PG_LATEST, PG_MIGRATIONS
-from .sqlite import SqliteStore
+from .sqlite import SqliteStore, _j
+
+log = logging.getLogger(__name__)
 
 # Advisory lock keys (one 64-bit namespace per database; the values are arbitrary but fixed).
 LOCK_MIGRATE = 0x5AFE_0001
 LOCK_AUDIT = 0x5AFE_0002
 LOCK_CASE_NUMBER = 0x5AFE_0003  # combined with the community's hash
+LOCK_LEADER = 0x5AFE_0004  # held by the process that runs timers and the retention purge
+BANK_CHANNEL = "safety_bot_bank"  # NOTIFY channel: a hash-bank entry changed
+_NOW = "extract(epoch from clock_timestamp())::float8"  # the database's clock: the same for every process
 
 _ID_TABLES = {"cases", "reports", "evidence", "notes", "strikes", "bans", "outbox", "bank_entries"}
 _INSERT = re.compile(r"\s*INSERT INTO (\w+)")
@@ -85,8 +95,14 @@ class _PgConnection:
 
 
 class PostgresStore(SqliteStore):
-    def __init__(self, pool: asyncpg.Pool, cipher: Cipher, tag_key: bytes, dsn: str):
+    shared = True  # several processes may use the same database
+
+    def __init__(self, pool: asyncpg.Pool, cipher: Cipher, tag_key: bytes, dsn: str, lease_seconds: float = 30.0):
         self.pool = pool
+        self.lease_seconds = lease_seconds
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"  # this process, for leases
+        self._leader: asyncpg.Connection | None = None
+        self._listener: asyncpg.Connection | None = None
         self._conn_var: contextvars.ContextVar = contextvars.ContextVar(f"pg-tx-{id(self)}", default=None)
         super().__init__(_PgConnection(self), cipher, tag_key, _redacted(dsn))
         self.dsn = dsn
@@ -103,7 +119,7 @@ class PostgresStore(SqliteStore):
     # ---------------------------------------------------------------- opening and migrations
     @classmethod
     async def open(cls, dsn: str, *, key: str | None, synchronous: str = "full", min_size: int = 1,
-                   max_size: int = 5) -> "PostgresStore":
+                   max_size: int = 5, lease_seconds: float = 30.0) -> "PostgresStore":
         if not key:
             raise StoreError("storage.key is required with the postgres backend: every process must use "
                              "the same encryption key (base64 of 32 bytes, from the environment)")
@@ -114,7 +130,7 @@ class PostgresStore(SqliteStore):
             pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, server_settings=settings)
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncio.TimeoutError) as exc:
             raise StoreUnavailable(f"the database {_redacted(dsn)} cannot be reached: {exc}") from exc
-        store = cls(pool, Cipher(raw_key), hashlib.sha256(b"reporter-tag" + raw_key).digest(), dsn)
+        store = cls(pool, Cipher(raw_key), hashlib.sha256(b"reporter-tag" + raw_key).digest(), dsn, lease_seconds)
         try:
             await store._migrate()
             await store._check_key()
@@ -160,6 +176,10 @@ class PostgresStore(SqliteStore):
         return await self.pool.fetchval("SELECT MAX(version) FROM schema_version")
 
     async def close(self) -> None:
+        for conn in (self._leader, self._listener):
+            if conn is not None and not conn.is_closed():
+                await conn.close()
+        self._leader = self._listener = None
         await self.pool.close()
 
     # ---------------------------------------------------------------- transactions
@@ -231,6 +251,98 @@ class PostgresStore(SqliteStore):
             await self.db.execute("SELECT pg_advisory_xact_lock(?)", (LOCK_AUDIT,))
             self._audit_head = None  # another process may have appended since
             return await super().append_audit(entry)
+
+
+    # ---------------------------------------------------------------- outbox leases
+    # An action is leased to the process that wrote it, for `lease_seconds`, renewed while it runs. A process
+    # that dies stops renewing; once the lease has expired any process may claim the action (FOR UPDATE SKIP
+    # LOCKED: two claimers never get the same row) and finishes it after asking the platform whether it
+    # already happened.
+    async def outbox_add(self, action: dict, case_id) -> int:
+        return (await self.outbox_add_many([(action, case_id)]))[0]
+
+    async def outbox_add_many(self, items):
+        if not items:
+            return []
+        async with self.transaction():
+            rows = await self._conn_var.get().fetch(
+                f"INSERT INTO outbox (action, case_id, lease_owner, lease_until) SELECT a, c, $3, {_NOW} + $4 "
+                "FROM unnest($1::text[], $2::bigint[]) AS t(a, c) RETURNING id",
+                [self._enc(_j(a)) for a, _ in items], [c for _, c in items], self.owner, float(self.lease_seconds))
+        return sorted(r[0] for r in rows)
+
+    async def outbox_done(self, outbox_id, status, detail=""):
+        await self._write("UPDATE outbox SET status=?, detail=?, lease_owner=NULL, lease_until=NULL WHERE id=?",
+                          (status, detail, outbox_id))
+
+    async def outbox_claim(self, limit: int | None = None):
+        async with self.transaction():
+            rows = await self._conn_var.get().fetch(
+                f"UPDATE outbox SET lease_owner=$1, lease_until={_NOW} + $2 WHERE id IN (SELECT id FROM outbox "
+                f"WHERE status='pending' AND (lease_until IS NULL OR lease_until < {_NOW}) ORDER BY id "
+                "LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING id, action",
+                self.owner, float(self.lease_seconds), limit or 1000)
+        return sorted((r[0], json.loads(self._dec(r[1]))) for r in rows)
+
+    async def outbox_renew(self, ids) -> None:
+        if ids:
+            await self.pool.execute(f"UPDATE outbox SET lease_until={_NOW} + $1 WHERE id = ANY($2::bigint[]) "
+                                    "AND lease_owner=$3 AND status='pending'",
+                                    float(self.lease_seconds), list(ids), self.owner)
+
+    async def leases_held(self) -> list[tuple[int, str, float]]:
+        """(outbox id, owner, seconds left) of every lease on an action not yet done."""
+        rows = await self.pool.fetch(f"SELECT id, lease_owner, lease_until - {_NOW} FROM outbox "
+                                     "WHERE status='pending' AND lease_owner IS NOT NULL ORDER BY id")
+        return [(r[0], r[1], r[2]) for r in rows]
+
+    # ---------------------------------------------------------------- the leader
+    async def try_lead(self) -> bool:
+        """Whether this process leads (runs timers and the purge). The leader holds a session advisory lock
+        on its own connection; if the process dies the server drops the connection and the lock with it."""
+        if self._leader is not None:
+            try:
+                await self._leader.fetchval("SELECT 1")
+                return True
+            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+                log.warning("lost the leader's database connection; leadership is open again")
+                self._leader = None
+        try:
+            conn = await asyncpg.connect(self.dsn, server_settings={"application_name": "safety-bot leader"})
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, asyncio.TimeoutError):
+            return False
+        if await conn.fetchval("SELECT pg_try_advisory_lock($1)", LOCK_LEADER):
+            self._leader = conn
+            log.info("this process now runs the timers and the retention purge")
+            return True
+        await conn.close()
+        return False
+
+    # ---------------------------------------------------------------- hash-bank changes reach every process
+    async def on_bank_change(self, callback) -> None:
+        """callback() soon after any process commits a change to the hash bank (LISTEN/NOTIFY)."""
+        self._listener = await asyncpg.connect(self.dsn, server_settings={"application_name": "safety-bot listener"})
+        await self._listener.add_listener(BANK_CHANNEL, lambda *_: callback())
+
+    async def _notify_bank(self, entry_id) -> None:
+        async with self.transaction():  # delivered when the change commits, never before
+            await self._conn_var.get().execute("SELECT pg_notify($1, $2)", BANK_CHANNEL, str(entry_id))
+
+    async def add_bank_entry(self, entry):
+        async with self.transaction():
+            entry = await super().add_bank_entry(entry)
+            await self._notify_bank(entry.id)
+        return entry
+
+    async def set_bank_status(self, entry_id, status, at):
+        async with self.transaction():
+            await super().set_bank_status(entry_id, status, at)
+            await self._notify_bank(entry_id)
+
+    async def withdraw_bank_entry(self, entry_id, at):
+        async with self.transaction():
+            await super().withdraw_bank_entry(entry_id, at)
+            await self._notify_bank(entry_id)
 
 
 def _redacted(dsn: str) -> str:

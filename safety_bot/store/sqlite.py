@@ -446,6 +446,22 @@ class SqliteStore:
         rows = await self._rows("SELECT id, action FROM outbox WHERE status='pending' ORDER BY id")
         return [(r[0], json.loads(self._dec(r[1]))) for r in rows]
 
+    # One process owns an SQLite file: it holds every lease, always leads and needs no change notices.
+    shared = False
+
+    async def outbox_claim(self, limit: int | None = None):
+        pending = await self.outbox_pending()
+        return pending if limit is None else pending[:limit]
+
+    async def outbox_renew(self, ids) -> None:
+        return None
+
+    async def try_lead(self) -> bool:
+        return True
+
+    async def on_bank_change(self, callback) -> None:
+        return None
+
     async def get_value(self, key):
         rows = await self._rows("SELECT value FROM kv WHERE key=?", (key,))
         return rows[0][0] if rows else None

@@ -74,7 +74,7 @@ async def test_sqlite_records_migrations_and_refuses_a_newer_database(tmp_path):
     await s.close()
     con = sqlite3.connect(path)
     rows = con.execute("SELECT version, description FROM schema_version").fetchall()
-    assert rows == [(1, "initial schema"), (2, "hash bank")]
+    assert rows == [(v, d) for v, d, _ in MIGRATIONS]
     con.execute("INSERT INTO schema_version VALUES (999, 'from the future', 0)")
     con.commit()
     con.close()
