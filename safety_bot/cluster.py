@@ -56,7 +56,7 @@ class Cluster:
             try:
                 taken = await self.app.runtime.resume()
                 if taken:
-                    log.info("finished %d action(s) that another process left unfinished", taken)
+                    log.warning("finished %d action(s) that another process left unfinished", taken)
             except Exception:
                 log.warning("could not look for unfinished actions; trying again", exc_info=True)
 

@@ -257,7 +257,8 @@ class PostgresStore(SqliteStore):
     # An action is leased to the process that wrote it, for `lease_seconds`, renewed while it runs. A process
     # that dies stops renewing; once the lease has expired any process may claim the action (FOR UPDATE SKIP
     # LOCKED: two claimers never get the same row) and finishes it after asking the platform whether it
-    # already happened.
+    # already happened. This process's own pending actions are always its to claim (the runtime skips the
+    # ones it is running right now).
     async def outbox_add(self, action: dict, case_id) -> int:
         return (await self.outbox_add_many([(action, case_id)]))[0]
 
@@ -279,7 +280,8 @@ class PostgresStore(SqliteStore):
         async with self.transaction():
             rows = await self._conn_var.get().fetch(
                 f"UPDATE outbox SET lease_owner=$1, lease_until={_NOW} + $2 WHERE id IN (SELECT id FROM outbox "
-                f"WHERE status='pending' AND (lease_until IS NULL OR lease_until < {_NOW}) ORDER BY id "
+                f"WHERE status='pending' AND (lease_until IS NULL OR lease_until < {_NOW} OR lease_owner = $1) "
+                "ORDER BY id "
                 "LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING id, action",
                 self.owner, float(self.lease_seconds), limit or 1000)
         return sorted((r[0], json.loads(self._dec(r[1]))) for r in rows)

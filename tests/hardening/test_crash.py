@@ -67,6 +67,7 @@ class Lane:
     ops: Counter = field(default_factory=Counter)
     driver_errors: Counter = field(default_factory=Counter)
     proc: asyncio.subprocess.Process | None = None
+    env: dict = field(default_factory=dict)  # more environment for the bot and the config (the shared-store test)
 
     # ------------------------------------------------------------------ world and config
     async def setup(self) -> None:
@@ -97,6 +98,7 @@ class Lane:
     async def spawn(self, crash_at: str | None) -> None:
         env = {k: v for k, v in os.environ.items() if k != "SAFETY_BOT_CRASH_AT"}
         env["DISCORD_TOKEN"] = self.fake.token
+        env.update(self.env)
         env["PYTHONPATH"] = str(ROOT)
         if crash_at:
             env["SAFETY_BOT_CRASH_AT"] = crash_at
@@ -218,7 +220,7 @@ class Lane:
 
     # ------------------------------------------------------------------ the verdict
     async def check(self) -> dict:
-        config = load_config(self.config_path, env={"DISCORD_TOKEN": self.fake.token})
+        config = load_config(self.config_path, env={"DISCORD_TOKEN": self.fake.token, **self.env})
         store = await open_store(config)
         try:
             pending = await store.outbox_pending()
