@@ -131,8 +131,8 @@ def main() -> None:
         return
     import pgserver
 
-    print(f"machine: {os.cpu_count()} cores; python {sys.version.split()[0]}; {args.reports} reports from "
-          f"{args.members} members per run")
+    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the start; python "
+          f"{sys.version.split()[0]}; {args.reports} reports from {args.members} members per run")
     print("target: at least 1,000 durable reports/s with p99 under 50 ms (PostgreSQL, synchronous commit on)")
     folder = Path(tempfile.mkdtemp(prefix="safety-bot-bench-pg-"))
     folder.chmod(0o755)

@@ -129,6 +129,29 @@ class DiscordConfig(Strict):
     guilds: list[DiscordGuild] = Field(min_length=1)
     api_base_url: str = "https://discord.com/api/v10"
     gateway_url: str = "wss://gateway.discord.gg/"
+    shard_count: int | None = Field(None, ge=1, le=10000)  # total shards across every process (None: unsharded)
+    shard_ids: list[int] | None = None  # the shards this process runs (None: all of shard_count)
+
+    @model_validator(mode="after")
+    def _shards(self):
+        if self.shard_ids is not None:
+            if self.shard_count is None:
+                raise ValueError("discord.shard_ids needs discord.shard_count")
+            if not self.shard_ids or len(set(self.shard_ids)) != len(self.shard_ids):
+                raise ValueError("discord.shard_ids must list each shard once")
+            wrong = [i for i in self.shard_ids if not 0 <= i < self.shard_count]
+            if wrong:
+                raise ValueError(f"discord.shard_ids {wrong} must be between 0 and shard_count - 1 "
+                                 f"({self.shard_count - 1})")
+        return self
+
+    def shard_of(self, guild_id: int) -> int:
+        """Discord's rule: a guild's events arrive on shard (guild_id >> 22) % shard_count."""
+        return (guild_id >> 22) % self.shard_count if self.shard_count else 0
+
+    def owns(self, guild_id: int) -> bool:
+        """Whether this process receives the guild's events (DMs arrive on shard 0)."""
+        return self.shard_ids is None or self.shard_of(guild_id) in self.shard_ids
 
     @field_validator("api_base_url")
     @classmethod

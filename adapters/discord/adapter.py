@@ -51,6 +51,10 @@ class SafetyClient(discord.Client):
         await self.adapter.on_interaction(interaction)
 
 
+class ShardedSafetyClient(SafetyClient, discord.AutoShardedClient):
+    """The same client over `discord.shard_ids` of `discord.shard_count` shards (several processes)."""
+
+
 class DiscordAdapter(DiscordMembers, DiscordModeration, DiscordMedia):
     """`await DiscordAdapter(app).run()` runs until `close()`. `ready` is set once connected, communities
     registered, the safety channels checked and unfinished actions resumed."""
@@ -69,10 +73,13 @@ class DiscordAdapter(DiscordMembers, DiscordModeration, DiscordMedia):
         intents = discord.Intents.default()
         intents.members = True  # who holds the safety role; which server a DM belongs to
         intents.message_content = True  # protected channels (media checks) and reported messages
-        self.client = SafetyClient(self, intents=intents, allowed_mentions=discord.AllowedMentions.none(),
-                                   guild_ready_timeout=ready_timeout)
+        shards = {} if cfg.shard_count is None else {"shard_count": cfg.shard_count, "shard_ids": cfg.shard_ids}
+        self.client = (ShardedSafetyClient if shards else SafetyClient)(
+            self, intents=intents, allowed_mentions=discord.AllowedMentions.none(), guild_ready_timeout=ready_timeout,
+            **shards)
         self.platform = DiscordPlatform(self.client, self.guilds, ensure_started=self.ensure_started,
-                                        block_media=self.block_media)
+                                        block_media=self.block_media,
+                                        owns=cfg.owns if cfg.shard_count else None)
         app.runtime.add_platform(self.platform)
         self.connected = asyncio.Event()
         self.ready = asyncio.Event()
@@ -138,6 +145,8 @@ class DiscordAdapter(DiscordMembers, DiscordModeration, DiscordMedia):
             self.client.add_dynamic_items(item)  # persistent buttons: they work on posts from before a restart
         if self.sync_commands:
             for gid in self.guilds:
+                if not self.cfg.owns(gid):
+                    continue  # the process running that guild's shard registers its commands
                 try:
                     await self.client.tree.sync(guild=discord.Object(gid))
                 except discord.HTTPException as exc:
@@ -146,6 +155,8 @@ class DiscordAdapter(DiscordMembers, DiscordModeration, DiscordMedia):
     async def on_ready(self) -> None:
         self.connected.set()
         for g in self.guilds.values():
+            if not self.cfg.owns(g.id):
+                continue  # on another process's shard
             guild = self.client.get_guild(g.id)
             if guild is None:
                 log.warning("the bot is not in configured guild %s", g.id)

@@ -26,13 +26,15 @@ class DiscordPlatform:
 
     def __init__(self, client: discord.Client, guilds: Mapping[int, object], *,
                  ensure_started: Callable[[], Awaitable[None]],
-                 block_media: Optional[Callable[[RemoveMessage], Awaitable[str]]] = None):
+                 block_media: Optional[Callable[[RemoveMessage], Awaitable[str]]] = None,
+                 owns: Optional[Callable[[int], bool]] = None):
         """Everything the platform needs is passed in: the client, the configured guilds, how to make sure
         the connection is up, and (optionally) how to bank a message's images before it is removed."""
         self._client = client
         self.guilds = guilds
         self._ensure_started = ensure_started
         self._block_media = block_media
+        self._owns = owns  # with shards: whether this process runs a guild's shard
         # Private messages that could not be delivered (DMs closed), by user id: the interaction that
         # caused them shows them ephemerally instead.
         self.undelivered: dict[str, list[str]] = {}
@@ -191,9 +193,33 @@ class DiscordPlatform:
         return Result(FORBIDDEN, NO_BAN_PERMISSION if need == "ban_members" else
                       "the bot lacks the Timeout Members permission")
 
+    def _elsewhere(self, community: str) -> bool:
+        """A configured guild on another process's shard: not in this process's cache; reached by REST."""
+        return self._owns is not None and community.isdigit() and int(community) in self.guilds \
+            and not self._owns(int(community))
+
+    async def _ban_elsewhere(self, a: BanUser) -> Result:
+        http, gid, uid = self.client.http, int(a.community), int(a.user.id)
+        try:
+            try:
+                await http.get_ban(uid, gid)
+                return Result(ALREADY, "already banned")
+            except discord.NotFound:
+                pass
+            await http.ban(uid, gid, delete_message_seconds=a.delete_message_seconds, reason=a.reason)
+        except discord.Forbidden:
+            return Result(FORBIDDEN, NO_BAN_PERMISSION)
+        except discord.NotFound:
+            return Result(FAILED, "unknown Discord account")
+        except discord.HTTPException as exc:
+            return Result(FAILED, f"Discord error {exc.status}")
+        return Result(OK)
+
     async def ban(self, a: BanUser) -> Result:
         await self._ready()
         guild = self._guild(a.community)
+        if guild is None and self._elsewhere(a.community):
+            return await self._ban_elsewhere(a)
         if guild is None:
             return Result(FAILED, "the bot is not in that server")
         target = discord.Object(int(a.user.id))
@@ -222,6 +248,9 @@ class DiscordPlatform:
         await self._ready()
         try:
             if isinstance(action, BanUser):
+                if self._elsewhere(action.community):
+                    await self.client.http.get_ban(int(action.user.id), int(action.community))
+                    return True
                 guild = self._guild(action.community)
                 if guild is None:
                     return None

@@ -127,7 +127,8 @@ class PostgresStore(SqliteStore):
         settings = {"synchronous_commit": "off" if synchronous == "normal" else "on",
                     "application_name": "safety-bot"}
         try:
-            pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, server_settings=settings)
+            pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, server_settings=settings,
+                                             reset=_keep)
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncio.TimeoutError) as exc:
             raise StoreUnavailable(f"the database {_redacted(dsn)} cannot be reached: {exc}") from exc
         store = cls(pool, Cipher(raw_key), hashlib.sha256(b"reporter-tag" + raw_key).digest(), dsn, lease_seconds)
@@ -345,6 +346,11 @@ class PostgresStore(SqliteStore):
         async with self.transaction():
             await super().withdraw_bank_entry(entry_id, at)
             await self._notify_bank(entry_id)
+
+
+async def _keep(conn) -> None:
+    """Pooled connections keep no session state (advisory locks here are transaction-scoped; LISTEN and the
+    leader's lock use their own connections), so they go back to the pool without asyncpg's reset query."""
 
 
 def _redacted(dsn: str) -> str:

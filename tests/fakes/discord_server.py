@@ -154,6 +154,7 @@ class _Session:
         self.id, self.intents, self.seq = session_id, intents, 0
         self.events: list = []  # (seq, frame), replayed on RESUME
         self.ws: Optional[web.WebSocketResponse] = None
+        self.shard: tuple[int, int] = (0, 1)  # (shard id, shard count) from IDENTIFY
 
 
 def _now() -> datetime:
@@ -202,6 +203,8 @@ class FakeDiscord:
         self._failures: list[FailRule] = []
         self._sessions: dict[str, _Session] = {}
         self._session: Optional[_Session] = None
+        self._shards: dict[int, _Session] = {}  # shard id -> its session, when clients IDENTIFY with shards
+        self.shard_count = 1
         self._sockets: set = set()
         self._runner: Optional[web.AppRunner] = None
         self._route_table = self._routes()
@@ -575,17 +578,28 @@ class FakeDiscord:
                     if d.get("token") != self.token:
                         await ws.close(code=4004, message=b"Authentication failed.")
                         break
+                    shard = d.get("shard") or [0, 1]
+                    if not (isinstance(shard, list) and len(shard) == 2 and 0 <= shard[0] < shard[1]):
+                        await ws.close(code=4010, message=b"Invalid shard.")
+                        break
+                    if self._shards and shard[1] != self.shard_count:
+                        await ws.close(code=4011, message=b"Sharding required.")
+                        break
                     session = _Session(f"session-{self.snowflake()}", int(d.get("intents") or 0))
-                    session.ws, self._session = ws, session
+                    session.ws, self._session, session.shard = ws, session, (shard[0], shard[1])
+                    if shard[1] > 1:
+                        self._shards[shard[0]] = session
+                        self.shard_count = shard[1]
                     self._sessions[session.id] = session
                     self.identify_count += 1
+                    mine = [g for g in self.guilds if self.shard_of(g, shard[1]) == shard[0]]
                     await self._send_event(session, "READY", {
                         "v": 10, "user": {**self.users[self.bot_id], "verified": True, "mfa_enabled": False},
                         "application": {"id": str(self.application_id), "flags": 0},
-                        "guilds": [{"id": str(g), "unavailable": True} for g in self.guilds],
-                        "session_id": session.id, "resume_gateway_url": self.gateway_url,
+                        "guilds": [{"id": str(g), "unavailable": True} for g in mine],
+                        "session_id": session.id, "resume_gateway_url": self.gateway_url, "shard": shard,
                         "session_type": "normal", "private_channels": [], "relationships": []})
-                    for gid in self.guilds:
+                    for gid in mine:
                         await self._send_event(session, "GUILD_CREATE", self._guild_create(gid, session.intents))
                 elif op == 6:  # resume -> replay what the client missed, then RESUMED
                     session = self._sessions.get(d.get("session_id"))
@@ -598,6 +612,8 @@ class FakeDiscord:
                             await self._ws_send(ws, session.events[i][1])
                         i += 1
                     session.ws, self._session = ws, session
+                    if session.shard[1] > 1:
+                        self._shards[session.shard[0]] = session
                     self.resume_count += 1
                     await self._send_event(session, "RESUMED", {})
                 elif op == 8 and session:  # request guild members -> a single chunk
@@ -626,13 +642,26 @@ class FakeDiscord:
         if session.ws is not None:
             await self._ws_send(session.ws, frame)
 
+    @staticmethod
+    def shard_of(guild_id: int, shard_count: int) -> int:
+        """Discord's rule: a guild's events go to shard (guild_id >> 22) % shard_count; DMs to shard 0."""
+        return (int(guild_id) >> 22) % shard_count
+
+    def _session_for(self, data: dict) -> Optional[_Session]:
+        """The session that gets an event: the latest one, or with shards the one running the guild's shard."""
+        if not self._shards:
+            return self._session
+        gid = data.get("guild_id") if isinstance(data, dict) else None
+        return self._shards.get(self.shard_of(gid, self.shard_count) if gid else 0)
+
     async def _dispatch(self, event: str, data: dict, *, intent: int = 0, required: bool = False) -> None:
-        """DISPATCH to the current session; kept for RESUME replay while the socket is down.
-        ``intent``: only if the client asked for it. ``required``: wait up to 5 s for an IDENTIFY."""
-        if self._session is None and required:
-            await self.wait_for(lambda: self._session, 5, "a discord.py client to IDENTIFY")
-        if self._session is not None and (not intent or self._session.intents & intent):
-            await self._send_event(self._session, event, data)
+        """DISPATCH to the current session (with shards: the guild's shard); kept for RESUME replay while the
+        socket is down. ``intent``: only if the client asked for it. ``required``: wait up to 5 s for an IDENTIFY."""
+        if self._session_for(data) is None and required:
+            await self.wait_for(lambda: self._session_for(data), 5, "a discord.py client to IDENTIFY")
+        session = self._session_for(data)
+        if session is not None and (not intent or session.intents & intent):
+            await self._send_event(session, event, data)
 
     async def dispatch(self, event: str, data: dict) -> None:
         """Send any raw gateway event (for events the helpers below do not cover)."""
