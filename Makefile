@@ -30,6 +30,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/discord_events.py
 	$(BIN)/python bench/matrix_ban.py
 	$(BIN)/python bench/media.py
+	$(BIN)/python bench/postgres_intake.py
+	$(BIN)/python bench/discord_shards.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache
