@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 CONFIG ?= config.yaml
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench check-config clean
+.PHONY: run test bench check-config clean clean-data
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,3 +35,9 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+# The console's data (cases and the pretend community) in the default data folder; `make run` says
+# where its data lives. Same as `safety-bot run --fresh` for the shipped config.
+clean-data:
+	rm -rf data
+	@echo "The console's data in ./data is gone; make run starts fresh."

@@ -80,8 +80,31 @@ def _no_core_dumps() -> None:
         log.warning("could not disable core dumps on this system")
 
 
+def _fresh(config: Config) -> int | None:
+    """`run --fresh`: the console's pretend world starts over (its database and community file go)."""
+    from .plugins import plugins
+
+    if any(not p.interactive and p.enabled(config) for p in plugins().values()):
+        print("safety-bot: --fresh only starts the console over; it never deletes a real community's cases. "
+              "Nothing was deleted.", file=sys.stderr)
+        return 2
+    database = config.path(config.storage.database)
+    gone = []
+    # the console keeps its pretend community beside the database (adapters/console/world_file.py)
+    for p in (database, *(database.with_name(database.name + s) for s in ("-wal", "-shm", "-journal", ".console.json"))):
+        if p.exists():
+            p.unlink()
+            gone.append(p.name)
+    print(f"safety-bot: starting fresh ({', '.join(gone) if gone else 'there was no data yet'}).", file=sys.stderr)
+    return None
+
+
 def cmd_run(args) -> int:
     config = _load(args.config)
+    if getattr(args, "fresh", False):
+        refused = _fresh(config)
+        if refused is not None:
+            return refused
     _setup_logging(config.log_level)
     _no_core_dumps()
     from .crypto import WrongKey
@@ -346,6 +369,8 @@ def main(argv: list[str] | None = None) -> int:
 
     p = with_config(sub.add_parser("run", help="run the bot (console when no platform is configured)"))
     p.add_argument("--script", help="console only: read commands from this file instead of standard input")
+    p.add_argument("--fresh", action="store_true",
+                   help="console only: delete the console's database and pretend community first, and start over")
     p.set_defaults(fn=cmd_run)
     with_config(sub.add_parser("check-config", help="validate the config, playbooks and resources")).set_defaults(fn=cmd_check_config)
     p = with_config(sub.add_parser("export", help="write one case as a JSON evidence bundle"))

@@ -102,6 +102,11 @@ COMMAND_SPECS: dict[str, CommandSpec] = {s.name: s for s in (
                 (_CASE, _p("reason", "text", "text", required=True))),
     CommandSpec("hold", "hold N [off]", "Keep a case from retention purges (or release it)", "moderation:cmd_hold",
                 (_CASE, _p("off", "flag", "text:off"))),
+    CommandSpec("reopen", "reopen N", "Reopen a closed case (its reporter wrote again)", "care_commands:cmd_reopen",
+                (_CASE,)),
+    CommandSpec("link", "link N <member>", "Link the person a friend's report is about to the case, as its victim",
+                "care_commands:cmd_link", (_CASE, _p("member", "member", required=True)), case_states=OPEN_STATES,
+                needs_target=True),
     CommandSpec("help", "help", "The list of commands", ""),
 )}
 USAGE: dict[str, str] = {name: spec.usage for name, spec in COMMAND_SPECS.items()}
@@ -171,7 +176,13 @@ def parse(line: str, prefix: str = "") -> ModCommand | ParseError:
         cmd.case = _case_number(str(flags["case"]))
         if cmd.case is None:
             return ParseError(f"'{str(flags['case'])[:20]}' is not a case number. {usage(name, prefix)}")
-    needs_case = name in ("case", "note", "assign", "close", "reply", "export", "reveal", "hold")
+    if name == "link":  # link N <member>: the person a friend's report is about joins the case
+        if len(rest) != 2 or _case_number(rest[0]) is None:
+            return ParseError(usage(name, prefix))
+        cmd.case = _case_number(rest[0])
+        cmd.targets = [rest[1]]
+        return cmd
+    needs_case = name in ("case", "note", "assign", "close", "reply", "export", "reveal", "hold", "reopen")
     if needs_case:
         if not rest or _case_number(rest[0]) is None:
             return ParseError(usage(name, prefix))

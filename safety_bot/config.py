@@ -72,6 +72,8 @@ class StrikesConfig(Strict):
 
 class EscalationConfig(Strict):
     ack_minutes: int = Field(15, ge=1, le=1440)
+    realerts: int = Field(3, ge=0, le=100)  # re-alerts every ack_minutes; after them, hourly until acknowledged
+    remind_hours: int = Field(24, ge=1, le=24 * 30)  # a normal case unassigned this long reminds the team
     intake_idle_minutes: int = Field(30, ge=1, le=1440)
 
 

@@ -3,10 +3,13 @@ can be skipped), and what happens when the questions are done. A part of :class:
 
 from __future__ import annotations
 
+from . import care, first_words
 from . import intake as intake_rules
-from .actions import Outcome
+from .actions import Outcome, PostToTeam
 from .domain import Case, CaseNote, Intake, Urgency, UserRef
 from .events import ReportEvent, reporter_actor
+from .followup import is_party
+from .text import inert_plain, strip_controls
 from .plugins import plugin as platform_plugin
 from .store import StoreUnavailable
 
@@ -24,6 +27,9 @@ class Conversation:
                 current = await self.store.get_intake(user.platform, user.id)
             except StoreUnavailable:
                 return Outcome(ok=False, reply=self.t("store_unavailable", loc))
+            choice = first_words.menu_choice(text)
+            if choice is not None:
+                return await self._menu(user, community, current, choice, locale or (current.locale if current else loc))
             if current is not None:
                 return await self._answer(current, text, locale or current.locale)
             word = text.strip().lower()
@@ -32,19 +38,41 @@ class Conversation:
             if word in ("withdraw", "zurückziehen"):
                 return await self._withdraw(user, loc)
             case = await self._latest_open_case_of(user, community)
+            explicit = start_report is True  # the member used the report command
             if start_report is None:
                 p = platform_plugin(user.platform)
                 start_report = bool(p and p.dm_starts_report) and case is None
             if case is not None and not start_report:
                 return await self._reply_in(case, user, text, loc)
-            if start_report:
+            if case is None and not explicit:
+                joined = await self.victim_join(user, community, text, loc)
+                if joined is not None:  # the person a friend's report is about
+                    return joined
+                closed = await self.latest_closed_case_of(user, community)
+                if closed is not None:  # after close, still heard
+                    return await self.after_close(closed, user, text, loc)
+            if start_report or self.lib.cues.find(text).urgent:
+                # Words of self-harm or danger with no open report: the team must hear them (a new case).
                 return await self._report(ReportEvent(community=community, reporter=user, text=text, locale=loc))
             return Outcome(reply=self.t("member_hint", loc))
 
+    async def _menu(self, user: UserRef, community: str, current: Intake | None, choice: str, loc: str) -> Outcome:
+        """A letter from the first DM's choices: send that part; the question waiting stays open."""
+        case = await self.store.get_case_by_id(current.case_id) if current else None
+        case = case or await self._latest_open_case_of(user, community)
+        out = Outcome(reply=first_words.menu_text(self, case, choice, loc), case_number=case.number if case else None)
+        if current is not None and current.current:
+            out.prompt = intake_rules.prompt_for(self.lib, current.current, loc, case)
+        return out
+
     async def _latest_open_case_of(self, user: UserRef, community: str | None) -> Case | None:
         for case in reversed(await self.store.list_cases(community, ("open", "acting"))):
-            if case.reporter and case.reporter.key == user.key:
+            if is_party(case, user):
                 return case
+        if community is not None:  # the person a friend's report is about may be in another community
+            for case in reversed(await self.store.list_cases(None, ("open", "acting"))):
+                if case.flags.get("victim", {}).get("id") == user.id and is_party(case, user):
+                    return case
         return None
 
     async def _answer(self, current: Intake, text: str, loc: str) -> Outcome:
@@ -55,13 +83,17 @@ class Conversation:
             return Outcome(reply=self.t("member_hint", loc))
         qdef = self.lib.questions[qid]
         answer = intake_rules.parse_answer(qdef, text, loc)
-        if answer.kind == "invalid":
-            return Outcome(ok=False, reply=self.t("answer_invalid", loc), prompt=intake_rules.prompt_for(self.lib, qid, loc))
         if len(text) > self.config.limits.report_max_chars:
             return Outcome(ok=False, reply=self.t("report_too_long", loc, limit=self.config.limits.report_max_chars,
                                                   length=len(text)), prompt=intake_rules.prompt_for(self.lib, qid, loc))
-        out = Outcome(case_number=case.number)
         before_category, before_urgency = case.category, case.urgency
+        scanned = self.scan_text(case, text)
+        if answer.kind == "invalid":
+            if not (scanned.new_cues or scanned.to_child or scanned.new_apps or scanned.changes):
+                return Outcome(ok=False, reply=self.t("answer_invalid", loc), prompt=intake_rules.prompt_for(self.lib, qid, loc))
+            # Not an answer, but words that matter: keep them for the team, act on them, ask again.
+            return await self._words_in_intake(current, case, text, scanned, loc, before_category)
+        out = Outcome(case_number=case.number)
         value = intake_rules.SKIP if answer.kind in ("skip", "stop") else answer.value
         changes = intake_rules.apply_answer(self.lib, case, qid, value)
         if qid == "country" and answer.kind == "value":
@@ -69,6 +101,9 @@ class Conversation:
             if country:
                 case.flags["country"] = country
         nxt = None if answer.kind == "stop" else intake_rules.next_question(self.lib, case, current.asked)
+        answering = case.reporter if case.reporter and case.reporter.id == current.user_id else None
+        answering = answering or UserRef(current.platform, current.user_id)
+        bystander = self.bystander_messages(case, loc) if qid == "about" and value == "someone_else" else []
         try:
             async with self.store.transaction():
                 if case.category == "child_safety" and before_category != "child_safety":
@@ -86,13 +121,60 @@ class Conversation:
                     await self.store.put_intake(current)
                 await self.audit(reporter_actor(case), "intake.answer", case.community,
                                  case, question=qid, skipped=answer.kind != "value")
-                if qid == "danger" and value == "yes":
-                    # Crisis lines first, before anything else.
-                    out.reply = self.t("crisis_first", loc) + "\n" + self.resources_text(case, loc, urgent_only=True)
-                if case.urgency == Urgency.URGENT and before_urgency != Urgency.URGENT:
+                crisis, care_actions = await self.care_messages(
+                    case, scanned, loc, moved_to_child=case.category == care.CHILD and before_category != care.CHILD)
+                if qid == "danger" and value == "yes" and not crisis:
+                    crisis = self.crisis_reply(case, loc, "crisis_first")
+                if crisis:
+                    out.reply = crisis  # crisis lines first, before anything else
+                out.actions += care_actions + bystander
+                if scanned.new_cues or scanned.to_child:
+                    pass  # the team was pinged with what the member wrote
+                elif case.urgency == Urgency.URGENT and before_urgency != Urgency.URGENT:
                     out.actions += await self.team_post(case, f"Case {case.number} is now URGENT ({'; '.join(changes)})", ping=True)
                 elif case.category != before_category:
                     out.actions += await self.team_post(case, f"Case {case.number} changed ({'; '.join(changes)})")
+                if nxt is not None:
+                    out.prompt = intake_rules.prompt_for(self.lib, nxt, loc, case)
+                else:
+                    out.extend(await self._intake_finished_messages(case, loc, answering))
+                await self.enqueue(out)
+        except StoreUnavailable:
+            return Outcome(ok=False, reply=self.t("store_unavailable", loc), prompt=intake_rules.prompt_for(self.lib, qid, loc))
+        return out
+
+    async def _words_in_intake(self, current: Intake, case: Case, text: str, scanned, loc: str,
+                               before_category: str) -> Outcome:
+        """Words during the questions that are no answer but matter (a danger or age cue): they reach
+        the team, the member gets what fits at once, and the question is asked again (or the next)."""
+        out = Outcome(case_number=case.number)
+        qid = current.current
+        nxt = qid if qid not in case.answers else intake_rules.next_question(self.lib, case, current.asked)
+        words = strip_controls(text).strip()
+        try:
+            async with self.store.transaction():
+                if case.category == care.CHILD and before_category != care.CHILD:
+                    await self._drop_evidence_text(case)
+                case.updated_at = self.clock()
+                if nxt is None:
+                    case = await self._finish_intake(case)
+                await self.store.save_case(case)
+                await self.store.add_note(CaseNote(case.id, "reporter", "reply_in", words, self.clock()))
+                if nxt is None:
+                    await self.store.delete_intake(current.platform, current.user_id)
+                elif nxt != qid:
+                    current.asked.append(nxt)
+                    current.current = nxt
+                    current.updated_at = self.clock()
+                    await self.store.put_intake(current)
+                await self.audit(reporter_actor(case), "case.reply_in", case.community, case)
+                out.reply, actions = await self.care_messages(
+                    case, scanned, loc, moved_to_child=case.category == care.CHILD and before_category != care.CHILD)
+                out.actions += actions
+                out.actions.append(PostToTeam(
+                    community=case.community, case_number=case.number,
+                    destination="escalation" if case.flags.get("about_moderator") else "safety",
+                    text=f"Case {case.number}: the reporter wrote: {inert_plain(words, limit=1500)}"))
                 if nxt is not None:
                     out.prompt = intake_rules.prompt_for(self.lib, nxt, loc)
                 else:
@@ -112,13 +194,15 @@ class Conversation:
         case.flags["intake_done"] = True
         return case
 
-    async def _intake_finished_messages(self, case: Case, loc: str) -> Outcome:
+    async def _intake_finished_messages(self, case: Case, loc: str, to: UserRef | None = None) -> Outcome:
         out = Outcome(reply=self.t("intake_done", loc), case_number=case.number)
-        if case.reporter:
-            more = self.resources_text(case, loc)
-            out.actions.append(self.private(case.reporter, self.t("resources_final", loc) + "\n" + more, loc,
+        to = to or case.reporter
+        if to:
+            more = self.resources_text(case, loc, victim=bool(case.reporter and to.key != case.reporter.key))
+            out.actions.append(self.private(to, self.t("resources_final", loc) + "\n" + more, loc,
                                             case.community, "resources"))
-        out.actions += await self.team_post(case, f"Case {case.number}: the reporter has finished the questions",
+        who = "the reporter" if not case.reporter or not to or to.key == case.reporter.key else "the person this case is about"
+        out.actions += await self.team_post(case, f"Case {case.number}: {who} has finished the questions",
                                             ping=False)
         return out
 

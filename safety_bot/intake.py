@@ -29,12 +29,16 @@ def next_question(library: Library, case: Case, asked: list[str]) -> str | None:
     return None
 
 
-def prompt_for(library: Library, qid: str, locale: str) -> Prompt:
+def prompt_for(library: Library, qid: str, locale: str, case: Case | None = None) -> Prompt:
     q = library.questions[qid]
     footer = library.texts.t("question_footer", locale)
+    text = q.text
+    if case is not None and q.bystander_text and case.answers.get("about") == "someone_else" \
+            and not case.flags.get("victim"):
+        text = q.bystander_text  # a friend reporting for someone: asked about them, not about the friend
     return Prompt(
         question=qid,
-        text=pick(q.text, locale) + "\n" + footer,
+        text=pick(text, locale) + "\n" + footer,
         choices=tuple(Choice(c.value, pick(c.label, locale)) for c in q.choices),
         free_text=q.free_text,
     )

@@ -6,6 +6,7 @@ files, in English and at least one more language; `Texts.t()` falls back to Engl
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 from dataclasses import dataclass
@@ -14,9 +15,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from .cues import CueLists, Cues
+from .directory import directory_problems
 from .yamlio import DataFileError, load_yaml, validate
 
-AUDIENCES = ("adult", "minor", "parent", "moderator")
+AUDIENCES = ("adult", "minor", "parent", "bystander", "moderator")
 NEEDS = ("sextortion", "image_removal", "crisis", "crime_report", "emotional_support", "directory")
 ACTIONS = ("remove", "ban", "unban", "warn", "strikes", "resources", "note", "assign", "reply", "close", "export", "open")
 
@@ -51,6 +54,7 @@ class ChoiceDef(Strict):
 
 class QuestionDef(Strict):
     text: Localized
+    bystander_text: Localized | None = None  # asked instead when the member reports for someone else
     choices: list[ChoiceDef] = Field(default_factory=list)
     free_text: bool = True
 
@@ -58,6 +62,11 @@ class QuestionDef(Strict):
     @classmethod
     def _text(cls, v):
         return _localized(v)
+
+    @field_validator("bystander_text")
+    @classmethod
+    def _bystander_text(cls, v):
+        return v if v is None else _localized(v)
 
 
 class IntakeFile(Strict):
@@ -136,11 +145,17 @@ class ResourceDef(Strict):
     phone: str | None = None
     sms: SmsDef | None = None
     region: str = Field(pattern=r"^(global|[A-Z]{2})$")
-    audiences: list[Literal["adult", "minor", "parent", "moderator"]] = Field(min_length=1)
+    audiences: list[Literal["adult", "minor", "parent", "bystander", "moderator"]] = Field(min_length=1)
     helps_with: list[Literal["sextortion", "image_removal", "crisis", "crime_report", "emotional_support", "directory"]] = Field(min_length=1)
     urgent: bool = False
+    minor_essential: bool = False  # never cut from a list for a possible minor
+    only_without_country: bool = False  # offered only when the member's country is not known
     last_checked: dt.date
     description: Localized
+
+    @property
+    def has_number(self) -> bool:
+        return bool(self.phone or self.sms)
 
     @field_validator("description")
     @classmethod
@@ -152,9 +167,25 @@ class ResourceDef(Strict):
         return v
 
 
+class AppHelpDef(Strict):
+    """How to report and block on another app (when the perpetrator moved the victim there)."""
+
+    id: str = Field(pattern=r"^[a-z0-9_-]+$")
+    name: str = Field(min_length=1)
+    url: str | None = Field(None, pattern=r"^https://\S+$")
+    last_checked: dt.date
+    how: Localized
+
+    @field_validator("how")
+    @classmethod
+    def _how(cls, v):
+        return _localized(v)
+
+
 class ResourcesFile(Strict):
     version: Literal[1]
     resources: list[ResourceDef] = Field(min_length=1)
+    apps: list[AppHelpDef] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _unique(self):
@@ -170,6 +201,7 @@ class LocaleFile(Strict):
     version: Literal[1]
     language: str
     texts: dict[str, str]
+    cues: CueLists = Field(default_factory=CueLists)  # self-harm, danger, age... (safety_bot/cues.py)
 
 
 def lang_of(locale: str | None) -> str:
@@ -208,6 +240,8 @@ class Library:
     resources: list[ResourceDef]
     texts: Texts
     folder: Path
+    cues: Cues = dataclasses.field(default_factory=lambda: Cues({}))
+    apps: list[AppHelpDef] = dataclasses.field(default_factory=list)
 
     def playbook(self, category: str) -> Playbook:
         return self.playbooks.get(category) or self.playbooks["sextortion"]
@@ -228,7 +262,10 @@ def load_library(folder: str | Path) -> Library:
             return None
 
     intake = attempt(lambda: validate(IntakeFile, load_yaml(folder / "intake.yaml")))
-    resources = attempt(lambda: validate(ResourcesFile, load_yaml(folder / "resources.yaml")))
+    resources_yaml = attempt(load_yaml, folder / "resources.yaml")
+    resources = attempt(validate, ResourcesFile, resources_yaml) if resources_yaml is not None else None
+    if resources is not None:
+        problems.extend(directory_problems(resources.resources, resources_yaml.where))
     playbooks: dict[str, Playbook] = {}
     for file in sorted(folder.glob("*.yaml")):
         if file.name in ("intake.yaml", "resources.yaml"):
@@ -247,10 +284,12 @@ def load_library(folder: str | Path) -> Library:
                 if q not in intake.questions:
                     problems.append(f"{loaded.where(('questions', i))}: unknown question {q!r} (see intake.yaml)")
     by_lang: dict[str, dict[str, str]] = {}
+    cues_by_lang: dict[str, CueLists] = {}
     for file in sorted((folder / "locales").glob("*.yaml")):
         lf = attempt(lambda f=file: validate(LocaleFile, load_yaml(f)))
         if lf is not None:
             by_lang[lf.language] = lf.texts
+            cues_by_lang[lf.language] = lf.cues
     for required in REQUIRED_PLAYBOOKS:
         if required not in playbooks and not any(str(folder / required) in p for p in problems):
             problems.append(f"{folder / (required + '.yaml')}: the {required} playbook is missing")
@@ -267,4 +306,5 @@ def load_library(folder: str | Path) -> Library:
                 problems.append(f"{folder / (pb.id + '.yaml')}: switch_to.{target}: no such playbook")
     if problems:
         raise DataFileError(problems)
-    return Library(playbooks, intake.questions, resources.resources, Texts(by_lang), folder)
+    return Library(playbooks, intake.questions, resources.resources, Texts(by_lang), folder, Cues(cues_by_lang),
+                   resources.apps)

@@ -6,7 +6,9 @@ from __future__ import annotations
 from . import intake as intake_rules
 from .actions import Outcome, PostToTeam
 from .domain import Case, CaseNote, CloseReason, Status, UserRef
+from . import care
 from .events import reporter_actor
+from .followup import who_wrote
 from .store import StoreUnavailable
 from .text import inert_plain, strip_controls
 
@@ -20,17 +22,30 @@ class ReplyChannel:
         if len(text) > self.config.limits.report_max_chars:
             return Outcome(ok=False, reply=self.t("report_too_long", loc, limit=self.config.limits.report_max_chars,
                                                   length=len(text)))
+        before_category = case.category
+        scanned = self.scan_text(case, text)
+        out = Outcome(reply=self.t("reply_forwarded", loc), case_number=case.number)
         try:
             async with self.store.transaction():
+                if scanned.changes or scanned.new_apps or scanned.new_cues:
+                    if case.category == care.CHILD and before_category != care.CHILD:
+                        await self._drop_evidence_text(case)
+                    case.updated_at = self.clock()
+                    await self.store.save_case(case)
                 await self.store.add_note(CaseNote(case.id, "reporter", "reply_in", text, self.clock()))
                 await self.audit(reporter_actor(case), "case.reply_in", case.community, case)
+                crisis, out.actions = await self.care_messages(
+                    case, scanned, loc, moved_to_child=case.category == care.CHILD and before_category != care.CHILD)
+                if crisis:
+                    out.reply = crisis + "\n\n" + out.reply  # crisis lines first
+                out.actions.append(PostToTeam(
+                    community=case.community, case_number=case.number,
+                    destination="escalation" if case.flags.get("about_moderator") else "safety",
+                    text=f"Case {case.number}: {who_wrote(case, user)} wrote: {inert_plain(text, limit=1500)}"))
+                await self.enqueue(out)
         except StoreUnavailable:
             return Outcome(ok=False, reply=self.t("store_unavailable", loc))
-        who = case.alias if case.anonymous or "anonymous" not in case.answers else (case.reporter.name or case.reporter.id)
-        post = PostToTeam(community=case.community, case_number=case.number,
-                          destination="escalation" if case.flags.get("about_moderator") else "safety",
-                          text=f"Case {case.number}: the reporter ({inert_plain(who)}) wrote: {inert_plain(text, limit=1500)}")
-        return Outcome(actions=[post], reply=self.t("reply_forwarded", loc), case_number=case.number)
+        return out
 
     async def _consent(self, user: UserRef, value: str, loc: str) -> Outcome:
         case = await self._latest_open_case_of(user, None)

@@ -6,9 +6,9 @@ from __future__ import annotations
 import logging
 import secrets
 
-from . import faults
+from . import care, faults, first_words
 from . import intake as intake_rules
-from .actions import Outcome
+from .actions import Outcome, PostToTeam
 from .domain import Case, Intake, Report, Status, Urgency
 from .events import ReportEvent, reporter_actor
 from .store import StoreUnavailable
@@ -53,6 +53,7 @@ class Reports:
             case.hidden_from = [accused.key]
         if accused and accused.key == ev.reporter.key:
             case.accused = []
+        scanned = self.scan_text(case, text)
         try:
             async with self.store.transaction():
                 retaliation = [c for c in await self.store.cases_about(community.network, ev.reporter.key)
@@ -74,14 +75,20 @@ class Reports:
                 await self.audit(reporter_actor(case), "report.received", community.id, case, source=ev.source,
                                  with_message=ref is not None)
                 out = Outcome(reply=self.t("report_received", loc), case_number=case.number)
-                pb = self.lib.playbook(case.category)
-                out.actions.append(self.private(ev.reporter, pb.text("first_reply", loc), loc, community.id, "ack"))
-                out.actions.append(self.private(ev.reporter, self.t("resources_intro", loc) + "\n" +
-                                                self.resources_text(case, loc), loc, community.id, "resources"))
+                crisis, care_actions = await self.care_messages(case, scanned, loc, moved_to_child=False)
+                if crisis:
+                    out.reply = crisis + "\n\n" + out.reply  # crisis lines first
+                # Short first words (one phone screen); the rest when they ask (first_words.py).
+                out.actions.append(self.private(ev.reporter, first_words.first_short(self.lib, case.category, loc), loc,
+                                                community.id, "ack"))
                 if case.flags.get("about_moderator"):
                     out.actions.append(self.private(ev.reporter, self.t("about_moderator_notice", loc), loc,
                                                     community.id, "info"))
-                out.actions += await self.team_post(case, f"New case {case.number}", ping=case.urgency == Urgency.URGENT)
+                headline = f"New case {case.number}"
+                if scanned.new_cues or scanned.to_child:
+                    headline = care.team_headline(case, scanned, new=True)
+                out.actions += [a for a in care_actions if not isinstance(a, PostToTeam)]
+                out.actions += await self.team_post(case, headline, ping=case.urgency == Urgency.URGENT)
                 if first:
                     out.prompt = intake_rules.prompt_for(self.lib, first, loc)
                 await self.enqueue(out)
@@ -91,3 +98,4 @@ class Reports:
         # Committed (and fsynced) here: only now is the member told it was received.
         faults.point("report.committed")
         return out
+

@@ -15,6 +15,7 @@ import asyncio
 import logging
 import time
 
+from . import care
 from . import intake as intake_rules
 from . import resources as res
 from .action_results import ActionResults
@@ -24,6 +25,8 @@ from .conversation import Conversation
 from .domain import AuditEntry, Case, Status, UserRef
 from .events import Community, ModContext, ReportEvent, Resolved, reporter_actor
 from .evidence import EvidenceRecorder
+from .followup import FollowUp
+from .member_care import MemberCare
 from .lookups import Lookups
 from .moderation import moderate
 from .playbooks import Library
@@ -39,7 +42,8 @@ __all__ = ["Community", "ModContext", "ReportEvent", "Resolved", "SafetyService"
 log = logging.getLogger(__name__)
 
 
-class SafetyService(Reports, Conversation, ReplyChannel, Timers, ActionResults, EvidenceRecorder, Lookups):
+class SafetyService(Reports, Conversation, ReplyChannel, Timers, ActionResults, EvidenceRecorder, Lookups,
+                    MemberCare, FollowUp):
     def __init__(self, store: Store, library: Library, config: Config, clock=time.time):
         self.store = store
         self.lib = library
@@ -108,21 +112,18 @@ class SafetyService(Reports, Conversation, ReplyChannel, Timers, ActionResults, 
                            destination=destination, card=c)]
 
     def resources_text(self, case: Case | None, locale: str, *, country: str | None = None,
-                       urgent_only: bool = False, needs: set[str] | None = None) -> str:
+                       urgent_only: bool = False, needs: set[str] | None = None, victim: bool = False) -> str:
+        minor_first = False
         if case is not None:
             country = country or case.flags.get("country") or intake_rules.country_from_locale(case.locale)
-            audiences = set()
-            if intake_rules.wants_adult_resources(case):
-                audiences.add("adult")
-            if intake_rules.wants_minor_resources(case):
-                audiences |= {"minor", "parent"}
+            audiences, minor_first = care.audiences_for(case, victim=victim)
             needs = needs or set(self.lib.playbook(case.category).resource_needs)
         else:
             country = country or intake_rules.country_from_locale(locale)
             audiences = {"adult", "minor", "parent"}
             needs = needs or {"sextortion", "image_removal", "emotional_support"}
         chosen = res.select(self.lib.resources, country=country, audiences=audiences, needs=needs,
-                            urgent_only=urgent_only)
+                            urgent_only=urgent_only, minor_first=minor_first)
         return res.render(self.texts, chosen, locale)
 
     # ------------------------------------------------------------------ moderators (moderation.py)

@@ -18,6 +18,7 @@ from safety_bot.events import Community, ModContext, ReportEvent, Resolved
 from safety_bot.respond import respond
 from safety_bot.text import inert_plain
 
+from . import world_file as world_file_mod
 from .world import PLATFORM, ConsolePlatform, Msg, World  # noqa: F401  (World and ConsolePlatform are re-exported)
 
 HELP_TEMPLATE = """Console commands (you play every part):
@@ -28,12 +29,16 @@ HELP_TEMPLATE = """Console commands (you play every part):
   report <text>                report privately, like Discord's /report
   report-message <id> [text]   report one message, like "Report message"
   answer <text> | skip | stop  answer the bot's current question
-  dm <text>                    write privately to the bot (reply to the team, 'consent yes', 'withdraw')
+  dm <text>                    write privately to the bot (a reply to the team; a, b, c or d for more help)
+  consent yes|no | withdraw    share the evidence or not; take your report back
   resources [country]          ask for places that can help
+  locale en|de                 the language you speak to the bot
   Safety team (from the command registry; you may prefix these with 'safety ' or '/safety '):
 {team}
   wait <minutes>               let time pass (escalation timers)
-  help | quit"""
+  help | quit | exit
+The pretend community (messages, bans, who and where you are) is kept beside the database:
+`safety-bot run --fresh` (or `make clean-data`) starts over."""
 
 HELP = HELP_TEMPLATE.format(team="\n".join(f"    {s.usage:<44} {s.summary[:1].lower() + s.summary[1:]}"
                                            for s in cmdparse.COMMAND_SPECS.values()))
@@ -60,7 +65,7 @@ class _ConsoleSurface:
 
 
 class ConsoleAdapter:
-    def __init__(self, app: App, write=None, *, clock_offset: list[float] | None = None):
+    def __init__(self, app: App, write=None, *, clock_offset: list[float] | None = None, world_file=None):
         self.app = app
         cfg = app.config.console
         if cfg is None:
@@ -79,6 +84,8 @@ class ConsoleAdapter:
         self.offset = clock_offset if clock_offset is not None else [0.0]
         self.asking: set[str] = set()  # people the bot is waiting on for an answer
         self.echo = True  # scripted input is echoed so a transcript reads like a conversation
+        self.world_file = world_file  # where the pretend community is kept between runs (world_file.py)
+        self.restored = bool(world_file) and world_file_mod.load(world_file, self, Msg)
 
     # ---------------------------------------------------------------- helpers
     def say(self, text: str) -> None:
@@ -116,6 +123,13 @@ class ConsoleAdapter:
     # ---------------------------------------------------------------- commands
     async def handle(self, line: str) -> bool:
         """Handle one line. Returns False when the person asked to quit."""
+        try:
+            return await self._handle(line)
+        finally:
+            if self.world_file:
+                world_file_mod.save(self.world_file, self)
+
+    async def _handle(self, line: str) -> bool:
         line = line.strip()
         if not line or line.startswith("#"):
             return True
@@ -199,7 +213,7 @@ class ConsoleAdapter:
             self.say(f"{name} is not in {inert_plain(cid[:40])}.")
             return
         self.me = name
-        self.here = cid or (self.here if self.here in options else options[0])
+        self.here = cid or options[0]  # their own (first) community unless one is named
         role = "moderator" if self.world.is_moderator(self.here, self.me) else "member"
         self.write(f"(you are now {self.me}, a {role} of {self.here})")
 

@@ -73,7 +73,10 @@ class ConsolePlatform:
     async def send_private(self, a: SendPrivate) -> Result:
         if a.to.id in self.closed_dms:
             return Result("forbidden", "their private messages are closed")
-        self.write(f"[private to {a.to.id}] " + a.text.replace("\n", f"\n[private to {a.to.id}] "))
+        text = a.text
+        if a.prompt is not None and a.prompt.choices:  # a question sent on its own: its choices, numbered
+            text += "\n  " + "   ".join(f"{i}) {c.label}" for i, c in enumerate(a.prompt.choices, 1)) + "   (skip / stop)"
+        self.write(f"[private to {a.to.id}] " + text.replace("\n", f"\n[private to {a.to.id}] "))
         return Result(OK)
 
     async def post_to_team(self, a: PostToTeam) -> Result:

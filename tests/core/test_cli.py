@@ -27,6 +27,13 @@ def test_readme_walkthrough_runs_end_to_end(tmp_path):
     assert "Warnings are not used here" in out
     assert "[escalation to olivia @ cafe] New case 3" in out
     assert "has been alerted again" in out
+    # a danger cue, an age cue, and a bystander whose friend joins the case
+    assert "glad you told me" in out and "is URGENT: the member wrote words suggesting a risk of SELF-HARM" in out
+    assert "New case 2 is URGENT: the member wrote an age under 18 (15) - now a child-safety case" in out
+    assert "Thank you for looking out for them" in out
+    assert "erin says they are the person a friend's report is about" in out
+    assert "erin is linked to case 2 as the person it is about" in out
+    assert "Case 1 is closed, but the reporter (alice) wrote: is the picture gone everywhere?" in out
     assert "Exported case 1 to" in out
     assert "timeout carol for 60 minutes" in out
     assert "Unknown command" not in out and "Usage:" not in out

@@ -161,6 +161,7 @@ async def test_member_facing_texts_in_german(h):
     out = await h.run("locale de", "report er droht, meine Bilder zu posten")
     alice = h.private("alice", out)
     assert "Das ist nicht deine Schuld" in alice and "Ist gerade jemand in unmittelbarer Gefahr?" in alice
+    alice = h.private("alice", await h.run("b"))  # "Who can help?" (the short first words' choices)
     assert "Nummer gegen Kummer" in alice or "HateAid" in alice or "StopNCII" in alice
 
 

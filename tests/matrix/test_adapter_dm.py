@@ -21,7 +21,7 @@ from safety_bot.config import load_config
 from tests.fakes.synapse import SynapseServer, SynapseUser
 
 q = lambda s: urllib.parse.quote(s, safe="")  # noqa: E731
-PLAYBOOKS = "/work/main/playbooks"
+PLAYBOOKS = str(Path(__file__).resolve().parents[2] / "playbooks")  # this checkout's playbooks
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -221,10 +221,9 @@ async def test_plain_dm_report_reaches_only_the_team(synapse, harness_factory) -
     secret = f"he wants 500 euros or he posts my pictures {secrets.token_hex(3)}"
     await send_text(synapse, member, dm, "!report " + secret)
 
-    # The member: the acknowledgement, the first aid text, resources, then the first question.
+    # The member: the acknowledgement, the short first words with their choices, then the first question.
     await wait_message(synapse, member, dm, body_has("Thank you for telling us"), sender=h.bot.user_id)
-    await wait_message(synapse, member, dm, body_has("This is not your fault"), sender=h.bot.user_id)
-    await wait_message(synapse, member, dm, body_has("places that can help"), sender=h.bot.user_id)
+    await wait_message(synapse, member, dm, body_has("This is not your fault", "B) Who can help?"), sender=h.bot.user_id)
     q1 = await wait_message(synapse, member, dm, body_has("immediate danger", "1) Yes", "2) No"), sender=h.bot.user_id)
     assert q1["content"]["msgtype"] == "m.notice"
 

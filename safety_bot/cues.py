@@ -1,0 +1,127 @@
+"""Cues in what members write: self-harm, immediate danger, a minor's age, another app, a friend joining.
+
+The cue lists are data: each locale file (playbooks/locales/*.yaml) has a `cues:` section, and every
+member text is checked against the lists of ALL languages (people mix languages). Matching is pure.
+
+The rule against false positives (tests/core/test_cues.py holds it):
+- A cue is a whole phrase, matched on word boundaries, that speaks of harming oneself ("kill myself",
+  "want to die") or of being in danger now ("going to hurt me"). Strong single words count
+  ("suicide", "suicidal").
+- Figures of speech are not cues: "this is killing me" or "my mom will kill me" contain no cue phrase,
+  and phrases listed under `not_cues` ("dying of embarrassment") are blanked out before matching.
+- A negated cue ("I'm not going to kill myself") still counts: a false alarm costs a kind message and a
+  ping; a missed one can cost a life.
+- An age cue needs a person and an age ("I'm 15", "she's 14", "15 yo", "15 years old"); a number before a
+  counted thing ("15 pictures", "I'm 15 minutes away") is not an age (`age_not_before`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MINOR_AGES = range(5, 18)
+AGE = "{age}"
+
+
+class CueLists(BaseModel):
+    """The `cues:` section of one locale file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    self_harm: list[str] = Field(default_factory=list)
+    danger: list[str] = Field(default_factory=list)
+    not_cues: list[str] = Field(default_factory=list)
+    age: list[str] = Field(default_factory=list)
+    age_not_before: list[str] = Field(default_factory=list)
+    minor: list[str] = Field(default_factory=list)
+    apps: dict[str, list[str]] = Field(default_factory=dict)
+    victim_join: list[str] = Field(default_factory=list)
+
+
+def normalize(text: str) -> str:
+    text = (text or "").lower().replace("\u2019", "'").replace("\u2018", "'").replace("`", "'")
+    return " ".join(text.split())
+
+
+def _phrase(p: str) -> str:
+    return r"\s+".join(re.escape(w) for w in normalize(p).split())
+
+
+def _any(phrases: list[str]) -> re.Pattern | None:
+    alts = sorted({_phrase(p) for p in phrases if p.strip()}, key=len, reverse=True)
+    if not alts:
+        return None
+    return re.compile(r"(?<![\w'])(?:" + "|".join(alts) + r")(?![\w'])")
+
+
+@dataclass
+class Found:
+    self_harm: bool = False
+    danger: bool = False
+    minor_age: int | None = None
+    minor_words: bool = False
+    apps: list[str] = field(default_factory=list)
+    victim_join: bool = False
+
+    @property
+    def urgent(self) -> bool:
+        return self.self_harm or self.danger
+
+    @property
+    def minor(self) -> bool:
+        return self.minor_age is not None or self.minor_words
+
+
+class Cues:
+    """All languages' cue lists, compiled once."""
+
+    def __init__(self, by_lang: dict[str, CueLists]):
+        merged = CueLists(**{
+            k: [p for c in by_lang.values() for p in getattr(c, k)]
+            for k in ("self_harm", "danger", "not_cues", "age", "age_not_before", "minor", "victim_join")
+        })
+        apps: dict[str, list[str]] = {}
+        for c in by_lang.values():
+            for app, words in c.apps.items():
+                apps.setdefault(app, []).extend(words)
+        self.self_harm = _any(merged.self_harm)
+        self.danger = _any(merged.danger)
+        self.not_cues = _any(merged.not_cues)
+        self.minor = _any(merged.minor)
+        self.victim_join = _any(merged.victim_join)
+        self.apps = {app: _any(words) for app, words in apps.items()}
+        not_before = sorted({_phrase(w) for w in merged.age_not_before}, key=len, reverse=True)
+        stop = (r"(?!\s*(?:" + "|".join(not_before) + r")(?![\w']))") if not_before else ""
+        ages = []
+        for p in merged.age:
+            before, _, after = normalize(p).partition(AGE)
+            if not _:
+                continue
+            rx = (_phrase(before) + (r"\s+" if before.endswith(" ") else "")) if before.strip() else ""
+            rx += r"(\d{1,2})(?![\d%])"
+            rx += (r"\s*" + _phrase(after)) if after.strip() else stop
+            ages.append(rx)
+        self.ages = [re.compile(r"(?<![\w'])" + a + r"(?![\w'])") for a in ages]
+
+    def find(self, text: str) -> Found:
+        low = normalize(text)
+        if self.not_cues is not None:
+            low = self.not_cues.sub(" ", low)
+        found = Found()
+        found.self_harm = bool(self.self_harm and self.self_harm.search(low))
+        found.danger = bool(self.danger and self.danger.search(low))
+        found.minor_words = bool(self.minor and self.minor.search(low))
+        for pattern in self.ages:
+            for m in pattern.finditer(low):
+                age = int(m.group(1))
+                if age in MINOR_AGES:
+                    found.minor_age = age
+                    break
+            if found.minor_age is not None:
+                break
+        found.apps = [app for app, rx in self.apps.items() if rx is not None and rx.search(low)]
+        found.victim_join = bool(self.victim_join and self.victim_join.search(low))
+        return found
