@@ -88,6 +88,9 @@ def _fresh(config: Config) -> int | None:
         print("safety-bot: --fresh only starts the console over; it never deletes a real community's cases. "
               "Nothing was deleted.", file=sys.stderr)
         return 2
+    if config.storage.backend != "sqlite":
+        print("safety-bot: --fresh only starts the console's own SQLite file over; nothing was deleted.", file=sys.stderr)
+        return 2
     database = config.path(config.storage.database)
     gone = []
     # the console keeps its pretend community beside the database (adapters/console/world_file.py)
