@@ -155,7 +155,7 @@ class FollowUp:
         body = self.t("linked_victim", loc) + "\n\n" + self.t("resources_intro", loc) + "\n" + \
             self.resources_text(case, loc, victim=True)
         out = Outcome(actions=[self.private(user, body, loc, case.community, "info"),
-                               self.private(user, prompt.text, loc, case.community, "question", prompt=prompt)],
+                               self.private(user, "", loc, case.community, "question", prompt=prompt)],
                       case_number=case.number)
         return out, intake
 

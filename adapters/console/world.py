@@ -74,8 +74,10 @@ class ConsolePlatform:
         if a.to.id in self.closed_dms:
             return Result("forbidden", "their private messages are closed")
         text = a.text
-        if a.prompt is not None and a.prompt.choices:  # a question sent on its own: its choices, numbered
-            text += "\n  " + "   ".join(f"{i}) {c.label}" for i, c in enumerate(a.prompt.choices, 1)) + "   (skip / stop)"
+        if a.prompt is not None:  # a question sent on its own (as Discord and Matrix show it: text, then choices)
+            text += "\n" + a.prompt.text
+            if a.prompt.choices:
+                text += "\n  " + "   ".join(f"{i}) {c.label}" for i, c in enumerate(a.prompt.choices, 1)) + "   (skip / stop)"
         self.write(f"[private to {a.to.id}] " + text.replace("\n", f"\n[private to {a.to.id}] "))
         return Result(OK)
 
