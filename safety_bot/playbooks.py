@@ -6,6 +6,7 @@ files, in English and at least one more language; `Texts.t()` falls back to Engl
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import datetime as dt
 import re
@@ -250,8 +251,36 @@ class Library:
 REQUIRED_PLAYBOOKS = ("sextortion", "child_safety", "harassment")
 
 
+_CACHE: dict[Path, tuple[tuple, Library]] = {}
+
+
+def _fingerprint(folder: Path) -> tuple:
+    """Name, size and modification time of every data file: a changed file means parse again."""
+    out = []
+    for file in sorted([*folder.glob("*.yaml"), *folder.glob("locales/*.yaml")]):
+        try:
+            st = file.stat()
+        except OSError:
+            continue
+        out.append((file.name, st.st_size, st.st_mtime_ns))
+    return tuple(out)
+
+
 def load_library(folder: str | Path) -> Library:
+    """The validated playbooks, resources and texts, parsed once per process: later calls for the same,
+    unchanged folder get a copy of the cached result (a changed file is parsed and checked again)."""
     folder = Path(folder)
+    key = folder.resolve()
+    stamp = _fingerprint(folder)
+    cached = _CACHE.get(key)
+    if cached is not None and cached[0] == stamp:
+        return copy.deepcopy(cached[1])
+    library = _load_library(folder)
+    _CACHE[key] = (stamp, library)
+    return copy.deepcopy(library)
+
+
+def _load_library(folder: Path) -> Library:
     problems: list[str] = []
 
     def attempt(fn, *args):

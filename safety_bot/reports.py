@@ -3,6 +3,7 @@ A part of :class:`SafetyService` (a mixin; `self` is the service)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 
@@ -11,7 +12,7 @@ from . import intake as intake_rules
 from .actions import Outcome, PostToTeam
 from .domain import Case, Intake, Report, Status, Urgency
 from .events import ReportEvent, reporter_actor
-from .store import StoreUnavailable
+from .store import StoreError, StoreUnavailable
 from .text import strip_controls
 
 log = logging.getLogger("safety_bot.service")
@@ -19,11 +20,40 @@ log = logging.getLogger("safety_bot.service")
 
 class Reports:
     # ------------------------------------------------------------------ member reports
-    async def report(self, ev: ReportEvent) -> Outcome:
-        async with self._lock:
-            return await self._report(ev)
+    _committer: asyncio.Future | None = None
 
-    async def _report(self, ev: ReportEvent) -> Outcome:
+    async def report(self, ev: ReportEvent) -> Outcome:
+        durable: list[asyncio.Future] = []
+        async with self._lock:
+            out = await self._report(ev, durable=durable)
+        if durable:  # group commit: several reports, one fsync; nobody is told "received" before it
+            try:
+                await self._committed(durable[0])
+            except StoreUnavailable:
+                log.warning("a report could not be stored (database unavailable); the member was asked to try again")
+                return Outcome(ok=False, reply=self.t("store_unavailable", ev.locale or self.config.locale))
+            faults.point("report.committed")
+        return out
+
+    async def _committed(self, pending: asyncio.Future) -> None:
+        """Wait until the group holding our report is committed. The commit queues behind the service
+        lock, so every report already waiting for the lock joins the same group first."""
+        while not pending.done():
+            if self._committer is None or self._committer.done():
+                self._committer = asyncio.ensure_future(self._commit_group())
+            await asyncio.wait([pending, self._committer], return_when=asyncio.FIRST_COMPLETED)
+        pending.result()
+
+    async def _commit_group(self) -> None:
+        async with self._lock:
+            try:
+                await self.store.commit()
+            except StoreError:
+                pass  # the waiting reports see the failure on their own futures
+
+    async def _report(self, ev: ReportEvent, durable: list | None = None) -> Outcome:
+        """A new case. With `durable` (a list) and a store that groups commits, the transaction is left in
+        the open group and its future appended to `durable`: the caller must wait for it before answering."""
         loc = ev.locale or self.config.locale
         text = strip_controls(ev.text or "").strip()
         ref = ev.message.ref if ev.message else ev.message_ref
@@ -55,7 +85,8 @@ class Reports:
             case.accused = []
         scanned = self.scan_text(case, text)
         try:
-            async with self.store.transaction():
+            grouped = durable is not None and getattr(self.store, "group_commit", False)
+            async with self.store.transaction(**({"group": True} if grouped else {})) as pending:
                 retaliation = [c for c in await self.store.cases_about(community.network, ev.reporter.key)
                                if c.status != Status.CLOSED]
                 if retaliation:
@@ -95,6 +126,9 @@ class Reports:
         except StoreUnavailable:
             log.warning("a report could not be stored (database unavailable); the member was asked to try again")
             return Outcome(ok=False, reply=self.t("store_unavailable", loc))
+        if pending is not None:
+            durable.append(pending)  # `report` waits for the group commit before answering
+            return out
         # Committed (and fsynced) here: only now is the member told it was received.
         faults.point("report.committed")
         return out

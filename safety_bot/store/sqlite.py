@@ -61,6 +61,9 @@ class SqliteStore:
         self.path = path
         self._lock = asyncio.Lock()
         self._in_tx = False
+        self._group: asyncio.Future | None = None  # the open group transaction, see transaction()
+        self._worker_busy = False
+        self.commits = 0  # COMMITs (fsyncs) so far; the intake benchmark prints reports per fsync
         self._audit_head: tuple[int, str] | None = None  # cached chain head; dropped on rollback
         self._tx_dirty_audit = False
 
@@ -72,7 +75,7 @@ class SqliteStore:
         if path_s != ":memory:":
             Path(path_s).parent.mkdir(parents=True, exist_ok=True)
         raw_key = load_or_create_key(Path(path_s), key)
-        db = await aiosqlite.connect(path_s, isolation_level=None)
+        db = await aiosqlite.connect(path_s, isolation_level=None, check_same_thread=False)  # see _inline
         try:
             await db.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
             if path_s != ":memory:":
@@ -134,45 +137,117 @@ class SqliteStore:
             return (await cur.fetchone())[0]
 
     async def close(self) -> None:
+        async with self._lock:
+            await self._end_group(commit=False, error=StoreUnavailable("the store was closed"))
         await self.db.close()
 
     # ---------------------------------------------------------------- transactions
+    # Group commit. Each `transaction()` is a SAVEPOINT inside one open SQLite transaction (the group);
+    # a plain `transaction()` commits the group when it ends, so it is durable when the block is left.
+    # `transaction(group=True)` leaves the group open and yields a future that resolves when the group
+    # is committed (`commit()`), or fails when it is rolled back: a report acknowledged only after that
+    # future resolved is never lost, and several reports share one fsync.
+    # Statements inside a transaction run on the calling thread (they touch the page cache only and take
+    # microseconds); BEGIN (which may wait for another process) and COMMIT (the fsync) run on aiosqlite's
+    # worker thread, so the event loop never waits for the disk.
+    group_commit = True
+
     @asynccontextmanager
-    async def transaction(self):
+    async def transaction(self, *, group: bool = False):
         async with self._lock:
-            try:
-                await self.db.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as exc:
-                raise StoreUnavailable(str(exc)) from exc
+            if self._group is None:
+                self._worker_busy = True
+                try:
+                    await self.db.execute("BEGIN IMMEDIATE")
+                except sqlite3.OperationalError as exc:
+                    raise StoreUnavailable(str(exc)) from exc
+                finally:
+                    self._worker_busy = False
+                self._group = asyncio.get_running_loop().create_future()
+            pending = self._group
             self._in_tx = True
             try:
-                yield
-                await self.db.execute("COMMIT")
+                self._inline("SAVEPOINT tx")
+                yield pending if group else None
+                self._inline("RELEASE tx")
             except BaseException as exc:
                 self._audit_head = None  # re-read after a rollback
                 try:
-                    await self.db.execute("ROLLBACK")
+                    self._inline("ROLLBACK TO tx")
+                    self._inline("RELEASE tx")
                 except sqlite3.Error:
-                    pass
-                if isinstance(exc, sqlite3.OperationalError) and _unavailable(exc):
-                    raise StoreUnavailable(str(exc)) from exc
-                if isinstance(exc, sqlite3.DatabaseError):
-                    raise StoreError(str(exc)) from exc
-                raise
+                    await self._end_group(commit=False, error=exc)
+                converted = self._converted(exc)
+                if converted is exc:
+                    raise
+                raise converted from exc
             finally:
                 self._in_tx = False
+            if not group:
+                await self._end_group(commit=True)
+
+    async def commit(self) -> None:
+        """Commit the open group (one fsync), if any. Raises StoreUnavailable/StoreError when it fails."""
+        async with self._lock:
+            await self._end_group(commit=True)
+
+    async def _end_group(self, *, commit: bool, error: BaseException | None = None) -> None:
+        """With the lock held: COMMIT (or ROLLBACK) the open group and tell everyone waiting on it."""
+        pending, self._group = self._group, None
+        if pending is None:
+            return
+        if commit:
+            self._worker_busy = True
+            try:
+                await self.db.execute("COMMIT")
+                self.commits += 1
+            except BaseException as exc:
+                error = exc
+            finally:
+                self._worker_busy = False
+        if error is None:
+            pending.set_result(None)
+            return
+        self._audit_head = None
+        try:
+            await self.db.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass
+        failure = self._converted(error)
+        pending.set_exception(failure)
+        pending.exception()  # retrieved here: nobody may be waiting on it
+        if commit:
+            raise failure from error
+
+    @staticmethod
+    def _converted(exc: BaseException) -> BaseException:
+        if isinstance(exc, StoreError):
+            return exc
+        if isinstance(exc, sqlite3.OperationalError) and _unavailable(exc):
+            return StoreUnavailable(str(exc))
+        if isinstance(exc, sqlite3.DatabaseError):
+            return StoreError(str(exc))
+        return exc
+
+    def _inline(self, sql: str, params=()) -> tuple[list, int | None]:
+        """Run one statement on this thread (aiosqlite's worker is idle: we hold the lock, no COMMIT runs)."""
+        cur = self.db._conn.execute(sql, params)
+        try:
+            return cur.fetchall(), cur.lastrowid
+        finally:
+            cur.close()
 
     async def _write(self, sql: str, params=()) -> int:
         """Run a write; outside a transaction it becomes its own small transaction."""
         if self._in_tx:
-            cur = await self.db.execute(sql, params)
-            return cur.lastrowid
+            return self._inline(sql, params)[1]
         async with self.transaction():
-            cur = await self.db.execute(sql, params)
-            return cur.lastrowid
+            return self._inline(sql, params)[1]
 
     async def _rows(self, sql: str, params=()) -> list[sqlite3.Row]:
         try:
+            if self._in_tx or not self._worker_busy:
+                return self._inline(sql, params)[0]
             return list(await self.db.execute_fetchall(sql, params))
         except sqlite3.OperationalError as exc:
             if _unavailable(exc):
