@@ -42,6 +42,9 @@ sys.path.insert(0, str(ROOT))
 
 from tests.fakes.synapse import SynapseServer, SynapseUser  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "bench"))
+from common import machine, record, table  # noqa: E402
+
 q = lambda s: urllib.parse.quote(s, safe="")  # noqa: E731
 
 
@@ -241,6 +244,8 @@ async def main() -> None:
     server.start()
     pool = ThreadPoolExecutor(8)
     results: dict[str, str] = {}
+    bans_by_rooms: dict[int, list[float]] = {}
+    peers: tuple[list[float], list[float]] | None = None
     bots: list[Bot] = []
     watcher = None
     try:
@@ -299,6 +304,7 @@ async def main() -> None:
                 print(f"ban in {n} room(s): {ban_s * 1000:.0f} ms, purge seen after "
                       + (f"{purge_s * 1000:.0f} ms" if purge_s is not None else "(not seen in 30 s)"), flush=True)
             results[f"ban lands in {n} protected room(s)"] = spread(bans)
+            bans_by_rooms[n] = bans
             seen_purges = [p for p in purges if p is not None]
             results[f"their recent events redacted in {n} room(s)"] = \
                 spread(seen_purges) + ("" if len(seen_purges) == len(purges) else
@@ -369,6 +375,7 @@ async def main() -> None:
                 out.append(await synapse_alone(server, mod, floor_user, rooms, watcher, command_room=command_room))
         results[f"for comparison, Synapse alone: {n} bans sent at once by the moderator's client, until seen"] = \
             spread(alone)
+        peers = (alone, alone_msg)
         results["for comparison, the same with a message sent 35 ms before the bans (as a command is)"] = \
             spread(alone_msg)
     finally:
@@ -379,9 +386,23 @@ async def main() -> None:
         server.stop(cleanup=True)
         pool.shutdown()
         shutil.rmtree(tmp, ignore_errors=True)
-    print("\nResults (2-core machine, Synapse and the bot on loopback):")
+    print(f"\nResults ({machine()}, Synapse and the bot on loopback):")
     for k, v in results.items():
         print(f"  {k}: {v}")
+    n = max(counts)
+    if peers is not None and bans_by_rooms.get(n):
+        ours = statistics.median(bans_by_rooms[n])
+        rows = [(f"{n} bans, until the moderator's client sees them all", spread(bans_by_rooms[n]), spread(peers[0]),
+                 f"{ours / statistics.median(peers[0]):.2f}", spread(peers[1]),
+                 f"{ours / statistics.median(peers[1]):.2f}")]
+        print()
+        record("Matrix ban (zero tolerance, real Synapse on loopback)",
+               f"Machine: {machine()}. {args.ban_trials} trials each, median (min-max). Ours: `!safety ban --confirm` "
+               f"in the management room until the moderator's client has seen the ban in all {n} rooms. Peers: the "
+               "moderator's own client sending the same bans at once, without and with a message 35 ms before "
+               "(as a command is). Draupnir is not measured here: to compare, install it (`npm install -g draupnir` "
+               "or its Docker image), point it at the same Synapse and time its `!draupnir ban`.\n\n"
+               + table(("ban", "bot", "plain client", "ratio", "plain client, message first", "ratio"), rows))
 
 
 if __name__ == "__main__":

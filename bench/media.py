@@ -132,7 +132,7 @@ def machine() -> None:
     print(f"python {platform.python_version()}, numpy {np.__version__}, Pillow {Image.__version__}")
 
 
-def bench_hashing() -> None:
+def bench_hashing() -> list[tuple]:
     print("\n== hashing (median of runs; decode + PDQ + SHA-256 + MD5) ==")
     print("JPEG time grows with the file's size (libjpeg's entropy decode, about 9 ms per MB here), so")
     print("each line gives the size; the last 12 MP line is a worst case, not a photo.")
@@ -154,6 +154,7 @@ def bench_hashing() -> None:
         frames.append(f)
     gif = encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
     cases.append(("30-frame GIF (480x360)", gif, 7))
+    rows = []
     for label, data, runs in cases:
         h = hash_image_bytes(data)
         plain = statistics.median(timed(lambda d=data: hash_image_bytes(d), runs))
@@ -161,6 +162,34 @@ def bench_hashing() -> None:
         extra = f", {h.frames} frames -> {len(h.frame_hashes)} kept" if h.frames > 1 else ""
         print(f"{label:34s} {len(data) / 1e6:5.2f} MB  hash {ms(plain):>10s}   "
               f"with variants {ms(banked):>10s}  (quality {h.quality}{extra})")
+        if h.frames > 1:
+            continue
+        # Peers, same file: a plain Pillow decode to the same reduced size (the floor: no hashing at all)
+        # and pdqhash on the full-size decode (the reference PDQ, as the library's README computes it).
+        floor = statistics.median(timed(lambda d=data: pillow_reduced(d), runs))
+        full = statistics.median(timed(lambda d=data: pdq_full(d), max(3, runs // 2)))
+        print(f"{'':34s} peers: Pillow decode at <= 512 px {ms(floor)} (x{plain / floor:.2f}), "
+              f"pdqhash on the full image {ms(full)} (x{plain / full:.2f})")
+        rows.append((f"{label}, {len(data) / 1e6:.1f} MB", ms(plain), ms(floor), f"{plain / floor:.2f}", ms(full),
+                     f"{plain / full:.2f}"))
+    return rows
+
+
+def pillow_reduced(data: bytes) -> Image.Image:
+    """The floor: Pillow's reduced-size JPEG decode (draft) and a resize to a long side of 512 px, RGB."""
+    im = Image.open(io.BytesIO(data))
+    im.draft("RGB", (256, 256))
+    im = im.convert("RGB")
+    im.thumbnail((512, 512), Image.BILINEAR)
+    return im
+
+
+def pdq_full(data: bytes):
+    """The reference: decode the whole image and run pdqhash on it."""
+    import pdqhash
+
+    im = Image.open(io.BytesIO(data)).convert("RGB")
+    return pdqhash.compute(np.asarray(im))
 
 
 def _hex_rows(rng: np.random.Generator, n: int) -> list[str]:
@@ -228,6 +257,44 @@ def bench_matching() -> None:
           f"RSS growth while loading {(rss_loaded - rss_before) * per_m:.1f} MiB "
           f"(includes the loader's temporary strings), RSS released by dropping the matcher "
           f"{(rss_loaded - rss_dropped) * per_m:.1f} MiB")
+
+
+def bench_matching_peers(sizes=(100_000, 1_000_000), probes: int = 100) -> list[tuple]:
+    """The same random hashes in our matcher, a faiss binary flat index (exhaustive Hamming search) and
+    threatexchange's PDQIndex (the reference library, itself on faiss); one query at r=31, medians."""
+    try:
+        import faiss
+        from threatexchange.signal_type.pdq.pdq_index import PDQIndex
+    except ImportError:
+        print("\n(matching peers skipped: pip install faiss-cpu threatexchange, or use make bench)")
+        return []
+    print("\n== matching peers: one query at Hamming distance <= 31, median of queries ==")
+    rng = np.random.default_rng(7)
+    rows = []
+    for n in sizes:
+        hexes = _hex_rows(rng, n)
+        queries = _hex_rows(rng, probes)
+        queries[: probes // 10] = hexes[: probes // 10]  # some queries have a match
+        ours = HashMatcher()
+        ours.add_many([(i, h) for i, h in enumerate(hexes)])
+        index = faiss.IndexBinaryFlat(256)
+        index.add(np.frombuffer(bytes.fromhex("".join(hexes)), np.uint8).reshape(n, 32))
+        te = PDQIndex([(h, i) for i, h in enumerate(hexes)]) if n <= 1_000_000 else None
+        del hexes
+        qarr = [np.frombuffer(bytes.fromhex(q), np.uint8).reshape(1, 32) for q in queries]
+        for q in queries[:5]:
+            ours.query(q, max_distance=31)
+        t_ours = statistics.median(timed_each(ours, queries, 31))
+        t_faiss = statistics.median(timed(lambda it=iter(qarr * 2): index.range_search(next(it), 32), probes))
+        t_te = statistics.median(timed(lambda it=iter(queries * 2): te.query(next(it)), probes)) if te else None
+        print(f"{n:>9,d} hashes: ours {ms(t_ours)}, faiss IndexBinaryFlat {ms(t_faiss)} (x{t_ours / t_faiss:.2f}), "
+              f"threatexchange PDQIndex {ms(t_te) if t_te else 'n/a'}"
+              + (f" (x{t_ours / t_te:.2f})" if t_te else ""))
+        rows.append((f"{n:,d} hashes", ms(t_ours), ms(t_faiss), f"{t_ours / t_faiss:.2f}",
+                     ms(t_te) if t_te else "n/a", f"{t_ours / t_te:.2f}" if t_te else ""))
+        del ours, index, te
+        gc.collect()
+    return rows
 
 
 def timed_each(matcher: HashMatcher, queries: list[str], radius: int) -> list[float]:
@@ -314,11 +381,25 @@ def bench_event_to_delete_fake_discord(uploads: int = 20) -> None:
 
 
 def main() -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from common import machine as machine_line
+    from common import record, table
+
     t0 = time.perf_counter()
     machine()
-    bench_hashing()
+    hashing = bench_hashing()
     bench_matching()
+    matching = bench_matching_peers()
     bench_event_to_delete_fake_discord()
+    head = f"Machine: {machine_line()}. Medians of repeated runs in one process.\n\n"
+    print()
+    record("Hashing (decode + PDQ + SHA-256 + MD5)", head + "Peers: Pillow's reduced-size decode of the same file to "
+           "the same size (the floor: no hashing at all) and pdqhash on the full-size decode (the reference).\n\n"
+           + table(("image", "ours", "Pillow decode <= 512 px", "ratio", "pdqhash, full image", "ratio"), hashing))
+    if matching:
+        record("Matching (one query, Hamming distance <= 31)", head + "Peers: a faiss binary flat index (exhaustive "
+               "search) and threatexchange's PDQIndex over the same random hashes.\n\n"
+               + table(("bank", "ours", "faiss IndexBinaryFlat", "ratio", "threatexchange PDQIndex", "ratio"), matching))
     print(f"\nbench run time {time.perf_counter() - t0:.0f} s")
 
 

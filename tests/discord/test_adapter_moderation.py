@@ -167,7 +167,8 @@ async def test_case_buttons_survive_a_restart(tmp_path, fake, world):
         await close.wait_messages(1)
         assert "closed" in ephemeral_text(close)
         assert (await bot.app.store.get_case(str(world.haven), 1)).status.value == "closed"
-        assert fake.messages_by_id[int(post["id"])]["components"] == []  # closed: no more buttons
+        # closed: no more buttons (the edit may land just after the ephemeral reply)
+        await fake.wait_for(lambda: fake.messages_by_id[int(post["id"])]["components"] == [])
 
 
 async def test_public_safety_channel_only_gets_case_waiting(tmp_path, fake, world, caplog):
