@@ -96,6 +96,7 @@ class _PgConnection:
 
 class PostgresStore(SqliteStore):
     shared = True  # several processes may use the same database
+    group_commit = False  # each transaction commits on its own (SqliteStore's group commit is SQLite-only)
 
     def __init__(self, pool: asyncpg.Pool, cipher: Cipher, tag_key: bytes, dsn: str, lease_seconds: float = 30.0):
         self.pool = pool
