@@ -224,7 +224,12 @@ async def _rotate_key(config: Config) -> int:
     from .store.sqlite import SqliteStore
 
     db = config.path(config.storage.database)
-    store = await SqliteStore.open(db, synchronous=config.storage.synchronous, key=config.storage.key)
+    if config.storage.backend == "postgres":  # stop every bot process first: they hold the old key
+        from .store import open_store
+
+        store = await open_store(config)
+    else:
+        store = await SqliteStore.open(db, synchronous=config.storage.synchronous, key=config.storage.key)
     new_text = os.environ.get("SAFETY_BOT_NEW_KEY") or new_key_text()
     try:
         count = await store.rotate_key(parse_key(new_text))

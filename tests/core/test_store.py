@@ -1,6 +1,7 @@
 """The repository contract, run against the SQLite store, the PostgreSQL store and the in-memory fake."""
 
 import asyncio
+import base64
 import sqlite3
 import time
 
@@ -282,3 +283,21 @@ async def test_two_processes_worth_of_stores_never_fork_the_chain_or_share_a_cas
     finally:
         await a.close()
         await b.close()
+
+
+async def test_postgres_rotate_key_re_encrypts_everything(postgres_dsn):
+    old, new = new_key_text(), new_key_text()
+    s = await PostgresStore.open(postgres_dsn, key=old)
+    case = await s.create_case(new_case(reporter="secret-reporter"))
+    await s.add_report(Report(case_id=case.id, reporter=case.reporter, text="very private words", source="member",
+                              created_at=1.0))
+    assert await s.rotate_key(base64.b64decode(new)) > 0
+    await s.close()
+    with pytest.raises(WrongKey, match="different key"):
+        await PostgresStore.open(postgres_dsn, key=old)
+    s = await PostgresStore.open(postgres_dsn, key=new)
+    try:
+        assert (await s.reports_for(case.id))[0].text == "very private words"
+        assert (await s.get_case_by_id(case.id)).reporter.id == "secret-reporter"
+    finally:
+        await s.close()
