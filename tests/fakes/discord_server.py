@@ -203,6 +203,8 @@ class FakeDiscord:
         self._failures: list[FailRule] = []
         self._sessions: dict[str, _Session] = {}
         self._session: Optional[_Session] = None
+        self._channel_positions: dict[int, int] = {}  # guild id -> position of its latest channel
+        self._channels_of: dict[int, list[int]] = {}  # guild id -> its channel ids, in order
         self._shards: dict[int, _Session] = {}  # shard id -> its session, when clients IDENTIFY with shards
         self.shard_count = 1
         self._sockets: set = set()
@@ -339,8 +341,10 @@ class FakeDiscord:
         """A guild channel. ``private`` denies VIEW_CHANNEL to @everyone and allows it to the bot's role;
         ``overwrites`` maps a role or member id to ``(allow, deny)``."""
         cid = id or self.snowflake()
+        self._channel_positions[guild_id] = self._channel_positions.get(guild_id, -1) + 1  # O(1): 10,000 guilds
+        self._channels_of.setdefault(guild_id, []).append(cid)
         self.channels[cid] = {"id": str(cid), "type": type, "guild_id": str(guild_id), "name": name,
-                              "position": sum(c.get("guild_id") == str(guild_id) for c in self.channels.values()),
+                              "position": self._channel_positions[guild_id],
                               "parent_id": parent_id and str(parent_id), "topic": None, "nsfw": False,
                               "rate_limit_per_user": 0, "flags": 0, "last_message_id": None,
                               "permission_overwrites": []}
@@ -537,7 +541,8 @@ class FakeDiscord:
 
     def _guild_channels(self, guild_id: int) -> list:
         self._guild(guild_id)
-        return [c for c in self.channels.values() if c.get("guild_id") == str(guild_id)]
+        return [self.channels[cid] for cid in self._channels_of.get(guild_id, ())
+                if self.channels.get(cid, {}).get("guild_id") == str(guild_id)]
 
     def _guild_create(self, guild_id: int, intents: int) -> dict:
         members = self.guilds[guild_id]["members"]
