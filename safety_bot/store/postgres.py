@@ -104,6 +104,7 @@ class PostgresStore(SqliteStore):
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"  # this process, for leases
         self._leader: asyncpg.Connection | None = None
         self._listener: asyncpg.Connection | None = None
+        self._claiming = asyncio.Lock()
         self._conn_var: contextvars.ContextVar = contextvars.ContextVar(f"pg-tx-{id(self)}", default=None)
         super().__init__(_PgConnection(self), cipher, tag_key, _redacted(dsn))
         self.dsn = dsn
@@ -279,7 +280,7 @@ class PostgresStore(SqliteStore):
                           (status, detail, outbox_id))
 
     async def outbox_claim(self, limit: int | None = None):
-        async with self.transaction():
+        async with self._claiming, self.transaction():  # one claim at a time in this process
             rows = await self._conn_var.get().fetch(
                 f"UPDATE outbox SET lease_owner=$1, lease_until={_NOW} + $2 WHERE id IN (SELECT id FROM outbox "
                 f"WHERE status='pending' AND (lease_until IS NULL OR lease_until < {_NOW} OR lease_owner = $1) "

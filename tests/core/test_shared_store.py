@@ -13,12 +13,16 @@ from safety_bot.store.postgres import PostgresStore
 from tests.harness import make_harness
 
 
+KEYS: dict = {}
+
+
 @pytest.fixture
 async def two(postgres_dsn):
     key = new_key_text()
     # Leases long enough that a busy 2-core machine does not let a live one lapse between two statements.
     a = await PostgresStore.open(postgres_dsn, key=key, lease_seconds=4.0)
     b = await PostgresStore.open(postgres_dsn, key=key, lease_seconds=4.0)
+    KEYS[a] = key
     yield a, b
     await a.close()
     await b.close()
@@ -42,9 +46,13 @@ async def test_a_live_lease_is_not_taken_an_expired_one_is_taken_once(two):
         return all(left < 0 for _, _, left in await a.leases_held())
 
     await wait_for(expired)  # a stopped renewing: it "died"
-    claims = await asyncio.gather(b.outbox_claim(), b.outbox_claim(), a.outbox_claim())
+    c = await PostgresStore.open(a.dsn, key=KEYS[a], lease_seconds=4.0)  # a third process
+    try:
+        claims = await asyncio.gather(b.outbox_claim(), c.outbox_claim())
+    finally:
+        await c.close()
     taken = [i for claim in claims for i, _ in claim]
-    assert sorted(taken) == ids[1:]  # each expired action claimed exactly once, the done one not at all
+    assert sorted(taken) == ids[1:]  # each expired action claimed by exactly one process, the done one by none
     await b.outbox_done(ids[1], "ok")
     await b.outbox_done(ids[2], "ok")
     assert await a.leases_held() == [] and await a.outbox_pending() == []
