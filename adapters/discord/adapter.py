@@ -73,7 +73,10 @@ class DiscordAdapter(DiscordMembers, DiscordModeration, DiscordMedia):
         intents = discord.Intents.default()
         intents.members = True  # who holds the safety role; which server a DM belongs to
         intents.message_content = True  # protected channels (media checks) and reported messages
-        shards = {} if cfg.shard_count is None else {"shard_count": cfg.shard_count, "shard_ids": cfg.shard_ids}
+        # Sharded (large) bots do not ask for every guild's member list at start-up: Discord allows 120 gateway
+        # sends a minute, so 5,000 guilds would take 40 minutes. Members come with each interaction instead.
+        shards = {} if cfg.shard_count is None else {"shard_count": cfg.shard_count, "shard_ids": cfg.shard_ids,
+                                                     "chunk_guilds_at_startup": False}
         self.client = (ShardedSafetyClient if shards else SafetyClient)(
             self, intents=intents, allowed_mentions=discord.AllowedMentions.none(), guild_ready_timeout=ready_timeout,
             **shards)
