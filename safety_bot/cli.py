@@ -22,12 +22,14 @@ def _setup_logging(level: str) -> None:
         logging.getLogger(noisy).setLevel(max(logging.WARNING, getattr(logging, level)))
 
 
-def _load(path: str) -> Config:
+def _load(path: str, *, library: list | None = None) -> Config:
     try:
         config = load_config(path)
         from .playbooks import load_library
 
-        load_library(config.path(config.playbooks))
+        lib = load_library(config.path(config.playbooks))
+        if library is not None:
+            library.append(lib)
         return config
     except DataFileError as exc:
         print(f"safety-bot: the configuration is not valid:\n{exc}", file=sys.stderr)
@@ -35,7 +37,12 @@ def _load(path: str) -> Config:
 
 
 def cmd_check_config(args) -> int:
-    config = _load(args.config)
+    library: list = []
+    config = _load(args.config, library=library)
+    missing = library[0].missing_texts()  # a language without a text falls back to English: valid, but said
+    if missing:
+        print("safety-bot: texts missing from a language:\n" + "\n".join(missing), file=sys.stderr)
+        return 1
     from .plugins import plugins
 
     platforms = [p.name for p in plugins().values() if not p.interactive and p.enabled(config)]

@@ -33,9 +33,9 @@ class Conversation:
             if current is not None:
                 return await self._answer(current, text, locale or current.locale)
             word = text.strip().lower()
-            if word.startswith("consent"):
+            if any(word.startswith(w) for w in self.texts.words("consent")):
                 return await self._consent(user, word.split()[-1] if len(word.split()) > 1 else "", loc)
-            if word in ("withdraw", "zurückziehen"):
+            if word in self.texts.words("withdraw"):
                 return await self._withdraw(user, loc)
             case = await self._latest_open_case_of(user, community)
             explicit = start_report is True  # the member used the report command
@@ -82,7 +82,7 @@ class Conversation:
             await self.store.delete_intake(current.platform, current.user_id)
             return Outcome(reply=self.t("member_hint", loc))
         qdef = self.lib.questions[qid]
-        answer = intake_rules.parse_answer(qdef, text, loc)
+        answer = intake_rules.parse_answer(qdef, text, loc, self.texts)
         if len(text) > self.config.limits.report_max_chars:
             return Outcome(ok=False, reply=self.t("report_too_long", loc, limit=self.config.limits.report_max_chars,
                                                   length=len(text)), prompt=intake_rules.prompt_for(self.lib, qid, loc))
@@ -97,7 +97,7 @@ class Conversation:
         value = intake_rules.SKIP if answer.kind in ("skip", "stop") else answer.value
         changes = intake_rules.apply_answer(self.lib, case, qid, value)
         if qid == "country" and answer.kind == "value":
-            country = intake_rules.parse_country(value)
+            country = intake_rules.parse_country(value, self.texts)
             if country:
                 case.flags["country"] = country
         nxt = None if answer.kind == "stop" else intake_rules.next_question(self.lib, case, current.asked)

@@ -8,11 +8,9 @@ from dataclasses import dataclass
 
 from .actions import Choice, Prompt
 from .domain import Case, Urgency
-from .playbooks import Library, QuestionDef, lang_of, pick
+from .playbooks import Library, QuestionDef, Texts, lang_of, pick
 
 SKIP = "skipped"
-SKIP_WORDS = {"skip", "s", "pass", "-", "überspringen", "ueberspringen", "weiter", "saltar", "omitir"}
-STOP_WORDS = {"stop", "done", "finish", "enough", "stopp", "fertig", "genug", "parar", "basta"}
 SWITCH_HOPS = 3
 
 
@@ -44,12 +42,13 @@ def prompt_for(library: Library, qid: str, locale: str, case: Case | None = None
     )
 
 
-def parse_answer(q: QuestionDef, text: str, locale: str) -> Answer:
+def parse_answer(q: QuestionDef, text: str, locale: str, texts: Texts) -> Answer:
+    """What a member's answer means. The words recognised (skip, stop, yes, no) come from every locale file."""
     raw = " ".join((text or "").split())
     low = raw.lower().strip(" .!")
-    if low in SKIP_WORDS:
+    if low in texts.words("skip"):
         return Answer("skip")
-    if low in STOP_WORDS:
+    if low in texts.words("stop"):
         return Answer("stop")
     if q.choices:
         if low.isdigit() and 1 <= int(low) <= len(q.choices):
@@ -58,10 +57,9 @@ def parse_answer(q: QuestionDef, text: str, locale: str) -> Answer:
             labels = {c.value.lower(), c.value.replace("_", " ").lower(), *(v.lower() for v in c.label.values())}
             if low in labels:
                 return Answer("value", c.value)
-        yes_no = {"y": "yes", "yeah": "yes", "ja": "yes", "j": "yes", "sí": "yes", "si": "yes",
-                  "n": "no", "nope": "no", "nein": "no"}
-        if low in yes_no and any(c.value == yes_no[low] for c in q.choices):
-            return Answer("value", yes_no[low])
+        for meaning in ("yes", "no"):
+            if low in texts.words(meaning) and any(c.value == meaning for c in q.choices):
+                return Answer("value", meaning)
         if not q.free_text:
             return Answer("invalid")
     if not raw:
@@ -106,31 +104,12 @@ def wants_adult_resources(case: Case) -> bool:
 
 
 # ---------------------------------------------------------------------------- countries
-_COUNTRIES = {
-    "US": ["us", "usa", "united states", "united states of america", "america", "vereinigte staaten", "estados unidos"],
-    "GB": ["gb", "uk", "united kingdom", "great britain", "britain", "england", "scotland", "wales",
-           "northern ireland", "großbritannien", "grossbritannien", "vereinigtes königreich", "reino unido"],
-    "CA": ["ca", "canada", "kanada", "canadá"],
-    "AU": ["au", "australia", "australien"],
-    "DE": ["de", "germany", "deutschland", "alemania"],
-    "AT": ["at", "austria", "österreich", "oesterreich"],
-    "CH": ["ch", "switzerland", "schweiz", "suiza"],
-    "IE": ["ie", "ireland", "irland", "irlanda"],
-    "NZ": ["nz", "new zealand", "neuseeland"],
-    "ES": ["es", "spain", "españa", "espana", "spanien"],
-    "FR": ["fr", "france", "frankreich", "francia"],
-    "NL": ["nl", "netherlands", "niederlande", "holland"],
-    "MX": ["mx", "mexico", "méxico", "mexiko"],
-    "IN": ["in", "india", "indien"],
-    "BR": ["br", "brazil", "brasil", "brasilien"],
-}
-_BY_NAME = {name: code for code, names in _COUNTRIES.items() for name in names}
-
-
-def parse_country(text: str) -> str | None:
+def parse_country(text: str, texts: Texts) -> str | None:
+    """A country code from a member's answer: a name from any locale file's `countries`, or a code."""
     low = " ".join((text or "").lower().replace(".", "").split())
-    if low in _BY_NAME:
-        return _BY_NAME[low]
+    found = texts.country(low)
+    if found:
+        return found
     if re.fullmatch(r"[a-z]{2}", low):
         return low.upper()
     return None

@@ -285,7 +285,7 @@ async def cmd_resources(c: Ctx) -> Outcome:
             break
     loc = case.locale if case else c.svc.config.locale
     from .intake import parse_country
-    country = parse_country(c.cmd.text) if c.cmd.text else None
+    country = parse_country(c.cmd.text, c.svc.texts) if c.cmd.text else None
     body = c.svc.t("resources_from_team", loc) + "\n" + c.svc.resources_text(case, loc, country=country)
     out = Outcome(actions=[c.svc.private(t, body, loc, c.ctx.community, "resources")],
                   reply=f"Sending resources to {inert_plain(t.name or t.id)} privately.")

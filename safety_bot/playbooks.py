@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from .cues import CueLists, Cues
 from .directory import directory_problems
+from .locales import LoadedYaml, Texts, lang_of, load_locales, missing_keys  # noqa: F401 (re-exported)
 from .yamlio import DataFileError, load_yaml, validate
 
 AUDIENCES = ("adult", "minor", "parent", "bystander", "moderator")
@@ -198,38 +199,9 @@ class ResourcesFile(Strict):
         return self
 
 
-class LocaleFile(Strict):
-    version: Literal[1]
-    language: str
-    texts: dict[str, str]
-    cues: CueLists = Field(default_factory=CueLists)  # self-harm, danger, age... (safety_bot/cues.py)
-
-
-def lang_of(locale: str | None) -> str:
-    return (locale or "en").replace("_", "-").split("-")[0].lower() or "en"
-
-
 def pick(texts: dict[str, str], locale: str | None) -> str:
     lang = lang_of(locale)
     return texts.get(lang) or texts["en"]
-
-
-class Texts:
-    """Bot texts by key and language, from playbooks/locales/*.yaml; English is complete, others fall back."""
-
-    def __init__(self, by_lang: dict[str, dict[str, str]]):
-        self.by_lang = by_lang
-
-    def t(self, key: str, locale: str | None = "en", **kw) -> str:
-        lang = lang_of(locale)
-        template = self.by_lang.get(lang, {}).get(key) or self.by_lang["en"].get(key)
-        if template is None:
-            raise KeyError(f"no text for {key!r}")
-        return template.format(**kw) if kw else template
-
-    @property
-    def languages(self) -> list[str]:
-        return sorted(self.by_lang)
 
 
 @dataclass
@@ -243,6 +215,11 @@ class Library:
     folder: Path
     cues: Cues = dataclasses.field(default_factory=lambda: Cues({}))
     apps: list[AppHelpDef] = dataclasses.field(default_factory=list)
+    locale_files: dict[str, LoadedYaml] = dataclasses.field(default_factory=dict)
+
+    def missing_texts(self) -> list[str]:
+        """Keys a language lacks that English has (`safety-bot check-config` reports them)."""
+        return missing_keys(self.texts, self.locale_files)
 
     def playbook(self, category: str) -> Playbook:
         return self.playbooks.get(category) or self.playbooks["sextortion"]
@@ -264,6 +241,62 @@ def _fingerprint(folder: Path) -> tuple:
             continue
         out.append((file.name, st.st_size, st.st_mtime_ns))
     return tuple(out)
+
+
+def _text_keys(kind: str, data) -> list[tuple]:
+    """Where a data file names locale text keys: key paths inside it."""
+    if not isinstance(data, dict):
+        return []
+    paths: list[tuple] = []
+    if kind == "intake":
+        for qid, q in (data.get("questions") or {}).items() if isinstance(data.get("questions"), dict) else ():
+            if isinstance(q, dict):
+                paths.append(("questions", qid, "text"))
+                if "bystander_text" in q:
+                    paths.append(("questions", qid, "bystander_text"))
+                for i, c in enumerate(q.get("choices") or []) if isinstance(q.get("choices"), list) else ():
+                    if isinstance(c, dict):
+                        paths.append(("questions", qid, "choices", i, "label"))
+    elif kind == "resources":
+        for i, r in enumerate(data.get("resources") or []) if isinstance(data.get("resources"), list) else ():
+            if isinstance(r, dict):
+                paths.append(("resources", i, "description"))
+        for i, r in enumerate(data.get("apps") or []) if isinstance(data.get("apps"), list) else ():
+            if isinstance(r, dict):
+                paths.append(("apps", i, "how"))
+    else:
+        paths.append(("name",))
+        for key in data.get("texts") or {} if isinstance(data.get("texts"), dict) else ():
+            paths.append(("texts", key))
+    return paths
+
+
+def resolve_texts(loaded: LoadedYaml, kind: str, texts: Texts | None, problems: list[str]):
+    """A copy of the file's data with each text key replaced by its texts in every language, for validation.
+    Playbooks, intake and resources name keys of the locale files; the words themselves live there."""
+    import copy
+
+    data = copy.deepcopy(loaded.data)
+    for path in _text_keys(kind, data):
+        parent = data
+        for part in path[:-1]:
+            parent = parent[part]
+        value = parent.get(path[-1])
+        if value is None:
+            continue  # validation reports a missing key
+        where = loaded.where(path)
+        if not isinstance(value, str):
+            problems.append(f"{where}: write a text key of the locale files here (like {'.'.join(map(str, path))}); "
+                            f"the texts themselves live in locales/<language>.yaml")
+            parent[path[-1]] = {"en": "-"}
+            continue
+        found = texts.all_languages(value) if texts is not None else {}
+        if "en" not in found:
+            if texts is not None:
+                problems.append(f"{where}: no English text has the key {value!r} (add it to locales/en.yaml)")
+            found = {"en": "-"}
+        parent[path[-1]] = found
+    return data
 
 
 def load_library(folder: str | Path) -> Library:
@@ -290,19 +323,23 @@ def _load_library(folder: Path) -> Library:
             problems.extend(exc.problems)
             return None
 
-    intake = attempt(lambda: validate(IntakeFile, load_yaml(folder / "intake.yaml")))
-    resources_yaml = attempt(load_yaml, folder / "resources.yaml")
-    resources = attempt(validate, ResourcesFile, resources_yaml) if resources_yaml is not None else None
+    texts, locale_files = load_locales(folder, problems)
+
+    def load(model, file: Path, kind: str):
+        loaded = attempt(load_yaml, file)
+        if loaded is None:
+            return None, None
+        return attempt(validate, model, loaded, resolve_texts(loaded, kind, texts, problems)), loaded
+
+    intake, _ = load(IntakeFile, folder / "intake.yaml", "intake")
+    resources, resources_yaml = load(ResourcesFile, folder / "resources.yaml", "resources")
     if resources is not None:
         problems.extend(directory_problems(resources.resources, resources_yaml.where))
     playbooks: dict[str, Playbook] = {}
     for file in sorted(folder.glob("*.yaml")):
         if file.name in ("intake.yaml", "resources.yaml"):
             continue
-        loaded = attempt(load_yaml, file)
-        if loaded is None:
-            continue
-        pb = attempt(validate, Playbook, loaded)
+        pb, loaded = load(Playbook, file, "playbook")
         if pb is None:
             continue
         if pb.id != file.stem:
@@ -312,28 +349,14 @@ def _load_library(folder: Path) -> Library:
             for i, q in enumerate(pb.questions):
                 if q not in intake.questions:
                     problems.append(f"{loaded.where(('questions', i))}: unknown question {q!r} (see intake.yaml)")
-    by_lang: dict[str, dict[str, str]] = {}
-    cues_by_lang: dict[str, CueLists] = {}
-    for file in sorted((folder / "locales").glob("*.yaml")):
-        lf = attempt(lambda f=file: validate(LocaleFile, load_yaml(f)))
-        if lf is not None:
-            by_lang[lf.language] = lf.texts
-            cues_by_lang[lf.language] = lf.cues
     for required in REQUIRED_PLAYBOOKS:
         if required not in playbooks and not any(str(folder / required) in p for p in problems):
             problems.append(f"{folder / (required + '.yaml')}: the {required} playbook is missing")
-    if "en" not in by_lang and not problems:
-        problems.append(f"{folder / 'locales' / 'en.yaml'}: the English texts are missing")
-    if "en" in by_lang:
-        for lang, texts in by_lang.items():
-            for key in texts:
-                if key not in by_lang["en"]:
-                    problems.append(f"{folder / 'locales' / (lang + '.yaml')}: texts.{key}: no English text has this key")
     for pb in playbooks.values():
         for target in pb.switch_to:
             if target not in playbooks:
                 problems.append(f"{folder / (pb.id + '.yaml')}: switch_to.{target}: no such playbook")
     if problems:
         raise DataFileError(problems)
-    return Library(playbooks, intake.questions, resources.resources, Texts(by_lang), folder, Cues(cues_by_lang),
-                   resources.apps)
+    return Library(playbooks, intake.questions, resources.resources, texts, folder, Cues(texts.cues_by_lang),
+                   resources.apps, locale_files)

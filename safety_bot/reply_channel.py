@@ -51,9 +51,12 @@ class ReplyChannel:
         case = await self._latest_open_case_of(user, None)
         if case is None:
             return Outcome(ok=False, reply=self.t("no_open_case", loc))
-        if value not in ("yes", "no", "ja", "nein"):
+        if value in self.texts.words("yes"):
+            value = "yes"
+        elif value in self.texts.words("no"):
+            value = "no"
+        else:
             return Outcome(ok=False, reply=self.t("consent_usage", loc))
-        value = {"ja": "yes", "nein": "no"}.get(value, value)
         case.flags["consent"] = value
         case.answers["consent"] = value
         async with self.store.transaction():
@@ -79,6 +82,6 @@ class ReplyChannel:
     async def resources_request(self, user: UserRef, community: str, locale: str | None = None,
                                 country: str | None = None) -> Outcome:
         loc = locale or self.config.locale
-        cc = intake_rules.parse_country(country) if country else None
+        cc = intake_rules.parse_country(country, self.texts) if country else None
         body = self.t("resources_intro", loc) + "\n" + self.resources_text(None, loc, country=cc)
         return Outcome(reply=body, actions=[self.private(user, body, loc, community, "resources")])

@@ -124,7 +124,8 @@ async def cmd_warn(c: Ctx) -> Outcome:
     active = active_strikes(c, await c.svc.store.strikes_for(com.network, t.key))
     n = len(active)
     out = Outcome(case_number=case.number if case else None)
-    out.actions.append(WarnUser(community=com.id, user=t, text=c.svc.t("warning_to_member", c.ctx.locale,
+    # in the members' language (config `locale`), not the moderator's
+    out.actions.append(WarnUser(community=com.id, user=t, text=c.svc.t("warning_to_member", c.svc.config.locale,
                                                                       community=com.name or com.id, reason=inert_plain(reason))))
     step = f"strike {n} (timeout at {cfg.timeout_at}, ban at {cfg.ban_at}; strikes fade after {cfg.decay_days} days)"
     if n >= cfg.ban_at:

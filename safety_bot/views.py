@@ -9,6 +9,7 @@ import contextvars
 import datetime as dt
 
 from .domain import Case, CaseNote, Evidence, Report, Status
+from .locales import TIME_FORMATS, lang_of
 from .playbooks import Library, pick
 from .plugins import plugin as platform_plugin
 from .text import inert_plain, one_line
@@ -30,7 +31,6 @@ ANSWER_LABELS = {
 # How times are written for the people reading them. Adapters set this for their own tasks: a platform's
 # name when its plugin renders times itself (Discord: <t:...>, in each reader's locale and zone); else a language code.
 TIME_STYLE: contextvars.ContextVar[str] = contextvars.ContextVar("time_style", default="en")
-_FORMATS = {"de": "%d.%m.%Y, %H:%M UTC", "en": "%d %b %Y, %H:%M UTC"}
 
 
 def when(ts: float) -> str:
@@ -38,7 +38,9 @@ def when(ts: float) -> str:
     rendering = platform_plugin(style)  # a platform that renders times itself (Discord: <t:...>)
     if rendering is not None and rendering.render_time is not None:
         return rendering.render_time(ts)
-    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).strftime(_FORMATS.get(style.split("-")[0], _FORMATS["en"]))
+    # formats.datetime of the locale files; ISO only if no locale file was ever loaded
+    fmt = TIME_FORMATS.get(lang_of(style)) or TIME_FORMATS.get("en") or "%Y-%m-%d %H:%M UTC"
+    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).strftime(fmt)
 
 
 def reporter_label(case: Case) -> str:

@@ -96,7 +96,8 @@ class ConsoleAdapter:
             return
         lines = p.text.split("\n")
         if p.choices:
-            lines.append("  " + "   ".join(f"{i}) {c.label}" for i, c in enumerate(p.choices, 1)) + "   (skip / stop)")
+            lines.append("  " + "   ".join(f"{i}) {c.label}" for i, c in enumerate(p.choices, 1)) + "   "
+                         + self.app.service.t("console.choices_hint", self.locale))
         self.write(f"[private to {self.me}] " + f"\n[private to {self.me}] ".join(lines))
 
     async def finish(self, out: Outcome, *, private_reply: bool = False) -> None:
@@ -248,7 +249,7 @@ class ConsoleAdapter:
         if message_id is not None:
             m = self.world.find(message_id)
             if m is None or m.deleted or m.community != self.here:
-                self.write(f"[private to {self.me}] I cannot find that message. Check the id (like m3) or report with text instead.")
+                self.write(f"[private to {self.me}] " + self.app.service.t("console.message_not_found", self.locale))
                 return
             # Captured at once, before anyone can delete or purge it.
             snapshot = MessageSnapshot(self.world.ref(m), self.world.user(m.author), m.text, m.at)

@@ -16,6 +16,7 @@ import discord
 import yarl
 from discord import app_commands
 
+from safety_bot.actions import Prompt
 from safety_bot.app import App
 from safety_bot.config import DiscordGuild
 from safety_bot.events import Community
@@ -25,7 +26,7 @@ from .members import DiscordMembers, PendingReport
 from .moderation import DiscordModeration, PendingConfirm
 from .platform import DiscordPlatform
 from .render import PLATFORM, channel_is_private, chunks
-from .ui import DYNAMIC_ITEMS, case_view, prompt_view
+from .ui import DYNAMIC_ITEMS, LocaleTranslator, case_view, prompt_view
 
 log = logging.getLogger(__name__)
 PENDING_SECONDS = 900  # an interaction token lives 15 minutes; so do our pending modals and confirmations
@@ -82,7 +83,8 @@ class DiscordAdapter(DiscordMembers, DiscordModeration, DiscordMedia):
             **shards)
         self.platform = DiscordPlatform(self.client, self.guilds, ensure_started=self.ensure_started,
                                         block_media=self.block_media,
-                                        owns=cfg.owns if cfg.shard_count else None)
+                                        owns=cfg.owns if cfg.shard_count else None,
+                                        texts=app.service.texts, locale=app.config.locale)
         app.runtime.add_platform(self.platform)
         self.connected = asyncio.Event()
         self.ready = asyncio.Event()
@@ -146,6 +148,7 @@ class DiscordAdapter(DiscordMembers, DiscordModeration, DiscordMedia):
     async def setup_hook(self) -> None:
         for item in DYNAMIC_ITEMS:
             self.client.add_dynamic_items(item)  # persistent buttons: they work on posts from before a restart
+        await self.client.tree.set_translator(LocaleTranslator(self.app.service.texts))
         if self.sync_commands:
             for gid in self.guilds:
                 if not self.cfg.owns(gid):
@@ -219,13 +222,17 @@ class DiscordAdapter(DiscordMembers, DiscordModeration, DiscordMedia):
     def locale(interaction: discord.Interaction) -> str:
         return str(interaction.locale or "en")
 
+    def mt(self, key: str, locale: str | None, **kw) -> str:
+        """A member text of the locale files (`discord.<key>`), in the member's language."""
+        return self.app.service.t("discord." + key, locale or self.app.config.locale, **kw)
+
     async def defer(self, interaction: discord.Interaction) -> None:
         if not interaction.response.is_done():
             await interaction.response.defer(ephemeral=True, thinking=True)
 
     async def reply(self, interaction: discord.Interaction, text: str, *, view: Optional[discord.ui.View] = None) -> None:
         """Ephemeral answer (split to fit); a view goes on the last part."""
-        parts = chunks(text) or ["Done."]
+        parts = chunks(text) or [self.mt("done", self.locale(interaction))]
         for i, part in enumerate(parts):
             v = view if (view is not None and i == len(parts) - 1) else discord.utils.MISSING
             if not interaction.response.is_done():
@@ -233,8 +240,11 @@ class DiscordAdapter(DiscordMembers, DiscordModeration, DiscordMedia):
             else:
                 await interaction.followup.send(part, ephemeral=True, view=v)
 
-    prompt_view = staticmethod(prompt_view)
-    case_view = staticmethod(case_view)
+    def prompt_view(self, prompt: Prompt, locale: str | None) -> discord.ui.View:
+        return prompt_view(prompt, self.app.service.texts, locale or self.app.config.locale)
+
+    def case_view(self, guild_id: int, card: dict) -> Optional[discord.ui.View]:
+        return case_view(guild_id, card, self.app.service.texts)
 
     def _prune(self) -> None:
         horizon = time.monotonic() - PENDING_SECONDS
@@ -245,7 +255,7 @@ class DiscordAdapter(DiscordMembers, DiscordModeration, DiscordMedia):
     async def on_command_error(self, interaction: discord.Interaction, error: Exception) -> None:
         log.error("command failed: %s", error.__class__.__name__, exc_info=error)
         with contextlib.suppress(discord.HTTPException):
-            await self.reply(interaction, "Something went wrong. Nothing more was changed; please try again.")
+            await self.reply(interaction, self.mt("went_wrong", self.locale(interaction)))
 
     # ------------------------------------------------------------------ commands
     def _build_commands(self) -> None:
@@ -253,12 +263,15 @@ class DiscordAdapter(DiscordMembers, DiscordModeration, DiscordMedia):
         guilds = [discord.Object(gid) for gid in self.guilds]
         ad = self
 
-        @app_commands.command(name="report", description="Tell the safety team privately about something")
+        def text(key: str):  # English as registered; other languages as Discord localizations (LocaleTranslator)
+            return app_commands.locale_str(self.mt(key, "en"), key="discord." + key)
+
+        @app_commands.command(name="report", description=text("report_command"))
         async def report(interaction: discord.Interaction) -> None:
             await ad.cmd_report(interaction)
 
-        @app_commands.command(name="resources", description="Places that can help, sent to you privately")
-        @app_commands.describe(country="Your country (optional), e.g. DE or Germany")
+        @app_commands.command(name="resources", description=text("resources_command"))
+        @app_commands.describe(country=text("resources_country"))
         async def resources(interaction: discord.Interaction, country: Optional[str] = None) -> None:
             await ad.cmd_resources(interaction, country)
 
@@ -270,7 +283,7 @@ class DiscordAdapter(DiscordMembers, DiscordModeration, DiscordMedia):
 
         tree.add_command(report, guilds=guilds)
         tree.add_command(resources, guilds=guilds)
-        tree.add_command(app_commands.ContextMenu(name="Report message", callback=report_message), guilds=guilds)
+        tree.add_command(app_commands.ContextMenu(name=text("report_message_menu"), callback=report_message), guilds=guilds)
         remove_menu = app_commands.ContextMenu(name="Remove & block media", callback=remove_block)
         remove_menu.default_permissions = discord.Permissions(manage_messages=True)
         remove_menu.guild_only = True

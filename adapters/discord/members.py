@@ -16,10 +16,8 @@ from safety_bot.ports import CaptureFailed
 from safety_bot.respond import respond
 
 from .render import PLATFORM, chunks, message_ref, modal_values, parse_link, snapshot_of, user_ref
-from .ui import answer_modal, prompt_view, report_modal
+from .ui import answer_modal, report_modal
 
-DMS_CLOSED_NOTE = ("Your direct messages are closed, so I could not message you privately. Here is what I "
-                   "wanted to send you (only you can see this):")
 
 
 @dataclass
@@ -41,12 +39,14 @@ class InteractionSurface:
         reply = text + ("\n" + self.notes if self.notes else "")
         undelivered = self.adapter.platform.undelivered.pop(str(self.interaction.user.id), None)
         if undelivered:
-            reply = (reply + "\n\n" if reply else "") + DMS_CLOSED_NOTE + "\n\n" + "\n\n".join(undelivered)
+            note = self.adapter.mt("dms_closed", self.adapter.locale(self.interaction))
+            reply = (reply + "\n\n" if reply else "") + note + "\n\n" + "\n\n".join(undelivered)
         if reply:
             await self.adapter.reply(self.interaction, reply)
 
     async def prompt(self, prompt: Prompt) -> None:
-        await self.adapter.reply(self.interaction, prompt.text, view=prompt_view(prompt))
+        await self.adapter.reply(self.interaction, prompt.text,
+                                 view=self.adapter.prompt_view(prompt, self.adapter.locale(self.interaction)))
 
     async def unshown(self, text: str) -> None:
         pass
@@ -66,7 +66,7 @@ class DirectMessageSurface:
     async def prompt(self, prompt: Prompt) -> None:
         parts = chunks(prompt.text) or ["-"]
         for i, part in enumerate(parts):
-            await self.channel.send(part, view=prompt_view(prompt) if i == len(parts) - 1 else None)
+            await self.channel.send(part, view=self.adapter.prompt_view(prompt, None) if i == len(parts) - 1 else None)
 
     async def unshown(self, text: str) -> None:
         pass
@@ -91,19 +91,20 @@ class DiscordMembers:
 
     async def cmd_report(self, interaction: discord.Interaction) -> None:
         if interaction.guild_id is not None and interaction.guild_id not in self.guilds:
-            await self.reply(interaction, "This server is not set up for safety-bot.")
+            await self.reply(interaction, self.mt("not_set_up", self.locale(interaction)))
             return
         self._prune()
         community = await self.member_community(interaction)
         nonce = secrets.token_hex(8)
         self._pending_reports[nonce] = PendingReport(community, None, False, time.monotonic())
-        await interaction.response.send_modal(report_modal(f"safety:report:{nonce}", with_message=False))
+        await interaction.response.send_modal(report_modal(f"safety:report:{nonce}", self._modal_texts(interaction),
+                                                           with_message=False))
 
     async def ctx_report_message(self, interaction: discord.Interaction, message: discord.Message) -> None:
         gid = interaction.guild_id
         g = self.guilds.get(gid) if gid is not None else None
         if g is None:
-            await self.reply(interaction, "This server is not set up for safety-bot.")
+            await self.reply(interaction, self.mt("not_set_up", self.locale(interaction)))
             return
         # Evidence first: captured now from the resolved message, before a ban or deletion can purge it.
         snapshot = snapshot_of(message, gid)
@@ -112,7 +113,11 @@ class DiscordMembers:
         nonce = secrets.token_hex(8)
         self._pending_reports[nonce] = PendingReport(str(gid), snapshot, self.is_moderator(g, author), time.monotonic())
         custom_id = f"safety:report:{nonce}:{message.channel.id}:{message.id}"
-        await interaction.response.send_modal(report_modal(custom_id, with_message=True))
+        await interaction.response.send_modal(report_modal(custom_id, self._modal_texts(interaction), with_message=True))
+
+    def _modal_texts(self, interaction: discord.Interaction):
+        loc = self.locale(interaction)
+        return lambda key: self.mt(key, loc)
 
     async def _capture(self, ref: MessageRef) -> Optional[MessageSnapshot]:
         try:
@@ -141,12 +146,11 @@ class DiscordMembers:
                 ref = found
                 snapshot = await self._capture(ref)
                 if snapshot is None:
-                    notes.append("I could not open that message (it may be gone); the team has the link.")
+                    notes.append(self.mt("link_not_opened", self.locale(interaction)))
             else:
                 more = (more + "\n" if more else "") + f"Link given: {link}"
                 if parse_link(link) is not None:
-                    notes.append("That link is to a message in another server, so it was not attached as evidence; "
-                                 "the team can still see it.")
+                    notes.append(self.mt("link_other_server", self.locale(interaction)))
         if snapshot is not None and not accused_mod and snapshot.author.id != str(interaction.user.id):
             guild = self.client.get_guild(g.id)
             accused_mod = self.is_moderator(g, guild.get_member(int(snapshot.author.id)) if guild else None)
@@ -169,20 +173,22 @@ class DiscordMembers:
         body = out.reply
         await self.app.runtime.run(out)
         if self.platform.undelivered.pop(str(interaction.user.id), None):
-            text = ("Your direct messages are closed, so I could not send these to you privately. Here they are "
-                    "(only you can see this):\n\n" + body)
+            text = self.mt("resources_dms_closed", self.locale(interaction)) + "\n\n" + body
         else:
-            text = body + "\n\n(I also sent this to you by direct message, so you can find it later.)"
+            text = body + "\n\n" + self.mt("resources_also_dm", self.locale(interaction))
         await self.reply(interaction, text)
 
     async def on_answer_button(self, interaction: discord.Interaction, question: str, value: str, label: str) -> None:
+        loc = self.locale(interaction)
         if not await self.app.service.is_current_question(user_ref(interaction.user), question):
-            await self.reply(interaction, "That question was already answered or has closed.")
+            await self.reply(interaction, self.mt("question_closed", loc))
             return
         if value == "text":
-            await interaction.response.send_modal(answer_modal(question, "Your answer"))
+            await interaction.response.send_modal(answer_modal(question, self.mt("answer_title", loc),
+                                                               self.mt("answer_title", loc)))
             return
-        await self._mark_pressed(interaction, "Skipped." if value == "skip" else f"Your answer: {label}")
+        await self._mark_pressed(interaction, self.mt("skipped", loc) if value == "skip"
+                                 else self.mt("your_answer", loc, label=label))
         await self.member_answer(interaction, "skip" if value == "skip" else value)
 
     async def member_answer(self, interaction: discord.Interaction, text: str) -> None:
@@ -202,7 +208,7 @@ class DiscordMembers:
             elif custom_id.startswith("safety:answertext:"):
                 answer = modal_values(interaction.data or {}).get("answer", "").strip()
                 if not await self.app.service.is_current_question(user_ref(interaction.user), custom_id.split(":", 2)[2]):
-                    await self.reply(interaction, "That question was already answered or has closed.")
+                    await self.reply(interaction, self.mt("question_closed", self.locale(interaction)))
                 else:
                     await self.member_answer(interaction, answer or "skip")
         except Exception as exc:
@@ -211,8 +217,7 @@ class DiscordMembers:
     async def on_direct_message(self, message: discord.Message) -> None:
         text = (message.content or "").strip()
         if not text:
-            await message.channel.send("I can only read text here. Please do not send pictures; describe what "
-                                       "happened or send a message link instead.")
+            await message.channel.send(self.mt("text_only", None))
             return
         uid = str(message.author.id)
         community = await self.dm_community(uid)

@@ -189,7 +189,7 @@ class DiscordModeration:
             token = secrets.token_hex(8)
             self._pending_confirms[token] = PendingConfirm(gid, interaction.user.id, cmd, resolved, time.monotonic())
             view = discord.ui.View(timeout=None)
-            view.add_item(ConfirmButton(token))
+            view.add_item(ConfirmButton(token, self.app.service.t("discord_button_confirm", "en")))
         await self.reply(interaction, out.reply or "Done.", view=view)
 
     async def on_confirm_button(self, interaction: discord.Interaction, token: str) -> None:
@@ -201,7 +201,7 @@ class DiscordModeration:
             await self.reply(interaction, "Only the moderator who ran the command can confirm it. Nothing was changed.")
             return
         del self._pending_confirms[token]
-        await self._mark_pressed(interaction, "Confirmed.")
+        await self._mark_pressed(interaction, self.app.service.t("discord_confirmed", "en"))
         pending.cmd.flags["confirm"] = True
         out = await self._moderate(interaction, pending.guild_id, pending.cmd, pending.resolved)
         await self.reply(interaction, out.reply or "Done.")
@@ -251,7 +251,8 @@ class DiscordModeration:
         view = None
         if steps.confirm:
             view = discord.ui.View(timeout=None)
-            view.add_item(CaseButton("banconfirm", guild_id, number))
+            view.add_item(CaseButton("banconfirm", guild_id, number,
+                                     self.app.service.t("discord_button_banconfirm", "en")))
         await self.reply(interaction, "\n".join(r for r in replies if r) or "Done.", view=view)
         if op != "banconfirm" and interaction.message is not None and interaction.message.embeds:
             await self.refresh_card(interaction.message, guild_id, number)

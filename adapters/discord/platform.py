@@ -27,7 +27,8 @@ class DiscordPlatform:
     def __init__(self, client: discord.Client, guilds: Mapping[int, object], *,
                  ensure_started: Callable[[], Awaitable[None]],
                  block_media: Optional[Callable[[RemoveMessage], Awaitable[str]]] = None,
-                 owns: Optional[Callable[[int], bool]] = None):
+                 owns: Optional[Callable[[int], bool]] = None,
+                 texts, locale: str = "en"):
         """Everything the platform needs is passed in: the client, the configured guilds, how to make sure
         the connection is up, and (optionally) how to bank a message's images before it is removed."""
         self._client = client
@@ -35,6 +36,7 @@ class DiscordPlatform:
         self._ensure_started = ensure_started
         self._block_media = block_media
         self._owns = owns  # with shards: whether this process runs a guild's shard
+        self.texts, self.locale = texts, locale  # the locale files: button labels
         # Private messages that could not be delivered (DMs closed), by user id: the interaction that
         # caused them shows them ephemerally instead.
         self.undelivered: dict[str, list[str]] = {}
@@ -76,7 +78,7 @@ class DiscordPlatform:
         view = None
         if a.prompt is not None:
             text = text + "\n" + a.prompt.text
-            view = prompt_view(a.prompt)
+            view = prompt_view(a.prompt, self.texts, self.locale)
         result = await self._dm(a.to.id, text, view)
         if result.status == FORBIDDEN and result.detail.startswith("their direct"):
             self.undelivered.setdefault(a.to.id, []).append(a.text)
@@ -131,7 +133,7 @@ class DiscordPlatform:
                                    "because this channel is visible to everyone).", allowed_mentions=mention)
                 return Result(FAILED, "the safety channel is visible to everyone, so only a short notice was posted")
             if a.card:
-                view = case_view(g.id, a.card) if buttons else None
+                view = case_view(g.id, a.card, self.texts) if buttons else None
                 await channel.send(prefix.strip() or None, embed=card_embed(a.card), view=view,
                                    allowed_mentions=mention)
             else:

@@ -5,25 +5,26 @@ from __future__ import annotations
 
 import discord
 
+# Labels are the locale files' team texts `discord_button_<op>`.
 CASE_OPS = {
-    "remove": ("Remove & block media", discord.ButtonStyle.secondary),  # banks the images: an explicit choice
-    "ban": ("Ban", discord.ButtonStyle.danger),
-    "assign": ("Assign to me", discord.ButtonStyle.primary),
-    "close": ("Close", discord.ButtonStyle.secondary),
-    "banconfirm": ("Confirm ban", discord.ButtonStyle.danger),
+    "remove": discord.ButtonStyle.secondary,  # banks the images: an explicit choice
+    "ban": discord.ButtonStyle.danger,
+    "assign": discord.ButtonStyle.primary,
+    "close": discord.ButtonStyle.secondary,
+    "banconfirm": discord.ButtonStyle.danger,
 }
 
 
 class CaseButton(discord.ui.DynamicItem[discord.ui.Button],
                  template=r"safety:(?P<op>remove|ban|assign|close|banconfirm):(?P<guild>\d+):(?P<case>\d+)"):
-    def __init__(self, op: str, guild_id: int | str, case: int | str):
-        label, style = CASE_OPS[op]
-        super().__init__(discord.ui.Button(label=label, style=style, custom_id=f"safety:{op}:{guild_id}:{case}"))
+    def __init__(self, op: str, guild_id: int | str, case: int | str, label: str = ""):
+        super().__init__(discord.ui.Button(label=(label or op)[:80], style=CASE_OPS[op],
+                                           custom_id=f"safety:{op}:{guild_id}:{case}"))
         self.op, self.guild_id, self.case = op, int(guild_id), int(case)
 
     @classmethod
     async def from_custom_id(cls, interaction, item, match):
-        return cls(match["op"], match["guild"], match["case"])
+        return cls(match["op"], match["guild"], match["case"], item.label or "")
 
     async def callback(self, interaction: discord.Interaction) -> None:
         await interaction.client.adapter.on_case_button(interaction, self.op, self.guild_id, self.case)
@@ -36,8 +37,7 @@ class AnswerButton(discord.ui.DynamicItem[discord.ui.Button],
 
     def __init__(self, question: str, value: str, label: str = ""):
         style = discord.ButtonStyle.secondary if value in ("skip", "text") else discord.ButtonStyle.primary
-        label = label or {"skip": "Skip", "text": "Answer"}.get(value, value)
-        super().__init__(discord.ui.Button(label=label[:80], style=style,
+        super().__init__(discord.ui.Button(label=(label or value)[:80], style=style,
                                            custom_id=f"safety:answer:{question}:{value}"))
         self.question, self.value = question, value
 
@@ -52,20 +52,35 @@ class AnswerButton(discord.ui.DynamicItem[discord.ui.Button],
 class ConfirmButton(discord.ui.DynamicItem[discord.ui.Button], template=r"safety:confirm:(?P<token>[0-9a-f]{8,32})"):
     """Confirms a slash command the core asked to confirm (kept in memory for a few minutes)."""
 
-    def __init__(self, token: str):
-        super().__init__(discord.ui.Button(label="Confirm", style=discord.ButtonStyle.danger,
+    def __init__(self, token: str, label: str = ""):
+        super().__init__(discord.ui.Button(label=(label or "OK")[:80], style=discord.ButtonStyle.danger,
                                            custom_id=f"safety:confirm:{token}"))
         self.token = token
 
     @classmethod
     async def from_custom_id(cls, interaction, item, match):
-        return cls(match["token"])
+        return cls(match["token"], item.label or "")
 
     async def callback(self, interaction: discord.Interaction) -> None:
         await interaction.client.adapter.on_confirm_button(interaction, self.token)
 
 
 DYNAMIC_ITEMS = (CaseButton, AnswerButton, ConfirmButton)
+
+
+class LocaleTranslator(discord.app_commands.Translator):
+    """Slash command and menu texts in every language of the locale files (Discord localizations).
+    Strings carry their locale key as `locale_str(..., key="discord.report_command")`."""
+
+    def __init__(self, texts):
+        self.texts = texts
+
+    async def translate(self, string, locale, context):
+        key = string.extras.get("key")
+        lang = str(locale.value).split("-")[0].lower()
+        if not key or lang == "en":
+            return None
+        return self.texts.by_lang.get(lang, {}).get(key)
 
 
 class SilentModal(discord.ui.Modal):
@@ -76,43 +91,44 @@ class SilentModal(discord.ui.Modal):
         return None
 
 
-def report_modal(custom_id: str, *, with_message: bool) -> discord.ui.Modal:
-    modal = SilentModal(title="Report privately to the safety team", custom_id=custom_id, timeout=900)
+def report_modal(custom_id: str, t, *, with_message: bool) -> discord.ui.Modal:
+    """The report form, in the member's language: `t(key)` is the locale text `discord.<key>`."""
+    modal = SilentModal(title=t("report_title")[:45], custom_id=custom_id, timeout=900)
     modal.add_item(discord.ui.TextInput(
-        label="What happened?", custom_id="what", style=discord.TextStyle.long, max_length=4000,
+        label=t("what_happened")[:45], custom_id="what", style=discord.TextStyle.long, max_length=4000,
         required=not with_message,
-        placeholder="Only the safety team sees this." + (" The message is already attached." if with_message else "")))
+        placeholder=(t("only_team_sees") + (" " + t("message_attached") if with_message else ""))[:100]))
     if not with_message:
-        modal.add_item(discord.ui.TextInput(label="Link to a message (optional)", custom_id="link", required=False,
+        modal.add_item(discord.ui.TextInput(label=t("link_label")[:45], custom_id="link", required=False,
                                             max_length=200, placeholder="https://discord.com/channels/..."))
-    modal.add_item(discord.ui.TextInput(label="Anything the team should know? (optional)", custom_id="more",
+    modal.add_item(discord.ui.TextInput(label=t("more_label")[:45], custom_id="more",
                                         style=discord.TextStyle.long, required=False, max_length=1000))
     return modal
 
 
-def answer_modal(question: str, title: str) -> discord.ui.Modal:
-    modal = SilentModal(title=title[:45] or "Your answer", custom_id=f"safety:answertext:{question}", timeout=900)
-    modal.add_item(discord.ui.TextInput(label="Your answer", custom_id="answer", style=discord.TextStyle.long,
+def answer_modal(question: str, title: str, label: str) -> discord.ui.Modal:
+    modal = SilentModal(title=title[:45], custom_id=f"safety:answertext:{question}", timeout=900)
+    modal.add_item(discord.ui.TextInput(label=label[:45], custom_id="answer", style=discord.TextStyle.long,
                                         max_length=4000))
     return modal
 
 
-def prompt_view(prompt) -> discord.ui.View:
-    """A question's choices as buttons, then "Answer" (free text) and "Skip"."""
+def prompt_view(prompt, texts, locale: str) -> discord.ui.View:
+    """A question's choices as buttons, then "Answer" (free text) and "Skip", in the member's language."""
     view = discord.ui.View(timeout=None)
     for i, choice in enumerate(prompt.choices[:22], 1):
         view.add_item(AnswerButton(prompt.question, str(i), choice.label))
     if prompt.free_text:
-        view.add_item(AnswerButton(prompt.question, "text", "Answer"))
-    view.add_item(AnswerButton(prompt.question, "skip", "Skip"))
+        view.add_item(AnswerButton(prompt.question, "text", texts.t("discord.answer_button", locale)))
+    view.add_item(AnswerButton(prompt.question, "skip", texts.t("discord.skip_button", locale)))
     return view
 
 
-def case_view(guild_id: int, card: dict) -> discord.ui.View | None:
+def case_view(guild_id: int, card: dict, texts) -> discord.ui.View | None:
     """The case card's buttons; none on closed cards."""
     if card.get("closed") or card.get("case_number") is None:
         return None
     view = discord.ui.View(timeout=None)
     for op in ("remove", "ban", "assign", "close"):
-        view.add_item(CaseButton(op, guild_id, card["case_number"]))
+        view.add_item(CaseButton(op, guild_id, card["case_number"], texts.t(f"discord_button_{op}", "en")))
     return view

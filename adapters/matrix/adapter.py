@@ -39,7 +39,7 @@ from .moderation import MatrixModeration
 from .connection import COMMUNITY, PLATFORM, MatrixConnection, MatrixError
 from .platform import MatrixPlatform
 from .sync import _KEY_NEXT_BATCH, MatrixSync
-from .text import _q, MEMBER_HELP
+from .text import _q
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,8 @@ class MatrixAdapter(MatrixSync, MatrixModeration, MatrixMessaging, MatrixMedia, 
         self.community = Community(COMMUNITY, PLATFORM, cfg.network, "Matrix", has_escalation=bool(cfg.escalation_room))
         self.svc.add_community(self.community)
         # The outbound side is its own object on the shared connection (it never calls the inbound side).
-        self.platform = MatrixPlatform(self, bank_media=self._bank_removed)
+        self.platform = MatrixPlatform(self, bank_media=self._bank_removed, texts=app.service.texts,
+                                       locale=app.config.locale)
         app.runtime.add_platform(self.platform)
         # Start connecting at once when a loop runs, so actions resumed before run() (the CLI calls
         # runtime.resume() first) wait for the connection instead of failing.
@@ -267,7 +268,7 @@ class MatrixAdapter(MatrixSync, MatrixModeration, MatrixMessaging, MatrixMedia, 
             return
         await self._remember_dm(inviter, room_id)
         log.info("matrix: joined a DM")
-        await self._send_notice(room_id, self.svc.t("dm_header", self.locale) + "\n" + MEMBER_HELP)
+        await self._send_notice(room_id, self.svc.t("dm_header", self.locale) + "\n" + self.svc.t("matrix.member_help", self.locale))
 
     async def _on_event(self, room_id: str, ev) -> None:
         from nio import MegolmEvent, RoomMessageText

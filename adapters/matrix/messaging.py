@@ -10,7 +10,7 @@ from safety_bot.actions import Outcome
 from safety_bot.respond import respond
 
 from .connection import COMMUNITY
-from .text import MEMBER_HELP, render_prompt
+from .text import render_prompt
 
 log = logging.getLogger("adapters.matrix.adapter")
 
@@ -28,7 +28,7 @@ class _DMSurface:
             await self.adapter._send_notice(self.room_id, text)
 
     async def prompt(self, prompt) -> None:
-        await self.adapter._send_notice(self.room_id, render_prompt(prompt))
+        await self.adapter._send_notice(self.room_id, render_prompt(prompt, self.adapter.svc.texts, self.adapter.locale))
 
     async def unshown(self, text: str) -> None:
         log.warning("matrix: some actions were not done for a member message (case %s)", self.case_number)
@@ -45,10 +45,10 @@ class MatrixMessaging:
             await self._member_finish(room_id, out)
             return
         if low.startswith(PREFIX):
-            await self._send_notice(room_id, "Safety team commands work only in the management room. Nothing was changed.")
+            await self._send_notice(room_id, self.svc.t("matrix.team_commands_elsewhere", self.locale))
             return
         if low in ("!help", "!start"):
-            await self._send_notice(room_id, MEMBER_HELP)
+            await self._send_notice(room_id, self.svc.t("matrix.member_help", self.locale))
             return
         if low.startswith("!report"):
             out = await self.svc.member_message(user, COMMUNITY, text[len("!report"):].strip(), self.locale,

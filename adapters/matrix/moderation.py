@@ -36,7 +36,7 @@ class _RoomSurface:
             await self.adapter._send_notice(self.adapter.management_room, text, title=False)
 
     async def prompt(self, prompt) -> None:
-        await self.adapter._send_notice(self.adapter.management_room, render_prompt(prompt), title=False)
+        await self.adapter._send_notice(self.adapter.management_room, render_prompt(prompt, self.adapter.svc.texts, self.adapter.locale), title=False)
 
     async def unshown(self, text: str) -> None:
         pass
@@ -218,7 +218,7 @@ class MatrixModeration:
             if out.reply:
                 await self._send_notice(room, out.reply)
             if out.prompt is not None:
-                await self._send_notice(room, render_prompt(out.prompt))
+                await self._send_notice(room, render_prompt(out.prompt, self.svc.texts, self.locale))
         return True
 
     async def _in_scope(self, room_id: str, reporter_id: str) -> bool:

@@ -35,16 +35,18 @@ class MatrixPlatform:
     captures_before_purge = True  # `ban` takes `before_purge` (safety_bot/ports.py)
 
     def __init__(self, conn: MatrixConnection, *,
-                 bank_media: Callable[[RemoveMessage, dict], Awaitable[str]] | None = None):
+                 bank_media: Callable[[RemoveMessage, dict], Awaitable[str]] | None = None,
+                 texts, locale: str = "en"):
         self.conn = conn
         self._bank_media = bank_media
+        self.texts, self.locale = texts, locale  # the locale files: how to answer a question
 
     async def send_private(self, action: SendPrivate) -> Result:
         await self.conn._connected()
         room = await self.conn._dm_room(action.to.id)
         if room is None:
             return Result(FORBIDDEN, "could not open a private chat with them")
-        text = action.text + ("\n\n" + render_prompt(action.prompt) if action.prompt else "")
+        text = action.text + ("\n\n" + render_prompt(action.prompt, self.texts, self.locale) if action.prompt else "")
         return await self.conn._send_notice(room, text, html=False)
 
     async def warn(self, action: WarnUser) -> Result:

@@ -10,14 +10,10 @@ import re
 import urllib.parse
 
 from safety_bot.actions import Prompt
+from safety_bot.locales import Texts
 
 USER_ID = re.compile(r"^@[^:\s/]+:[A-Za-z0-9.\-\[\]]+(:\d{1,5})?$")
 MXC = re.compile(r"^mxc://([A-Za-z0-9.\-\[\]:]+)/([A-Za-z0-9_\-]+)$")
-
-MEMBER_HELP = ("Write here what happened, in a few words, and I will pass it to the safety team privately. "
-               "I will then ask a few questions; you can answer skip to any of them. "
-               "Send !resources (optionally followed by your country) for places that can help.")
-
 
 def parse_user_id(token: str) -> str | None:
     """A Matrix user id from '@user:server', a matrix.to link or a matrix:u/ URI; None otherwise."""
@@ -57,11 +53,11 @@ def permalink(room_id: str, event_id: str) -> str:
     return f"https://matrix.to/#/{urllib.parse.quote(room_id, safe='!:')}/{urllib.parse.quote(event_id, safe='$')}"
 
 
-def render_prompt(p: Prompt) -> str:
+def render_prompt(p: Prompt, texts: Texts, locale: str) -> str:
     lines = [p.text]
     if p.choices:
         lines += [f"{i}) {c.label}" for i, c in enumerate(p.choices, 1)]
-        lines.append("Answer with a number" + (" or in your own words" if p.free_text else "") + ", or skip / stop.")
+        lines.append(texts.t("matrix.answer_hint_free" if p.free_text else "matrix.answer_hint", locale))
     return "\n".join(lines)
 
 

@@ -112,7 +112,7 @@ async def test_resources_ephemeral_and_dm_in_members_language(fake, world, bot):
     it = await fake.send_slash_command(world.haven, world.general, world.alice, "resources", locale="de")
     await it.wait_messages(1)
     assert all(m["flags"] & EPHEMERAL for m in it.messages)
-    await fake.wait_for(lambda: "direct message" in ephemeral_text(it))
+    await fake.wait_for(lambda: "Direktnachricht" in ephemeral_text(it))  # the DM note, in German too
     dm = contents(fake.dm_messages(world.alice))
     assert dm and "places that can help" not in dm  # German, not English
     assert "Stellen, die helfen können" in dm
