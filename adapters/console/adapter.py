@@ -72,7 +72,7 @@ class ConsoleAdapter:
             raise ValueError("the console adapter needs a console section in the config")
         self.write = write or (lambda line: print(line, flush=True))
         self.world = World({c.id: c for c in cfg.communities})
-        self.platform = ConsolePlatform(self.world, self.write)
+        self.platform = ConsolePlatform(self.world, self.write, app.service.texts, cfg.locale)
         self.platform.bank = getattr(app, "bank", None)
         app.runtime.add_platform(self.platform)
         for c in cfg.communities:
@@ -188,7 +188,7 @@ class ConsoleAdapter:
         elif head == "wait":
             await self.wait(words[1] if len(words) > 1 else "1")
         elif head == "locale":
-            self.locale = words[1] if len(words) > 1 else "en"
+            self.locale = self.platform.locale = words[1] if len(words) > 1 else "en"
             self.say(f"Language set to {self.locale}.")
         elif self.me in self.asking and (head not in cmdparse.COMMANDS or not self.world.is_moderator(self.here, self.me)):
             # While the bot waits for an answer, plain text is the answer.

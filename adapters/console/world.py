@@ -64,9 +64,10 @@ class ConsolePlatform:
     name = PLATFORM
     captures_before_purge = True  # `ban` takes `before_purge` (safety_bot/ports.py)
 
-    def __init__(self, world: World, write):
+    def __init__(self, world: World, write, texts=None, locale: str = "en"):
         self.world = world
         self.write = write
+        self.texts, self.locale = texts, locale  # the locale files: the choices hint
         self.closed_dms: set[str] = set()
         self.bank = None  # the app's MediaBank, for remove --block
 
@@ -77,7 +78,8 @@ class ConsolePlatform:
         if a.prompt is not None:  # a question sent on its own (as Discord and Matrix show it: text, then choices)
             text += "\n" + a.prompt.text
             if a.prompt.choices:
-                text += "\n  " + "   ".join(f"{i}) {c.label}" for i, c in enumerate(a.prompt.choices, 1)) + "   (skip / stop)"
+                text += ("\n  " + "   ".join(f"{i}) {c.label}" for i, c in enumerate(a.prompt.choices, 1)) + "   "
+                         + self.texts.t("console.choices_hint", self.locale))
         self.write(f"[private to {a.to.id}] " + text.replace("\n", f"\n[private to {a.to.id}] "))
         return Result(OK)
 
