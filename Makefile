@@ -1,24 +1,40 @@
 # safety-bot: two commands matter. `make run` starts the bot (console adapter when no platform is
-# configured); `make test` builds the environment, installs everything (test homeserver included) and
-# runs every test.
+# configured) and installs only what running needs; `make test` adds the test tools (test homeserver
+# included) and runs every test.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 CONFIG ?= config.yaml
 STAMP := $(VENV)/.installed
+PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 
-.PHONY: run test bench check-config clean clean-data
+.PHONY: run test bench check-config doctor clean clean-data
 
+# Running: the runtime, the platform extras and the PostgreSQL driver only (about 120 MB). The
+# exposed-media hash bank needs the media extra (numpy, Pillow: about 75 MB more):
+#   make run RUN_EXTRAS=discord,matrix,postgres,media
+RUN_EXTRAS ?= discord,matrix,postgres
+comma := ,
+RUN_STAMP := $(VENV)/.installed-run-$(subst $(comma),-,$(RUN_EXTRAS))
+
+$(RUN_STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PIP) -e ".[$(RUN_EXTRAS)]"
+	touch $(RUN_STAMP)
+
+# Testing: everything, plus the test tools (pytest, the Synapse homeserver the Matrix tests start).
 $(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[discord,matrix,media,postgres,test]"
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PIP) -e ".[discord,matrix,media,postgres,test]"
 	touch $(STAMP)
 
-run: $(STAMP)
+run: $(RUN_STAMP)
 	$(BIN)/safety-bot run --config $(CONFIG)
 
-check-config: $(STAMP)
+doctor: $(RUN_STAMP)
+	$(BIN)/safety-bot doctor --config $(CONFIG)
+
+check-config: $(RUN_STAMP)
 	$(BIN)/safety-bot check-config --config $(CONFIG)
 
 test: $(STAMP)
