@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 
 from .bank import MediaBank
 from .config import Config
@@ -30,12 +31,23 @@ class App:
         self.bank: MediaBank | None = None
         self._ticker: asyncio.Task | None = None
         self.cluster = None
+        self.metrics = None  # ops.metrics.Metrics, fed by the service's observers
+        self._closers: list = []  # async callables run on the way out (the HTTP listener)
+        self._tasks: list[asyncio.Task] = []  # background tasks cancelled on the way out (start-up checks)
+        # Each running platform's connection, registered by its adapter: an event set once it is ready, and
+        # a check that it is connected now (for /readyz and the start-up checks).
+        self.connections: dict[str, tuple[asyncio.Event, Callable[[], bool]]] = {}
 
     async def __aenter__(self) -> "App":
         if self.store is None:
             self.store = await open_store(self.config)
         self.service = SafetyService(self.store, self.library, self.config, clock=self.clock)
         self.runtime = Runtime(self.service)
+        from .ops.logs import CaseEventLog
+        from .ops.metrics import Metrics
+
+        self.metrics = Metrics(clock=self.clock)
+        self.service.observers += [CaseEventLog(), self.metrics]
         self.bank = MediaBank(self.service)
         await self.bank.load()
         return self
@@ -47,6 +59,13 @@ class App:
     async def __aexit__(self, *exc) -> None:
         if self._ticker:
             self._ticker.cancel()
+        for task in self._tasks:
+            task.cancel()
+        for close in reversed(self._closers):
+            try:
+                await close()
+            except Exception:
+                log.exception("closing %s failed", getattr(close, "__qualname__", close))
         if self.cluster is not None:
             await self.cluster.stop()
         if self.store is not None and self._given_store is None:
@@ -58,6 +77,18 @@ class App:
 
         self.cluster = Cluster(self)
         await self.cluster.start()
+
+    def add_connection(self, platform: str, ready: asyncio.Event, connected: Callable[[], bool] | None = None) -> None:
+        self.connections[platform] = (ready, connected or ready.is_set)
+
+    def on_close(self, close) -> None:
+        """Run `await close()` when the app closes (before the store is closed)."""
+        self._closers.append(close)
+
+    def keep(self, task: asyncio.Task) -> asyncio.Task:
+        """Hold a background task; it is cancelled when the app closes."""
+        self._tasks.append(task)
+        return task
 
     def start_ticker(self, every: float = 30.0) -> None:
         """Escalation and idle-intake timers, and the daily retention purge, in the background. With several

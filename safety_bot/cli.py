@@ -1,4 +1,5 @@
-"""The `safety-bot` command: run, check-config, export, hash, bank (list|add|withdraw|reactivate), verify-audit."""
+"""The `safety-bot` command: run, check-config, export, hash, bank (list|add|withdraw|reactivate), verify-audit;
+backup, restore and doctor come from safety_bot.ops.commands."""
 
 from __future__ import annotations
 
@@ -15,11 +16,10 @@ from .config import Config, DataFileError, load_config
 log = logging.getLogger("safety_bot")
 
 
-def _setup_logging(level: str) -> None:
-    logging.basicConfig(level=getattr(logging, level), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # discord.py logs request bodies at DEBUG: case text must never reach log files.
-    for noisy in ("discord.http", "discord.gateway", "discord.client", "nio", "aiosqlite", "peewee"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, getattr(logging, level)))
+def _setup_logging(level: str, fmt: str = "text") -> None:
+    from .ops.logs import setup_logging  # text or JSON lines; noisy libraries kept at WARNING
+
+    setup_logging(level, fmt)
 
 
 def _load(path: str, *, library: list | None = None) -> Config:
@@ -52,6 +52,7 @@ def cmd_check_config(args) -> int:
 
 async def _run(config: Config, script: str | None) -> int:
     from .app import App
+    from .ops.doctor import preflight
     from .plugins import RunOptions, plugins
 
     tasks = []
@@ -61,16 +62,24 @@ async def _run(config: Config, script: str | None) -> int:
         for p in plugins().values():
             if not p.interactive and p.enabled(config):
                 tasks.append(p.start(app, options))
+        if config.http.listen is not None:  # /healthz, /readyz, /metrics; stopped with the app
+            from .ops.health import start_http
+
+            await start_http(app)
         if tasks:
             await app.runtime.resume()
             await app.start_cluster()
             app.start_ticker()
+            # The doctor's checks once the platforms are connected; failures are posted to the teams once.
+            app.keep(asyncio.create_task(preflight(app)))
             await asyncio.gather(*tasks)
             return 0
         interactive = [p for p in plugins().values() if p.interactive and p.enabled(config)]
         if not interactive:
             print("safety-bot: no platform is configured and there is no console section; nothing to run.", file=sys.stderr)
             return 2
+        if config.log_format == "text":  # the console's own lines say what happened: no event line per step
+            logging.getLogger("safety_bot.audit_events").setLevel(logging.WARNING)
         running = interactive[0].start(app, options)
         await app.runtime.resume()
         await running
@@ -115,7 +124,7 @@ def cmd_run(args) -> int:
         refused = _fresh(config)
         if refused is not None:
             return refused
-    _setup_logging(config.log_level)
+    _setup_logging(config.log_level, config.log_format)
     _no_core_dumps()
     from .crypto import WrongKey
     from .store import StoreError
@@ -437,6 +446,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("entry", type=int, metavar="ENTRY_ID")
     p.add_argument("--network", help=argparse.SUPPRESS)
     p.set_defaults(fn=cmd_bank)
+    from .ops.commands import register as register_ops
+
+    register_ops(sub, with_config)  # backup, restore, doctor
     args = parser.parse_args(argv)
     return args.fn(args)
 

@@ -94,6 +94,21 @@ class MediaConfig(Strict):
     flood_matches_per_hour: int = Field(20, ge=1)
 
 
+class HttpConfig(Strict):
+    listen: str | None = None  # off; "8080" listens on 127.0.0.1:8080, "ADDRESS:PORT" elsewhere
+    outbox_stuck_minutes: int = Field(10, ge=1, le=1440)
+
+    @field_validator("listen", mode="before")
+    @classmethod
+    def _listen(cls, v):
+        if v is None:
+            return v
+        from .http.address import parse_listen
+
+        parse_listen(str(v))
+        return str(v)
+
+
 class ConsoleCommunity(Strict):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")
     network: str = "main"
@@ -201,6 +216,8 @@ class Config(Strict):
     locale: str = "en"
     exports_dir: str = "exports"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
+    http: HttpConfig = HttpConfig()
     limits: LimitsConfig = LimitsConfig()
     strikes: StrikesConfig = StrikesConfig()
     escalation: EscalationConfig = EscalationConfig()

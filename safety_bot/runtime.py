@@ -92,9 +92,18 @@ class Runtime:
                 if self._finished_while_resuming is not None:
                     self._finished_while_resuming.add(oid)
             results.append((action, result))
+            for observe in self.service.observers:
+                observe("outbox.done", getattr(action, "community", "") or "", None, kind=action.kind,
+                        status=result.status, platform=self._platform_name(action))
             if follow is not None and follow.queued:
                 results += await self._run_queued(follow.queued)
         return results
+
+    def _platform_name(self, action: Action) -> str:
+        try:
+            return self.platform_for(action).name
+        except KeyError:
+            return "none"
 
     async def _execute(self, action: Action) -> Result:
         try:

@@ -52,6 +52,9 @@ class SafetyService(Reports, Conversation, ReplyChannel, Timers, ActionResults, 
         self.texts = library.texts
         self.communities: dict[str, Community] = {}
         self._lock = asyncio.Lock()
+        # Called as observe(event, community, case, **detail) after each audit entry and action result:
+        # logs and metrics (safety_bot/ops). They must not raise.
+        self.observers: list = []
 
     # ------------------------------------------------------------------ setup and helpers
     def exclusive(self) -> asyncio.Lock:
@@ -71,6 +74,8 @@ class SafetyService(Reports, Conversation, ReplyChannel, Timers, ActionResults, 
     async def audit(self, actor: str, action: str, community: str = "", case: Case | None = None, **detail) -> None:
         await self.store.append_audit(AuditEntry(at=self.clock(), actor=actor, action=action, community=community,
                                                  case_id=case.id if case else None, detail=detail))
+        for observe in self.observers:
+            observe(action, community, case, **detail)
 
     async def enqueue(self, out: Outcome) -> None:
         """Write the outcome's actions to the outbox. Call inside the transaction that caused them."""

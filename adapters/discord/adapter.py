@@ -88,6 +88,7 @@ class DiscordAdapter(DiscordMembers, DiscordModeration, DiscordMedia):
         app.runtime.add_platform(self.platform)
         self.connected = asyncio.Event()
         self.ready = asyncio.Event()
+        app.add_connection(PLATFORM, self.ready, lambda: self.ready.is_set() and not self.client.is_closed())
         self._task: Optional[asyncio.Task] = None
         self._closed = False
         self._resumed = False

@@ -95,6 +95,7 @@ class MatrixAdapter(MatrixSync, MatrixModeration, MatrixMessaging, MatrixMedia, 
         self.platform = MatrixPlatform(self, bank_media=self._bank_removed, texts=app.service.texts,
                                        locale=app.config.locale)
         app.runtime.add_platform(self.platform)
+        app.add_connection(PLATFORM, self.ready)  # for /readyz and the start-up checks
         # Start connecting at once when a loop runs, so actions resumed before run() (the CLI calls
         # runtime.resume() first) wait for the connection instead of failing.
         self._start_task: asyncio.Task | None = None

@@ -2,13 +2,24 @@
 
 A random canary is put in the reporter's name and in everything they write. Every scenario runs, then
 every printed line and every log record (at DEBUG) is checked: the canary may appear only in lines for
-the reporter, the safety team's channels, the escalation contact, and replies to moderators.
+the reporter, the safety team's channels, the escalation contact, and replies to moderators. The logs
+are checked as written in both formats (text and JSON lines), and so is the /metrics page.
 """
 
+import io
+import json
 import logging
+import re
 import secrets
 
+import aiohttp
+
+from safety_bot.http.listener import HttpListener
+from safety_bot.ops.health import Health
+from safety_bot.ops.logs import formatter
 from tests.harness import BASE_CONFIG, destination, make_harness
+
+METRIC_LABELS = {"urgency", "action", "result", "platform"}
 
 ALLOWED_PREFIXES = ("[#safety-team @ cafe]", "[#mods-only @ club]", "[escalation to olivia @ cafe]", "[bot to mia]",
                     "[bot to max]")
@@ -16,6 +27,14 @@ ALLOWED_PREFIXES = ("[#safety-team @ cafe]", "[#mods-only @ club]", "[escalation
 
 async def test_canary_reaches_only_reporter_and_safety_team(tmp_path, caplog):
     caplog.set_level(logging.DEBUG)
+    written = {fmt: io.StringIO() for fmt in ("text", "json")}
+    handlers = []
+    for fmt, stream in written.items():
+        handler = logging.StreamHandler(stream)
+        handler.setFormatter(formatter(fmt))
+        handler.setLevel(logging.DEBUG)
+        logging.getLogger().addHandler(handler)
+        handlers.append(handler)
     canary = "cn" + secrets.token_hex(4)
     reporter = f"vic{canary}"
     communities = [dict(c) for c in BASE_CONFIG["console"]["communities"]]
@@ -46,7 +65,14 @@ async def test_canary_reaches_only_reporter_and_safety_team(tmp_path, caplog):
             f"as {reporter}", f"report please {canary}", "stop", "withdraw",
         ]
         await h.run(*script)
+        health = Health(h.app.store, h.app.metrics, stuck_after=600, probes={"console": lambda: True})
+        async with health.mount(HttpListener("0")) as listener, aiohttp.ClientSession() as http:
+            async with http.get(listener.url + "/metrics") as resp:
+                assert resp.status == 200
+                metrics = await resp.text()
     finally:
+        for handler in handlers:
+            logging.getLogger().removeHandler(handler)
         await h.app.__aexit__(None, None, None)
     text = "\n".join(h.lines)
     assert canary in text  # the scenario really carried the canary
@@ -73,3 +99,20 @@ async def test_canary_reaches_only_reporter_and_safety_team(tmp_path, caplog):
     # and nothing in the logs, at any level
     for record in caplog.records:
         assert canary not in record.getMessage(), record.getMessage()
+    # the logs as written, in both formats
+    for fmt, stream in written.items():
+        assert stream.getvalue(), fmt
+        assert canary not in stream.getvalue(), fmt
+    events = [json.loads(line) for line in written["json"].getvalue().splitlines()]
+    received = [e for e in events if e["event"] == "report.received"]
+    assert received and all(e["community"] == "cafe" and isinstance(e["case"], int) for e in received)
+    assert reporter not in written["text"].getvalue() and reporter not in written["json"].getvalue()
+    # the metrics: the scenario is counted, and labels carry only bounded operational values
+    assert canary not in metrics and reporter not in metrics
+    assert re.search(r"^safety_bot_reports_received_total [1-9]", metrics, re.M), metrics
+    assert re.search(r'^safety_bot_actions_total\{action="ban",result="ok"\} [1-9]', metrics, re.M), metrics
+    for name, labels in re.findall(r"^(\w+)\{([^}]*)\}", metrics, re.M):
+        for key, value in re.findall(r'(\w+)="([^"]*)"', labels):
+            assert key in METRIC_LABELS | {"le"}, (name, key)
+            assert not value.isdigit() or key == "le", (name, key, value)
+            assert value not in ("cafe", "club", "bob", "mia", "max"), (name, key, value)

@@ -534,6 +534,13 @@ class FakeDiscord:
             raise ApiError(404, 10004, "Unknown Guild")
         return self.guilds[guild_id]
 
+    def _bot_guild(self, guild_id: int) -> dict:
+        """A guild the bot reads over REST: Discord answers 403 Missing Access when the bot is not in it."""
+        g = self._guild(guild_id)
+        if self.bot_id not in g["members"]:
+            raise ApiError(403, 50001, "Missing Access")
+        return g
+
     def _guild_payload(self, guild_id: int) -> dict:
         g = self._guild(guild_id)
         return {"id": str(guild_id), "name": g["name"], "owner_id": str(g["owner_id"]), "icon": None, "features": [],
@@ -906,16 +913,16 @@ class FakeDiscord:
             ("POST", r"/interactions/(?P<iid>\d+)/(?P<token>[^/]+)/callback", self._callback),
             ("POST", W, self._followup),
             ("GET PATCH DELETE", W + M, self._webhook_message),
-            ("GET", C, lambda rec, cid: self._channel(cid)),
+            ("GET", C, lambda rec, cid: self._channel(cid, VIEW_CHANNEL)),  # 403 Missing Access when hidden
             ("GET", C + "/messages", self._list_messages),
             ("POST", C + "/messages", self._post_message),
             ("POST", C + "/messages/bulk-delete", self._bulk_delete),
             ("GET PATCH DELETE", C + M, self._message_route),
             ("POST", C + "/typing", none),
             ("PUT DELETE", C + r"/messages/\d+/reactions(/.*)?", none),
-            ("GET", G, lambda rec, gid: self._guild_payload(gid)),
-            ("GET", G + "/channels", lambda rec, gid: self._guild_channels(gid)),
-            ("GET", G + "/roles", lambda rec, gid: list(self._guild(gid)["roles"].values())),
+            ("GET", G, lambda rec, gid: self._bot_guild(gid) and self._guild_payload(gid)),
+            ("GET", G + "/channels", lambda rec, gid: self._bot_guild(gid) and self._guild_channels(gid)),
+            ("GET", G + "/roles", lambda rec, gid: list(self._bot_guild(gid)["roles"].values())),
             ("GET", G + "/members", lambda rec, gid: [self._member(gid, u) for u in sorted(self._guild(gid)[
                 "members"]) if u > int(rec.query.get("after", 0))][:int(rec.query.get("limit", 1))]),
             ("GET PATCH DELETE", G + r"/members/(?P<uid>\d+)", self._member_route),
@@ -1130,6 +1137,7 @@ class FakeDiscord:
             raise ApiError(403, 50013, "Missing Permissions")  # nobody can moderate the owner
 
     async def _member_route(self, rec: Recorded, gid: int, uid: int) -> Optional[dict]:
+        self._bot_guild(gid)
         member = self._member(gid, uid)
         if rec.method == "GET":
             return member

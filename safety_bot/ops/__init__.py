@@ -1,0 +1,1 @@
+"""Operating the bot: logs, the HTTP listener (health, metrics), preflight checks, backups."""

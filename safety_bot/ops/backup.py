@@ -1,0 +1,126 @@
+"""`safety-bot backup --out DIR` and `safety-bot restore FILE`.
+
+Backups use SQLite's online backup API, so they are consistent while the bot runs. The encryption key is
+never written into a backup: the operator is told where it is, because a backup without its key cannot
+be read. Restore refuses to overwrite a database unless asked to, and then keeps the old one beside it.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from pathlib import Path
+
+from ..crypto import Cipher, WrongKey, key_file_for, parse_key
+
+
+class BackupError(Exception):
+    """Said to the operator as is; nothing was changed."""
+
+
+def _copy(src: Path, dst: Path) -> None:
+    """SQLite online backup of src into a new file dst (mode 0600)."""
+    fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    os.close(fd)
+    source = sqlite3.connect(f"file:{src}?mode=ro", uri=True)
+    try:
+        target = sqlite3.connect(dst)
+        try:
+            source.backup(target)
+            target.execute("PRAGMA journal_mode=DELETE")  # one self-contained file
+        finally:
+            target.close()
+    except BaseException:
+        dst.unlink(missing_ok=True)
+        raise
+    finally:
+        source.close()
+
+
+def check_database(file: Path) -> int:
+    """The file is an intact safety-bot database; returns its schema version."""
+    try:
+        db = sqlite3.connect(f"file:{file}?mode=ro", uri=True)
+        try:
+            ok = db.execute("PRAGMA integrity_check").fetchone()[0]
+            version = db.execute("SELECT MAX(version) FROM schema_version").fetchone()[0]
+        finally:
+            db.close()
+    except sqlite3.Error:
+        raise BackupError(f"{file} is not a safety-bot database") from None
+    if ok != "ok" or version is None:
+        raise BackupError(f"{file} is damaged (SQLite integrity check: {ok})")
+    return int(version)
+
+
+def key_check(file: Path, key: bytes) -> bool:
+    db = sqlite3.connect(f"file:{file}?mode=ro", uri=True)
+    try:
+        row = db.execute("SELECT value FROM kv WHERE key='key_check'").fetchone()
+    finally:
+        db.close()
+    if row is None:
+        return True
+    try:
+        return Cipher(key).decrypt(row[0]) == "safety-bot"
+    except WrongKey:
+        return False
+
+
+def where_is_the_key(config, db: Path) -> str:
+    if config.storage.key:
+        return "it is the value of the environment variable storage.key names in your config file"
+    return f"it is in {key_file_for(db)}"
+
+
+def backup(config, out: Path, now: float | None = None) -> tuple[Path, str]:
+    """Write a backup into folder `out`; returns its path and the reminder about the key."""
+    db = config.path(config.storage.database)
+    if not db.exists():
+        raise BackupError(f"there is no database at {db} yet; nothing to back up")
+    check_database(db)
+    out.mkdir(parents=True, exist_ok=True, mode=0o700)
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(now or time.time()))
+    target = out / f"{db.stem}-{stamp}.sqlite3"
+    n = 1
+    while target.exists():
+        n += 1
+        target = out / f"{db.stem}-{stamp}-{n}.sqlite3"
+    _copy(db, target)
+    check_database(target)
+    reminder = ("The encryption key is NOT in this backup, and the backup cannot be read without it: "
+                f"{where_is_the_key(config, db)}. Keep a copy of the key somewhere else than the backup.")
+    return target, reminder
+
+
+def restore(config, file: Path, *, replace: bool = False, now: float | None = None) -> tuple[Path, Path | None]:
+    """Put backup `file` in place as the configured database. Returns (database, where the old one went)."""
+    if not file.is_file():
+        raise BackupError(f"there is no backup file at {file}")
+    check_database(file)
+    db = config.path(config.storage.database)
+    key = parse_key(config.storage.key) if config.storage.key else None
+    if key is None and key_file_for(db).exists():
+        key = parse_key(key_file_for(db).read_text())
+    if key is None:
+        raise BackupError(f"no key to read this backup with: put the key file at {key_file_for(db)} "
+                          "(mode 0600) or set storage.key, then run restore again")
+    if not key_check(file, key):
+        raise BackupError("this backup was made with a different encryption key than the one configured here; "
+                          "nothing was restored")
+    moved = None
+    if db.exists():
+        if not replace:
+            raise BackupError(f"a database already exists at {db}; stop the bot and run restore with --replace "
+                              "(the current database is kept beside it)")
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(now or time.time()))
+        moved = db.with_name(f"{db.name}.before-restore-{stamp}")
+        os.replace(db, moved)
+        for suffix in ("-wal", "-shm"):
+            side = db.with_name(db.name + suffix)
+            if side.exists():
+                os.replace(side, moved.with_name(moved.name + suffix))
+    db.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    _copy(file, db)
+    return db, moved
