@@ -44,10 +44,11 @@ class App:
         self.service = SafetyService(self.store, self.library, self.config, clock=self.clock)
         self.runtime = Runtime(self.service)
         from .ops.logs import CaseEventLog
-        from .ops.metrics import Metrics
+        from .ops.metrics import Metrics, PlatformErrorCounter
 
         self.metrics = Metrics(clock=self.clock)
         self.service.observers += [CaseEventLog(), self.metrics]
+        self.on_close(_sync(PlatformErrorCounter(self.metrics).install().remove))  # adapter errors, counted
         self.bank = MediaBank(self.service)
         await self.bank.load()
         return self
@@ -115,3 +116,9 @@ class App:
                     log.exception("timer run failed; trying again later")
 
         self._ticker = asyncio.create_task(loop())
+
+
+def _sync(fn):
+    async def call():
+        fn()
+    return call

@@ -162,3 +162,16 @@ async def test_run_serves_health_while_running_and_stops_with_the_bot(tmp_path):
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+async def test_adapter_errors_are_counted_as_platform_errors_until_the_app_closes(h):
+    logging.getLogger("adapters.discord.adapter").error("a direct message could not be handled")
+    logging.getLogger("nio.client").error("sync failed")
+    logging.getLogger("safety_bot.service").error("not a platform")
+    text = h.app.metrics.render().decode()
+    assert 'safety_bot_platform_errors_total{platform="discord"} 1.0' in text
+    assert 'safety_bot_platform_errors_total{platform="matrix"} 1.0' in text
+    metrics = h.app.metrics
+    await h.app.__aexit__(None, None, None)
+    logging.getLogger("adapters.discord.adapter").error("after the app closed")
+    assert 'safety_bot_platform_errors_total{platform="discord"} 1.0' in metrics.render().decode()
