@@ -448,7 +448,7 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(fn=cmd_bank)
     from .ops.commands import register as register_ops
 
-    register_ops(sub, with_config)  # backup, restore, doctor
+    register_ops(sub, with_config, _load)  # backup, restore, doctor
     args = parser.parse_args(argv)
     return args.fn(args)
 
