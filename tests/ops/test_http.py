@@ -1,5 +1,6 @@
 """The HTTP listener: /healthz, /readyz (platforms, database, outbox), /metrics; `http.listen` in the config."""
 
+import asyncio
 import json
 import logging
 import subprocess
@@ -45,7 +46,8 @@ def test_config_http_and_log_format_are_checked(tmp_path):
 async def test_healthz_readyz_metrics_on_a_running_app(tmp_path):
     h = await make_harness(tmp_path, {"http": {"listen": "127.0.0.1:0"}}, sqlite=True)
     connected = {"value": True}
-    listener = await start_http(h.app, {"discord": lambda: connected["value"]})
+    h.app.add_connection("discord", asyncio.Event(), lambda: connected["value"])
+    listener = await start_http(h.app)
     try:
         assert listener.host == "127.0.0.1"
         assert await get(listener, "/healthz") == (200, "ok\n")
@@ -133,7 +135,6 @@ def test_run_writes_json_logs(tmp_path):
 
 
 async def test_run_serves_health_while_running_and_stops_with_the_bot(tmp_path):
-    import asyncio
     import re
 
     cfg = write_config(tmp_path, {"http": {"listen": "0"}})
