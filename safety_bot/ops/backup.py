@@ -76,6 +76,7 @@ def where_is_the_key(config, db: Path) -> str:
 
 def backup(config, out: Path, now: float | None = None) -> tuple[Path, str]:
     """Write a backup into folder `out`; returns its path and the reminder about the key."""
+    _sqlite_only(config)
     db = config.path(config.storage.database)
     if not db.exists():
         raise BackupError(f"there is no database at {db} yet; nothing to back up")
@@ -96,6 +97,7 @@ def backup(config, out: Path, now: float | None = None) -> tuple[Path, str]:
 
 def restore(config, file: Path, *, replace: bool = False, now: float | None = None) -> tuple[Path, Path | None]:
     """Put backup `file` in place as the configured database. Returns (database, where the old one went)."""
+    _sqlite_only(config)
     if not file.is_file():
         raise BackupError(f"there is no backup file at {file}")
     check_database(file)
@@ -124,3 +126,10 @@ def restore(config, file: Path, *, replace: bool = False, now: float | None = No
     db.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     _copy(file, db)
     return db, moved
+
+
+def _sqlite_only(config) -> None:
+    if getattr(config.storage, "backend", "sqlite") != "sqlite":
+        raise BackupError("the database is PostgreSQL: back it up with pg_dump and restore it with pg_restore. "
+                          "The encryption key is not in the database: keep a copy of storage.key's value apart "
+                          "from the dumps")

@@ -18,6 +18,10 @@ MIN_FREE_BYTES = 500 * 1024 * 1024
 
 def storage_checks(config, min_free: int = MIN_FREE_BYTES) -> Checklist:
     c = Checklist("storage")
+    if getattr(config.storage, "backend", "sqlite") != "sqlite":
+        c.warn("storage checks", "the database is PostgreSQL: these checks cover SQLite only; check the server with "
+                                 "its own tools (psql, pg_isready); 'safety-bot run' refuses a wrong key at start")
+        return c
     db = config.path(config.storage.database)
     latest = max(v for v, _, _ in MIGRATIONS)
     folder = db.parent if db.parent.exists() else _existing_parent(db)

@@ -101,3 +101,15 @@ def test_backup_and_restore_refuse_bad_input_and_change_nothing(tmp_path):
     assert len(kept) == 1 and kept[0].read_bytes() == before and "kept at" in res.stdout
     assert sqlite3.connect(db).execute("SELECT MAX(version) FROM schema_version").fetchone()[0] >= 1
     assert run("verify-audit", "--config", str(cfg)).returncode == 0
+
+
+def test_postgres_storage_is_not_backed_up_by_this_command(tmp_path):
+    key = base64.b64encode(os.urandom(32)).decode()
+    cfg = write_config(tmp_path, {"storage": {"backend": "postgres", "dsn": "${DSN}", "key": "${K}"}})
+    env = {"DSN": "postgresql://nobody@127.0.0.1:1/none", "K": key}
+    res = run("backup", "--config", str(cfg), "--out", str(tmp_path / "b"), env=env)
+    assert res.returncode == 1 and "pg_dump" in res.stderr and not (tmp_path / "b").exists()
+    res = run("restore", "--config", str(cfg), str(cfg), env=env)
+    assert res.returncode == 1 and "pg_restore" in res.stderr
+    res = run("doctor", "--config", str(cfg), env=env)
+    assert res.returncode == 0 and "[warn] storage checks" in res.stdout and "PostgreSQL" in res.stdout

@@ -20,11 +20,11 @@ def dry_run(target, tmp_path, *extra):
 
 def test_make_run_installs_no_test_tools(tmp_path):
     [install] = dry_run("run", tmp_path)
-    assert install.endswith('-e ".[discord,matrix]"') and "--upgrade" not in install
-    [install] = dry_run("run", tmp_path, "RUN_EXTRAS=discord,matrix,media")
-    assert '-e ".[discord,matrix,media]"' in install
+    assert install.endswith('-e ".[discord,matrix,postgres]"') and "--upgrade" not in install
+    [install] = dry_run("run", tmp_path, "RUN_EXTRAS=discord,matrix,postgres,media")
+    assert '-e ".[discord,matrix,postgres,media]"' in install
 
 
 def test_make_test_installs_everything(tmp_path):
     [install] = dry_run("test", tmp_path)
-    assert '-e ".[discord,matrix,media,test]"' in install
+    assert '-e ".[discord,matrix,media,postgres,test]"' in install

@@ -71,7 +71,7 @@ def test_dockerfile():
     assert yaml.safe_load(dict(steps)["ENTRYPOINT"]) == ["safety-bot"]
     cmd = yaml.safe_load(dict(steps)["CMD"])
     assert cli_accepts([a for a in cmd if not a.startswith("/")])
-    assert "[discord,matrix,media]" in " ".join(v for k, v in steps if k == "RUN")
+    assert "[discord,matrix,media,postgres]" in " ".join(v for k, v in steps if k == "RUN")
 
 
 def test_compose_file():
