@@ -6,6 +6,7 @@ from __future__ import annotations
 from .actions import BanUser, Outcome, RemoveMessage, UnbanUser
 from .domain import Ban, CaseNote
 from .ports import ALREADY, NOT_FOUND, OK
+from .unban import unban_result
 
 
 class ActionResults:
@@ -20,7 +21,7 @@ class ActionResults:
                     where = action.ref.link or action.ref.message_id
                     if status in (OK, ALREADY):  # ALREADY: it went through before a restart (Runtime.resume)
                         await self.store.add_note(CaseNote(case.id, "system", "system", f"Removed message {where}.", self.clock()))
-                        if case.reporter and not case.flags.get("told_removed"):
+                        if case.reporter and not case.flags.get("told_removed") and not case.flags.get("withdrawn"):
                             case.flags["told_removed"] = True
                             out.actions.append(self.private(case.reporter, self.t("outcome_removed", case.locale),
                                                             case.locale, case.community, "outcome"))
@@ -37,7 +38,8 @@ class ActionResults:
                         if await self.store.active_ban(network, action.user.key) is None:
                             await self.store.add_ban(Ban(network=network, user_id=action.user.key, case_id=action.case_id,
                                                          at=self.clock(), by="safety-team", reason=action.reason))
-                        if case is not None and case.reporter and not case.flags.get("told_banned"):
+                        if case is not None and case.reporter and not case.flags.get("told_banned") \
+                                and not case.flags.get("withdrawn"):  # a withdrawn report: the reporter is not messaged
                             case.flags["told_banned"] = True
                             out.actions.append(self.private(case.reporter, self.t("outcome_banned", case.locale),
                                                             case.locale, case.community, "outcome"))
@@ -46,7 +48,9 @@ class ActionResults:
                                 if status in (OK, ALREADY) else
                                 f"Ban of {action.user.name or action.user.id} in {action.community} FAILED: {detail or status}. Not marked done.")
                         await self.store.add_note(CaseNote(case.id, "system", "system", text, self.clock()))
-                elif isinstance(action, UnbanUser) and case is not None:
+                if isinstance(action, UnbanUser):  # the ban ends only when the platforms confirm (unban.py)
+                    await unban_result(self, action, status, detail, outbox_id)
+                if isinstance(action, UnbanUser) and case is not None:
                     await self.store.add_note(CaseNote(case.id, "system", "system",
                                                        f"Unban of {action.user.name or action.user.id} in {action.community}: {status}.",
                                                        self.clock()))

@@ -22,11 +22,14 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Sequence
 
+from . import bank_guard
 from .actions import BanUser, Outcome, PostToTeam, RemoveMessage, removal_reason
 from .bank_admin import BankAdmin, describe_entry
 from .bank_index import ACTIVE, SUSPENDED, WITHDRAWN, BankIndex, _Hit, category_for
 from .domain import AttachmentMeta, Case, CaseNote, Evidence, MessageRef, Report, Status, Urgency, UserRef
 from .store import BankEntry, StoreUnavailable
+from .case_buttons import _case_option
+from .plugins import command_prefix
 from .text import inert_plain
 
 if TYPE_CHECKING:
@@ -194,6 +197,15 @@ class MediaBank:
         removes = sorted((h for h in hits if h.decision == "remove"), key=lambda h: (h.distance, h.entry_id))
         flags = sorted((h for h in hits if h.decision == "flag"), key=lambda h: (h.distance, h.entry_id))
         if removes:
+            # Persisted flood breaker: many different people posting one banked picture means it is probably
+            # not private (a meme, a poisoned entry): no automatic action on it any more (bank_guard.py).
+            async with self.service.exclusive():
+                async with self.store.transaction():
+                    uploaders = await bank_guard.count_uploader(self.service, removes[0].entry_id, author)
+            if uploaders >= self.cfg.flood_uploaders:
+                out.extend(await self._suspend([removes[0].entry_id], community, widely_shared=uploaders))
+                flags, removes = [], []  # the team's alert says why; nothing automatic
+        if removes:
             out.extend(await self._remove(com, message_ref, author, list(media), sizes, removes[0]))
         elif flags:
             out.extend(await self._flag(com, message_ref, flags[0]))
@@ -243,15 +255,15 @@ class MediaBank:
                         case_id=case.id, ref=ref, author=author, text="", message_created_at=None, captured_at=now,
                         captured_by="bot:hash-bank", attachments=atts,
                         note=f"re-upload of hash bank entry {hit.entry_id} ({how}); removed automatically, text not kept"))
-                    if all(a.key != author.key for a in case.accused):
-                        case.accused.append(author)
                     case.updated_at = now
                     await self.store.save_case(case)
                     out = Outcome(case_number=case.number)
                     out.actions.append(RemoveMessage(case_id=case.id, ref=ref, reason=removal_reason(case.number)))
                     pb = svc.lib.playbook(case.category)
                     banned = False
-                    if pb.zero_tolerance and await self.store.active_ban(com.network, author.key) is None:
+                    # Only the case's accused (or accounts the team linked) are banned automatically (bank_guard.py)
+                    may_ban = bank_guard.may_ban_automatically(case, author)
+                    if pb.zero_tolerance and may_ban and await self.store.active_ban(com.network, author.key) is None:
                         for target in svc.network_communities(com.network, author.platform):
                             out.actions.append(BanUser(community=target.id, user=author, case_id=case.id,
                                                        reason=f"Zero-tolerance ban (safety case {case.number})"))
@@ -261,7 +273,10 @@ class MediaBank:
                     text = (f"Case {case.number}: a re-upload of banked media ({how}, bank entry {hit.entry_id}) was "
                             f"removed automatically: {where}. Uploader: {who} ({inert_plain(author.id, limit=80)})."
                             + (" Banned across the network (zero tolerance)." if banned else
-                               " Not banned automatically; decide on the next step."))
+                               " Not banned automatically: only the case's accused and accounts the team linked "
+                               "to them are. They may have shared it without knowing what it is. To ban them: "
+                               f"{command_prefix(com.platform)}ban {author.id} {_case_option(com.platform, case.number)}"
+                               if not may_ban else " Already banned."))
                     destination = "escalation" if case.flags.get("about_moderator") else "safety"
                     out.actions.append(PostToTeam(community=case.community, text=text, case_number=case.number,
                                                   destination=destination))
@@ -309,7 +324,7 @@ class MediaBank:
                 await svc.enqueue(out)
         return out
 
-    async def _suspend(self, entry_ids: list[int], community: str) -> Outcome:
+    async def _suspend(self, entry_ids: list[int], community: str, *, widely_shared: int = 0) -> Outcome:
         svc = self.service
         now = self.clock()
         out = Outcome()
@@ -322,11 +337,14 @@ class MediaBank:
                                     limit=self.cfg.flood_matches_per_hour)
                     where = info.community if info and info.community in svc.communities else community
                     case_part = f" (case {info.case_number})" if info and info.case_number and where == info.community else ""
+                    why = (f"was posted by {widely_shared} different people within {self.cfg.flood_window_hours:g} hours: "
+                           "this picture is being shared widely here; it may not be private"
+                           if widely_shared else
+                           f"matched more than {self.cfg.flood_matches_per_hour} posts in the last hour, which is unusual")
                     out.actions.append(PostToTeam(community=where, ping=True, text=(
-                        f"Hash bank entry {entry_id}{case_part} matched more than {self.cfg.flood_matches_per_hour} "
-                        f"posts in the last hour, which is unusual. It is suspended: its matches are no longer removed "
-                        f"automatically. An operator can check it with 'safety-bot bank list' and put it back with "
-                        f"'safety-bot bank reactivate {entry_id}'.")))
+                        f"Hash bank entry {entry_id}{case_part} {why}. It is suspended: its matches are no longer removed "
+                        f"automatically and nobody is banned for posting it. An operator can check it with 'safety-bot "
+                        f"bank list' and put it back with 'safety-bot bank reactivate {entry_id}'.")))
                 await svc.enqueue(out)
         for entry_id in entry_ids:
             self.index.unload(entry_id)

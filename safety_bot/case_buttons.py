@@ -20,7 +20,9 @@ from .plugins import plugin as platform_plugin
 if TYPE_CHECKING:
     from .service import SafetyService
 
-BUTTONS = ("remove", "ban", "assign", "close")  # on every open case card, in this order
+# On every open case card, in this order. "remove" deletes (evidence first); "removeblock" also banks the
+# images' hashes: banking is always a separate, explicit choice (issue 13).
+BUTTONS = ("remove", "removeblock", "ban", "assign", "close")
 CONFIRM_BUTTON = "banconfirm"  # the second step of "ban"
 
 
@@ -40,13 +42,18 @@ def _case_option(platform: str, number: int) -> str:
 
 
 async def press(svc: "SafetyService", ctx: ModContext, op: str, number: int,
-                holds_power: Callable[[UserRef], bool]) -> ButtonSteps:
+                holds_power: Callable[[UserRef], bool], *, in_scope: Callable[[MessageRef], bool] | None = None,
+                out_of_scope: str = "") -> ButtonSteps:
+    """`in_scope`: whether a message is the bot's to remove (the platform's channel checks, as for its remove
+    command); messages out of scope are not removed and `out_of_scope` says why."""
     name = {CONFIRM_BUTTON: "ban"}.get(op, op)
-    if not ctx.is_moderator:  # the command refuses, logs it, and changes nothing
+    if not ctx.is_moderator and not ctx.via_escalation:  # the command refuses, logs it, and changes nothing
         return ButtonSteps([await svc.moderate(ctx, ModCommand(name=name, case=number))], refused=True)
+    # Conflict of interest (guard.py): the same answer as for a case that does not exist; audited, escalated.
+    refusal = await svc.case_refusal(ctx, number)
+    if refusal is not None:
+        return ButtonSteps([refusal])
     case = await svc.store.get_case(ctx.community, number)
-    if case is None or ctx.actor.key in case.hidden_from:
-        return ButtonSteps([Outcome(ok=False, reply=svc.t("unknown_case", ctx.locale, number=number))])
     platform = ctx.actor.platform
     p = platform_plugin(platform)
     shown, prefix = (p.display_name, p.command_prefix) if p else (platform, "")
@@ -66,7 +73,7 @@ async def press(svc: "SafetyService", ctx: ModContext, op: str, number: int,
         resolved = Resolved(targets=targets, moderators={t.key for t in targets if holds_power(t)})
         out = await svc.moderate(button_ctx, cmd, resolved)
         return ButtonSteps([out], confirm=out.needs_confirmation)
-    if op == "remove":
+    if op in ("remove", "removeblock"):
         refs: dict[str, MessageRef] = {}
         for ev in await svc.store.evidence_for(case.id):
             if ev.ref and ev.ref.platform == platform:
@@ -79,7 +86,11 @@ async def press(svc: "SafetyService", ctx: ModContext, op: str, number: int,
                                               f"with a message link and {_case_option(platform, number)}.")])
         steps = ButtonSteps()
         for ref in refs.values():
-            cmd = ModCommand("remove", case=number, message=ref.link or ref.message_id, flags={"block": True})
+            if in_scope is not None and not in_scope(ref):
+                steps.outcomes.append(Outcome(ok=False, reply=out_of_scope or "That message is not the bot's to remove."))
+                continue
+            cmd = ModCommand("remove", case=number, message=ref.link or ref.message_id,
+                             flags={"block": True} if op == "removeblock" else {})
             steps.outcomes.append(await svc.moderate(button_ctx, cmd, Resolved(message=ref)))
         return steps
     return ButtonSteps([Outcome(ok=False, reply="")])

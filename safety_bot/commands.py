@@ -107,6 +107,12 @@ COMMAND_SPECS: dict[str, CommandSpec] = {s.name: s for s in (
     CommandSpec("link", "link N <member>", "Link the person a friend's report is about to the case, as its victim",
                 "care_commands:cmd_link", (_CASE, _p("member", "member", required=True)), case_states=OPEN_STATES,
                 needs_target=True),
+    CommandSpec("category", "category N <sextortion|child_safety|harassment> <reason>",
+                "Change a case's category (the reason is audited)", "case_category:cmd_category",
+                (_CASE, _p("category", "choice", "text", required=True, choices=("sextortion", "child_safety", "harassment")),
+                 _p("reason", "text", "text", required=True)), case_states=OPEN_STATES),
+    CommandSpec("confirm", "confirm <code>", "Confirm another team member's action (two-person rule)",
+                "two_person:cmd_confirm", (_p("code", "text", "text", required=True),)),
     CommandSpec("help", "help", "The list of commands", ""),
 )}
 USAGE: dict[str, str] = {name: spec.usage for name, spec in COMMAND_SPECS.items()}
@@ -182,15 +188,17 @@ def parse(line: str, prefix: str = "") -> ModCommand | ParseError:
         cmd.case = _case_number(rest[0])
         cmd.targets = [rest[1]]
         return cmd
-    needs_case = name in ("case", "note", "assign", "close", "reply", "export", "reveal", "hold", "reopen")
+    needs_case = name in ("case", "note", "assign", "close", "reply", "export", "reveal", "hold", "reopen", "category")
     if needs_case:
         if not rest or _case_number(rest[0]) is None:
             return ParseError(usage(name, prefix))
         cmd.case = _case_number(rest[0])
         rest = rest[1:]
-        if name in ("note", "reply", "reveal") and not rest:
+        if name in ("note", "reply", "reveal") and not rest or name == "category" and len(rest) < 2:
             return ParseError(usage(name, prefix))
         cmd.text = " ".join(rest)
+        if name == "assign" and rest:
+            cmd.targets = [rest[0]]  # assign N member: that member (the caller when no one is named)
         return cmd
     if name in ("cases", "help"):
         cmd.flags["all"] = bool(rest and rest[0] == "all") or bool(flags.get("all"))
@@ -219,6 +227,11 @@ def parse(line: str, prefix: str = "") -> ModCommand | ParseError:
             return ParseError(usage(name, prefix))
         cmd.targets = [rest[0]]
         cmd.text = " ".join(rest[1:])
+        return cmd
+    if name == "confirm":
+        if len(rest) != 1:
+            return ParseError(usage(name, prefix))
+        cmd.text = rest[0]
         return cmd
     if name in ("strikes", "resources"):
         if not rest:

@@ -92,6 +92,8 @@ class MediaConfig(Strict):
     flag_distance: int = Field(52, ge=0, le=128)
     min_quality: int = Field(50, ge=0, le=100)
     flood_matches_per_hour: int = Field(20, ge=1)
+    flood_uploaders: int = Field(3, ge=2)  # distinct uploaders of one entry within flood_window_hours: suspended
+    flood_window_hours: float = Field(24, gt=0, le=24 * 30)
 
 
 class HttpConfig(Strict):

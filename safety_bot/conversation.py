@@ -6,7 +6,7 @@ from __future__ import annotations
 from . import care, first_words
 from . import intake as intake_rules
 from .actions import Outcome, PostToTeam
-from .domain import Case, CaseNote, Intake, Urgency, UserRef
+from .domain import Case, CaseNote, Intake, MessageRef, Urgency, UserRef
 from .events import ReportEvent, reporter_actor
 from .followup import is_party
 from .text import inert_plain, strip_controls
@@ -17,7 +17,8 @@ from .store import StoreUnavailable
 class Conversation:
     # ------------------------------------------------------------------ the intake conversation
     async def member_message(self, user: UserRef, community: str, text: str, locale: str | None = None,
-                             *, start_report: bool | None = False) -> Outcome:
+                             *, start_report: bool | None = False, reported: tuple[MessageRef, UserRef] | None = None,
+                             accused_is_moderator: bool = False) -> Outcome:
         """A private message from a member: an intake answer, a reply on their case, or a new report.
         `start_report=None`: the core decides: on platforms where a private message is how members report
         (the plugin's `dm_starts_report`), a message from a member without an open case starts one."""
@@ -53,7 +54,11 @@ class Conversation:
                     return await self.after_close(closed, user, text, loc)
             if start_report or self.lib.cues.find(text).urgent:
                 # Words of self-harm or danger with no open report: the team must hear them (a new case).
-                return await self._report(ReportEvent(community=community, reporter=user, text=text, locale=loc))
+                # `reported`: a message the report links to (found by the adapter); its author is the accused
+                return await self._report(ReportEvent(community=community, reporter=user, text=text, locale=loc,
+                                                      message_ref=reported[0] if reported else None,
+                                                      accused=reported[1] if reported else None,
+                                                      accused_is_moderator=accused_is_moderator))
             return Outcome(reply=self.t("member_hint", loc))
 
     async def _menu(self, user: UserRef, community: str, current: Intake | None, choice: str, loc: str) -> Outcome:
@@ -132,7 +137,7 @@ class Conversation:
                     pass  # the team was pinged with what the member wrote
                 elif case.urgency == Urgency.URGENT and before_urgency != Urgency.URGENT:
                     out.actions += await self.team_post(case, f"Case {case.number} is now URGENT ({'; '.join(changes)})", ping=True)
-                elif case.category != before_category:
+                elif case.category != before_category or changes:
                     out.actions += await self.team_post(case, f"Case {case.number} changed ({'; '.join(changes)})")
                 if nxt is not None:
                     out.prompt = intake_rules.prompt_for(self.lib, nxt, loc, case)

@@ -38,6 +38,7 @@ class ModContext:
     locale: str = "en"
     command_prefix: str = ""  # how commands are typed on this platform, for help and usage texts ("!safety ")
     via: str = "command"  # "command", or "button" when a case card's button was pressed (confirmations say so)
+    via_escalation: bool = False  # sent by the escalation contact / from the escalation destination (guard.py)
 
 
 @dataclass

@@ -84,6 +84,14 @@ def apply_answer(library: Library, case: Case, qid: str, value: str) -> list[str
                 break
         if not target or target == case.category:
             break
+        if not pb.contact_accused and library.playbook(target).contact_accused:
+            # Sextortion stays sextortion: a reporter's answer never moves a case down to a strike-based
+            # category (the accused could then be warned). The team sees the answer and can re-categorise.
+            if case.flags.get("reporter_suggested_category") != target:
+                case.flags["reporter_suggested_category"] = target
+                changes.append(f"the reporter's answer suggests {target}; the case stays {case.category} "
+                               f"(a moderator can change it: category {case.number} {target} <reason>)")
+            break
         changes.append(f"category: {case.category} -> {target}")
         case.category = target
     pb = library.playbook(case.category)

@@ -41,6 +41,9 @@ class LocaleFile(_Strict):
     countries: dict[str, list[str]] = Field(default_factory=dict)
     formats: dict[str, str] = Field(default_factory=dict)
     cues: CueLists = Field(default_factory=CueLists)  # self-harm, danger, age... (safety_bot/cues.py)
+    # Word lists for what the team must not send to a member (safety_bot/reply_guard.py)
+    reply_guard: dict[Literal["payment", "images", "blame", "negations", "negations_after"], list[str]] = \
+        Field(default_factory=dict)
 
     @field_validator("texts")
     @classmethod
@@ -159,6 +162,7 @@ def load_locales(folder: Path, problems: list[str]) -> tuple[Texts | None, dict[
     countries: dict[str, dict[str, list[str]]] = {}
     formats: dict[str, dict[str, str]] = {}
     cues: dict[str, CueLists] = {}
+    guard_lists: dict[str, dict[str, list[str]]] = {}
     loaded_files: dict[str, LoadedYaml] = {}
     for file in sorted((folder / "locales").glob("*.yaml")):
         try:
@@ -179,6 +183,7 @@ def load_locales(folder: Path, problems: list[str]) -> tuple[Texts | None, dict[
         countries[lf.language] = {k: list(v) for k, v in lf.countries.items()}
         formats[lf.language] = dict(lf.formats)
         cues[lf.language] = lf.cues
+        guard_lists[lf.language] = dict(lf.reply_guard)
         loaded_files[lf.language] = loaded
         if lf.formats.get("datetime"):
             TIME_FORMATS[lf.language] = lf.formats["datetime"]
@@ -200,7 +205,9 @@ def load_locales(folder: Path, problems: list[str]) -> tuple[Texts | None, dict[
         for key in team[lang]:
             if key not in team["en"]:
                 problems.append(f"{loaded_files[lang].where(('team_texts', key))}: no English text has this key")
-    return Texts(by_lang, team=team, words=words, countries=countries, formats=formats, cues=cues, data=data), loaded_files
+    texts = Texts(by_lang, team=team, words=words, countries=countries, formats=formats, cues=cues, data=data)
+    texts.reply_guard_lists = guard_lists
+    return texts, loaded_files
 
 
 def missing_keys(texts: Texts, loaded_files: dict[str, LoadedYaml]) -> list[str]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from . import guard
 from .actions import Outcome
 from .commands import ModCommand
 from .domain import Case, CaseNote, Status, UserRef
@@ -49,7 +50,7 @@ async def find_case(c: Ctx, number: int | None) -> Case | None:
     if number is None:
         return None
     case = await c.svc.store.get_case(c.ctx.community, number)
-    if case is None or c.actor.key in case.hidden_from:
+    if case is None or await guard.conflict(c.svc, case, c.actor):
         return None
     return case
 

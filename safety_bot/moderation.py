@@ -9,6 +9,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from . import export as exporter
+from . import guard, reply_guard, two_person
 from .actions import CaptureEvidence, Outcome, RemoveMessage, removal_reason
 from .commands import COMMAND_SPECS, ModCommand, help_text, usage
 from .domain import Case, CloseReason, Report, Status, Urgency, UserRef
@@ -27,7 +28,7 @@ log = logging.getLogger(__name__)
 
 async def moderate(svc: "SafetyService", ctx: ModContext, cmd: ModCommand, resolved: Resolved | None = None) -> Outcome:
     c = Ctx(svc, ctx, cmd, resolved or Resolved())
-    if not ctx.is_moderator:
+    if not ctx.is_moderator and not ctx.via_escalation:
         log.info("refused a moderator command from a non-moderator in %s", ctx.community)
         return c.refuse("not_moderator")
     if cmd.name == "help":
@@ -36,16 +37,33 @@ async def moderate(svc: "SafetyService", ctx: ModContext, cmd: ModCommand, resol
     if handler is None:
         return Outcome(ok=False, reply=help_text(ctx.command_prefix))
     try:
+        refusal = await guard.check(c)  # the invariants, before any command runs (guard.py)
+        if refusal is not None:
+            return refusal
         out = await handler(c)
     except StoreUnavailable:
         return c.refuse("store_unavailable_mod")
     return out
 
 
+async def case_refusal(svc: "SafetyService", ctx: ModContext, number: int) -> Outcome | None:
+    """For a button on a case post: the refusal (audited, as for a command) when this actor may not act on
+    the case, or None. The same text for a case that does not exist and for one they may not see."""
+    c = Ctx(svc, ctx, ModCommand("case", case=number), Resolved())
+    if not ctx.is_moderator and not ctx.via_escalation:
+        return c.refuse("not_moderator")
+    refusal = await guard.check(c)
+    if refusal is not None:
+        return refusal
+    if await find_case(c, number) is None:
+        return c.refuse("unknown_case", number=number)
+    return None
+
+
 # ---------------------------------------------------------------------------- viewing
 async def cmd_cases(c: Ctx) -> Outcome:
     statuses = () if c.cmd.flags.get("all") else ("open", "acting")
-    cases = [x for x in await c.svc.store.list_cases(c.ctx.community, statuses) if c.actor.key not in x.hidden_from]
+    cases = await guard.visible(c.svc, c.actor, await c.svc.store.list_cases(c.ctx.community, statuses))
     cases.sort(key=lambda x: (x.urgency != Urgency.URGENT, x.number))
     async with c.svc.store.transaction():
         await c.svc.audit(c.actor.key, "case.list", c.ctx.community)
@@ -103,7 +121,7 @@ async def cmd_assign(c: Ctx) -> Outcome:
     if case is None:
         return c.refuse("unknown_case", number=c.cmd.case)
     who = c.r.targets[0] if c.r.targets else c.actor
-    if who.key in case.hidden_from:
+    if await guard.conflict(c.svc, case, who):
         return Outcome(ok=False, reply=f"Case {case.number} cannot be assigned to that person.")
     case.assignee = who
     ack(c, case)
@@ -151,6 +169,9 @@ async def cmd_reply(c: Ctx) -> Outcome:
     text = c.cmd.text.strip()
     if len(text) > c.svc.config.limits.note_max_chars:
         return c.refuse("note_too_long", limit=c.svc.config.limits.note_max_chars)
+    refused = await reply_guard.refusal(c, text)  # no advice to pay, no asking for images, no blame
+    if refused is not None:
+        return refused
     signer = c.actor.name if c.svc.config.replies.show_moderator_name else None
     body = c.svc.t("team_writes", case.locale) + "\n" + inert_plain(text)
     if signer:
@@ -165,26 +186,13 @@ async def cmd_reply(c: Ctx) -> Outcome:
 
 
 # ---------------------------------------------------------------------------- acting
-async def _mass_action_check(c: Ctx, what: str) -> Outcome | None:
-    """A moderator past the hourly limit must confirm each further ban or removal (a stolen
-    moderator account could otherwise wipe a community)."""
-    limit = c.svc.config.limits.mod_actions_per_hour
-    since = c.svc.clock() - 3600
-    recent = [a for a in await c.svc.store.audit_entries() if a.at >= since and a.actor == c.actor.key
-              and a.action in ("ban.requested", "message.remove")]
-    if len(recent) < limit or c.cmd.flags.get("confirm"):
-        return None
-    return Outcome(reply=f"You have made {len(recent)} bans or removals in the last hour (the limit is {limit}). "
-                         f"To go ahead with this {what}, {confirm_phrase(c)}.", needs_confirmation=True)
-
-
 async def cmd_remove(c: Ctx) -> Outcome:
     ref = c.r.message
     if ref is None:
         return Outcome(ok=False, reply=c.t("message_not_found_ref") + " " + usage("remove", c.ctx.command_prefix))
     if ref.community != c.ctx.community:
         return c.refuse("message_other_community")
-    limited = await _mass_action_check(c, "removal")
+    limited = await two_person.check(c, 1, "removal")
     if limited:
         return limited
     case = await find_case(c, c.cmd.case) if c.cmd.case is not None else None
@@ -218,7 +226,7 @@ async def cmd_remove(c: Ctx) -> Outcome:
 
 async def _find_case_for_message(c: Ctx, ref) -> Case | None:
     for case in reversed(await c.svc.store.list_cases(c.ctx.community, ("open", "acting"))):
-        if c.actor.key in case.hidden_from:
+        if await guard.conflict(c.svc, case, c.actor):
             continue
         for rep in await c.svc.store.reports_for(case.id):
             if rep.reported_message and rep.reported_message.message_id == ref.message_id:
@@ -229,7 +237,7 @@ async def _find_case_for_message(c: Ctx, ref) -> Case | None:
 async def _open_case_about(c: Ctx, user: UserRef) -> Case | None:
     """The newest open case (visible to this moderator) that names the account as accused."""
     for case in reversed(await c.svc.store.list_cases(c.ctx.community, ("open", "acting"))):
-        if c.actor.key not in case.hidden_from and any(a.key == user.key for a in case.accused):
+        if any(a.key == user.key for a in case.accused) and not await guard.conflict(c.svc, case, c.actor):
             return case
     return None
 
@@ -278,6 +286,10 @@ async def cmd_resources(c: Ctx) -> Outcome:
     if not c.r.targets:
         return Outcome(ok=False, reply=usage("resources", c.ctx.command_prefix))
     t = c.r.targets[0]
+    strict = await guard.strict_cases_about(c.svc, c.svc.community(c.ctx.community).network, t.key)
+    if strict:  # the bot never messages the accused of an open sextortion or child-safety case
+        from .sanctions import never_message_refusal
+        return Outcome(ok=False, reply=await never_message_refusal(c, strict))
     case = None
     for x in reversed(await c.svc.store.list_cases(c.ctx.community, ("open", "acting"))):
         if x.reporter and x.reporter.key == t.key:

@@ -10,7 +10,7 @@ import copy
 import dataclasses
 import datetime as dt
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -216,6 +216,11 @@ class Library:
     cues: Cues = dataclasses.field(default_factory=lambda: Cues({}))
     apps: list[AppHelpDef] = dataclasses.field(default_factory=list)
     locale_files: dict[str, LoadedYaml] = dataclasses.field(default_factory=dict)
+
+    @property
+    def reply_guard_lists(self) -> dict[str, dict[str, list[str]]]:
+        """Per language, the word lists of what the team must not send to a member (safety_bot/reply_guard.py)."""
+        return getattr(self.texts, "reply_guard_lists", {})
 
     def missing_texts(self) -> list[str]:
         """Keys a language lacks that English has (`safety-bot check-config` reports them)."""

@@ -3,6 +3,7 @@ asks for resources. A part of :class:`SafetyService` (a mixin)."""
 
 from __future__ import annotations
 
+from . import guard
 from . import intake as intake_rules
 from .actions import Outcome, PostToTeam
 from .domain import Case, CaseNote, CloseReason, Status, UserRef
@@ -40,7 +41,7 @@ class ReplyChannel:
                     out.reply = crisis + "\n\n" + out.reply  # crisis lines first
                 out.actions.append(PostToTeam(
                     community=case.community, case_number=case.number,
-                    destination="escalation" if case.flags.get("about_moderator") else "safety",
+                    destination=await guard.destination(self, case),  # roles read now (guard.py)
                     text=f"Case {case.number}: {who_wrote(case, user)} wrote: {inert_plain(text, limit=1500)}"))
                 await self.enqueue(out)
         except StoreUnavailable:
@@ -69,14 +70,21 @@ class ReplyChannel:
         if case is None:
             return Outcome(ok=False, reply=self.t("no_open_case", loc))
         case.status, case.close_reason, case.updated_at = Status.CLOSED, CloseReason.WITHDRAWN, self.clock()
+        # Withdrawal is honoured (issue 13): what they told us goes (statement, answers and the links in them,
+        # the text of the message they reported), consent is revoked, and the case is marked withdrawn.
+        case.answers = {}
+        case.flags["withdrawn"] = True
+        case.flags["consent"] = "withdrawn"
+        case.flags.pop("country", None)
         async with self.store.transaction():
             await self.store.save_case(case)
             await self.store.withdraw_reports(case.id)
+            await self.store.clear_evidence_text(case.id)
             await self.audit(reporter_actor(case), "case.withdrawn", case.community, case)
         out = Outcome(reply=self.t("withdrawn", loc), case_number=case.number)
         out.actions.append(PostToTeam(community=case.community, case_number=case.number,
                                       text=f"Case {case.number} was withdrawn by the reporter and is closed. Their statement was deleted.",
-                                      destination="escalation" if case.flags.get("about_moderator") else "safety"))
+                                      destination=await guard.destination(self, case)))
         return out
 
     async def resources_request(self, user: UserRef, community: str, locale: str | None = None,

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import re
-
 from .actions import BanUser, CaptureEvidence, Outcome, TimeoutUser, UnbanUser, WarnUser
+from . import guard, reply_guard, two_person
 from .commands import usage
 from .domain import Case, Status, Strike, UserRef
 from .mod_context import DAY, Ctx, ack, add_note, confirm_phrase, find_case, save, wishes_line
+from .names import names
 from .text import inert_plain
 
 
@@ -40,6 +40,9 @@ async def cmd_ban(c: Ctx) -> Outcome:
             lines.append(c.t("ban_reminder"))
         lines.append(f"To go ahead, {confirm_phrase(c)}.")
         return Outcome(reply="\n".join(lines), case_number=case.number if case else None, needs_confirmation=True)
+    limited = await two_person.check(c, len(todo), "ban")  # limits on power (two_person.py)
+    if limited is not None:
+        return limited
     out = Outcome(case_number=case.number if case else None)
     communities = c.svc.network_communities(com.network, todo[0].platform)
     if case is not None:
@@ -73,13 +76,14 @@ async def cmd_unban(c: Ctx) -> Outcome:
     ban = await c.svc.store.active_ban(com.network, t.key)
     if ban is None:
         return Outcome(ok=False, reply=f"{inert_plain(t.name or t.id)} is not banned by the bot in this network. Nothing changed.")
-    out = Outcome(reply=f"Lifting the ban on {inert_plain(t.name or t.id)} across network '{com.network}'.")
+    out = Outcome(reply=f"Lifting the ban on {inert_plain(t.name or t.id)} across network '{com.network}'. It stays "
+                        "recorded until the platform confirms.")
     for target_com in c.svc.network_communities(com.network, t.platform):
         out.actions.append(UnbanUser(community=target_com.id, user=t, reason="Ban lifted by the safety team", case_id=ban.case_id))
-    async with c.svc.store.transaction():
-        await c.svc.store.end_ban(ban.id)
-    return await save(c, None, "ban.lifted", out, target=t.key, reason=c.cmd.text.strip() or "(no reason given)",
-                       ban_case_id=ban.case_id)
+    # The request, its audit entry and the queued unbans in one transaction; the ban row ends when the
+    # platforms confirm (unban.py), or stays when one refuses.
+    return await save(c, None, "ban.lift_requested", out, target=t.key, reason=c.cmd.text.strip() or "(no reason given)",
+                      ban_id=ban.id, ban_case_id=ban.case_id)
 
 
 def active_strikes(c: Ctx, strikes: list[Strike]) -> list[Strike]:
@@ -87,16 +91,12 @@ def active_strikes(c: Ctx, strikes: list[Strike]) -> list[Strike]:
     return [s for s in strikes if s.at >= horizon]
 
 
-def _names(text: str, person: UserRef) -> bool:
-    """Whether a text the accused will read names this person: their id, their whole name, or any word of
-    their name or of a Matrix id's local part ("Rita" for "Rita Meyer" or "@rita.m:example.org")."""
-    low = text.lower()
-    if person.id.lower() in low or (person.name and person.name.lower() in low):
-        return True
-    local = person.id[1:].split(":", 1)[0] if person.id.startswith("@") else ""
-    parts = {w for w in re.split(r"[^\w]+", f"{person.name or ''} {local}".lower()) if len(w) >= 3}
-    words = set(re.split(r"[^\w]+", low))
-    return bool(parts & words)
+async def never_message_refusal(c: Ctx, strict: list[Case]) -> str:
+    """Why the bot will not message this member: names the case only when the moderator may see it here."""
+    for x in strict:
+        if x.community == c.ctx.community and not await guard.conflict(c.svc, x, c.actor):
+            return c.t("warn_refused", number=x.number)
+    return c.t("warn_refused_generic")
 
 
 async def cmd_warn(c: Ctx) -> Outcome:
@@ -112,11 +112,17 @@ async def cmd_warn(c: Ctx) -> Outcome:
     about = [x for x in await c.svc.store.cases_about(com.network, t.key) if x.status != Status.CLOSED]
     strict = [x for x in ([case] if case else []) + about if not c.svc.lib.playbook(x.category).contact_accused]
     if strict:
-        return Outcome(ok=False, reply=c.t("warn_refused", number=strict[0].number))
+        return Outcome(ok=False, reply=await never_message_refusal(c, strict))
     reason = c.cmd.text.strip()
+    refused = await reply_guard.refusal(c, reason)
+    if refused is not None:
+        return refused
     for x in about + ([case] if case else []):
-        if x.reporter and _names(reason, x.reporter):
+        if x.reporter and names(reason, x.reporter):
             return Outcome(ok=False, reply=c.t("warn_names_reporter"))
+    limited = await two_person.check(c, 1, "warning")
+    if limited is not None:
+        return limited
     cfg = c.svc.config.strikes
     async with c.svc.store.transaction():
         await c.svc.store.add_strike(Strike(network=com.network, user_id=t.key, reason=reason, at=c.svc.clock(),

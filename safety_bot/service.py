@@ -16,6 +16,7 @@ import logging
 import time
 
 from . import care
+from . import guard
 from . import intake as intake_rules
 from . import resources as res
 from .action_results import ActionResults
@@ -28,7 +29,7 @@ from .evidence import EvidenceRecorder
 from .followup import FollowUp
 from .member_care import MemberCare
 from .lookups import Lookups
-from .moderation import moderate
+from .moderation import case_refusal, moderate
 from .playbooks import Library
 from .plugins import command_prefix
 from .reply_channel import ReplyChannel
@@ -51,6 +52,7 @@ class SafetyService(Reports, Conversation, ReplyChannel, Timers, ActionResults, 
         self.clock = clock
         self.texts = library.texts
         self.communities: dict[str, Community] = {}
+        self.role_readers: dict = {}  # platform -> guard.RoleReader, registered by adapters (roles read when needed)
         self._lock = asyncio.Lock()
         # Called as observe(event, community, case, **detail) after each audit entry and action result:
         # logs and metrics (safety_bot/ops). They must not raise.
@@ -81,6 +83,10 @@ class SafetyService(Reports, Conversation, ReplyChannel, Timers, ActionResults, 
         """Write the outcome's actions to the outbox. Call inside the transaction that caused them."""
         done = {id(a) for _, a in out.queued}
         todo = [a for a in out.actions if id(a) not in done]
+        allowed = await guard.drop_messages_to_the_accused(self, todo)
+        if len(allowed) != len(todo):
+            out.actions = [a for a in out.actions if id(a) in done or any(a is k for k in allowed)]
+            todo = allowed
         ids = await self.store.outbox_add_many([(a.to_json(), getattr(a, "case_id", None)) for a in todo])
         out.queued.extend(zip(ids, todo))
 
@@ -107,7 +113,7 @@ class SafetyService(Reports, Conversation, ReplyChannel, Timers, ActionResults, 
     async def team_post(self, case: Case, headline: str, *, ping: bool = False) -> list[PostToTeam]:
         """A case card for the team. Cases about a moderator go to the escalation destination only."""
         c = await self.case_card(case, headline)
-        destination = "escalation" if case.flags.get("about_moderator") else "safety"
+        destination = await guard.destination(self, case)  # roles read now, not at intake (guard.py)
         if destination == "escalation" and not self.community(case.community).has_escalation:
             log.warning("case %s in %s is about a moderator and no escalation destination is configured; "
                         "it is only visible through the case commands", case.number, case.community)
@@ -135,4 +141,9 @@ class SafetyService(Reports, Conversation, ReplyChannel, Timers, ActionResults, 
     async def moderate(self, ctx: ModContext, cmd, resolved: Resolved | None = None) -> Outcome:
         async with self._lock:
             return await moderate(self, ctx, cmd, resolved)
+
+    async def case_refusal(self, ctx: ModContext, number: int) -> Outcome | None:
+        """Buttons on a case post ask this first (guard.py): a refusal, or None when the actor may act."""
+        async with self._lock:
+            return await case_refusal(self, ctx, number)
 

@@ -146,6 +146,8 @@ def detail_text(library: Library, case: Case, reports, evidence, notes: list[Cas
                      f": {text}{att}{' - ' + e.note if e.note else ''}")
     for n in notes:
         who = {"reply_in": "reporter", "reply_out": "team to reporter", "system": "bot"}.get(n.kind, "note")
+        if n.kind in ("note", "reply_out") and ":" in (n.author or ""):  # who did it, for the team (issue 13)
+            who += f" by {inert_plain(n.author.split(':', 1)[1], limit=80)}"
         lines.append(f"[{when(n.at)}] {who}: {inert_plain(n.text, limit=1000)}")
     if strikes_line:
         lines.append(strikes_line)

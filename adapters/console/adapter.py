@@ -35,6 +35,7 @@ HELP_TEMPLATE = """Console commands (you play every part):
   locale en|de                 the language you speak to the bot
   Safety team (from the command registry; you may prefix these with 'safety ' or '/safety '):
 {team}
+  promote <name> | demote <name>  give or take the safety-team role (as the owner)
   wait <minutes>               let time pass (escalation timers)
   help | quit | exit
 The pretend community (messages, bans, who and where you are) is kept beside the database:
@@ -75,6 +76,7 @@ class ConsoleAdapter:
         self.platform = ConsolePlatform(self.world, self.write, app.service.texts, cfg.locale)
         self.platform.bank = getattr(app, "bank", None)
         app.runtime.add_platform(self.platform)
+        app.service.role_readers[PLATFORM] = self._holds_team_role
         for c in cfg.communities:
             app.service.add_community(Community(c.id, PLATFORM, c.network, c.id, has_escalation=bool(c.escalation)))
         first = cfg.communities[0]
@@ -88,6 +90,9 @@ class ConsoleAdapter:
         self.restored = bool(world_file) and world_file_mod.load(world_file, self, Msg)
 
     # ---------------------------------------------------------------- helpers
+    async def _holds_team_role(self, community: str, user: UserRef) -> bool:
+        return any(self.world.is_moderator(c, user.id) for c in self.world.communities)
+
     def say(self, text: str) -> None:
         self.write(f"[bot to {self.me}] " + text.replace("\n", f"\n[bot to {self.me}] "))
 
@@ -185,6 +190,8 @@ class ConsoleAdapter:
                                                            rest or None)
             out.reply = ""
             await self.finish(out)
+        elif head in ("promote", "demote"):
+            self.set_role(head, words[1:])
         elif head == "wait":
             await self.wait(words[1] if len(words) > 1 else "1")
         elif head == "locale":
@@ -217,6 +224,22 @@ class ConsoleAdapter:
         self.here = cid or options[0]  # their own (first) community unless one is named
         role = "moderator" if self.world.is_moderator(self.here, self.me) else "member"
         self.write(f"(you are now {self.me}, a {role} of {self.here})")
+
+    def set_role(self, head: str, args: list[str]) -> None:
+        """The community's owner gives or takes the safety-team role (the world changes; the bot reads it)."""
+        if not args:
+            self.say(f"Usage: {head} <name>")
+            return
+        name = args[0].lstrip("@")
+        c = self.world.communities[self.here]
+        if name not in self.world.people(self.here):
+            self.say(f"There is nobody called {inert_plain(name[:40])} here. Try: people")
+            return
+        if head == "promote" and name not in c.moderators:
+            c.moderators.append(name)
+        elif head == "demote" and name in c.moderators:
+            c.moderators.remove(name)
+        self.write(f"({name} is {'now' if head == 'promote' else 'no longer'} on the safety team of {self.here})")
 
     def post(self, words: list[str], rest: str) -> None:
         if len(words) < 2:
@@ -273,17 +296,18 @@ class ConsoleAdapter:
                 self.say(f"I cannot find a member called {inert_plain(token[:40])} here. Nothing was changed.")
                 return True
             resolved.targets.append(user)
-            if any(self.world.is_moderator(c, user.id) for c in self.world.communities):
+            if self.world.holds_power(user.id):
                 resolved.moderators.add(user.key)
         if parsed.message:
             m = self.world.find(parsed.message)
             if m is not None:
                 resolved.message = self.world.ref(m)
                 resolved.message_author = self.world.user(m.author)
-                if any(self.world.is_moderator(c, m.author) for c in self.world.communities):
+                if self.world.holds_power(m.author):
                     resolved.moderators.add(resolved.message_author.key)
         ctx = ModContext(actor=self.world.user(self.me), community=self.here,
-                         is_moderator=self.world.is_moderator(self.here, self.me), locale="en")
+                         is_moderator=self.world.is_moderator(self.here, self.me), locale="en",
+                         via_escalation=self.world.is_escalation(self.here, self.me))
         out = await self.app.service.moderate(ctx, parsed, resolved)
         await self.finish(out)
         return True

@@ -42,6 +42,13 @@ class World:
     def is_moderator(self, cid: str, name: str) -> bool:
         return name in self.communities[cid].moderators
 
+    def is_escalation(self, cid: str, name: str) -> bool:
+        return bool(self.communities[cid].escalation) and name == self.communities[cid].escalation
+
+    def holds_power(self, name: str) -> bool:
+        """On the safety team, or the escalation contact, of any community (read now: roles can change)."""
+        return any(self.is_moderator(c, name) or self.is_escalation(c, name) for c in self.communities)
+
     def user(self, name: str) -> UserRef:
         return UserRef(PLATFORM, name, name)
 

@@ -102,6 +102,7 @@ class DiscordAdapter(DiscordMembers, DiscordModeration, DiscordMedia):
     def _register(self, g: DiscordGuild, name: str) -> None:
         self.app.service.add_community(Community(str(g.id), PLATFORM, g.network, name,
                                                  has_escalation=bool(g.escalation_channel or g.escalation_user)))
+        self.app.service.role_readers[PLATFORM] = self._holds_team_role  # roles read when needed (guard.py)
 
     async def _connect(self) -> None:
         from discord import gateway, http
@@ -199,8 +200,21 @@ class DiscordAdapter(DiscordMembers, DiscordModeration, DiscordMedia):
             return member.get_role(g.safety_role) is not None
         return member.guild_permissions.ban_members
 
+    async def _holds_team_role(self, community: str, user) -> bool:
+        """For the core (guard.py): on the safety team now, from the member's current roles."""
+        if not user.id.isdigit():
+            return False
+        for g in self.guilds.values():
+            guild = self.client.get_guild(g.id)
+            if guild is not None and self.is_moderator(g, guild.get_member(int(user.id))):
+                return True
+        return False
+
     def holds_power(self, user_id: int | str) -> bool:
-        """Whether this account is on the safety team of any configured guild (for cases about moderators)."""
+        """Whether this account is on the safety team (or is the escalation contact) of any configured guild,
+        read now from the member's current roles (for cases about moderators)."""
+        if any(g.escalation_user == int(user_id) for g in self.guilds.values()):
+            return True
         for g in self.guilds.values():
             guild = self.client.get_guild(g.id)
             if guild is not None and self.is_moderator(g, guild.get_member(int(user_id))):

@@ -37,8 +37,8 @@ def _mod_command_args(spec: CommandSpec, values: dict) -> dict:
         v = values.get(p.name)
         if p.to in ("case", "member", "user_id", "link"):
             args[p.to] = v
-        elif p.to == "text":
-            args["text"] = v or ""
+        elif p.to == "text":  # several text options are joined in order ("category": category, then reason)
+            args["text"] = " ".join(x for x in (args["text"], str(v or "")) if x)
         elif p.to.startswith("text:"):
             args["text"] = p.to[5:] if v else ""
         elif p.to.startswith("flag:") and v:

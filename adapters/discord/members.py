@@ -142,7 +142,16 @@ class DiscordMembers:
             snapshot = await self._capture(ref)
         elif snapshot is None and link:
             found = self.ref_from_link(int(community), link)
-            if isinstance(found, MessageRef):
+            team = {c for c in (g.safety_channel, g.escalation_channel) if c}
+            cached = self.client.get_channel(int(found.channel_id)) if isinstance(found, MessageRef) else None
+            if isinstance(found, MessageRef) and (int(found.channel_id) in team
+                                                  or getattr(cached, "parent_id", None) in team):
+                # a link into the safety team's own channels: never copied into a case (it would carry another
+                # reporter's words); the team sees the link as text
+                more = (more + "\n" if more else "") + f"Link given: {link}"
+                notes.append("That link is not to a message the bot protects, so it was not attached as evidence; "
+                             "the team can still see it.")
+            elif isinstance(found, MessageRef):
                 ref = found
                 snapshot = await self._capture(ref)
                 if snapshot is None:

@@ -50,13 +50,27 @@ class DiscordModeration:
     async def _moderate(self, interaction: discord.Interaction, guild_id: int, cmd: ModCommand,
                         resolved: Optional[Resolved] = None, *, is_moderator: Optional[bool] = None,
                         via: str = "command") -> Outcome:
+        ctx = await self._mod_context(interaction, guild_id, is_moderator, via)
+        return await respond(self.app.runtime, await self.app.service.moderate(ctx, cmd, resolved or Resolved()),
+                             member=False)
+
+    async def _mod_context(self, interaction: discord.Interaction, guild_id: int,
+                           is_moderator: Optional[bool] = None, via: str = "command") -> ModContext:
         g = self.guilds[guild_id]
         if is_moderator is None:
             is_moderator = self.is_moderator(g, await self.member_of(guild_id, interaction.user))
-        ctx = ModContext(actor=user_ref(interaction.user), community=str(guild_id), is_moderator=is_moderator,
-                         locale=self.locale(interaction), via=via)
-        return await respond(self.app.runtime, await self.app.service.moderate(ctx, cmd, resolved or Resolved()),
-                             member=False)
+        return ModContext(actor=user_ref(interaction.user), community=str(guild_id), is_moderator=is_moderator,
+                          locale=self.locale(interaction), via=via, via_escalation=self.via_escalation(g, interaction))
+
+    def via_escalation(self, g, interaction: discord.Interaction) -> bool:
+        """The escalation contact, or a command given in the escalation channel (or one of its threads)."""
+        if g.escalation_user and interaction.user.id == g.escalation_user:
+            return True
+        if not g.escalation_channel:
+            return False
+        channel = interaction.channel
+        cid = getattr(channel, "id", None) or interaction.channel_id
+        return cid == g.escalation_channel or getattr(channel, "parent_id", None) == g.escalation_channel
 
     async def resolve_target(self, guild_id: int, member, user_id: Optional[str]):
         """A UserRef, or a message (str) saying why not."""
@@ -157,7 +171,7 @@ class DiscordModeration:
         cmd = ModCommand(name=name, case=case, text=text or "", flags=dict(flags or {}))
         resolved = Resolved()
         is_mod = self.is_moderator(self.guilds[gid], await self.member_of(gid, interaction.user))
-        if is_mod:  # resolve only for the team; the core refuses everyone else and changes nothing
+        if is_mod or self.via_escalation(self.guilds[gid], interaction):  # the core refuses everyone else
             if member is not None or user_id:
                 target = await self.resolve_target(gid, member, user_id)
                 if isinstance(target, str):
@@ -224,7 +238,7 @@ class DiscordModeration:
         cmd = ModCommand(name="remove", message=ref.link, flags={"block": True})
         resolved = Resolved(message=ref)
         is_mod = self.is_moderator(self.guilds[gid], await self.member_of(gid, interaction.user))
-        if is_mod:  # the core refuses everyone else and changes nothing
+        if is_mod or self.via_escalation(self.guilds[gid], interaction):  # the core refuses everyone else
             refusal = self._outside_scope(gid, message.channel)
             if refusal:
                 await self.reply(interaction, refusal)
@@ -240,10 +254,13 @@ class DiscordModeration:
             return
         await self.defer(interaction)
         is_mod = self.is_moderator(g, await self.member_of(guild_id, interaction.user))
-        ctx = ModContext(actor=user_ref(interaction.user), community=str(guild_id), is_moderator=is_mod,
-                         locale=self.locale(interaction))
-        # The core decides what the button means (hidden cases, ban targets, which messages to remove).
-        steps = await case_buttons.press(self.app.service, ctx, op, number, lambda u: self.holds_power(u.id))
+        ctx = await self._mod_context(interaction, guild_id, is_mod)
+        # The core decides what the button means (conflicts of interest, ban targets, which messages to remove);
+        # "remove" gets the same channel check as /safety remove: never a message in the team's own channels.
+        team = {c for c in (g.safety_channel, g.escalation_channel) if c}
+        steps = await case_buttons.press(self.app.service, ctx, op, number, lambda u: self.holds_power(u.id),
+                                         in_scope=lambda ref: not ref.channel_id.isdigit() or int(ref.channel_id) not in team,
+                                         out_of_scope=TEAM_CHANNEL)
         replies = [(await respond(self.app.runtime, out, member=False)).reply for out in steps.outcomes]
         if steps.refused:  # not a moderator: the core refused, logged it, and changed nothing
             await self.reply(interaction, replies[0])

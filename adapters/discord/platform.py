@@ -13,7 +13,7 @@ from safety_bot.actions import BanUser, PostToTeam, RemoveMessage, SendPrivate, 
 from safety_bot.domain import MessageRef, MessageSnapshot
 from safety_bot.ports import ALREADY, FAILED, FORBIDDEN, NOT_FOUND, OK, CaptureFailed, Result
 
-from .render import PLATFORM, card_embed, channel_is_private, chunks, snapshot_of
+from .render import PLATFORM, card_embed, channel_is_private, chunks, snapshot_of, team_text
 from .ui import case_view, prompt_view
 
 log = logging.getLogger(__name__)
@@ -137,7 +137,7 @@ class DiscordPlatform:
                 await channel.send(prefix.strip() or None, embed=card_embed(a.card), view=view,
                                    allowed_mentions=mention)
             else:
-                parts = chunks(a.text) or ["-"]
+                parts = chunks(team_text(a.text)) or ["-"]  # member text inside: markdown kept inert
                 for i, part in enumerate(parts):
                     await channel.send((prefix if i == 0 else "") + part,
                                        allowed_mentions=mention if i == 0 else None)

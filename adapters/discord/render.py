@@ -92,6 +92,13 @@ def _md(text: str, limit: int) -> str:
     return _cut(text.replace("[", "\\[").replace("]", "\\]"), limit)
 
 
+def team_text(text: str) -> str:
+    """A plain team notice that carries member text (a reporter's follow-up, a bank notice): no live
+    markdown, masked links, headings, subtext or quotes; bare links stay as text."""
+    text = re.sub(r"(?<!\\)([\[\]])", r"\\\1", discord.utils.escape_markdown(text or ""))
+    return re.sub(r"(?m)^(\s*)(#|-#|>)", r"\1\\\2", text)
+
+
 def card_embed(card: dict) -> discord.Embed:
     """The core's structured case view as an embed (title, fields, statement, answers, evidence links)."""
     urgent = bool(card.get("urgent"))

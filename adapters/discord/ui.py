@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import discord
 
+from safety_bot.case_buttons import BUTTONS
+
 # Labels are the locale files' team texts `discord_button_<op>`.
 CASE_OPS = {
-    "remove": discord.ButtonStyle.secondary,  # banks the images: an explicit choice
+    "remove": discord.ButtonStyle.secondary,  # capture evidence, then delete; banks nothing
+    "removeblock": discord.ButtonStyle.secondary,  # also banks the images: an explicit choice
     "ban": discord.ButtonStyle.danger,
     "assign": discord.ButtonStyle.primary,
     "close": discord.ButtonStyle.secondary,
@@ -16,7 +19,7 @@ CASE_OPS = {
 
 
 class CaseButton(discord.ui.DynamicItem[discord.ui.Button],
-                 template=r"safety:(?P<op>remove|ban|assign|close|banconfirm):(?P<guild>\d+):(?P<case>\d+)"):
+                 template=r"safety:(?P<op>remove|removeblock|ban|assign|close|banconfirm):(?P<guild>\d+):(?P<case>\d+)"):
     def __init__(self, op: str, guild_id: int | str, case: int | str, label: str = ""):
         super().__init__(discord.ui.Button(label=(label or op)[:80], style=CASE_OPS[op],
                                            custom_id=f"safety:{op}:{guild_id}:{case}"))
@@ -129,6 +132,6 @@ def case_view(guild_id: int, card: dict, texts) -> discord.ui.View | None:
     if card.get("closed") or card.get("case_number") is None:
         return None
     view = discord.ui.View(timeout=None)
-    for op in ("remove", "ban", "assign", "close"):
+    for op in BUTTONS:
         view.add_item(CaseButton(op, guild_id, card["case_number"], texts.t(f"discord_button_{op}", "en")))
     return view

@@ -68,6 +68,7 @@ class MatrixAdapter(MatrixSync, MatrixModeration, MatrixMessaging, MatrixMedia, 
         self.cfg = cfg
         self.svc = app.service
         self.state = app.platform_state(PLATFORM)  # sync token, device id, DM rooms, seen reports
+        self.svc.role_readers[PLATFORM] = self._holds_team_role  # roles read when needed (guard.py)
         self.user_id = cfg.user_id
         self.locale = app.config.locale
         self.ready = asyncio.Event()
@@ -284,6 +285,10 @@ class MatrixAdapter(MatrixSync, MatrixModeration, MatrixMessaging, MatrixMedia, 
             return
         if isinstance(content, dict) and (content.get("m.relates_to") or {}).get("rel_type") == "m.replace":
             return  # an edit: never re-run a command or re-send a report
+        if room_id == self.escalation_room and room_id != self.management_room:
+            if isinstance(ev, RoomMessageText) and ev.body.strip().lower().startswith(PREFIX):
+                await self._on_command(sender, ev.body.strip()[len(PREFIX):].strip(), room=room_id)
+            return
         if room_id == self.management_room:
             if isinstance(ev, RoomMessageText) and ev.body.strip().lower().startswith(PREFIX):
                 await self._on_command(sender, ev.body.strip()[len(PREFIX):].strip())

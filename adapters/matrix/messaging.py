@@ -5,6 +5,7 @@ replies to the team, !resources), answered through the shared `respond` path. Pa
 from __future__ import annotations
 
 import logging
+import re
 
 from safety_bot.actions import Outcome
 from safety_bot.respond import respond
@@ -32,6 +33,7 @@ class _DMSurface:
 
     async def unshown(self, text: str) -> None:
         log.warning("matrix: some actions were not done for a member message (case %s)", self.case_number)
+_LINK = re.compile(r"(?:https://matrix\.to/#/|matrix:)\S+")
 
 
 class MatrixMessaging:
@@ -51,10 +53,16 @@ class MatrixMessaging:
             await self._send_notice(room_id, self.svc.t("matrix.member_help", self.locale))
             return
         if low.startswith("!report"):
-            out = await self.svc.member_message(user, COMMUNITY, text[len("!report"):].strip(), self.locale,
-                                                start_report=True)
-        else:
-            out = await self.svc.member_message(user, COMMUNITY, text, self.locale, start_report=None)
+            text = text[len("!report"):].strip()
+        reported, accused_mod = None, False
+        for token in _LINK.findall(text):  # a message link in a report: that message; its sender is the accused
+            found = await self._resolve_message(token.rstrip(").,>"))
+            if isinstance(found, tuple):
+                reported, accused_mod = found, await self._is_moderator(found[1].id)
+                break
+        out = await self.svc.member_message(user, COMMUNITY, text, self.locale,
+                                            start_report=True if low.startswith("!report") else None,
+                                            reported=reported, accused_is_moderator=accused_mod)
         await self._member_finish(room_id, out)
 
     async def _member_finish(self, room_id: str, out: Outcome) -> None:

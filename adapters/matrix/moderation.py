@@ -28,15 +28,15 @@ SHOWN_PREFIX = command_prefix(PLATFORM)  # in help and usage texts: "Usage: !saf
 class _RoomSurface:
     """The management room: moderators see the core's reply there (with what running the actions did)."""
 
-    def __init__(self, adapter):
-        self.adapter = adapter
+    def __init__(self, adapter, room: str | None = None):
+        self.adapter, self.room = adapter, room or adapter.management_room  # or the escalation room
 
     async def reply(self, text: str) -> None:
         if text:
-            await self.adapter._send_notice(self.adapter.management_room, text, title=False)
+            await self.adapter._send_notice(self.room, text, title=False)
 
     async def prompt(self, prompt) -> None:
-        await self.adapter._send_notice(self.adapter.management_room, render_prompt(prompt, self.adapter.svc.texts, self.adapter.locale), title=False)
+        await self.adapter._send_notice(self.room, render_prompt(prompt, self.adapter.svc.texts, self.adapter.locale), title=False)
 
     async def unshown(self, text: str) -> None:
         pass
@@ -44,42 +44,46 @@ class _RoomSurface:
 
 class MatrixModeration:
     # ================================================================== moderator commands
-    async def _on_command(self, sender: str, line: str) -> None:
+    async def _on_command(self, sender: str, line: str, *, room: str | None = None) -> None:
+        """A command from the management room, or (`room` = the escalation room) from the escalation
+        destination: its members are the escalation contact (guard.py decides what they may do)."""
+        room = room or self.management_room
+        via_escalation = bool(self.escalation_room) and room == self.escalation_room
         is_mod = await self._is_moderator(sender)
         parsed = cmdparse.parse(line, SHOWN_PREFIX)
         if isinstance(parsed, cmdparse.ParseError):
-            await self._send_notice(self.management_room,
-                                    parsed.message if is_mod else self.svc.t("not_moderator", self.locale))
-            if not is_mod:
+            allowed = is_mod or via_escalation
+            await self._send_notice(room, parsed.message if allowed else self.svc.t("not_moderator", self.locale))
+            if not allowed:
                 log.info("matrix: refused a command from a non-moderator")
             return
         resolved = Resolved()
-        if is_mod:
+        if is_mod or via_escalation:
             tokens = list(parsed.targets)
             if parsed.name == "assign" and parsed.text.strip():
                 tokens = [parsed.text.split()[0]]
             for token in tokens:
                 uid = parse_user_id(token)
                 if uid is None:
-                    await self._send_notice(self.management_room,
+                    await self._send_notice(room,
                                             f"'{inert_plain(token[:60])}' is not a Matrix user id like @name:server. "
                                             f"Nothing was changed. {cmdparse.usage(parsed.name, SHOWN_PREFIX)}")
                     return
                 resolved.targets.append(UserRef(PLATFORM, uid, ""))
-                if await self._is_moderator(uid):
+                if await self._holds_power(uid):
                     resolved.moderators.add(f"{PLATFORM}:{uid}")
             if parsed.message:
                 found = await self._resolve_message(parsed.message)
                 if isinstance(found, str):
-                    await self._send_notice(self.management_room, found)
+                    await self._send_notice(room, found)
                     return
                 if found is not None:
                     resolved.message, resolved.message_author = found
-                    if await self._is_moderator(resolved.message_author.id):
+                    if await self._holds_power(resolved.message_author.id):
                         resolved.moderators.add(resolved.message_author.key)
-        ctx = ModContext(actor=self._user(sender, self.management_room), community=COMMUNITY, is_moderator=is_mod,
-                         locale=self.locale, command_prefix=SHOWN_PREFIX)
-        await respond(self.app.runtime, await self.svc.moderate(ctx, parsed, resolved), _RoomSurface(self),
+        ctx = ModContext(actor=self._user(sender, room), community=COMMUNITY, is_moderator=is_mod,
+                         locale=self.locale, command_prefix=SHOWN_PREFIX, via_escalation=via_escalation)
+        await respond(self.app.runtime, await self.svc.moderate(ctx, parsed, resolved), _RoomSurface(self, room),
                       member=False)
 
     async def _resolve_message(self, token: str) -> tuple[MessageRef, UserRef] | str | None:
@@ -120,6 +124,17 @@ class MatrixModeration:
         if st != 200 or not isinstance(data, dict):
             return None
         return dict(data, event_id=event_id)
+
+    async def _holds_team_role(self, community: str, user: UserRef) -> bool:
+        """For the core (guard.py): on the safety team now (read when needed, not at start-up)."""
+        return await self._is_moderator(user.id)
+
+    async def _holds_power(self, user_id: str) -> bool:
+        """On the safety team, or in the escalation room: actions against them need the escalation room."""
+        if await self._is_moderator(user_id):
+            return True
+        room = self.client.rooms.get(self.escalation_room) if self.client and self.escalation_room else None
+        return room is not None and user_id in room.users
 
     async def _is_moderator(self, user_id: str) -> bool:
         """Power level in the management room; creators of v12+ rooms are above every level."""

@@ -200,7 +200,10 @@ async def test_harassment_strikes_timeout_then_ban_and_decay(h):
 
 async def test_warning_that_names_the_reporter_is_not_sent(h):
     await h.run("as alice", "report dave keeps insulting me", "skip", "skip", "2")  # topic: harassment
+    # the reporter's answer does not move the case down (issue 13); the team re-categorises, audited
+    await h.run("as mia", "category 1 harassment insults only, no images involved")
     case = await h.store.get_case("cafe", 1)
+    assert case.category == "harassment"
     case.accused = [h.console.world.user("dave")]
     await h.store.save_case(case)
     out = await h.run("as mia", "warn @dave alice told us what you did")
@@ -333,7 +336,12 @@ async def test_moderator_past_the_hourly_limit_must_confirm_each_removal(tmp_pat
         assert h.console.world.messages["m1"].deleted and h.console.world.messages["m2"].deleted
         out = await h.run("remove m3")
         assert "limit is 2" in h.replies("mia", out) and not h.console.world.messages["m3"].deleted
+        # --confirm by the same moderator is not enough any more: a second person confirms (issue 13)
         out = await h.run("remove m3 --confirm")
+        assert not h.console.world.messages["m3"].deleted
+        import re
+        code = re.search(r"confirm ([0-9A-F]{6})", h.replies("mia", out)).group(1)
+        await h.run("as max", f"confirm {code}")
         assert h.console.world.messages["m3"].deleted
     finally:
         await h.app.__aexit__(None, None, None)

@@ -33,7 +33,7 @@ async def test_report_flow_modal_buttons_skip_and_dms(fake, world, bot):
     # the safety team: one case post with the statement; nobody else saw anything
     [post] = await wait_messages(fake, world.safety)
     assert "He says he will send my pictures" in contents([post]) and post["embeds"][0]["title"] == "New case 1"
-    assert custom_ids(post) == [f"safety:{op}:{world.haven}:1" for op in ("remove", "ban", "assign", "close")]
+    assert custom_ids(post) == [f"safety:{op}:{world.haven}:1" for op in ("remove", "removeblock", "ban", "assign", "close")]
     assert all(bot_messages(fake, c) == [] for c in public_channels(world))
     assert nobody_pinged(fake)  # @everyone in the report pinged no one
 
@@ -166,7 +166,8 @@ async def test_consent_and_withdraw_by_dm(fake, world, bot):
     await fake.dispatch_message_create(dm, world.alice, "withdraw")
     await fake.wait_for(lambda: "withdrawn by the reporter" in contents(fake.messages(world.safety)))
     case = await bot.app.store.get_case(str(world.haven), 1)
-    assert case.status.value == "closed" and case.flags.get("consent") == "yes"
+    # withdrawing revokes the consent given before (issue 13)
+    assert case.status.value == "closed" and case.flags.get("consent") == "withdrawn" and case.flags.get("withdrawn")
     assert all(bot_messages(fake, c) == [] for c in public_channels(world))
 
 

@@ -336,6 +336,14 @@ class FakeDiscord:
             "communication_disabled_until": None, "flags": 0, "pending": False, "deaf": False, "mute": False}
         return uid
 
+    async def set_member_roles(self, guild_id: int, user_id: int, roles: tuple) -> None:
+        """Give a member new roles, as a server admin would; Discord sends GUILD_MEMBER_UPDATE (GUILD_MEMBERS
+        intent) to bots that asked for it."""
+        m = self.guilds[guild_id]["members"][user_id]
+        m["roles"] = [str(r) for r in roles]
+        await self._dispatch("GUILD_MEMBER_UPDATE", {"guild_id": str(guild_id), **self._member(guild_id, user_id)},
+                             intent=INTENT_GUILD_MEMBERS)
+
     def add_channel(self, guild_id: int, name: str, *, private: bool = False, overwrites: Optional[dict] = None,
                     type: int = 0, parent_id: Optional[int] = None, id: Optional[int] = None) -> int:
         """A guild channel. ``private`` denies VIEW_CHANNEL to @everyone and allows it to the bot's role;

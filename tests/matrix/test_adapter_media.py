@@ -130,11 +130,10 @@ async def test_block_banks_and_reuploads_are_removed_in_every_protected_room(syn
     assert att["size"] == len(variant) and att["sha256"] and "url" not in att and "filename" not in att
     assert "mxc://" not in json.dumps([e.__dict__ for e in await h.app.store.evidence_for(case.id)], default=str)
     assert await audit_count(h, "media.match_removed") == 1
-    # Zero tolerance (sextortion playbook): the uploader is banned in every protected room.
-    deadline = time.monotonic() + 10
-    while [await membership(synapse, h.mod, r, uploaders[0].user_id) for r in h.rooms] != ["ban", "ban"]:
-        assert time.monotonic() < deadline, "the uploader was not banned"
-        await asyncio.sleep(0.1)
+    # Only the case's accused is banned automatically (issue 13): this uploader is someone else, so the team
+    # is told and given the ban command instead.
+    await h.mgmt_notice("Not banned automatically", f"ban {uploaders[0].user_id}")
+    assert [await membership(synapse, h.mod, r, uploaders[0].user_id) for r in h.rooms] == ["join", "join"]
 
     # A distinct image is checked and left alone.
     distinct, distinct_dl = await post_image(synapse, viewer, h.rooms[0], jpeg(generate(62, 640, 480)), "mine.jpg")
@@ -147,7 +146,8 @@ async def test_block_banks_and_reuploads_are_removed_in_every_protected_room(syn
     for i, (im, msgtype) in enumerate([(original.resize((480, 360)), "m.image"), (ImageOps.mirror(original), "m.file"),
                                        (original.resize((800, 600)), "m.image")]):
         room = h.rooms[i % 2]
-        eid, _ = await post_image(synapse, uploaders[i + 1], room, jpeg(im, 60 + 10 * i), f"re{i}.jpg", msgtype)
+        # the same uploader again: three different people within 24 hours would suspend the entry (bank_guard.py)
+        eid, _ = await post_image(synapse, uploaders[0], room, jpeg(im, 60 + 10 * i), f"re{i}.jpg", msgtype)
         TIMINGS.append(await wait_redacted(synapse, viewer, room, eid))
     assert await audit_count(h, "media.match_removed") == 4
     print(f"\nre-upload -> redaction: median {statistics.median(TIMINGS) * 1000:.0f} ms over {len(TIMINGS)} "

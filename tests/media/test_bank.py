@@ -56,7 +56,7 @@ async def open_case(h, category: str = "sextortion"):
 
 @pytest.fixture
 async def media_h(tmp_path):
-    harness = await make_harness(tmp_path, {"media": {"flood_matches_per_hour": 3}})
+    harness = await make_harness(tmp_path, {"media": {"flood_matches_per_hour": 3, "flood_uploaders": 100}})
     yield harness
     await harness.app.__aexit__(None, None, None)
 

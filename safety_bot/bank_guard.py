@@ -1,0 +1,49 @@
+"""The hash bank cannot be used to mass-ban (issue 13, item 5).
+
+A troll can get a common picture banked on a case, then wait for many members to share it. So:
+
+- An automatic match always removes the upload, but bans automatically only the case's accused and the
+  accounts the team linked to them (`case.flags["linked_accounts"]`). Anyone else is reported to the team
+  with the ban command (and, on Discord, a button) to press if they decide so.
+- A persisted flood breaker counts distinct uploaders per entry (`media.flood_uploaders` within
+  `media.flood_window_hours`, default 3 in 24 hours). At the limit the entry's automatic actions are
+  suspended and the team is told that the picture is being shared widely and may not be private. The
+  counts live in the store (keyed tags, not account ids), so a restart does not reset them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import TYPE_CHECKING
+
+from .domain import Case, UserRef
+
+if TYPE_CHECKING:
+    from .service import SafetyService
+
+_KEY = "bank.uploaders.{entry}"
+
+
+def may_ban_automatically(case: Case, uploader: UserRef) -> bool:
+    """Only the case's accused, or an account the team linked to them."""
+    return (any(a.key == uploader.key for a in case.accused)
+            or uploader.key in case.flags.get("linked_accounts", []))
+
+
+def _tag(entry_id: int, uploader: UserRef) -> str:
+    return hashlib.sha256(f"{entry_id}\x00{uploader.key}".encode()).hexdigest()[:20]
+
+
+async def count_uploader(svc: "SafetyService", entry_id: int, uploader: UserRef) -> int:
+    """Record this uploader for the entry; the number of distinct uploaders within the window, this one
+    included. Stored, so it survives a restart."""
+    cfg = svc.config.media
+    now = svc.clock()
+    horizon = now - cfg.flood_window_hours * 3600
+    key = _KEY.format(entry=entry_id)
+    raw = await svc.store.get_value(key)
+    seen = {t: at for t, at in (json.loads(raw) if raw else {}).items() if at >= horizon}
+    seen[_tag(entry_id, uploader)] = now
+    await svc.store.set_value(key, json.dumps(seen))
+    return len(seen)
