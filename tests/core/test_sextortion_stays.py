@@ -12,7 +12,7 @@ async def test_a_reporter_answer_never_moves_a_case_down_and_warn_stays_refused(
     assert "the case stays sextortion" in h.team("cafe", out)
     out = await h.run("as mia", "warn @bob stop it", "resources @bob")
     seen = h.replies("mia", out)
-    assert seen.count("case 1 about them is a sextortion or child-safety case") == 2
+    assert seen.count("case 1 is a sextortion or child-safety case") == 2
     assert h.private("bob", out) == ""
     # an answer can still raise a case: a minor moves it to the child-safety path
     await h.run("as carol", "report someone asks me for pictures", "skip", "skip", "skip", "skip", "yes")
