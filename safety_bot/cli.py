@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -172,48 +173,86 @@ def cmd_export(args) -> int:
 
 async def _verify_audit(config: Config) -> int:
     from .store import open_store
-    from .store.base import verify_chain
 
     store = await open_store(config)
     try:
         entries = await store.audit_entries()
+        problems, notes = store.audit_chain.verify(entries)
     finally:
         await store.close()
-    broken = verify_chain(entries)
-    if broken is None:
-        print(f"audit log OK: {len(entries)} entries, chain intact")
+    for note in notes:
+        print(f"note: {note}")
+    if not problems:
+        print(f"audit log OK: {len(entries)} entries, every link keyed and intact, matches the signed head")
         return 0
-    print(f"audit log BROKEN at entry {broken}: it does not match the entries before it", file=sys.stderr)
+    for problem in problems:
+        print(f"audit log BROKEN: {problem}", file=sys.stderr)
     return 1
 
 
 def cmd_verify_audit(args) -> int:
     if args.export:
-        return _verify_export(args.export)
+        return _verify_export(args.export, args.public_key)
     return asyncio.run(_verify_audit(_load(args.config)))
 
 
-def _verify_export(file: str) -> int:
-    """Check an exported bundle's audit entries: each entry's hash must match its content and the
-    hash it says came before it; consecutive entries must link up."""
-    from .domain import AuditEntry
-    from .store.base import audit_hash
+def _verify_export(file: str, public_key: str | None) -> int:
+    """Check an exported bundle with only the exporter's public key (no database, no secret)."""
+    from .audit_chain import parse_public_key
+    from .export import verify_bundle
 
+    if not public_key:
+        print("safety-bot: say which public key checks the bundle: --public-key KEY (the bot's operator gets it "
+              "with 'safety-bot audit-key')", file=sys.stderr)
+        return 2
+    public = parse_public_key(Path(public_key).read_text() if Path(public_key).is_file() else public_key)
     try:
         bundle = json.loads(Path(file).read_text(encoding="utf-8"))
-        entries = [AuditEntry(**{k: a[k] for k in ("seq", "at", "actor", "action", "community", "case_id", "detail",
-                                                   "prev_hash", "hash")}) for a in bundle["audit"]]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+        if not isinstance(bundle, dict) or not isinstance(bundle.get("audit"), list):
+            raise ValueError("no audit entries")
+    except (OSError, ValueError) as exc:
         print(f"{file}: not a safety-bot export ({exc.__class__.__name__})", file=sys.stderr)
         return 2
-    previous = None
-    for e in entries:
-        if audit_hash(e.prev_hash, e) != e.hash or (previous and previous.seq + 1 == e.seq and e.prev_hash != previous.hash):
-            print(f"{file}: audit entry {e.seq} was altered", file=sys.stderr)
-            return 1
-        previous = e
-    print(f"{file}: {len(entries)} audit entries verified")
+    problems = verify_bundle(bundle, public)
+    if problems:
+        for problem in problems:
+            print(f"{file}: {problem}", file=sys.stderr)
+        return 1
+    head = bundle.get("audit_head") or {}
+    print(f"{file}: signature valid; {len(bundle['audit'])} audit entries verified"
+          + (f"; the audit log had {head['count']} entries when it was exported" if head else ""))
     return 0
+
+
+def cmd_audit_key(args) -> int:
+    async def show() -> int:
+        from .store import open_store
+
+        store = await open_store(_load(args.config))
+        try:
+            print(store.audit_chain.keys.public_text())
+        finally:
+            await store.close()
+        return 0
+
+    return asyncio.run(show())
+
+
+def cmd_new_key(args) -> int:
+    from .crypto import new_key_text
+
+    print(new_key_text())
+    return 0
+
+
+def _at_least_one(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of days") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is too small: give at least 1 day")
+    return value
 
 
 async def _purge(config: Config, days: int | None) -> int:
@@ -245,7 +284,8 @@ async def _rotate_key(config: Config) -> int:
 
         store = await open_store(config)
     else:
-        store = await SqliteStore.open(db, synchronous=config.storage.synchronous, key=config.storage.key)
+        store = await SqliteStore.open(db, synchronous=config.storage.synchronous, key=config.storage.key,
+                                       audit_key=config.storage.audit_key)
     new_text = os.environ.get("SAFETY_BOT_NEW_KEY") or new_key_text()
     try:
         count = await store.rotate_key(parse_key(new_text))
@@ -403,10 +443,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", help="a folder, or - for standard output (default: exports_dir from the config)")
     p.set_defaults(fn=cmd_export)
     p = with_config(sub.add_parser("verify-audit", help="check the audit log's hash chain (or an export's)"))
-    p.add_argument("--export", help="verify the audit entries inside an exported case bundle instead")
+    p.add_argument("--export", help="verify an exported case bundle instead (no database needed)")
+    p.add_argument("--public-key", help="with --export: the public key 'safety-bot audit-key' printed (or a file with it)")
     p.set_defaults(fn=cmd_verify_audit)
+    with_config(sub.add_parser("audit-key", help="print the public key that verifies exports and the audit head")
+                ).set_defaults(fn=cmd_audit_key)
+    sub.add_parser("new-key", help="print a new random key (base64 of 32 bytes) for storage.key or storage.audit_key"
+                   ).set_defaults(fn=cmd_new_key)
     p = with_config(sub.add_parser("purge", help="delete closed cases older than retention.closed_case_days (held cases stay)"))
-    p.add_argument("--days", type=int, help="override retention.closed_case_days for this run")
+    p.add_argument("--days", type=_at_least_one, help="override retention.closed_case_days for this run (at least 1)")
     p.set_defaults(fn=cmd_purge)
     with_config(sub.add_parser("rotate-key", help="re-encrypt all stored case data with a new key")).set_defaults(fn=cmd_rotate_key)
     p = sub.add_parser("migrate-store", help="copy the SQLite database into an empty PostgreSQL database, verified")
@@ -450,7 +495,15 @@ def main(argv: list[str] | None = None) -> int:
 
     register_ops(sub, with_config, _load)  # backup, restore, doctor
     args = parser.parse_args(argv)
-    return args.fn(args)
+    os.umask(0o077)  # every file the bot writes (database, WAL, keys, head, exports) is private
+    from .crypto import KeyProblem
+    from .store import StoreError
+
+    try:
+        return args.fn(args)
+    except (KeyProblem, StoreError) as exc:
+        print(f"safety-bot: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

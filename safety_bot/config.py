@@ -24,6 +24,7 @@ SECRET_KEYS = {
     ("matrix", "store_key"),
     ("storage", "key"),
     ("storage", "dsn"),
+    ("storage", "audit_key"),
 }
 
 
@@ -37,6 +38,7 @@ class StorageConfig(Strict):
     dsn: str | None = None  # postgres: postgresql://user:password@host/db, from the environment
     synchronous: Literal["full", "normal", "extra"] = "full"
     key: str | None = None  # encryption key for data at rest (issue: hardening); from the environment
+    audit_key: str | None = None  # audit chain key (HMAC links, Ed25519 signatures); kept apart from `key`
     lease_seconds: float = Field(30.0, ge=1.0, le=3600.0)  # postgres: how long a dead process holds its actions
 
     @model_validator(mode="after")

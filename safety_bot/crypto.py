@@ -7,6 +7,7 @@ AES-256-GCM from `cryptography`. The key comes from the environment (config `sto
 from __future__ import annotations
 
 import base64
+import binascii
 import logging
 import os
 from pathlib import Path
@@ -17,7 +18,12 @@ log = logging.getLogger(__name__)
 PREFIX = "enc1:"
 
 
-class WrongKey(Exception):
+class KeyProblem(Exception):
+    """Key material is unusable (not base64, wrong length, missing over existing data). The message says
+    what is wrong and how to fix it; nothing was changed."""
+
+
+class WrongKey(KeyProblem):
     pass
 
 
@@ -36,21 +42,27 @@ class Cipher:
     def decrypt(self, value: str | None) -> str | None:
         if value is None or not value.startswith(PREFIX):
             return value
-        raw = base64.b64decode(value[len(PREFIX):])
         try:
+            raw = base64.b64decode(value[len(PREFIX):])
             return self._aead.decrypt(raw[:12], raw[12:], None).decode()
-        except Exception as exc:  # InvalidTag
+        except Exception as exc:  # InvalidTag, or a damaged value
             raise WrongKey("this database was encrypted with a different key") from exc
 
 
-def parse_key(text: str) -> bytes:
+def parse_key_text(text: str, source: str = "the storage key") -> bytes:
+    """Base64 of 32 bytes, or a KeyProblem naming `source` and what is wrong with it."""
     try:
         key = base64.b64decode(text.strip(), validate=True)
-    except Exception:
-        raise ValueError("the storage key is not valid base64") from None
+    except (binascii.Error, ValueError):
+        raise KeyProblem(f"{source}: the key is not valid base64 (make one with: safety-bot new-key)") from None
     if len(key) != 32:
-        raise ValueError("the storage key must decode to 32 bytes (make one with: safety-bot new-key)")
+        raise KeyProblem(f"{source}: the key must decode to 32 bytes, this one has {len(key)} "
+                         "(make one with: safety-bot new-key)")
     return key
+
+
+def parse_key(text: str) -> bytes:
+    return parse_key_text(text, "storage.key")
 
 
 def new_key_text() -> str:
@@ -61,18 +73,37 @@ def key_file_for(db_path: Path) -> Path:
     return db_path.with_name(db_path.name + ".key")
 
 
+def write_private_file(path: Path, text: str, *, exclusive: bool = False) -> str:
+    """Write `text` to a new file readable by this user only (0600; its folder 0700 when we create it)."""
+    if not path.parent.exists():
+        path.parent.mkdir(parents=True, mode=0o700, exist_ok=True)
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_EXCL if exclusive else os.O_TRUNC)
+    fd = os.open(path, flags, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        os.fchmod(fh.fileno(), 0o600)
+        fh.write(text)
+    return text
+
+
 def load_or_create_key(db_path: Path, configured: str | None) -> bytes:
-    """The configured key, or the key file beside the database (created 0600 on first run)."""
+    """The configured key, or the key file beside the database (created 0600 on first run only: when the
+    database already exists and its key file is missing, refuse instead of making a replacement)."""
     if configured:
         return parse_key(configured)
     if str(db_path) == ":memory:":
         return os.urandom(32)
     kf = key_file_for(db_path)
     if kf.exists():
-        return parse_key(kf.read_text())
-    kf.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(kf, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(new_key_text() + "\n")
+        try:
+            text = kf.read_text(encoding="ascii")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise KeyProblem(f"{kf}: cannot be read ({exc.__class__.__name__})") from None
+        return parse_key_text(text, str(kf))
+    if db_path.exists() and db_path.stat().st_size > 0:
+        raise KeyProblem(
+            f"the key file {kf} is missing but the database {db_path} already has data. Restore the key file "
+            "from your backup (or set storage.key to the key). Nothing was changed and no new key was created: "
+            "a new key could not read the existing data.")
+    write_private_file(kf, new_key_text() + "\n", exclusive=True)
     log.warning("Created a new encryption key at %s. Back it up: without it the case data cannot be read.", kf)
-    return parse_key(kf.read_text())
+    return parse_key_text(kf.read_text(), str(kf))

@@ -1,7 +1,9 @@
 """Evidence bundles: one JSON file per case for a platform's trust & safety team or the police.
 
 Written on the bot's own host (never uploaded to a chat platform). The bundle carries the case's
-audit entries with their hash chain so a recipient can check nothing was changed.
+audit entries with their links, the signed head of the whole audit log, and an Ed25519 signature over
+everything else: `safety-bot verify-audit --export FILE --public-key KEY` checks it with only the public
+key that `safety-bot audit-key` prints (no database needed).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import os
 import time
 from pathlib import Path
 
+from .audit_chain import Head, canonical, signature_ok
 from .domain import Case
 
 FORMAT = "safety-bot-case-export/1"
@@ -24,7 +27,7 @@ async def build_bundle(store, case: Case) -> dict:
     reporter = None
     if case.reporter is not None:
         reporter = {"alias": case.alias} if case.anonymous else {**case.reporter.to_dict(), "alias": case.alias}
-    return {
+    bundle = {
         "format": FORMAT,
         "exported_at": time.time(),
         "case": {
@@ -44,6 +47,33 @@ async def build_bundle(store, case: Case) -> dict:
         "notes": [{"kind": n.kind, "author": n.author, "text": n.text, "at": n.at} for n in notes],
         "audit": [_audit_entry(a, case) for a in audit],
     }
+    chain = store.audit_chain
+    head = chain.read_head()
+    if head is not None:
+        bundle["audit_head"] = head.to_dict()
+    bundle["signature"] = {"algorithm": "ed25519", "public_key": chain.keys.public_text(),
+                           "value": chain.keys.sign(canonical(bundle))}
+    return bundle
+
+
+def verify_bundle(bundle: dict, public) -> list[str]:
+    """Problems with a bundle, checked with the exporter's Ed25519 public key only; [] when it holds."""
+    signature = bundle.get("signature")
+    if not isinstance(signature, dict) or not isinstance(signature.get("value"), str):
+        return ["unsigned: the bundle carries no signature (it was not exported by this version, or it was removed)"]
+    unsigned = {k: v for k, v in bundle.items() if k != "signature"}
+    problems = []
+    if not signature_ok(public, canonical(unsigned), signature["value"]):
+        problems.append("forged or altered: the signature does not match this bundle and the given public key "
+                        "(something in it was changed after export, or another key signed it)")
+    head = bundle.get("audit_head")
+    if head is not None:
+        try:
+            if not Head.from_dict(head).valid(public):
+                problems.append("the audit head in the bundle is not signed by this key")
+        except ValueError as exc:
+            problems.append(f"the audit head in the bundle is malformed ({exc})")
+    return problems
 
 
 def _audit_entry(a, case: Case) -> dict:
@@ -58,10 +88,11 @@ def _audit_entry(a, case: Case) -> dict:
 
 
 def write_bundle(folder: Path, bundle: dict) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(parents=True, mode=0o700, exist_ok=True)
     c = bundle["case"]
     path = folder / f"case-{c['community']}-{c['number']}-{int(time.time())}.json"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        os.fchmod(fh.fileno(), 0o600)
         json.dump(bundle, fh, indent=2, ensure_ascii=False)
     return path

@@ -18,4 +18,5 @@ async def open_store(config) -> Store:
     from .sqlite import SqliteStore
 
     path = config.path(config.storage.database)
-    return await SqliteStore.open(path, synchronous=config.storage.synchronous, key=config.storage.key)
+    return await SqliteStore.open(path, synchronous=config.storage.synchronous, key=config.storage.key,
+                                  audit_key=config.storage.audit_key)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from ..audit_chain import AuditChain
 from ..domain import AuditEntry, Ban, Case, CaseNote, Evidence, Intake, Report, Strike
 
 
@@ -44,6 +43,11 @@ BANK_STATUSES = ("active", "suspended", "withdrawn")
 
 
 class Store(Protocol):
+    # The keyed audit chain (safety_bot.audit_chain.AuditChain): append_audit links each entry with
+    # `audit_chain.link(prev, entry)` and, once the transaction that wrote entries commits, records the
+    # signed head with `audit_chain.anchor(count, last_link)`.
+    audit_chain: "AuditChain"
+
     async def close(self) -> None: ...
     def transaction(self) -> AbstractAsyncContextManager[None]: ...
 
@@ -101,32 +105,3 @@ class Store(Protocol):
     # small key/value state (sync tokens, seen homeserver report ids)
     async def get_value(self, key: str) -> str | None: ...
     async def set_value(self, key: str, value: str) -> None: ...
-
-
-def audit_hash(prev_hash: str, entry: AuditEntry) -> str:
-    """The chain link: sha256 over the previous hash and this entry's canonical JSON."""
-    body = json.dumps(
-        {
-            "seq": entry.seq,
-            "at": round(entry.at, 6),
-            "actor": entry.actor,
-            "action": entry.action,
-            "community": entry.community,
-            "case_id": entry.case_id,
-            "detail": entry.detail,
-        },
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
-    )
-    return hashlib.sha256((prev_hash + "\n" + body).encode()).hexdigest()
-
-
-def verify_chain(entries: list[AuditEntry]) -> int | None:
-    """Return the seq of the first entry whose link is broken, or None when the chain holds."""
-    prev = ""
-    for e in entries:
-        if e.prev_hash != prev or audit_hash(prev, e) != e.hash:
-            return e.seq
-        prev = e.hash
-    return None

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import copy
+import os
 from contextlib import asynccontextmanager
 
+from ..audit_chain import AuditChain, AuditKeys
 from ..domain import AuditEntry, Ban, Case, CaseNote, Evidence, Intake, Report, Strike
-from .base import BankEntry, StoreUnavailable, audit_hash
+from .base import BankEntry, StoreUnavailable
 
 
 class MemoryStore:
@@ -18,6 +20,7 @@ class MemoryStore:
         self.strikes: list[Strike] = []
         self.bans: list[Ban] = []
         self.audit: list[AuditEntry] = []
+        self.audit_chain = AuditChain(AuditKeys(os.urandom(32)))  # head kept in memory
         self.intakes: dict[tuple[str, str], Intake] = {}
         self.outbox: dict[int, dict] = {}
         self.values: dict[str, str] = {}
@@ -158,8 +161,9 @@ class MemoryStore:
         entry = copy.deepcopy(entry)
         entry.seq = len(self.audit) + 1
         entry.prev_hash = self.audit[-1].hash if self.audit else ""
-        entry.hash = audit_hash(entry.prev_hash, entry)
+        entry.hash = self.audit_chain.link(entry.prev_hash, entry)
         self.audit.append(entry)
+        self.audit_chain.anchor(entry.seq, entry.hash)
         return copy.deepcopy(entry)
 
     async def audit_entries(self, case_id=None):

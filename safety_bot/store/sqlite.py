@@ -7,6 +7,8 @@ before the member is told it was received. Sensitive text is encrypted with AES-
 from __future__ import annotations
 
 import asyncio
+import base64
+import os
 import hashlib
 import hmac
 import json
@@ -18,10 +20,11 @@ from pathlib import Path
 
 import aiosqlite
 
+from ..audit_chain import AuditChain, head_file_for, load_or_create_audit_keys, unkeyed_link
 from ..crypto import Cipher, WrongKey, load_or_create_key
 from ..domain import (AuditEntry, Ban, Case, CaseNote, CloseReason, Evidence, Intake, MessageRef, Report,
                       Status, Strike, Urgency, UserRef)
-from .base import BankEntry, StoreError, StoreUnavailable, audit_hash
+from .base import BankEntry, StoreError, StoreUnavailable
 from .migrations import LATEST, MIGRATIONS
 
 # aiosqlite logs every statement with its parameters at DEBUG; those parameters are case data.
@@ -39,9 +42,30 @@ ENCRYPTED_COLUMNS: dict[str, tuple[str, ...]] = {
     "strikes": ("reason",),
     "outbox": ("action",),
     "bank_entries": ("pdq", "sha256", "md5"),
+    "audit": ("detail",),
 }
 _PK = {"cases": "id", "reports": "id", "evidence": "id", "notes": "id", "strikes": "id", "outbox": "id",
-       "bank_entries": "id"}
+       "bank_entries": "id", "audit": "seq"}
+AUDIT_CHAIN_VERSION = "hmac-sha256/1"
+
+
+def _private_folder(folder: Path) -> None:
+    """The data folder: created 0700. An existing one that others can enter is left as it is, with a warning."""
+    if not folder.exists():
+        folder.mkdir(parents=True, mode=0o700, exist_ok=True)
+        os.chmod(folder, 0o700)
+    elif folder.stat().st_mode & 0o077:
+        logging.getLogger(__name__).warning(
+            "the data folder %s can be entered by other users; make it private: chmod 700 %s", folder, folder)
+
+
+def _private_files(db: Path) -> None:
+    """The database and its WAL and SHM files: 0600 (SQLite gives WAL/SHM the database file's mode)."""
+    if not db.exists():
+        os.close(os.open(db, os.O_WRONLY | os.O_CREAT, 0o600))
+    for f in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
+        if f.exists() and f.stat().st_mode & 0o077:
+            os.chmod(f, 0o600)
 
 
 def _unavailable(exc: Exception) -> bool:
@@ -54,11 +78,14 @@ def _j(value) -> str:
 
 
 class SqliteStore:
-    def __init__(self, db: aiosqlite.Connection, cipher: Cipher, tag_key: bytes, path: str):
+    def __init__(self, db: aiosqlite.Connection, cipher: Cipher, tag_key: bytes, path: str,
+                 audit_chain: AuditChain | None = None):
         self.db = db
         self.cipher = cipher
         self._tag_key = tag_key
         self.path = path
+        self.audit_chain = audit_chain or AuditChain(load_or_create_audit_keys(Path(":memory:"), None,
+                                                                               existing_data=False))
         self._lock = asyncio.Lock()
         self._in_tx = False
         self._group: asyncio.Future | None = None  # the open group transaction, see transaction()
@@ -70,11 +97,13 @@ class SqliteStore:
     # ---------------------------------------------------------------- opening and migrations
     @classmethod
     async def open(cls, path: str | Path, *, synchronous: str = "full", key: str | None = None,
-                   busy_timeout_ms: int = 2000) -> "SqliteStore":
+                   busy_timeout_ms: int = 2000, audit_key: str | None = None) -> "SqliteStore":
         path_s = str(path)
         if path_s != ":memory:":
-            Path(path_s).parent.mkdir(parents=True, exist_ok=True)
+            _private_folder(Path(path_s).parent)
         raw_key = load_or_create_key(Path(path_s), key)
+        if path_s != ":memory:":
+            _private_files(Path(path_s))
         db = await aiosqlite.connect(path_s, isolation_level=None, check_same_thread=False)  # see _inline
         try:
             await db.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
@@ -85,6 +114,13 @@ class SqliteStore:
             store = cls(db, Cipher(raw_key), hashlib.sha256(b"reporter-tag" + raw_key).digest(), path_s)
             await store._migrate()
             await store._check_key()
+            async with db.execute("SELECT value FROM kv WHERE key='audit_chain'") as cur:
+                keyed_log = await cur.fetchone() is not None
+            store.audit_chain = AuditChain(
+                load_or_create_audit_keys(Path(path_s), audit_key, existing_data=keyed_log),
+                None if path_s == ":memory:" else head_file_for(Path(path_s)))
+            await store._load_tag_key()
+            await store._upgrade_audit_chain()
         except BaseException:
             await db.close()
             raise
@@ -131,6 +167,44 @@ class SqliteStore:
                 f"the database {self.path} was encrypted with a different key; check storage.key "
                 "(or the .key file beside the database). Nothing was changed."
             )
+
+    async def _load_tag_key(self) -> None:
+        """The reporter-tag key lives (encrypted) in the database, so `rotate_key` keeps tags and therefore
+        rate limits. Databases from before this keep the key their tags were made with."""
+        async with self.db.execute("SELECT value FROM kv WHERE key='tag_key'") as cur:
+            row = await cur.fetchone()
+        if row is not None:
+            self._tag_key = base64.b64decode(self.cipher.decrypt(row[0]))
+            return
+        await self.db.execute("INSERT INTO kv VALUES ('tag_key', ?)",
+                              (self.cipher.encrypt(base64.b64encode(self._tag_key).decode()),))
+
+    async def _upgrade_audit_chain(self) -> None:
+        """Once per database: re-link an older (unkeyed SHA-256) log with the audit key, encrypt its
+        details, and sign the head. A break found in the old chain is itself recorded in the log."""
+        async with self.db.execute("SELECT value FROM kv WHERE key='audit_chain'") as cur:
+            row = await cur.fetchone()
+        if row is not None:
+            return
+        entries = await self.audit_entries()
+        broken, prev = None, ""
+        for e in entries:
+            if broken is None and (e.prev_hash != prev or unkeyed_link(prev, e) != e.hash):
+                broken = e.seq
+            prev = e.hash
+        async with self.transaction():
+            prev = ""
+            for e in entries:
+                e.prev_hash, e.hash = prev, self.audit_chain.link(prev, e)
+                prev = e.hash
+                await self.db.execute("UPDATE audit SET detail=?, prev_hash=?, hash=? WHERE seq=?",
+                                      (self._enc(_j(e.detail)), e.prev_hash, e.hash, e.seq))
+            self._audit_head = (entries[-1].seq, prev) if entries else (0, "")
+            self._tx_dirty_audit = True
+            if broken is not None:
+                await self.append_audit(AuditEntry(at=time.time(), actor="bot", action="audit.legacy_chain_broken",
+                                                   detail={"first_broken_entry": broken}))
+            await self.db.execute("INSERT INTO kv VALUES ('audit_chain', ?)", (AUDIT_CHAIN_VERSION,))
 
     async def schema_version(self) -> int:
         async with self.db.execute("SELECT MAX(version) FROM schema_version") as cur:
@@ -206,9 +280,13 @@ class SqliteStore:
             finally:
                 self._worker_busy = False
         if error is None:
+            if self._tx_dirty_audit and self._audit_head is not None:  # the signed head, after the commit
+                self.audit_chain.anchor(*self._audit_head)
+            self._tx_dirty_audit = False
             pending.set_result(None)
             return
         self._audit_head = None
+        self._tx_dirty_audit = False
         try:
             await self.db.execute("ROLLBACK")
         except sqlite3.Error:
@@ -454,19 +532,20 @@ class SqliteStore:
 
     # ---------------------------------------------------------------- audit
     async def append_audit(self, entry: AuditEntry) -> AuditEntry:
-        if self._audit_head is None:
-            rows = await self._rows("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
-            self._audit_head = (rows[0][0], rows[0][1]) if rows else (0, "")
-        entry.seq = self._audit_head[0] + 1
-        entry.prev_hash = self._audit_head[1]
-        entry.hash = audit_hash(entry.prev_hash, entry)
-        self._audit_head = (entry.seq, entry.hash)
-        if self._in_tx:
+        async with self._maybe_tx():  # the signed head is written when this transaction commits
+            if self._audit_head is None:
+                rows = await self._rows("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
+                self._audit_head = (rows[0][0], rows[0][1]) if rows else (0, "")
+            entry.seq = self._audit_head[0] + 1
+            entry.prev_hash = self._audit_head[1]
+            entry.hash = self.audit_chain.link(entry.prev_hash, entry)
+            self._audit_head = (entry.seq, entry.hash)
             self._tx_dirty_audit = True
-        await self._write(
-            "INSERT INTO audit (seq, at, actor, action, community, case_id, detail, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (entry.seq, entry.at, entry.actor, entry.action, entry.community, entry.case_id, _j(entry.detail),
-             entry.prev_hash, entry.hash))
+            await self._write(
+                "INSERT INTO audit (seq, at, actor, action, community, case_id, detail, prev_hash, hash) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (entry.seq, entry.at, entry.actor, entry.action, entry.community, entry.case_id,
+                 self._enc(_j(entry.detail)), entry.prev_hash, entry.hash))
         return entry
 
     async def audit_entries(self, case_id=None):
@@ -477,7 +556,7 @@ class SqliteStore:
             params = (case_id,)
         rows = await self._rows(sql + " ORDER BY seq", params)
         return [AuditEntry(seq=r[0], at=r[1], actor=r[2], action=r[3], community=r[4], case_id=r[5],
-                           detail=json.loads(r[6]), prev_hash=r[7], hash=r[8]) for r in rows]
+                           detail=json.loads(self._dec(r[6])), prev_hash=r[7], hash=r[8]) for r in rows]
 
     # ---------------------------------------------------------------- intake
     async def get_intake(self, platform, user_id):
@@ -612,8 +691,10 @@ class SqliteStore:
                                           (*values, row[0]))
                     count += sum(v is not None for v in values)
             await self.db.execute("UPDATE kv SET value=? WHERE key='key_check'", (new.encrypt("safety-bot"),))
+            # the reporter-tag key is carried over (re-encrypted), so rate limits survive a rotation
+            await self.db.execute("UPDATE kv SET value=? WHERE key='tag_key'",
+                                  (new.encrypt(base64.b64encode(self._tag_key).decode()),))
         self.cipher = new
-        self._tag_key = hashlib.sha256(b"reporter-tag" + new_key).digest()
         return count
 
     async def purge_case(self, case_id: int) -> None:

@@ -60,25 +60,27 @@ def test_export_verify_purge_and_rotate_key(tmp_path):
     assert [a["seq"] for a in bundle["audit"]] == sorted(a["seq"] for a in bundle["audit"])
     exported = tmp_path / "bundle.json"
     exported.write_text(res.stdout)
-    assert "entries verified" in run("verify-audit", "--export", str(exported)).stdout
+    public = run("audit-key", "--config", str(cfg)).stdout.strip()
+    assert "entries verified" in run("verify-audit", "--export", str(exported), "--public-key", public).stdout
     tampered = json.loads(res.stdout)
     tampered["audit"][0]["detail"]["source"] = "forged"
     exported.write_text(json.dumps(tampered))
-    bad = run("verify-audit", "--export", str(exported))
-    assert bad.returncode == 1 and "was altered" in bad.stderr
+    bad = run("verify-audit", "--export", str(exported), "--public-key", public)
+    assert bad.returncode == 1 and "forged or altered" in bad.stderr
     missing = run("export", "9", "--community", "cafe", "--config", str(cfg))
     assert missing.returncode != 0 and "no case 9" in missing.stderr
-    assert "chain intact" in run("verify-audit", "--config", str(cfg)).stdout
+    assert "every link keyed and intact" in run("verify-audit", "--config", str(cfg)).stdout
     # tamper with one audit entry: verify-audit names the first broken link
     db = tmp_path / "db.sqlite3"
     con = sqlite3.connect(db)
+    (actor,) = con.execute("SELECT actor FROM audit WHERE seq=2").fetchone()
     con.execute("UPDATE audit SET actor='someone-else' WHERE seq=2")
     con.commit()
     con.close()
     res = run("verify-audit", "--config", str(cfg))
-    assert res.returncode == 1 and "BROKEN at entry 2" in res.stderr
+    assert res.returncode == 1 and "entry 2 was edited" in res.stderr
     con = sqlite3.connect(db)
-    con.execute("UPDATE audit SET actor='console:alice' WHERE seq=2")
+    con.execute("UPDATE audit SET actor=? WHERE seq=2", (actor,))
     con.commit()
     con.close()
     # rotate the key: data still readable with the new key file, not with the old key
@@ -89,5 +91,12 @@ def test_export_verify_purge_and_rotate_key(tmp_path):
     assert json.loads(run("export", "1", "--community", "cafe", "--config", str(cfg), "--out", "-").stdout)["reports"][0]["text"]
     # purge: the closed case is kept until it is old enough, then deleted
     assert "purged 0" in run("purge", "--config", str(cfg)).stdout
-    assert "purged 1 closed case(s): cafe #1" in run("purge", "--config", str(cfg), "--days", "0").stdout
+    for bad_days in ("0", "-5", "x"):
+        refused = run("purge", "--config", str(cfg), "--days", bad_days)
+        assert refused.returncode == 2 and "--days" in refused.stderr and "Traceback" not in refused.stderr
+    con = sqlite3.connect(db)
+    con.execute("UPDATE cases SET updated_at = updated_at - 3 * 86400")
+    con.commit()
+    con.close()
+    assert "purged 1 closed case(s): cafe #1" in run("purge", "--config", str(cfg), "--days", "2").stdout
     assert run("export", "1", "--community", "cafe", "--config", str(cfg)).returncode != 0

@@ -13,7 +13,6 @@ from safety_bot.crypto import WrongKey, new_key_text
 from safety_bot.domain import (AuditEntry, Ban, Case, CaseNote, Evidence, Intake, MessageRef, Report, Status, Strike,
                                Urgency, UserRef)
 from safety_bot.store import BankEntry, MemoryStore, StoreError, StoreUnavailable
-from safety_bot.store.base import verify_chain
 from safety_bot.store.migrations import LATEST, MIGRATIONS
 from safety_bot.store.pg_migrations import PG_MIGRATIONS
 from safety_bot.store.postgres import PostgresStore
@@ -63,9 +62,9 @@ async def test_audit_chain_detects_tampering(store):
     for i in range(3):
         await store.append_audit(AuditEntry(at=float(i), actor="a", action=f"x{i}"))
     entries = await store.audit_entries()
-    assert verify_chain(entries) is None
+    assert store.audit_chain.verify(entries) == ([], [])
     entries[1].detail = {"changed": True}
-    assert verify_chain(entries) == 2
+    assert store.audit_chain.verify(entries)[0] == ["entry 2 was edited: its link does not match its content"]
 
 
 async def test_sqlite_records_migrations_and_refuses_a_newer_database(tmp_path):
