@@ -37,11 +37,20 @@ def canonical(value) -> bytes:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def entry_body(entry: AuditEntry) -> bytes:
+PURGED = "purged_detail_mac"  # the only key of a detail that `purge` emptied: it keeps the detail's MAC
+
+
+def entry_body(entry: AuditEntry, detail_mac: str | None = None) -> bytes:
     """What a link covers. The position (seq) is not in it: the chain itself fixes the order, so a moved
-    entry is told apart from an edited one."""
-    return canonical({"at": round(entry.at, 6), "actor": entry.actor, "action": entry.action,
-                      "community": entry.community, "case_id": entry.case_id, "detail": entry.detail})
+    entry is told apart from an edited one. `detail_mac` replaces the detail (keyed links), so that purging
+    a case can empty its entries' details and still leave the chain checkable."""
+    body = {"at": round(entry.at, 6), "actor": entry.actor, "action": entry.action,
+            "community": entry.community, "case_id": entry.case_id}
+    if detail_mac is None:
+        body["detail"] = entry.detail
+    else:
+        body["detail_mac"] = detail_mac
+    return canonical(body)
 
 
 def unkeyed_link(prev: str, entry: AuditEntry) -> str:
@@ -79,8 +88,22 @@ class AuditKeys:
             hmac.new(seed, b"safety-bot audit signing v1", hashlib.sha256).digest())
         self.public = self._signing.public_key()
 
+    def detail_mac(self, entry: AuditEntry) -> str:
+        if set(entry.detail) == {PURGED}:
+            return str(entry.detail[PURGED])
+        return hmac.new(self._mac, b"detail\n" + canonical(entry.detail), hashlib.sha256).hexdigest()
+
     def link(self, prev: str, entry: AuditEntry) -> str:
-        return hmac.new(self._mac, prev.encode() + b"\n" + entry_body(entry), hashlib.sha256).hexdigest()
+        body = entry_body(entry, self.detail_mac(entry))
+        return hmac.new(self._mac, prev.encode() + b"\n" + body, hashlib.sha256).hexdigest()
+
+    def purged_detail(self, entry: AuditEntry) -> dict:
+        """The detail that replaces `entry.detail` when its case is purged: the link still holds."""
+        return {PURGED: self.detail_mac(entry)}
+
+    def check_value(self) -> str:
+        """Stored in the database to tell a wrong audit key from a tampered log."""
+        return hmac.new(self._mac, b"safety-bot audit key check", hashlib.sha256).hexdigest()
 
     def sign(self, data: bytes) -> str:
         return base64.b64encode(self._signing.sign(data)).decode()

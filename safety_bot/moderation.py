@@ -99,7 +99,8 @@ async def cmd_reveal(c: Ctx) -> Outcome:
     reason = c.cmd.text.strip()
     out = Outcome(reply=f"Reporter of case {case.number}: {inert_plain(case.reporter.name)} ({case.reporter.id}). "
                         "This reveal is recorded in the audit log.", case_number=case.number)
-    return await save(c, None, "case.reveal_reporter", out, case_number=case.number, reason=reason)
+    # stored on its case, so the case's export shows who unmasked the reporter and why
+    return await save(c, case, "case.reveal_reporter", out, case_number=case.number, reason=reason)
 
 
 # ---------------------------------------------------------------------------- case housekeeping

@@ -16,6 +16,13 @@ from pydantic import BaseModel, ValidationError
 
 Path_ = tuple[str | int, ...]
 
+# Budgets for files people write: far above any real config or playbook, far below what hurts the bot.
+MAX_BYTES = 1_000_000
+MAX_DEPTH = 64
+MAX_NODES = 10_000  # values, counted with aliases expanded (an "alias bomb" is a few hundred bytes)
+# libyaml when PyYAML has it (its wheels do): the pure-Python scanner is quadratic on deep flow nesting
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 
 class DataFileError(Exception):
     """A data file (config, playbook, resources) is malformed. The message names file, line and key."""
@@ -72,26 +79,107 @@ def _walk(node: yaml.Node, path: Path_, lines: dict[Path_, int], open_nodes: set
     open_nodes.discard(id(node))
 
 
-# libyaml's safe loader when PyYAML was built with it (the wheels are): same results, several times faster.
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _OverBudget(Exception):
+    def __init__(self, line: int, problem: str):
+        self.line, self.problem = line, problem
+
+
+def _check_budgets(text: str) -> None:
+    """One pass over the parser's events (no recursion, no objects built): nesting depth, and the number of
+    values once aliases are expanded. Stops at the first budget exceeded."""
+    try:
+        _count(text)
+    except yaml.YAMLError as exc:
+        if "nesting depth" not in str(exc):
+            raise
+        mark = getattr(exc, "problem_mark", None)
+        raise _OverBudget(mark.line + 1 if mark else 1, f"nested more than {MAX_DEPTH} levels deep; flatten this part"
+                          ) from None
+
+
+def _count(text: str) -> None:
+    depth = 0
+    sizes: list[int] = []  # expanded size of each open collection
+    anchors: dict[str, int] = {}
+    open_anchors: list[str | None] = []
+    total = 0
+    for event in _events(text):
+        line = event.start_mark.line + 1
+        if isinstance(event, yaml.AliasEvent):
+            size = anchors.get(event.anchor, 1)
+        elif isinstance(event, yaml.ScalarEvent):
+            size = 1
+            if event.anchor:
+                anchors[event.anchor] = 1
+        elif isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise _OverBudget(line, f"nested more than {MAX_DEPTH} levels deep; flatten this part")
+            sizes.append(1)
+            open_anchors.append(event.anchor)
+            continue
+        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            depth -= 1
+            size = sizes.pop()
+            anchor = open_anchors.pop()
+            if anchor:
+                anchors[anchor] = size
+            if sizes:
+                sizes[-1] += size
+            continue
+        else:
+            continue
+        total += size
+        if sizes:
+            sizes[-1] += size
+        if total > MAX_NODES or (sizes and sizes[-1] > MAX_NODES):
+            raise _OverBudget(line, f"more than {MAX_NODES:,} values (aliases counted as often as they are "
+                                    "used); write the values out, or split the file")
+
+
+def _events(text: str):
+    """Parser events, stopping early: past the budgets nothing more is needed."""
+    seen = 0
+    for event in yaml.parse(text, Loader=_LOADER):
+        seen += 1
+        yield event
+        if seen > 4 * MAX_NODES:
+            return
 
 
 def load_yaml(file: str | Path, text: str | None = None) -> LoadedYaml:
-    """Parse YAML safely; a syntax error becomes a DataFileError naming file and line."""
+    """Parse YAML safely; a syntax error becomes a DataFileError naming file and line. Files over the
+    size, depth or value budgets are refused with a `file:line: problem` message before they are built."""
     name = str(file)
     if text is None:
         try:
+            if Path(file).stat().st_size > MAX_BYTES:
+                raise DataFileError([f"{name}:1: the file is larger than {MAX_BYTES // 1_000_000} MB; "
+                                     "no config, playbook or resource file needs that much"])
             text = Path(file).read_text(encoding="utf-8")
         except FileNotFoundError:
             raise DataFileError([f"{name}: file not found"]) from None
         except (OSError, UnicodeDecodeError) as exc:
             raise DataFileError([f"{name}: cannot be read ({exc.__class__.__name__})"]) from None
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES:
+        raise DataFileError([f"{name}:1: the file is larger than {MAX_BYTES // 1_000_000} MB; "
+                             "no config, playbook or resource file needs that much"])
     try:
-        node = yaml.compose(text, Loader=_LOADER)
-        lines: dict[Path_, int] = {}
-        if node is not None:
-            _walk(node, (), lines)
-        data = yaml.load(text, Loader=_LOADER)  # noqa: S506 (a safe loader)
+        _check_budgets(text)
+        loader = _LOADER(text)
+        try:
+            node = loader.get_single_node()
+            lines: dict[Path_, int] = {}
+            data = None
+            if node is not None:
+                _walk(node, (), lines)
+                data = loader.construct_document(node)
+        finally:
+            loader.dispose()
+    except _OverBudget as exc:
+        raise DataFileError([f"{name}:{exc.line}: {exc.problem}"]) from None
     except _RecursiveAlias as exc:
         raise DataFileError([f"{name}:{exc.line}: an alias (*name) refers to itself; write the values out instead"]) from None
     except yaml.YAMLError as exc:

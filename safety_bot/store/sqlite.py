@@ -119,6 +119,7 @@ class SqliteStore:
             store.audit_chain = AuditChain(
                 load_or_create_audit_keys(Path(path_s), audit_key, existing_data=keyed_log),
                 None if path_s == ":memory:" else head_file_for(Path(path_s)))
+            await store._check_audit_key()
             await store._load_tag_key()
             await store._upgrade_audit_chain()
         except BaseException:
@@ -167,6 +168,17 @@ class SqliteStore:
                 f"the database {self.path} was encrypted with a different key; check storage.key "
                 "(or the .key file beside the database). Nothing was changed."
             )
+
+    async def _check_audit_key(self) -> None:
+        """A keyed check value: a wrong audit key is refused before anything is written."""
+        check = self.audit_chain.keys.check_value()
+        async with self.db.execute("SELECT value FROM kv WHERE key='audit_key_check'") as cur:
+            row = await cur.fetchone()
+        if row is None:
+            await self.db.execute("INSERT INTO kv VALUES ('audit_key_check', ?)", (check,))
+        elif not hmac.compare_digest(row[0], check):
+            raise WrongKey(f"the audit key is not the one {self.path}'s audit log was written with; check "
+                           "storage.audit_key (or the .audit-key file beside the database). Nothing was changed.")
 
     async def _load_tag_key(self) -> None:
         """The reporter-tag key lives (encrypted) in the database, so `rotate_key` keeps tags and therefore

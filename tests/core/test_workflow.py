@@ -65,6 +65,8 @@ async def test_anonymous_reporter_shows_an_alias_and_reveal_is_audited(h):
     assert "alice" in h.replies("mia", out)
     reveal = [a for a in await h.store.audit_entries() if a.action == "case.reveal_reporter"]
     assert reveal[0].actor == "console:mia" and reveal[0].detail["reason"] == "police need to contact the victim"
+    assert reveal[0].case_id == case.id  # stored on its case: the case's export shows the reveal
+    assert "case.reveal_reporter" in [a.action for a in await h.store.audit_entries(case.id)]
 
 
 async def test_consent_can_be_given_later_and_unlocks_export(h):
