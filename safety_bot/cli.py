@@ -261,10 +261,14 @@ async def _purge(config: Config, days: int | None) -> int:
 
     store = await open_store(config)
     try:
-        purged = await purge_closed(store, days if days is not None else config.retention.closed_case_days)
+        removed: dict[str, int] = {}
+        purged = await purge_closed(store, days if days is not None else config.retention.closed_case_days,
+                                    removed=removed)
     finally:
         await store.close()
     print(f"purged {len(purged)} closed case(s)" + (": " + ", ".join(f"{c} #{n}" for c, n in purged) if purged else ""))
+    if purged:
+        print("removed: " + ", ".join(f"{n} {kind}" for kind, n in removed.items()))
     return 0
 
 

@@ -3,7 +3,7 @@ can be skipped), and what happens when the questions are done. A part of :class:
 
 from __future__ import annotations
 
-from . import care, first_words
+from . import care, first_words, intake_queue
 from . import intake as intake_rules
 from .actions import Outcome, PostToTeam
 from .domain import Case, CaseNote, Intake, MessageRef, Urgency, UserRef
@@ -109,6 +109,7 @@ class Conversation:
         answering = case.reporter if case.reporter and case.reporter.id == current.user_id else None
         answering = answering or UserRef(current.platform, current.user_id)
         bystander = self.bystander_messages(case, loc) if qid == "about" and value == "someone_else" else []
+        queued_first = None
         try:
             async with self.store.transaction():
                 if case.category == "child_safety" and before_category != "child_safety":
@@ -119,6 +120,8 @@ class Conversation:
                 await self.store.save_case(case)
                 if nxt is None:
                     await self.store.delete_intake(current.platform, current.user_id)
+                    if case.reporter is not None:
+                        queued_first = await intake_queue.start_next(self, case.reporter, self.clock())
                 else:
                     current.asked.append(nxt)
                     current.current = nxt
@@ -184,6 +187,10 @@ class Conversation:
                     out.prompt = intake_rules.prompt_for(self.lib, nxt, loc)
                 else:
                     out.extend(await self._intake_finished_messages(case, loc))
+                    if queued_first is not None:  # the next report's questions start now
+                        next_case, qid_next = queued_first
+                        out.reply += "\n" + self.t("report_questions_now", loc, number=next_case.number)
+                        out.prompt = intake_rules.prompt_for(self.lib, qid_next, next_case.locale)
                 await self.enqueue(out)
         except StoreUnavailable:
             return Outcome(ok=False, reply=self.t("store_unavailable", loc), prompt=intake_rules.prompt_for(self.lib, qid, loc))

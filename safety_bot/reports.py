@@ -7,7 +7,7 @@ import asyncio
 import logging
 import secrets
 
-from . import care, faults, first_words
+from . import care, faults, first_words, intake_queue
 from . import intake as intake_rules
 from .actions import Outcome, PostToTeam
 from .domain import Case, Intake, Report, Status, Urgency
@@ -85,6 +85,15 @@ class Reports:
             case.accused = []
         scanned = self.scan_text(case, text)
         try:
+            joined = None
+            async with self.store.transaction():  # a second report about the same person joins the open case
+                open_intake = await self.store.get_intake(ev.reporter.platform, ev.reporter.id)
+                open_case = await self.store.get_case_by_id(open_intake.case_id) if open_intake else None
+                if intake_queue.joins(open_case, accused):
+                    joined = await self._join_open_case(open_case, open_intake, ev, text, ref, loc, now)
+                    await self.enqueue(joined)
+            if joined is not None:
+                return joined
             grouped = durable is not None and getattr(self.store, "group_commit", False)
             async with self.store.transaction(**({"group": True} if grouped else {})) as pending:
                 retaliation = [c for c in await self.store.cases_about(community.network, ev.reporter.key)
@@ -100,9 +109,15 @@ class Reports:
                 if ev.message:
                     await self._store_snapshot(case, ev.message, "reporter")
                 first = intake_rules.next_question(self.lib, case, [])
-                await self.store.put_intake(Intake(platform=ev.reporter.platform, user_id=ev.reporter.id,
-                                                   case_id=case.id, asked=[first] if first else [],
-                                                   current=first, locale=loc, updated_at=now))
+                if open_case is not None and first is not None:
+                    # one conversation at a time: these questions wait until the open ones are done
+                    case.flags[intake_queue.QUEUED] = True
+                    await self.store.save_case(case)
+                    first = None
+                else:
+                    await self.store.put_intake(Intake(platform=ev.reporter.platform, user_id=ev.reporter.id,
+                                                       case_id=case.id, asked=[first] if first else [],
+                                                       current=first, locale=loc, updated_at=now))
                 await self.audit(reporter_actor(case), "report.received", community.id, case, source=ev.source,
                                  with_message=ref is not None)
                 out = Outcome(reply=self.t("report_received", loc), case_number=case.number)
@@ -122,6 +137,10 @@ class Reports:
                 out.actions += await self.team_post(case, headline, ping=case.urgency == Urgency.URGENT)
                 if first:
                     out.prompt = intake_rules.prompt_for(self.lib, first, loc)
+                elif case.flags.get(intake_queue.QUEUED):
+                    out.reply += "\n" + self.t("report_questions_later", loc)
+                    if open_intake.current:
+                        out.prompt = intake_rules.prompt_for(self.lib, open_intake.current, open_intake.locale)
                 await self.enqueue(out)
         except StoreUnavailable:
             log.warning("a report could not be stored (database unavailable); the member was asked to try again")
@@ -133,3 +152,19 @@ class Reports:
         faults.point("report.committed")
         return out
 
+    async def _join_open_case(self, case: Case, intake: Intake, ev: ReportEvent, text: str, ref, loc: str,
+                              now: float) -> Outcome:
+        """A second report about the same person while the member's questions are open: it joins that case."""
+        await self.store.add_report(Report(case_id=case.id, reporter=ev.reporter, text=text, source=ev.source,
+                                           created_at=now, reported_message=ref, locale=loc))
+        if ev.message:
+            await self._store_snapshot(case, ev.message, "reporter")
+        case.updated_at = now
+        await self.store.save_case(case)
+        await self.audit(reporter_actor(case), "report.joined", case.community, case, source=ev.source,
+                         with_message=ref is not None)
+        out = Outcome(reply=self.t("report_joined", loc, number=case.number), case_number=case.number)
+        out.actions += await self.team_post(case, f"Case {case.number}: the reporter added another report")
+        if intake.current:
+            out.prompt = intake_rules.prompt_for(self.lib, intake.current, intake.locale)
+        return out

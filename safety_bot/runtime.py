@@ -16,8 +16,20 @@ from .actions import (Action, BanUser, CaptureEvidence, Outcome, PostToTeam, Rem
 from .domain import MessageSnapshot
 from .ports import ALREADY, FAILED, BeforePurge, CaptureFailed, Platform, Result
 from .service import SafetyService
+from .store import StoreUnavailable
 
 log = logging.getLogger(__name__)
+SENDING = "sending"  # outbox status: the platform call started, its result is not recorded yet
+UNKNOWN = "unknown"  # outbox status: a stop came during the send; it was not repeated
+# Messages that may reach a member twice without harm: first aid, resources, the next question, team cards.
+# Outcome notices and replies are never repeated: a duplicate "we banned them" is worse than none.
+REPEATABLE_PURPOSES = frozenset({"ack", "crisis", "resources", "question"})
+
+
+def safe_to_repeat(action: Action) -> bool:
+    if isinstance(action, PostToTeam):
+        return True
+    return isinstance(action, SendPrivate) and action.purpose in REPEATABLE_PURPOSES
 
 
 class Runtime:
@@ -50,7 +62,17 @@ class Runtime:
         if not outcome.queued and outcome.actions:
             async with self.store.transaction():
                 await self.service.enqueue(outcome)
-        results = await self._run_queued(outcome.queued)
+        try:
+            results = await self._run_queued(outcome.queued)
+        except StoreUnavailable:
+            # Disk full, read-only or locked: stop here instead of failing the process. What is left stays
+            # in the outbox and runs on the next start (messages only when safe to repeat).
+            log.error("storage unavailable while carrying out actions; the rest stay queued")
+            self._busy.difference_update(oid for oid, _ in outcome.queued)  # resume() may take them
+            outcome.reply = ((outcome.reply + "\n") if outcome.reply else "") + \
+                "Not done yet: the database is full or unavailable. The remaining steps stay queued."
+            self.results = []
+            return outcome
         failures = [f"{_describe(a)}: {r.detail or r.status}" for a, r in results if not r.done and r.status != "not_found"]
         if failures:
             outcome.reply = (outcome.reply + "\n" if outcome.reply else "") + "Not done: " + "; ".join(failures)
@@ -74,6 +96,10 @@ class Runtime:
             elif resumed and await self._already_done(action):
                 result = Result(ALREADY, "it had already happened before the restart")
             else:
+                if isinstance(action, (SendPrivate, PostToTeam)):
+                    # The idempotency record: from here on a crash leaves "sent or not, unknown", and
+                    # resume() repeats the message only when it is safe to (see `safe_to_repeat`).
+                    await self.store.outbox_done(oid, SENDING)
                 faults.point("action.before_call." + action.kind)
                 result = await self._execute(action)
                 faults.point("action.after_call." + action.kind)
@@ -158,6 +184,19 @@ class Runtime:
         finally:
             self._finished_while_resuming = None
         queued = []
+        for oid, data in await self.store.outbox_sending():
+            if oid in skip:
+                continue
+            try:
+                action = action_from_json(data)
+            except Exception:
+                await self.store.outbox_done(oid, FAILED, "unreadable")
+                continue
+            if safe_to_repeat(action):
+                queued.append((oid, action))
+            else:
+                log.warning("outbox entry %s (%s) may have been sent before the stop; not sent again", oid, action.kind)
+                await self.store.outbox_done(oid, UNKNOWN, "sent or not before a stop; not repeated")
         for oid, data in pending:
             if oid in skip:  # a live event in this process is running it
                 continue

@@ -3,9 +3,9 @@ are finished. `tick()` runs every minute or so. A part of :class:`SafetyService`
 
 from __future__ import annotations
 
-from . import escalation
+from . import escalation, intake_queue
 from .actions import Outcome
-from .domain import Urgency
+from .domain import Case, Urgency
 
 
 class Timers:
@@ -21,12 +21,19 @@ class Timers:
                 if now - it.updated_at < idle:
                     continue
                 case = await self.store.get_case_by_id(it.case_id)
+                waiting: list[Case] = []
                 async with self.store.transaction():
                     await self.store.delete_intake(it.platform, it.user_id)
                     if case is not None:
                         before = case.urgency
                         case = await self._finish_intake(case)
                         await self.store.save_case(case)
+                        if case.reporter is not None:  # reports waiting behind this one: skipped the same way
+                            waiting = await intake_queue.finish_queued(self, case.reporter)
+                for other in waiting:
+                    if other.urgency == Urgency.URGENT:
+                        out.actions += await self.team_post(
+                            other, f"Case {other.number} is now URGENT (questions left unanswered)", ping=True)
                 if case is not None:
                     if case.urgency == Urgency.URGENT and before != Urgency.URGENT:
                         out.actions += await self.team_post(case, f"Case {case.number} is now URGENT (questions left unanswered)", ping=True)

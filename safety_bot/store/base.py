@@ -94,6 +94,9 @@ class Store(Protocol):
     async def outbox_renew(self, ids: list[int]) -> None: ...  # keep this process's leases alive
     async def try_lead(self) -> bool: ...  # whether this process runs timers and the purge
     async def on_bank_change(self, callback) -> None: ...  # callback() when another process changes the bank
+
+    # Messages whose send started (status 'sending', the idempotency record) but was never marked done.
+    async def outbox_sending(self) -> list[tuple[int, dict]]: ...
     async def purge_case(self, case_id: int) -> None: ...
     # exposed-media hash bank
     async def add_bank_entry(self, entry: BankEntry) -> BankEntry: ...

@@ -215,6 +215,9 @@ class MemoryStore:
     async def on_bank_change(self, callback):
         return None
 
+    async def outbox_sending(self):
+        return [(k, copy.deepcopy(v["action"])) for k, v in sorted(self.outbox.items()) if v["status"] == "sending"]
+
     async def add_bank_entry(self, entry):
         self._check()
         entry = copy.deepcopy(entry)
@@ -259,9 +262,27 @@ class MemoryStore:
 
     async def purge_case(self, case_id):
         self._check()
+        removed = {"reports": sum(r.case_id == case_id for r in self.reports),
+                   "evidence items": sum(e.case_id == case_id for e in self.evidence),
+                   "notes": sum(n.case_id == case_id for n in self.notes),
+                   "intake conversations": sum(i.case_id == case_id for i in self.intakes.values())}
         self.cases.pop(case_id, None)
         self.reports = [r for r in self.reports if r.case_id != case_id]
         self.evidence = [e for e in self.evidence if e.case_id != case_id]
         self.notes = [n for n in self.notes if n.case_id != case_id]
         self.intakes = {k: v for k, v in self.intakes.items() if v.case_id != case_id}
-        self.outbox = {k: v for k, v in self.outbox.items() if v["case_id"] != case_id or v["status"] == "pending"}
+        kept = {k: v for k, v in self.outbox.items() if v["case_id"] != case_id or v["status"] == "pending"}
+        removed["sent messages and actions"] = len(self.outbox) - len(kept)
+        self.outbox = kept
+        emptied = 0
+        for e in self.audit:
+            if e.case_id == case_id and set(e.detail) != {"purged_detail_mac"}:
+                e.detail = self.audit_chain.keys.purged_detail(e)
+                emptied += 1
+        removed["audit details"] = emptied
+        unlinked = [b for b in self.bank.values() if b.case_id == case_id]
+        for b in unlinked:
+            b.case_id = b.case_number = None
+        removed["hash-bank entries unlinked"] = len(unlinked)
+        removed["cases"] = 1
+        return removed

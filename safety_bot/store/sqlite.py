@@ -122,6 +122,7 @@ class SqliteStore:
             await store._check_audit_key()
             await store._load_tag_key()
             await store._upgrade_audit_chain()
+            await store._upgrade_tags()
         except BaseException:
             await db.close()
             raise
@@ -190,6 +191,20 @@ class SqliteStore:
             return
         await self.db.execute("INSERT INTO kv VALUES ('tag_key', ?)",
                               (self.cipher.encrypt(base64.b64encode(self._tag_key).decode()),))
+
+    async def _upgrade_tags(self) -> None:
+        """Once per database: intakes keyed by tag instead of the account, per-case reporter tags."""
+        if await self.get_value("reporter_tags") == "per-case/1":
+            return
+        async with self.transaction():
+            for platform, user_id in await self._rows("SELECT platform, user_id FROM intakes WHERE user_id NOT LIKE 't:%'"):
+                await self.db.execute("UPDATE intakes SET user_id=? WHERE platform=? AND user_id=?",
+                                      (self._intake_tag(platform, user_id), platform, user_id))
+            for rid, case_id, reporter in await self._rows("SELECT id, case_id, reporter FROM reports WHERE reporter IS NOT NULL"):
+                key = UserRef.from_dict(json.loads(self._dec(reporter))).key
+                await self.db.execute("UPDATE reports SET reporter_tag=? WHERE id=?", (self._tag(f"{case_id}:{key}"), rid))
+            await self.db.execute("INSERT INTO kv VALUES ('reporter_tags', 'per-case/1') "
+                                  "ON CONFLICT (key) DO UPDATE SET value=excluded.value")
 
     async def _upgrade_audit_chain(self) -> None:
         """Once per database: re-link an older (unkeyed SHA-256) log with the audit key, encrypt its
@@ -446,15 +461,21 @@ class SqliteStore:
 
     # ---------------------------------------------------------------- reports
     async def add_report(self, report: Report) -> Report:
-        report.id = await self._write(
-            "INSERT INTO reports (case_id, reporter_tag, reporter, text, source, created_at, reported_message, locale) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (report.case_id, self._tag(report.reporter.key) if report.reporter else None,
+        async with self._maybe_tx():
+            if report.reporter is not None:
+                await self._rate_mark(report.reporter.key, report.created_at)
+            report.id = await self._write(
+                "INSERT INTO reports (case_id, reporter_tag, reporter, text, source, created_at, reported_message, locale) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                self._report_values(report))
+        return report
+
+    def _report_values(self, report: Report) -> tuple:
+        # The reporter's tag is per case: two cases by one person are not linkable through it at rest.
+        return (report.case_id, self._tag(f"{report.case_id}:{report.reporter.key}") if report.reporter else None,
              self._enc(_j(report.reporter.to_dict())) if report.reporter else None, self._enc(report.text),
              report.source, report.created_at,
-             _j(report.reported_message.to_dict()) if report.reported_message else None, report.locale),
-        )
-        return report
+             _j(report.reported_message.to_dict()) if report.reported_message else None, report.locale)
 
     async def reports_for(self, case_id):
         rows = await self._rows(
@@ -468,10 +489,25 @@ class SqliteStore:
                               reported_message=MessageRef.from_dict(json.loads(r[6])) if r[6] else None, locale=r[7]))
         return out
 
+    # Rate limiting: recent report times under a keyed tag of the member (kv `rate:<tag>`), kept for one
+    # day only and never next to a case. The tag key survives `rotate_key`, so limits do too.
+    RATE_KEEP_SECONDS = 86400
+
+    async def _rate_mark(self, reporter_key: str, at: float) -> None:
+        key = "rate:" + self._tag("rate:" + reporter_key)
+        times = [t for t in await self._rate_times(key) if t >= at - self.RATE_KEEP_SECONDS] + [at]
+        await self._write("INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value=excluded.value",
+                          (key, _j(sorted(times))))
+        await self._write("DELETE FROM kv WHERE key LIKE 'rate:%' AND json_extract(value, '$[#-1]') < ?",
+                          (at - self.RATE_KEEP_SECONDS,))
+
+    async def _rate_times(self, key: str) -> list[float]:
+        rows = await self._rows("SELECT value FROM kv WHERE key=?", (key,))
+        return json.loads(rows[0][0]) if rows else []
+
     async def report_times_since(self, reporter_key, since):
-        rows = await self._rows("SELECT created_at FROM reports WHERE reporter_tag=? AND created_at>=? ORDER BY created_at",
-                                (self._tag(reporter_key), since))
-        return [r[0] for r in rows]
+        times = await self._rate_times("rate:" + self._tag("rate:" + reporter_key))
+        return [t for t in times if t >= since]
 
     # ---------------------------------------------------------------- evidence and notes
     async def add_evidence(self, evidence: Evidence) -> Evidence:
@@ -571,27 +607,43 @@ class SqliteStore:
                            detail=json.loads(self._dec(r[6])), prev_hash=r[7], hash=r[8]) for r in rows]
 
     # ---------------------------------------------------------------- intake
+    # The member's account is not stored next to the case here: `user_id` holds a keyed tag; the account
+    # itself comes back from the case's (encrypted) reporter.
+    def _intake_tag(self, platform: str, user_id: str) -> str:
+        return "t:" + self._tag(f"intake:{platform}:{user_id}")
+
     async def get_intake(self, platform, user_id):
-        rows = await self._rows("SELECT platform, user_id, case_id, asked, current, locale, updated_at FROM intakes "
-                                "WHERE platform=? AND user_id=?", (platform, user_id))
+        rows = await self._rows("SELECT platform, case_id, asked, current, locale, updated_at FROM intakes "
+                                "WHERE platform=? AND user_id=?", (platform, self._intake_tag(platform, user_id)))
         if not rows:
             return None
         r = rows[0]
-        return Intake(platform=r[0], user_id=r[1], case_id=r[2], asked=json.loads(r[3]), current=r[4], locale=r[5], updated_at=r[6])
+        return Intake(platform=r[0], user_id=user_id, case_id=r[1], asked=json.loads(r[2]), current=r[3], locale=r[4],
+                      updated_at=r[5])
 
     async def put_intake(self, intake: Intake) -> None:
         await self._write(
             "INSERT INTO intakes (platform, user_id, case_id, asked, current, locale, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (platform, user_id) DO UPDATE SET case_id=excluded.case_id, asked=excluded.asked, "
             "current=excluded.current, locale=excluded.locale, updated_at=excluded.updated_at",
-            (intake.platform, intake.user_id, intake.case_id, _j(intake.asked), intake.current, intake.locale, intake.updated_at))
+            (intake.platform, self._intake_tag(intake.platform, intake.user_id), intake.case_id, _j(intake.asked),
+             intake.current, intake.locale, intake.updated_at))
 
     async def delete_intake(self, platform, user_id):
-        await self._write("DELETE FROM intakes WHERE platform=? AND user_id=?", (platform, user_id))
+        await self._write("DELETE FROM intakes WHERE platform=? AND user_id=?",
+                          (platform, self._intake_tag(platform, user_id)))
 
     async def list_intakes(self):
-        rows = await self._rows("SELECT platform, user_id FROM intakes")
-        return [await self.get_intake(r[0], r[1]) for r in rows]
+        rows = await self._rows("SELECT i.platform, i.case_id, i.asked, i.current, i.locale, i.updated_at, c.reporter "
+                                "FROM intakes i JOIN cases c ON c.id = i.case_id")
+        out = []
+        for r in rows:
+            reporter = self._dec(r[6])
+            if not reporter:
+                continue
+            out.append(Intake(platform=r[0], user_id=UserRef.from_dict(json.loads(reporter)).id, case_id=r[1],
+                              asked=json.loads(r[2]), current=r[3], locale=r[4], updated_at=r[5]))
+        return out
 
     # ---------------------------------------------------------------- outbox and kv
     async def outbox_add(self, action: dict, case_id) -> int:
@@ -627,6 +679,10 @@ class SqliteStore:
 
     async def on_bank_change(self, callback) -> None:
         return None
+
+    async def outbox_sending(self):
+        rows = await self._rows("SELECT id, action FROM outbox WHERE status='sending' ORDER BY id")
+        return [(r[0], json.loads(self._dec(r[1]))) for r in rows]
 
     async def get_value(self, key):
         rows = await self._rows("SELECT value FROM kv WHERE key=?", (key,))
@@ -709,9 +765,29 @@ class SqliteStore:
         self.cipher = new
         return count
 
-    async def purge_case(self, case_id: int) -> None:
-        """Delete a case and everything stored with it (reports, evidence, notes cascade)."""
+    async def purge_case(self, case_id: int) -> dict[str, int]:
+        """Delete a case and the personal data stored with it, everywhere: reports (with their tags),
+        evidence, notes, intakes, finished outbox entries, and the details of its audit entries (emptied so
+        that their links still verify). Hash-bank entries are unlinked from the case, not deleted: they keep
+        blocking re-uploads of the person's images. Returns what was removed, by kind."""
+        removed: dict[str, int] = {}
         async with self._maybe_tx():
-            await self.db.execute("DELETE FROM intakes WHERE case_id=?", (case_id,))
-            await self.db.execute("DELETE FROM outbox WHERE case_id=? AND status!='pending'", (case_id,))
-            await self.db.execute("DELETE FROM cases WHERE id=?", (case_id,))
+            for kind, table in (("reports", "reports"), ("evidence items", "evidence"), ("notes", "notes"),
+                                ("intake conversations", "intakes")):
+                cur = await self.db.execute(f"DELETE FROM {table} WHERE case_id=?", (case_id,))
+                removed[kind] = cur.rowcount
+            cur = await self.db.execute("DELETE FROM outbox WHERE case_id=? AND status!='pending'", (case_id,))
+            removed["sent messages and actions"] = cur.rowcount
+            emptied = 0
+            for e in await self.audit_entries(case_id):
+                if set(e.detail) == {"purged_detail_mac"}:
+                    continue
+                await self.db.execute("UPDATE audit SET detail=? WHERE seq=?",
+                                      (_j(self.audit_chain.keys.purged_detail(e)), e.seq))
+                emptied += 1
+            removed["audit details"] = emptied
+            cur = await self.db.execute("UPDATE bank_entries SET case_id=NULL, case_number=NULL WHERE case_id=?", (case_id,))
+            removed["hash-bank entries unlinked"] = cur.rowcount
+            cur = await self.db.execute("DELETE FROM cases WHERE id=?", (case_id,))
+            removed["cases"] = cur.rowcount
+        return removed

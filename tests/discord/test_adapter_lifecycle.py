@@ -26,7 +26,7 @@ async def test_cli_order_resume_before_run_delivers_pending_actions(tmp_path, fa
         assert await app.runtime.resume() == 1  # what cli._run does before run()
         assert [m["content"] for m in fake.dm_messages(world.alice)] == ["Hello again"]
         task = asyncio.create_task(adapter.run())
-        await asyncio.wait_for(adapter.ready.wait(), 5)
+        await asyncio.wait_for(adapter.ready.wait(), 60)
         assert fake.identify_count == 1  # one connection for both
         names = {c["name"] for c in fake.commands[world.haven].values()}
         assert names == {"report", "resources", "Report message", "Remove & block media", "safety"}
@@ -39,7 +39,7 @@ async def test_cli_order_resume_before_run_delivers_pending_actions(tmp_path, fa
         assert {c.name for c in app.service.communities.values()} == {"Haven", "Harbor"}
         assert all(c.network == "friends" and c.platform == "discord" for c in app.service.communities.values())
         await adapter.close()
-        await asyncio.wait_for(task, 5)
+        await asyncio.wait_for(task, 60)
         assert task.done() and task.exception() is None
 
 

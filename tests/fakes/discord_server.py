@@ -52,6 +52,10 @@ USER, CHANNEL, ROLE, MENTIONABLE, NUMBER, ATTACHMENT = 6, 7, 8, 9, 10, 11
 # Message flags.
 EPHEMERAL, LOADING = 64, 128
 
+# How long a test waits for a condition before it fails. Generous: the tests run on a busy 2-core machine
+# (other suites beside them); a condition that holds returns at once, so this only costs time on failure.
+WAIT = 60.0
+
 
 class Typed(NamedTuple):
     """Explicitly typed option value, e.g. ``Typed(USER, 1234)``. Only needed for commands that were not
@@ -137,11 +141,11 @@ class InteractionRecord:
         first = [self.original] if self.original and self.response_type in (4, 5) else []
         return first + [m for m in self.followups if m is not self.original]
 
-    async def wait_response(self, timeout: float = 5) -> InteractionRecord:
+    async def wait_response(self, timeout: float = WAIT) -> InteractionRecord:
         await self.fake.wait_for(lambda: self.callbacks, timeout, f"a response to interaction {self.id}")
         return self
 
-    async def wait_messages(self, count: int = 1, timeout: float = 5) -> list:
+    async def wait_messages(self, count: int = 1, timeout: float = WAIT) -> list:
         """Wait for ``count`` finished (not "thinking") messages, e.g. defer then follow-up."""
         def done():
             msgs = [m for m in self.messages if not m["flags"] & LOADING]
@@ -261,7 +265,7 @@ class FakeDiscord:
             http.Route.BASE, gateway.DiscordWebSocket.DEFAULT_GATEWAY = old
 
     @contextlib.asynccontextmanager
-    async def running(self, client, timeout: float = 5):
+    async def running(self, client, timeout: float = WAIT):
         """Patch discord.py, ``client.start(fake.token)``, wait for on_ready; close the client on exit.
         Create the client with ``guild_ready_timeout=0.05``, else discord.py delays on_ready by 2 s."""
         with self.patch_discord():
@@ -452,7 +456,7 @@ class FakeDiscord:
     def requests_to(self, method: str, path_regex: str) -> list[Recorded]:
         return [r for r in self.requests if r.method == method and re.fullmatch(path_regex, r.path)]
 
-    async def wait_for(self, predicate: Callable[[], Any], timeout: float = 5, what: str = "condition") -> Any:
+    async def wait_for(self, predicate: Callable[[], Any], timeout: float = WAIT, what: str = "condition") -> Any:
         """Poll ``predicate`` (every 10 ms) until it returns something truthy, and return that."""
         deadline = time.monotonic() + timeout
         while not (result := predicate()):
@@ -692,7 +696,7 @@ class FakeDiscord:
         for ws in list(self._sockets):
             await ws.close(code=code)
 
-    async def wait_until_connected(self, timeout: float = 5) -> None:
+    async def wait_until_connected(self, timeout: float = WAIT) -> None:
         await self.wait_for(lambda: self._session and self._session.ws, timeout, "a gateway connection")
 
     # ------------------------------------------------------------------ events and interactions

@@ -68,3 +68,50 @@ async def test_resume_leaves_actions_running_in_this_process_alone(hdb):
     assert await resumed == 0
     assert sent == ["hello"]  # once, not twice
     assert await hdb.store.outbox_pending() == []
+
+
+# ------------------------------------------------------------------ at most once for messages (issue 15)
+def _dm(purpose: str, text: str) -> SendPrivate:
+    return SendPrivate(to=UserRef("console", "alice", "alice"), text=text, community="cafe", purpose=purpose)
+
+
+async def test_a_recorded_send_is_not_repeated_and_an_unknown_one_only_when_safe(hdb):
+    """Each DM gets an idempotency record ('sending') before the platform call. After a stop: a send that was
+    recorded as done is not repeated; one whose outcome is unknown is repeated only for first aid and
+    resources, never for outcome notices or replies."""
+    async with hdb.store.transaction():
+        done = await hdb.store.outbox_add(_dm("outcome", "already delivered").to_json(), None)
+        ids = {purpose: await hdb.store.outbox_add(_dm(purpose, f"{purpose} text").to_json(), None)
+               for purpose in ("ack", "resources", "outcome", "reply")}
+    await hdb.store.outbox_done(done, "ok")
+    for oid in ids.values():
+        await hdb.store.outbox_done(oid, "sending")  # the state a kill during the send leaves
+    start = len(hdb.lines)
+    assert await hdb.app.runtime.resume() == 2
+    sent = hdb.private("alice", hdb.lines[start:])
+    assert "ack text" in sent and "resources text" in sent
+    assert "outcome text" not in sent and "reply text" not in sent and "already delivered" not in sent
+    assert await hdb.store.outbox_sending() == [] and await hdb.store.outbox_pending() == []
+    assert await hdb.app.runtime.resume() == 0  # and nothing on the next start either
+
+
+async def test_a_live_send_leaves_its_idempotency_record_until_done(hdb):
+    seen: list[list] = []
+    platform = hdb.console.platform
+
+    class Watching:
+        name = platform.name
+
+        async def send_private(self, a):
+            seen.append(await hdb.store.outbox_sending())  # the record is committed before the call
+            return await platform.send_private(a)
+
+        def __getattr__(self, item):
+            return getattr(platform, item)
+
+    hdb.app.runtime.add_platform(Watching())
+    from safety_bot.actions import Outcome
+
+    await hdb.app.runtime.run(Outcome(actions=[_dm("outcome", "we banned them")]))
+    assert [[a["text"] for _, a in s] for s in seen] == [["we banned them"]]
+    assert await hdb.store.outbox_sending() == []

@@ -135,3 +135,40 @@ async def test_disk_full_at_report_time(hs):
     assert [c.number for c in cases] == [1, 2]
     for c in cases:
         assert await hs.store.reports_for(c.id)
+
+
+async def test_disk_full_after_the_report_does_not_stop_the_bot_or_repeat_outcomes(hs):
+    """The disk fills up right after the first-aid DM went out (its 'done' cannot be written): the bot keeps
+    running, tells the member, and the first aid is sent once more on the next start (safe to repeat);
+    a notice whose send is unknown is not."""
+    platform = hs.console.platform
+    sent: list[str] = []
+    texts: list[str] = []
+
+    class FillsTheDisk:
+        name = platform.name
+
+        async def send_private(self, a):
+            result = await platform.send_private(a)
+            sent.append(a.purpose)
+            texts.append(a.text.splitlines()[1])
+            await hs.store.db.execute("PRAGMA query_only=ON")  # nothing more can be written
+            return result
+
+        def __getattr__(self, item):
+            return getattr(platform, item)
+
+    hs.app.runtime.add_platform(FillsTheDisk())
+    try:
+        out = await hs.run("report he threatens me")
+        assert sent == ["ack"] and SAVED in hs.private("alice", out)
+        out = await hs.run("report he threatens me again")  # the bot still answers, with a clear message
+        assert TRY_AGAIN in hs.private("alice", out)
+    finally:
+        await hs.store.db.execute("PRAGMA query_only=OFF")
+    hs.app.runtime.add_platform(platform)
+    start = len(hs.lines)
+    assert await hs.app.runtime.resume() >= 1
+    again = hs.private("alice", hs.lines[start:])
+    assert again.count(texts[0]) == 1  # the first aid once more, and only once
+    assert await hs.store.outbox_sending() == [] and await hs.store.outbox_pending() == []

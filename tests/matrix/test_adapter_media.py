@@ -52,7 +52,7 @@ async def redacted(synapse, viewer, room: str, event_id: str) -> bool:
     return got["content"] == {}
 
 
-async def wait_redacted(synapse, viewer, room: str, event_id: str, timeout: float = 10.0) -> float:
+async def wait_redacted(synapse, viewer, room: str, event_id: str, timeout: float = 60.0) -> float:
     """Seconds until the event is redacted (polled every 20 ms)."""
     started = time.monotonic()
     while time.monotonic() - started < timeout:

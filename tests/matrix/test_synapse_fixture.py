@@ -27,7 +27,7 @@ q = urllib.parse.quote
 
 
 async def sync_until(
-    client: AsyncClient, find: Callable[[SyncResponse], Any], timeout: float = 15.0
+    client: AsyncClient, find: Callable[[SyncResponse], Any], timeout: float = 60.0
 ) -> Any:
     """Sync repeatedly until ``find(response)`` returns something truthy; return it."""
     deadline = time.monotonic() + timeout
