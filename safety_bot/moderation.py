@@ -302,7 +302,8 @@ async def cmd_resources(c: Ctx) -> Outcome:
     body = c.svc.t("resources_from_team", loc) + "\n" + c.svc.resources_text(case, loc, country=country)
     out = Outcome(actions=[c.svc.private(t, body, loc, c.ctx.community, "resources")],
                   reply=f"Sending resources to {inert_plain(t.name or t.id)} privately.")
-    return await save(c, case, "resources.sent", out, target=t.key)
+    # the case's reporter is named by the case's alias: the audit log goes out with the case's export
+    return await save(c, case, "resources.sent", out, target=f"reporter:{case.alias}" if case else t.key)
 
 
 async def cmd_export(c: Ctx) -> Outcome:

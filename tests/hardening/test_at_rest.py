@@ -137,3 +137,17 @@ async def test_rate_limit_survives_rotate_key_and_tags_are_per_case(tmp_path):
     await store.rotate_key(os.urandom(32))
     assert await store.report_times_since(who.key, 0) == [100.0, 101.0]  # limits carried over
     await store.close()
+
+
+async def test_an_anonymous_reporters_export_carries_no_account_even_after_resources_and_reveal(h):
+    from safety_bot import export as exporter
+
+    await h.run("report bob threatens to post my photos", "no", "2", "stop")
+    case = await h.store.get_case("cafe", 1)
+    assert case.anonymous
+    await h.run("as mia", "resources @alice", "reveal 1 the police need to reach her")
+    bundle = await exporter.build_bundle(h.store, await h.store.get_case("cafe", 1))
+    actions = [a["action"] for a in bundle["audit"]]
+    assert "resources.sent" in actions and "case.reveal_reporter" in actions  # both stored on the case
+    text = json.dumps(bundle)
+    assert "console:alice" not in text and '"alice"' not in text

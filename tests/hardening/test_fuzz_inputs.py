@@ -231,7 +231,7 @@ def test_cli_key_errors_are_one_line_without_traceback(tmp_path, existing_db):
     cfg = write_config(tmp_path, db=str(db))
     env = {**os.environ}
     db.with_name(db.name + ".key").write_text("this is not a key\n")
-    for cmd in (["verify-audit"], ["audit-key"], ["purge"], ["rotate-key"], ["export", "1", "--community", "cafe"]):
+    for cmd in (["run"], ["verify-audit"], ["audit-key"], ["purge"], ["rotate-key"], ["export", "1", "--community", "cafe"]):
         res = subprocess.run([sys.executable, "-m", "safety_bot.cli", *cmd, "--config", str(cfg)],
                              capture_output=True, text=True, cwd=ROOT, timeout=120, env=env)
         assert res.returncode == 2 and "Traceback" not in res.stderr, (cmd, res.stderr)
