@@ -183,8 +183,8 @@ async def test_report_about_a_moderator_goes_to_the_escalation_contact_only(tmp_
         await it.wait_response()
         sub = await fake.submit_modal(it, {"what": "a moderator is doing this"})
         await sub.wait_messages(1)
-        await fake.wait_for(lambda: fake.dm_messages(owner))
-        assert "a moderator is doing this" in contents(fake.dm_messages(owner))
+        await fake.wait_for(lambda: "a moderator is doing this" in contents(fake.dm_messages(owner)),
+                            what="the case in the escalation contact's DMs")
         assert bot_messages(fake, world.safety) == []  # the accused moderator's team channel sees nothing
         # the accused moderator cannot see the case
         look = await fake.send_slash_command(world.haven, world.safety, world.mod, "safety", {"case": 1},
