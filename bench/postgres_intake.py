@@ -85,7 +85,7 @@ async def count_reports(backend: str, where: str, key: str) -> tuple[int, bool]:
     store = await open_store(backend, where, key)
     try:
         cases = await store.list_cases("bench")
-        return len(cases), verify_chain(await store.audit_entries()) is None
+        return len(cases), verify_chain(await store.audit_entries(), store.audit_chain.keys) is None
     finally:
         await store.close()
 

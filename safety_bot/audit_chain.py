@@ -83,6 +83,7 @@ class AuditKeys:
     def __init__(self, seed: bytes):
         if len(seed) != 32:
             raise KeyProblem("the audit key must be 32 bytes (base64 of 32 random bytes)")
+        self.seed = seed
         self._mac = hmac.new(seed, b"safety-bot audit chain v1", hashlib.sha256).digest()
         self._signing = Ed25519PrivateKey.from_private_bytes(
             hmac.new(seed, b"safety-bot audit signing v1", hashlib.sha256).digest())
@@ -192,7 +193,11 @@ class AuditChain:
             problems.append("the signed head's signature is not valid: the head file was forged or edited")
             head = None
         elif head is None and entries and not problems:
-            problems.append("the signed head is missing: the head file was deleted, so truncation cannot be ruled out")
+            if self.head_file is None:  # PostgreSQL: no file beside the data; links are still checked
+                notes.append("this storage keeps no signed head file: truncation of the newest entries is not checked")
+            else:
+                problems.append("the signed head is missing: the head file was deleted, so truncation cannot be "
+                                "ruled out")
         problems += walk(entries, self.keys)
         if head is not None:
             if len(entries) < head.count:

@@ -14,7 +14,8 @@ async def open_store(config) -> Store:
 
         return await PostgresStore.open(config.storage.dsn, key=config.storage.key,
                                         synchronous=config.storage.synchronous,
-                                        lease_seconds=config.storage.lease_seconds)
+                                        lease_seconds=config.storage.lease_seconds,
+                                        audit_key=config.storage.audit_key)
     from .sqlite import SqliteStore
 
     path = config.path(config.storage.database)

@@ -42,6 +42,17 @@ class BankEntry:
 BANK_STATUSES = ("active", "suspended", "withdrawn")
 
 
+def verify_chain(entries: list[AuditEntry], keys) -> int | None:
+    """The seq of the first entry whose keyed link is broken (`keys`: the store's `audit_chain.keys`), or None."""
+    from ..audit_chain import walk
+
+    broken = walk(entries, keys)
+    if not broken:
+        return None
+    found = [e.seq for e in entries if f"entry {e.seq} " in broken[0] or f"entry {e.seq})" in broken[0]]
+    return found[0] if found else (entries[0].seq if entries else None)
+
+
 class Store(Protocol):
     # The keyed audit chain (safety_bot.audit_chain.AuditChain): append_audit links each entry with
     # `audit_chain.link(prev, entry)` and, once the transaction that wrote entries commits, records the

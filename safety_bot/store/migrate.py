@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..crypto import key_file_for
+from ..audit_chain import AuditChain, walk
 from .base import StoreError, verify_chain
 from .migrations import LATEST
 from .postgres import PostgresStore
@@ -112,7 +113,11 @@ async def _copy(source: SqliteStore, target: PostgresStore) -> MigrationReport:
             if "id" in columns and types.get("id") == "bigint":
                 await conn.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
                                    f"COALESCE((SELECT MAX(id) FROM {table}), 1), EXISTS (SELECT 1 FROM {table}))")
+        # the chain goes on with the SQLite database's audit key (unless storage.audit_key says otherwise)
+        target.audit_chain = AuditChain(source.audit_chain.keys)
         await _verify(source, target, conn, report)
+        await conn.execute("INSERT INTO kv VALUES ('audit_seed', $1) ON CONFLICT (key) DO UPDATE SET value=excluded.value",
+                           target.cipher.encrypt(base64.b64encode(source.audit_chain.keys.seed).decode()))
     return report
 
 
@@ -140,12 +145,15 @@ async def _verify(source: SqliteStore, target: PostgresStore, conn, report: Migr
         if got != report.counts[table]:
             raise MigrationError(f"{table}: {report.counts[table]} rows in SQLite but {got} in PostgreSQL")
     before, after = await source.audit_entries(), await target.audit_entries()  # target: inside the copy
-    if verify_chain(before) is not None:
-        raise MigrationError(f"the SQLite audit chain is already broken at entry {verify_chain(before)}; "
+    broken = walk(before, source.audit_chain.keys)
+    if broken:
+        seq = verify_chain(before, source.audit_chain.keys)
+        raise MigrationError(f"the SQLite audit chain is already broken at entry {seq} ({broken[0]}); "
                              "nothing was copied (check it with 'safety-bot verify-audit')")
-    broken = verify_chain(after)
-    if broken is not None:
-        raise MigrationError(f"the copied audit chain breaks at entry {broken}; nothing was kept")
+    broken = walk(after, target.audit_chain.keys)
+    if broken:
+        raise MigrationError(f"the copied audit chain does not verify with PostgreSQL's audit key ({broken[0]}); "
+                             "set storage.audit_key to the SQLite database's .audit-key file; nothing was kept")
     head = after[-1].hash if after else ""
     if len(after) != len(before) or head != (before[-1].hash if before else ""):
         raise MigrationError("the copied audit chain does not end where the SQLite one does; nothing was kept")

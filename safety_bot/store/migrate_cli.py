@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from ..config import DataFileError, load_config
+from ..crypto import KeyProblem
 from .base import StoreError
 from .migrate import migrate_sqlite_to_postgres, source_key
 from .postgres import _redacted
@@ -32,7 +33,7 @@ async def migrate_store(args) -> int:
     try:
         key = source_key(Path(path), configured)
         report = await migrate_sqlite_to_postgres(Path(path), dsn, key)
-    except (StoreError, ValueError) as exc:
+    except (StoreError, ValueError, KeyProblem) as exc:  # KeyProblem: a wrong or unusable key, said plainly
         print(f"safety-bot: nothing was migrated: {exc}", file=sys.stderr)
         return 1
     total = sum(report.counts.values())

@@ -10,6 +10,7 @@ locks, so two processes never fork the chain or hand out one case number twice.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextvars
 import functools
 import hashlib
@@ -25,7 +26,8 @@ from contextlib import asynccontextmanager
 
 import asyncpg
 
-from ..crypto import Cipher, WrongKey, parse_key
+from ..audit_chain import AuditChain, AuditKeys
+from ..crypto import Cipher, WrongKey, parse_key, parse_key_text
 from ..domain import AuditEntry, Case
 from .base import StoreError, StoreUnavailable
 from .pg_migrations import PG_LATEST, PG_MIGRATIONS
@@ -121,7 +123,7 @@ class PostgresStore(SqliteStore):
     # ---------------------------------------------------------------- opening and migrations
     @classmethod
     async def open(cls, dsn: str, *, key: str | None, synchronous: str = "full", min_size: int = 1,
-                   max_size: int = 5, lease_seconds: float = 30.0) -> "PostgresStore":
+                   max_size: int = 5, lease_seconds: float = 30.0, audit_key: str | None = None) -> "PostgresStore":
         if not key:
             raise StoreError("storage.key is required with the postgres backend: every process must use "
                              "the same encryption key (base64 of 32 bytes, from the environment)")
@@ -134,9 +136,14 @@ class PostgresStore(SqliteStore):
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncio.TimeoutError) as exc:
             raise StoreUnavailable(f"the database {_redacted(dsn)} cannot be reached: {exc}") from exc
         store = cls(pool, Cipher(raw_key), hashlib.sha256(b"reporter-tag" + raw_key).digest(), dsn, lease_seconds)
+        # Every process links the audit chain with the same key: storage.audit_key, or a random one kept in
+        # the database encrypted with the data key (so not kept apart from it: set storage.audit_key).
+        # No head file: the processes share no folder.
+        configured = parse_key_text(audit_key, "storage.audit_key") if audit_key else None
         try:
             await store._migrate()
             await store._check_key()
+            store.audit_chain = AuditChain(AuditKeys(configured or await store._shared_audit_seed()))
         except BaseException:
             await pool.close()
             raise
@@ -162,6 +169,11 @@ class PostgresStore(SqliteStore):
                                            time.time())
             finally:
                 await conn.execute("SELECT pg_advisory_unlock($1)", LOCK_MIGRATE)
+
+    async def _shared_audit_seed(self) -> bytes:
+        await self.pool.execute("INSERT INTO kv VALUES ('audit_seed', $1) ON CONFLICT (key) DO NOTHING",
+                                self.cipher.encrypt(base64.b64encode(os.urandom(32)).decode()))
+        return base64.b64decode(self.cipher.decrypt(await self.pool.fetchval("SELECT value FROM kv WHERE key='audit_seed'")))
 
     async def _check_key(self) -> None:
         await self.pool.execute("INSERT INTO kv VALUES ('key_check', $1) ON CONFLICT (key) DO NOTHING",

@@ -498,8 +498,9 @@ class SqliteStore:
         times = [t for t in await self._rate_times(key) if t >= at - self.RATE_KEEP_SECONDS] + [at]
         await self._write("INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value=excluded.value",
                           (key, _j(sorted(times))))
-        await self._write("DELETE FROM kv WHERE key LIKE 'rate:%' AND json_extract(value, '$[#-1]') < ?",
-                          (at - self.RATE_KEEP_SECONDS,))
+        for stale, value in await self._rows("SELECT key, value FROM kv WHERE key LIKE 'rate:%'"):
+            if max(json.loads(value) or [0]) < at - self.RATE_KEEP_SECONDS:
+                await self._write("DELETE FROM kv WHERE key=?", (stale,))
 
     async def _rate_times(self, key: str) -> list[float]:
         rows = await self._rows("SELECT value FROM kv WHERE key=?", (key,))
@@ -772,22 +773,24 @@ class SqliteStore:
         blocking re-uploads of the person's images. Returns what was removed, by kind."""
         removed: dict[str, int] = {}
         async with self._maybe_tx():
+            async def delete(kind: str, where: str) -> None:  # counted first: works the same on PostgreSQL
+                removed[kind] = (await self._rows(f"SELECT COUNT(*) FROM {where}", (case_id,)))[0][0]
+                await self._write(f"DELETE FROM {where}", (case_id,))
+
             for kind, table in (("reports", "reports"), ("evidence items", "evidence"), ("notes", "notes"),
                                 ("intake conversations", "intakes")):
-                cur = await self.db.execute(f"DELETE FROM {table} WHERE case_id=?", (case_id,))
-                removed[kind] = cur.rowcount
-            cur = await self.db.execute("DELETE FROM outbox WHERE case_id=? AND status!='pending'", (case_id,))
-            removed["sent messages and actions"] = cur.rowcount
+                await delete(kind, f"{table} WHERE case_id=?")
+            await delete("sent messages and actions", "outbox WHERE case_id=? AND status!='pending'")
             emptied = 0
             for e in await self.audit_entries(case_id):
                 if set(e.detail) == {"purged_detail_mac"}:
                     continue
-                await self.db.execute("UPDATE audit SET detail=? WHERE seq=?",
-                                      (_j(self.audit_chain.keys.purged_detail(e)), e.seq))
+                await self._write("UPDATE audit SET detail=? WHERE seq=?",
+                                  (_j(self.audit_chain.keys.purged_detail(e)), e.seq))
                 emptied += 1
             removed["audit details"] = emptied
-            cur = await self.db.execute("UPDATE bank_entries SET case_id=NULL, case_number=NULL WHERE case_id=?", (case_id,))
-            removed["hash-bank entries unlinked"] = cur.rowcount
-            cur = await self.db.execute("DELETE FROM cases WHERE id=?", (case_id,))
-            removed["cases"] = cur.rowcount
+            removed["hash-bank entries unlinked"] = (
+                await self._rows("SELECT COUNT(*) FROM bank_entries WHERE case_id=?", (case_id,)))[0][0]
+            await self._write("UPDATE bank_entries SET case_id=NULL, case_number=NULL WHERE case_id=?", (case_id,))
+            await delete("cases", "cases WHERE id=?")
         return removed

@@ -58,14 +58,14 @@ async def test_migration_copies_everything_verified_and_the_bot_reads_it(tmp_pat
         assert {c.id: [n.text for n in await target.notes_for(c.id)] for c in cases} == notes
         assert await target.report_times_since("console:alice", 0) == times  # keyed reporter tags still match
         copied = await target.audit_entries()
-        assert [e.hash for e in copied] == [e.hash for e in audit] and verify_chain(copied) is None
+        assert [e.hash for e in copied] == [e.hash for e in audit] and verify_chain(copied, target.audit_chain.keys) is None
         assert await target.active_ban("friends", "console:bob") is not None
         # new rows continue after the copied ids, and the chain goes on from the copied head
         new = await target.create_case(cases[0].__class__(**{**cases[0].__dict__, "id": None}))
         assert new.id > max(c.id for c in cases) and new.number == 3
         from safety_bot.domain import AuditEntry
         await target.append_audit(AuditEntry(at=1.0, actor="t", action="after"))
-        assert verify_chain(await target.audit_entries()) is None
+        assert verify_chain(await target.audit_entries(), target.audit_chain.keys) is None
     finally:
         await target.close()
 

@@ -104,9 +104,10 @@ class SharedLane(Lane):
         try:
             audit = await store.audit_entries()
             leases = await store.leases_held()
+            keys = store.audit_chain.keys
         finally:
             await store.close()
-        result["audit_broken_at"] = verify_chain(audit)
+        result["audit_broken_at"] = verify_chain(audit, keys)
         result["audit_entries"] = len(audit)
         result["leases_left"] = len(leases)
         return result
