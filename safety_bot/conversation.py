@@ -146,6 +146,10 @@ class Conversation:
                     out.prompt = intake_rules.prompt_for(self.lib, nxt, loc, case)
                 else:
                     out.extend(await self._intake_finished_messages(case, loc, answering))
+                    if queued_first is not None:  # the next report's questions start now
+                        next_case, qid_next = queued_first
+                        out.reply += "\n" + self.t("report_questions_now", loc, number=next_case.number)
+                        out.prompt = intake_rules.prompt_for(self.lib, qid_next, next_case.locale)
                 await self.enqueue(out)
         except StoreUnavailable:
             return Outcome(ok=False, reply=self.t("store_unavailable", loc), prompt=intake_rules.prompt_for(self.lib, qid, loc))
@@ -187,10 +191,6 @@ class Conversation:
                     out.prompt = intake_rules.prompt_for(self.lib, nxt, loc)
                 else:
                     out.extend(await self._intake_finished_messages(case, loc))
-                    if queued_first is not None:  # the next report's questions start now
-                        next_case, qid_next = queued_first
-                        out.reply += "\n" + self.t("report_questions_now", loc, number=next_case.number)
-                        out.prompt = intake_rules.prompt_for(self.lib, qid_next, next_case.locale)
                 await self.enqueue(out)
         except StoreUnavailable:
             return Outcome(ok=False, reply=self.t("store_unavailable", loc), prompt=intake_rules.prompt_for(self.lib, qid, loc))
