@@ -288,8 +288,18 @@ class PostgresStore(SqliteStore):
         return sorted(r[0] for r in rows)
 
     async def outbox_done(self, outbox_id, status, detail=""):
+        if status == "sending":  # the idempotency record: the send is this process's, so it keeps the lease
+            await self._write("UPDATE outbox SET status=?, detail=? WHERE id=?", (status, detail, outbox_id))
+            return
         await self._write("UPDATE outbox SET status=?, detail=?, lease_owner=NULL, lease_until=NULL WHERE id=?",
                           (status, detail, outbox_id))
+
+    async def outbox_sending(self):
+        """Sends whose outcome is unknown and that no live process holds (its lease ran out, or it is ours)."""
+        rows = await self.pool.fetch(
+            f"SELECT id, action FROM outbox WHERE status='sending' AND (lease_until IS NULL OR lease_until < {_NOW} "
+            "OR lease_owner = $1) ORDER BY id", self.owner)
+        return [(r[0], json.loads(self._dec(r[1]))) for r in rows]
 
     async def outbox_claim(self, limit: int | None = None):
         async with self._claiming, self.transaction():  # one claim at a time in this process
@@ -304,13 +314,13 @@ class PostgresStore(SqliteStore):
     async def outbox_renew(self, ids) -> None:
         if ids:
             await self.pool.execute(f"UPDATE outbox SET lease_until={_NOW} + $1 WHERE id = ANY($2::bigint[]) "
-                                    "AND lease_owner=$3 AND status='pending'",
+                                    "AND lease_owner=$3 AND status IN ('pending', 'sending')",
                                     float(self.lease_seconds), list(ids), self.owner)
 
     async def leases_held(self) -> list[tuple[int, str, float]]:
         """(outbox id, owner, seconds left) of every lease on an action not yet done."""
         rows = await self.pool.fetch(f"SELECT id, lease_owner, lease_until - {_NOW} FROM outbox "
-                                     "WHERE status='pending' AND lease_owner IS NOT NULL ORDER BY id")
+                                     "WHERE status IN ('pending', 'sending') AND lease_owner IS NOT NULL ORDER BY id")
         return [(r[0], r[1], r[2]) for r in rows]
 
     # ---------------------------------------------------------------- the leader
