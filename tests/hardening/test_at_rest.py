@@ -38,7 +38,9 @@ def printable_runs(data: bytes) -> list[bytes]:
 def found_in_data(folder, *canaries) -> list[str]:
     hits = []
     for path in folder.rglob("*"):
-        if path.is_file():
+        # The console's simulated world (its channels and members) plays the chat platform, which holds
+        # names and messages anyway; it is not the bot's data. Discord and Matrix have no such file.
+        if path.is_file() and not path.name.endswith(".console.json"):
             text = b"\n".join(printable_runs(path.read_bytes())).lower()
             hits += [f"{path.name}: {c}" for c in canaries if c.encode() in text]
     return hits
