@@ -223,7 +223,10 @@ class Lane:
             await self.kill()
 
     def _outbox_open(self) -> int:
-        """Outbox entries not finished yet, read beside the running bot (WAL: readers do not block it)."""
+        """Outbox entries not finished yet, read beside the running bot (WAL: readers do not block it).
+        A lane on PostgreSQL (test_crash_shared) has no SQLite file: there the quiet period decides."""
+        if not (self.dir / "db.sqlite3").exists():
+            return 0
         con = sqlite3.connect(f"file:{self.dir / 'db.sqlite3'}?mode=ro", uri=True, timeout=5)
         try:
             return con.execute("SELECT COUNT(*) FROM outbox WHERE status IN ('pending', 'sending')").fetchone()[0]
