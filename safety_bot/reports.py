@@ -85,14 +85,13 @@ class Reports:
             case.accused = []
         scanned = self.scan_text(case, text)
         try:
-            joined = None
-            async with self.store.transaction():  # a second report about the same person joins the open case
-                open_intake = await self.store.get_intake(ev.reporter.platform, ev.reporter.id)
-                open_case = await self.store.get_case_by_id(open_intake.case_id) if open_intake else None
-                if intake_queue.joins(open_case, accused):
+            # one conversation per member: a second report about the same person joins the open case
+            open_intake = await self.store.get_intake(ev.reporter.platform, ev.reporter.id)
+            open_case = await self.store.get_case_by_id(open_intake.case_id) if open_intake else None
+            if intake_queue.joins(open_case, accused):
+                async with self.store.transaction():
                     joined = await self._join_open_case(open_case, open_intake, ev, text, ref, loc, now)
                     await self.enqueue(joined)
-            if joined is not None:
                 return joined
             grouped = durable is not None and getattr(self.store, "group_commit", False)
             async with self.store.transaction(**({"group": True} if grouped else {})) as pending:

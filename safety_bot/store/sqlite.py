@@ -760,6 +760,8 @@ class SqliteStore:
                                           (*values, row[0]))
                     count += sum(v is not None for v in values)
             await self.db.execute("UPDATE kv SET value=? WHERE key='key_check'", (new.encrypt("safety-bot"),))
+            for (seed,) in await self._rows("SELECT value FROM kv WHERE key='audit_seed'"):  # PostgreSQL's audit key
+                await self.db.execute("UPDATE kv SET value=? WHERE key='audit_seed'", (new.encrypt(self.cipher.decrypt(seed)),))
             # the reporter-tag key is carried over (re-encrypted), so rate limits survive a rotation
             await self.db.execute("UPDATE kv SET value=? WHERE key='tag_key'",
                                   (new.encrypt(base64.b64encode(self._tag_key).decode()),))
