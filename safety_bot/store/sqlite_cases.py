@@ -1,0 +1,255 @@
+"""SqliteStore's case data: cases, reports (and the reporters' rate limits), evidence, notes, strikes and
+bans, and intake conversations. A mixin of SqliteStore (see sqlite.py), which provides the connection,
+transactions and encryption it uses."""
+
+from __future__ import annotations
+
+import json
+
+from ..domain import (Ban, Case, CaseNote, CloseReason, Evidence, Intake, MessageRef, Report, Status, Strike,
+                      Urgency, UserRef)
+from .sqlite_common import _j
+
+
+class CasesMixin:
+    # ---------------------------------------------------------------- cases
+    _CASE_COLS = ("id, community, network, number, category, urgency, status, created_at, updated_at, reporter, "
+                  "accused, assignee, close_reason, answers, flags, hidden_from, locale, alias")
+
+    def _case(self, r) -> Case:
+        reporter = self._dec(r[9])
+        answers = self._dec(r[13])
+        return Case(
+            id=r[0], community=r[1], network=r[2], number=r[3], category=r[4], urgency=Urgency(r[5]),
+            status=Status(r[6]), created_at=r[7], updated_at=r[8],
+            reporter=UserRef.from_dict(json.loads(reporter)) if reporter else None,
+            accused=[UserRef(**a) for a in json.loads(r[10])],
+            assignee=UserRef.from_dict(json.loads(r[11])) if r[11] else None,
+            close_reason=CloseReason(r[12]) if r[12] else None,
+            answers=json.loads(answers) if answers else {}, flags=json.loads(r[14]),
+            hidden_from=json.loads(r[15]), locale=r[16], alias=r[17],
+        )
+
+    def _case_values(self, c: Case) -> tuple:
+        return (
+            c.category, c.urgency.value, c.status.value, c.created_at, c.updated_at,
+            self._enc(_j(c.reporter.to_dict())) if c.reporter else None,
+            _j([a.to_dict() for a in c.accused]), _j(c.assignee.to_dict()) if c.assignee else None,
+            c.close_reason.value if c.close_reason else None, self._enc(_j(c.answers)), _j(c.flags),
+            _j(c.hidden_from), c.locale, c.alias,
+        )
+
+    async def create_case(self, case: Case) -> Case:
+        async with self._maybe_tx():
+            rows = await self._rows(
+                "INSERT INTO cases (community, network, number, category, urgency, status, created_at, updated_at, "
+                "reporter, accused, assignee, close_reason, answers, flags, hidden_from, locale, alias) "
+                "SELECT ?, ?, COALESCE(MAX(number), 0) + 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM cases WHERE community=? "
+                "RETURNING id, number",
+                (case.community, case.network, *self._case_values(case), case.community),
+            )
+            case.id, case.number = rows[0][0], rows[0][1]
+            await self._sync_accused(case, fresh=True)
+        return case
+
+    async def _sync_accused(self, case: Case, fresh: bool = False) -> None:
+        if not fresh:
+            await self._write("DELETE FROM case_accused WHERE case_id=?", (case.id,))
+        if case.accused:
+            await self._write("INSERT INTO case_accused VALUES " + ", ".join(["(?, ?, ?)"] * len(case.accused)),
+                              tuple(x for a in case.accused for x in (case.id, case.network, a.key)))
+
+    async def save_case(self, case: Case) -> None:
+        await self._write(
+            "UPDATE cases SET category=?, urgency=?, status=?, created_at=?, updated_at=?, reporter=?, accused=?, "
+            "assignee=?, close_reason=?, answers=?, flags=?, hidden_from=?, locale=?, alias=? WHERE id=?",
+            (*self._case_values(case), case.id),
+        )
+        await self._sync_accused(case)
+
+    async def get_case(self, community, number):
+        rows = await self._rows(f"SELECT {self._CASE_COLS} FROM cases WHERE community=? AND number=?", (community, number))
+        return self._case(rows[0]) if rows else None
+
+    async def get_case_by_id(self, case_id):
+        rows = await self._rows(f"SELECT {self._CASE_COLS} FROM cases WHERE id=?", (case_id,))
+        return self._case(rows[0]) if rows else None
+
+    async def list_cases(self, community=None, statuses=()):
+        sql = f"SELECT {self._CASE_COLS} FROM cases WHERE 1=1"
+        params: list = []
+        if community is not None:
+            sql += " AND community=?"
+            params.append(community)
+        if statuses:
+            sql += f" AND status IN ({','.join('?' * len(statuses))})"
+            params.extend(statuses)
+        rows = await self._rows(sql + " ORDER BY community, number", params)
+        return [self._case(r) for r in rows]
+
+    async def cases_about(self, network, user_key):
+        rows = await self._rows(
+            f"SELECT {', '.join('c.' + c.strip() for c in self._CASE_COLS.split(','))} FROM cases c "
+            "JOIN case_accused a ON a.case_id = c.id WHERE a.network=? AND a.user_key=? ORDER BY c.id",
+            (network, user_key),
+        )
+        return [self._case(r) for r in rows]
+
+    # ---------------------------------------------------------------- reports
+    async def add_report(self, report: Report) -> Report:
+        async with self._maybe_tx():
+            if report.reporter is not None:
+                await self._rate_mark(report.reporter.key, report.created_at)
+            report.id = await self._write(
+                "INSERT INTO reports (case_id, reporter_tag, reporter, text, source, created_at, reported_message, locale) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                self._report_values(report))
+        return report
+
+    def _report_values(self, report: Report) -> tuple:
+        # The reporter's tag is per case: two cases by one person are not linkable through it at rest.
+        return (report.case_id, self._tag(f"{report.case_id}:{report.reporter.key}") if report.reporter else None,
+             self._enc(_j(report.reporter.to_dict())) if report.reporter else None, self._enc(report.text),
+             report.source, report.created_at,
+             _j(report.reported_message.to_dict()) if report.reported_message else None, report.locale)
+
+    async def reports_for(self, case_id):
+        rows = await self._rows(
+            "SELECT id, case_id, reporter, text, source, created_at, reported_message, locale FROM reports "
+            "WHERE case_id=? ORDER BY id", (case_id,))
+        out = []
+        for r in rows:
+            reporter = self._dec(r[2])
+            out.append(Report(id=r[0], case_id=r[1], reporter=UserRef.from_dict(json.loads(reporter)) if reporter else None,
+                              text=self._dec(r[3]) or "", source=r[4], created_at=r[5],
+                              reported_message=MessageRef.from_dict(json.loads(r[6])) if r[6] else None, locale=r[7]))
+        return out
+
+    # Rate limiting: recent report times under a keyed tag of the member (kv `rate:<tag>`), kept for one
+    # day only and never next to a case. The tag key survives `rotate_key`, so limits do too.
+    RATE_KEEP_SECONDS = 86400
+
+    async def _rate_mark(self, reporter_key: str, at: float) -> None:
+        key = "rate:" + self._tag("rate:" + reporter_key)
+        times = [t for t in await self._rate_times(key) if t >= at - self.RATE_KEEP_SECONDS] + [at]
+        await self._write("INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value=excluded.value",
+                          (key, _j(sorted(times))))
+        for stale, value in await self._rows("SELECT key, value FROM kv WHERE key LIKE 'rate:%'"):
+            if max(json.loads(value) or [0]) < at - self.RATE_KEEP_SECONDS:
+                await self._write("DELETE FROM kv WHERE key=?", (stale,))
+
+    async def _rate_times(self, key: str) -> list[float]:
+        rows = await self._rows("SELECT value FROM kv WHERE key=?", (key,))
+        return json.loads(rows[0][0]) if rows else []
+
+    async def report_times_since(self, reporter_key, since):
+        times = await self._rate_times("rate:" + self._tag("rate:" + reporter_key))
+        return [t for t in times if t >= since]
+
+    # ---------------------------------------------------------------- evidence and notes
+    async def add_evidence(self, evidence: Evidence) -> Evidence:
+        evidence.id = await self._write(
+            "INSERT INTO evidence (case_id, ref, author, text, message_created_at, captured_at, captured_by, attachments, note) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (evidence.case_id, _j(evidence.ref.to_dict()) if evidence.ref else None,
+             self._enc(_j(evidence.author.to_dict())) if evidence.author else None, self._enc(evidence.text),
+             evidence.message_created_at, evidence.captured_at, evidence.captured_by,
+             self._enc(_j(evidence.attachments)), evidence.note),
+        )
+        return evidence
+
+    async def evidence_for(self, case_id):
+        rows = await self._rows(
+            "SELECT id, case_id, ref, author, text, message_created_at, captured_at, captured_by, attachments, note "
+            "FROM evidence WHERE case_id=? ORDER BY id", (case_id,))
+        out = []
+        for r in rows:
+            author = self._dec(r[3])
+            out.append(Evidence(id=r[0], case_id=r[1], ref=MessageRef.from_dict(json.loads(r[2])) if r[2] else None,
+                                author=UserRef.from_dict(json.loads(author)) if author else None,
+                                text=self._dec(r[4]) or "", message_created_at=r[5], captured_at=r[6],
+                                captured_by=r[7], attachments=json.loads(self._dec(r[8])), note=r[9]))
+        return out
+
+    async def clear_evidence_text(self, case_id):
+        await self._write("UPDATE evidence SET text=NULL WHERE case_id=?", (case_id,))
+
+    async def withdraw_reports(self, case_id):
+        await self._write("UPDATE reports SET text=NULL WHERE case_id=?", (case_id,))
+
+    async def add_note(self, note: CaseNote) -> CaseNote:
+        note.id = await self._write("INSERT INTO notes (case_id, author, kind, text, at) VALUES (?, ?, ?, ?, ?)",
+                                    (note.case_id, note.author, note.kind, self._enc(note.text), note.at))
+        return note
+
+    async def notes_for(self, case_id):
+        rows = await self._rows("SELECT id, case_id, author, kind, text, at FROM notes WHERE case_id=? ORDER BY id", (case_id,))
+        return [CaseNote(id=r[0], case_id=r[1], author=r[2], kind=r[3], text=self._dec(r[4]) or "", at=r[5]) for r in rows]
+
+    # ---------------------------------------------------------------- strikes and bans
+    async def add_strike(self, strike: Strike) -> Strike:
+        strike.id = await self._write(
+            "INSERT INTO strikes (network, user_key, reason, at, by, case_id) VALUES (?, ?, ?, ?, ?, ?)",
+            (strike.network, strike.user_id, self._enc(strike.reason), strike.at, strike.by, strike.case_id))
+        return strike
+
+    async def strikes_for(self, network, user_key):
+        rows = await self._rows("SELECT id, network, user_key, reason, at, by, case_id FROM strikes "
+                                "WHERE network=? AND user_key=? ORDER BY at", (network, user_key))
+        return [Strike(id=r[0], network=r[1], user_id=r[2], reason=self._dec(r[3]), at=r[4], by=r[5], case_id=r[6]) for r in rows]
+
+    async def add_ban(self, ban: Ban) -> Ban:
+        ban.id = await self._write(
+            "INSERT INTO bans (network, user_key, case_id, at, by, reason, active) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (ban.network, ban.user_id, ban.case_id, ban.at, ban.by, ban.reason, int(ban.active)))
+        return ban
+
+    async def active_ban(self, network, user_key):
+        rows = await self._rows("SELECT id, network, user_key, case_id, at, by, reason, active FROM bans "
+                                "WHERE network=? AND user_key=? AND active=1 ORDER BY id DESC LIMIT 1", (network, user_key))
+        if not rows:
+            return None
+        r = rows[0]
+        return Ban(id=r[0], network=r[1], user_id=r[2], case_id=r[3], at=r[4], by=r[5], reason=r[6], active=bool(r[7]))
+
+    async def end_ban(self, ban_id):
+        await self._write("UPDATE bans SET active=0 WHERE id=?", (ban_id,))
+
+    # ---------------------------------------------------------------- intake
+    # The member's account is not stored next to the case here: `user_id` holds a keyed tag; the account
+    # itself comes back from the case's (encrypted) reporter.
+    def _intake_tag(self, platform: str, user_id: str) -> str:
+        return "t:" + self._tag(f"intake:{platform}:{user_id}")
+
+    async def get_intake(self, platform, user_id):
+        rows = await self._rows("SELECT platform, case_id, asked, current, locale, updated_at FROM intakes "
+                                "WHERE platform=? AND user_id=?", (platform, self._intake_tag(platform, user_id)))
+        if not rows:
+            return None
+        r = rows[0]
+        return Intake(platform=r[0], user_id=user_id, case_id=r[1], asked=json.loads(r[2]), current=r[3], locale=r[4],
+                      updated_at=r[5])
+
+    async def put_intake(self, intake: Intake) -> None:
+        await self._write(
+            "INSERT INTO intakes (platform, user_id, case_id, asked, current, locale, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (platform, user_id) DO UPDATE SET case_id=excluded.case_id, asked=excluded.asked, "
+            "current=excluded.current, locale=excluded.locale, updated_at=excluded.updated_at",
+            (intake.platform, self._intake_tag(intake.platform, intake.user_id), intake.case_id, _j(intake.asked),
+             intake.current, intake.locale, intake.updated_at))
+
+    async def delete_intake(self, platform, user_id):
+        await self._write("DELETE FROM intakes WHERE platform=? AND user_id=?",
+                          (platform, self._intake_tag(platform, user_id)))
+
+    async def list_intakes(self):
+        rows = await self._rows("SELECT i.platform, i.case_id, i.asked, i.current, i.locale, i.updated_at, c.reporter "
+                                "FROM intakes i JOIN cases c ON c.id = i.case_id")
+        out = []
+        for r in rows:
+            reporter = self._dec(r[6])
+            if not reporter:
+                continue
+            out.append(Intake(platform=r[0], user_id=UserRef.from_dict(json.loads(reporter)).id, case_id=r[1],
+                              asked=json.loads(r[2]), current=r[3], locale=r[4], updated_at=r[5]))
+        return out
