@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
 import os
 import sys
 import time
-from pathlib import Path
 
-from .config import Config, DataFileError, load_config
+from .cli_audit import cmd_audit_key, cmd_export, cmd_verify_audit
+from .cli_bank import cmd_bank, cmd_hash
+from .cli_common import _load
+from .config import Config
 
 log = logging.getLogger("safety_bot")
 
@@ -21,20 +22,6 @@ def _setup_logging(level: str, fmt: str = "text") -> None:
     from .ops.logs import setup_logging  # text or JSON lines; noisy libraries kept at WARNING
 
     setup_logging(level, fmt)
-
-
-def _load(path: str, *, library: list | None = None) -> Config:
-    try:
-        config = load_config(path)
-        from .playbooks import load_library
-
-        lib = load_library(config.path(config.playbooks))
-        if library is not None:
-            library.append(lib)
-        return config
-    except DataFileError as exc:
-        print(f"safety-bot: the configuration is not valid:\n{exc}", file=sys.stderr)
-        raise SystemExit(2) from None
 
 
 def cmd_check_config(args) -> int:
@@ -139,103 +126,6 @@ def cmd_run(args) -> int:
         return 0
 
 
-async def _export(config: Config, case_number: int, community: str, out: str | None) -> int:
-    from . import export as exporter
-    from .store import open_store
-
-    store = await open_store(config)
-    try:
-        case = await store.get_case(community, case_number)
-        if case is None:
-            print(f"safety-bot: there is no case {case_number} in community {community}", file=sys.stderr)
-            return 1
-        bundle = await exporter.build_bundle(store, case)
-        from .domain import AuditEntry
-
-        async with store.transaction():
-            await store.append_audit(AuditEntry(at=time.time(), actor="operator:cli", action="case.export",
-                                                community=community, case_id=case.id, detail={"via": "cli"}))
-    finally:
-        await store.close()
-    if out == "-":
-        json.dump(bundle, sys.stdout, indent=2, ensure_ascii=False)
-        print()
-    else:
-        path = exporter.write_bundle(Path(out) if out else config.path(config.exports_dir), bundle)
-        print(path)
-    return 0
-
-
-def cmd_export(args) -> int:
-    config = _load(args.config)
-    return asyncio.run(_export(config, args.case, args.community, args.out))
-
-
-async def _verify_audit(config: Config) -> int:
-    from .store import open_store
-
-    store = await open_store(config)
-    try:
-        entries = await store.audit_entries()
-        problems, notes = store.audit_chain.verify(entries)
-    finally:
-        await store.close()
-    for note in notes:
-        print(f"note: {note}")
-    if not problems:
-        print(f"audit log OK: {len(entries)} entries, every link keyed and intact, matches the signed head")
-        return 0
-    for problem in problems:
-        print(f"audit log BROKEN: {problem}", file=sys.stderr)
-    return 1
-
-
-def cmd_verify_audit(args) -> int:
-    if args.export:
-        return _verify_export(args.export, args.public_key)
-    return asyncio.run(_verify_audit(_load(args.config)))
-
-
-def _verify_export(file: str, public_key: str | None) -> int:
-    """Check an exported bundle with only the exporter's public key (no database, no secret)."""
-    from .audit_chain import parse_public_key
-    from .export import verify_bundle
-
-    if not public_key:
-        print("safety-bot: say which public key checks the bundle: --public-key KEY (the bot's operator gets it "
-              "with 'safety-bot audit-key')", file=sys.stderr)
-        return 2
-    public = parse_public_key(Path(public_key).read_text() if Path(public_key).is_file() else public_key)
-    try:
-        bundle = json.loads(Path(file).read_text(encoding="utf-8"))
-        if not isinstance(bundle, dict) or not isinstance(bundle.get("audit"), list):
-            raise ValueError("no audit entries")
-    except (OSError, ValueError) as exc:
-        print(f"{file}: not a safety-bot export ({exc.__class__.__name__})", file=sys.stderr)
-        return 2
-    problems = verify_bundle(bundle, public)
-    if problems:
-        for problem in problems:
-            print(f"{file}: {problem}", file=sys.stderr)
-        return 1
-    head = bundle.get("audit_head") or {}
-    print(f"{file}: signature valid; {len(bundle['audit'])} audit entries verified"
-          + (f"; the audit log had {head['count']} entries when it was exported" if head else ""))
-    return 0
-
-
-def cmd_audit_key(args) -> int:
-    async def show() -> int:
-        from .store import open_store
-
-        store = await open_store(_load(args.config))
-        try:
-            print(store.audit_chain.keys.public_text())
-        finally:
-            await store.close()
-        return 0
-
-    return asyncio.run(show())
 
 
 def cmd_new_key(args) -> int:
@@ -319,112 +209,6 @@ def cmd_migrate_store(args) -> int:
     return asyncio.run(migrate_store(args))
 
 
-def cmd_hash(args) -> int:
-    try:
-        from .media import MediaError, hash_image_file
-    except ImportError:
-        print("safety-bot: media hashing needs the media extra: pip install 'safety-bot[media]'", file=sys.stderr)
-        return 2
-    failed = False
-    for file in args.files:
-        try:
-            h = hash_image_file(file)
-            row = {"file": file, "pdq": h.pdq, "quality": h.quality, "sha256": h.sha256, "md5": h.md5, "frames": h.frames}
-        except (MediaError, OSError) as exc:
-            failed = True
-            row = {"file": file, "error": getattr(exc, "reason", None) or exc.__class__.__name__}
-        if args.json:
-            print(json.dumps(row))
-        elif "error" in row:
-            print(f"{file}: error: {row['error']}")
-        else:
-            print(f"{file}: pdq={row['pdq']} quality={row['quality']} sha256={row['sha256']} md5={row['md5']} frames={row['frames']}")
-    return 1 if failed else 0
-
-
-def _networks(config: Config) -> list[str]:
-    from .plugins import plugins
-
-    return sorted({n for p in plugins().values() for n in p.networks(config)})
-
-
-async def _bank(config: Config, args) -> int:
-    from .bank import MediaBank, describe_entry
-    from .playbooks import load_library
-    from .service import SafetyService
-    from .store import open_store
-    from .views import when
-
-    store = await open_store(config)
-    try:
-        bank = MediaBank(SafetyService(store, load_library(config.path(config.playbooks)), config))
-        actor = "operator:cli"
-        if args.bank_command == "list":
-            entries = await store.bank_entries(args.network)  # metadata only: hashes are not even read
-            rows = [describe_entry(e) for e in entries]
-            if args.json:
-                for row in rows:
-                    print(json.dumps(row))
-            elif not rows:
-                print("the hash bank is empty" + (f" in network {args.network}" if args.network else ""))
-            else:
-                for r in rows:
-                    print(f"{r['id']}: network={r['network']} category={r['category']} status={r['status']} "
-                          f"quality={r['quality']} case={r['case']} added by {r['added_by']} at {when(r['added_at'])}")
-            return 0
-        if args.bank_command == "add":
-            if not bank.available:
-                print("safety-bot: the hash bank needs the media extra: pip install 'safety-bot[media]'", file=sys.stderr)
-                return 2
-            case = None
-            if args.case is not None:
-                if not args.community:
-                    print("safety-bot: --case needs --community", file=sys.stderr)
-                    return 2
-                case = await store.get_case(args.community, args.case)
-                if case is None:
-                    print(f"safety-bot: there is no case {args.case} in community {args.community}", file=sys.stderr)
-                    return 1
-            network = case.network if case else args.network
-            if network is None:
-                known = _networks(config)
-                if len(known) != 1:
-                    print("safety-bot: say which network with --network (" + (", ".join(known) or "none configured")
-                          + ")", file=sys.stderr)
-                    return 2
-                network = known[0]
-            try:
-                entry = await bank.add_hashes(network, pdq=args.pdq, sha256=args.sha256, md5=args.md5,
-                                              quality=args.quality, category=args.category, actor=actor, case=case)
-            except ValueError as exc:
-                print(f"safety-bot: {exc}; nothing was added", file=sys.stderr)
-                return 2
-            print(f"added hash bank entry {entry.id} (network {entry.network}, {entry.category}); "
-                  "a running bot picks it up within a minute")
-            return 0
-        if args.bank_command == "withdraw":
-            if not await bank.withdraw(args.entry, actor, args.reason or ""):
-                print(f"safety-bot: there is no hash bank entry {args.entry}", file=sys.stderr)
-                return 1
-            print(f"withdrew hash bank entry {args.entry}: its hashes are deleted; a running bot stops matching it "
-                  "within a minute")
-            return 0
-        if args.bank_command == "reactivate":
-            if not bank.available:
-                print("safety-bot: the hash bank needs the media extra: pip install 'safety-bot[media]'", file=sys.stderr)
-                return 2
-            if not await bank.reactivate(args.entry, actor):
-                print(f"safety-bot: hash bank entry {args.entry} does not exist or is not suspended", file=sys.stderr)
-                return 1
-            print(f"hash bank entry {args.entry} is active again")
-            return 0
-    finally:
-        await store.close()
-    return 2
-
-
-def cmd_bank(args) -> int:
-    return asyncio.run(_bank(_load(args.config), args))
 
 
 def main(argv: list[str] | None = None) -> int:
