@@ -7,12 +7,14 @@ be read. Restore refuses to overwrite a database unless asked to, and then keeps
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import time
 from pathlib import Path
 
-from ..crypto import Cipher, WrongKey, key_file_for, parse_key
+from ..audit_chain import AuditChain, audit_key_file_for, head_file_for, load_or_create_audit_keys
+from ..crypto import Cipher, KeyProblem, WrongKey, key_file_for, parse_key, write_private_file
 
 
 class BackupError(Exception):
@@ -74,6 +76,36 @@ def where_is_the_key(config, db: Path) -> str:
     return f"it is in {key_file_for(db)}"
 
 
+def where_is_the_audit_key(config, db: Path) -> str:
+    if getattr(config.storage, "audit_key", None):
+        return "it is the value of the environment variable storage.audit_key names in your config file"
+    return f"it is in {audit_key_file_for(db)}"
+
+
+def _audit_keys(config, db: Path):
+    """The audit key for database `db` (configured, or the file beside it); never creates one."""
+    try:
+        return load_or_create_audit_keys(db, getattr(config.storage, "audit_key", None), existing_data=True)
+    except KeyProblem:
+        raise BackupError(f"no audit key to check this backup's audit log with: put the audit key file at "
+                          f"{audit_key_file_for(db)} (mode 0600) or set storage.audit_key, then run the command "
+                          "again") from None
+
+
+def _last_audit_link(file: Path) -> tuple[int, str]:
+    db = sqlite3.connect(f"file:{file}?mode=ro", uri=True)
+    try:
+        row = db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+    finally:
+        db.close()
+    return (row[0], row[1]) if row else (0, "")
+
+
+def backup_head_file(backup_file: Path) -> Path:
+    """The signed audit head written beside a backup: the audit log as it was in that backup."""
+    return head_file_for(backup_file)
+
+
 def backup(config, out: Path, now: float | None = None) -> tuple[Path, str]:
     """Write a backup into folder `out`; returns its path and the reminder about the key."""
     _sqlite_only(config)
@@ -88,10 +120,15 @@ def backup(config, out: Path, now: float | None = None) -> tuple[Path, str]:
     while target.exists():
         n += 1
         target = out / f"{db.stem}-{stamp}-{n}.sqlite3"
+    keys = _audit_keys(config, db)
     _copy(db, target)
     check_database(target)
+    # the live head may already count entries written after the copy: sign the backup's own head
+    head = AuditChain(keys).signed_head(*_last_audit_link(target))
+    write_private_file(backup_head_file(target), json.dumps(head.to_dict()) + "\n")
     reminder = ("The encryption key is NOT in this backup, and the backup cannot be read without it: "
-                f"{where_is_the_key(config, db)}. Keep a copy of the key somewhere else than the backup.")
+                f"{where_is_the_key(config, db)}. The audit key is not in it either: "
+                f"{where_is_the_audit_key(config, db)}. Keep a copy of both keys somewhere else than the backup.")
     return target, reminder
 
 
@@ -111,6 +148,7 @@ def restore(config, file: Path, *, replace: bool = False, now: float | None = No
     if not key_check(file, key):
         raise BackupError("this backup was made with a different encryption key than the one configured here; "
                           "nothing was restored")
+    _audit_keys(config, db)  # the audit log cannot be checked or continued without its key
     moved = None
     if db.exists():
         if not replace:
@@ -119,12 +157,17 @@ def restore(config, file: Path, *, replace: bool = False, now: float | None = No
         stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(now or time.time()))
         moved = db.with_name(f"{db.name}.before-restore-{stamp}")
         os.replace(db, moved)
-        for suffix in ("-wal", "-shm"):
+        for suffix in ("-wal", "-shm", ".audit-head"):  # the old head belongs to the old log
             side = db.with_name(db.name + suffix)
             if side.exists():
                 os.replace(side, moved.with_name(moved.name + suffix))
     db.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     _copy(file, db)
+    head = backup_head_file(file)
+    if head.exists():  # the backup's signed head, so truncation of the restored log is still detected
+        tmp = head_file_for(db).with_name(head_file_for(db).name + ".tmp")
+        write_private_file(tmp, head.read_text(encoding="utf-8"))
+        os.replace(tmp, head_file_for(db))
     return db, moved
 
 

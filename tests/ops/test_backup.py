@@ -35,10 +35,14 @@ async def test_backup_while_running_then_restore_into_a_fresh_folder(tmp_path):
         await h.run("as alice", "report a second one", "stop")
     finally:
         await h.app.__aexit__(None, None, None)
-    [backup] = list((tmp_path / "backups").iterdir())
+    [backup] = list((tmp_path / "backups").glob("*.sqlite3"))
     assert f"backup written to {backup}" in res.stdout
     assert "key is NOT in this backup" in res.stdout and str(live / "db.sqlite3.key") in res.stdout
+    assert "audit key is not in it either" in res.stdout and str(live / "db.sqlite3.audit-key") in res.stdout
     assert oct(backup.stat().st_mode & 0o777) == "0o600"
+    head = backup.with_name(backup.name + ".audit-head")  # the signed head of the backup's own audit log
+    assert oct(head.stat().st_mode & 0o777) == "0o600"
+    assert sorted(p.name for p in (tmp_path / "backups").iterdir()) == sorted([backup.name, head.name])
     assert b"he wants money" not in backup.read_bytes()  # the case data stays encrypted in the backup
 
     fresh = tmp_path / "fresh"
@@ -50,11 +54,18 @@ async def test_backup_while_running_then_restore_into_a_fresh_folder(tmp_path):
     # the key given the way operators give it: from the environment
     cfg2 = write_config(fresh, {"storage": {"database": str(fresh / "db.sqlite3"), "key": "${SAFETY_BOT_KEY}"}})
     res = run("restore", "--config", str(cfg2), str(backup), env={"SAFETY_BOT_KEY": key})
+    assert res.returncode == 1 and "no audit key" in res.stderr and listing(fresh) == ["config.yaml"]
+    audit_key = (live / "db.sqlite3.audit-key").read_text().strip()
+    cfg2 = write_config(fresh, {"storage": {"database": str(fresh / "db.sqlite3"), "key": "${SAFETY_BOT_KEY}",
+                                            "audit_key": "${SAFETY_BOT_AUDIT_KEY}"}})
+    env = {"SAFETY_BOT_KEY": key, "SAFETY_BOT_AUDIT_KEY": audit_key}
+    res = run("restore", "--config", str(cfg2), str(backup), env=env)
     assert res.returncode == 0, res.stderr
     assert (fresh / "db.sqlite3").exists() and oct((fresh / "db.sqlite3").stat().st_mode & 0o777) == "0o600"
-    res = run("verify-audit", "--config", str(cfg2), env={"SAFETY_BOT_KEY": key})
-    assert res.returncode == 0 and "chain intact" in res.stdout, res.stdout + res.stderr
-    config = load_config(cfg2, env={"SAFETY_BOT_KEY": key})
+    assert (fresh / "db.sqlite3.audit-head").read_text() == head.read_text()
+    res = run("verify-audit", "--config", str(cfg2), env=env)
+    assert res.returncode == 0 and "audit log OK" in res.stdout and "matches the signed head" in res.stdout, res.stdout + res.stderr
+    config = load_config(cfg2, env=env)
     from safety_bot.store import open_store
 
     store = await open_store(config)
@@ -84,7 +95,7 @@ def test_backup_and_restore_refuse_bad_input_and_change_nothing(tmp_path):
 
     res = run("backup", "--config", str(cfg), "--out", str(tmp_path / "b"))
     assert res.returncode == 0, res.stderr
-    [backup] = list((tmp_path / "b").iterdir())
+    [backup] = list((tmp_path / "b").glob("*.sqlite3"))
     res = run("restore", "--config", str(cfg), str(backup))  # the database is there: not without --replace
     assert res.returncode == 1 and "--replace" in res.stderr and db.read_bytes() == before
 
@@ -97,7 +108,7 @@ def test_backup_and_restore_refuse_bad_input_and_change_nothing(tmp_path):
 
     res = run("restore", "--config", str(cfg), "--replace", str(backup))
     assert res.returncode == 0, res.stderr
-    kept = [p for p in tmp_path.iterdir() if ".before-restore-" in p.name and not p.name.endswith(("-wal", "-shm"))]
+    kept = [p for p in tmp_path.iterdir() if ".before-restore-" in p.name and not p.name.endswith(("-wal", "-shm", ".audit-head"))]
     assert len(kept) == 1 and kept[0].read_bytes() == before and "kept at" in res.stdout
     assert sqlite3.connect(db).execute("SELECT MAX(version) FROM schema_version").fetchone()[0] >= 1
     assert run("verify-audit", "--config", str(cfg)).returncode == 0
