@@ -139,7 +139,8 @@ class Conversation:
                 if scanned.new_cues or scanned.to_child:
                     pass  # the team was pinged with what the member wrote
                 elif case.urgency == Urgency.URGENT and before_urgency != Urgency.URGENT:
-                    out.actions += await self.team_post(case, f"Case {case.number} is now URGENT ({'; '.join(changes)})", ping=True)
+                    why = "; ".join(changes) or "questions left unanswered"
+                    out.actions += await self.team_post(case, f"Case {case.number} is now URGENT ({why})", ping=True)
                 elif case.category != before_category or changes:
                     out.actions += await self.team_post(case, f"Case {case.number} changed ({'; '.join(changes)})")
                 if nxt is not None:

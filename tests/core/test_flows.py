@@ -50,6 +50,14 @@ async def test_follow_up_questions_one_at_a_time_each_skippable(h):
     assert "HateAid" in alice
 
 
+async def test_stopping_the_questions_says_why_the_case_became_urgent(h):
+    await report_m2(h)
+    out = await h.run("skip", "stop")  # the age question is never answered: possibly a minor
+    team = h.team("cafe", out)
+    assert "Case 1 is now URGENT (questions left unanswered)" in team and "URGENT ()" not in team
+    assert (await h.store.get_case("cafe", 1)).urgency.value == "urgent"
+
+
 async def test_empty_report_without_message_gets_a_gentle_prompt_and_stores_nothing(h):
     out = await h.run("report    ")
     assert "tell us a little more" in h.private("alice", out)
