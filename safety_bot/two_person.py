@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from .actions import Outcome, PostToTeam
 from .commands import COMMAND_SPECS, ModCommand
 from .events import ModContext, Resolved
+from .plugins import command_prefix
 from .text import inert_plain
 
 if TYPE_CHECKING:
@@ -71,10 +72,11 @@ async def check(c: "Ctx", targets: int, what: str) -> Outcome | None:
     pending[code] = Pending(c.ctx, replace(c.cmd, flags=dict(c.cmd.flags)), c.r, now, what)
     why = (f"a ban of {targets} accounts at once" if multi else
            f"{done} bans, removals or warnings in the last hour (the limit is {limit})")
+    com = c.svc.community(c.ctx.community)
+    prefix = c.ctx.command_prefix or command_prefix(com.platform)  # Discord's adapter does not set it
     out = Outcome(ok=False, needs_confirmation=False, reply=(
         f"Not done yet: {why}. This {what} needs a second member of the safety team. Ask another member (in a "
-        f"team of one, the escalation contact) to run: {c.ctx.command_prefix}confirm {code} (valid for an hour)."))
-    com = c.svc.community(c.ctx.community)
+        f"team of one, the escalation contact) to run: {prefix}confirm {code} (valid for an hour)."))
     if com.has_escalation:
         out.actions.append(PostToTeam(community=com.id, destination="escalation", text=(
             f"Two-person rule: {inert_plain(c.actor.name or c.actor.id, limit=64)} ({inert_plain(c.actor.id, limit=80)}) "
