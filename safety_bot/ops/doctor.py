@@ -27,11 +27,11 @@ async def all_checks(config) -> list[Check]:
     return checks
 
 
-def failure_text(failures: list[Check]) -> str:
-    lines = ["safety-bot checked its set-up at start and found something that needs fixing:"]
-    for c in failures:
-        lines.append(f"- Not working: {c.name}. What to do: {c.fix}")
-    lines.append("Run 'safety-bot doctor' on the bot's machine to check again.")
+def failure_text(failures: list[Check], texts, locale: str | None = "en") -> str:
+    """The post to the safety team: its words are team texts (playbooks/locales, `team_texts:`)."""
+    lines = [texts.t("startup_failures_intro", locale)]
+    lines += [texts.t("startup_failure_item", locale, name=c.name, fix=c.fix) for c in failures]
+    lines.append(texts.t("startup_failures_outro", locale))
     return "\n".join(lines)
 
 
@@ -54,7 +54,8 @@ async def post_failures(app, checks: list[Check]) -> int:
         mine = [c for c in failures if c.section == "storage"
                 or (c.section == community.platform and c.scope in (None, community.id))]
         if mine:
-            actions.append(PostToTeam(community=community.id, text=failure_text(mine)))
+            text = failure_text(mine, app.service.texts, app.config.locale)
+            actions.append(PostToTeam(community=community.id, text=text))
     out = Outcome(actions=actions)
     await app.runtime.run(out)
     async with app.store.transaction():
