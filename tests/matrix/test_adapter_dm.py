@@ -89,11 +89,13 @@ class BotHarness:
     """A bot account, a moderator, a management room and protected rooms, and the running adapter."""
 
     def __init__(self, synapse: SynapseServer, tmp_path: Path, *, admin_api=False, rooms=1, policy=False,
-                 poll=1.0, encrypted_mgmt=False, e2ee=True, escalation=False, mgmt_join_rule="invite"):
+                 poll=1.0, encrypted_mgmt=False, e2ee=True, escalation=False, mgmt_join_rule="invite",
+                 config_extra: dict | None = None):
         self.synapse, self.tmp = synapse, tmp_path
         self.admin_api, self.n_rooms, self.policy, self.poll = admin_api, rooms, policy, poll
         self.encrypted_mgmt, self.e2ee = encrypted_mgmt, e2ee
         self.escalation, self.mgmt_join_rule = escalation, mgmt_join_rule
+        self.config_extra = config_extra or {}  # more top-level config sections (e.g. limits)
         self.store_key = secrets.token_hex(16)
         self.adapter: MatrixAdapter | None = None
         self.task: asyncio.Task | None = None
@@ -132,6 +134,7 @@ class BotHarness:
                 **({"escalation_room": self.escalation_room} if self.escalation_room else {}),
             },
         }
+        cfg.update(self.config_extra)
         path = self.tmp / "config.yaml"
         path.write_text(json.dumps(cfg, indent=2))
         return path
