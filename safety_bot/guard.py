@@ -83,12 +83,9 @@ async def destination(svc: "SafetyService", case: Case) -> str:
 # ---------------------------------------------------------------------------- conflict of interest
 async def conflict(svc: "SafetyService", case: Case, actor: UserRef) -> str | None:
     """Why this actor may not see or touch this case (accused / linked / named / hidden), or None."""
-    if any(a.key == actor.key for a in case.accused):
-        return "accused"
-    if actor.key in case.flags.get("linked_accounts", []):
-        return "linked"
-    if actor.key in case.hidden_from:
-        return "hidden"
+    quick = quick_conflict(case, actor)
+    if quick is not None:
+        return quick
     if case.reporter is not None and case.reporter.key == actor.key:
         return None  # a moderator who reported something may follow their own case
     texts = [r.text for r in await svc.store.reports_for(case.id) if r.text]
