@@ -113,9 +113,21 @@ class MemoryStore:
 
     async def withdraw_reports(self, case_id):
         self._check()
+        given = [r.reported_message for r in self.reports if r.case_id == case_id and r.reported_message]
+        keys = {(g.platform, g.channel_id, g.message_id) for g in given}
+        links = {g.link for g in given if g.link}
         for r in self.reports:
             if r.case_id == case_id:
-                r.text = ""
+                r.text, r.reported_message = "", None
+        for e in self.evidence:
+            if e.case_id == case_id and e.ref and (e.ref.platform, e.ref.channel_id, e.ref.message_id) in keys:
+                e.ref = None
+        for n in self.notes:
+            if n.case_id == case_id and n.kind == "reply_in":
+                n.text = ""
+            elif n.case_id == case_id and n.kind == "system":
+                for link in links:
+                    n.text = n.text.replace(link, "(a link the reporter gave; withdrawn)")
 
     async def add_note(self, note):
         self._check()

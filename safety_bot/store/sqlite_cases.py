@@ -175,7 +175,27 @@ class CasesMixin:
         await self._write("UPDATE evidence SET text=NULL WHERE case_id=?", (case_id,))
 
     async def withdraw_reports(self, case_id):
-        await self._write("UPDATE reports SET text=NULL WHERE case_id=?", (case_id,))
+        """Withdrawal: the reporter's words and the message links/ids they gave go (reports, their follow-ups,
+        the evidence rows' pointers to those messages and bot notes quoting the links). What the bot captured
+        from the platform itself (author, times, media hashes) stays for the team."""
+        rows = await self._rows("SELECT reported_message FROM reports WHERE case_id=? AND reported_message IS NOT NULL",
+                                (case_id,))
+        given = [MessageRef.from_dict(json.loads(r[0])) for r in rows]
+        keys = {(g.platform, g.channel_id, g.message_id) for g in given}
+        links = {g.link for g in given if g.link}
+        await self._write("UPDATE reports SET text=NULL, reported_message=NULL WHERE case_id=?", (case_id,))
+        await self._write("UPDATE notes SET text=NULL WHERE case_id=? AND kind='reply_in'", (case_id,))
+        for eid, ref in await self._rows("SELECT id, ref FROM evidence WHERE case_id=? AND ref IS NOT NULL", (case_id,)):
+            r = MessageRef.from_dict(json.loads(ref))
+            if (r.platform, r.channel_id, r.message_id) in keys:
+                await self._write("UPDATE evidence SET ref=NULL WHERE id=?", (eid,))
+        if links:
+            for nid, text in await self._rows("SELECT id, text FROM notes WHERE case_id=? AND kind='system'", (case_id,)):
+                plain = self._dec(text) or ""
+                if any(link in plain for link in links):
+                    for link in links:
+                        plain = plain.replace(link, "(a link the reporter gave; withdrawn)")
+                    await self._write("UPDATE notes SET text=? WHERE id=?", (self._enc(plain), nid))
 
     async def add_note(self, note: CaseNote) -> CaseNote:
         note.id = await self._write("INSERT INTO notes (case_id, author, kind, text, at) VALUES (?, ?, ?, ?, ?)",

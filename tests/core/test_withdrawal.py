@@ -4,18 +4,30 @@ from safety_bot.domain import Status
 
 
 async def test_a_withdrawn_report_keeps_nothing_of_the_reporter_and_is_not_acted_on_quietly(h):
+    await _withdrawn_case_is_honoured(h)
+
+
+async def test_withdrawal_on_sqlite_and_postgresql_drops_the_reporters_words_and_links(hdb):
+    await _withdrawn_case_is_honoured(hdb)
+
+
+async def _withdrawn_case_is_honoured(h):
     await h.run("as bob", "say general pay me or else", "as alice")
     await h.run("report-message m1 secret words from alice", "no", "show", "1", "me", "no", "US",
                 "he wants 500", "https://evidence.example/alice-link", "stop")
+    await h.run("dm a follow-up only the team saw")
     await h.run("consent yes", "withdraw")
     case = await h.store.get_case("cafe", 1)
     assert case.status == Status.CLOSED and case.flags["withdrawn"] and case.answers == {}
     assert case.flags["consent"] == "withdrawn"
-    assert all(not r.text for r in await h.store.reports_for(case.id))
-    assert all(not e.text for e in await h.store.evidence_for(case.id))
+    assert all(not r.text and r.reported_message is None for r in await h.store.reports_for(case.id))
+    # the evidence keeps what the bot captured from the platform (author, time), not the message the reporter pointed at
+    evidence = await h.store.evidence_for(case.id)
+    assert evidence and all(not e.text and e.ref is None and e.author.id == "bob" for e in evidence)
     out = await h.run("as mia", "case 1")
     seen = h.replies("mia", out)
     assert "secret words" not in seen and "alice-link" not in seen and "he wants 500" not in seen
+    assert "a follow-up only the team saw" not in seen and "m1" not in seen
     # acting on it needs --confirm and a reason; the reporter is never messaged about it
     out = await h.run("reply 1 are you sure?", "ban @bob --case 1", "ban @bob --case 1 --confirm",
                       "export 1 --reason police asked")
