@@ -125,7 +125,32 @@ def protected_people(case: Case) -> set[str]:
 
 
 async def visible(svc: "SafetyService", actor: UserRef, cases: list[Case]) -> list[Case]:
-    return [c for c in cases if not await conflict(svc, c, actor)]
+    shown = []
+    for case in cases:
+        why = await conflict(svc, case, actor)
+        if why == "named":
+            actions = await route_named(svc, case, actor)
+            if actions:
+                async with svc.store.transaction():
+                    await svc.enqueue(Outcome(actions=actions))
+        if not why:
+            shown.append(case)
+    return shown
+
+
+async def route_named(svc: "SafetyService", case: Case, actor: UserRef) -> list:
+    """A member of the safety team turned out to be named in this case's report (found when they acted): the
+    case is hidden from them from now on and goes to the escalation destination, which gets its card once."""
+    if actor.key in case.flags.get("named_team", []):
+        return []
+    case.flags["named_team"] = sorted(set(case.flags.get("named_team", [])) | {actor.key})
+    case.flags["about_moderator"] = True
+    case.hidden_from = sorted(set(case.hidden_from) | {actor.key})
+    async with svc.store.transaction():
+        await svc.store.save_case(case)
+        await svc.audit("bot", "case.names_team_member", case.community, case)
+    return await svc.team_post(case, f"Case {case.number} names a member of the safety team: from now on it goes "
+                                     "here only, and is hidden from them")
 
 
 # ---------------------------------------------------------------------------- the check before every command
@@ -161,9 +186,9 @@ async def check(c: "Ctx") -> Outcome | None:
             why = quick_conflict(case, actor) or (await conflict(svc, case, actor) if case.status != Status.CLOSED else None)
             if why:
                 return await _refuse(c, case, why)
-        if c.r.message is not None:
-            why = quick_conflict(case, actor)
-            if why and (c.r.message.channel_id, c.r.message.message_id) in await case_messages(svc, case):
+        if c.r.message is not None and (c.r.message.channel_id, c.r.message.message_id) in await case_messages(svc, case):
+            why = quick_conflict(case, actor) or await conflict(svc, case, actor)  # named in it too (item 1)
+            if why:
                 return await _refuse(c, case, why)
     # the team and the escalation contact answer to the escalation destination only
     if cmd.name in AGAINST_PERSON and not c.ctx.via_escalation:
@@ -189,6 +214,8 @@ async def _refuse(c: "Ctx", case: Case | None, why: str, *, key: str = "needs_ot
                                       case_number=case.number if case else None,
                                       text=f"Refused: {who} ({inert_plain(c.actor.id, limit=80)}) tried "
                                            f"'{c.cmd.name}'{about}. Nothing was changed."))
+    if why == "named" and case is not None:
+        out.actions += await route_named(svc, case, c.actor)
     async with svc.store.transaction():
         await svc.audit(c.actor.key, "guard.refused", com.id, case, command=c.cmd.name, why=why)
         await svc.enqueue(out)

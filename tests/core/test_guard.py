@@ -112,3 +112,28 @@ async def test_assign_to_a_named_member_and_authors_on_the_timeline(h):
     seen = h.replies("max", out)
     assert "note by mia: called the reporter" in seen and "team to reporter by mia: We are here for you." in seen
     assert "mia" not in h.private("alice", out)
+
+
+async def test_a_moderator_named_in_the_report_cannot_remove_its_messages_and_the_case_moves_to_escalation(h):
+    await h.run("as bob", "say general mia told me to do this, pay up", "as alice")
+    await h.run("report-message m1 bob says mia from the team is in on it", "stop")
+    assert "bob says mia" in h.team("cafe")
+    # mia is named (not accused): removing the reported message is refused with the generic text, audited,
+    # and from now on the case goes to the escalation destination only
+    out = await h.run("as mia", "remove m1", "remove m1 --case 1", "case 1")
+    seen = h.replies("mia", out)
+    assert seen.count(GENERIC) == 1 and seen.count("There is no case 1 here.") == 2 and "bob says mia" not in seen
+    assert not h.console.world.messages["m1"].deleted
+    assert "Refused: mia (mia) tried 'remove' on case 1 (named in it)" in h.escalation(out)
+    assert "names a member of the safety team" in h.escalation(out) and "bob says mia" in h.escalation(out)
+    assert h.team("cafe", out) == "" and h.private("alice", out) == "" and h.private("bob", out) == ""
+    case = await h.store.get_case("cafe", 1)
+    assert case.flags["about_moderator"] and "console:mia" in case.hidden_from
+    refused = [a for a in await h.store.audit_entries() if a.action == "guard.refused"]
+    assert [a.detail["why"] for a in refused] == ["named", "hidden", "hidden"]  # hidden from her once found
+    # what the reporter writes next reaches the escalation contact, not the channel mia reads
+    out = await h.run("as alice", "dm he wrote again")
+    assert h.team("cafe", out) == "" and "he wrote again" in h.escalation(out)
+    # another moderator (not named) still acts; the escalation contact too
+    out = await h.run("as max", "remove m1 --case 1")
+    assert h.console.world.messages["m1"].deleted
