@@ -107,6 +107,13 @@ COMMAND_SPECS: dict[str, CommandSpec] = {s.name: s for s in (
     CommandSpec("link", "link N <member>", "Link the person a friend's report is about to the case, as its victim",
                 "care_commands:cmd_link", (_CASE, _p("member", "member", required=True)), case_states=OPEN_STATES,
                 needs_target=True),
+    CommandSpec("alt", "alt N <member or id> [--remove]",
+                "Link an alternate account of a case's accused (hash-bank bans then cover it); --remove unlinks",
+                "alt_accounts:cmd_alt",
+                (_CASE, _p("member", "member", help="The other account"),
+                 _p("user_id", "user_id", help="Or its user id (for an account not here)"),
+                 _p("remove", "flag", "flag:remove", help="Unlink it instead")),
+                case_states=OPEN_STATES, needs_target=True),
     CommandSpec("category", "category N <sextortion|child_safety|harassment> <reason>",
                 "Change a case's category (the reason is audited)", "case_category:cmd_category",
                 (_CASE, _p("category", "choice", "text", required=True, choices=("sextortion", "child_safety", "harassment")),
@@ -171,7 +178,7 @@ def parse(line: str, prefix: str = "") -> ModCommand | ParseError:
             flags[w[2:]] = words[i + 1] if w != "--reason" else " ".join(words[i + 1:])
             i = i + 2 if w != "--reason" else len(words)
             continue
-        if w in ("--block", "--confirm", "-y", "--all"):
+        if w in ("--block", "--confirm", "-y", "--all", "--remove"):
             flags[w.lstrip("-").replace("y", "confirm") if w == "-y" else w[2:]] = True
             i += 1
             continue
@@ -183,6 +190,12 @@ def parse(line: str, prefix: str = "") -> ModCommand | ParseError:
         if cmd.case is None:
             return ParseError(f"'{str(flags['case'])[:20]}' is not a case number. {usage(name, prefix)}")
     if name == "link":  # link N <member>: the person a friend's report is about joins the case
+        if len(rest) != 2 or _case_number(rest[0]) is None:
+            return ParseError(usage(name, prefix))
+        cmd.case = _case_number(rest[0])
+        cmd.targets = [rest[1]]
+        return cmd
+    if name == "alt":  # alt N <member or id> [--remove]
         if len(rest) != 2 or _case_number(rest[0]) is None:
             return ParseError(usage(name, prefix))
         cmd.case = _case_number(rest[0])

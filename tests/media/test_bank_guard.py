@@ -77,3 +77,22 @@ async def test_uploaders_outside_the_window_do_not_count(h):
         out = await h.app.bank.check("cafe", ref(f"m{i}"), UserRef("console", f"u{i}"), [query])
         assert any(isinstance(a, RemoveMessage) for a in out.actions), i
         h.offset[0] += 13 * 3600  # 13 hours between posts: never three within 24 hours
+
+
+async def test_an_account_the_team_linked_with_alt_is_banned_automatically_like_the_accused(h):
+    case = await open_case(h)  # the case names bob
+    out = await h.run("as mia", f"alt {case.number} @carol")
+    assert "carol is linked to case" in h.replies("mia", out)
+    case = await h.store.get_case("cafe", case.number)
+    data = jpeg(generate(24, 640, 480))
+    await h.app.bank.bank_from_hashes(case, [hash_image_bytes(data, with_variants=True)], "console:mia")
+    query = hash_image_bytes(data)
+    linked = await h.app.bank.check("cafe", ref("m-carol"), UserRef("console", "carol", "carol"), [query])
+    other = await h.app.bank.check("cafe", ref("m-dave"), UserRef("console", "dave", "dave"), [query])
+    assert {a.user.id for a in linked.actions if isinstance(a, BanUser)} == {"carol"}
+    assert not any(isinstance(a, BanUser) for a in other.actions)
+    assert any(isinstance(a, RemoveMessage) for a in other.actions)
+    # unlinked again: the next match only removes
+    await h.run(f"alt {case.number} @carol --remove")
+    again = await h.app.bank.check("cafe", ref("m-carol2"), UserRef("console", "carol", "carol"), [query])
+    assert not any(isinstance(a, BanUser) for a in again.actions)
