@@ -105,6 +105,10 @@ class App:
                         await self.runtime.run(await self.service.tick())
                     if self.bank is not None:
                         await self.bank.refresh()  # pick up `safety-bot bank` changes from the CLI
+                    if leader and self.bank is not None:
+                        from .lists.hash_lists import HashLists
+
+                        await HashLists(self.bank).follow_due()  # followed hash lists (`safety-bot bank follow`)
                     if leader and self.clock() - last_purge > 86400:
                         from .retention import purge_closed
 

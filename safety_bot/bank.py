@@ -52,6 +52,9 @@ class MediaBank:
         self.clock = service.clock
         self.index = BankIndex(service.store, service.config.media)
         self.admin = BankAdmin(service, self.index)
+        from .bank_provenance import Provenance
+
+        self.provenance = Provenance(service.store)  # which shared list an entry came from (lists/)
 
     # ------------------------------------------------------------------ the matching index (bank_index.py)
     @property
@@ -64,6 +67,7 @@ class MediaBank:
 
     async def refresh(self) -> None:
         """Pick up changes made by other processes (the `safety-bot bank` CLI)."""
+        self.provenance.forget()
         await self.index.refresh()
 
     def has_entries(self, network: str) -> bool:
@@ -184,6 +188,7 @@ class MediaBank:
         hits = await asyncio.to_thread(self.index.match, com.network, list(media))
         if not hits:
             return Outcome()
+        hits = await self.provenance.apply(hits)  # entries from a `flag` list are only flagged
         now = self.clock()
         # Flood breaker: one count per post and entry.
         tripped: list[int] = []
@@ -270,7 +275,8 @@ class MediaBank:
                         banned = True
                     who = inert_plain(author.name or author.id, limit=64)
                     where = ref.link or f"{ref.channel_id}/{ref.message_id}"
-                    text = (f"Case {case.number}: a re-upload of banked media ({how}, bank entry {hit.entry_id}) was "
+                    text = (f"Case {case.number}: a re-upload of banked media ({how}, bank entry {hit.entry_id}"
+                            f"{self.provenance.label(hit.entry_id)}) was "
                             f"removed automatically: {where}. Uploader: {who} ({inert_plain(author.id, limit=80)})."
                             + (" Banned across the network (zero tolerance)." if banned else
                                " Not banned automatically: only the case's accused and accounts the team linked "
@@ -306,9 +312,10 @@ class MediaBank:
             async with self.store.transaction():
                 case = await self.store.get_case_by_id(info.case_id) if info.case_id else None
                 label = f"case {case.number}" if case is not None and case.community == com.id else \
-                    f"hash bank entry {hit.entry_id}"
-                text = (f"Please review: a new message may show an image from {label} (similar, not certain: "
-                        f"PDQ distance {hit.distance}). It was not removed. Message: {where}")
+                    f"hash bank entry {hit.entry_id}" + self.provenance.label(hit.entry_id)
+                how = "an exact copy of the file" if hit.exact else f"similar, not certain: PDQ distance {hit.distance}"
+                text = (f"Please review: a new message may show an image from {label} ({how}). "
+                        f"It was not removed. Message: {where}")
                 if case is not None:
                     await self.store.add_note(CaseNote(case.id, "system", "system",
                                                        f"Possible re-upload flagged for review: {where} "

@@ -279,6 +279,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("entry", type=int, metavar="ENTRY_ID")
     p.add_argument("--network", help=argparse.SUPPRESS)
     p.set_defaults(fn=cmd_bank)
+    from .lists.cli import register as register_lists
+
+    register_lists(sub, bank_sub, with_config)  # bank import|follow|export|remove-list, bans ...
     from .ops.commands import register as register_ops
 
     register_ops(sub, with_config, _load)  # backup, restore, doctor

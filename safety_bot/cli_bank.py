@@ -51,8 +51,12 @@ async def _bank(config: Config, args) -> int:
         bank = MediaBank(SafetyService(store, load_library(config.path(config.playbooks)), config))
         actor = "operator:cli"
         if args.bank_command == "list":
+            from .lists.cli import print_lists
+
+            await print_lists(store, "hashes", args.json)  # the shared lists: action, size, last fetch, error
             entries = await store.bank_entries(args.network)  # metadata only: hashes are not even read
-            rows = [describe_entry(e) for e in entries]
+            sources = await bank.provenance.sources([e.id for e in entries])
+            rows = [dict(describe_entry(e), list=sources[e.id].name if e.id in sources else "-") for e in entries]
             if args.json:
                 for row in rows:
                     print(json.dumps(row))
@@ -61,7 +65,8 @@ async def _bank(config: Config, args) -> int:
             else:
                 for r in rows:
                     print(f"{r['id']}: network={r['network']} category={r['category']} status={r['status']} "
-                          f"quality={r['quality']} case={r['case']} added by {r['added_by']} at {when(r['added_at'])}")
+                          f"quality={r['quality']} case={r['case']} added by {r['added_by']} "
+                          f"at {when(r['added_at'])} list={r['list']}")
             return 0
         if args.bank_command == "add":
             if not bank.available:

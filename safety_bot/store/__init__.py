@@ -2,9 +2,10 @@
 processes, in-memory fakes for tests."""
 
 from .base import BankEntry, Store, StoreError, StoreUnavailable
+from .list_types import ListItem, SharedList
 from .memory import MemoryStore
 
-__all__ = ["BankEntry", "Store", "StoreError", "StoreUnavailable", "MemoryStore", "open_store"]
+__all__ = ["BankEntry", "ListItem", "SharedList", "Store", "StoreError", "StoreUnavailable", "MemoryStore", "open_store"]
 
 
 async def open_store(config) -> Store:

@@ -9,9 +9,10 @@ from contextlib import asynccontextmanager
 from ..audit_chain import AuditChain, AuditKeys
 from ..domain import AuditEntry, Ban, Case, CaseNote, Evidence, Intake, Report, Strike
 from .base import BankEntry, StoreUnavailable
+from .memory_lists import MemoryListsMixin
 
 
-class MemoryStore:
+class MemoryStore(MemoryListsMixin):
     def __init__(self) -> None:
         self.cases: dict[int, Case] = {}
         self.reports: list[Report] = []
@@ -25,6 +26,9 @@ class MemoryStore:
         self.outbox: dict[int, dict] = {}
         self.values: dict[str, str] = {}
         self.bank: dict[int, BankEntry] = {}
+        self.lists: dict = {}  # shared lists (memory_lists.py)
+        self.list_rows: dict = {}
+        self._list_key = os.urandom(32)
         self.unavailable = False  # set by tests to simulate a locked/read-only database
         self._ids = 0
 

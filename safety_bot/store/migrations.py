@@ -159,6 +159,38 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         ALTER TABLE outbox ADD COLUMN lease_until REAL;
         """,
     ),
+    (
+        4,
+        "shared lists",
+        """
+        CREATE TABLE shared_lists (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            kind TEXT NOT NULL,
+            network TEXT NOT NULL,
+            source TEXT NOT NULL,
+            action TEXT NOT NULL,
+            added_by TEXT NOT NULL,
+            added_at REAL NOT NULL,
+            public_key TEXT,
+            every_seconds REAL NOT NULL DEFAULT 0,
+            etag TEXT,
+            last_modified TEXT,
+            last_fetch REAL,
+            last_error TEXT NOT NULL DEFAULT '',
+            size INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE TABLE shared_list_items (
+            id INTEGER PRIMARY KEY,
+            list_id INTEGER NOT NULL REFERENCES shared_lists(id) ON DELETE CASCADE,
+            item_key TEXT NOT NULL,
+            entry_id INTEGER,
+            value TEXT,
+            UNIQUE (list_id, item_key)
+        );
+        CREATE INDEX shared_list_items_by_entry ON shared_list_items (entry_id);
+        """,
+    ),
 ]
 
 LATEST = MIGRATIONS[-1][0]

@@ -43,7 +43,7 @@ LOCK_LEADER = 0x5AFE_0004  # held by the process that runs timers and the retent
 BANK_CHANNEL = "safety_bot_bank"  # NOTIFY channel: a hash-bank entry changed
 _NOW = "extract(epoch from clock_timestamp())::float8"  # the database's clock: the same for every process
 
-_ID_TABLES = {"cases", "reports", "evidence", "notes", "strikes", "bans", "outbox", "bank_entries"}
+_ID_TABLES = {"cases", "reports", "evidence", "notes", "strikes", "bans", "outbox", "bank_entries", "shared_lists"}
 _INSERT = re.compile(r"\s*INSERT INTO (\w+)")
 # SQLSTATE classes that mean "not now" rather than "wrong": connection (08), resources (53),
 # operator intervention (57), transaction rollback (40), read-only transaction, lock not available.

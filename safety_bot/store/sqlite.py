@@ -27,6 +27,7 @@ from .base import StoreError, StoreUnavailable
 from .migrations import LATEST, MIGRATIONS
 from .sqlite_audit import ENCRYPTED_COLUMNS, _PK, AuditMixin  # noqa: F401 (re-exported)
 from .sqlite_bank import BankMixin
+from .sqlite_lists import ListsMixin
 from .sqlite_cases import CasesMixin
 from .sqlite_common import _j
 from .sqlite_outbox import OutboxMixin
@@ -66,7 +67,7 @@ def _unavailable(exc: Exception) -> bool:
 
 
 
-class SqliteStore(CasesMixin, OutboxMixin, BankMixin, AuditMixin):
+class SqliteStore(CasesMixin, OutboxMixin, BankMixin, ListsMixin, AuditMixin):
     # The store's data, by responsibility, is in the mixins: sqlite_cases.py, sqlite_outbox.py,
     # sqlite_bank.py and sqlite_audit.py. Here: opening, migrations, transactions, encryption.
     def __init__(self, db: aiosqlite.Connection, cipher: Cipher, tag_key: bytes, path: str,

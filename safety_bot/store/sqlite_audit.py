@@ -19,10 +19,11 @@ ENCRYPTED_COLUMNS: dict[str, tuple[str, ...]] = {
     "strikes": ("reason",),
     "outbox": ("action",),
     "bank_entries": ("pdq", "sha256", "md5"),
+    "shared_list_items": ("value",),
     "audit": ("detail",),
 }
 _PK = {"cases": "id", "reports": "id", "evidence": "id", "notes": "id", "strikes": "id", "outbox": "id",
-       "bank_entries": "id", "audit": "seq"}
+       "bank_entries": "id", "shared_list_items": "id", "audit": "seq"}
 
 
 class AuditMixin:

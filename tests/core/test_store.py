@@ -301,3 +301,32 @@ async def test_postgres_rotate_key_re_encrypts_everything(postgres_dsn):
         assert (await s.get_case_by_id(case.id)).reporter.id == "secret-reporter"
     finally:
         await s.close()
+
+
+async def test_shared_lists_and_their_items_round_trip(store):
+    from safety_bot.store import ListItem, SharedList
+
+    lst = await store.add_shared_list(SharedList(name="peers", kind="hashes", network="n", source="http://x/l",
+                                                 action="flag", added_by="op", added_at=1.0, every=3600.0))
+    assert lst.id is not None
+    with pytest.raises(StoreError):
+        await store.add_shared_list(SharedList(name="peers", kind="bans", network="n", source="f", action="notify",
+                                               added_by="op", added_at=2.0))
+    entry = await store.add_bank_entry(BankEntry(network="n", category="adult", status="active", quality=100,
+                                                 added_by="list:peers", added_at=1.0, md5="a" * 32))
+    key = store.list_tag("md5 " + "a" * 32)
+    assert key == store.list_tag("md5 " + "a" * 32) and "a" * 32 not in key
+    await store.add_list_items(lst.id, [ListItem(key, entry.id), ListItem("k2", None, '{"user_id": "1"}')])
+    items = await store.list_items(lst.id)
+    assert items[key].entry_id == entry.id and items["k2"].value == '{"user_id": "1"}'
+    assert await store.entry_lists([entry.id, 999]) == {entry.id: lst.id}
+    lst.etag, lst.last_fetch, lst.last_error, lst.size, lst.action = '"e1"', 5.0, "HTTP 500", 2, "remove"
+    await store.save_shared_list(lst)
+    got = await store.get_shared_list("peers")
+    assert (got.etag, got.last_fetch, got.last_error, got.size, got.action, got.every) == \
+        ('"e1"', 5.0, "HTTP 500", 2, "remove", 3600.0)
+    assert [x.name for x in await store.shared_lists("hashes")] == ["peers"] and await store.shared_lists("bans") == []
+    await store.remove_list_items(lst.id, ["k2"])
+    assert list(await store.list_items(lst.id)) == [key]
+    await store.delete_shared_list(lst.id)
+    assert await store.get_shared_list("peers") is None and await store.entry_lists([entry.id]) == {}

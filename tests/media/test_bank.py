@@ -262,7 +262,7 @@ def test_bank_cli_add_list_withdraw_never_prints_hashes(tmp_path, capsys):
     assert not any(s in listed.lower() for s in (pdq, sha, md5))
     assert main(["bank", "list", "--config", cfg, "--json"]) == 0
     row = json.loads(capsys.readouterr().out)
-    assert set(row) == {"id", "network", "category", "status", "quality", "case", "added_by", "added_at"}
+    assert set(row) == {"id", "network", "category", "status", "quality", "case", "added_by", "added_at", "list"}
     assert main(["bank", "withdraw", "--config", cfg, "1", "--reason", "asked"]) == 0
     assert "hashes are deleted" in capsys.readouterr().out
     assert main(["bank", "list", "--config", cfg]) == 0
