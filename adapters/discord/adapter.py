@@ -24,6 +24,7 @@ from safety_bot.events import Community
 from .media import DiscordMedia
 from .members import DiscordMembers, PendingReport
 from .moderation import DiscordModeration, PendingConfirm
+from .pacing import Pacer, pace, share
 from .platform import DiscordPlatform
 from .render import PLATFORM, channel_is_private, chunks
 from .ui import DYNAMIC_ITEMS, LocaleTranslator, case_view, prompt_view
@@ -67,6 +68,7 @@ class DiscordAdapter(DiscordMembers, DiscordModeration, DiscordMedia):
         self.app, self.cfg = app, cfg
         self.guilds: dict[int, DiscordGuild] = {g.id: g for g in cfg.guilds}
         self.sync_commands = sync_commands
+        self.global_commands = cfg.shard_count is not None
         for g in cfg.guilds:
             self._register(g, str(g.id))
         # Request bodies (report text in DMs) are logged at DEBUG by discord.http: never below WARNING.
@@ -81,6 +83,8 @@ class DiscordAdapter(DiscordMembers, DiscordModeration, DiscordMedia):
         self.client = (ShardedSafetyClient if shards else SafetyClient)(
             self, intents=intents, allowed_mentions=discord.AllowedMentions.none(), guild_ready_timeout=ready_timeout,
             **shards)
+        self.pacer = Pacer(share(cfg.requests_per_second, cfg.shard_count, cfg.shard_ids))
+        pace(self.client.http, self.pacer)  # Discord's global limit: 50 requests/s per bot
         self.platform = DiscordPlatform(self.client, self.guilds, ensure_started=self.ensure_started,
                                         block_media=self.block_media,
                                         owns=cfg.owns if cfg.shard_count else None,
@@ -151,7 +155,13 @@ class DiscordAdapter(DiscordMembers, DiscordModeration, DiscordMedia):
         for item in DYNAMIC_ITEMS:
             self.client.add_dynamic_items(item)  # persistent buttons: they work on posts from before a restart
         await self.client.tree.set_translator(LocaleTranslator(self.app.service.texts))
-        if self.sync_commands:
+        if self.sync_commands and self.global_commands:
+            if 0 in (self.cfg.shard_ids or [0]):
+                try:
+                    await self.client.tree.sync()
+                except discord.HTTPException as exc:
+                    log.warning("could not register the commands (%s)", exc.status)
+        elif self.sync_commands:
             for gid in self.guilds:
                 if not self.cfg.owns(gid):
                     continue  # the process running that guild's shard registers its commands
@@ -275,7 +285,9 @@ class DiscordAdapter(DiscordMembers, DiscordModeration, DiscordMedia):
     # ------------------------------------------------------------------ commands
     def _build_commands(self) -> None:
         tree = self.client.tree
-        guilds = [discord.Object(gid) for gid in self.guilds]
+        # A sharded (large) bot registers its commands once, globally (guilds=[]), from the process that runs
+        # shard 0: one request instead of one per guild, and no per-guild copy of the tree in memory.
+        guilds = [] if self.global_commands else [discord.Object(gid) for gid in self.guilds]
         ad = self
 
         def text(key: str):  # English as registered; other languages as Discord localizations (LocaleTranslator)
@@ -304,6 +316,9 @@ class DiscordAdapter(DiscordMembers, DiscordModeration, DiscordMedia):
         remove_menu.guild_only = True
         tree.add_command(remove_menu, guilds=guilds)
         tree.add_command(self._safety_group(), guilds=guilds)
+        if self.global_commands:
+            for command in tree.get_commands():
+                command.guild_only = True  # global commands would also show in DMs; these belong in a server
 
     # ------------------------------------------------------------------ messages
     async def on_message(self, message: discord.Message) -> None:

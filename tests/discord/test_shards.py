@@ -96,3 +96,17 @@ async def test_a_network_ban_from_one_shard_reaches_the_guild_on_the_other(shard
         assert len(w.fake.requests_to("PUT", rf"/guilds/{gid}/bans/{w.suspect}")) == 1
     assert w.a.app.store is not w.b.app.store
     assert await w.a.app.store.outbox_pending() == []
+
+
+async def test_a_sharded_bot_registers_its_commands_once_globally_from_shard_0(sharded):
+    w = sharded
+    apps = r"/applications/\d+"
+    assert len(w.fake.requests_to("PUT", apps + "/commands")) == 1  # process A (shard 0), one request
+    assert w.fake.requests_to("PUT", apps + r"/guilds/\d+/commands") == []  # none per guild
+    names = set(w.fake.commands[None])
+    assert {"report", "resources", "safety"} <= names
+    assert all(w.fake.commands.get(g, {}) == {} for g in (w.haven, w.harbor))
+    # a slash command in the guild on B's shard still works from the global registration
+    it = await w.fake.send_slash_command(w.harbor, w.general[w.harbor], w.alice, "report")
+    await it.wait_response(20)
+    assert it.modal is not None  # B answered from the global registration with the report form

@@ -19,10 +19,12 @@ Every REST call is recorded in ``fake.requests``; routes the fake lacks answer 4
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import itertools
 import json
 import logging
+import math
 import re
 import time
 import urllib.parse
@@ -200,6 +202,12 @@ class FakeDiscord:
         self.gateway_log: list = []  # ("recv"|"send", op, event name)
         self.identify_count = self.resume_count = 0
         self.interaction_timeout: Optional[float] = 3.0
+        # Discord's global limit: 50 requests per second per bot token (interaction routes exempt); over it,
+        # 429 with "global": true. None turns it off. `request_times`: when each bot request was accepted.
+        self.global_rate_limit: Optional[int] = 50
+        self.request_times: list[float] = []
+        self.rate_limited = 0  # 429s answered for the global limit
+        self._recent: collections.deque = collections.deque()
         self.enforce_message_content_intent = True
         self._dm_by_user: dict[int, int] = {}
         self.attachment_data: dict[int, bytes] = {}  # attachment id -> bytes served by the fake CDN
@@ -878,6 +886,8 @@ class FakeDiscord:
         rec = Recorded(request.method, "/" + request.match_info["tail"], dict(request.query), body,
                        CIMultiDict(request.headers), urllib.parse.unquote(reason) if reason else None, files)
         self.requests.append(rec)
+        if (limited := self._global_limit(rec)) is not None:
+            return limited
         try:
             result = await self._route(rec)
             rec.status, rec.response = (204, None) if result is None else (200, result)
@@ -891,6 +901,37 @@ class FakeDiscord:
         # discord.py only parses JSON if Content-Type is exactly "application/json" (no charset).
         return web.Response(status=rec.status, body=json.dumps(rec.response).encode(),
                             headers={"Content-Type": "application/json"})
+
+    def _global_limit(self, rec: Recorded) -> Optional[web.Response]:
+        """Discord's global rate limit, counted over the last second of accepted bot requests."""
+        if rec.path.startswith(("/interactions/", "/webhooks/")) or \
+                rec.headers.get("Authorization") != f"Bot {self.token}":
+            return None
+        now = time.monotonic()
+        while self._recent and self._recent[0] <= now - 1.0:
+            self._recent.popleft()
+        if self.global_rate_limit is None or len(self._recent) < self.global_rate_limit:
+            self._recent.append(now)
+            self.request_times.append(now)
+            return None
+        self.rate_limited += 1
+        retry = max(0.01, round(self._recent[0] + 1.0 - now, 3))
+        rec.status = 429
+        rec.response = {"message": "You are being rate limited.", "retry_after": retry, "global": True, "code": 0}
+        # discord.py treats a 429 without a Via header as a Cloudflare ban; Discord's own carry one.
+        return web.Response(status=429, body=json.dumps(rec.response).encode(), headers={
+            "Content-Type": "application/json", "Via": "1.1 google", "Retry-After": str(max(1, math.ceil(retry))),
+            "X-RateLimit-Global": "true", "X-RateLimit-Scope": "global"})
+
+    def peak_per_second(self, since: float = 0.0) -> int:
+        """The most bot requests accepted in any one second since `since` (time.monotonic())."""
+        times = [t for t in self.request_times if t >= since]
+        peak, lo = 0, 0
+        for hi, t in enumerate(times):
+            while times[lo] <= t - 1.0:
+                lo += 1
+            peak = max(peak, hi - lo + 1)
+        return peak
 
     async def _route(self, rec: Recorded) -> Any:
         for rule in self._failures:
