@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from .yamlio import DataFileError, LoadedYaml, format_path, load_yaml, validate
+from .yamlio import CONFIG_MAX_BYTES, CONFIG_MAX_VALUES, DataFileError, LoadedYaml, format_path, load_yaml, validate
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 SECRET_KEYS = {
@@ -272,7 +272,7 @@ def _substitute(value: Any, path: tuple, loaded: LoadedYaml, env: dict, problems
 def load_config(file: str | Path, env: dict | None = None) -> Config:
     """Load and validate the operator's config; raises DataFileError naming file, line and key."""
     env = dict(os.environ) if env is None else env
-    loaded = load_yaml(file)
+    loaded = load_yaml(file, max_bytes=CONFIG_MAX_BYTES, max_values=CONFIG_MAX_VALUES)
     data = loaded.data if loaded.data is not None else {}
     if not isinstance(data, dict):
         raise DataFileError([f"{loaded.file}:1: the config must be a mapping of keys to values"])

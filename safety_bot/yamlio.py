@@ -20,6 +20,8 @@ Path_ = tuple[str | int, ...]
 MAX_BYTES = 1_000_000
 MAX_DEPTH = 64
 MAX_NODES = 10_000  # values, counted with aliases expanded (an "alias bomb" is a few hundred bytes)
+CONFIG_MAX_BYTES = 20_000_000  # the operator's config: 10,000 Discord guilds take about 1 MB and 60,000 values
+CONFIG_MAX_VALUES = 500_000
 # libyaml when PyYAML has it (its wheels do): the pure-Python scanner is quadratic on deep flow nesting
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -86,11 +88,11 @@ class _OverBudget(Exception):
         self.line, self.problem = line, problem
 
 
-def _check_budgets(text: str) -> None:
+def _check_budgets(text: str, max_values: int = MAX_NODES) -> None:
     """One pass over the parser's events (no recursion, no objects built): nesting depth, and the number of
     values once aliases are expanded. Stops at the first budget exceeded."""
     try:
-        _count(text)
+        _count(text, max_values)
     except yaml.YAMLError as exc:
         if "nesting depth" not in str(exc):
             raise
@@ -99,13 +101,13 @@ def _check_budgets(text: str) -> None:
                           ) from None
 
 
-def _count(text: str) -> None:
+def _count(text: str, max_values: int = MAX_NODES) -> None:
     depth = 0
     sizes: list[int] = []  # expanded size of each open collection
     anchors: dict[str, int] = {}
     open_anchors: list[str | None] = []
     total = 0
-    for event in _events(text):
+    for event in _events(text, max_values):
         line = event.start_mark.line + 1
         if isinstance(event, yaml.AliasEvent):
             size = anchors.get(event.anchor, 1)
@@ -134,40 +136,42 @@ def _count(text: str) -> None:
         total += size
         if sizes:
             sizes[-1] += size
-        if total > MAX_NODES or (sizes and sizes[-1] > MAX_NODES):
-            raise _OverBudget(line, f"more than {MAX_NODES:,} values (aliases counted as often as they are "
+        if total > max_values or (sizes and sizes[-1] > max_values):
+            raise _OverBudget(line, f"more than {max_values:,} values (aliases counted as often as they are "
                                     "used); write the values out, or split the file")
 
 
-def _events(text: str):
+def _events(text: str, max_values: int = MAX_NODES):
     """Parser events, stopping early: past the budgets nothing more is needed."""
     seen = 0
     for event in yaml.parse(text, Loader=_LOADER):
         seen += 1
         yield event
-        if seen > 4 * MAX_NODES:
+        if seen > 4 * max_values:
             return
 
 
-def load_yaml(file: str | Path, text: str | None = None) -> LoadedYaml:
+def load_yaml(file: str | Path, text: str | None = None, *, max_bytes: int = MAX_BYTES,
+              max_values: int = MAX_NODES) -> LoadedYaml:
     """Parse YAML safely; a syntax error becomes a DataFileError naming file and line. Files over the
-    size, depth or value budgets are refused with a `file:line: problem` message before they are built."""
+    size, depth or value budgets are refused with a `file:line: problem` message before they are built.
+    The operator's config has larger budgets (CONFIG_MAX_*): a large bot lists thousands of guilds."""
     name = str(file)
     if text is None:
         try:
-            if Path(file).stat().st_size > MAX_BYTES:
-                raise DataFileError([f"{name}:1: the file is larger than {MAX_BYTES // 1_000_000} MB; "
+            if Path(file).stat().st_size > max_bytes:
+                raise DataFileError([f"{name}:1: the file is larger than {max_bytes // 1_000_000} MB; "
                                      "no config, playbook or resource file needs that much"])
             text = Path(file).read_text(encoding="utf-8")
         except FileNotFoundError:
             raise DataFileError([f"{name}: file not found"]) from None
         except (OSError, UnicodeDecodeError) as exc:
             raise DataFileError([f"{name}: cannot be read ({exc.__class__.__name__})"]) from None
-    if len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES:
-        raise DataFileError([f"{name}:1: the file is larger than {MAX_BYTES // 1_000_000} MB; "
+    if len(text.encode("utf-8", "surrogatepass")) > max_bytes:
+        raise DataFileError([f"{name}:1: the file is larger than {max_bytes // 1_000_000} MB; "
                              "no config, playbook or resource file needs that much"])
     try:
-        _check_budgets(text)
+        _check_budgets(text, max_values)
         loader = _LOADER(text)
         try:
             node = loader.get_single_node()

@@ -270,14 +270,18 @@ class DiscordPlatform:
     async def unban(self, a: UnbanUser) -> Result:
         await self._ready()
         guild = self._guild(a.community)
-        if guild is None:
+        elsewhere = guild is None and self._elsewhere(a.community)  # another process's shard: by REST
+        if guild is None and not elsewhere:
             return Result(FAILED, "the bot is not in that server")
         try:
-            await guild.unban(discord.Object(int(a.user.id)), reason=a.reason)
+            if guild is None:
+                await self.client.http.unban(int(a.user.id), int(a.community), reason=a.reason)
+            else:
+                await guild.unban(discord.Object(int(a.user.id)), reason=a.reason)
         except discord.NotFound:
             return Result(ALREADY, "not banned")
         except discord.Forbidden:
-            return self._forbidden(guild, "ban_members")
+            return self._forbidden(guild, "ban_members") if guild else Result(FORBIDDEN, NO_BAN_PERMISSION)
         except discord.HTTPException as exc:
             return Result(FAILED, f"Discord error {exc.status}")
         return Result(OK)
@@ -285,15 +289,17 @@ class DiscordPlatform:
     async def timeout(self, a: TimeoutUser) -> Result:
         await self._ready()
         guild = self._guild(a.community)
-        if guild is None:
+        if guild is None and not self._elsewhere(a.community):  # another process's shard: by REST
             return Result(FAILED, "the bot is not in that server")
         until = discord.utils.utcnow() + dt.timedelta(seconds=min(a.seconds, 28 * 86400))
         try:
-            await self.client.http.edit_member(guild.id, int(a.user.id), reason=a.reason,
+            await self.client.http.edit_member(int(a.community), int(a.user.id), reason=a.reason,
                                                communication_disabled_until=until.isoformat())
         except discord.NotFound:
             return Result(NOT_FOUND, "they are not a member any more")
         except discord.Forbidden:
+            if guild is None:
+                return Result(FORBIDDEN, "the bot lacks the Timeout Members permission")
             return self._forbidden(guild, "moderate_members", int(a.user.id))
         except discord.HTTPException as exc:
             return Result(FAILED, f"Discord error {exc.status}")

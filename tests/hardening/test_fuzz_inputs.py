@@ -26,6 +26,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from safety_bot.cli import main
+from safety_bot.config import load_config
 from safety_bot.crypto import KeyProblem, WrongKey
 from safety_bot.domain import AuditEntry
 from safety_bot.store.sqlite import SqliteStore
@@ -99,7 +100,7 @@ def test_check_config_refuses_an_alias_bomb_with_file_and_line(tmp_path):
         "  " + line + "\n" for line in alias_bomb(9, 10).splitlines()))
     res = subprocess.run([sys.executable, "-m", "safety_bot.cli", "check-config", "--config", str(cfg)],
                          capture_output=True, text=True, cwd=ROOT, timeout=120)
-    assert res.returncode == 2 and re.search(r"config\.yaml:\d+: more than 10,000 values", res.stderr), res.stderr
+    assert res.returncode == 2 and re.search(r"config\.yaml:\d+: more than 500,000 values", res.stderr), res.stderr
 
 
 @st.composite
@@ -266,3 +267,13 @@ def test_purge_days_is_validated(purge_config, capsys, days):
         return
     assert main(["purge", "--config", purge_config, f"--days={days}"]) == 0
     assert "purged 0 closed case(s)" in capsys.readouterr().out
+
+
+def test_a_config_listing_ten_thousand_discord_guilds_loads(tmp_path):
+    """The operator's config has its own, larger budgets: a large bot lists every guild it protects."""
+    cfg = tmp_path / "config.yaml"
+    guilds = "".join(f"    - {{id: {10**17 + i}, safety_channel: {2 * 10**17 + i}, safety_role: {3 * 10**17 + i}, "
+                     f"network: main}}\n" for i in range(10_000))
+    cfg.write_text(write_config(tmp_path).read_text() + "discord:\n  token: ${DISCORD_TOKEN}\n  guilds:\n" + guilds)
+    config = load_config(cfg, env={"DISCORD_TOKEN": "t", **os.environ})
+    assert len(config.discord.guilds) == 10_000
