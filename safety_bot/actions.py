@@ -59,6 +59,8 @@ class PostToTeam(Action):
     ping: bool = False
     destination: str = "safety"  # safety | escalation
     card: dict | None = None  # structured case view for rich adapters (embeds, buttons)
+    # one-press actions the core offers on this notice (case_buttons.uploader_ban); rich adapters render them
+    buttons: tuple = ()
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from .bank_admin import BankAdmin, describe_entry
 from .bank_index import ACTIVE, SUSPENDED, WITHDRAWN, BankIndex, _Hit, category_for
 from .domain import AttachmentMeta, Case, CaseNote, Evidence, MessageRef, Report, Status, Urgency, UserRef
 from .store import BankEntry, StoreUnavailable
-from .case_buttons import _case_option
+from .case_buttons import _case_option, uploader_ban
 from .plugins import command_prefix
 from .text import inert_plain
 
@@ -284,8 +284,10 @@ class MediaBank:
                                f"{command_prefix(com.platform)}ban {author.id} {_case_option(com.platform, case.number)}"
                                if not may_ban else " Already banned."))
                     destination = "escalation" if case.flags.get("about_moderator") else "safety"
+                    home = svc.community(case.community)
+                    offer = () if may_ban or author.platform != home.platform else (uploader_ban(case.number, author),)
                     out.actions.append(PostToTeam(community=case.community, text=text, case_number=case.number,
-                                                  destination=destination))
+                                                  destination=destination, buttons=offer))
                     if com.id != case.community:
                         out.actions.append(PostToTeam(community=com.id, text=(
                             f"A re-upload of banked media was removed automatically here: {where}. It belongs to a "

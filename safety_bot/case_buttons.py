@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 # images' hashes: banking is always a separate, explicit choice (issue 13).
 BUTTONS = ("remove", "removeblock", "ban", "assign", "close")
 CONFIRM_BUTTON = "banconfirm"  # the second step of "ban"
+UPLOADER_BAN = "banuploader"  # on the alert about another uploader of a banked picture (issue 13, item 5)
 
 
 @dataclass
@@ -94,3 +95,25 @@ async def press(svc: "SafetyService", ctx: ModContext, op: str, number: int,
             steps.outcomes.append(await svc.moderate(button_ctx, cmd, Resolved(message=ref)))
         return steps
     return ButtonSteps([Outcome(ok=False, reply="")])
+
+
+def uploader_ban(case_number: int, uploader: UserRef) -> dict:
+    """The one-press ban offered with the alert about someone other than the accused who posted a banked
+    picture (they were not banned automatically: only the accused and linked accounts are)."""
+    return {"op": UPLOADER_BAN, "case": case_number, "user": uploader.id, "label": "discord_button_banuploader"}
+
+
+async def press_uploader_ban(svc: "SafetyService", ctx: ModContext, number: int, target: UserRef,
+                             holds_power: Callable[[UserRef], bool]) -> ButtonSteps:
+    """The uploader-ban button: exactly `ban <uploader> --case N --confirm`, so every guard of the ban command
+    applies (conflicts of interest, team members only from the escalation destination, the two-person rule);
+    pressing it is the explicit choice the command's --confirm stands for."""
+    cmd = ModCommand("ban", case=number, targets=[target.id], flags={"confirm": True},
+                     text=f"posted a picture from the hash bank (case {number})")
+    if not ctx.is_moderator and not ctx.via_escalation:
+        return ButtonSteps([await svc.moderate(ctx, cmd)], refused=True)
+    refusal = await svc.case_refusal(ctx, number)
+    if refusal is not None:
+        return ButtonSteps([refusal])
+    resolved = Resolved(targets=[target], moderators={target.key} if holds_power(target) else set())
+    return ButtonSteps([await svc.moderate(replace(ctx, via="button"), cmd, resolved)])

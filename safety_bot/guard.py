@@ -193,7 +193,7 @@ async def check(c: "Ctx") -> Outcome | None:
                 return await _refuse(c, case, why)
     # the team and the escalation contact answer to the escalation destination only
     if cmd.name in AGAINST_PERSON and not c.ctx.via_escalation:
-        team = [t for t in targets if t.key in c.r.moderators]
+        team = [t for t in targets if t.key in c.r.moderators or await holds_team_role(svc, com.id, t)]  # roles now
         if team:
             return await _refuse(c, None, "team_member", key="team_target_escalation_only")
     return None

@@ -274,6 +274,29 @@ class DiscordModeration:
         if op != "banconfirm" and interaction.message is not None and interaction.message.embeds:
             await self.refresh_card(interaction.message, guild_id, number)
 
+    async def on_uploader_ban_button(self, interaction: discord.Interaction, guild_id: int, number: int,
+                                     user_id: int) -> None:
+        """"Ban this uploader" on the alert about another uploader of a banked picture: the core decides
+        (case_buttons.press_uploader_ban, the ban command's guards); this only translates."""
+        g = self.guilds.get(guild_id)
+        if g is None:
+            await self.reply(interaction, "This server is not set up for safety-bot. Nothing was changed.")
+            return
+        await self.defer(interaction)
+        is_mod = self.is_moderator(g, await self.member_of(guild_id, interaction.user))
+        ctx = await self._mod_context(interaction, guild_id, is_mod)
+        target = await self.resolve_target(guild_id, None, str(user_id))
+        if not isinstance(target, UserRef):
+            await self.reply(interaction, target or "Nothing was changed.")
+            return
+        steps = await case_buttons.press_uploader_ban(self.app.service, ctx, number, target,
+                                                      lambda u: self.holds_power(u.id))
+        replies = [(await respond(self.app.runtime, out, member=False)).reply for out in steps.outcomes]
+        await self.reply(interaction, "\n".join(r for r in replies if r) or "Done.")
+        if any(out.ok for out in steps.outcomes) and interaction.message is not None:
+            with contextlib.suppress(discord.HTTPException):  # done: the button goes, so it is not pressed twice
+                await interaction.message.edit(view=None)
+
     async def refresh_card(self, message: discord.Message, guild_id: int, number: int) -> None:
         """Show the case's current state on its post (status, assignee); buttons go when it is closed."""
         from .render import card_embed

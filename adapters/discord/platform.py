@@ -14,7 +14,7 @@ from safety_bot.domain import MessageRef, MessageSnapshot
 from safety_bot.ports import ALREADY, FAILED, FORBIDDEN, NOT_FOUND, OK, CaptureFailed, Result
 
 from .render import PLATFORM, card_embed, channel_is_private, chunks, snapshot_of, team_text
-from .ui import case_view, prompt_view
+from .ui import case_view, offered_view, prompt_view
 
 log = logging.getLogger(__name__)
 DMS_CLOSED = 50007
@@ -138,9 +138,11 @@ class DiscordPlatform:
                                    allowed_mentions=mention)
             else:
                 parts = chunks(team_text(a.text)) or ["-"]  # member text inside: markdown kept inert
+                offered = offered_view(g.id, a.buttons, self.texts)  # buttons the core offers (the last part)
                 for i, part in enumerate(parts):
+                    extra = {"view": offered} if offered is not None and i == len(parts) - 1 else {}
                     await channel.send((prefix if i == 0 else "") + part,
-                                       allowed_mentions=mention if i == 0 else None)
+                                       allowed_mentions=mention if i == 0 else None, **extra)
         except discord.Forbidden:
             return Result(FORBIDDEN, "the bot may not post in the safety channel")
         except discord.HTTPException as exc:

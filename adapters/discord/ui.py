@@ -68,7 +68,36 @@ class ConfirmButton(discord.ui.DynamicItem[discord.ui.Button], template=r"safety
         await interaction.client.adapter.on_confirm_button(interaction, self.token)
 
 
-DYNAMIC_ITEMS = (CaseButton, AnswerButton, ConfirmButton)
+class UploaderBanButton(discord.ui.DynamicItem[discord.ui.Button],
+                        template=r"safety:banuploader:(?P<guild>\d+):(?P<case>\d+):(?P<user>\d+)"):
+    """The one-press ban the core offers on the alert about another uploader of a banked picture."""
+
+    def __init__(self, guild_id: int | str, case: int | str, user_id: int | str, label: str = ""):
+        super().__init__(discord.ui.Button(label=(label or "Ban")[:80], style=discord.ButtonStyle.danger,
+                                           custom_id=f"safety:banuploader:{guild_id}:{case}:{user_id}"))
+        self.guild_id, self.case, self.user_id = int(guild_id), int(case), int(user_id)
+
+    @classmethod
+    async def from_custom_id(cls, interaction, item, match):
+        return cls(match["guild"], match["case"], match["user"], item.label or "")
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        await interaction.client.adapter.on_uploader_ban_button(interaction, self.guild_id, self.case, self.user_id)
+
+
+def offered_view(guild_id: int, buttons, texts) -> discord.ui.View | None:
+    """The one-press actions the core put on a notice (PostToTeam.buttons), rendered as buttons."""
+    items = [UploaderBanButton(guild_id, b["case"], b["user"], texts.t(b.get("label", ""), "en"))
+             for b in buttons or () if b.get("op") == "banuploader" and str(b.get("user", "")).isdigit()]
+    if not items:
+        return None
+    view = discord.ui.View(timeout=None)
+    for item in items:
+        view.add_item(item)
+    return view
+
+
+DYNAMIC_ITEMS = (CaseButton, AnswerButton, ConfirmButton, UploaderBanButton)
 
 
 class LocaleTranslator(discord.app_commands.Translator):
