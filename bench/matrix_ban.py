@@ -15,6 +15,8 @@ that syncs and timestamps what it sees), the members and the accused. Prints:
     the bot's 50-room ban (--ban-trials, default 5), each printed as median and range;
   * bot start-up with 50 protected rooms (first start, which joins the rooms, and a restart);
   * the bot's resident memory (VmRSS and peak VmHWM from /proc).
+  * with matrix.suspend_local_accused (the same bot restarted with it): time until the accused, trying to post
+    all along, cannot post in any of the 50 rooms (first M_USER_SUSPENDED), beside the ban time of the same runs.
 Targets: 50-room ban < 1 s, DM report < 1 s, homeserver report < 12 s, start-up < 2 s, RSS < 150 MB.
 """
 
@@ -118,8 +120,14 @@ class Bot:
                           "store_path": str(workdir / "store"), "store_key": "${BOT_STORE_KEY}",
                           "management_room": mgmt, "protected_rooms": rooms, "admin_api": True,
                           "report_poll_seconds": poll}}
+        self.cfg = cfg
         (workdir / "config.yaml").write_text(json.dumps(cfg, indent=2))
         self.proc: subprocess.Popen | None = None
+
+    def set(self, **matrix_keys) -> None:
+        """Change matrix.* keys (takes effect at the next start)."""
+        self.cfg["matrix"].update(matrix_keys)
+        (self.dir / "config.yaml").write_text(json.dumps(self.cfg, indent=2))
 
     def start(self) -> tuple[float, float]:
         """(seconds from process spawn to ready, seconds the adapter itself reported)."""
@@ -193,6 +201,50 @@ async def bot_ban(watcher: Watcher, run, send, mod: SynapseUser, mgmt: str, accu
     except TimeoutError:
         return t1 - t0, None
     return t1 - t0, t2 - t0
+
+
+async def suspended_ban(server: SynapseServer, watcher: Watcher, run, send, mod: SynapseUser, mgmt: str,
+                        accused: SynapseUser, rooms: list[str]) -> tuple[float, float]:
+    """With matrix.suspend_local_accused: the accused keeps trying to post (one request at a time, round the
+    protected rooms) from the moment the command is sent. Returns (seconds until the accused cannot post in
+    any of the rooms: a refusal M_USER_SUSPENDED, which holds everywhere at once, or every room refused as
+    banned; seconds until the moderator's client has seen the ban in every room)."""
+    import aiohttp
+
+    room_set = set(rooms)
+    banned: set[str] = set()
+    refused: set[str] = set()
+    blocked = asyncio.get_running_loop().create_future()
+
+    def is_ban(room, src):
+        if (room in room_set and src.get("type") == "m.room.member" and src.get("state_key") == accused.user_id
+                and src.get("content", {}).get("membership") == "ban"):
+            banned.add(room)
+        return len(banned) == len(room_set)
+
+    async def probe(session):
+        i = 0
+        while not blocked.done():
+            room = rooms[i % len(rooms)]
+            i += 1
+            async with session.put(f"{server.base_url}/_matrix/client/v3/rooms/{q(room)}/send/m.room.message/"
+                                   f"{secrets.token_hex(8)}", json={"msgtype": "m.text", "body": "probe"}) as resp:
+                now = time.monotonic()
+                if resp.status == 403:
+                    code = (await resp.json(content_type=None) or {}).get("errcode")
+                    refused.add(room)
+                    if code == "M_USER_SUSPENDED" or refused == room_set:
+                        blocked.set_result(now)
+
+    start = len(watcher.events)
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {accused.access_token}"}) as session:
+        prober = asyncio.create_task(probe(session))
+        t0 = time.monotonic()
+        await run(send, mod, mgmt, f"!safety ban {accused.user_id} --confirm")
+        t_ban = await watcher.wait(is_ban, 30, start)
+        t_blocked = await asyncio.wait_for(blocked, 30)
+        await prober
+    return t_blocked - t0, t_ban - t0
 
 
 async def synapse_alone(server: SynapseServer, mod: SynapseUser, accused: SynapseUser, rooms: list[str],
@@ -362,6 +414,25 @@ async def main() -> None:
                 await asyncio.sleep(1.0)
                 rss, hwm = bot.rss()
                 results["bot resident memory after a restart, idle (VmRSS)"] = f"{rss / 2**20:.0f} MB"
+                # matrix.suspend_local_accused: the same bans, the account suspended first.
+                bot.stop()
+                bot.set(suspend_local_accused=True)
+                bot.start()
+                await asyncio.sleep(1.0)
+                cannot_post, landed = [], []
+                for trial in range(args.ban_trials):
+                    accused = server.register(prefix="accused")
+                    list(pool.map(lambda r, a=accused: join(a, r), rooms))
+                    await asyncio.sleep(2.0)
+                    blocked_s, ban_s = await suspended_ban(server, watcher, run, send, mod, mgmt, accused, rooms)
+                    cannot_post.append(blocked_s)
+                    landed.append(ban_s)
+                    print(f"suspend_local_accused, {n} rooms: cannot post after {blocked_s * 1000:.0f} ms, "
+                          f"ban seen in all rooms after {ban_s * 1000:.0f} ms", flush=True)
+                results[f"suspend_local_accused: time until the accused cannot post in any of {n} rooms"] = \
+                    spread(cannot_post)
+                results[f"suspend_local_accused: ban lands in {n} protected room(s) (beside it, same runs)"] = \
+                    spread(landed)
             bot.stop()
         # For comparison, the homeserver alone: the moderator's own client sends the 50 bans at once (no
         # bot, no command to read, no purge) and the same watcher waits to see them all.

@@ -44,8 +44,8 @@ class ActionResults:
                             out.actions.append(self.private(case.reporter, self.t("outcome_banned", case.locale),
                                                             case.locale, case.community, "outcome"))
                     if case is not None:
-                        text = (f"Banned {action.user.name or action.user.id} in {action.community}."
-                                if status in (OK, ALREADY) else
+                        text = (f"Banned {action.user.name or action.user.id} in {action.community}"
+                                + (f" ({detail})." if detail else ".") if status in (OK, ALREADY) else
                                 f"Ban of {action.user.name or action.user.id} in {action.community} FAILED: {detail or status}. Not marked done.")
                         await self.store.add_note(CaseNote(case.id, "system", "system", text, self.clock()))
                 if isinstance(action, UnbanUser):  # the ban ends only when the platforms confirm (unban.py)

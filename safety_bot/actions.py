@@ -108,6 +108,16 @@ class UnbanUser(Action):
 
 
 @dataclass(frozen=True)
+class LiftSuspension(Action):
+    """Lift a server-wide suspension a ban made (Matrix, `matrix.suspend_local_accused`); only on request."""
+
+    kind: ClassVar[str] = "lift_suspension"
+    community: str
+    user: UserRef
+    reason: str = ""
+
+
+@dataclass(frozen=True)
 class TimeoutUser(Action):
     kind: ClassVar[str] = "timeout"
     community: str
@@ -128,7 +138,8 @@ class WarnUser(Action):
 
 ACTION_TYPES: dict[str, type[Action]] = {
     cls.kind: cls
-    for cls in (SendPrivate, PostToTeam, CaptureEvidence, RemoveMessage, BanUser, UnbanUser, TimeoutUser, WarnUser)
+    for cls in (SendPrivate, PostToTeam, CaptureEvidence, RemoveMessage, BanUser, UnbanUser, TimeoutUser, WarnUser,
+                LiftSuspension)
 }
 
 

@@ -75,6 +75,10 @@ COMMAND_SPECS: dict[str, CommandSpec] = {s.name: s for s in (
     CommandSpec("unban", "unban <member or id> [reason]", "Lift a ban across the network", "sanctions:cmd_unban",
                 (_p("reason", "text", "text", required=True), _p("member", "member"), _p("user_id", "user_id")),
                 needs_target=True),
+    CommandSpec("unsuspend", "unsuspend <member or id> [reason]",
+                "Lift the server-wide suspension a ban made (Matrix, suspend_local_accused)", "suspension:cmd_unsuspend",
+                (_p("member", "member"), _p("user_id", "user_id"), _p("reason", "text", "text")),
+                needs_target=True),
     CommandSpec("remove", "remove <message link or id> [--case N] [--block]",
                 "Capture a message as evidence, then remove it", "moderation:cmd_remove",
                 (_p("link", "message", required=True, help="Message link (right-click > Copy Message Link)"),
@@ -235,8 +239,8 @@ def parse(line: str, prefix: str = "") -> ModCommand | ParseError:
         cmd.targets = targets
         cmd.text = " ".join(rest[len(targets):])
         return cmd
-    if name in ("unban", "warn", "open"):
-        if len(rest) < (1 if name == "unban" else 2):
+    if name in ("unban", "unsuspend", "warn", "open"):
+        if len(rest) < (1 if name in ("unban", "unsuspend") else 2):
             return ParseError(usage(name, prefix))
         cmd.targets = [rest[0]]
         cmd.text = " ".join(rest[1:])

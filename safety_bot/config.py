@@ -206,6 +206,9 @@ class MatrixConfig(Strict):
     policy_room: str | None = None
     escalation_room: str | None = None
     admin_api: bool = False
+    # Ban of an accused on the bot's own homeserver: suspend the account first (admin API; they can no
+    # longer send anywhere on the server), then ban room by room. Lifted only by `unsuspend`.
+    suspend_local_accused: bool = False
     mod_power_level: int = Field(50, ge=0, le=9007199254740991)
     network: str = "matrix"
     report_poll_seconds: float = Field(5.0, gt=0, le=10)

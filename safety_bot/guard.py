@@ -39,11 +39,11 @@ RoleReader = Callable[[str, UserRef], Awaitable[bool]]
 
 # Commands whose targets are people; acting on yourself is refused for all of them (with the same text as
 # a conflict of interest, so a refusal tells nobody whether a case about them exists).
-TARGET_COMMANDS = ("ban", "unban", "warn", "resources", "open", "assign", "strikes", "alt")
-SELF_REFUSED = ("ban", "unban", "warn", "resources", "open", "alt")
+TARGET_COMMANDS = ("ban", "unban", "unsuspend", "warn", "resources", "open", "assign", "strikes", "alt")
+SELF_REFUSED = ("ban", "unban", "unsuspend", "warn", "resources", "open", "alt")
 # Actions against a person that only the escalation destination may take against a team member (linking an
 # account to an accused can lead to an automatic ban, so it counts).
-AGAINST_PERSON = ("ban", "warn", "remove", "unban", "alt")
+AGAINST_PERSON = ("ban", "warn", "remove", "unban", "unsuspend", "alt")
 
 
 def register_roles(svc: "SafetyService", platform: str, reader: RoleReader) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 
 from . import faults
-from .actions import (Action, BanUser, CaptureEvidence, Outcome, PostToTeam, RemoveMessage, SendPrivate, TimeoutUser,
+from .actions import (Action, BanUser, CaptureEvidence, LiftSuspension, Outcome, PostToTeam, RemoveMessage, SendPrivate, TimeoutUser,
                       UnbanUser, WarnUser, action_from_json)
 from .domain import MessageSnapshot
 from .ports import ALREADY, FAILED, BeforePurge, CaptureFailed, Platform, Result
@@ -148,6 +148,11 @@ class Runtime:
             if isinstance(action, BanUser) and action.case_id is not None and \
                     getattr(platform, "captures_before_purge", False) is True:
                 return await platform.ban(action, before_purge=self._capture_before_purge(action.case_id, platform.name))
+            if isinstance(action, LiftSuspension):  # Matrix only (matrix.suspend_local_accused)
+                lift = getattr(platform, "lift_suspension", None)
+                if lift is None:
+                    return Result(FAILED, f"{platform.name} has no server-wide suspensions")
+                return await lift(action)
             method = {SendPrivate: platform.send_private, PostToTeam: platform.post_to_team,
                       RemoveMessage: platform.remove_message, BanUser: platform.ban, UnbanUser: platform.unban,
                       TimeoutUser: platform.timeout, WarnUser: platform.warn}[type(action)]
@@ -226,6 +231,8 @@ def _describe(action: Action) -> str:
         return f"timeout of {action.user.name or action.user.id}"
     if isinstance(action, WarnUser):
         return f"warning to {action.user.name or action.user.id}"
+    if isinstance(action, LiftSuspension):
+        return f"lifting the suspension of {action.user.name or action.user.id}"
     return action.kind
 
 

@@ -11,7 +11,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 
-from safety_bot.actions import (BanUser, PostToTeam, RemoveMessage, SendPrivate, TimeoutUser, UnbanUser, WarnUser,
+from safety_bot.actions import (BanUser, LiftSuspension, PostToTeam, RemoveMessage, SendPrivate, TimeoutUser, UnbanUser, WarnUser,
                                 removal_reason)
 from safety_bot.domain import MessageRef, MessageSnapshot
 from safety_bot.ports import ALREADY, FAILED, FORBIDDEN, NOT_FOUND, OK, BeforePurge, CaptureFailed, Result
@@ -127,6 +127,7 @@ class MatrixPlatform:
             return OK if st == 200 else str(data.get("errcode") or st)
 
         t0 = time.monotonic()
+        suspended = await self._suspend(uid, action) if self._suspends(uid) else ""
         results = await asyncio.gather(*(one(r) for r in rooms))
         banned_in = time.monotonic() - t0
         extra = []
@@ -145,9 +146,44 @@ class MatrixPlatform:
         failed = [r for r in results if r != OK]
         log.info("matrix: ban for case %s: %d room(s) banned, %d failed in %.0f ms", action.case_id,
                  results.count(OK), len(failed), banned_in * 1000)
+        if suspended:
+            kept.insert(0, suspended)
         if failed:
-            return Result(FAILED, f"not banned in {len(failed)} of {len(rooms)} room(s) ({', '.join(sorted(set(failed)))})")
+            return Result(FAILED, f"not banned in {len(failed)} of {len(rooms)} room(s) ({', '.join(sorted(set(failed)))})"
+                          + (f"; {suspended}" if suspended else ""))
         return Result(OK, "; ".join(kept))
+
+    # ------------------------------------------------------------------ suspension (matrix.suspend_local_accused)
+    def _suspends(self, uid: str) -> bool:
+        return self.conn.cfg.suspend_local_accused and server_of(uid) == server_of(self.conn.user_id) \
+            and uid != self.conn.user_id
+
+    async def _suspend(self, uid: str, action: BanUser) -> str:
+        """One admin call before the bans: the account can no longer send anywhere on this homeserver."""
+        st, data = await self.conn._api("PUT", f"/_synapse/admin/v1/suspend/{_q(uid)}", {"suspend": True}, admin=True)
+        if st == 200:
+            log.info("matrix: ban of case %s: the local account was suspended first", action.case_id)
+            return "suspended on this homeserver until the team lifts it (unsuspend)"
+        log.warning("matrix: ban of case %s: suspending the local account failed (HTTP %s %s); banning room by room",
+                    action.case_id, st, (data or {}).get("errcode", "") if isinstance(data, dict) else "")
+        return f"the account could not be suspended (HTTP {st}; is the bot a server admin?)"
+
+    async def lift_suspension(self, action: LiftSuspension) -> Result:
+        """The team asked to lift a suspension (`unsuspend`): the only way one ends."""
+        await self.conn._connected()
+        uid = action.user.id
+        if server_of(uid) != server_of(self.conn.user_id):
+            return Result(FAILED, "only accounts of the bot's own homeserver can be suspended")
+        st, info = await self.conn._api("GET", f"/_synapse/admin/v2/users/{_q(uid)}", admin=True)
+        if st == 404:
+            return Result(NOT_FOUND, "no such account on this homeserver")
+        if st == 200 and isinstance(info, dict) and info.get("suspended") is False:
+            return Result(ALREADY, "the account is not suspended")
+        st, data = await self.conn._api("PUT", f"/_synapse/admin/v1/suspend/{_q(uid)}", {"suspend": False}, admin=True)
+        if st == 200:
+            return Result(OK)
+        code = data.get("errcode", st) if isinstance(data, dict) else st
+        return Result(FORBIDDEN if st == 403 else FAILED, f"the homeserver refused ({code}; is the bot a server admin?)")
 
     async def _capture_then_purge(self, action: BanUser, rooms: list[str], before_purge: BeforePurge | None,
                                   kept: list[str]) -> tuple[int, dict]:

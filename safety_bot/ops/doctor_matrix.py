@@ -51,7 +51,7 @@ async def matrix_checks(cfg, base_dir: Path, *, timeout: float = 15.0) -> Checkl
             return c
         try:
             await _rooms(c, api, cfg)
-            if cfg.admin_api:
+            if cfg.admin_api or cfg.suspend_local_accused:
                 await _admin(c, api, cfg)
             await _keys(c, api, cfg, base_dir)
         finally:
@@ -106,7 +106,7 @@ async def _admin(c: Checklist, api: _Api, cfg) -> None:
     c.check(status == 200 and reports == 200, "the Synapse admin API answers (quarantine, reports)",
             f"make {cfg.user_id} a server admin (synapse: UPDATE users SET admin = 1 WHERE name = "
             f"'{cfg.user_id}', or the admin API), make sure /_synapse/admin is reachable at matrix.homeserver, "
-            "or set matrix.admin_api: false")
+            "or set matrix.admin_api and matrix.suspend_local_accused to false")
 
 
 async def _keys(c: Checklist, api: _Api, cfg, base_dir: Path) -> None:
