@@ -55,6 +55,9 @@ class MediaBank:
         from .bank_provenance import Provenance
 
         self.provenance = Provenance(service.store)  # which shared list an entry came from (lists/)
+        from .bank_hma import HmaBackend
+
+        self.hma = HmaBackend(self) if self.cfg.hma is not None else None  # optional HMA lookups
 
     # ------------------------------------------------------------------ the matching index (bank_index.py)
     @property
@@ -72,7 +75,7 @@ class MediaBank:
 
     def has_entries(self, network: str) -> bool:
         """Whether anything is banked for this network (adapters skip downloads when nothing is)."""
-        return self.index.has_entries(network)
+        return self.index.has_entries(network) or (self.hma is not None and self.available)
 
     def entries_loaded(self) -> int:
         return self.index.entries_loaded()
@@ -183,9 +186,15 @@ class MediaBank:
         Returns an empty Outcome when nothing matched. Run the result with `runtime.run(out)`.
         """
         com = self.service.communities.get(community)
-        if com is None or not media or not self.available or not self.index.has_network(com.network):
+        if com is None or not media or not self.available:
             return Outcome()
-        hits = await asyncio.to_thread(self.index.match, com.network, list(media))
+        hits = await asyncio.to_thread(self.index.match, com.network, list(media)) \
+            if self.index.has_network(com.network) else []
+        if not hits and self.hma is not None:  # the optional HMA backend (bank_hma.py)
+            found, notice = await self.hma.check(com, media)
+            if not found:
+                return await self._notice(notice)
+            hits = await asyncio.to_thread(self.index.match, com.network, list(media))
         if not hits:
             return Outcome()
         hits = await self.provenance.apply(hits)  # entries from a `flag` list are only flagged
@@ -215,6 +224,13 @@ class MediaBank:
         elif flags:
             out.extend(await self._flag(com, message_ref, flags[0]))
         if out.actions and not out.queued:
+            async with self.store.transaction():
+                await self.service.enqueue(out)
+        return out
+
+    async def _notice(self, out: Outcome) -> Outcome:
+        """Send a notice (HMA unavailable) through the outbox."""
+        if out.actions:
             async with self.store.transaction():
                 await self.service.enqueue(out)
         return out

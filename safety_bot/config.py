@@ -25,6 +25,7 @@ SECRET_KEYS = {
     ("storage", "key"),
     ("storage", "dsn"),
     ("storage", "audit_key"),
+    ("media", "hma", "token"),
 }
 
 
@@ -87,6 +88,15 @@ class RetentionConfig(Strict):
     closed_case_days: int = Field(180, ge=1, le=3650)
 
 
+class HmaConfig(Strict):
+    """An optional Hasher-Matcher-Actioner instance uploads are also checked against (lists/hma.py)."""
+
+    url: str = Field(pattern=r"^https?://")  # its base URL; lookups go to <url>/m/lookup
+    token: str | None = None  # bearer token, from the environment (${HMA_TOKEN})
+    action: Literal["flag", "remove"] = "flag"  # what a match does (like a shared list's action)
+    timeout_seconds: float = Field(3.0, gt=0, le=60)
+
+
 class MediaConfig(Strict):
     max_bytes: int = Field(25 * 1024 * 1024, ge=1024)
     max_pixels: int = Field(40_000_000, ge=10_000)
@@ -96,6 +106,7 @@ class MediaConfig(Strict):
     flood_matches_per_hour: int = Field(20, ge=1)
     flood_uploaders: int = Field(3, ge=2)  # distinct uploaders of one entry within flood_window_hours: suspended
     flood_window_hours: float = Field(24, gt=0, le=24 * 30)
+    hma: HmaConfig | None = None  # optional HMA lookup backend (issue 19)
 
 
 class HttpConfig(Strict):
