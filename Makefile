@@ -38,6 +38,8 @@ check-config: $(RUN_STAMP)
 	$(BIN)/safety-bot check-config --config $(CONFIG)
 
 test: $(STAMP)
+	# Debian's chromium for tests/browser (Playwright drives it; installed once when missing)
+	sh tests/browser/install_chromium.sh
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
