@@ -50,6 +50,7 @@ class App:
         self.service.observers += [CaseEventLog(), self.metrics]
         self.on_close(_sync(PlatformErrorCounter(self.metrics).install().remove))  # adapter errors, counted
         self.bank = MediaBank(self.service)
+        self.service.bank = self.bank  # member-side uses of the bank (safety_bot/protect)
         await self.bank.load()
         return self
 

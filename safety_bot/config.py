@@ -112,6 +112,16 @@ class MediaConfig(Strict):
 class HttpConfig(Strict):
     listen: str | None = None  # off; "8080" listens on 127.0.0.1:8080, "ADDRESS:PORT" elsewhere
     outbox_stuck_minutes: int = Field(10, ge=1, le=1440)
+    # The listener's address as members reach it (e.g. behind a reverse proxy): links to the "protect my
+    # pictures" page start with it. Unset: the bot does not offer the page.
+    public_url: str | None = None
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, v):
+        if v is not None and not re.match(r"^https?://[^\s/?#]+(/[^\s?#]*)?$", v):
+            raise ValueError("must be an http(s) URL without query or fragment, like https://safety.example.org")
+        return v.rstrip("/") if v else v
 
     @field_validator("listen", mode="before")
     @classmethod

@@ -86,6 +86,10 @@ async def start_http(app) -> HttpListener | None:
     probes = {name: connected for name, (_, connected) in app.connections.items()}
     health = Health(app.store, app.metrics, stuck_after=cfg.outbox_stuck_minutes * 60, probes=probes, clock=app.clock)
     listener = health.mount(HttpListener(cfg.listen))
+    if cfg.public_url:  # the "protect my pictures" page (safety_bot/protect)
+        from ..protect.page import ProtectPage
+
+        ProtectPage(app.service).mount(listener)
     await listener.start()
     app.on_close(listener.stop)
     return listener
