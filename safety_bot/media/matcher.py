@@ -1,14 +1,26 @@
 """In-memory PDQ hash matching (Hamming radius search) and exact SHA-256/MD5 matching.
 
-Layout: the 256-bit hashes are kept as four uint64 *columns* (a ``(4, capacity)`` array, so the
-``n x 4`` matrix of words is ``words.T``), plus an int64 entry id per hash; 40 bytes per stored
-hash. Column layout matters: a query first scans only words 0 and 1 (128 bits; the distance on them
-is a lower bound of the full distance), in cache-sized blocks, and completes the distance only for
-the few hashes that pass (about 1.5% of random hashes at radius 52; real PDQ hashes of unrelated
-images are spread a little wider, so expect somewhat more). Measured on a 2-core machine,
-single-threaded: ~3 ms per query at 1M hashes, where a plain ``bitwise_count(words ^ q).sum(axis=1)``
-over a row-major ``n x 4`` array takes ~30 ms. Splitting the scan over threads gave no speed-up.
-Multi-index hashing was not needed (at radius 52 it would probe more rows than the scan reads).
+Two exact search paths (both return every stored hash within the radius; the property tests check
+them against a brute-force scan):
+
+- the multi-index (``mih.py``) for radii up to 47 once a bank holds 32,768 hashes or more: 16
+  chunk tables, full distances only for the rows sharing a nearly equal chunk with the query. At
+  radius 31 (Meta's match threshold, ``media.remove_distance``) that is ~4,000 of 1,000,000 random
+  hashes: ~0.2-0.3 ms per query at 1M on a 2-core machine, ~3 ms at 10M. Costs 64 bytes per hash on
+  top of the 40 below (about 105 MB per million hashes in all).
+- a linear scan for wider radii (``media.flag_distance`` 52) and small banks: the hashes are kept as
+  four uint64 *columns* (a ``(4, capacity)`` array, so the ``n x 4`` matrix of words is ``words.T``),
+  plus an int64 entry id per hash; 40 bytes per stored hash. A query first scans only words 0 and 1
+  (128 bits; the distance on them is a lower bound of the full distance), in cache-sized blocks, and
+  completes the distance only for the few hashes that pass (about 1.5% of random hashes at radius
+  52). ~3 ms per query at 1M hashes, where a plain ``bitwise_count(words ^ q).sum(axis=1)`` over a
+  row-major ``n x 4`` array takes ~30 ms. At radius 52 the multi-index has to read ~76,000 random
+  rows per query and measured no faster than this sequential scan, so the scan stays.
+
+The multi-index is a snapshot: hashes added later are scanned directly until there are more than
+``max(8192, snapshot / 64)`` of them, then the next query rebuilds it (~0.3 s per million hashes;
+``optimize()`` builds it at once after a bulk load). Removed rows are filtered by entry id;
+compaction renumbers rows and drops the snapshot.
 
 Adds are amortised O(1) (capacity grows by 1.5x); removal marks rows dead (entry id -1) and
 compacts once a quarter of the rows are dead. All methods are thread-safe (one lock); a query holds
@@ -24,6 +36,8 @@ from typing import Literal, NamedTuple
 import numpy as np
 
 from .hashing import MIN_QUALITY, is_pdq_hex
+from .mih import ChunkIndex
+from .scan import _BLOCK, distances as _distances, scan
 
 __all__ = [
     "FLAG_DISTANCE",
@@ -41,11 +55,11 @@ REMOVE_DISTANCE = 31
 FLAG_DISTANCE = 52
 
 _DEAD = -1
-_BLOCK = 32768  # rows per scan block (two uint64 columns + counts stay in L2)
 _MIN_CAPACITY = 1024
 _GROWTH = 1.5
-_PARTIAL_BITS = 128  # bits covered by the first-stage filter (words 0 and 1)
-_FILTER_MAX_DISTANCE = 56  # above this radius the filter passes >10% of random rows
+_INDEX_FROM = 32768  # rows: below this a scan is as fast as the multi-index
+_TAIL_MIN = 8192  # rows added since the index was built that are scanned before a rebuild
+_INDEX_MAX_DISTANCE = 47  # widest radius searched through the multi-index; at 52 it reads about as much as the scan
 
 
 class Match(NamedTuple):
@@ -102,8 +116,9 @@ def pack_hex(pdq_hexes: Iterable[str]) -> np.ndarray:
 class HashMatcher:
     """Radius search over PDQ hashes grouped by bank entry, plus exact SHA-256/MD5 lookup."""
 
-    def __init__(self, initial_capacity: int = _MIN_CAPACITY) -> None:
+    def __init__(self, initial_capacity: int = _MIN_CAPACITY, *, index_from: int = _INDEX_FROM) -> None:
         self._lock = threading.RLock()
+        self._index_from = int(index_from)  # rows from which queries go through the multi-index
         self._reset(initial_capacity)
 
     def _reset(self, capacity: int) -> None:
@@ -111,6 +126,7 @@ class HashMatcher:
         self._cols = np.zeros((4, cap), dtype=np.uint64)
         self._ids = np.full(cap, _DEAD, dtype=np.int64)
         self._n = 0  # rows in use (alive + dead)
+        self._index: ChunkIndex | None = None  # multi-index over rows [0, built) (mih.py)
         self._dead = 0
         self._sha256: dict[str, set[int]] = {}
         self._md5: dict[str, set[int]] = {}
@@ -158,6 +174,19 @@ class HashMatcher:
         with self._lock:
             self._append(words, np.asarray(ids, dtype=np.int64))
         return len(hexes)
+
+    def add_packed(self, entry_ids: np.ndarray, words: np.ndarray) -> int:
+        """Bulk load already packed hashes: ``words`` is ``(n, 4)`` uint64 as ``pack_hex`` makes it,
+        ``entry_ids`` n non-negative ints (no hex strings in between: for large imports)."""
+        words = np.asarray(words, dtype=np.uint64).reshape(-1, 4)
+        ids = np.asarray(entry_ids, dtype=np.int64).reshape(-1)
+        if ids.size != len(words):
+            raise ValueError("one entry id per hash")
+        if ids.size and int(ids.min()) < 0:
+            raise ValueError("entry_id must be a non-negative 64-bit int")
+        with self._lock:
+            self._append(words, ids)
+        return int(ids.size)
 
     def remove(self, entry_id: int) -> int:
         """Forget an entry: its perceptual and exact hashes stop matching. Returns hashes removed."""
@@ -214,7 +243,7 @@ class HashMatcher:
             cols = self._cols
             ids = self._ids
             for qi, q in enumerate(queries):
-                rows, dist = self._scan(cols, n, q, max_distance)
+                rows, dist = self._search(cols, n, q, max_distance)
                 if rows.size:
                     all_rows.append(rows)
                     all_dist.append(dist)
@@ -300,6 +329,7 @@ class HashMatcher:
         ids = np.full(cap, _DEAD, dtype=np.int64)
         ids[:n] = self._ids[keep]
         self._cols, self._ids, self._n, self._dead = cols, ids, n, 0
+        self._index = None  # row numbers changed: rebuilt by the next query (or optimize())
 
     def _remove_exact(self, entry_id: int) -> None:
         for sha256, md5 in self._exact_of.pop(entry_id, ()):
@@ -312,46 +342,45 @@ class HashMatcher:
                     if not owners:
                         del table[key]
 
-    @staticmethod
-    def _scan(cols: np.ndarray, n: int, q: np.ndarray, max_distance: int) -> tuple[np.ndarray, np.ndarray]:
-        """Rows (ascending) within ``max_distance`` of ``q`` and their distances (uint16)."""
-        if n == 0:
-            return np.empty(0, np.int64), np.empty(0, np.uint16)
-        if max_distance > _FILTER_MAX_DISTANCE:
-            # The two-word filter would pass too much (half the rows at 64): scan all four words.
-            dist = np.bitwise_count(cols[0, :n] ^ q[0]).astype(np.uint16)
-            for k in range(1, 4):
-                dist += np.bitwise_count(cols[k, :n] ^ q[k])
-            rows = np.flatnonzero(dist <= max_distance)
-            return rows, dist[rows]
-        threshold = max_distance  # <= _FILTER_MAX_DISTANCE < _PARTIAL_BITS
-        block = min(_BLOCK, n)
-        xor = np.empty(block, dtype=np.uint64)
-        c0 = np.empty(block, dtype=np.uint8)
-        c1 = np.empty(block, dtype=np.uint8)
-        q0, q1 = q[0], q[1]
-        parts = []
-        for lo in range(0, n, _BLOCK):
-            hi = min(lo + _BLOCK, n)
-            m = hi - lo
-            x, a, b = xor[:m], c0[:m], c1[:m]
-            np.bitwise_xor(cols[0, lo:hi], q0, out=x)
-            np.bitwise_count(x, out=a)
-            np.bitwise_xor(cols[1, lo:hi], q1, out=x)
-            np.bitwise_count(x, out=b)
-            a += b  # <= 128: no uint8 overflow
-            hit = np.flatnonzero(a <= threshold)
-            if hit.size:
-                parts.append(hit + lo)
-        if not parts:
-            return np.empty(0, np.int64), np.empty(0, np.uint16)
-        rows = np.concatenate(parts)
-        dist = np.bitwise_count(cols[0, rows] ^ q0).astype(np.uint16)
-        for k in (1, 2, 3):
-            dist += np.bitwise_count(cols[k, rows] ^ q[k])
-        ok = dist <= max_distance
-        return rows[ok], dist[ok]
+    def optimize(self) -> None:
+        """Build the multi-index now (after a bulk load), so the first query does not pay for it."""
+        with self._lock:
+            if self._n >= self._index_from:
+                self._index = ChunkIndex(self._cols, self._n)
 
+    def index_nbytes(self) -> int:
+        """Bytes held by the multi-index (0 while none is built)."""
+        return self._index.nbytes() if self._index is not None else 0
+
+    def _search(self, cols: np.ndarray, n: int, q: np.ndarray, max_distance: int) -> tuple[np.ndarray, np.ndarray]:
+        """Rows within ``max_distance`` of ``q`` and their distances: through the multi-index when the
+        radius allows it (<= 31) and the bank is large enough to benefit, else by a linear scan.
+        Both are exact; the property tests check them against a brute-force scan. Call with the lock held."""
+        if n < self._index_from or max_distance > _INDEX_MAX_DISTANCE:
+            return scan(cols, n, q, max_distance)
+        index = self._index
+        if index is None or n - index.built > max(_TAIL_MIN, index.built // 64):
+            index = self._index = ChunkIndex(cols, n)
+        rows = index.candidates(q, max_distance)
+        # Words 0 and 1 first (a lower bound that already rejects nearly every random candidate at
+        # r <= 31), then the other two words for the few left: half the random memory reads.
+        part = np.bitwise_count(cols[0, rows] ^ q[0]).astype(np.uint16)
+        part += np.bitwise_count(cols[1, rows] ^ q[1])
+        rows = rows[part <= max_distance]
+        dist = _distances(cols, rows, q)
+        ok = dist <= max_distance
+        rows, dist = rows[ok], dist[ok]
+        if rows.size > 1:
+            rows, first = np.unique(rows, return_index=True)
+            dist = dist[first]
+        if index.built < n:  # rows added since the index was built
+            tail = np.arange(index.built, n, dtype=np.int64)
+            tdist = _distances(cols, tail, q)
+            ok = tdist <= max_distance
+            if ok.any():
+                rows = np.concatenate((rows, tail[ok]))
+                dist = np.concatenate((dist, tdist[ok]))
+        return rows, dist
 
 def _check_id(entry_id: int) -> int:
     if isinstance(entry_id, bool) or not isinstance(entry_id, (int, np.integer)):

@@ -147,6 +147,31 @@ async def test_near_match_is_flagged_to_the_team_without_image_url_or_hash(h):
     assert any("flagged for review" in n for n in notes)
 
 
+async def test_removals_only_match_skips_the_flag_band(h):
+    """BankIndex.match(removals_only=True) (for checks that can only refuse) searches to remove_distance:
+    a hash in the flag band gives no hit there, a close one gives the same "remove" hit as the full match."""
+    case = await open_case(h)
+    banked = hash_image_bytes(jpeg(generate(12, 640, 480)), with_variants=True)
+    await h.app.bank.bank_from_hashes(case, [banked], "console:mia")
+    rng = random.Random(9)
+
+    def near(bits: int) -> MediaHashes:
+        value = int(banked.pdq, 16)
+        for bit in rng.sample(range(256), bits):
+            value ^= 1 << bit
+        q = f"{value:064x}"
+        return MediaHashes(pdq=q, quality=100, sha256="ab" * 32, md5="cd" * 16, frame_hashes=((q, 100),))
+
+    index = h.app.bank.index
+    network = index.info(next(iter(index._info))).network
+    far = next(q for q in (near(44) for _ in range(200)) if min(hamming(q.pdq, b) for b in banked.bank_hashes()) > 31)
+    assert [x.decision for x in index.match(network, [far])] == ["flag"]
+    assert index.match(network, [far], removals_only=True) == []
+    close = near(12)
+    full, fast = index.match(network, [close]), index.match(network, [close], removals_only=True)
+    assert [x.decision for x in full] == ["remove"] and fast == full
+
+
 async def test_withdrawn_entry_no_longer_matches_and_its_hashes_are_gone(hdb):
     h = hdb
     case = await open_case(h)
