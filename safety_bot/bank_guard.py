@@ -8,12 +8,12 @@ A troll can get a common picture banked on a case, then wait for many members to
 - A persisted flood breaker counts distinct uploaders per entry (`media.flood_uploaders` within
   `media.flood_window_hours`, default 3 in 24 hours). At the limit the entry's automatic actions are
   suspended and the team is told that the picture is being shared widely and may not be private. The
-  counts live in the store (keyed tags, not account ids), so a restart does not reset them.
+  counts live in the store (keyed tags: HMAC with the database's tag key, never account ids), so a
+  restart does not reset them.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import TYPE_CHECKING
 
@@ -31,8 +31,13 @@ def may_ban_automatically(case: Case, uploader: UserRef) -> bool:
             or uploader.key in case.flags.get("linked_accounts", []))
 
 
-def _tag(entry_id: int, uploader: UserRef) -> str:
-    return hashlib.sha256(f"{entry_id}\x00{uploader.key}".encode()).hexdigest()[:20]
+def _tag(svc: "SafetyService", entry_id: int, uploader: UserRef) -> str:
+    """Keyed (HMAC with the database's tag key): without the key nobody can test whether an account is among
+    the uploaders. Values stored before this used unkeyed SHA-256 tags; they are kept and still counted until
+    they leave the window (at most `flood_window_hours`), so the breaker never counts fewer people than were
+    seen: an uploader seen both before and after the upgrade counts twice for that while, which only makes
+    the breaker trip sooner."""
+    return "k:" + svc.store.keyed_tag("bank-uploader", f"{entry_id}\x00{uploader.key}")[:32]
 
 
 async def count_uploader(svc: "SafetyService", entry_id: int, uploader: UserRef) -> int:
@@ -44,6 +49,6 @@ async def count_uploader(svc: "SafetyService", entry_id: int, uploader: UserRef)
     key = _KEY.format(entry=entry_id)
     raw = await svc.store.get_value(key)
     seen = {t: at for t, at in (json.loads(raw) if raw else {}).items() if at >= horizon}
-    seen[_tag(entry_id, uploader)] = now
+    seen[_tag(svc, entry_id, uploader)] = now
     await svc.store.set_value(key, json.dumps(seen))
     return len(seen)

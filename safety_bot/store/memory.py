@@ -36,6 +36,12 @@ class MemoryStore(MemoryListsMixin):
         self._ids += 1
         return self._ids
 
+    def keyed_tag(self, purpose: str, text: str) -> str:
+        import hashlib
+        import hmac
+
+        return hmac.new(self._list_key, purpose.encode() + b"\x00" + text.encode(), hashlib.sha256).hexdigest()
+
     def _check(self) -> None:
         if self.unavailable:
             raise StoreUnavailable("database unavailable")

@@ -367,3 +367,8 @@ class SqliteStore(CasesMixin, OutboxMixin, BankMixin, ListsMixin, AuditMixin):
 
     def _tag(self, user_key: str) -> str:
         return hmac.new(self._tag_key, user_key.encode(), hashlib.sha256).hexdigest()
+
+    def keyed_tag(self, purpose: str, text: str) -> str:
+        """A tag for counting people without storing who they are (e.g. uploaders of a banked picture): keyed
+        with the database's tag key, so it cannot be matched to an account without that key."""
+        return hmac.new(self._tag_key, purpose.encode() + b"\x00" + text.encode(), hashlib.sha256).hexdigest()

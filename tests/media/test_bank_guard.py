@@ -61,6 +61,10 @@ async def test_the_flood_breaker_survives_a_restart(tmp_path):
     try:
         from adapters.console import ConsoleAdapter
         ConsoleAdapter(app, lambda line: None)
+        # the same uploader after the restart is still one person (the tag key is kept in the database)
+        out = await app.bank.check("cafe", ref("u1-again"), UserRef("console", "u1"), [query])
+        assert any(isinstance(a, RemoveMessage) for a in out.actions)
+        assert not any("shared widely" in a.text for a in out.actions if isinstance(a, PostToTeam))
         out = await app.bank.check("cafe", ref("u3"), UserRef("console", "u3"), [query])
         assert not any(isinstance(a, (RemoveMessage, BanUser)) for a in out.actions)
         assert any("shared widely" in a.text for a in out.actions if isinstance(a, PostToTeam))
@@ -96,3 +100,31 @@ async def test_an_account_the_team_linked_with_alt_is_banned_automatically_like_
     await h.run(f"alt {case.number} @carol --remove")
     again = await h.app.bank.check("cafe", ref("m-carol2"), UserRef("console", "carol", "carol"), [query])
     assert not any(isinstance(a, BanUser) for a in again.actions)
+
+
+async def test_uploader_tags_are_keyed_and_older_unkeyed_ones_still_count(hs):
+    import hashlib
+    import json
+
+    h = hs  # a real SQLite database: its tag key is stored (encrypted) in it
+    case = await open_case(h)
+    data = jpeg(generate(25, 640, 480))
+    await h.app.bank.bank_from_hashes(case, [hash_image_bytes(data, with_variants=True)], "console:mia")
+    [entry] = await h.store.bank_entries()
+    query = hash_image_bytes(data)
+    # a value written before tags were keyed: one earlier uploader, unkeyed SHA-256, within the window
+    legacy = hashlib.sha256(f"{entry.id}\x00console:early".encode()).hexdigest()[:20]
+    await h.store.set_value(f"bank.uploaders.{entry.id}", json.dumps({legacy: time.time()}))
+    out = await h.app.bank.check("cafe", ref("m1"), UserRef("console", "u1"), [query])
+    assert any(isinstance(a, RemoveMessage) for a in out.actions)
+    stored = json.loads(await h.store.get_value(f"bank.uploaders.{entry.id}"))
+    unkeyed = hashlib.sha256(f"{entry.id}\x00console:u1".encode()).hexdigest()
+    [new] = [t for t in stored if t != legacy]
+    assert new.startswith("k:") and unkeyed[:20] not in new and "u1" not in new
+    assert new == "k:" + h.store.keyed_tag("bank-uploader", f"{entry.id}\x00console:u1")[:32]
+    # the same uploader again is one person; a third person (with the legacy one) trips the breaker
+    await h.app.bank.check("cafe", ref("m2"), UserRef("console", "u1"), [query])
+    assert len(json.loads(await h.store.get_value(f"bank.uploaders.{entry.id}"))) == 2
+    out = await h.app.bank.check("cafe", ref("m3"), UserRef("console", "u2"), [query])
+    assert any("shared widely" in a.text for a in out.actions if isinstance(a, PostToTeam))
+    assert (await h.store.get_bank_entry(entry.id)).status == "suspended"
