@@ -173,6 +173,7 @@ class DiscordConfig(Strict):
     gateway_url: str = "wss://gateway.discord.gg/"
     shard_count: int | None = Field(None, ge=1, le=10000)  # total shards across every process (None: unsharded)
     shard_ids: list[int] | None = None  # the shards this process runs (None: all of shard_count)
+    automod: bool = False  # keep an AutoMod rule that blocks threat phrasings (needs Manage Server)
     # The bot's pace under Discord's global limit of 50 requests/s (interaction replies exempt); with shards
     # over several processes each takes its share (len(shard_ids) / shard_count).
     requests_per_second: float = Field(45, gt=0, le=50)

@@ -45,6 +45,22 @@ class LocaleFile(_Strict):
     reply_guard: dict[Literal["payment", "images", "blame", "negations", "negations_after"], list[str]] = \
         Field(default_factory=dict)
 
+    # Sextortion threat phrasings stopped before delivery (safety_bot/threat_phrases.py)
+    threats: dict[Literal["keywords", "patterns"], list[str]] = Field(default_factory=dict)
+
+    @field_validator("threats")
+    @classmethod
+    def _threats(cls, v):
+        from .threat_phrases import keyword_problem, pattern_problem
+
+        for word in v.get("keywords", []):
+            if (problem := keyword_problem(str(word))) is not None:
+                raise ValueError(f"threats.keywords: {problem}")
+        for pattern in v.get("patterns", []):
+            if (problem := pattern_problem(str(pattern))) is not None:
+                raise ValueError(f"threats.patterns: {problem}")
+        return v
+
     @field_validator("texts")
     @classmethod
     def _texts(cls, v):
@@ -163,6 +179,7 @@ def load_locales(folder: Path, problems: list[str]) -> tuple[Texts | None, dict[
     formats: dict[str, dict[str, str]] = {}
     cues: dict[str, CueLists] = {}
     guard_lists: dict[str, dict[str, list[str]]] = {}
+    threat_lists: dict[str, dict[str, list[str]]] = {}
     loaded_files: dict[str, LoadedYaml] = {}
     for file in sorted((folder / "locales").glob("*.yaml")):
         try:
@@ -184,6 +201,7 @@ def load_locales(folder: Path, problems: list[str]) -> tuple[Texts | None, dict[
         formats[lf.language] = dict(lf.formats)
         cues[lf.language] = lf.cues
         guard_lists[lf.language] = dict(lf.reply_guard)
+        threat_lists[lf.language] = {k: list(v) for k, v in lf.threats.items()}
         loaded_files[lf.language] = loaded
         if lf.formats.get("datetime"):
             TIME_FORMATS[lf.language] = lf.formats["datetime"]
@@ -207,6 +225,11 @@ def load_locales(folder: Path, problems: list[str]) -> tuple[Texts | None, dict[
                 problems.append(f"{loaded_files[lang].where(('team_texts', key))}: no English text has this key")
     texts = Texts(by_lang, team=team, words=words, countries=countries, formats=formats, cues=cues, data=data)
     texts.reply_guard_lists = guard_lists
+    texts.threat_lists = threat_lists
+    from .threat_phrases import ThreatPhrases
+
+    for problem in ThreatPhrases.from_texts(texts).limits_problems():
+        problems.append(f"{en.where(('threats',))}: threats: {problem}")
     return texts, loaded_files
 
 

@@ -21,6 +21,7 @@ from safety_bot.app import App
 from safety_bot.config import DiscordGuild
 from safety_bot.events import Community
 
+from .automod import DiscordAutoMod
 from .media import DiscordMedia
 from .members import DiscordMembers, PendingReport
 from .moderation import DiscordModeration, PendingConfirm
@@ -52,12 +53,18 @@ class SafetyClient(discord.Client):
     async def on_interaction(self, interaction: discord.Interaction) -> None:
         await self.adapter.on_interaction(interaction)
 
+    async def on_automod_action(self, execution: discord.AutoModAction) -> None:
+        await self.adapter.on_automod_action(execution)
+
+    async def on_automod_rule_delete(self, rule: discord.AutoModRule) -> None:
+        await self.adapter.on_automod_rule_delete(rule)
+
 
 class ShardedSafetyClient(SafetyClient, discord.AutoShardedClient):
     """The same client over `discord.shard_ids` of `discord.shard_count` shards (several processes)."""
 
 
-class DiscordAdapter(DiscordMembers, DiscordModeration, DiscordMedia):
+class DiscordAdapter(DiscordMembers, DiscordModeration, DiscordMedia, DiscordAutoMod):
     """`await DiscordAdapter(app).run()` runs until `close()`. `ready` is set once connected, communities
     registered, the safety channels checked and unfinished actions resumed."""
 
@@ -76,6 +83,7 @@ class DiscordAdapter(DiscordMembers, DiscordModeration, DiscordMedia):
         intents = discord.Intents.default()
         intents.members = True  # who holds the safety role; which server a DM belongs to
         intents.message_content = True  # protected channels (media checks) and reported messages
+        intents.auto_moderation = cfg.automod  # the bot's rule: blocks it made, and its deletion (automod.py)
         # Sharded (large) bots do not ask for every guild's member list at start-up: Discord allows 120 gateway
         # sends a minute, so 5,000 guilds would take 40 minutes. Members come with each interaction instead.
         shards = {} if cfg.shard_count is None else {"shard_count": cfg.shard_count, "shard_ids": cfg.shard_ids,
@@ -188,6 +196,10 @@ class DiscordAdapter(DiscordMembers, DiscordModeration, DiscordMedia):
                             "notices will be posted there until it is made private", g.safety_channel, g.id)
             if guild.me is not None and not guild.me.guild_permissions.ban_members:
                 log.warning("the bot lacks the Ban Members permission in guild %s", g.id)
+        try:
+            await self.sync_automod()
+        except Exception:
+            log.exception("setting up the AutoMod rule failed")
         if not self._resumed:
             self._resumed = True
             try:

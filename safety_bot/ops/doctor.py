@@ -19,7 +19,14 @@ async def all_checks(config) -> list[Check]:
     if config.discord:
         from .doctor_discord import discord_checks
 
-        checks += (await discord_checks(config.discord)).items
+        threats = None
+        if config.discord.automod:
+            from ..locales import load_locales
+            from ..threat_phrases import ThreatPhrases
+
+            texts, _ = load_locales(config.path(config.playbooks), [])
+            threats = ThreatPhrases.from_texts(texts) if texts is not None else None
+        checks += (await discord_checks(config.discord, threats=threats)).items
     if config.matrix:
         from .doctor_matrix import matrix_checks
 

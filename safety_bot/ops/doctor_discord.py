@@ -58,7 +58,9 @@ def _missing(perms: int, wanted: dict[str, int]) -> list[str]:
     return [name for name, bit in wanted.items() if not perms & bit]
 
 
-async def discord_checks(cfg, *, timeout: float = 15.0) -> Checklist:
+async def discord_checks(cfg, *, timeout: float = 15.0, threats=None) -> Checklist:
+    """`threats`: the threat phrasings (safety_bot/threat_phrases.py) the AutoMod rule must hold, when
+    `discord.automod` is on."""
     c = Checklist("discord")
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as session:
         api = _Api(session, cfg.api_base_url, cfg.token)
@@ -78,6 +80,8 @@ async def discord_checks(cfg, *, timeout: float = 15.0) -> Checklist:
         for g in cfg.guilds:
             c.scope = str(g.id)  # the community id of that guild: its failures go to its own team
             await _guild_checks(c, api, g, bot_id, app_id)
+            if cfg.automod:
+                await _automod(c, api, g, bot_id, threats)
         c.scope = None
     return c
 
@@ -146,3 +150,30 @@ async def _escalation(c: Checklist, api: _Api, g, perms: int, bot_roles: list[in
         status, _ = await api.get(f"/guilds/{gid}/members/{g.escalation_user}")
         c.check(status == 200, f"the escalation contact {g.escalation_user} is a member of guild {gid}",
                 "check escalation_user's id (Developer Mode > right-click the person > Copy User ID)")
+
+
+async def _automod(c: Checklist, api: _Api, g, bot_id: int, threats) -> None:
+    """The bot's AutoMod rule (adapters/discord/automod.py): there, enabled, blocking, with today's phrasings."""
+    gid = g.id
+    status, rules = await api.get(f"/guilds/{gid}/auto-moderation/rules")
+    if not c.check(status == 200, f"the bot can manage AutoMod rules in guild {gid}",
+                   "Server Settings > Roles: give the bot's role Manage Server (AutoMod rules need it), or set "
+                   "discord.automod: false"):
+        return
+    name = "safety-bot: sextortion threats"
+    mine = [r for r in rules or [] if r.get("name") == name and int(r.get("creator_id") or 0) == bot_id]
+    if not c.check(bool(mine), f"the AutoMod rule '{name}' exists in guild {gid}",
+                   "it was deleted (maybe by a server admin): start the bot (safety-bot run) to create it again, or "
+                   "set discord.automod: false"):
+        return
+    rule = mine[0]
+    blocks = any(int(a.get("type", 0)) == 1 for a in rule.get("actions") or [])
+    c.check(bool(rule.get("enabled")) and blocks, f"the AutoMod rule in guild {gid} is enabled and blocks messages",
+            "Server Settings > AutoMod: turn the rule on and keep its 'Block message' response, or restart the bot "
+            "so it sets the rule up again")
+    if threats is not None:
+        meta = rule.get("trigger_metadata") or {}
+        current = sorted(meta.get("keyword_filter") or []) == sorted(threats.keywords) and \
+            list(meta.get("regex_patterns") or []) == list(threats.patterns)
+        c.check(current, f"the AutoMod rule in guild {gid} holds the threat phrasings of the locale files",
+                "restart the bot (safety-bot run) so it updates the rule")

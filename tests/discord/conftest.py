@@ -54,17 +54,17 @@ def world(fake: FakeDiscord) -> SimpleNamespace:
 
 
 def discord_config(tmp_path: Path, fake: FakeDiscord, w: SimpleNamespace, *, db: str | None = None,
-                   guilds: list | None = None):
+                   guilds: list | None = None, discord_extra: dict | None = None, playbooks: str | None = None):
     guilds = guilds or [
         {"id": w.haven, "safety_channel": w.safety, "safety_role": w.role, "network": "friends"},
         {"id": w.harbor, "safety_channel": w.safety2, "safety_role": w.role2, "network": "friends"},
     ]
     data = {
-        "playbooks": str(ROOT / "playbooks"),
+        "playbooks": playbooks or str(ROOT / "playbooks"),
         "storage": {"database": db or str(tmp_path / "db.sqlite3")},
         "exports_dir": str(tmp_path / "exports"),
         "discord": {"token": "${DISCORD_TOKEN}", "guilds": guilds, "api_base_url": fake.api_base_url,
-                    "gateway_url": fake.gateway_url},
+                    "gateway_url": fake.gateway_url, **(discord_extra or {})},
     }
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(data), encoding="utf-8")

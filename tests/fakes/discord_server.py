@@ -35,6 +35,8 @@ from typing import Any, Callable, NamedTuple, Optional
 from aiohttp import WSMsgType, web
 from multidict import CIMultiDict
 
+from tests.fakes.discord_automod import AutoModFake  # noqa: E402  (AutoMod endpoints and events)
+
 log = logging.getLogger("fake_discord")
 
 DISCORD_EPOCH_MS = 1420070400000
@@ -183,7 +185,7 @@ def pings(message: dict) -> dict:
             "everyone": "everyone" in parse and ("@everyone" in content or "@here" in content)}
 
 
-class FakeDiscord:
+class FakeDiscord(AutoModFake):
     """Fake Discord. ``async with FakeDiscord() as fake`` starts and stops it."""
 
     def __init__(self, *, bot_name: str = "safety-bot", token: str = "fake-bot-token"):
@@ -221,7 +223,8 @@ class FakeDiscord:
         self.shard_count = 1
         self._sockets: set = set()
         self._runner: Optional[web.AppRunner] = None
-        self._route_table = self._routes()
+        self._automod_init()
+        self._route_table = self._routes() + self._automod_routes()
         self.bot_id = self.add_user(bot_name, bot=True)
         self.application_id = self.snowflake()
         self.app_owner_id = self.add_user("app-owner")

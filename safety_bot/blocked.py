@@ -1,0 +1,117 @@
+"""What was stopped before anyone saw it: a threat blocked by the platform (Discord AutoMod, the Synapse
+module's event check) and a banked picture refused at upload (the Synapse module's media check). Each
+opens a case on the author for the safety team, or adds to the open one, with what was blocked as
+evidence (the text of a threat; for a picture only its hashes' match and where it was: never the file).
+
+Nothing is sent to the author: the platform already showed them a neutral notice. Nobody is banned
+automatically for a phrase match: words can be quoted or misread, so the team decides."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .actions import Outcome, PostToTeam
+from .domain import Case, CaseNote, Evidence, Report, Status, Urgency, UserRef
+from .text import inert_plain
+
+if TYPE_CHECKING:
+    from .service import SafetyService
+
+_FLAG = "blocked_before_delivery"
+
+
+async def _case_for(svc: "SafetyService", community: str, author: UserRef, note: str) -> tuple[Case, bool]:
+    """The open case this bot opened about the author for something blocked, or a new one."""
+    com = svc.community(community)
+    for case in reversed(await svc.store.cases_about(com.network, author.key)):
+        if case.community == community and case.status != Status.CLOSED and case.flags.get(_FLAG):
+            return case, False
+    now = svc.clock()
+    pb = svc.lib.playbook("sextortion")
+    case = Case(community=com.id, network=com.network, number=0, category="sextortion",
+                urgency=Urgency.URGENT if pb.always_urgent else Urgency.NORMAL, status=Status.OPEN,
+                created_at=now, updated_at=now, accused=[author], locale=svc.config.locale,
+                flags={"opened_by_bot": True, "intake_done": True, _FLAG: True})
+    case = await svc.store.create_case(case)
+    await svc.store.add_report(Report(case_id=case.id, reporter=None, text="", source="moderator", created_at=now))
+    await svc.store.add_note(CaseNote(case.id, "system", "system", note, now))
+    await svc.audit("bot", "case.open", com.id, case, category="sextortion", blocked=True)
+    return case, True
+
+
+async def _post(svc: "SafetyService", case: Case, new: bool, headline: str, text: str) -> list[PostToTeam]:
+    if new:
+        return await svc.team_post(case, headline)
+    from . import guard
+
+    return [PostToTeam(community=case.community, text=text, case_number=case.number,
+                       destination=await guard.destination(svc, case))]
+
+
+async def threat_blocked(svc: "SafetyService", community: str, author: UserRef, text: str, *, via: str,
+                         where: str = "", matched: str = "", target: UserRef | None = None) -> Outcome:
+    """A message the platform refused to deliver because it matched the threat phrasings (`via`: "Discord
+    AutoMod", "the homeserver"). The blocked text becomes evidence; a mentioned member is noted as the
+    possible target."""
+    now = svc.clock()
+    limit = svc.config.limits.report_max_chars
+    async with svc.exclusive():
+        async with svc.store.transaction():
+            case, new = await _case_for(svc, community, author,
+                                        f"Opened automatically: a message that reads like a sextortion threat was "
+                                        f"blocked before delivery by {via}.")
+            await svc.store.add_evidence(Evidence(
+                case_id=case.id, ref=None, author=author, text=text[:limit], message_created_at=now, captured_at=now,
+                captured_by="bot:blocked", note=(f"blocked before delivery by {via}" + (f" in {where}" if where else "")
+                                                 + (f"; matched: {matched[:100]}" if matched else ""))))
+            if target is not None and target.key != author.key:
+                case.flags.setdefault("possible_targets", [])
+                if target.key not in case.flags["possible_targets"]:
+                    case.flags["possible_targets"].append(target.key)
+                    await svc.store.add_note(CaseNote(case.id, "system", "system",
+                                                      f"The blocked message mentions {inert_plain(target.name or target.id, limit=64)} "
+                                                      f"({inert_plain(target.id, limit=80)}): possibly the person threatened.",
+                                                      now))
+            case.updated_at = now
+            await svc.store.save_case(case)
+            who = f"{inert_plain(author.name or author.id, limit=64)} ({inert_plain(author.id, limit=80)})"
+            out = Outcome(case_number=case.number)
+            out.actions += await _post(
+                svc, case, new, f"Case {case.number}: a threat was blocked before delivery ({via})",
+                f"Case {case.number}: another message from {who} that reads like a threat was blocked before delivery "
+                f"({via}{', ' + where if where else ''}).")
+            await svc.audit("bot", "threat.blocked", community, case, via=via, target=target.key if target else None)
+            await svc.enqueue(out)
+    return out
+
+
+async def media_blocked(svc: "SafetyService", community: str, uploader: UserRef, *, entry_id: int, how: str,
+                        room: str = "", case: Case | None = None) -> Outcome:
+    """A banked picture the homeserver refused at upload: never shown to anyone. Posted on the entry's case
+    (or a new one about the uploader): uploader, room if known, time; never the file."""
+    now = svc.clock()
+    async with svc.exclusive():
+        async with svc.store.transaction():
+            new = False
+            if case is None or case.status == Status.CLOSED:
+                case, new = await _case_for(svc, community, uploader,
+                                            "Opened automatically: a banked picture was blocked at upload.")
+            where = f" in room {inert_plain(room, limit=120)}" if room else ""
+            who = f"{inert_plain(uploader.name or uploader.id, limit=64)} ({inert_plain(uploader.id, limit=80)})"
+            from .views import when
+
+            text = (f"Case {case.number}: a banked picture was blocked at upload (hash bank entry {entry_id}, {how}). "
+                    f"Uploader: {who}{where}, at {when(now)}. Nobody saw it; the file was not kept.")
+            await svc.store.add_note(CaseNote(case.id, "system", "system", text, now))
+            case.updated_at = now
+            await svc.store.save_case(case)
+            out = Outcome(case_number=case.number)
+            out.actions += await _post(svc, case, new, text, text)
+            await svc.audit("bot", "media.blocked_at_upload", community, case, entry=entry_id, uploader=uploader.key)
+            await svc.enqueue(out)
+    return out
+
+
+def protection_lost(svc: "SafetyService", community: str, what: str) -> Outcome:
+    """Tell the team that a protection stopped working (`what`: a team text key, e.g. the AutoMod rule deleted)."""
+    return Outcome(actions=[PostToTeam(community=community, text=svc.t(what, svc.config.locale))])
