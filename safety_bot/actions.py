@@ -153,9 +153,9 @@ def _plain(value: Any) -> Any:
     if cls in _SCALARS:
         return value
     if cls is dict:
-        return {k: _plain(v) for k, v in value.items()}
+        return {k: v if type(v) is str else _plain(v) for k, v in value.items()}
     if cls is list or cls is tuple:
-        return [_plain(v) for v in value]
+        return [v if type(v) is str else _plain(v) for v in value]
     names = _FIELDS.get(cls)
     if names is None and is_dataclass(value) and not isinstance(value, type):
         names = _FIELDS[cls] = tuple(f.name for f in fields(value))

@@ -33,8 +33,11 @@ log = logging.getLogger(__name__)
 HEAD_FORMAT = "safety-bot-audit-head/1"
 
 
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode  # built once
+
+
 def canonical(value) -> bytes:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return _CANONICAL(value).encode()
 
 
 PURGED = "purged_detail_mac"  # the only key of a detail that `purge` emptied: it keeps the detail's MAC
@@ -92,11 +95,11 @@ class AuditKeys:
     def detail_mac(self, entry: AuditEntry) -> str:
         if set(entry.detail) == {PURGED}:
             return str(entry.detail[PURGED])
-        return hmac.new(self._mac, b"detail\n" + canonical(entry.detail), hashlib.sha256).hexdigest()
+        return hmac.digest(self._mac, b"detail\n" + canonical(entry.detail), "sha256").hex()
 
     def link(self, prev: str, entry: AuditEntry) -> str:
         body = entry_body(entry, self.detail_mac(entry))
-        return hmac.new(self._mac, prev.encode() + b"\n" + body, hashlib.sha256).hexdigest()
+        return hmac.digest(self._mac, prev.encode() + b"\n" + body, "sha256").hex()
 
     def purged_detail(self, entry: AuditEntry) -> dict:
         """The detail that replaces `entry.detail` when its case is purged: the link still holds."""

@@ -103,8 +103,12 @@ class Cues:
             rx = (_phrase(before) + (r"\s+" if before.endswith(" ") else "")) if before.strip() else ""
             rx += r"(\d{1,2})(?![\d%])"
             rx += (r"\s*" + _phrase(after)) if after.strip() else stop
-            ages.append(rx)
-        self.ages = [re.compile(r"(?<![\w'])" + a + r"(?![\w'])") for a in ages]
+            # A word of the phrase that every match contains: texts without it skip the pattern (exact, and
+            # most texts contain none of them; 40 patterns were most of a report's cue check).
+            needle = max((before + " " + after).split(), key=len, default=None)
+            ages.append((rx, needle))
+        self.ages = [re.compile(r"(?<![\w'])" + a + r"(?![\w'])") for a, _n in ages]
+        self._age_needles = [n for _a, n in ages]
 
     def find(self, text: str) -> Found:
         low = normalize(text)
@@ -114,7 +118,9 @@ class Cues:
         found.self_harm = bool(self.self_harm and self.self_harm.search(low))
         found.danger = bool(self.danger and self.danger.search(low))
         found.minor_words = bool(self.minor and self.minor.search(low))
-        for pattern in self.ages:
+        for pattern, needle in zip(self.ages, self._age_needles):
+            if needle is not None and needle not in low:
+                continue
             for m in pattern.finditer(low):
                 age = int(m.group(1))
                 if age in MINOR_AGES:

@@ -41,7 +41,7 @@ class UserRef:
         return f"{self.platform}:{self.id}"
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {"platform": self.platform, "id": self.id, "name": self.name}  # asdict(self), without its deep copy
 
     @classmethod
     def from_dict(cls, d: dict | None) -> "UserRef | None":
@@ -59,7 +59,8 @@ class MessageRef:
     link: str = ""
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {"platform": self.platform, "community": self.community, "channel_id": self.channel_id,
+                "message_id": self.message_id, "link": self.link}  # asdict(self), without its deep copy
 
     @classmethod
     def from_dict(cls, d: dict | None) -> "MessageRef | None":

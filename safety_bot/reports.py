@@ -52,8 +52,9 @@ class Reports:
                 pass  # the waiting reports see the failure on their own futures
 
     async def _report(self, ev: ReportEvent, durable: list | None = None) -> Outcome:
-        """A new case. With `durable` (a list) and a store that groups commits, the transaction is left in
-        the open group and its future appended to `durable`: the caller must wait for it before answering."""
+        """A new case (or a report joining the member's open one). With `durable` (a list) and a store that
+        groups commits, everything (the reads too, so they see the group's earlier reports) happens in the
+        open group and its future is appended to `durable`: the caller must wait for it before answering."""
         loc = ev.locale or self.config.locale
         text = strip_controls(ev.text or "").strip()
         ref = ev.message.ref if ev.message else ev.message_ref
@@ -62,12 +63,24 @@ class Reports:
         max_chars = self.config.limits.report_max_chars
         if len(text) > max_chars:
             return Outcome(ok=False, reply=self.t("report_too_long", loc, limit=max_chars, length=len(text)))
+        grouped = durable is not None and getattr(self.store, "group_commit", False)
+        try:
+            async with self.store.transaction(**({"group": True} if grouped else {})) as pending:
+                if pending is not None:
+                    durable.append(pending)  # `report` answers only after the group commit (a refusal too)
+                out = await self._in_transaction(ev, text, ref, loc)
+        except StoreUnavailable:
+            log.warning("a report could not be stored (database unavailable); the member was asked to try again")
+            return Outcome(ok=False, reply=self.t("store_unavailable", loc))
+        if pending is None and out.ok:
+            # Committed (and fsynced) here: only now is the member told it was received.
+            faults.point("report.committed")
+        return out
+
+    async def _in_transaction(self, ev: ReportEvent, text: str, ref, loc: str) -> Outcome:
         community = self.community(ev.community)
         now = self.clock()
-        try:
-            recent = await self.store.report_times_since(ev.reporter.key, now - 3600)
-        except StoreUnavailable:
-            return Outcome(ok=False, reply=self.t("store_unavailable", loc))
+        recent = await self.store.report_times_since(ev.reporter.key, now - 3600)
         limit = self.config.limits.reports_per_hour
         if len(recent) >= limit:
             # the window frees up when the oldest report in it turns an hour old
@@ -84,71 +97,59 @@ class Reports:
         if accused and accused.key == ev.reporter.key:
             case.accused = []
         scanned = self.scan_text(case, text)
-        try:
-            # one conversation per member: a second report about the same person joins the open case
-            open_intake = await self.store.get_intake(ev.reporter.platform, ev.reporter.id)
-            open_case = await self.store.get_case_by_id(open_intake.case_id) if open_intake else None
-            if intake_queue.joins(open_case, accused):
-                async with self.store.transaction():
-                    joined = await self._join_open_case(open_case, open_intake, ev, text, ref, loc, now)
-                    await self.enqueue(joined)
-                return joined
-            grouped = durable is not None and getattr(self.store, "group_commit", False)
-            async with self.store.transaction(**({"group": True} if grouped else {})) as pending:
-                retaliation = [c for c in await self.store.cases_about(community.network, ev.reporter.key)
-                               if c.status != Status.CLOSED]
-                if retaliation:
-                    case.flags["retaliation_suspected"] = [c.number for c in retaliation]
-                case = await self.store.create_case(case)
-                for other in retaliation:
-                    other.flags.setdefault("retaliation_reports", []).append(case.number)
-                    await self.store.save_case(other)
-                await self.store.add_report(Report(case_id=case.id, reporter=ev.reporter, text=text, source=ev.source,
-                                                   created_at=now, reported_message=ref, locale=loc))
-                if ev.message:
-                    await self._store_snapshot(case, ev.message, "reporter")
-                first = intake_rules.next_question(self.lib, case, [])
-                if open_case is not None and first is not None:
-                    # one conversation at a time: these questions wait until the open ones are done
-                    case.flags[intake_queue.QUEUED] = True
-                    await self.store.save_case(case)
-                    first = None
-                else:
-                    await self.store.put_intake(Intake(platform=ev.reporter.platform, user_id=ev.reporter.id,
-                                                       case_id=case.id, asked=[first] if first else [],
-                                                       current=first, locale=loc, updated_at=now))
-                await self.audit(reporter_actor(case), "report.received", community.id, case, source=ev.source,
-                                 with_message=ref is not None)
-                out = Outcome(reply=self.t("report_received", loc), case_number=case.number)
-                crisis, care_actions = await self.care_messages(case, scanned, loc, moved_to_child=False)
-                if crisis:
-                    out.reply = crisis + "\n\n" + out.reply  # crisis lines first
-                # Short first words (one phone screen); the rest when they ask (first_words.py).
-                out.actions.append(self.private(ev.reporter, first_words.first_short(self.lib, case.category, loc), loc,
-                                                community.id, "ack"))
-                if case.flags.get("about_moderator"):
-                    out.actions.append(self.private(ev.reporter, self.t("about_moderator_notice", loc), loc,
-                                                    community.id, "info"))
-                headline = f"New case {case.number}"
-                if scanned.new_cues or scanned.to_child:
-                    headline = care.team_headline(case, scanned, new=True)
-                out.actions += [a for a in care_actions if not isinstance(a, PostToTeam)]
-                out.actions += await self.team_post(case, headline, ping=case.urgency == Urgency.URGENT)
-                if first:
-                    out.prompt = intake_rules.prompt_for(self.lib, first, loc)
-                elif case.flags.get(intake_queue.QUEUED):
-                    out.reply += "\n" + self.t("report_questions_later", loc)
-                    if open_intake.current:
-                        out.prompt = intake_rules.prompt_for(self.lib, open_intake.current, open_intake.locale)
-                await self.enqueue(out)
-        except StoreUnavailable:
-            log.warning("a report could not be stored (database unavailable); the member was asked to try again")
-            return Outcome(ok=False, reply=self.t("store_unavailable", loc))
-        if pending is not None:
-            durable.append(pending)  # `report` waits for the group commit before answering
-            return out
-        # Committed (and fsynced) here: only now is the member told it was received.
-        faults.point("report.committed")
+        # one conversation per member: a second report about the same person joins the open case
+        open_intake = await self.store.get_intake(ev.reporter.platform, ev.reporter.id)
+        open_case = await self.store.get_case_by_id(open_intake.case_id) if open_intake else None
+        if intake_queue.joins(open_case, accused):
+            joined = await self._join_open_case(open_case, open_intake, ev, text, ref, loc, now)
+            await self.enqueue(joined)
+            return joined
+        retaliation = [c for c in await self.store.cases_about(community.network, ev.reporter.key)
+                       if c.status != Status.CLOSED]
+        if retaliation:
+            case.flags["retaliation_suspected"] = [c.number for c in retaliation]
+        first = intake_rules.next_question(self.lib, case, [])
+        if open_case is not None and first is not None:
+            # one conversation at a time: these questions wait until the open ones are done
+            case.flags[intake_queue.QUEUED] = True
+            first = None
+        case = await self.store.create_case(case)
+        for other in retaliation:
+            other.flags.setdefault("retaliation_reports", []).append(case.number)
+            await self.store.save_case(other)
+        report = await self.store.add_report(Report(case_id=case.id, reporter=ev.reporter, text=text, source=ev.source,
+                                                    created_at=now, reported_message=ref, locale=loc))
+        evidence = [await self._store_snapshot(case, ev.message, "reporter")] if ev.message else []
+        if not case.flags.get(intake_queue.QUEUED):
+            await self.store.put_intake(Intake(platform=ev.reporter.platform, user_id=ev.reporter.id,
+                                               case_id=case.id, asked=[first] if first else [],
+                                               current=first, locale=loc, updated_at=now))
+        await self.audit(reporter_actor(case), "report.received", community.id, case, source=ev.source,
+                         with_message=ref is not None)
+        out = Outcome(reply=self.t("report_received", loc), case_number=case.number)
+        crisis, care_actions = await self.care_messages(case, scanned, loc, moved_to_child=False)
+        if crisis:
+            out.reply = crisis + "\n\n" + out.reply  # crisis lines first
+        # Short first words (one phone screen); the rest when they ask (first_words.py).
+        out.actions.append(self.private(ev.reporter, first_words.first_short(self.lib, case.category, loc), loc,
+                                        community.id, "ack"))
+        if case.flags.get("about_moderator"):
+            out.actions.append(self.private(ev.reporter, self.t("about_moderator_notice", loc), loc,
+                                            community.id, "info"))
+        headline = f"New case {case.number}"
+        if scanned.new_cues or scanned.to_child:
+            headline = care.team_headline(case, scanned, new=True)
+        out.actions += [a for a in care_actions if not isinstance(a, PostToTeam)]
+        # the new case's report and evidence are the ones just written: the card needs no re-reading
+        out.actions += await self.team_post(case, headline, ping=case.urgency == Urgency.URGENT,
+                                            known=([report], evidence))
+        if first:
+            out.prompt = intake_rules.prompt_for(self.lib, first, loc)
+        elif case.flags.get(intake_queue.QUEUED):
+            out.reply += "\n" + self.t("report_questions_later", loc)
+            if open_intake.current:
+                out.prompt = intake_rules.prompt_for(self.lib, open_intake.current, open_intake.locale)
+        await self.enqueue(out)
         return out
 
     async def _join_open_case(self, case: Case, intake: Intake, ev: ReportEvent, text: str, ref, loc: str,

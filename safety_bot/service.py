@@ -106,13 +106,16 @@ class SafetyService(Reports, Conversation, ReplyChannel, Timers, ActionResults, 
                     numbers.add(other.number)
         return sorted(numbers)
 
-    async def case_card(self, case: Case, headline: str = "") -> dict:
-        return card(self.lib, case, await self.store.reports_for(case.id), await self.store.evidence_for(case.id),
-                    await self.linked_cases(case), headline=headline)
+    async def case_card(self, case: Case, headline: str = "", known: tuple | None = None) -> dict:
+        """`known`: (reports, evidence) of the case when the caller has just written all of them."""
+        reports, evidence = known if known is not None else (await self.store.reports_for(case.id),
+                                                             await self.store.evidence_for(case.id))
+        return card(self.lib, case, reports, evidence, await self.linked_cases(case), headline=headline)
 
-    async def team_post(self, case: Case, headline: str, *, ping: bool = False) -> list[PostToTeam]:
+    async def team_post(self, case: Case, headline: str, *, ping: bool = False,
+                        known: tuple | None = None) -> list[PostToTeam]:
         """A case card for the team. Cases about a moderator go to the escalation destination only."""
-        c = await self.case_card(case, headline)
+        c = await self.case_card(case, headline, known)
         destination = await guard.destination(self, case)  # roles read now, not at intake (guard.py)
         if destination == "escalation" and not self.community(case.community).has_escalation:
             log.warning("case %s in %s is about a moderator and no escalation destination is configured; "

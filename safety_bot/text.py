@@ -19,6 +19,8 @@ _URL = re.compile(r"(https?)://", re.IGNORECASE)
 
 def strip_controls(text: str) -> str:
     """Drop control and formatting characters (ANSI escapes, bidi overrides) but keep newlines and tabs."""
+    if text.isascii() and text.isprintable():  # the common case: nothing to drop (printable ASCII has no Cc/Cf)
+        return text
     out = []
     for ch in text:
         if ch in "\n\t":

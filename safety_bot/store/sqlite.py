@@ -366,7 +366,7 @@ class SqliteStore(CasesMixin, OutboxMixin, BankMixin, ListsMixin, AuditMixin):
         return self.cipher.decrypt(text)
 
     def _tag(self, user_key: str) -> str:
-        return hmac.new(self._tag_key, user_key.encode(), hashlib.sha256).hexdigest()
+        return hmac.digest(self._tag_key, user_key.encode(), "sha256").hex()
 
     def keyed_tag(self, purpose: str, text: str) -> str:
         """A tag for counting people without storing who they are (e.g. uploaders of a banked picture): keyed

@@ -127,16 +127,24 @@ class CasesMixin:
 
     # Rate limiting: recent report times under a keyed tag of the member (kv `rate:<tag>`), kept for one
     # day only and never next to a case. The tag key survives `rotate_key`, so limits do too.
+    # Other members' marks older than a day are swept at most every RATE_SWEEP_SECONDS (reading every
+    # member's marks on every report was most of a report's cost), so a mark lives a day and at most
+    # that much longer.
     RATE_KEEP_SECONDS = 86400
+    RATE_SWEEP_SECONDS = 600
+    _rate_swept_at: float | None = None
 
     async def _rate_mark(self, reporter_key: str, at: float) -> None:
         key = "rate:" + self._tag("rate:" + reporter_key)
         times = [t for t in await self._rate_times(key) if t >= at - self.RATE_KEEP_SECONDS] + [at]
         await self._write("INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value=excluded.value",
                           (key, _j(sorted(times))))
+        if self._rate_swept_at is not None and abs(at - self._rate_swept_at) < self.RATE_SWEEP_SECONDS:
+            return
         for stale, value in await self._rows("SELECT key, value FROM kv WHERE key LIKE 'rate:%'"):
             if max(json.loads(value) or [0]) < at - self.RATE_KEEP_SECONDS:
                 await self._write("DELETE FROM kv WHERE key=?", (stale,))
+        self._rate_swept_at = at
 
     async def _rate_times(self, key: str) -> list[float]:
         rows = await self._rows("SELECT value FROM kv WHERE key=?", (key,))

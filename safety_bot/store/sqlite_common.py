@@ -5,5 +5,9 @@ from __future__ import annotations
 import json
 
 
+# One encoder for every value (json.dumps with these options would build a new encoder each call).
+_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
 def _j(value) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return _ENCODE(value)
