@@ -65,6 +65,13 @@ class Conversation:
         """A letter from the first DM's choices: send that part; the question waiting stays open."""
         case = await self.store.get_case_by_id(current.case_id) if current else None
         case = case or await self._latest_open_case_of(user, community)
+        if choice == "protect":  # a one-time link to block their pictures (safety_bot/protect)
+            from .protect.offer import offer
+
+            out = await offer(self, user, community, loc, case)
+            if current is not None and current.current:
+                out.prompt = intake_rules.prompt_for(self.lib, current.current, loc, case)
+            return out
         out = Outcome(reply=first_words.menu_text(self, case, choice, loc), case_number=case.number if case else None)
         if current is not None and current.current:
             out.prompt = intake_rules.prompt_for(self.lib, current.current, loc, case)

@@ -7,6 +7,7 @@ intake question that follows is numbered, and a member in panic must never answe
   B) Who can help?               -> the resource list that fits their answers so far
   C) How do I block and report?  -> `menu_block`
   D) They moved me to another app -> how to report and block on other apps (resources.yaml `apps`)
+  E) Protect my pictures          -> the offer and a one-time link (safety_bot/protect, when it is set up)
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from .domain import Case
 from .playbooks import Library
 
 FIRST_DM_BUDGET = 500
-MENU = {"a": "now", "b": "help", "c": "block", "d": "app"}
+MENU = {"a": "now", "b": "help", "c": "block", "d": "app", "e": "protect"}
 
 
 def menu_choice(text: str) -> str | None:
@@ -24,10 +25,15 @@ def menu_choice(text: str) -> str | None:
     return MENU.get(word)
 
 
-def first_short(lib: Library, category: str, locale: str) -> str:
+def first_short(lib: Library, category: str, locale: str, *, protect: bool = False) -> str:
+    """`protect`: the bot offers "protect my pictures" here (E); never in the child-safety first words,
+    which stay as short as they can (the letter E and the protect command still work there)."""
     pb = lib.playbook(category)
     body = pb.text("first_short", locale) if "first_short" in pb.texts else pb.text("first_reply", locale)
-    return body.strip() + "\n" + lib.texts.t("menu_choices", locale)
+    menu = lib.texts.t("menu_choices", locale)
+    if protect and category != "child_safety":
+        menu += "\n" + lib.texts.t("menu_choice_protect", locale)
+    return body.strip() + "\n" + menu
 
 
 def menu_text(svc, case: Case | None, choice: str, locale: str) -> str:

@@ -16,6 +16,7 @@ from . import care, first_words
 from . import intake as intake_rules
 from .actions import Outcome, PostToTeam
 from .domain import Case, CaseNote, CloseReason, Intake, Status, UserRef
+from .protect.offer import available as protect_available
 from .text import inert_plain, strip_controls
 
 CODE = re.compile(r"\bjoin-[0-9a-f]{6}\b", re.IGNORECASE)
@@ -106,7 +107,7 @@ class FollowUp:
         if not cases and m is not None:
             return Outcome(ok=False, reply=self.t("join_code_unknown", loc))
         out = Outcome(reply=self.t("join_received", loc))
-        out.actions.append(self.private(user, first_words.first_short(self.lib, "sextortion", loc), loc, community, "ack"))
+        out.actions.append(self.private(user, first_words.first_short(self.lib, "sextortion", loc, protect=protect_available(self)), loc, community, "ack"))
         name = inert_plain(user.name or user.id, limit=60)
         async with self.store.transaction():
             for c in cases:

@@ -10,6 +10,7 @@ from .domain import Case, CaseNote, CloseReason, Status, UserRef
 from . import care
 from .events import reporter_actor
 from .followup import who_wrote
+from .protect.submit import withdraw_member_entries
 from .store import StoreUnavailable
 from .text import inert_plain, strip_controls
 
@@ -81,9 +82,15 @@ class ReplyChannel:
             await self.store.withdraw_reports(case.id)
             await self.store.clear_evidence_text(case.id)
             await self.audit(reporter_actor(case), "case.withdrawn", case.community, case)
+        # The pictures they blocked from their own device go too (safety_bot/protect): hashes deleted.
+        unblocked = await withdraw_member_entries(self, case, reporter_actor(case))
         out = Outcome(reply=self.t("withdrawn", loc), case_number=case.number)
+        if unblocked:
+            out.reply += " " + self.t("protect_withdrawn", loc, count=unblocked)
         out.actions.append(PostToTeam(community=case.community, case_number=case.number,
-                                      text=f"Case {case.number} was withdrawn by the reporter and is closed. Their statement was deleted.",
+                                      text=f"Case {case.number} was withdrawn by the reporter and is closed. Their statement was deleted."
+                                      + (f" The {unblocked} hash bank entr{'y' if unblocked == 1 else 'ies'} they added "
+                                         "were withdrawn." if unblocked else ""),
                                       destination=await guard.destination(self, case)))
         return out
 

@@ -12,6 +12,7 @@ from . import intake as intake_rules
 from .actions import Outcome, PostToTeam
 from .domain import Case, Intake, Report, Status, Urgency
 from .events import ReportEvent, reporter_actor
+from .protect.offer import available as protect_available
 from .store import StoreError, StoreUnavailable
 from .text import strip_controls
 
@@ -131,7 +132,7 @@ class Reports:
         if crisis:
             out.reply = crisis + "\n\n" + out.reply  # crisis lines first
         # Short first words (one phone screen); the rest when they ask (first_words.py).
-        out.actions.append(self.private(ev.reporter, first_words.first_short(self.lib, case.category, loc), loc,
+        out.actions.append(self.private(ev.reporter, first_words.first_short(self.lib, case.category, loc, protect=protect_available(self)), loc,
                                         community.id, "ack"))
         if case.flags.get("about_moderator"):
             out.actions.append(self.private(ev.reporter, self.t("about_moderator_notice", loc), loc,

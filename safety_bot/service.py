@@ -31,6 +31,7 @@ from .member_care import MemberCare
 from .lookups import Lookups
 from .moderation import case_refusal, moderate
 from .playbooks import Library
+from .protect.offer import ProtectRequests
 from .plugins import command_prefix
 from .reply_channel import ReplyChannel
 from .reports import Reports
@@ -44,7 +45,7 @@ log = logging.getLogger(__name__)
 
 
 class SafetyService(Reports, Conversation, ReplyChannel, Timers, ActionResults, EvidenceRecorder, Lookups,
-                    MemberCare, FollowUp):
+                    MemberCare, FollowUp, ProtectRequests):
     def __init__(self, store: Store, library: Library, config: Config, clock=time.time):
         self.store = store
         self.lib = library

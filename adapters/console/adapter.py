@@ -32,6 +32,8 @@ HELP_TEMPLATE = """Console commands (you play every part):
   dm <text>                    write privately to the bot (a reply to the team; a, b, c or d for more help)
   consent yes|no | withdraw    share the evidence or not; take your report back
   resources [country]          ask for places that can help
+  protect                      block your own pictures here (a one-time link to a page on your device)
+  picture <channel> <file>     post a picture file in a channel (the hash bank checks it)
   locale en|de                 the language you speak to the bot
   Safety team (from the command registry; you may prefix these with 'safety ' or '/safety '):
 {team}
@@ -190,6 +192,11 @@ class ConsoleAdapter:
                                                            rest or None)
             out.reply = ""
             await self.finish(out)
+        elif head == "protect":
+            await self.finish(await self.app.service.protect_request(self.world.user(self.me), self.here, self.locale),
+                              private_reply=True)
+        elif head == "picture":
+            await self.post_picture(words[1:])
         elif head in ("promote", "demote"):
             self.set_role(head, words[1:])
         elif head == "wait":
@@ -265,6 +272,33 @@ class ConsoleAdapter:
         self.write(f"#{channel}: " + ("(empty)" if not msgs else ""))
         for m in msgs:
             self.write(f"  {m.id} {m.author}: {inert_plain(m.text)}")
+
+    async def post_picture(self, args: list[str]) -> None:
+        """`picture <channel> <file>`: post a picture; like Discord and Matrix, the bot reads it into memory,
+        hashes it and lets the core check it against the network's hash bank (the file is not kept)."""
+        if len(args) < 2:
+            self.say("Usage: picture <channel> <file>")
+            return
+        before = self.world.counter
+        self.post([args[0], "[picture]"], f"{args[0]} [picture]")
+        if self.world.counter == before:
+            return  # not posted (no such channel, or banned)
+        m = self.world.messages[f"m{self.world.counter}"]
+        bank, c = self.app.bank, self.world.communities[self.here]
+        if bank is None or not bank.has_entries(c.network):
+            return
+        try:
+            with open(" ".join(args[1:]), "rb") as fh:
+                data = fh.read(self.app.config.media.max_bytes + 1)
+        except OSError:
+            self.say("That file could not be read.")
+            return
+        found = await bank.hash_download(data)
+        if found is None:
+            return
+        out = await bank.check(self.here, self.world.ref(m), self.world.user(self.me), [found[0]], sizes=[found[1]])
+        if out.actions:
+            await self.app.runtime.run(out)
 
     async def report(self, text: str, message_id: str | None) -> None:
         snapshot = None

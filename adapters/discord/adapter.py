@@ -314,6 +314,10 @@ class DiscordAdapter(DiscordMembers, DiscordModeration, DiscordMedia, DiscordAut
         async def resources(interaction: discord.Interaction, country: Optional[str] = None) -> None:
             await ad.cmd_resources(interaction, country)
 
+        @app_commands.command(name="protect", description=text("protect_command"))
+        async def protect(interaction: discord.Interaction) -> None:
+            await ad.cmd_protect(interaction)
+
         async def report_message(interaction: discord.Interaction, message: discord.Message) -> None:
             await ad.ctx_report_message(interaction, message)
 
@@ -322,6 +326,7 @@ class DiscordAdapter(DiscordMembers, DiscordModeration, DiscordMedia, DiscordAut
 
         tree.add_command(report, guilds=guilds)
         tree.add_command(resources, guilds=guilds)
+        tree.add_command(protect, guilds=guilds)
         tree.add_command(app_commands.ContextMenu(name=text("report_message_menu"), callback=report_message), guilds=guilds)
         remove_menu = app_commands.ContextMenu(name="Remove & block media", callback=remove_block)
         remove_menu.default_permissions = discord.Permissions(manage_messages=True)

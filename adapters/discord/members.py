@@ -187,6 +187,13 @@ class DiscordMembers:
             text = body + "\n\n" + self.mt("resources_also_dm", self.locale(interaction))
         await self.reply(interaction, text)
 
+    async def cmd_protect(self, interaction: discord.Interaction) -> None:
+        """/protect: the offer and a one-time link, only to the member (ephemeral)."""
+        await self.defer(interaction)
+        community = await self.member_community(interaction)
+        out = await self.app.service.protect_request(user_ref(interaction.user), community, self.locale(interaction))
+        await self.answer_member(interaction, out)
+
     async def on_answer_button(self, interaction: discord.Interaction, question: str, value: str, label: str) -> None:
         loc = self.locale(interaction)
         if not await self.app.service.is_current_question(user_ref(interaction.user), question):

@@ -46,6 +46,9 @@ class MatrixMessaging:
             out.reply = ""  # the resources arrive as the private message itself
             await self._member_finish(room_id, out)
             return
+        if low == "!protect":  # the offer and a one-time link, in this DM
+            await self._member_finish(room_id, await self.svc.protect_request(user, COMMUNITY, self.locale))
+            return
         if low.startswith(PREFIX):
             await self._send_notice(room_id, self.svc.t("matrix.team_commands_elsewhere", self.locale))
             return

@@ -89,7 +89,7 @@ async def start_http(app) -> HttpListener | None:
     if cfg.public_url:  # the "protect my pictures" page (safety_bot/protect)
         from ..protect.page import ProtectPage
 
-        ProtectPage(app.service).mount(listener)
+        ProtectPage(app).mount(listener)
     await listener.start()
     app.on_close(listener.stop)
     return listener

@@ -15,7 +15,6 @@ import secrets
 from dataclasses import dataclass
 
 from ..domain import Case, UserRef
-from ..followup import victim_of
 
 LINK_MINUTES = 30
 FLAG = "protect_links"
@@ -72,7 +71,7 @@ def check(case: Case | None, secret: str, now: float) -> tuple[Grant | None, str
 
 
 def _parties(case: Case) -> set[str]:
-    victim = victim_of(case)
+    victim = UserRef.from_dict(case.flags.get("victim"))  # the person a friend's report is about
     return {u.key for u in (case.reporter, victim) if u is not None}
 
 

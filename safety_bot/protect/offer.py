@@ -13,6 +13,14 @@ from ..store import StoreUnavailable
 from . import links
 
 
+class ProtectRequests:
+    """Mixed into SafetyService: the adapters' entry point."""
+
+    async def protect_request(self, user: UserRef, community: str, locale: str | None = None) -> Outcome:
+        """`/protect`, `!protect`, `protect`: the offer and a one-time link (reply privately)."""
+        return await protect_request(self, user, community, locale)
+
+
 def available(svc) -> bool:
     bank = getattr(svc, "bank", None)
     http = svc.config.http

@@ -79,8 +79,9 @@ class RateLimit:
 
 
 class ProtectPage:
-    def __init__(self, service, *, limit: RateLimit | None = None):
-        self.svc = service
+    def __init__(self, app, *, limit: RateLimit | None = None):
+        self.svc = app.service
+        self.runtime = app.runtime
         self.limit = limit or RateLimit()
         self.files = {name: _static(name) for name in STATIC}
         self.template = _static("page.html")
@@ -155,4 +156,6 @@ class ProtectPage:
         if refused is not None:
             return refused
         result = await submit.submit(self.svc, data.get("token"), data.get("items"), self.lang(request))
+        if result.outcome is not None:
+            await self.runtime.run(result.outcome)  # the team is told (queued first: never lost)
         return self._answer(result.status, result.ok, result.message, **({"added": result.added} if result.ok else {}))

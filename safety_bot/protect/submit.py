@@ -33,6 +33,7 @@ class Result:
     status: int
     message: str
     added: int = 0
+    outcome: Outcome | None = None  # what the runtime carries out (the team is told)
 
 
 def _refusal(svc, why: str, lang: str) -> Result:
@@ -147,11 +148,12 @@ async def submit(svc, token, items, lang: str) -> Result:
                     f"Case {case.number}: the member added {len(added)} entr{'y' if len(added) == 1 else 'ies'} "
                     f"to the hash bank from their own device (protect my pictures). The team has no copy of "
                     f"them. A re-upload is removed and you are told here."))
-                await svc.enqueue(Outcome(actions=out_actions, case_number=case.number))
+                out = Outcome(actions=out_actions, case_number=case.number)
+                await svc.enqueue(out)
     except StoreUnavailable:
         return Result(False, 503, svc.t("store_unavailable", lang))
     log.info("protect page: %d entries added", len(added))
-    return Result(True, 200, svc.t("protect_done", lang, count=len(added)), added=len(added))
+    return Result(True, 200, svc.t("protect_done", lang, count=len(added)), added=len(added), outcome=out)
 
 
 async def withdraw_member_entries(svc, case: Case, actor: str) -> int:

@@ -29,7 +29,7 @@ async def test_cli_order_resume_before_run_delivers_pending_actions(tmp_path, fa
         await asyncio.wait_for(adapter.ready.wait(), 60)
         assert fake.identify_count == 1  # one connection for both
         names = {c["name"] for c in fake.commands[world.haven].values()}
-        assert names == {"report", "resources", "Report message", "Remove & block media", "safety"}
+        assert names == {"report", "resources", "protect", "Report message", "Remove & block media", "safety"}
         safety = fake.commands[world.haven]["safety"]
         assert {o["name"] for o in safety["options"]} >= {
             "case", "cases", "note", "assign", "close", "ban", "unban", "remove", "warn", "strikes", "resources",

@@ -22,7 +22,7 @@
   }
 
   async function post(path, body) {
-    var res = await fetch(path, {
+    var res = await fetch(path + location.search, {  // ?lang=.. : answers in the page's language
       method: "POST", credentials: "omit", cache: "no-store", referrerPolicy: "no-referrer",
       headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
     });

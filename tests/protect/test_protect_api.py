@@ -1,0 +1,146 @@
+"""Protect my pictures without a browser: the offer on the console, the one-time link's rules (single use,
+30 minutes, bound to the member's case), the submission endpoint's checks, the bank entries, a blocked
+re-upload, and withdrawal. The page in a real browser: tests/browser/test_protect_page.py."""
+
+from __future__ import annotations
+
+import re
+
+import aiohttp
+import pytest
+
+from safety_bot.media import hash_image_file
+from tests.browser.conftest import PUBLIC_URL, local, protect_app  # noqa: F401  (fixture)
+from tests.browser.pictures import photo, save
+
+LINK = re.compile(re.escape(PUBLIC_URL) + r"/protect\?lang=(\w+)#(\S+)")
+
+
+async def offer(h, who: str = "alice") -> tuple[str, str]:
+    lines = await h.run(f"as {who}", "protect")
+    text = h.private(who, lines)
+    m = LINK.search(text)
+    assert m, text
+    return m.group(0), m.group(2)
+
+
+async def post(listener, path: str, body, **kw):
+    async with aiohttp.ClientSession() as http, http.post(listener.url + path, json=body, **kw) as resp:
+        return resp.status, await resp.json()
+
+
+def items_for(paths):
+    out = []
+    for p in paths:
+        hh = hash_image_file(p)
+        out.append({"pdq": hh.pdq, "quality": hh.quality, "md5": hh.md5})
+    return out
+
+
+async def test_offer_link_submit_reupload_removed_and_withdraw(protect_app, tmp_path):
+    h, listener = protect_app
+    link, token = await offer(h)
+    assert "never the pictures" in h.private("alice") and "30 minutes" in h.private("alice")
+    [case] = await h.store.list_cases("cafe")
+    assert case.reporter.id == "alice" and "asked to protect their pictures" in h.team()
+    assert token not in str(case.flags) and token.split(".")[1] not in str(case.flags)  # only a digest is kept
+    pics = [save(photo(i, 800, 600), tmp_path / f"mine{i}.jpg", "jpeg") for i in range(3)]
+    status, body = await post(listener, "/protect/check", {"token": token})
+    assert (status, body["ok"]) == (200, True)
+    status, body = await post(listener, "/protect/submit", {"token": token, "items": items_for(pics)})
+    assert status == 200 and body["ok"] and body["added"] == 3, body
+    entries = [e for e in await h.store.bank_entries("friends") if e.case_id == case.id]
+    assert len(entries) == 3 and {e.added_by for e in entries} == {"member (protect my pictures)"}
+    team = h.team()
+    assert "the member added 3 entries to the hash bank from their own device" in team
+    for e in entries:  # never a hash in what the team reads
+        assert e.pdq == [] or all(p not in team for p in e.pdq)
+    actions = [a.action for a in await h.store.audit_entries(case.id)]
+    assert actions.count("bank.added") == 3 and "protect.submitted" in actions and "protect.link_sent" in actions
+    # the same link again: refused kindly, nothing added
+    status, body = await post(listener, "/protect/submit", {"token": token, "items": items_for(pics[:1])})
+    assert status == 403 and not body["ok"] and "already used" in body["message"]
+    assert len([e for e in await h.store.bank_entries("friends") if e.case_id == case.id]) == 3
+    # bob posts one of them: removed, the team told, bob (not the accused) not banned
+    lines = await h.run("as bob", f"picture general {pics[1]}")
+    assert any("re-upload of banked media" in l for l in lines), lines
+    assert "Not banned automatically" in h.team()
+    [posted] = [m for m in h.console.world.messages.values() if m.author == "bob"]
+    assert posted.deleted  # removed from the channel
+    actions = [a.action for a in await h.store.audit_entries(case.id)]
+    assert "media.match_removed" in actions
+    # alice withdraws: the report and her entries go
+    lines = await h.run("as alice", "withdraw")
+    assert "unblocked" in h.private("alice", lines)
+    statuses = {e.status for e in await h.store.bank_entries("friends") if e.case_id == case.id}
+    assert statuses == {"withdrawn"}
+    actions = [a.action for a in await h.store.audit_entries(case.id)]
+    assert actions.count("bank.withdrawn") == 3
+    lines = await h.run("as bob", f"picture general {pics[2]}")
+    assert not any("re-upload" in l for l in lines)
+
+
+async def test_expired_foreign_and_malformed_links_are_refused_kindly(protect_app, tmp_path):
+    h, listener = protect_app
+    _, token = await offer(h, "alice")
+    _, bobs = await offer(h, "bob")
+    pic = save(photo(5, 640, 480), tmp_path / "p.png", "png")
+    good = items_for([pic])
+    # a foreign token: bob's secret on alice's case, a made-up one, a malformed one
+    alice_case, bob_secret = token.split(".")[0], bobs.split(".")[1]
+    for bad in (f"{alice_case}.{bob_secret}", f"{alice_case}.{'A' * 32}", "nonsense", 12, None):
+        status, body = await post(listener, "/protect/submit", {"token": bad, "items": good})
+        assert status == 403 and "does not work" in body["message"], (bad, body)
+    # bad items: nothing added, a clear message
+    for items in ([], [{"pdq": "zz", "quality": 90, "md5": "0" * 32}], [{"pdq": "0" * 64}], "x",
+                  [{"pdq": "0" * 64, "quality": 101, "md5": "0" * 32}], good * 0 + [{"video_md5": "g" * 32}],
+                  [{"pdq": "0" * 64, "quality": 90, "md5": "0" * 32, "image": "AAAA"}]):
+        status, body = await post(listener, "/protect/submit", {"token": token, "items": items})
+        assert status == 400 and "nothing was saved" in body["message"], items
+    assert await h.store.bank_entries("friends") == []
+    # too large a body, wrong content type
+    async with aiohttp.ClientSession() as http:
+        async with http.post(listener.url + "/protect/submit", data=b"x" * 20000,
+                             headers={"Content-Type": "application/json"}) as resp:
+            assert resp.status == 413
+        async with http.post(listener.url + "/protect/submit", data=b"token=1") as resp:
+            assert resp.status == 415
+    # expired: 31 minutes later
+    h.offset[0] += 31 * 60
+    status, body = await post(listener, "/protect/submit", {"token": token, "items": good})
+    assert status == 403 and "expired" in body["message"]
+    assert await h.store.bank_entries("friends") == []
+    # the still-valid link still works once a new one is asked for
+    _, fresh = await offer(h, "alice")
+    status, body = await post(listener, "/protect/submit", {"token": fresh, "items": good})
+    assert status == 200 and body["added"] == 1
+
+
+async def test_german_page_and_headers(protect_app):
+    h, listener = protect_app
+    async with aiohttp.ClientSession() as http:
+        async with http.get(listener.url + "/protect?lang=de") as resp:
+            html = await resp.text()
+            csp = resp.headers["Content-Security-Policy"]
+    assert "Deine Bilder verlassen nie dein Gerät." in html and '<html lang="de">' in html
+    assert "default-src 'none'" in csp and "script-src 'self'" in csp and "connect-src 'self'" in csp
+    assert "http://" not in html.replace('http-equiv', '') and "https://" not in html  # no third-party resource
+
+
+async def test_offer_when_not_set_up(h):
+    lines = await h.run("as alice", "protect")
+    assert "not set up in this community" in h.private("alice", lines)
+    assert await h.store.list_cases("cafe") == []
+
+
+async def test_first_aid_choice_e_offers_the_link_on_the_existing_case(protect_app):
+    h, listener = protect_app
+    lines = await h.run("as alice", "report someone says they will post my pictures unless I pay")
+    first = h.private("alice", lines)
+    assert "E) Protect my pictures" in first
+    lines = await h.run("dm e")
+    text = h.private("alice", lines)
+    assert LINK.search(text) and "never the pictures" in text
+    cases = await h.store.list_cases("cafe")
+    assert len(cases) == 1  # the link is for the open case, no new one
+    assert LINK.search(text).group(2).split(".")[0] == str(cases[0].id)
