@@ -118,7 +118,7 @@ class MediaBank:
                         network=case.network, category=category_for(case.category), status=ACTIVE,
                         quality=int(h.quality), added_by=actor, added_at=now, pdq=list(h.bank_hashes()),
                         sha256=h.sha256, md5=h.md5, case_id=case.id, case_number=case.number,
-                        community=case.community))
+                        community=case.community, kind="video" if h.video else "image"))
                     added.append(entry)
                     low += h.quality < self.cfg.min_quality
                     await self.service.audit(actor, "bank.added", case.community, case, entry=entry.id,
@@ -268,7 +268,7 @@ class MediaBank:
                     atts = []
                     for i, h in enumerate(media):
                         size = int(sizes[i]) if sizes is not None and i < len(sizes) else 0
-                        atts.append(AttachmentMeta(content_type=f"image/{h.format.lower()}" if h.format else "",
+                        atts.append(AttachmentMeta(content_type=f"{'video' if h.video else 'image'}/{h.format.lower()}" if h.format else "",
                                                    size=size, width=h.width or None, height=h.height or None,
                                                    sha256=h.sha256, md5=h.md5, pdq=h.pdq,
                                                    pdq_quality=h.quality).to_dict())

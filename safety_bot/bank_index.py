@@ -38,6 +38,8 @@ class _Info:
     case_number: int | None
     community: str
     category: str
+    kind: str = "image"  # image | video
+    frames: int = 0  # a banked video's frames (its stored hashes)
 
 
 @dataclass
@@ -106,7 +108,8 @@ class BankIndex:
             m.add(e.id, e.pdq)
         if e.sha256 or e.md5:
             m.add_exact(e.id, e.sha256, e.md5)
-        self._info[e.id] = _Info(e.network, e.quality, e.case_id, e.case_number, e.community, e.category)
+        self._info[e.id] = _Info(e.network, e.quality, e.case_id, e.case_number, e.community, e.category,
+                                 e.kind, len(set(e.pdq)) if e.kind == "video" else 0)
 
     def unload(self, entry_id: int) -> None:
         info = self._info.pop(entry_id, None)
@@ -151,6 +154,9 @@ class BankIndex:
             for entry_id in matcher.query_exact(h.sha256, h.md5):
                 if entry_id in self._info:
                     hits.append(_Hit(entry_id, "remove", 0, True, i))
+            if h.video:
+                hits.extend(video_hits(matcher, self._info, h, i, cfg, radius))
+                continue
             queries = h.query_hashes()
             quality = {h.pdq: h.quality}
             for fh, fq in h.frame_hashes:
@@ -168,10 +174,14 @@ class BankIndex:
 
     # ------------------------------------------------------------------ hashing (for adapters)
     async def hash_bytes(self, data: bytes, *, with_variants: bool = False) -> "MediaHashes":
-        """Hash image bytes held in memory, in a worker thread, with the configured limits.
-        Raises `MediaError` for anything that is not a readable image (the reason is safe to log)."""
+        """Hash image or video bytes held in memory, in a worker thread, with the configured limits (a
+        video is recognised by its first bytes; `media.max_video_bytes` applies to it). Raises
+        `MediaError` for anything that is not a readable image or video (the reason is safe to log)."""
         from .media import hash_image_bytes
+        from .media.video import hash_video_bytes, is_video
 
+        if is_video(data):
+            return await asyncio.to_thread(hash_video_bytes, data, max_bytes=self.cfg.max_video_bytes)
         return await asyncio.to_thread(hash_image_bytes, data, max_bytes=self.cfg.max_bytes,
                                        max_pixels=self.cfg.max_pixels, with_variants=with_variants)
 
@@ -185,8 +195,38 @@ class BankIndex:
         try:
             return await self.hash_bytes(data, with_variants=with_variants), len(data)
         except MediaError as exc:
-            log.info("an image could not be hashed (%s)", exc.reason)
+            log.info("an image or video could not be hashed (%s)", exc.reason)
             return None
+
+
+def video_hits(matcher, infos: dict[int, _Info], h: "MediaHashes", media_index: int, cfg: "MediaConfig",
+               radius: int) -> list[_Hit]:
+    """Hits of one video (rule: `safety_bot.media.video`): each usable frame is looked up on its own; a
+    banked video is hit when enough frames match it, a banked picture when any frame does."""
+    from .media.video import video_frames_match
+
+    frames = [f for f, q in h.frame_hashes if q >= cfg.min_quality]
+    near: dict[int, list[int]] = {}  # entry id -> best distance of each query frame that came within the radius
+    for f in frames:
+        for m in matcher.query(f, radius):
+            near.setdefault(m.entry_id, []).append(m.distance)
+    hits: list[_Hit] = []
+    for entry_id, dists in sorted(near.items()):
+        info = infos.get(entry_id)
+        if info is None or info.quality < cfg.min_quality:
+            continue
+        removed = sum(d <= cfg.remove_distance for d in dists)
+        if info.kind == "video":
+            if video_frames_match(removed, len(frames), info.frames):
+                hits.append(_Hit(entry_id, "remove", min(dists), False, media_index))
+            elif video_frames_match(sum(d <= cfg.flag_distance for d in dists), len(frames), info.frames) \
+                    and radius >= cfg.flag_distance:
+                hits.append(_Hit(entry_id, "flag", min(dists), False, media_index))
+        elif removed:
+            hits.append(_Hit(entry_id, "remove", min(dists), False, media_index))
+        elif radius >= cfg.flag_distance and min(dists) <= cfg.flag_distance:
+            hits.append(_Hit(entry_id, "flag", min(dists), False, media_index))
+    return hits
 
 
 def _media_available() -> bool:

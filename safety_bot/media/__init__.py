@@ -3,6 +3,7 @@
 Platform-neutral: nothing here imports a chat platform library. Typical use::
 
     hashes = hash_image_bytes(data)                      # MediaError on bad input
+    hashes = hash_video_bytes(data)                      # videos (is_video(data)): frames ~1/s, MD5
     matcher.add(entry_id, hashes.bank_hashes())          # when banking (with_variants=True)
     matcher.add_exact(entry_id, hashes.sha256, hashes.md5)
     for m in matcher.query_many(hashes.query_hashes()):  # when checking an upload
@@ -30,6 +31,7 @@ from .hashing import (
     is_pdq_hex,
 )
 from .matcher import FLAG_DISTANCE, REMOVE_DISTANCE, HashMatcher, Match, MultiMatch, classify
+from .video import hash_video_bytes, is_video, video_frames_match
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
@@ -50,5 +52,8 @@ __all__ = [
     "hamming",
     "hash_image_bytes",
     "hash_image_file",
+    "hash_video_bytes",
     "is_pdq_hex",
+    "is_video",
+    "video_frames_match",
 ]

@@ -97,9 +97,15 @@ R_BOMB = "too many pixels (decompression bomb)"
 R_TRUNCATED = "truncated file"
 R_MALFORMED = "malformed image"
 R_UNREADABLE = "cannot read file"
+# Videos (video.py)
+R_NOT_VIDEO = "not a video"
+R_TOO_LONG = "video too long"
+R_TOO_MANY_FRAMES = "too many video frames"
+R_MALFORMED_VIDEO = "malformed video"
 #: Every value ``MediaError.reason`` can take.
 MEDIA_ERROR_REASONS = frozenset(
-    {R_TOO_LARGE, R_EMPTY, R_NOT_IMAGE, R_UNSUPPORTED, R_BOMB, R_TRUNCATED, R_MALFORMED, R_UNREADABLE}
+    {R_TOO_LARGE, R_EMPTY, R_NOT_IMAGE, R_UNSUPPORTED, R_BOMB, R_TRUNCATED, R_MALFORMED, R_UNREADABLE,
+     R_NOT_VIDEO, R_TOO_LONG, R_TOO_MANY_FRAMES, R_MALFORMED_VIDEO}
 )
 
 

@@ -83,6 +83,8 @@ class MediaHashes:
     format: str = ""  # "JPEG", "PNG", "GIF", "WEBP", ... (as Pillow names it)
     width: int = 0  # of the original, after EXIF orientation
     height: int = 0
+    video: bool = False  # a video (video.py): frame_hashes are frames sampled about once per second
+    duration: float = 0.0  # seconds (videos)
 
     @property
     def animated(self) -> bool:

@@ -38,6 +38,7 @@ class BankEntry:
     community: str = ""
     updated_at: float = 0.0
     id: int | None = None
+    kind: str = "image"  # image | video (a video's pdq list is its sampled frames, in order)
 
 
 BANK_STATUSES = ("active", "suspended", "withdrawn")

@@ -191,6 +191,13 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         CREATE INDEX shared_list_items_by_entry ON shared_list_items (entry_id);
         """,
     ),
+    (
+        5,
+        "bank entry kind (image or video)",
+        """
+        ALTER TABLE bank_entries ADD COLUMN kind TEXT NOT NULL DEFAULT 'image';
+        """,
+    ),
 ]
 
 LATEST = MIGRATIONS[-1][0]

@@ -196,6 +196,13 @@ PG_MIGRATIONS: list[tuple[int, str, str]] = [
         CREATE INDEX shared_list_items_by_entry ON shared_list_items (entry_id);
         """,
     ),
+    (
+        5,
+        "bank entry kind (image or video)",
+        """
+        ALTER TABLE bank_entries ADD COLUMN kind TEXT NOT NULL DEFAULT 'image';
+        """,
+    ),
 ]
 
 PG_LATEST = PG_MIGRATIONS[-1][0]

@@ -11,11 +11,12 @@ from .sqlite_common import _j
 class BankMixin:
     # ---------------------------------------------------------------- exposed-media hash bank
     _BANK_META = ("id, network, category, status, quality, case_id, case_number, community, added_by, added_at, "
-                  "updated_at")
+                  "updated_at, kind")
 
     def _bank(self, r, hashes=None) -> BankEntry:
         entry = BankEntry(id=r[0], network=r[1], category=r[2], status=r[3], quality=r[4], case_id=r[5],
-                          case_number=r[6], community=r[7], added_by=r[8], added_at=r[9], updated_at=r[10])
+                          case_number=r[6], community=r[7], added_by=r[8], added_at=r[9], updated_at=r[10],
+                          kind=r[11] or "image")
         if hashes is not None:
             pdq = self._dec(hashes[0])
             entry.pdq = json.loads(pdq) if pdq else []
@@ -26,10 +27,10 @@ class BankMixin:
         entry.updated_at = entry.updated_at or entry.added_at
         entry.id = await self._write(
             "INSERT INTO bank_entries (network, category, status, quality, pdq, sha256, md5, case_id, case_number, "
-            "community, added_by, added_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "community, added_by, added_at, updated_at, kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (entry.network, entry.category, entry.status, entry.quality, self._enc(_j(list(entry.pdq))),
              self._enc(entry.sha256), self._enc(entry.md5), entry.case_id, entry.case_number, entry.community,
-             entry.added_by, entry.added_at, entry.updated_at))
+             entry.added_by, entry.added_at, entry.updated_at, entry.kind))
         return entry
 
     async def get_bank_entry(self, entry_id, *, with_hashes=True):
@@ -51,7 +52,7 @@ class BankMixin:
             sql += f" AND id IN ({','.join('?' * len(ids))})"
             params.extend(int(i) for i in ids)
         rows = await self._rows(sql + " ORDER BY id", params)
-        return [self._bank(r, r[11:14] if with_hashes else None) for r in rows]
+        return [self._bank(r, r[12:15] if with_hashes else None) for r in rows]
 
     async def set_bank_status(self, entry_id, status, at):
         await self._write("UPDATE bank_entries SET status=?, updated_at=? WHERE id=?", (status, at, entry_id))

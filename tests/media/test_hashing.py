@@ -25,6 +25,7 @@ from safety_bot.media import (
     hash_image_file,
     is_pdq_hex,
 )
+from safety_bot.media.video import VIDEO_REASONS
 from safety_bot.media.decode import (
     R_BOMB,
     R_EMPTY,
@@ -39,7 +40,7 @@ from safety_bot.media.decode import (
 MATCH = 31  # Meta's PDQ match threshold
 DISTINCT = 52  # distinct images must be further apart than our "flag" radius
 REASONS = {R_BOMB, R_EMPTY, R_MALFORMED, R_NOT_IMAGE, R_TOO_LARGE, R_TRUNCATED, R_UNREADABLE, R_UNSUPPORTED}
-assert REASONS == MEDIA_ERROR_REASONS
+assert REASONS | VIDEO_REASONS == MEDIA_ERROR_REASONS
 
 
 # -- generated test images ---------------------------------------------------------------------
