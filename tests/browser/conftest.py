@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.discord.conftest import fake, world  # noqa: F401  (the fake Discord, for the Discord page test)
+
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]

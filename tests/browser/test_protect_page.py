@@ -149,3 +149,46 @@ async def test_german_page_expired_and_foreign_links(protect_app, browser, tmp_p
     assert await h.store.bank_entries("friends") == []
     watch.check()
     watch3.check()
+
+
+async def test_on_discord_protect_link_page_and_a_reupload_removed(tmp_path, browser, fake, world):
+    """/protect on the fake Discord (real discord.py client): the link arrives ephemerally, the member
+    blocks pictures on the page, another member's upload of one of them is deleted and the team told."""
+    import yaml
+
+    from safety_bot.config import load_config
+    from safety_bot.ops.health import start_http
+    from tests.discord.conftest import contents, discord_config, ephemeral_text, running_bot
+    from tests.discord.test_adapter_media import jpeg, post_image
+    from tests.fakes.discord_server import EPHEMERAL
+
+    w = world  # the fake Discord of tests/discord (fixtures `fake`, `world`)
+    base = discord_config(tmp_path, fake, w)
+    path = tmp_path / "config-protect.yaml"
+    data = yaml.safe_load((tmp_path / "config.yaml").read_text())
+    data["http"] = {"listen": "127.0.0.1:0", "public_url": PUBLIC_URL}
+    path.write_text(yaml.safe_dump(data))
+    config = load_config(path, env={"DISCORD_TOKEN": fake.token})
+    assert config.discord.guilds == base.discord.guilds
+    async with running_bot(config) as bot:
+        listener = await start_http(bot.app)
+        try:
+            it = await fake.send_slash_command(w.haven, w.general, w.alice, "protect")
+            await it.wait_messages(1)
+            text = await fake.wait_for(lambda: (lambda t: t if LINK.search(t) else None)(ephemeral_text(it)))
+            assert all(m["flags"] & EPHEMERAL for m in it.messages) and "never the pictures" in text
+            assert not LINK.search(contents(fake.messages(w.general)))  # never in a channel
+            page, watch = await open_page(browser, LINK.search(text).group(0), listener)
+            pics, video = files_for(tmp_path)
+            await pick_send_confirm(page, watch, pics, video, "protect-discord")
+            await fake.wait_for(lambda: "from their own device" in contents(fake.messages(w.safety)))
+            # bob (not the accused) posts the night picture, saved again by his phone as JPEG
+            from PIL import Image, ImageOps
+
+            again = jpeg(ImageOps.exif_transpose(Image.open(pics[2])).convert("RGB"), 85)
+            mid, _ = await post_image(fake, w.general, w.bob, again, "look", "IMG_0001.jpg")
+            await fake.wait_for(lambda: mid in fake.deleted_message_ids, 60, "the re-upload to be removed")
+            await fake.wait_for(lambda: "re-upload of banked media" in contents(fake.messages(w.safety)))
+            assert w.bob not in fake.bans(w.haven)  # remove and tell the team: no automatic ban
+        finally:
+            await listener.stop()

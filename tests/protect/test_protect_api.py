@@ -144,3 +144,24 @@ async def test_first_aid_choice_e_offers_the_link_on_the_existing_case(protect_a
     cases = await h.store.list_cases("cafe")
     assert len(cases) == 1  # the link is for the open case, no new one
     assert LINK.search(text).group(2).split(".")[0] == str(cases[0].id)
+
+
+async def test_rate_limited_kindly_and_nothing_but_counts_in_the_log(protect_app, tmp_path, caplog):
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    h, listener = protect_app
+    _, token = await offer(h)
+    pics = [save(photo(40 + i, 640, 480), tmp_path / f"q{i}.jpg", "jpeg") for i in range(2)]
+    items = items_for(pics)
+    status, body = await post(listener, "/protect/submit", {"token": token, "items": items})
+    assert status == 200
+    seen = []
+    for _ in range(25):
+        seen.append(await post(listener, "/protect/check", {"token": "1." + "B" * 32}))
+    assert seen[0][0] == 403 and seen[-1][0] == 429
+    assert "wait a minute" in seen[-1][1]["message"]
+    log = caplog.text
+    assert "2 entries added" in log and "refused by the rate limit" in log
+    secret = token.split(".")[1]
+    assert secret not in log and all(i["pdq"] not in log and i["md5"] not in log for i in items)
