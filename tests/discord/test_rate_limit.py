@@ -23,8 +23,10 @@ async def test_the_fake_answers_429_over_the_global_limit_and_discord_py_waits_i
         users = await asyncio.gather(*(client.fetch_user(world.alice) for _ in range(45)))
     assert {u.name for u in users} == {"alice"}  # every request answered in the end
     assert fake.rate_limited > 0  # an unpaced client meets the limit...
-    limited = [r for r in fake.requests if r.status == 429]
-    assert limited and all(r.response["global"] is True and r.response["retry_after"] > 0 for r in limited)
+    assert len(fake.limited) == fake.rate_limited and all(r.status == 429 for r in fake.limited)
+    assert all(r.response["global"] is True and r.response["retry_after"] > 0 for r in fake.limited)
+    assert all(r.status != 429 for r in fake.requests)  # what was refused did not happen
+    assert len(fake.requests_to("GET", rf"/users/{world.alice}")) == 45  # each fetch carried out once
     assert fake.peak_per_second(since) <= 20  # ...and the fake never accepted more than the limit
 
 

@@ -209,6 +209,7 @@ class FakeDiscord(AutoModFake):
         self.global_rate_limit: Optional[int] = 50
         self.request_times: list[float] = []
         self.rate_limited = 0  # 429s answered for the global limit
+        self.limited: list[Recorded] = []  # the requests answered with that 429 (not in `requests`)
         self._recent: collections.deque = collections.deque()
         self.enforce_message_content_intent = True
         self._dm_by_user: dict[int, int] = {}
@@ -888,9 +889,10 @@ class FakeDiscord(AutoModFake):
         reason = request.headers.get("X-Audit-Log-Reason")
         rec = Recorded(request.method, "/" + request.match_info["tail"], dict(request.query), body,
                        CIMultiDict(request.headers), urllib.parse.unquote(reason) if reason else None, files)
-        self.requests.append(rec)
         if (limited := self._global_limit(rec)) is not None:
+            self.limited.append(rec)  # not carried out, as at Discord: kept apart from `requests`
             return limited
+        self.requests.append(rec)
         try:
             result = await self._route(rec)
             rec.status, rec.response = (204, None) if result is None else (200, result)
