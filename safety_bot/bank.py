@@ -156,8 +156,23 @@ class MediaBank:
         into memory (None for one that could not be read). They are hashed with variants and banked on the
         case. Returns the summary for the moderator. Never raises: the removal goes ahead whatever happens."""
         try:
-            found = await asyncio.gather(*(self.hash_download(data, with_variants=True) for data in await read_images()))
-            out = await self.bank_removed(action, [f[0] for f in found if f is not None], platform)
+            from .media import MediaError
+
+            async def one(data):
+                if data is None:
+                    return None, None
+                try:
+                    return await self.hash_bytes(data, with_variants=True), None
+                except MediaError as exc:  # e.g. a video longer than the limit: the moderator is told why
+                    log.info("an image or video could not be hashed (%s)", exc.reason)
+                    return None, exc.reason
+
+            found = await asyncio.gather(*(one(data) for data in await read_images()))
+            out = await self.bank_removed(action, [h for h, _ in found if h is not None], platform)
+            refused = sorted({reason for _, reason in found if reason})
+            if refused:
+                count = sum(1 for _, reason in found if reason)
+                return (out.reply + f" {count} file(s) could not be added to the hash bank ({', '.join(refused)}).").strip()
             return out.reply
         except Exception as exc:  # never lose the removal over the bank
             log.error("banking the images of a removed message failed (%s)", exc.__class__.__name__)

@@ -33,7 +33,7 @@ HELP_TEMPLATE = """Console commands (you play every part):
   consent yes|no | withdraw    share the evidence or not; take your report back
   resources [country]          ask for places that can help
   protect                      block your own pictures here (a one-time link to a page on your device)
-  picture <channel> <file>     post a picture file in a channel (the hash bank checks it)
+  picture <channel> <file>     post a picture or video file in a channel (the hash bank checks it)
   locale en|de                 the language you speak to the bot
   Safety team (from the command registry; you may prefix these with 'safety ' or '/safety '):
 {team}
@@ -289,7 +289,7 @@ class ConsoleAdapter:
             return
         try:
             with open(" ".join(args[1:]), "rb") as fh:
-                data = fh.read(self.app.config.media.max_bytes + 1)
+                data = fh.read(max(self.app.config.media.max_bytes, self.app.config.media.max_video_bytes) + 1)
         except OSError:
             self.say("That file could not be read.")
             return

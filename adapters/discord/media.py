@@ -1,5 +1,5 @@
-"""The Discord adapter's media side: images in protected channels are read into memory, hashed and
-checked against the hash bank; "Remove & block" banks a message's images before it is deleted. Part of
+"""The Discord adapter's media side: images and videos in protected channels are read into memory, hashed
+and checked against the hash bank; "Remove & block" banks a message's images and videos before it is deleted. Part of
 :class:`DiscordAdapter` (a mixin)."""
 
 import asyncio
@@ -15,6 +15,7 @@ from .render import PLATFORM, message_ref, user_ref
 
 log = logging.getLogger("adapters.discord.adapter")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".tif", ".tiff", ".heic", ".avif")
+VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".3gp", ".webm", ".mkv", ".avi")
 
 
 class DiscordMedia:
@@ -63,20 +64,29 @@ class DiscordMedia:
         out = []
         for a in message.attachments:
             ctype = (a.content_type or "").split(";")[0].strip().lower()
-            if ctype.startswith("image/") or (not ctype and (a.filename or "").lower().endswith(IMAGE_SUFFIXES)):
+            name = (a.filename or "").lower()
+            if ctype.startswith(("image/", "video/")) or (not ctype and name.endswith(IMAGE_SUFFIXES + VIDEO_SUFFIXES)):
                 out.append(a)
         return out
+
+    @staticmethod
+    def _is_video(attachment) -> bool:
+        ctype = (attachment.content_type or "").split(";")[0].strip().lower()
+        return ctype.startswith("video/") or (not ctype and (attachment.filename or "").lower().endswith(VIDEO_SUFFIXES))
 
     async def _read_and_hash(self, attachment, *, with_variants: bool = False):
         """(MediaHashes, size) of one attachment read into memory, or None (too large, gone, not an image)."""
         return await self.app.bank.hash_download(await self.download(attachment), with_variants=with_variants)
 
     async def download(self, attachment) -> Optional[bytes]:
-        """The attachment's bytes, in memory, capped at media.max_bytes (the declared size is checked first,
-        then the stream is cut off). Never written anywhere."""
-        limit = self.app.config.media.max_bytes
+        """The attachment's bytes, in memory, capped at media.max_bytes (media.max_video_bytes for a video; the
+        declared size is checked first, then the stream is cut off). Never written anywhere."""
+        video = self._is_video(attachment)
+        limit = self.app.config.media.max_video_bytes if video else self.app.config.media.max_bytes
+        too_large = "a video attachment is larger than media.max_video_bytes; not checked" if video else \
+            "an attachment is larger than media.max_bytes; not checked"
         if (attachment.size or 0) > limit:
-            log.info("an attachment is larger than media.max_bytes; not checked")
+            log.info(too_large)
             return None
         if self._cdn is None or self._cdn.closed:
             self._cdn = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20, sock_connect=5))
@@ -89,7 +99,7 @@ class DiscordMedia:
                 async for chunk in resp.content.iter_chunked(65536):
                     buf += chunk
                     if len(buf) > limit:
-                        log.info("an attachment is larger than media.max_bytes; not checked")
+                        log.info(too_large)
                         return None
                 return bytes(buf)
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:

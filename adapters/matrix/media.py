@@ -64,9 +64,11 @@ class MatrixMedia:
         """The image's bytes in memory (authenticated media API), decrypted when the media is encrypted.
         The declared size is checked first, then the stream is cut off at media.max_bytes. Never written
         anywhere, never cached."""
-        limit = self.app.config.media.max_bytes
+        limit = self.app.config.media.max_video_bytes if img.video else self.app.config.media.max_bytes
+        too_large = "matrix: a video is larger than media.max_video_bytes; not checked" if img.video else \
+            "matrix: an image is larger than media.max_bytes; not checked"
         if img.size is not None and img.size > limit:
-            log.info("matrix: an image is larger than media.max_bytes; not checked")
+            log.info(too_large)
             return None
         path = f"/_matrix/client/v1/media/download/{_q(img.server)}/{_q(img.media_id)}"
         headers = {"Authorization": f"Bearer {self.client.access_token}"}
@@ -80,12 +82,12 @@ class MatrixMedia:
                         log.info("matrix: an image could not be downloaded (HTTP %s)", resp.status)
                         return None
                     if (resp.content_length or 0) > limit:
-                        log.info("matrix: an image is larger than media.max_bytes; not checked")
+                        log.info(too_large)
                         return None
                     async for chunk in resp.content.iter_chunked(65536):
                         buf += chunk
                         if len(buf) > limit:
-                            log.info("matrix: an image is larger than media.max_bytes; not checked")
+                            log.info(too_large)
                             return None
                     complete = True
                 finally:

@@ -106,19 +106,22 @@ class ImageMedia:
     """Where an image message's file is, for reading it into memory: never stored, logged or shown.
     `file` holds the decryption info of encrypted media (key, iv, hash) and lives only as long as the check."""
 
-    __slots__ = ("server", "media_id", "mimetype", "size", "file")
+    __slots__ = ("server", "media_id", "mimetype", "size", "file", "video")
 
-    def __init__(self, server: str, media_id: str, mimetype: str, size: int | None, file: dict | None):
+    def __init__(self, server: str, media_id: str, mimetype: str, size: int | None, file: dict | None,
+                 video: bool = False):
         self.server, self.media_id, self.mimetype, self.size, self.file = server, media_id, mimetype, size, file
+        self.video = video  # a video (m.video, or a file with a video mimetype): media.max_video_bytes applies
 
     def __repr__(self) -> str:  # no media id, no key material, even in a traceback
-        return f"ImageMedia(mimetype={self.mimetype!r}, size={self.size!r}, encrypted={self.file is not None})"
+        return (f"ImageMedia(mimetype={self.mimetype!r}, size={self.size!r}, encrypted={self.file is not None}, "
+                f"video={self.video})")
 
 
 def image_media(event_type: str, content: dict) -> ImageMedia | None:
-    """The image of a message to check against the hash bank: `m.image` and `m.sticker` events, and `m.file`
-    with an image mimetype; plain or encrypted (`file`) media. None for anything else. For an edit, pass
-    its `m.new_content`. Thumbnails are not checked."""
+    """The image or video of a message to check against the hash bank: `m.image`, `m.video` and `m.sticker`
+    events, and `m.file` with an image or video mimetype; plain or encrypted (`file`) media. None for
+    anything else. For an edit, pass its `m.new_content`. Thumbnails are not checked."""
     if not isinstance(content, dict):
         return None
     info = content.get("info") if isinstance(content.get("info"), dict) else {}
@@ -126,7 +129,9 @@ def image_media(event_type: str, content: dict) -> ImageMedia | None:
     mimetype = info.get("mimetype") or (file or {}).get("mimetype") or ""
     mimetype = mimetype.split(";")[0].strip().lower() if isinstance(mimetype, str) else ""
     msgtype = content.get("msgtype")
-    if not (event_type == "m.sticker" or msgtype == "m.image" or (msgtype == "m.file" and mimetype.startswith("image/"))):
+    video = msgtype == "m.video" or (msgtype == "m.file" and mimetype.startswith("video/"))
+    if not (video or event_type == "m.sticker" or msgtype == "m.image"
+            or (msgtype == "m.file" and mimetype.startswith("image/"))):
         return None
     uri = file.get("url") if file is not None else content.get("url")
     m = MXC.match(uri) if isinstance(uri, str) else None
@@ -138,7 +143,8 @@ def image_media(event_type: str, content: dict) -> ImageMedia | None:
                 and isinstance(hashes, dict) and isinstance(hashes.get("sha256"), str)):
             return None
     size = info.get("size")
-    return ImageMedia(m.group(1), m.group(2), mimetype, size if isinstance(size, int) and size >= 0 else None, file)
+    return ImageMedia(m.group(1), m.group(2), mimetype, size if isinstance(size, int) and size >= 0 else None, file,
+                      video)
 
 
 def _shown_content(content: Any) -> Any:

@@ -213,3 +213,28 @@ async def test_video_kind_is_stored_on_both_databases(hdb, clips):
     await hdb.app.bank.bank_from_hashes(case, [banked, pic], "console:mia")
     kinds = {e.md5: e.kind for e in await hdb.store.bank_entries(with_hashes=True)}
     assert kinds == {banked.md5: "video", pic.md5: "image"}
+
+
+async def test_a_refused_video_is_named_to_the_moderator_who_banks_it(tmp_path, clips, caplog):
+    """Remove with block on a message whose video is over media.max_video_bytes: the picture beside it is
+    banked, the moderator is told the video could not be (with the reason), the log has the reason only."""
+    h = await make_harness(tmp_path, {"media": {"max_video_bytes": 4096}})
+    try:
+        case = await open_case(h)
+        picture = encode(generate(8, 320, 240), "JPEG", quality=90)
+
+        async def read_images():
+            return [clips["original"], picture, None]
+
+        with caplog.at_level(logging.INFO):
+            reply = await h.app.bank.bank_removed_images(RemoveMessage(case_id=case.id, ref=ref("x1")), "console",
+                                                         read_images)
+        assert "Added 1 image(s) to the hash bank" in reply
+        assert "1 file(s) could not be added to the hash bank (file too large)" in reply
+        [entry] = await h.store.bank_entries(with_hashes=True)
+        assert entry.kind == "image"
+        import hashlib
+
+        assert "file too large" in caplog.text and hashlib.md5(clips["original"]).hexdigest() not in caplog.text
+    finally:
+        await h.app.__aexit__(None, None, None)
