@@ -125,7 +125,7 @@ class DiscordPlatform:
         mention = discord.AllowedMentions(roles=[discord.Object(g.safety_role)]) if ping else None
         prefix = f"<@&{g.safety_role}> " if ping else ""
         try:
-            if not channel_is_private(channel):
+            if not await self._private(channel):
                 log.warning("channel %s of guild %s is visible to @everyone: case details are not posted there; "
                             "make it private", channel_id, g.id)
                 what = f"case {a.case_number} is waiting" if a.case_number is not None else "a safety notice is waiting"
@@ -148,6 +148,18 @@ class DiscordPlatform:
         except discord.HTTPException as exc:
             return Result(FAILED, f"Discord error {exc.status}")
         return Result(OK)
+
+    async def _private(self, channel) -> bool:
+        """Whether @everyone cannot view the channel. A guild on another process's shard is not in this
+        process's cache: its @everyone permissions are read by REST."""
+        guild = getattr(channel, "guild", None)
+        if guild is None or guild.default_role is not None:
+            return channel_is_private(channel)
+        everyone = next((r for r in await self.client.http.get_roles(guild.id) if int(r["id"]) == guild.id), None)
+        base = discord.Permissions(int(everyone["permissions"])) if everyone else discord.Permissions.none()
+        view = base.view_channel or base.administrator
+        overwrite = channel.overwrites_for(discord.Object(guild.id)).view_channel
+        return not (view if overwrite is None else overwrite)
 
     # ------------------------------------------------------------------ messages
     async def _channel(self, channel_id: int):

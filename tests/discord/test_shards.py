@@ -110,3 +110,35 @@ async def test_a_sharded_bot_registers_its_commands_once_globally_from_shard_0(s
     it = await w.fake.send_slash_command(w.harbor, w.general[w.harbor], w.alice, "report")
     await it.wait_response(20)
     assert it.modal is not None  # B answered from the global registration with the report form
+
+
+async def test_a_process_posts_unban_and_timeout_in_a_guild_on_the_other_processs_shard(sharded):
+    """Process A (shard 0) acts in Harbor, which only B has in its cache: all by REST, nothing refused."""
+    from safety_bot.actions import PostToTeam, TimeoutUser, UnbanUser
+    from safety_bot.domain import UserRef
+    from safety_bot.ports import OK
+
+    w = sharded
+    assert w.a.client.get_guild(w.harbor) is None  # not in A's cache
+    before = len(w.fake.messages(w.safety[w.harbor]))
+    posted = await w.a.platform.post_to_team(PostToTeam(community=str(w.harbor), text="A notice for the team"))
+    assert posted.status == OK
+    new = w.fake.messages(w.safety[w.harbor])[before:]
+    assert "A notice for the team" in contents(new)  # the full text: the private channel was recognised
+    suspect = UserRef("discord", str(w.suspect), "suspect")
+    timed = await w.a.platform.timeout(TimeoutUser(community=str(w.harbor), user=suspect, seconds=600, reason="test"))
+    assert timed.status == OK
+    [patch] = w.fake.requests_to("PATCH", rf"/guilds/{w.harbor}/members/{w.suspect}")
+    assert patch.json["communication_disabled_until"]
+    await w.fake.send_slash_command(w.harbor, w.safety[w.harbor], w.mod, "safety",
+                                    {"member": w.suspect, "confirm": True}, subcommand="ban")
+    await w.fake.wait_for(lambda: w.suspect in w.fake.bans(w.harbor), 15)
+    unbanned = await w.a.platform.unban(UnbanUser(community=str(w.harbor), user=suspect, reason="test"))
+    assert unbanned.status == OK and w.suspect not in w.fake.bans(w.harbor)
+    # the same post when that channel is open to everyone: only a short notice, the case text held back
+    await w.fake.set_overwrite(w.safety[w.harbor], w.harbor, allow=VIEW_CHANNEL, deny=0)
+    before = len(w.fake.messages(w.safety[w.harbor]))
+    posted = await w.a.platform.post_to_team(PostToTeam(community=str(w.harbor), text="Second notice", case_number=1))
+    assert posted.status != OK
+    new = contents(w.fake.messages(w.safety[w.harbor])[before:])
+    assert "case 1 is waiting" in new and "Second notice" not in new
