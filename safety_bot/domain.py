@@ -161,6 +161,7 @@ class CaseNote:
     text: str
     at: float
     id: int | None = None
+    author_name: str = ""  # the team member's display name when they wrote it (shown to the team only)
 
 
 @dataclass

@@ -80,4 +80,5 @@ async def save(c: Ctx, case: Case | None, action: str, out: Outcome, **detail) -
 
 
 async def add_note(c: Ctx, case: Case, text: str, kind: str = "note", author: str | None = None) -> None:
-    await c.svc.store.add_note(CaseNote(case.id, author or c.actor.key, kind, text, c.svc.clock()))
+    name = c.actor.name if author is None else ""  # the display name, shown to the team with the note
+    await c.svc.store.add_note(CaseNote(case.id, author or c.actor.key, kind, text, c.svc.clock(), author_name=name))

@@ -6,18 +6,21 @@ warning may bring a timeout) in the last hour. Past it, and for any ban of more 
 accounts at once, the command does not run: it shows a short code, and another member of the safety team
 runs `confirm <code>` (in a team of one, the escalation contact does). The escalation destination is told
 each time. Confirming runs the original command as the original moderator; both are in the audit log.
-Pending confirmations are kept in memory for an hour (a restart forgets them: run the command again).
+Pending confirmations are kept in the store for an hour (encrypted, like case data), so a code survives a
+restart and works from any process of a shared PostgreSQL deployment; a code is used at most once.
 """
 
 from __future__ import annotations
 
 import importlib
+import json
 import secrets
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING
 
 from .actions import Outcome, PostToTeam
 from .commands import COMMAND_SPECS, ModCommand
+from .domain import MessageRef, UserRef
 from .events import ModContext, Resolved
 from .plugins import command_prefix
 from .text import inert_plain
@@ -39,9 +42,24 @@ class Pending:
     at: float
     what: str
 
+    def to_json(self) -> str:
+        r = self.resolved
+        return json.dumps({
+            "ctx": asdict(self.ctx), "cmd": asdict(self.cmd), "at": self.at, "what": self.what,
+            "resolved": {"targets": [t.to_dict() for t in r.targets], "moderators": sorted(r.moderators),
+                         "message": r.message.to_dict() if r.message else None,
+                         "message_author": r.message_author.to_dict() if r.message_author else None}})
 
-def _pending(svc) -> dict[str, Pending]:
-    return svc.__dict__.setdefault("_two_person_pending", {})
+    @classmethod
+    def from_json(cls, text: str) -> "Pending":
+        d = json.loads(text)
+        ctx = dict(d["ctx"])
+        ctx["actor"] = UserRef(**ctx["actor"])
+        r = d["resolved"]
+        resolved = Resolved(targets=[UserRef(**t) for t in r["targets"]], moderators=set(r["moderators"]),
+                            message=MessageRef.from_dict(r["message"]),
+                            message_author=UserRef.from_dict(r["message_author"]))
+        return cls(ModContext(**ctx), ModCommand(**d["cmd"]), resolved, d["at"], d["what"])
 
 
 async def actions_last_hour(c: "Ctx") -> int:
@@ -64,12 +82,11 @@ async def check(c: "Ctx", targets: int, what: str) -> Outcome | None:
     multi = c.cmd.name == "ban" and targets > MULTI_TARGET
     if done + targets <= limit and not multi:
         return None
-    pending = _pending(c.svc)
     now = c.svc.clock()
-    for code in [k for k, p in pending.items() if now - p.at > PENDING_SECONDS]:
-        del pending[code]
     code = secrets.token_hex(3).upper()
-    pending[code] = Pending(c.ctx, replace(c.cmd, flags=dict(c.cmd.flags)), c.r, now, what)
+    while await c.svc.store.get_confirmation(code, now) is not None:  # 16.7 million codes: a clash is rare
+        code = secrets.token_hex(3).upper()
+    pending = Pending(c.ctx, replace(c.cmd, flags=dict(c.cmd.flags)), c.r, now, what)
     why = (f"a ban of {targets} accounts at once" if multi else
            f"{done} bans, removals or warnings in the last hour (the limit is {limit})")
     com = c.svc.community(c.ctx.community)
@@ -82,6 +99,7 @@ async def check(c: "Ctx", targets: int, what: str) -> Outcome | None:
             f"Two-person rule: {inert_plain(c.actor.name or c.actor.id, limit=64)} ({inert_plain(c.actor.id, limit=80)}) "
             f"asked for {what} after {why}. It runs only when another team member confirms code {code}.")))
     async with c.svc.store.transaction():
+        await c.svc.store.put_confirmation(code, com.id, pending.to_json(), now, now + PENDING_SECONDS)
         await c.svc.audit(c.actor.key, "two_person.requested", com.id, None, command=c.cmd.name, code=code,
                           targets=targets, recent=done)
         await c.svc.enqueue(out)
@@ -92,14 +110,17 @@ async def cmd_confirm(c: "Ctx") -> Outcome:
     from . import guard
 
     code = c.cmd.text.strip().upper()
-    pending = _pending(c.svc).get(code)
-    if pending is None or pending.ctx.community != c.ctx.community or c.svc.clock() - pending.at > PENDING_SECONDS:
-        return Outcome(ok=False, reply=f"There is no pending action with the code {inert_plain(code[:12])} here. "
-                                       "Nothing was changed.")
+    none = Outcome(ok=False, reply=f"There is no pending action with the code {inert_plain(code[:12])} here. "
+                                   "Nothing was changed.")
+    found = await c.svc.store.get_confirmation(code, c.svc.clock()) if code.isalnum() and len(code) <= 12 else None
+    if found is None or found[0] != c.ctx.community:
+        return none
+    pending = Pending.from_json(found[1])
     if pending.ctx.actor.key == c.actor.key:
         return Outcome(ok=False, reply="Another member of the safety team must confirm this (in a team of one, the "
                                        "escalation contact). Nothing was changed.")
-    del _pending(c.svc)[code]
+    if not await c.svc.store.take_confirmation(code):  # another process (or press) confirmed it first
+        return none
     from .mod_context import Ctx
 
     cmd = replace(pending.cmd, flags={**pending.cmd.flags, _SECOND: True, "confirm": True})

@@ -147,7 +147,9 @@ def detail_text(library: Library, case: Case, reports, evidence, notes: list[Cas
     for n in notes:
         who = {"reply_in": "reporter", "reply_out": "team to reporter", "system": "bot"}.get(n.kind, "note")
         if n.kind in ("note", "reply_out") and ":" in (n.author or ""):  # who did it, for the team (issue 13)
-            who += f" by {inert_plain(n.author.split(':', 1)[1], limit=80)}"
+            account = n.author.split(':', 1)[1]
+            shown = f"{n.author_name} ({account})" if n.author_name and n.author_name != account else account
+            who += f" by {inert_plain(shown, limit=120)}"
         lines.append(f"[{when(n.at)}] {who}: {inert_plain(n.text, limit=1000)}")
     if strikes_line:
         lines.append(strikes_line)

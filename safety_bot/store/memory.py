@@ -29,6 +29,7 @@ class MemoryStore(MemoryListsMixin):
         self.lists: dict = {}  # shared lists (memory_lists.py)
         self.list_rows: dict = {}
         self._list_key = os.urandom(32)
+        self.confirmations: dict[str, tuple[str, str, float]] = {}  # two-person codes: community, data, expiry
         self.unavailable = False  # set by tests to simulate a locked/read-only database
         self._ids = 0
 
@@ -274,6 +275,20 @@ class MemoryStore(MemoryListsMixin):
         e = self.bank.get(entry_id)
         if e is not None:
             e.status, e.pdq, e.sha256, e.md5, e.quality, e.updated_at = "withdrawn", [], None, None, 0, at
+
+    async def put_confirmation(self, code, community, data, created_at, expires_at):
+        self._check()
+        for k in [k for k, v in self.confirmations.items() if v[2] < created_at]:
+            del self.confirmations[k]
+        self.confirmations[code] = (community, data, expires_at)
+
+    async def get_confirmation(self, code, now):
+        found = self.confirmations.get(code)
+        return (found[0], found[1]) if found and found[2] >= now else None
+
+    async def take_confirmation(self, code):
+        self._check()
+        return self.confirmations.pop(code, None) is not None
 
     async def get_value(self, key):
         return self.values.get(key)

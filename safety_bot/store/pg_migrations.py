@@ -203,6 +203,21 @@ PG_MIGRATIONS: list[tuple[int, str, str]] = [
         ALTER TABLE bank_entries ADD COLUMN kind TEXT NOT NULL DEFAULT 'image';
         """,
     ),
+    (
+        6,
+        "two-person confirmations kept in the store; note authors' display names",
+        """
+        CREATE TABLE pending_confirmations (
+            code TEXT PRIMARY KEY,
+            community TEXT NOT NULL,
+            data TEXT NOT NULL,
+            created_at DOUBLE PRECISION NOT NULL,
+            expires_at DOUBLE PRECISION NOT NULL
+        );
+        CREATE INDEX pending_confirmations_by_expiry ON pending_confirmations (expires_at);
+        ALTER TABLE notes ADD COLUMN author_name TEXT;
+        """,
+    ),
 ]
 
 PG_LATEST = PG_MIGRATIONS[-1][0]

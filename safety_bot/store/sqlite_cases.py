@@ -206,13 +206,17 @@ class CasesMixin:
                     await self._write("UPDATE notes SET text=? WHERE id=?", (self._enc(plain), nid))
 
     async def add_note(self, note: CaseNote) -> CaseNote:
-        note.id = await self._write("INSERT INTO notes (case_id, author, kind, text, at) VALUES (?, ?, ?, ?, ?)",
-                                    (note.case_id, note.author, note.kind, self._enc(note.text), note.at))
+        note.id = await self._write(
+            "INSERT INTO notes (case_id, author, kind, text, at, author_name) VALUES (?, ?, ?, ?, ?, ?)",
+            (note.case_id, note.author, note.kind, self._enc(note.text), note.at,
+             self._enc(note.author_name) if note.author_name else None))
         return note
 
     async def notes_for(self, case_id):
-        rows = await self._rows("SELECT id, case_id, author, kind, text, at FROM notes WHERE case_id=? ORDER BY id", (case_id,))
-        return [CaseNote(id=r[0], case_id=r[1], author=r[2], kind=r[3], text=self._dec(r[4]) or "", at=r[5]) for r in rows]
+        rows = await self._rows("SELECT id, case_id, author, kind, text, at, author_name FROM notes WHERE case_id=? "
+                                "ORDER BY id", (case_id,))
+        return [CaseNote(id=r[0], case_id=r[1], author=r[2], kind=r[3], text=self._dec(r[4]) or "", at=r[5],
+                         author_name=(self._dec(r[6]) or "") if r[6] else "") for r in rows]
 
     # ---------------------------------------------------------------- strikes and bans
     async def add_strike(self, strike: Strike) -> Strike:

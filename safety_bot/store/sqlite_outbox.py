@@ -55,3 +55,23 @@ class OutboxMixin:
     async def set_value(self, key, value):
         await self._write("INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value=excluded.value",
                           (key, value))
+
+    # ---------------------------------------------------------------- two-person confirmations (two_person.py)
+    async def put_confirmation(self, code: str, community: str, data: str, created_at: float, expires_at: float) -> None:
+        """A pending action waiting for a second person; `data` is stored encrypted. Expired ones are dropped."""
+        async with self._maybe_tx():
+            await self._write("DELETE FROM pending_confirmations WHERE expires_at < ?", (created_at,))
+            await self._write("INSERT INTO pending_confirmations (code, community, data, created_at, expires_at) "
+                              "VALUES (?, ?, ?, ?, ?)", (code, community, self._enc(data), created_at, expires_at))
+
+    async def get_confirmation(self, code: str, now: float) -> tuple[str, str] | None:
+        """(community, data) of an unexpired pending action, or None."""
+        rows = await self._rows("SELECT community, data FROM pending_confirmations WHERE code=? AND expires_at >= ?",
+                                (code, now))
+        return (rows[0][0], self._dec(rows[0][1])) if rows else None
+
+    async def take_confirmation(self, code: str) -> bool:
+        """Remove it; True for exactly one caller, however many processes confirm the same code at once."""
+        async with self._maybe_tx():
+            rows = await self._rows("DELETE FROM pending_confirmations WHERE code=? RETURNING code", (code,))
+        return bool(rows)

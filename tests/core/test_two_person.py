@@ -61,3 +61,65 @@ async def test_warnings_and_removals_count_each_target(tmp_path):
     assert "This removal needs a second member of the safety team" in seen
     assert not h.console.world.messages["m2"].deleted
     await h.app.__aexit__(None, None, None)
+
+
+async def _restarted(tmp_path, overrides, env=None):
+    """A second App on the same database, as after a restart (or another process of a shared deployment)."""
+    import time
+
+    from safety_bot.app import App
+    from safety_bot.config import load_config
+    from tests.harness import Harness, write_config
+
+    offset = [0.0]
+    app = App(load_config(write_config(tmp_path, overrides), env=env or {}), clock=lambda: time.time() + offset[0])
+    await app.__aenter__()
+    return Harness(app, offset)
+
+
+async def _survives(tmp_path, overrides=None, env=None):
+    from tests.harness import make_harness
+
+    overrides = {"limits": {"mod_actions_per_hour": 1}, **(overrides or {})}
+    first = await make_harness(tmp_path, overrides, sqlite=True, env=env)
+    await first.run("as mia", "ban @raider1 --confirm spam")
+    out = await first.run("ban @raider2 --confirm spam", "ban @raider3 --confirm spam")
+    codes = re.findall(r"confirm ([0-9A-F]{6})", h_replies(out, "mia"))
+    assert len(codes) == 2
+    # the codes are in the database (encrypted), not in the process
+    stored = await first.store.get_confirmation(codes[0], first.app.service.clock())
+    assert stored is not None and stored[0] == "cafe"
+    await first.app.__aexit__(None, None, None)
+    second = await _restarted(tmp_path, overrides, env)
+    try:
+        out = await second.run("as max", f"confirm {codes[0]}", f"confirm {codes[0]}")
+        seen = second.replies("max", out)
+        assert "Confirmed ban by mia" in seen and "There is no pending action" in seen
+        assert await second.store.active_ban("friends", "console:raider2") is not None
+        # a code expires after an hour: nothing runs
+        second.offset[0] += 3601
+        out = await second.run(f"confirm {codes[1]}")
+        assert "There is no pending action" in second.replies("max", out)
+        assert await second.store.active_ban("friends", "console:raider3") is None
+        # bad codes: a clear answer, nothing changed
+        out = await second.run("confirm ../../x", "confirm " + "A" * 40)
+        assert second.replies("max", out).count("There is no pending action") == 2
+    finally:
+        await second.app.__aexit__(None, None, None)
+
+
+def h_replies(lines, name):
+    return "\n".join(line for line in lines if line.startswith(f"[bot to {name}]"))
+
+
+async def test_codes_survive_a_restart_and_expire_on_sqlite(tmp_path):
+    await _survives(tmp_path)
+
+
+async def test_codes_are_shared_by_processes_on_postgresql(tmp_path, postgres_server):
+    from safety_bot.crypto import new_key_text
+    from tests.postgres_server import fresh_database
+
+    dsn = await fresh_database(postgres_server)
+    storage = {"backend": "postgres", "dsn": "${DATABASE_URL}", "key": "${SAFETY_BOT_KEY}"}
+    await _survives(tmp_path, {"storage": storage}, env={"DATABASE_URL": dsn, "SAFETY_BOT_KEY": new_key_text()})

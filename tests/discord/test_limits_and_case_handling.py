@@ -90,9 +90,9 @@ async def test_assign_to_a_named_member_and_authors_on_the_timeline_on_discord(t
         await _safety(fake, world, world.mod, "reply", {"case": 1, "text": "We are here for you."})
         await fake.wait_for(lambda: any("We are here for you." in m["content"] for m in fake.dm_messages(world.alice)))
         text = await _safety(fake, world, mod2, "case", {"case": 1})
-        # the timeline names the author by their Discord user id (team only)
-        assert f"note by {world.mod}: called the reporter" in text
-        assert f"team to reporter by {world.mod}: We are here for you." in text
+        # the timeline names the author by their display name and Discord user id (team only)
+        assert f"note by mod ({world.mod}): called the reporter" in text
+        assert f"team to reporter by mod ({world.mod}): We are here for you." in text
         # the reporter hears the team, not which moderator wrote
         dms = contents(fake.dm_messages(world.alice))
         assert "We are here for you." in dms and not re.search(r"\bmod2?\b", dms) and str(world.mod) not in dms

@@ -77,8 +77,9 @@ async def test_assign_to_a_named_member_and_authors_on_the_timeline_on_matrix(sy
     await wait_message(synapse, member, dm, body_has("We are here for you."), sender=h.bot.user_id)
     body = await _said(h, "!safety case 1", who=mod2)
     author = h.mod.user_id.replace("@", "@\u200b")  # shown inert: no mention, no ping
-    assert f"note by {author}: called the reporter" in body
-    assert f"team to reporter by {author}: We are here for you." in body
+    name = h.mod.user_id.split(":", 1)[0][1:]  # the moderator's display name (Synapse's default: the localpart)
+    assert f"note by {name} ({author}): called the reporter" in body
+    assert f"team to reporter by {name} ({author}): We are here for you." in body
     # the reporter hears the team, not which moderator wrote
     seen = "\n".join(e["content"].get("body", "") for e in await messages(synapse, member, dm))
     assert "We are here for you." in seen and h.mod.user_id not in seen and author not in seen
