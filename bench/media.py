@@ -174,6 +174,24 @@ def bench_hashing() -> list[tuple]:
     return rows
 
 
+def bench_video() -> list[tuple]:
+    """Hashing a generated video (H.264 in MP4): decode every frame, PDQ of one per second."""
+    from safety_bot.media import hash_video_bytes
+    from tests.media.videos import make_video
+
+    print("\n== video hashing (median of 3 runs; decode + PDQ of a frame per second + SHA-256 + MD5) ==")
+    rows = []
+    for seconds, size, fps in ((30, (640, 360), 30), (30, (1280, 720), 30)):
+        data = make_video(41, seconds=seconds, fps=fps, size=size)
+        h = hash_video_bytes(data)
+        t = statistics.median(timed(lambda d=data: hash_video_bytes(d), 3))
+        label = f"{seconds} s {size[0]}x{size[1]} H.264 at {fps} fps"
+        print(f"{label:34s} {len(data) / 1e6:5.2f} MB  hash {ms(t):>10s}  ({h.frames} frames sampled, "
+              f"{len(h.frame_hashes)} kept)")
+        rows.append((label, f"{len(data) / 1e6:.1f} MB", ms(t), h.frames))
+    return rows
+
+
 def pillow_reduced(data: bytes) -> Image.Image:
     """The floor: Pillow's reduced-size JPEG decode (draft) and a resize to a long side of 512 px, RGB."""
     im = Image.open(io.BytesIO(data))
@@ -438,6 +456,7 @@ def main() -> None:
     t0 = time.perf_counter()
     machine()
     hashing = bench_hashing()
+    video = bench_video()
     matching = bench_matching_peers()
     matching += bench_matching_10m() if os.environ.get("BENCH_SKIP_10M") != "1" else []
     bench_event_to_delete_fake_discord()
@@ -446,6 +465,7 @@ def main() -> None:
     record("Hashing (decode + PDQ + SHA-256 + MD5)", head + "Peers: Pillow's reduced-size decode of the same file to "
            "the same size (the floor: no hashing at all) and pdqhash on the full-size decode (the reference).\n\n"
            + table(("image", "ours", "Pillow decode <= 512 px", "ratio", "pdqhash, full image", "ratio"), hashing))
+    record("Video hashing", head + table(("video", "size", "hash (median)", "frames sampled"), video))
     if matching:
         record("Matching (one query, Hamming distance <= 31 and <= 52)", head + "Random hashes, the same ones in "
                "every matcher, queries interleaved; figures are median / p99. 'x' columns: how many times as fast "

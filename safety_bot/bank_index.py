@@ -99,7 +99,8 @@ class BankIndex:
         if m is None:
             from .media import HashMatcher
 
-            m = self._matchers[network] = HashMatcher()
+            # media.match_index off: never build the multi-index (36 bytes per hash instead of 100; scans)
+            m = self._matchers[network] = HashMatcher() if self.cfg.match_index else HashMatcher(index_from=2**62)
         return m
 
     def load_entry(self, e: BankEntry) -> None:

@@ -10,7 +10,7 @@ them against a brute-force scan):
   top of the 40 below (about 105 MB per million hashes in all).
 - a linear scan for wider radii (``media.flag_distance`` 52) and small banks: the hashes are kept as
   four uint64 *columns* (a ``(4, capacity)`` array, so the ``n x 4`` matrix of words is ``words.T``),
-  plus an int64 entry id per hash; 40 bytes per stored hash. A query first scans only words 0 and 1
+  plus an entry id per hash (int32 while every id fits, else int64); 36 bytes per stored hash. A query first scans only words 0 and 1
   (128 bits; the distance on them is a lower bound of the full distance), in cache-sized blocks, and
   completes the distance only for the few hashes that pass (about 1.5% of random hashes at radius
   52). ~3 ms per query at 1M hashes, where a plain ``bitwise_count(words ^ q).sum(axis=1)`` over a
@@ -124,7 +124,7 @@ class HashMatcher:
     def _reset(self, capacity: int) -> None:
         cap = max(_MIN_CAPACITY, int(capacity))
         self._cols = np.zeros((4, cap), dtype=np.uint64)
-        self._ids = np.full(cap, _DEAD, dtype=np.int64)
+        self._ids = np.full(cap, _DEAD, dtype=np.int32)  # int64 once an entry id needs it
         self._n = 0  # rows in use (alive + dead)
         self._index: ChunkIndex | None = None  # multi-index over rows [0, built) (mih.py)
         self._dead = 0
@@ -309,11 +309,13 @@ class HashMatcher:
             return
         need = self._n + k
         cap = self._ids.size
+        if self._ids.dtype == np.int32 and int(ids.max()) > np.iinfo(np.int32).max:
+            self._ids = self._ids.astype(np.int64)  # entry ids beyond 2**31 - 1: 8 bytes each from now on
         if need > cap:
             new_cap = max(need, int(cap * _GROWTH) + 1)
             cols = np.zeros((4, new_cap), dtype=np.uint64)
             cols[:, : self._n] = self._cols[:, : self._n]
-            new_ids = np.full(new_cap, _DEAD, dtype=np.int64)
+            new_ids = np.full(new_cap, _DEAD, dtype=self._ids.dtype)
             new_ids[: self._n] = self._ids[: self._n]
             self._cols, self._ids = cols, new_ids
         self._cols[:, self._n : need] = words.T
@@ -326,7 +328,7 @@ class HashMatcher:
         cap = max(_MIN_CAPACITY, int(n * 1.25) + 1)
         cols = np.zeros((4, cap), dtype=np.uint64)
         cols[:, :n] = self._cols[:, keep]
-        ids = np.full(cap, _DEAD, dtype=np.int64)
+        ids = np.full(cap, _DEAD, dtype=self._ids.dtype)
         ids[:n] = self._ids[keep]
         self._cols, self._ids, self._n, self._dead = cols, ids, n, 0
         self._index = None  # row numbers changed: rebuilt by the next query (or optimize())

@@ -167,3 +167,18 @@ def test_add_packed_equals_add_many_and_refuses_bad_input():
     with pytest.raises(ValueError):
         b.add_packed(np.array([-1]), words[:1])
     assert len(b) == 500
+
+
+def test_entry_ids_beyond_32_bits_widen_the_id_array():
+    m = HashMatcher(index_from=0)
+    nprng = np.random.default_rng(9)
+    words = nprng.integers(0, 2**64, (300, 4), dtype=np.uint64)
+    m.add_packed(np.arange(300), words)
+    assert m.nbytes() == m._cols.nbytes + m._ids.nbytes and m._ids.dtype == np.int32
+    big = 2**40 + 7
+    h = hexes(words[:1])[0]
+    m.add(big, [h])
+    assert m._ids.dtype == np.int64
+    assert [x.entry_id for x in m.query(h, 0)] == [0, big]
+    m.remove(0)
+    assert [x.entry_id for x in m.query(h, 31)] == [big]
