@@ -405,7 +405,7 @@ def bench_event_to_delete_fake_discord(uploads: int = 20) -> None:
                 cfg_path.write_text(yaml.safe_dump({
                     "playbooks": str(Path(__file__).resolve().parents[1] / "playbooks"),
                     "storage": {"database": str(Path(tmp) / "db.sqlite3")},
-                    "media": {"flood_matches_per_hour": 10_000},
+                    "media": {"flood_matches_per_hour": 10_000, "flood_uploaders": 10_000},
                     "discord": {"token": "${DISCORD_TOKEN}", "api_base_url": fake.api_base_url,
                                 "gateway_url": fake.gateway_url,
                                 "guilds": [{"id": gid, "safety_channel": safety, "safety_role": role,
