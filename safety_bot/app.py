@@ -110,6 +110,10 @@ class App:
                         from .lists.hash_lists import HashLists
 
                         await HashLists(self.bank).follow_due()  # followed hash lists (`safety-bot bank follow`)
+                    if leader:
+                        from .lists.ban_pools import ban_pools
+
+                        await ban_pools(self.service).tick(self.runtime)  # Discord ban pools (`bans follow`)
                     if leader and self.clock() - last_purge > 86400:
                         from .retention import purge_closed
 

@@ -281,7 +281,10 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(fn=cmd_bank)
     from .lists.cli import register as register_lists
 
-    register_lists(sub, bank_sub, with_config)  # bank import|follow|export|remove-list, bans ...
+    register_lists(sub, bank_sub, with_config)  # bank import|follow|export|remove-list
+    from .lists.ban_cli import register_bans
+
+    register_bans(sub, with_config)  # bans export|follow|list|remove-list (Discord ban pools)
     from .ops.commands import register as register_ops
 
     register_ops(sub, with_config, _load)  # backup, restore, doctor

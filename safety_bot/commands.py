@@ -45,6 +45,7 @@ class CommandSpec:
     who: str = TEAM
     case_states: tuple[str, ...] = ANY_STATE  # the case states it acts on (its handler refuses others)
     needs_target: bool = False  # a member or an id must be given
+    platforms: tuple[str, ...] = ()  # only these platforms offer it (empty: all)
 
 
 def _p(name, kind, to=None, required=False, help="", choices=()):
@@ -124,6 +125,15 @@ COMMAND_SPECS: dict[str, CommandSpec] = {s.name: s for s in (
                  _p("reason", "text", "text", required=True)), case_states=OPEN_STATES),
     CommandSpec("confirm", "confirm <code>", "Confirm another team member's action (two-person rule)",
                 "two_person:cmd_confirm", (_p("code", "text", "text", required=True),)),
+    CommandSpec("lists", "lists", "Show the shared lists: action, size, last fetch, last error", "lists.commands:cmd_lists"),
+    CommandSpec("watch", "watch <room> [--apply]", "Watch a Matrix policy list (matches shown here; --apply bans)",
+                "lists.commands:cmd_watch",
+                (_p("room", "text", "text", required=True, help="The policy room, !id:server or #alias:server"),
+                 _p("apply", "flag", "flag:apply", help="Apply its ban rules like the bot's own bans")),
+                platforms=("matrix", "console")),
+    CommandSpec("unwatch", "unwatch <room>", "Stop watching a Matrix policy list (lifts the bans it made)",
+                "lists.commands:cmd_unwatch", (_p("room", "text", "text", required=True),),
+                platforms=("matrix", "console")),
     CommandSpec("help", "help", "The list of commands", ""),
 )}
 USAGE: dict[str, str] = {name: spec.usage for name, spec in COMMAND_SPECS.items()}
@@ -182,7 +192,7 @@ def parse(line: str, prefix: str = "") -> ModCommand | ParseError:
             flags[w[2:]] = words[i + 1] if w != "--reason" else " ".join(words[i + 1:])
             i = i + 2 if w != "--reason" else len(words)
             continue
-        if w in ("--block", "--confirm", "-y", "--all", "--remove"):
+        if w in ("--block", "--confirm", "-y", "--all", "--remove", "--apply"):
             flags[w.lstrip("-").replace("y", "confirm") if w == "-y" else w[2:]] = True
             i += 1
             continue
@@ -216,6 +226,13 @@ def parse(line: str, prefix: str = "") -> ModCommand | ParseError:
         cmd.text = " ".join(rest)
         if name == "assign" and rest:
             cmd.targets = [rest[0]]  # assign N member: that member (the caller when no one is named)
+        return cmd
+    if name in ("watch", "unwatch"):  # watch <room> [--apply] / unwatch <room>
+        if len(rest) != 1:
+            return ParseError(usage(name, prefix))
+        cmd.text = rest[0]
+        return cmd
+    if name == "lists":
         return cmd
     if name in ("cases", "help"):
         cmd.flags["all"] = bool(rest and rest[0] == "all") or bool(flags.get("all"))

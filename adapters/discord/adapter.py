@@ -27,6 +27,7 @@ from .members import DiscordMembers, PendingReport
 from .moderation import DiscordModeration, PendingConfirm
 from .pacing import Pacer, pace, share
 from .platform import DiscordPlatform
+from .pools import DiscordPools
 from .render import PLATFORM, channel_is_private, chunks
 from .ui import DYNAMIC_ITEMS, LocaleTranslator, case_view, prompt_view
 
@@ -59,12 +60,15 @@ class SafetyClient(discord.Client):
     async def on_automod_rule_delete(self, rule: discord.AutoModRule) -> None:
         await self.adapter.on_automod_rule_delete(rule)
 
+    async def on_member_join(self, member: discord.Member) -> None:
+        await self.adapter.on_member_join(member)  # ban pools (pools.py)
+
 
 class ShardedSafetyClient(SafetyClient, discord.AutoShardedClient):
     """The same client over `discord.shard_ids` of `discord.shard_count` shards (several processes)."""
 
 
-class DiscordAdapter(DiscordMembers, DiscordModeration, DiscordMedia, DiscordAutoMod):
+class DiscordAdapter(DiscordMembers, DiscordModeration, DiscordMedia, DiscordAutoMod, DiscordPools):
     """`await DiscordAdapter(app).run()` runs until `close()`. `ready` is set once connected, communities
     registered, the safety channels checked and unfinished actions resumed."""
 
@@ -115,6 +119,7 @@ class DiscordAdapter(DiscordMembers, DiscordModeration, DiscordMedia, DiscordAut
         self.app.service.add_community(Community(str(g.id), PLATFORM, g.network, name,
                                                  has_escalation=bool(g.escalation_channel or g.escalation_user)))
         self.app.service.role_readers[PLATFORM] = self._holds_team_role  # roles read when needed (guard.py)
+        self._register_pools()  # which listed accounts are members (ban pools)
 
     async def _connect(self) -> None:
         from discord import gateway, http

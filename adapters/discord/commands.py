@@ -66,6 +66,6 @@ def safety_group(adapter) -> app_commands.Group:
     safety = app_commands.Group(name="safety", description="Safety team tools", guild_only=True,
                                 default_permissions=discord.Permissions(ban_members=True))
     for spec in COMMAND_SPECS.values():
-        if spec.name != "help":  # Discord lists the subcommands itself
+        if spec.name != "help" and (not spec.platforms or "discord" in spec.platforms):  # help: Discord lists them
             safety.add_command(_subcommand(adapter, spec, safety))
     return safety

@@ -40,6 +40,7 @@ from .connection import COMMUNITY, PLATFORM, MatrixConnection, MatrixError
 from .platform import MatrixPlatform
 from .sync import _KEY_NEXT_BATCH, MatrixSync
 from .text import _q
+from .watch import MatrixWatch
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ _NO_IMAGES = ("I did not open what you sent. Please never send intimate pictures
               "link to the message.")
 
 
-class MatrixAdapter(MatrixSync, MatrixModeration, MatrixMessaging, MatrixMedia, MatrixConnection):
+class MatrixAdapter(MatrixSync, MatrixWatch, MatrixModeration, MatrixMessaging, MatrixMedia, MatrixConnection):
     """`await MatrixAdapter(app).run()` runs until `await adapter.stop()`. `ready` is set once the
     bot is logged in, checked its rooms and finished its first sync."""
 
@@ -280,8 +281,14 @@ class MatrixAdapter(MatrixSync, MatrixModeration, MatrixMessaging, MatrixMedia, 
             return
         source = getattr(ev, "source", {}) or {}
         content = source.get("content", {}) if isinstance(source, dict) else {}
+        if room_id in self._media_rooms() and source.get("type") == "m.room.member":
+            await self._on_member_event(room_id, source)  # watched policy lists (watch.py)
+            return
         if room_id in self._media_rooms():
             self._queue_media_check(room_id, ev, source, content)
+            return
+        if self._policy_name(room_id) is not None:
+            await self._on_policy_event(room_id, source)
             return
         if isinstance(content, dict) and (content.get("m.relates_to") or {}).get("rel_type") == "m.replace":
             return  # an edit: never re-run a command or re-send a report
@@ -292,6 +299,7 @@ class MatrixAdapter(MatrixSync, MatrixModeration, MatrixMessaging, MatrixMedia, 
         if room_id == self.management_room:
             if isinstance(ev, RoomMessageText) and ev.body.strip().lower().startswith(PREFIX):
                 await self._on_command(sender, ev.body.strip()[len(PREFIX):].strip())
+                await self._watch_tick()  # a `watch`/`unwatch` takes effect at once
             elif isinstance(ev, MegolmEvent):
                 await self._request_key(ev)
                 await self._send_notice(room_id, f"I could not decrypt a message from {inert_plain(sender)}. "

@@ -112,6 +112,7 @@ class MatrixSync:
     async def _handle_sync(self, since: str | None, resp, initial: bool) -> None:
         for room_id, info in resp.rooms.invite.items():
             await self._on_invite(room_id, info)
+        await self._watch_tick()  # watched policy lists (watch.py): join new ones, leave dropped ones
         if initial:
             return  # the first start ever: old history is not acted on
         for room_id, info in resp.rooms.join.items():

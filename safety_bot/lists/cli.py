@@ -34,9 +34,6 @@ def register(sub, bank_sub, with_config) -> None:
     p = with_config(bank_sub.add_parser("remove-list", help="remove a hash list and withdraw everything it brought"))
     p.add_argument("list_name", metavar="NAME")
     p.set_defaults(fn=cmd_lists, lists_command="remove-list")
-    from .ban_cli import register_bans
-
-    register_bans(sub, with_config)
 
 
 def _list_options(p) -> None:

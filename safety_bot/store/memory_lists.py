@@ -67,5 +67,8 @@ class MemoryListsMixin:
         return {it.entry_id: list_id for list_id, rows in self.list_rows.items() for it in rows.values()
                 if it.entry_id in wanted}
 
+    async def active_bans(self, network):
+        return [copy.deepcopy(b) for b in self.bans if b.network == network and b.active]
+
 
 __all__ = ["MemoryListsMixin", "ListItem", "SharedList"]

@@ -71,3 +71,12 @@ class ListsMixin:
         rows = await self._rows("SELECT entry_id, list_id FROM shared_list_items WHERE entry_id IN "
                                 f"({','.join('?' * len(ids))})", [int(i) for i in ids])
         return {r[0]: r[1] for r in rows}
+
+    async def active_bans(self, network: str):
+        """Every active ban of the network (ban pools are exported from these)."""
+        from ..domain import Ban
+
+        rows = await self._rows("SELECT id, network, user_key, case_id, at, by, reason, active FROM bans "
+                                "WHERE network=? AND active=1 ORDER BY id", (network,))
+        return [Ban(id=r[0], network=r[1], user_id=r[2], case_id=r[3], at=r[4], by=r[5], reason=r[6], active=bool(r[7]))
+                for r in rows]

@@ -146,3 +146,13 @@ def nobody_pinged(fake: FakeDiscord, allowed_role_pings: dict | None = None) -> 
 async def wait_messages(fake: FakeDiscord, channel: int, count: int = 1, timeout: float = 60) -> list:
     return await fake.wait_for(lambda: (lambda ms: ms if len(ms) >= count else None)(fake.messages(channel)),
                                timeout, f"{count} message(s) in channel {channel}")
+
+
+@pytest.fixture
+def listserver():
+    """A local HTTP server serving shared lists (tests/lists/listserver.py)."""
+    from tests.lists.listserver import ListServer
+
+    s = ListServer()
+    yield s
+    s.close()

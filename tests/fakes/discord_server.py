@@ -352,6 +352,13 @@ class FakeDiscord(AutoModFake):
             "communication_disabled_until": None, "flags": 0, "pending": False, "deaf": False, "mute": False}
         return uid
 
+    async def member_joins(self, guild_id: int, user_id: Optional[int] = None, *, name: Optional[str] = None) -> int:
+        """Someone joins the server, as Discord announces it: GUILD_MEMBER_ADD (GUILD_MEMBERS intent)."""
+        uid = self.add_member(guild_id, user_id, name=name)
+        await self._dispatch("GUILD_MEMBER_ADD", {**self._member(guild_id, uid), "guild_id": str(guild_id)},
+                             intent=INTENT_GUILD_MEMBERS)
+        return uid
+
     async def set_member_roles(self, guild_id: int, user_id: int, roles: tuple) -> None:
         """Give a member new roles, as a server admin would; Discord sends GUILD_MEMBER_UPDATE (GUILD_MEMBERS
         intent) to bots that asked for it."""

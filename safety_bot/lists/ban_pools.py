@@ -1,0 +1,203 @@
+"""Discord ban pools across networks (issue 19, item 4): `safety-bot bans export --network N` and
+`bans follow FILE|URL --network N [--mode notify|apply]`.
+
+A pool file is `<user id> <reason code> <YYYY-MM-DD>` per line (fileformat.py), optionally Ed25519-signed,
+read strictly like hash lists: a bad file changes nothing and is kept as the pool's last error. What a
+listed account meets here (shown with a one-press ban, or banned, never a team member, never against the
+team's unban) is ban_lists.py's. Export writes the network's active bans made here (not those from other
+pools) as user ids, a reason code from the case's category, and the date: never case data, never a
+reporter, never a moderator's words."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+from ..domain import UserRef
+from ..store import SharedList, StoreError
+from ..store.list_types import BAN_ACTIONS
+from .ban_lists import ban_lists, list_reason
+from .fetch import DEFAULT_MAX_BYTES, FetchError, fetch
+from .fileformat import BanItem, ListFormatError, ban_list_text, parse_ban_list, sign, verify
+from .hash_lists import ListError, SyncResult
+
+if TYPE_CHECKING:
+    from ..service import SafetyService
+
+log = logging.getLogger(__name__)
+PLATFORM = "discord"
+
+
+def member_finders(svc: "SafetyService") -> dict[str, Callable]:
+    """platform -> async (community, user ids) -> [UserRef of those who are members]: adapters register one
+    (translation only), so the core can tell who on a pool is present."""
+    return svc.__dict__.setdefault("member_finders", {})
+
+
+def default_name(source: str) -> str:
+    stem = Path(source.split("?", 1)[0].rstrip("/")).stem or "pool"
+    return "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in stem)[:64]
+
+
+class BanPools:
+    def __init__(self, svc: "SafetyService", *, max_bytes: int = DEFAULT_MAX_BYTES, timeout: float = 30.0):
+        self.svc = svc
+        self.store = svc.store
+        self.lists = ban_lists(svc)
+        self.max_bytes = max_bytes
+        self.timeout = timeout
+        from ..actions import Outcome
+
+        self.pending = Outcome()
+
+    async def follow(self, source: str, name: str, *, network: str, mode: str | None = None,
+                     public_key: str | None = None, every: float = 3600.0, actor: str = "operator") -> tuple[SharedList, SyncResult]:
+        if not name or len(name) > 64 or any(c.isspace() for c in name):
+            raise ListError("--list: a name of 1 to 64 characters without spaces")
+        if mode is not None and mode not in BAN_ACTIONS:
+            raise ListError("--mode must be notify or apply")
+        lst = await self.store.get_shared_list(name)
+        if lst is not None and (lst.kind != "bans" or lst.network != network):
+            raise ListError(f"a list named {name} already exists for something else; choose another --list")
+        new = lst is None
+        if new:
+            lst = SharedList(name=name, kind="bans", network=network, source=source, action=mode or "notify",
+                             added_by=actor, added_at=self.svc.clock(), public_key=public_key, every=every)
+        else:
+            lst.source, lst.action = source, mode or lst.action
+            lst.public_key, lst.every = public_key or lst.public_key, every or lst.every
+            lst.etag = lst.last_modified = None
+        return lst, await self.sync(lst, actor=actor, create=new)
+
+    async def sync(self, lst: SharedList, *, actor: str = "bot", create: bool = False) -> SyncResult:
+        now = self.svc.clock()
+        try:
+            got = await fetch(lst.source, etag=lst.etag, last_modified=lst.last_modified, max_bytes=self.max_bytes,
+                              timeout=self.timeout)
+            if got.data is None:
+                lst.last_fetch, lst.last_error = now, ""
+                await self.store.save_shared_list(lst)
+                return SyncResult(size=lst.size, unchanged=True)
+            body, offset, signed = verify(got.data, lst.public_key)
+            items = parse_ban_list(body, offset)
+        except (FetchError, ListFormatError) as exc:
+            if not create:
+                lst.last_fetch, lst.last_error = now, str(exc)[:300]
+                await self.store.save_shared_list(lst)
+                await self.svc.audit(actor, "list.fetch_failed", "", None, list=lst.name, error=str(exc)[:300])
+            raise ListError(str(exc)) from None
+        lst.etag, lst.last_modified, lst.last_fetch, lst.last_error = got.etag, got.last_modified, now, ""
+        wanted = {self.store.list_tag(f"discord {i.user_id}"): {"user_id": i.user_id, "reason": i.reason,
+                                                                "date": i.date} for i in items}
+        async with self.svc.exclusive():
+            async with self.store.transaction():
+                if create:
+                    try:
+                        lst = await self.store.add_shared_list(lst)
+                    except StoreError:
+                        raise ListError(f"a list named {lst.name} already exists") from None
+                added, removed = await self.lists.replace(lst, wanted)
+                out = await self.lists.lift(lst.network, lst, [r for _, r in removed],
+                                            await self.lists.list_banned(lst.network, lst), list(wanted.values()))
+                if out.actions:
+                    await self.svc.enqueue(out)
+                await self.svc.audit(actor, "list.synced", "", None, list=lst.name, network=lst.network,
+                                     added=len(added), withdrawn=len(removed), size=len(items), signed=signed)
+        self.pending.extend(out)  # unbans of removed entries: the running bot runs them (app.py's ticker)
+        return SyncResult(added=len(added), withdrawn=len(removed), size=len(items), signed=signed)
+
+    async def follow_due(self) -> list[tuple[str, str]]:
+        now = self.svc.clock()
+        failed = []
+        for lst in await self.store.shared_lists("bans"):
+            if lst.every and (lst.last_fetch is None or now - lst.last_fetch >= lst.every):
+                try:
+                    await self.sync(lst, actor="bot")
+                except ListError as exc:
+                    log.warning("ban pool %s could not be refreshed: %s", lst.name, exc)
+                    failed.append((lst.name, str(exc)))
+        return failed
+
+    async def check_present(self):
+        """Accounts on a pool who are members of a protected server: shown to the team once (a case with a
+        one-press ban) or banned. Returns the Outcome to run."""
+        from ..actions import Outcome
+
+        out = Outcome()
+        finder = member_finders(self.svc).get(PLATFORM)
+        if finder is None:
+            return out
+        for lst in await self.store.shared_lists("bans"):
+            ids = [it["user_id"] for ll, _k, it in await self.lists.listed(lst.network) if ll.id == lst.id]
+            if not ids:
+                continue
+            for com in self.svc.network_communities(lst.network, PLATFORM):
+                present = [u for u in await finder(com.id, ids) if not await self._shown(lst, com.id, u)]
+                if present:
+                    out.extend(await self.lists.check_members(com.id, present, only=lst))
+                    for u in present:
+                        await self._mark_shown(lst, com.id, u)
+        return out
+
+    async def _shown(self, lst: SharedList, community: str, u: UserRef) -> bool:
+        raw = await self.store.get_value(f"lists.shown.{lst.id}")
+        return f"{community}/{u.key}" in (raw or "").split("\n")
+
+    async def _mark_shown(self, lst: SharedList, community: str, u: UserRef) -> None:
+        raw = await self.store.get_value(f"lists.shown.{lst.id}") or ""
+        await self.store.set_value(f"lists.shown.{lst.id}", (raw + "\n" if raw else "") + f"{community}/{u.key}")
+
+    async def remove_pool(self, name: str, actor: str = "operator"):
+        """Stop following a pool; lift the bans it made. Returns the Outcome (unbans) to run."""
+        lst = await self.store.get_shared_list(name)
+        if lst is None or lst.kind != "bans":
+            raise ListError(f"there is no ban pool named {name}")
+        async with self.svc.exclusive():
+            async with self.store.transaction():
+                items = [it for ll, _k, it in await self.lists.listed(lst.network) if ll.id == lst.id]
+                out = await self.lists.lift(lst.network, lst, items, await self.lists.list_banned(lst.network, lst))
+                await self.store.delete_shared_list(lst.id)
+                await self.svc.audit(actor, "list.removed", "", None, list=name)
+                if out.actions:
+                    await self.svc.enqueue(out)
+        self.lists.forget()
+        return out
+
+    async def export(self, network: str, *, signed: bool = False) -> tuple[bytes, int]:
+        """The network's active Discord bans made here: user id, reason code, date."""
+        rows: list[BanItem] = []
+        for ban in await self.store.active_bans(network):
+            platform, _, uid = ban.user_id.partition(":")
+            if platform != PLATFORM or ban.reason.startswith(list_reason("")):
+                continue  # other platforms' ids; bans that came from someone else's list are theirs to share
+            reason = "other"
+            if ban.case_id is not None:
+                case = await self.store.get_case_by_id(ban.case_id)
+                reason = case.category if case is not None and case.category in ("sextortion", "child_safety",
+                                                                                  "harassment") else "other"
+            date = dt.datetime.fromtimestamp(ban.at, dt.timezone.utc).date().isoformat()
+            rows.append(BanItem(uid, reason, date))
+        stamp = dt.datetime.fromtimestamp(self.svc.clock(), dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        body = ban_list_text(network, rows, stamp)
+        await self.svc.audit("operator:cli", "list.bans_exported", "", None, network=network, bans=len(rows),
+                             signed=signed)
+        return (sign(body, self.store.audit_chain.keys) if signed else body), len(rows)
+
+    async def tick(self, runtime) -> None:
+        """The running bot's share (app.py's ticker): re-read due pools, lift what they dropped, and check
+        the protected servers' members against every pool."""
+        await self.follow_due()
+        self.lists.forget()
+        out, self.pending = self.pending, type(self.pending)()
+        out.extend(await self.check_present())
+        if out.actions:
+            await runtime.run(out)
+
+
+def ban_pools(svc: "SafetyService") -> BanPools:
+    found = svc.__dict__.get("_ban_pools")
+    if found is None:
+        found = svc.__dict__["_ban_pools"] = BanPools(svc)
+    return found
