@@ -184,7 +184,7 @@ async def check(c: "Ctx") -> Outcome | None:
             continue
         people = protected_people(case)
         if any(t.key in people for t in targets):
-            why = quick_conflict(case, actor) or (await conflict(svc, case, actor) if case.status != Status.CLOSED else None)
+            why = quick_conflict(case, actor) or await conflict(svc, case, actor)  # closed cases too
             if why:
                 return await _refuse(c, case, why)
         if c.r.message is not None and (c.r.message.channel_id, c.r.message.message_id) in await case_messages(svc, case):

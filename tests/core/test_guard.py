@@ -137,3 +137,13 @@ async def test_a_moderator_named_in_the_report_cannot_remove_its_messages_and_th
     # another moderator (not named) still acts; the escalation contact too
     out = await h.run("as max", "remove m1 --case 1")
     assert h.console.world.messages["m1"].deleted
+
+
+async def test_a_moderator_named_in_a_closed_case_still_cannot_act_on_its_reporter(h):
+    await h.run("report mia keeps asking me for pictures in private", "stop")
+    await h.run("as max", "close 1 actioned")
+    out = await h.run("as mia", "ban @alice --confirm spamming", "warn @alice stop it")
+    seen = h.replies("mia", out)
+    assert seen.count(GENERIC) == 2 and "case" not in seen.lower()
+    assert await h.store.active_ban("friends", "console:alice") is None and h.private("alice", out) == ""
+    assert "Refused: mia (mia) tried 'ban' on case 1 (named in it)" in h.escalation(out)
