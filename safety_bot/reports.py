@@ -99,8 +99,7 @@ class Reports:
             case.accused = []
         scanned = self.scan_text(case, text)
         # one conversation per member: a second report about the same person joins the open case
-        open_intake = await self.store.get_intake(ev.reporter.platform, ev.reporter.id)
-        open_case = await self.store.get_case_by_id(open_intake.case_id) if open_intake else None
+        open_intake, open_case = await self.store.get_intake_with_case(ev.reporter.platform, ev.reporter.id)
         if intake_queue.joins(open_case, accused):
             joined = await self._join_open_case(open_case, open_intake, ev, text, ref, loc, now)
             await self.enqueue(joined)

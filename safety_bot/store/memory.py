@@ -196,6 +196,10 @@ class MemoryStore(MemoryListsMixin):
         i = self.intakes.get((platform, user_id))
         return copy.deepcopy(i) if i else None
 
+    async def get_intake_with_case(self, platform, user_id):
+        intake = await self.get_intake(platform, user_id)
+        return intake, (await self.get_case_by_id(intake.case_id) if intake else None)
+
     async def put_intake(self, intake):
         self._check()
         self.intakes[(intake.platform, intake.user_id)] = copy.deepcopy(intake)

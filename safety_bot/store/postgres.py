@@ -28,8 +28,9 @@ import asyncpg
 
 from ..audit_chain import AuditChain, AuditKeys
 from ..crypto import Cipher, WrongKey, parse_key, parse_key_text
-from ..domain import AuditEntry, Case
+from ..domain import Case
 from .base import StoreError, StoreUnavailable
+from .pg_group import LOCK_AUDIT, PgGroupCommit  # noqa: F401 (LOCK_AUDIT re-exported)
 from .pg_migrations import PG_LATEST, PG_MIGRATIONS
 from .sqlite import SqliteStore, _j
 
@@ -37,8 +38,8 @@ log = logging.getLogger(__name__)
 
 # Advisory lock keys (one 64-bit namespace per database; the values are arbitrary but fixed).
 LOCK_MIGRATE = 0x5AFE_0001
-LOCK_AUDIT = 0x5AFE_0002
-LOCK_CASE_NUMBER = 0x5AFE_0003  # combined with the community's hash
+LOCK_CASE_NUMBER = 0x5AFE_0003  # with 0: one lock for every community (a group holds it until it commits;
+# one lock, so two processes' groups never wait on each other's in a cycle)
 LOCK_LEADER = 0x5AFE_0004  # held by the process that runs timers and the retention purge
 BANK_CHANNEL = "safety_bot_bank"  # NOTIFY channel: a hash-bank entry changed
 _NOW = "extract(epoch from clock_timestamp())::float8"  # the database's clock: the same for every process
@@ -96,9 +97,9 @@ class _PgConnection:
         await self.store.pool.close()
 
 
-class PostgresStore(SqliteStore):
+class PostgresStore(PgGroupCommit, SqliteStore):
+    # Group commit and the audit chain linked at commit time: pg_group.py.
     shared = True  # several processes may use the same database
-    group_commit = False  # each transaction commits on its own (SqliteStore's group commit is SQLite-only)
 
     def __init__(self, pool: asyncpg.Pool, cipher: Cipher, tag_key: bytes, dsn: str, lease_seconds: float = 30.0):
         self.pool = pool
@@ -110,6 +111,7 @@ class PostgresStore(SqliteStore):
         self._conn_var: contextvars.ContextVar = contextvars.ContextVar(f"pg-tx-{id(self)}", default=None)
         super().__init__(_PgConnection(self), cipher, tag_key, _redacted(dsn))
         self.dsn = dsn
+        self._init_group()
 
     # The transaction belongs to the task that opened it (SQLite has one connection; here each has its own).
     @property
@@ -191,6 +193,8 @@ class PostgresStore(SqliteStore):
         return await self.pool.fetchval("SELECT MAX(version) FROM schema_version")
 
     async def close(self) -> None:
+        async with self._glock:
+            await self._end_group(commit=False, error=StoreUnavailable("the store was closed"))
         for conn in (self._leader, self._listener):
             if conn is not None and not conn.is_closed():
                 await conn.close()
@@ -199,25 +203,29 @@ class PostgresStore(SqliteStore):
 
     # ---------------------------------------------------------------- transactions
     @asynccontextmanager
-    async def transaction(self):
+    async def transaction(self, *, group: bool = False):
         if self._conn_var.get() is not None:  # already inside this task's transaction
-            yield
+            yield None
             return
-        try:
-            conn = await self.pool.acquire()
-        except BaseException as exc:
-            mapped = _mapped(exc)
-            if mapped is not None:
-                raise mapped from exc
-            raise
-        token = self._conn_var.set(conn)
+        if group:  # a savepoint in this process's open group (pg_group.py)
+            async with self._group_block() as pending:
+                yield pending
+            return
+        if self._group_conn is not None:
+            try:  # the open group first: its locks are never held while this transaction waits for them
+                await self.commit()
+            except StoreError:
+                pass  # the group's reports see the failure on their own futures
+        conn = await self._acquire()
+        token, audit_token, block_token = self._conn_var.set(conn), self._audit_var.set([]), self._block_var.set(object())
         try:
             tx = conn.transaction()
             await tx.start()
             try:
-                yield
+                yield None
+                if self._audit_var.get():  # the chain is linked now, under the audit lock, until the commit
+                    await self._write_audit(conn, self._audit_var.get())
             except BaseException:
-                self._audit_head = None
                 try:
                     await tx.rollback()
                 except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
@@ -225,14 +233,28 @@ class PostgresStore(SqliteStore):
                 raise
             await tx.commit()
         except BaseException as exc:
-            self._audit_head = None
             mapped = _mapped(exc)
             if mapped is not None:
                 raise mapped from exc
             raise
         finally:
             self._conn_var.reset(token)
+            self._audit_var.reset(audit_token)
+            self._block_var.reset(block_token)
             await self.pool.release(conn)
+
+    async def _acquire(self) -> asyncpg.Connection:
+        try:
+            return await self.pool.acquire()
+        except BaseException as exc:
+            mapped = _mapped(exc)
+            if mapped is not None:
+                raise mapped from exc
+            raise
+
+    @staticmethod
+    def _as_store_error(exc: BaseException) -> BaseException:
+        return _mapped(exc) or exc
 
     async def _write(self, sql: str, params=()) -> int | None:
         sql = pg_sql(sql)
@@ -257,15 +279,12 @@ class PostgresStore(SqliteStore):
     # ---------------------------------------------------------------- where processes meet
     async def create_case(self, case: Case) -> Case:
         async with self.transaction():
-            await self.db.execute("SELECT pg_advisory_xact_lock(?, hashtext(?))", (LOCK_CASE_NUMBER, case.community))
+            await self._group_lock("SELECT pg_advisory_xact_lock($1, 0)", LOCK_CASE_NUMBER)
             return await super().create_case(case)
 
-    async def append_audit(self, entry: AuditEntry) -> AuditEntry:
-        """Serialised across processes: the chain head is read under a lock held until the commit."""
-        async with self.transaction():
-            await self.db.execute("SELECT pg_advisory_xact_lock(?)", (LOCK_AUDIT,))
-            self._audit_head = None  # another process may have appended since
-            return await super().append_audit(entry)
+    async def audit_entries(self, case_id=None):
+        await self._flush_audit()  # this transaction's own entries are in the log it reads
+        return await super().audit_entries(case_id)
 
 
     # ---------------------------------------------------------------- outbox leases

@@ -259,6 +259,7 @@ class SqliteStore(CasesMixin, OutboxMixin, BankMixin, ListsMixin, AuditMixin):
                 self._group = asyncio.get_running_loop().create_future()
             pending = self._group
             self._in_tx = True
+            self._tx_block = object()
             try:
                 self._inline("SAVEPOINT tx")
                 yield pending if group else None
@@ -276,8 +277,15 @@ class SqliteStore(CasesMixin, OutboxMixin, BankMixin, ListsMixin, AuditMixin):
                 raise converted from exc
             finally:
                 self._in_tx = False
+                self._tx_block = None
             if not group:
                 await self._end_group(commit=True)
+
+    _tx_block: object | None = None  # identifies the running transaction block (see _tx_token)
+
+    def _tx_token(self) -> object | None:
+        """The transaction block running now, or None: what a value read in this block may be reused in."""
+        return self._tx_block if self._in_tx else None
 
     async def commit(self) -> None:
         """Commit the open group (one fsync), if any. Raises StoreUnavailable/StoreError when it fails."""

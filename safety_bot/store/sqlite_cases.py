@@ -136,7 +136,10 @@ class CasesMixin:
 
     async def _rate_mark(self, reporter_key: str, at: float) -> None:
         key = "rate:" + self._tag("rate:" + reporter_key)
-        times = [t for t in await self._rate_times(key) if t >= at - self.RATE_KEEP_SECONDS] + [at]
+        memo, self._rate_memo = self._rate_memo, None  # what report_times_since read in this transaction
+        known = memo[1] if memo is not None and memo[0] == key and memo[2] is self._tx_token() else None
+        times = [t for t in (known if known is not None else await self._rate_times(key))
+                 if t >= at - self.RATE_KEEP_SECONDS] + [at]
         await self._write("INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value=excluded.value",
                           (key, _j(sorted(times))))
         if self._rate_swept_at is not None and abs(at - self._rate_swept_at) < self.RATE_SWEEP_SECONDS:
@@ -150,8 +153,14 @@ class CasesMixin:
         rows = await self._rows("SELECT value FROM kv WHERE key=?", (key,))
         return json.loads(rows[0][0]) if rows else []
 
+    _rate_memo: tuple | None = None
+
     async def report_times_since(self, reporter_key, since):
-        times = await self._rate_times("rate:" + self._tag("rate:" + reporter_key))
+        key = "rate:" + self._tag("rate:" + reporter_key)
+        times = await self._rate_times(key)
+        token = self._tx_token()
+        # the report that follows marks the same key in the same transaction: it need not read it again
+        self._rate_memo = (key, times, token) if token is not None else None
         return [t for t in times if t >= since]
 
     # ---------------------------------------------------------------- evidence and notes
@@ -261,6 +270,20 @@ class CasesMixin:
         r = rows[0]
         return Intake(platform=r[0], user_id=user_id, case_id=r[1], asked=json.loads(r[2]), current=r[3], locale=r[4],
                       updated_at=r[5])
+
+    async def get_intake_with_case(self, platform, user_id):
+        """The member's open intake and its case, in one query."""
+        rows = await self._rows(
+            "SELECT i.platform, i.case_id, i.asked, i.current, i.locale, i.updated_at, "
+            f"{', '.join('c.' + c.strip() for c in self._CASE_COLS.split(','))} FROM intakes i "
+            "LEFT JOIN cases c ON c.id = i.case_id WHERE i.platform=? AND i.user_id=?",
+            (platform, self._intake_tag(platform, user_id)))
+        if not rows:
+            return None, None
+        r = rows[0]
+        intake = Intake(platform=r[0], user_id=user_id, case_id=r[1], asked=json.loads(r[2]), current=r[3],
+                        locale=r[4], updated_at=r[5])
+        return intake, (self._case(r[6:]) if r[6] is not None else None)
 
     async def put_intake(self, intake: Intake) -> None:
         await self._write(

@@ -166,9 +166,12 @@ async def test_strikes_bans_intakes_outbox_and_values(store):
     await store.put_intake(Intake(platform="x", user_id="alice", case_id=case.id, asked=["q1", "q2"], current=None, updated_at=4.0))
     got = await store.get_intake("x", "alice")
     assert (got.asked, got.current, got.updated_at) == (["q1", "q2"], None, 4.0)
+    intake, its_case = await store.get_intake_with_case("x", "alice")  # one read for the report path
+    assert intake == got and its_case == await store.get_case_by_id(case.id)
     assert len(await store.list_intakes()) == 1
     await store.delete_intake("x", "alice")
     assert await store.get_intake("x", "alice") is None
+    assert await store.get_intake_with_case("x", "alice") == (None, None)
     first = await store.outbox_add({"kind": "ban", "user": "bob"}, case.id)
     more = await store.outbox_add_many([({"kind": "delete", "n": 1}, case.id), ({"kind": "dm"}, None)])
     assert len(more) == 2 and first < more[0] < more[1]
