@@ -46,13 +46,10 @@ test: $(STAMP)
 bench: $(STAMP)
 	# peers for the matching benchmark (faiss, threatexchange): installed for the bench only
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[bench]"
-	$(BIN)/python bench/startup.py
-	$(BIN)/python bench/intake.py
-	$(BIN)/python bench/discord_events.py
-	$(BIN)/python bench/media.py
-	$(BIN)/python bench/matrix_ban.py
-	$(BIN)/python bench/postgres_intake.py
-	$(BIN)/python bench/discord_shards.py
+	# each benchmark's wall time, and the total (target: under 10 minutes)
+	@start=$$(date +%s); for b in startup intake discord_events media matrix_ban postgres_intake discord_shards; do \
+	  t0=$$(date +%s); $(BIN)/python bench/$$b.py || exit 1; echo "bench/$$b.py took $$(( $$(date +%s) - t0 )) s"; \
+	done; echo "make bench took $$(( $$(date +%s) - start )) s in all"
 	@echo "bench/results.md: the table the README quotes"
 
 clean:
