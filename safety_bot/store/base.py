@@ -57,8 +57,8 @@ def verify_chain(entries: list[AuditEntry], keys) -> int | None:
 
 class Store(Protocol):
     # The keyed audit chain (safety_bot.audit_chain.AuditChain): append_audit links each entry with
-    # `audit_chain.link(prev, entry)` and, once the transaction that wrote entries commits, records the
-    # signed head with `audit_chain.anchor(count, last_link)`.
+    # `audit_chain.link(prev, entry)` (PostgreSQL: when its transaction commits, see pg_group.py) and, once
+    # the transaction that wrote entries commits, records the signed head with `audit_chain.anchor(count, last_link)`.
     audit_chain: "AuditChain"
 
     async def close(self) -> None: ...
