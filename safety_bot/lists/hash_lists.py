@@ -156,7 +156,8 @@ class HashLists:
         pdq = [item.value] if item.signal_type == "pdq" else []
         md5 = item.value if item.signal_type in ("md5", "video_md5") else None  # a file's MD5, image or video
         return BankEntry(network=lst.network, category="adult", status="active", quality=LIST_QUALITY,
-                         added_by=f"list:{lst.name}", added_at=now, pdq=pdq, md5=md5)
+                         added_by=f"list:{lst.name}", added_at=now, pdq=pdq, md5=md5,
+                         kind="video" if item.signal_type == "video_md5" else "image")
 
     async def follow_due(self) -> list[tuple[str, str]]:
         """Re-read every followed list whose time has come. Returns (list, problem) for those that failed."""
@@ -209,6 +210,10 @@ class HashLists:
             if not consent[e.case_id]:
                 continue
             count += 1
+            if e.kind == "video":  # a video's PDQ hashes are its frames: shared as the file's MD5 only
+                if e.md5:
+                    items.append(HashItem("video_md5", e.md5))
+                continue
             if e.pdq:
                 items.append(HashItem("pdq", e.pdq[0]))
             if e.md5:

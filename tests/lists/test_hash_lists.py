@@ -293,3 +293,30 @@ def test_export_cli_to_a_file_and_signed(tmp_path, capsys):
     public = capsys.readouterr().out.strip().split()[-1]
     assert main(["bank", "import", str(out), "--list", "ours-again", "--public-key", public, "--config", cfg]) == 0
     assert "signature verified" in capsys.readouterr().out
+
+
+async def test_a_video_md5_from_a_list_matches_the_video_file_and_exports_as_video_md5(h, tmp_path):
+    from tests.media.videos import make_video
+
+    video = make_video(7, seconds=3)
+    hashed, size = await h.app.bank.hash_download(video)
+    f = tmp_path / "videos.txt"
+    f.write_bytes(te_file(f"video_md5 {hashed.md5}"))
+    await HashLists(h.app.bank).import_list(str(f), "videos", network="friends", action="remove")
+    [entry] = await entries(h.store, with_hashes=True)
+    assert entry.kind == "video" and entry.md5 == hashed.md5 and entry.pdq == []
+    out = await h.app.bank.check("cafe", ref("v1"), BOB, [hashed], sizes=[size])
+    assert [a for a in out.actions if isinstance(a, RemoveMessage)]
+    assert not [a for a in out.actions if isinstance(a, BanUser)]
+    # The bank's own (consented) video is exported as its file's MD5, never as frame hashes.
+    await h.run("as mia", "open @bob posts her video --category sextortion")
+    case = (await h.store.list_cases("cafe"))[-1]
+    case.flags["consent"] = "yes"
+    await h.store.save_case(case)
+    own = make_video(8, seconds=3)
+    await h.app.bank.bank_from_hashes(case, [await h.app.bank.hash_bytes(own, with_variants=True)], "console:mia")
+    data, count = await HashLists(h.app.bank).export("ours", "friends")
+    body = [l for l in data.decode().splitlines() if not l.startswith("#")]
+    import hashlib
+
+    assert count == 1 and body == [f"video_md5 {hashlib.md5(own).hexdigest()}"]
