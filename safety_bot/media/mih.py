@@ -13,8 +13,9 @@ the hash itself): memory is the price of speed here. No Python dicts, no per-row
 
 The index is a snapshot of rows ``[0, built)``; the owner scans newer rows (the "tail") directly and
 rebuilds the snapshot when the tail grows (see ``HashMatcher``). Removed rows stay listed: the owner
-filters them by entry id. At wide radii (``r >= 32``: 137 or more values per chunk, a sixth of the
-rows or more as candidates at ``r = 52``) a linear scan is cheaper, so ``usable_for`` says no.
+filters them by entry id. Wider radii give chunks different radii (``chunk_radii``: at r = 52, five
+chunks within 3 bits and eleven within 2), about 76,000 candidates per million random rows: no
+faster than the owner's linear scan, so ``HashMatcher`` uses the index up to radius 47 only.
 """
 
 from __future__ import annotations
@@ -66,16 +67,15 @@ class ChunkIndex:
                 offsets[j, 1:] += j * self.built
                 del keys, counts
         self._perm = perm.reshape(-1)  # table j's rows at [j * built, (j + 1) * built)
-        self._starts = offsets[:, :-1].reshape(-1)  # bucket (j, v) at j * 65536 + v
-        self._ends = offsets[:, 1:].reshape(-1)
-        self._base = (np.arange(CHUNKS, dtype=np.int64) * _BUCKETS)[:, None]
+        self._offsets = offsets.reshape(-1)  # bucket (j, v): [offsets[j * 65537 + v], offsets[j * 65537 + v + 1])
+        self._base = (np.arange(CHUNKS, dtype=np.int64) * (_BUCKETS + 1))[:, None]
 
     @staticmethod
     def usable_for(max_distance: int) -> bool:
         return 0 <= max_distance <= MAX_INDEXED_DISTANCE
 
     def nbytes(self) -> int:
-        return int(self._perm.nbytes + self._starts.nbytes + self._ends.nbytes)
+        return int(self._perm.nbytes + self._offsets.nbytes)
 
     def candidates(self, q: np.ndarray, max_distance: int) -> np.ndarray:
         """Row numbers (may repeat) that can be within ``max_distance`` of ``q`` (4 uint64 words):
@@ -87,10 +87,10 @@ class ChunkIndex:
         if radii[0] == radii[-1]:  # the same radius for every chunk: one broadcast
             buckets = ((qchunks[:, None] ^ _FLIPS[radii[0]][None, :]) + self._base).reshape(-1)
         else:
-            buckets = np.concatenate([(int(c) ^ _FLIPS[t]) + j * _BUCKETS
+            buckets = np.concatenate([(int(c) ^ _FLIPS[t]) + j * (_BUCKETS + 1)
                                       for j, (c, t) in enumerate(zip(qchunks, radii, strict=True)) if t >= 0])
-        starts = self._starts[buckets]
-        lengths = self._ends[buckets] - starts
+        starts = self._offsets[buckets]
+        lengths = self._offsets[buckets + 1] - starts
         total = int(lengths.sum())
         if total == 0:
             return np.empty(0, dtype=np.int64)

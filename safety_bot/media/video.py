@@ -122,6 +122,10 @@ def hash_video_bytes(
     if demuxer is None:
         raise MediaError(R_NOT_VIDEO)
     try:
+        import av  # noqa: F401 - PyAV, part of the media extra
+    except ImportError as exc:
+        raise MediaError(R_UNSUPPORTED) from exc  # videos need PyAV: pip install 'safety-bot[media]'
+    try:
         frames, fmt, width, height, duration = _sample(data, demuxer, max_seconds, max_frames, max_pixels)
     except MediaError:
         raise
