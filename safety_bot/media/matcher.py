@@ -345,8 +345,17 @@ class HashMatcher:
                         del table[key]
 
     def optimize(self) -> None:
-        """Build the multi-index now (after a bulk load), so the first query does not pay for it."""
+        """After a bulk load: give back the capacity growth left unused, and build the multi-index now, so
+        the first query does not pay for it."""
         with self._lock:
+            spare = max(_MIN_CAPACITY, self._n // 64)
+            if self._ids.size > self._n + 2 * spare:
+                cols = np.zeros((4, self._n + spare), dtype=np.uint64)
+                cols[:, : self._n] = self._cols[:, : self._n]
+                ids = np.full(self._n + spare, _DEAD, dtype=self._ids.dtype)
+                ids[: self._n] = self._ids[: self._n]
+                self._cols, self._ids = cols, ids
+                self._index = None
             if self._n >= self._index_from:
                 self._index = ChunkIndex(self._cols, self._n)
 

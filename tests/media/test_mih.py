@@ -182,3 +182,17 @@ def test_entry_ids_beyond_32_bits_widen_the_id_array():
     assert [x.entry_id for x in m.query(h, 0)] == [0, big]
     m.remove(0)
     assert [x.entry_id for x in m.query(h, 31)] == [big]
+
+
+def test_optimize_gives_back_unused_capacity_and_keeps_every_hash():
+    nprng = np.random.default_rng(10)
+    words = nprng.integers(0, 2**64, (5000, 4), dtype=np.uint64)
+    m = HashMatcher(initial_capacity=50_000, index_from=0)
+    m.add_packed(np.arange(5000), words)
+    before = m.nbytes()
+    m.optimize()
+    assert m.nbytes() < before / 5 and len(m) == 5000
+    for q in hexes(words[::500]):
+        assert m.query(q, 0)[0].distance == 0
+    m.add_packed(np.arange(5000, 5100), words[:100])  # still grows after
+    assert len(m.query(hexes(words[:1])[0], 0)) == 2
