@@ -238,3 +238,18 @@ async def test_a_refused_video_is_named_to_the_moderator_who_banks_it(tmp_path, 
         assert "file too large" in caplog.text and hashlib.md5(clips["original"]).hexdigest() not in caplog.text
     finally:
         await h.app.__aexit__(None, None, None)
+
+
+async def test_console_picture_command_takes_a_video(h, clips, tmp_path):
+    case = await open_case(h)
+    await h.app.bank.bank_from_hashes(case, [await h.app.bank.hash_bytes(clips["original"])], "console:mia")
+    path = tmp_path / "clip.webm"
+    path.write_bytes(clips["vp9"])
+    lines = await h.run("as bob", f"picture general {path}")
+    assert any("re-upload of banked media" in line for line in lines), lines
+    [posted] = [m for m in h.console.world.messages.values() if m.author == "bob"]
+    assert posted.deleted
+    other = tmp_path / "other.mp4"
+    other.write_bytes(clips["other"])
+    lines = await h.run("as carol", f"picture general {other}")
+    assert not any("re-upload" in line for line in lines)
