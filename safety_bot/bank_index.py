@@ -61,6 +61,9 @@ class BankIndex:
         self._info: dict[int, _Info] = {}
         self._recent: dict[int, deque] = {}  # entry id -> times of recent matching posts (flood breaker)
         self.available = _media_available()
+        # Decoding a video takes up to seconds of CPU: at most two at once, so a burst of video uploads
+        # cannot starve the rest of the bot (pictures are not limited here).
+        self._video_slots = asyncio.Semaphore(2)
 
     # ------------------------------------------------------------------ loading
     async def load(self) -> int:
@@ -182,7 +185,8 @@ class BankIndex:
         from .media.video import hash_video_bytes, is_video
 
         if is_video(data):
-            return await asyncio.to_thread(hash_video_bytes, data, max_bytes=self.cfg.max_video_bytes)
+            async with self._video_slots:
+                return await asyncio.to_thread(hash_video_bytes, data, max_bytes=self.cfg.max_video_bytes)
         return await asyncio.to_thread(hash_image_bytes, data, max_bytes=self.cfg.max_bytes,
                                        max_pixels=self.cfg.max_pixels, with_variants=with_variants)
 
