@@ -8,7 +8,9 @@ people as they are now and from the roles the adapter reads at the moment of the
 1. Conflict of interest. An actor who is accused in a case, linked to its accused, or named in its
    report cannot see the case, cannot learn that it exists, and cannot act on the case, its reporter or
    its reported messages. The refusal is the same text a moderator gets for a case that does not exist
-   (or for acting on themselves), it is audited, and the escalation destination is alerted.
+   (or for acting on themselves), it is audited, and the escalation destination is alerted. The first time
+   a team member named in a report (not the accused) is refused, the case is hidden from them and moves to
+   the escalation destination (`route_named`). Accounts the team linked with `alt` count as the accused's.
 2. The safety team and the escalation contact can be banned, warned or have their messages removed only
    from the escalation destination.
 
