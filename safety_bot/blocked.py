@@ -39,6 +39,11 @@ async def _case_for(svc: "SafetyService", community: str, author: UserRef, note:
     return case, True
 
 
+def _who(user: UserRef) -> str:
+    ident = inert_plain(user.id, limit=80)
+    return f"{inert_plain(user.name, limit=64)} ({ident})" if user.name and user.name != user.id else ident
+
+
 async def _post(svc: "SafetyService", case: Case, new: bool, headline: str, text: str) -> list[PostToTeam]:
     if new:
         return await svc.team_post(case, headline)
@@ -69,12 +74,12 @@ async def threat_blocked(svc: "SafetyService", community: str, author: UserRef, 
                 if target.key not in case.flags["possible_targets"]:
                     case.flags["possible_targets"].append(target.key)
                     await svc.store.add_note(CaseNote(case.id, "system", "system",
-                                                      f"The blocked message mentions {inert_plain(target.name or target.id, limit=64)} "
-                                                      f"({inert_plain(target.id, limit=80)}): possibly the person threatened.",
+                                                      f"The blocked message mentions {_who(target)}: possibly the "
+                                                      "person threatened.",
                                                       now))
             case.updated_at = now
             await svc.store.save_case(case)
-            who = f"{inert_plain(author.name or author.id, limit=64)} ({inert_plain(author.id, limit=80)})"
+            who = _who(author)
             out = Outcome(case_number=case.number)
             out.actions += await _post(
                 svc, case, new, f"Case {case.number}: a threat was blocked before delivery ({via})",
@@ -97,7 +102,7 @@ async def media_blocked(svc: "SafetyService", community: str, uploader: UserRef,
                 case, new = await _case_for(svc, community, uploader,
                                             "Opened automatically: a banked picture was blocked at upload.")
             where = f" in room {inert_plain(room, limit=120)}" if room else ""
-            who = f"{inert_plain(uploader.name or uploader.id, limit=64)} ({inert_plain(uploader.id, limit=80)})"
+            who = _who(uploader)
             from .views import when
 
             text = (f"Case {case.number}: a banked picture was blocked at upload (hash bank entry {entry_id}, {how}). "

@@ -22,6 +22,7 @@ SECRET_KEYS = {
     ("matrix", "password"),
     ("matrix", "access_token"),
     ("matrix", "store_key"),
+    ("matrix", "synapse_module_secret"),
     ("storage", "key"),
     ("storage", "dsn"),
     ("storage", "audit_key"),
@@ -233,6 +234,9 @@ class MatrixConfig(Strict):
     # Ban of an accused on the bot's own homeserver: suspend the account first (admin API; they can no
     # longer send anywhere on the server), then ban room by room. Lifted only by `unsuspend`.
     suspend_local_accused: bool = False
+    # The Synapse module (adapters/matrix/synapse_module.py) asks the bot over the HTTP listener; this is
+    # the secret both sides hold. Set: the listener answers the module (needs http.listen).
+    synapse_module_secret: str | None = Field(None, min_length=16)
     mod_power_level: int = Field(50, ge=0, le=9007199254740991)
     network: str = "matrix"
     report_poll_seconds: float = Field(5.0, gt=0, le=10)
@@ -330,6 +334,9 @@ def _cross_checks(config: Config, loaded: LoadedYaml) -> None:
         ids = [g.id for g in config.discord.guilds]
         if len(ids) != len(set(ids)):
             problems.append(f"{loaded.where(('discord', 'guilds'))}: a guild is listed twice")
+    if config.matrix and config.matrix.synapse_module_secret and config.http.listen is None:
+        problems.append(f"{loaded.where(('matrix', 'synapse_module_secret'))}: the Synapse module reaches the bot "
+                        "through the HTTP listener: set http.listen too (e.g. 127.0.0.1:8080)")
     if config.media.flag_distance < config.media.remove_distance:
         problems.append(f"{loaded.where(('media', 'flag_distance'))}: must be at least media.remove_distance")
     if problems:

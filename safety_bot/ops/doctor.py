@@ -30,7 +30,11 @@ async def all_checks(config) -> list[Check]:
     if config.matrix:
         from .doctor_matrix import matrix_checks
 
-        checks += (await matrix_checks(config.matrix, config.path(".")).items)
+        checks += (await matrix_checks(config.matrix, config.path("."))).items
+        if config.matrix.synapse_module_secret and config.http.listen is not None:
+            from .doctor_module import module_checks
+
+            checks += (await module_checks(config)).items
     return checks
 
 

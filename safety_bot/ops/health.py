@@ -90,6 +90,10 @@ async def start_http(app) -> HttpListener | None:
         from ..protect.page import ProtectPage
 
         ProtectPage(app).mount(listener)
+    if app.config.matrix and app.config.matrix.synapse_module_secret:  # the Synapse module's questions
+        from ..homeserver_check import HomeserverCheck
+
+        app.homeserver_check = HomeserverCheck(app).mount(listener)
     await listener.start()
     app.on_close(listener.stop)
     return listener

@@ -56,3 +56,25 @@ def test_bad_phrasings_are_refused_with_file_and_line(tmp_path) -> None:
     problems = []
     load_locales(books, problems)
     assert any("en.yaml:" in p and "11 patterns in all languages; Discord allows 10" in p for p in problems), problems
+
+
+def test_the_module_secret_needs_the_listener_and_the_environment(tmp_path) -> None:
+    import pytest
+
+    from safety_bot.config import DataFileError, load_config
+    from tests.harness import write_config
+
+    matrix = {"homeserver": "http://127.0.0.1:1", "user_id": "@bot:localhost", "password": "${PW}",
+              "management_room": "!m:localhost", "synapse_module_secret": "${SECRET}"}
+    env = {"PW": "x", "SECRET": "s" * 32}
+    with pytest.raises(DataFileError) as err:
+        load_config(write_config(tmp_path, {"matrix": matrix}), env=env)
+    assert "synapse_module_secret" in str(err.value) and "http.listen" in str(err.value)
+    with pytest.raises(DataFileError) as err:  # a literal secret in the file is refused
+        load_config(write_config(tmp_path, {"matrix": {**matrix, "synapse_module_secret": "s" * 32},
+                                            "http": {"listen": "8080"}}), env=env)
+    assert "environment" in str(err.value)
+    with pytest.raises(DataFileError):  # too short to be a secret
+        load_config(write_config(tmp_path, {"matrix": matrix, "http": {"listen": "8080"}}), env={**env, "SECRET": "short"})
+    cfg = load_config(write_config(tmp_path, {"matrix": matrix, "http": {"listen": "8080"}}), env=env)
+    assert cfg.matrix.synapse_module_secret == "s" * 32 and not cfg.matrix.suspend_local_accused

@@ -137,6 +137,7 @@ class SynapseServer:
         port: int | None = None,
         python: str | None = None,
         start_timeout: float = 60.0,
+        extra_config: dict[str, Any] | None = None,
     ) -> None:
         self._own_dir = data_dir is None
         self.data_dir = Path(data_dir) if data_dir is not None else None
@@ -144,6 +145,7 @@ class SynapseServer:
         self.port = port
         self.python = python or sys.executable
         self.start_timeout = start_timeout
+        self.extra_config = dict(extra_config or {})  # more homeserver.yaml keys (e.g. modules)
         self.registration_shared_secret = secrets.token_hex(16)
         self._proc: subprocess.Popen[bytes] | None = None
         self._stdout_file: Any = None
@@ -280,6 +282,7 @@ class SynapseServer:
             # Evidence: redacted events stay fetchable through the admin API for a week.
             "redaction_retention_period": "7d",
             **_RATE_LIMITS,
+            **self.extra_config,
         }
         self.config_path.write_text(_yaml_dump(config))
 

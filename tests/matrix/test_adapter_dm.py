@@ -90,13 +90,14 @@ class BotHarness:
 
     def __init__(self, synapse: SynapseServer, tmp_path: Path, *, admin_api=False, rooms=1, policy=False,
                  poll=1.0, encrypted_mgmt=False, e2ee=True, escalation=False, mgmt_join_rule="invite",
-                 config_extra: dict | None = None, matrix_extra: dict | None = None):
+                 config_extra: dict | None = None, matrix_extra: dict | None = None, env_extra: dict | None = None):
         self.synapse, self.tmp = synapse, tmp_path
         self.admin_api, self.n_rooms, self.policy, self.poll = admin_api, rooms, policy, poll
         self.encrypted_mgmt, self.e2ee = encrypted_mgmt, e2ee
         self.escalation, self.mgmt_join_rule = escalation, mgmt_join_rule
         self.config_extra = config_extra or {}  # more top-level config sections (e.g. limits)
         self.matrix_extra = matrix_extra or {}  # more matrix.* keys (e.g. suspend_local_accused)
+        self.env_extra = env_extra or {}  # more environment variables for ${...} in the config
         self.store_key = secrets.token_hex(16)
         self.adapter: MatrixAdapter | None = None
         self.task: asyncio.Task | None = None
@@ -142,7 +143,8 @@ class BotHarness:
         return path
 
     async def start(self) -> MatrixAdapter:
-        config = load_config(self.write_config(), env={"BOT_PASSWORD": self.bot.password, "BOT_STORE_KEY": self.store_key})
+        config = load_config(self.write_config(), env={"BOT_PASSWORD": self.bot.password, "BOT_STORE_KEY": self.store_key,
+                                                        **self.env_extra})
         self.app = App(config)
         await self.app.__aenter__()
         self.adapter = MatrixAdapter(self.app)
