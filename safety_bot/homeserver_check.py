@@ -2,7 +2,7 @@
 homeserver asks before it stores an upload or accepts a message; the bot answers allow or refuse.
 
 - POST /synapse/media: the file's bytes (in memory only; never written anywhere). Refused when the hash
-  bank of the Matrix network holds it: the exact file, or PDQ within `media.remove_distance` at sufficient
+  bank of the Matrix network holds the picture or video (video: its MD5, or enough matching frames): the exact file, or PDQ within `media.remove_distance` at sufficient
   quality (entries from a list marked "flag" only never refuse). The case of the entry hears "a banked
   picture was blocked at upload" (uploader, room if known, time; never the file).
 - POST /synapse/event: a text message in a protected room. Refused when it matches the threat phrasings
@@ -81,7 +81,7 @@ class HomeserverCheck:
     async def media(self, request: web.Request) -> web.Response:
         if not self._authorized(request):
             return web.json_response({"error": "unauthorized"}, status=401)
-        limit = self.app.config.media.max_bytes
+        limit = max(self.app.config.media.max_bytes, self.app.config.media.max_video_bytes)  # pictures and videos
         data = bytearray()
         async for chunk in request.content.iter_chunked(1 << 16):
             data += chunk
@@ -93,7 +93,7 @@ class HomeserverCheck:
         found = await bank.hash_download(bytes(data))
         del data
         if found is None:
-            return web.json_response(_ALLOW)  # not a picture the bank can read
+            return web.json_response(_ALLOW)  # not a picture or video the bank can read
         hashes, _ = found
         hits = await asyncio.to_thread(bank.index.match, com.network, [hashes], removals_only=True)
         hits = [h for h in await bank.provenance.apply(hits) if h.decision == "remove"]

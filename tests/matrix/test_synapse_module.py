@@ -89,6 +89,25 @@ async def test_banked_pictures_are_refused_at_upload(synapse, module_bot) -> Non
     assert sum("blocked at upload" in n for n in notes) == 3
 
 
+async def test_banked_videos_are_refused_at_upload(synapse, module_bot) -> None:
+    from tests.matrix.test_adapter_video import post_video
+    from tests.media.videos import make_video
+
+    h = module_bot
+    accused = await synapse.aregister()
+    await join(synapse, accused, h.rooms[0])
+    first = await post_video(synapse, accused, h.rooms[0], make_video(31, seconds=4), "call.mp4", "video/mp4")
+    assert "hash bank" in await block(h, h.rooms[0], first)
+    for data, mimetype in ((make_video(31, seconds=4), "video/mp4"),
+                           (make_video(31, seconds=4, codec="libvpx-vp9", container="webm", bit_rate=150_000), "video/webm")):
+        resp = await synapse.arequest("POST", "/_matrix/media/v3/upload", token=accused.access_token, data=data,
+                                      content_type=mimetype, query={"filename": "v"})
+        assert resp.status == 400, mimetype
+    resp = await synapse.arequest("POST", "/_matrix/media/v3/upload", token=accused.access_token,
+                                  data=make_video(32, seconds=4), content_type="video/mp4", query={"filename": "v"})
+    assert resp.status == 200
+
+
 async def test_threats_in_protected_rooms_are_refused_and_open_a_case(synapse, module_bot) -> None:
     h = module_bot
     accused, member = await synapse.aregister(), await synapse.aregister()
