@@ -25,14 +25,16 @@ _KEY = "automod_rule."  # + guild id: the rule's id, to tell a deleted rule from
 _MENTION = re.compile(r"<@!?(\d{15,21})>")
 
 
-def wanted_rule(phrases: ThreatPhrases, notice: str, alert_channel: int) -> dict:
-    """The rule's payload as Discord takes it (and answers it)."""
+def wanted_rule(phrases: ThreatPhrases, notice: str, g) -> dict:
+    """The rule's payload as Discord takes it (and answers it). The safety team and its channels are exempt:
+    the team quotes threats when it discusses a case."""
     return {"name": RULE_NAME, "event_type": MESSAGE_SEND, "trigger_type": KEYWORD,
             "trigger_metadata": {"keyword_filter": list(phrases.keywords), "regex_patterns": list(phrases.patterns),
                                  "allow_list": []},
             "actions": [{"type": BLOCK_MESSAGE, "metadata": {"custom_message": notice[:150]}},
-                        {"type": SEND_ALERT_MESSAGE, "metadata": {"channel_id": str(alert_channel)}}],
-            "enabled": True, "exempt_roles": [], "exempt_channels": []}
+                        {"type": SEND_ALERT_MESSAGE, "metadata": {"channel_id": str(g.safety_channel)}}],
+            "enabled": True, "exempt_roles": [str(g.safety_role)] if g.safety_role else [],
+            "exempt_channels": [str(c) for c in (g.safety_channel, g.escalation_channel) if c]}
 
 
 def rule_differs(have: dict, want: dict) -> bool:
@@ -44,7 +46,9 @@ def rule_differs(have: dict, want: dict) -> bool:
                    str((a.get("metadata") or {}).get("channel_id") or "")) for a in have.get("actions") or [])
     wanted = sorted((a["type"], str(a["metadata"].get("custom_message") or ""), str(a["metadata"].get("channel_id") or ""))
                     for a in want["actions"])
-    return acts != wanted or not have.get("enabled")
+    exempt = (sorted(map(str, have.get("exempt_roles") or [])), sorted(map(str, have.get("exempt_channels") or [])))
+    return acts != wanted or not have.get("enabled") or exempt != (sorted(want["exempt_roles"]),
+                                                                   sorted(want["exempt_channels"]))
 
 
 class DiscordAutoMod:
@@ -61,7 +65,7 @@ class DiscordAutoMod:
         for g in self.guilds.values():
             if not self.cfg.owns(g.id) or self.client.get_guild(g.id) is None:
                 continue
-            want = wanted_rule(phrases, self.automod_notice(), g.safety_channel)
+            want = wanted_rule(phrases, self.automod_notice(), g)
             http = self.client.http
             try:
                 rules = await http.get_auto_moderation_rules(g.id)

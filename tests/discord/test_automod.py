@@ -51,6 +51,9 @@ async def test_rule_created_at_start_with_every_language(tmp_path, fake, world) 
             assert actions[1]["custom_message"] == locale("en")["texts"]["discord"]["automod_notice"]
             assert len(actions[1]["custom_message"]) <= 150
             assert actions[2]["channel_id"] == str(safety)  # the alert goes to the private safety channel
+            # The team quotes threats when it discusses a case: its role and channel are exempt.
+            assert rule["exempt_roles"] == [str(w.role if gid == w.haven else w.role2)]
+            assert rule["exempt_channels"] == [str(safety)]
     # An admin's own rule is left alone.
     assert fake.automod_rules[w.haven][int(admins_own["id"])] == admins_own
     checks = await all_checks(discord_config(tmp_path, fake, w, discord_extra=AUTOMOD))
@@ -109,6 +112,10 @@ async def test_a_blocked_threat_opens_a_case_on_its_author(tmp_path, fake, world
         assert [e.text for e in await bot.app.store.evidence_for(case.id)] == [threat, again]
         mid = await fake.member_posts(w.general, w.bob, "I posted my holiday pictures, pay a visit")
         assert mid is not None and fake.messages_by_id[mid]["content"].startswith("I posted")
+        # A team member quoting a threat is not blocked (exempt role), nor is anyone in the safety channel.
+        assert await fake.member_posts(w.general, w.mod, "he wrote: pay me or I post your nudes") is not None
+        assert await fake.member_posts(w.safety, w.mod, "quote: i have your nudes") is not None
+        assert len(await bot.app.store.list_cases(str(w.haven))) == 1
 
 
 def _text(m: dict) -> str:

@@ -175,10 +175,10 @@ class AutoModFake:
         ch = self.channels[channel_id]
         gid = int(ch["guild_id"]) if "guild_id" in ch else None
         if gid is not None:
-            roles = set(self.guilds[gid]["members"].get(author_id, {}).get("roles", []) or [])
+            roles = {str(r) for r in self.guilds[gid]["members"].get(author_id, {}).get("roles", []) or []}
             for rule in list(self.automod_rules.get(gid, {}).values()):
                 if not rule["enabled"] or rule["trigger_type"] != KEYWORD or str(channel_id) in rule["exempt_channels"] \
-                        or roles & {int(r) for r in rule["exempt_roles"]}:
+                        or roles & set(rule["exempt_roles"]):
                     continue
                 hit = self.automod_match(rule, content)
                 if hit is None:
