@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-_BLOCK = 32768  # rows per scan block (two uint64 columns + counts stay in L2)
+_BLOCK = 65536  # rows per scan block (two uint64 columns, 1 MB, + counts stay in L2)
 _PARTIAL_BITS = 128  # bits covered by the first-stage filter (words 0 and 1)
 _FILTER_MAX_DISTANCE = 56  # above this radius the filter passes >10% of random rows
 
@@ -24,21 +24,23 @@ def scan(cols: np.ndarray, n: int, q: np.ndarray, max_distance: int) -> tuple[np
         return rows, dist[rows]
     threshold = max_distance  # <= _FILTER_MAX_DISTANCE < _PARTIAL_BITS
     block = min(_BLOCK, n)
-    xor = np.empty(block, dtype=np.uint64)
-    c0 = np.empty(block, dtype=np.uint8)
-    c1 = np.empty(block, dtype=np.uint8)
-    q0, q1 = q[0], q[1]
+    # Words 0 and 1 of a block in one call each (a (2, block) view of the columns), into buffers reused
+    # for every block: measured about twice as fast as one word per call with temporaries.
+    xor = np.empty((2, block), dtype=np.uint64)
+    counts = np.empty((2, block), dtype=np.uint8)
+    total = np.empty(block, dtype=np.uint8)
+    mask = np.empty(block, dtype=bool)
+    q01 = np.ascontiguousarray(q[:2], dtype=np.uint64).reshape(2, 1)
+    q0 = q[0]
     parts = []
     for lo in range(0, n, _BLOCK):
         hi = min(lo + _BLOCK, n)
         m = hi - lo
-        x, a, b = xor[:m], c0[:m], c1[:m]
-        np.bitwise_xor(cols[0, lo:hi], q0, out=x)
-        np.bitwise_count(x, out=a)
-        np.bitwise_xor(cols[1, lo:hi], q1, out=x)
-        np.bitwise_count(x, out=b)
-        a += b  # <= 128: no uint8 overflow
-        hit = np.flatnonzero(a <= threshold)
+        np.bitwise_xor(cols[0:2, lo:hi], q01, out=xor[:, :m])
+        np.bitwise_count(xor[:, :m], out=counts[:, :m])
+        np.add(counts[0, :m], counts[1, :m], out=total[:m])  # <= 128: no uint8 overflow
+        np.less_equal(total[:m], threshold, out=mask[:m])
+        hit = np.flatnonzero(mask[:m])
         if hit.size:
             parts.append(hit + lo)
     if not parts:
