@@ -7,16 +7,19 @@ members who join a protected room. The core decides what is shown, banned or lif
 from __future__ import annotations
 
 import logging
+import time
 
 from safety_bot.domain import UserRef
 from safety_bot.lists.ban_lists import ban_lists
 from safety_bot.lists.policy import policy_lists
+from safety_bot.text import inert_plain
 
 from .connection import COMMUNITY, PLATFORM
 from .text import _q
 
 log = logging.getLogger("adapters.matrix.adapter")
 _RULE_TYPES = ("m.policy.rule.user", "m.room.rule.user", "org.matrix.mjolnir.rule.user")
+_RETRY_SECONDS = 600.0
 
 
 class MatrixWatch:
@@ -31,10 +34,15 @@ class MatrixWatch:
         except Exception:
             log.exception("matrix: could not read the watched policy lists")
             return
+        failed = self.__dict__.setdefault("_watch_failed", {})  # name -> when joining last failed
         for name in sorted(names - set(watched)):
-            room = await self._join_policy_room(name)
-            if room is None:
+            if name in failed and time.monotonic() - failed[name] < _RETRY_SECONDS:
                 continue
+            room = await self._join_policy_room(name, tell=name not in failed)
+            if room is None:
+                failed[name] = time.monotonic()
+                continue
+            failed.pop(name, None)
             watched[name] = room
             st, state = await self._api("GET", f"/_matrix/client/v3/rooms/{_q(room)}/state")
             if st != 200 or not isinstance(state, list):
@@ -48,21 +56,24 @@ class MatrixWatch:
             if room not in self._configured_rooms():
                 await self._api("POST", f"/_matrix/client/v3/rooms/{_q(room)}/leave", {})
 
-    async def _join_policy_room(self, name: str) -> str | None:
-        room = name
+    async def _join_policy_room(self, name: str, *, tell: bool = True) -> str | None:
+        """The room's id once joined, or None (the team is told once; joining is retried every 10 minutes)."""
+        room, problem = name, ""
         if name.startswith("#"):
             st, data = await self._api("GET", f"/_matrix/client/v3/directory/room/{_q(name)}")
             if st != 200:
-                await self._send_notice(self.management_room, f"I could not find the policy room {name} "
-                                                              f"(HTTP {st}); it is not watched yet.")
-                return None
-            room = data["room_id"]
-        st, data = await self._api("POST", f"/_matrix/client/v3/join/{_q(room)}", {})
-        if st != 200:
-            await self._send_notice(self.management_room, f"I could not join the policy room {name} "
-                                                          f"({data.get('errcode', st)}); it is not watched yet.")
-            return None
-        return room
+                problem = f"I could not find the policy room {inert_plain(name)} (HTTP {st})"
+            else:
+                room = data["room_id"]
+        if not problem:
+            st, data = await self._api("POST", f"/_matrix/client/v3/join/{_q(room)}", {})
+            if st == 200:
+                return room
+            problem = f"I could not join the policy room {inert_plain(name)} ({inert_plain(str(data.get('errcode', st)))})"
+        if tell:
+            await self._send_notice(self.management_room, problem + "; it is not watched yet. I will try again every "
+                                    "10 minutes; invite me to it, or stop with !safety unwatch.")
+        return None
 
     async def _protected_members(self) -> list[UserRef]:
         members: dict[str, UserRef] = {}

@@ -69,6 +69,15 @@ async def test_watch_shows_matches_from_each_peer_shape_with_a_ban_command(synap
     assert "Stopped watching" in (await h.reply_to(ev))["content"]["body"]
     ev = await h.command("!safety lists")
     assert "No shared lists yet" in (await h.reply_to(ev))["content"]["body"]
+    # A room the bot cannot join (invite-only): the team is told once; nothing else changes.
+    owner, closed = await other_communitys_list(synapse)
+    await call(synapse, "PUT", f"/_matrix/client/v3/rooms/{q(closed)}/state/m.room.join_rules/", owner,
+               {"join_rule": "invite"})
+    ev = await h.command(f"!safety watch {closed}")
+    assert "Watching" in (await h.reply_to(ev))["content"]["body"]
+    await h.mgmt_notice("I could not join the policy room", "it is not watched yet")
+    ev = await h.command(f"!safety unwatch {closed}")
+    assert "Stopped watching" in (await h.reply_to(ev))["content"]["body"]
     ev = await h.command("!safety watch not-a-room")
     assert "Give the policy room as" in (await h.reply_to(ev))["content"]["body"]
     ev = await h.command(f"!safety unwatch {plist}")
