@@ -83,9 +83,9 @@ async def _grant(svc, token, now: float) -> tuple[Case | None, links.Grant | Non
     if parsed is None:
         return None, None, links.UNKNOWN
     case = await svc.store.get_case_by_id(parsed[0])
-    if case is not None and case.status == Status.CLOSED:
-        return case, None, links.EXPIRED
     grant, why = links.check(case, parsed[1], now)
+    if grant is not None and case.status == Status.CLOSED:  # said only to the link's holder
+        return case, None, links.EXPIRED
     return case, grant, why
 
 

@@ -165,3 +165,14 @@ async def test_rate_limited_kindly_and_nothing_but_counts_in_the_log(protect_app
     assert "2 entries added" in log and "refused by the rate limit" in log
     secret = token.split(".")[1]
     assert secret not in log and all(i["pdq"] not in log and i["md5"] not in log for i in items)
+
+
+async def test_a_closed_case_ends_its_links_and_says_nothing_to_strangers(protect_app):
+    h, listener = protect_app
+    _, token = await offer(h)
+    case_id = token.split(".")[0]
+    await h.run("as mia", "close 1 unfounded")
+    status, body = await post(listener, "/protect/check", {"token": token})
+    assert status == 403 and "expired" in body["message"]
+    status, body = await post(listener, "/protect/check", {"token": f"{case_id}.{'C' * 32}"})
+    assert status == 403 and "does not work" in body["message"]  # no hint that the case exists or closed
