@@ -29,6 +29,8 @@ class Conversation:
             except StoreUnavailable:
                 return Outcome(ok=False, reply=self.t("store_unavailable", loc))
             choice = first_words.menu_choice(text)
+            if choice is None and (text or "").strip().lower().rstrip(".!") in self.texts.words("protect"):
+                choice = "protect"  # "protect my pictures": the offer and a link (safety_bot/protect)
             if choice is not None:
                 return await self._menu(user, community, current, choice, locale or (current.locale if current else loc))
             if current is not None:

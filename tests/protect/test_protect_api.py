@@ -176,3 +176,13 @@ async def test_a_closed_case_ends_its_links_and_says_nothing_to_strangers(protec
     assert status == 403 and "expired" in body["message"]
     status, body = await post(listener, "/protect/check", {"token": f"{case_id}.{'C' * 32}"})
     assert status == 403 and "does not work" in body["message"]  # no hint that the case exists or closed
+
+
+async def test_asking_in_words_gets_the_offer(protect_app):
+    h, listener = protect_app
+    lines = await h.run("as alice", "dm Protect my pictures")
+    assert LINK.search(h.private("alice", lines))
+    lines = await h.run("locale de", "dm meine Bilder schützen")
+    text = h.private("alice", lines)
+    assert "?lang=de#" in LINK.search(text).group(0) and "nie die Bilder" in text
+    assert len(await h.store.list_cases("cafe")) == 1  # one case, two links
