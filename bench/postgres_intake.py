@@ -91,9 +91,7 @@ async def plain_submitter(backend: str, where: str):
     import asyncpg
 
     pool = await asyncpg.create_pool(where, min_size=10, max_size=10,
-                                     server_settings={"synchronous_commit": "on"})
-    await pool.execute("CREATE TABLE IF NOT EXISTS plain_reports (id BIGSERIAL PRIMARY KEY, member TEXT, text TEXT, "
-                       "at DOUBLE PRECISION)")
+                                     server_settings={"synchronous_commit": "on"})  # its table: create_plain_table
 
     async def submit(i: int, j: int) -> bool:
         await pool.execute("INSERT INTO plain_reports (member, text, at) VALUES ($1, $2, $3)",
@@ -101,6 +99,17 @@ async def plain_submitter(backend: str, where: str):
         return True
 
     return submit, pool.close, lambda: 0
+
+
+async def create_plain_table(dsn: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute("CREATE TABLE plain_reports (id BIGSERIAL PRIMARY KEY, member TEXT, text TEXT, "
+                           "at DOUBLE PRECISION)")
+    finally:
+        await conn.close()
 
 
 async def worker(backend: str, where: str, key: str, first: int, members: int, per_member: int, rate: float,
@@ -204,6 +213,7 @@ def main() -> None:
                 server.psql(f"CREATE DATABASE {name};")
                 server.psql(f"CREATE DATABASE {name}_plain;")
                 where, plain_where, backend = server.get_uri(name), server.get_uri(f"{name}_plain"), "postgres"
+                asyncio.run(create_plain_table(plain_where))
                 procs = 1 if name == "pg1" else 2
                 label = f"PostgreSQL, {procs} process{'es' if procs > 1 else ''}"
             stored_before = 0

@@ -81,7 +81,9 @@ class Reports:
     async def _in_transaction(self, ev: ReportEvent, text: str, ref, loc: str) -> Outcome:
         community = self.community(ev.community)
         now = self.clock()
-        recent = await self.store.report_times_since(ev.reporter.key, now - 3600)
+        # one read (PostgreSQL: one round trip): rate marks, open questions and their case, cases about them
+        times, open_intake, open_case, about = await self.store.report_context(ev.reporter, community.network)
+        recent = [t for t in times if t >= now - 3600]
         limit = self.config.limits.reports_per_hour
         if len(recent) >= limit:
             # the window frees up when the oldest report in it turns an hour old
@@ -99,13 +101,11 @@ class Reports:
             case.accused = []
         scanned = self.scan_text(case, text)
         # one conversation per member: a second report about the same person joins the open case
-        open_intake, open_case = await self.store.get_intake_with_case(ev.reporter.platform, ev.reporter.id)
         if intake_queue.joins(open_case, accused):
             joined = await self._join_open_case(open_case, open_intake, ev, text, ref, loc, now)
             await self.enqueue(joined)
             return joined
-        retaliation = [c for c in await self.store.cases_about(community.network, ev.reporter.key)
-                       if c.status != Status.CLOSED]
+        retaliation = [c for c in about if c.status != Status.CLOSED]
         if retaliation:
             case.flags["retaliation_suspected"] = [c.number for c in retaliation]
         first = intake_rules.next_question(self.lib, case, [])

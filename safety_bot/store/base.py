@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from ..audit_chain import AuditChain
-from ..domain import AuditEntry, Ban, Case, CaseNote, Evidence, Intake, Report, Strike
+from ..domain import AuditEntry, Ban, Case, CaseNote, Evidence, Intake, Report, Strike, UserRef
 from .list_types import ListItem, SharedList
 
 
@@ -94,6 +94,10 @@ class Store(Protocol):
     # intake conversations
     async def get_intake(self, platform: str, user_id: str) -> Intake | None: ...
     async def get_intake_with_case(self, platform: str, user_id: str) -> tuple[Intake | None, Case | None]: ...
+    # What a new report needs, in one read where the store can: the reporter's report times (all kept), their
+    # open intake and its case, and the cases about the reporter in `network`.
+    async def report_context(self, reporter: UserRef, network: str) -> tuple[list[float], Intake | None, Case | None,
+                                                                             list[Case]]: ...
     async def put_intake(self, intake: Intake) -> None: ...
     async def delete_intake(self, platform: str, user_id: str) -> None: ...
     async def list_intakes(self) -> list[Intake]: ...

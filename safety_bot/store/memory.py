@@ -200,6 +200,11 @@ class MemoryStore(MemoryListsMixin):
         intake = await self.get_intake(platform, user_id)
         return intake, (await self.get_case_by_id(intake.case_id) if intake else None)
 
+    async def report_context(self, reporter, network):
+        intake, case = await self.get_intake_with_case(reporter.platform, reporter.id)
+        return (await self.report_times_since(reporter.key, 0), intake, case,
+                await self.cases_about(network, reporter.key))
+
     async def put_intake(self, intake):
         self._check()
         self.intakes[(intake.platform, intake.user_id)] = copy.deepcopy(intake)

@@ -137,6 +137,23 @@ class PgGroupCommit:
             return
         await conn.execute(sql, *args)
 
+    # ---------------------------------------------------------------- a report and its rate mark, one trip
+    async def add_report(self, report):
+        """The report and the reporter's rate mark in one statement (SQLite writes them one after another)."""
+        async with self.transaction():
+            conn = self._conn_var.get()
+            insert = ("INSERT INTO reports (case_id, reporter_tag, reporter, text, source, created_at, reported_message, "
+                      "locale) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id")
+            if report.reporter is None:
+                report.id = await conn.fetchval(insert, *self._report_values(report))
+                return report
+            key, value = await self._rate_next(report.reporter.key, report.created_at)
+            report.id = await conn.fetchval(
+                "WITH mark AS (INSERT INTO kv (key, value) VALUES ($9, $10) ON CONFLICT (key) DO UPDATE SET "
+                "value = excluded.value) " + insert, *self._report_values(report), key, value)
+            await self._rate_sweep(report.created_at)
+        return report
+
     # ---------------------------------------------------------------- the audit chain, linked at commit
     async def append_audit(self, entry: AuditEntry) -> AuditEntry:
         """Kept with the transaction and linked when it commits (`seq` and `hash` are set then)."""

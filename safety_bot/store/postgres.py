@@ -32,6 +32,7 @@ from ..domain import Case
 from .base import StoreError, StoreUnavailable
 from .pg_group import LOCK_AUDIT, PgGroupCommit  # noqa: F401 (LOCK_AUDIT re-exported)
 from .pg_migrations import PG_LATEST, PG_MIGRATIONS
+from .pg_reads import PgReads
 from .sqlite import SqliteStore, _j
 
 log = logging.getLogger(__name__)
@@ -97,8 +98,8 @@ class _PgConnection:
         await self.store.pool.close()
 
 
-class PostgresStore(PgGroupCommit, SqliteStore):
-    # Group commit and the audit chain linked at commit time: pg_group.py.
+class PostgresStore(PgGroupCommit, PgReads, SqliteStore):
+    # Group commit and the audit chain linked at commit time: pg_group.py; one-trip reads: pg_reads.py.
     shared = True  # several processes may use the same database
 
     def __init__(self, pool: asyncpg.Pool, cipher: Cipher, tag_key: bytes, dsn: str, lease_seconds: float = 30.0):

@@ -21,7 +21,7 @@ class CasesMixin:
         answers = self._dec(r[13])
         return Case(
             id=r[0], community=r[1], network=r[2], number=r[3], category=r[4], urgency=Urgency(r[5]),
-            status=Status(r[6]), created_at=r[7], updated_at=r[8],
+            status=Status(r[6]), created_at=float(r[7]), updated_at=float(r[8]),
             reporter=UserRef.from_dict(json.loads(reporter)) if reporter else None,
             accused=[UserRef(**a) for a in json.loads(r[10])],
             assignee=UserRef.from_dict(json.loads(r[11])) if r[11] else None,
@@ -135,13 +135,22 @@ class CasesMixin:
     _rate_swept_at: float | None = None
 
     async def _rate_mark(self, reporter_key: str, at: float) -> None:
+        key, value = await self._rate_next(reporter_key, at)
+        await self._write("INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value=excluded.value",
+                          (key, value))
+        await self._rate_sweep(at)
+
+    async def _rate_next(self, reporter_key: str, at: float) -> tuple[str, str]:
+        """The member's rate key and its marks with `at` added (older than a day dropped), as stored."""
         key = "rate:" + self._tag("rate:" + reporter_key)
         memo, self._rate_memo = self._rate_memo, None  # what report_times_since read in this transaction
         known = memo[1] if memo is not None and memo[0] == key and memo[2] is self._tx_token() else None
         times = [t for t in (known if known is not None else await self._rate_times(key))
                  if t >= at - self.RATE_KEEP_SECONDS] + [at]
-        await self._write("INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value=excluded.value",
-                          (key, _j(sorted(times))))
+        return key, _j(sorted(times))
+
+    async def _rate_sweep(self, at: float) -> None:
+        """Other members' marks older than a day, at most every RATE_SWEEP_SECONDS."""
         if self._rate_swept_at is not None and abs(at - self._rate_swept_at) < self.RATE_SWEEP_SECONDS:
             return
         for stale, value in await self._rows("SELECT key, value FROM kv WHERE key LIKE 'rate:%'"):
@@ -284,6 +293,12 @@ class CasesMixin:
         intake = Intake(platform=r[0], user_id=user_id, case_id=r[1], asked=json.loads(r[2]), current=r[3],
                         locale=r[4], updated_at=r[5])
         return intake, (self._case(r[6:]) if r[6] is not None else None)
+
+    async def report_context(self, reporter, network):
+        """What a new report needs (see Store.report_context). PostgreSQL reads it in one round trip."""
+        times = await self.report_times_since(reporter.key, 0)
+        intake, case = await self.get_intake_with_case(reporter.platform, reporter.id)
+        return times, intake, case, await self.cases_about(network, reporter.key)
 
     async def put_intake(self, intake: Intake) -> None:
         await self._write(

@@ -333,3 +333,20 @@ async def test_shared_lists_and_their_items_round_trip(store):
     assert list(await store.list_items(lst.id)) == [key]
     await store.delete_shared_list(lst.id)
     assert await store.get_shared_list("peers") is None and await store.entry_lists([entry.id]) == {}
+
+
+async def test_report_context_reads_what_a_new_report_needs(store):
+    """Rate marks, the open intake with its case, and the cases about the reporter (PostgreSQL: one query)."""
+    alice = UserRef("x", "alice", "Alice")
+    assert await store.report_context(alice, "n") == ([], None, None, [])
+    mine = await store.create_case(new_case(reporter="alice", accused="bob"))
+    about_her = await store.create_case(new_case(reporter="carol", accused="alice"))
+    await store.add_report(Report(case_id=mine.id, reporter=alice, text="t", source="member", created_at=10.5))
+    await store.put_intake(Intake(platform="x", user_id="alice", case_id=mine.id, asked=["q1"], current="q1",
+                                  updated_at=11.0))
+    times, intake, case, about = await store.report_context(alice, "n")
+    assert times == [10.5]
+    assert (intake.case_id, intake.asked, intake.current, intake.updated_at) == (mine.id, ["q1"], "q1", 11.0)
+    assert case == await store.get_case_by_id(mine.id)
+    assert about == [await store.get_case_by_id(about_her.id)]
+    assert (await store.report_context(alice, "other network"))[3] == []
