@@ -19,6 +19,7 @@ import asyncio
 import hmac
 import logging
 import time
+from collections import deque
 
 from aiohttp import web
 
@@ -40,6 +41,7 @@ class HomeserverCheck:
         self.secret = self.cfg.synapse_module_secret or ""
         self.phrases = ThreatPhrases.from_texts(self.svc.texts)
         self.last_hello: float | None = None
+        self.media_seconds: deque[float] = deque(maxlen=10_000)  # time to answer each media check (bench)
         self._tasks: set[asyncio.Task] = set()
 
     def mount(self, listener) -> "HomeserverCheck":
@@ -81,6 +83,13 @@ class HomeserverCheck:
     async def media(self, request: web.Request) -> web.Response:
         if not self._authorized(request):
             return web.json_response({"error": "unauthorized"}, status=401)
+        started = time.perf_counter()
+        try:
+            return await self._media(request)
+        finally:
+            self.media_seconds.append(time.perf_counter() - started)
+
+    async def _media(self, request: web.Request) -> web.Response:
         limit = max(self.app.config.media.max_bytes, self.app.config.media.max_video_bytes)  # pictures and videos
         data = bytearray()
         async for chunk in request.content.iter_chunked(1 << 16):
