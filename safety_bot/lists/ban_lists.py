@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 RULE_TYPES = ("m.policy.rule.user", "m.room.rule.user", "org.matrix.mjolnir.rule.user")
 BAN_RECOMMENDATIONS = ("m.ban", "org.matrix.mjolnir.ban")
 CACHE_SECONDS = 60.0
+MAX_SHOWN = 10  # more matches than this at once are summed up in one post
+SUMMARY_IDS = 20
 
 
 def list_reason(name: str) -> str:
@@ -108,27 +110,45 @@ class BanLists:
             return out
         async with self.svc.exclusive():
             async with self.store.transaction():
-                to_ban = []
+                to_ban, shown = [], []
                 for m, lst, item in hits:
                     if await self.store.active_ban(com.network, m.key) is not None:
                         continue
                     why = await self._why_not_apply(com, m, lst)
-                    if why is None:
+                    if why == "team":
+                        out.extend(await self._notify(com, m, lst, item, why, joined))
+                    elif why is None:
                         to_ban.append((m, lst, item))
                     else:
-                        out.extend(await self._notify(com, m, lst, item, why, joined))
-                limit = await self._room_for_bans(com.network)
-                if len(to_ban) > min(limit, _multi_target()):
+                        shown.append((m, lst, item, why))
+                if to_ban and len(to_ban) > min(await self._room_for_bans(com.network), _multi_target()):
                     why = ("more bans at once than one person may make: each ban needs a second team member's confirm"
                            if len(to_ban) > _multi_target() else "the list has reached this hour's limit of bans")
-                    for m, lst, item in to_ban:
-                        out.extend(await self._notify(com, m, lst, item, why, joined))
+                    shown += [(m, lst, item, why) for m, lst, item in to_ban]
                     to_ban = []
+                if len(shown) > MAX_SHOWN:
+                    out.extend(await self._summary(com, shown))
+                else:
+                    for m, lst, item, why in shown:
+                        out.extend(await self._notify(com, m, lst, item, why, joined))
                 for m, lst, item in to_ban:
                     out.extend(await self._apply(com, m, lst, item))
                 if out.actions:
                     await self.svc.enqueue(out)
         return out
+
+    async def _summary(self, com, shown: list) -> Outcome:
+        """Many matches at once (a broad glob, a big pool): one post, no case each, the ids to ban."""
+        lists = ", ".join(dict.fromkeys(inert_plain(lst.name, limit=120) for _, lst, _, _ in shown))
+        ids = [m.id for m, _, _, _ in shown]
+        text = (f"{len(ids)} members of the protected places match the shared list(s) {lists}. None was banned "
+                f"automatically: {shown[0][3] or 'the list only notifies'}. Check the list before banning; to ban "
+                f"some of them at once: {_prefix(com)}ban " + " ".join(ids[:SUMMARY_IDS])
+                + (f" (and {len(ids) - SUMMARY_IDS} more)" if len(ids) > SUMMARY_IDS else ""))
+        for _, lst, _, _ in shown:
+            await self.svc.audit(f"list:{lst.name}", "list.match_shown", com.id, None, list=lst.name, many=len(ids))
+            break
+        return Outcome(actions=[PostToTeam(community=com.id, text=text)])
 
     def _matches(self, lst: SharedList, item: dict, user: UserRef) -> bool:
         if lst.kind == "policy":
