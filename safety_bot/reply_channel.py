@@ -10,7 +10,7 @@ from .domain import Case, CaseNote, CloseReason, Status, UserRef
 from . import care
 from .events import reporter_actor
 from .followup import who_wrote
-from .protect.submit import withdraw_member_entries
+from .protect.submit import withdraw_closed_cases_entries, withdraw_member_entries
 from .store import StoreUnavailable
 from .text import inert_plain, strip_controls
 
@@ -69,6 +69,10 @@ class ReplyChannel:
     async def _withdraw(self, user: UserRef, loc: str) -> Outcome:
         case = await self._latest_open_case_of(user, None)
         if case is None:
+            # The team may have closed the case: the pictures they blocked themselves still come off the list.
+            unblocked = await withdraw_closed_cases_entries(self, user)
+            if unblocked:
+                return Outcome(reply=self.t("protect_withdrawn", loc, count=unblocked))
             return Outcome(ok=False, reply=self.t("no_open_case", loc))
         case.status, case.close_reason, case.updated_at = Status.CLOSED, CloseReason.WITHDRAWN, self.clock()
         # Withdrawal is honoured (issue 13): what they told us goes (statement, answers and the links in them,

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from ..actions import Outcome
 from ..bank_index import ACTIVE, SUSPENDED
-from ..domain import Case, CaseNote, Status
+from ..domain import Case, CaseNote, Status, UserRef
 from ..events import reporter_actor
 from ..store import StoreUnavailable
 from . import links
@@ -154,6 +154,23 @@ async def submit(svc, token, items, lang: str) -> Result:
         return Result(False, 503, svc.t("store_unavailable", lang))
     log.info("protect page: %d entries added", len(added))
     return Result(True, 200, svc.t("protect_done", lang, count=len(added)), added=len(added), outcome=out)
+
+
+async def withdraw_closed_cases_entries(svc, user) -> int:
+    """`withdraw` with no open case: the entries the member added to their closed cases. Returns how many."""
+    if getattr(svc, "bank", None) is None:
+        return 0
+    entries = await svc.store.bank_entries(None, (ACTIVE, SUSPENDED))
+    total = 0
+    for case_id in sorted({e.case_id for e in entries if e.added_by == MEMBER_ADDED and e.case_id}):
+        case = await svc.store.get_case_by_id(case_id)
+        if case is None or case.status != Status.CLOSED:
+            continue
+        parties = {u.key for u in (case.reporter, UserRef.from_dict(case.flags.get("victim"))) if u is not None}
+        if user.key in parties:
+            actor = reporter_actor(case) if case.reporter and case.reporter.key == user.key else f"victim:{case.alias}"
+            total += await withdraw_member_entries(svc, case, actor)
+    return total
 
 
 async def withdraw_member_entries(svc, case: Case, actor: str) -> int:

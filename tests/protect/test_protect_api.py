@@ -186,3 +186,17 @@ async def test_asking_in_words_gets_the_offer(protect_app):
     text = h.private("alice", lines)
     assert "?lang=de#" in LINK.search(text).group(0) and "nie die Bilder" in text
     assert len(await h.store.list_cases("cafe")) == 1  # one case, two links
+
+
+async def test_withdraw_after_the_team_closed_the_case_still_unblocks(protect_app, tmp_path):
+    h, listener = protect_app
+    _, token = await offer(h)
+    pic = save(photo(77, 640, 480), tmp_path / "c.jpg", "jpeg")
+    assert (await post(listener, "/protect/submit", {"token": token, "items": items_for([pic])}))[0] == 200
+    await h.run("as mia", "close 1 actioned")
+    lines = await h.run("as bob", "withdraw")  # bob has nothing: nothing changes
+    assert "could not find an open report" in h.private("bob", lines)
+    assert {e.status for e in await h.store.bank_entries("friends")} == {"active"}
+    lines = await h.run("as alice", "withdraw")
+    assert "unblocked" in h.private("alice", lines)
+    assert {e.status for e in await h.store.bank_entries("friends")} == {"withdrawn"}
