@@ -66,6 +66,12 @@ def save(im: Image.Image, path: Path, fmt: str, orientation: int = 1, *, alpha: 
         stored.putalpha(a)
     if fmt == "jpeg":
         stored.convert("RGB").save(path, "JPEG", quality=90, **kw)
+    elif fmt == "jpeg-grey":
+        stored.convert("L").save(path, "JPEG", quality=90, **kw)
+    elif fmt == "png-palette":
+        stored.convert("RGB").quantize(256).save(path, "PNG", **kw)
+    elif fmt == "gif":
+        stored.convert("RGB").quantize(256).save(path, "GIF")
     elif fmt == "png":
         stored.save(path, "PNG", **kw)
     elif fmt == "webp":
@@ -75,8 +81,12 @@ def save(im: Image.Image, path: Path, fmt: str, orientation: int = 1, *, alpha: 
     return path
 
 
+EXTRA = [("jpeg-grey", "jpg", 6), ("png-palette", "png", 1), ("gif", "gif", 1), ("jpeg-grey", "jpg", 1)]
+
+
 def picture_set(folder: Path, count: int = 60) -> list[Path]:
-    """`count` files: sizes, formats and orientations in turn (every format carries EXIF orientations)."""
+    """`count` files: sizes, formats and orientations in turn (every format carries EXIF orientations),
+    then a greyscale JPEG, a palette PNG and a GIF or two."""
     folder.mkdir(parents=True, exist_ok=True)
     out = []
     for i in range(count):
@@ -87,4 +97,8 @@ def picture_set(folder: Path, count: int = 60) -> list[Path]:
         ext = {"jpeg": "jpg", "png": "png"}.get(fmt, "webp")
         out.append(save(photo(1000 + i, w, h), folder / f"p{i:02d}-{w}x{h}-o{orientation}.{ext}", fmt, orientation,
                         alpha=alpha))
+    for j, (fmt, ext, orientation) in enumerate(EXTRA):
+        w, h = SIZES[(3 * j + 2) % len(SIZES)]
+        out.append(save(photo(2000 + j, w, h), folder / f"x{j:02d}-{w}x{h}-o{orientation}-{fmt}.{ext}", fmt,
+                        orientation))
     return out
