@@ -200,3 +200,21 @@ async def test_withdraw_after_the_team_closed_the_case_still_unblocks(protect_ap
     lines = await h.run("as alice", "withdraw")
     assert "unblocked" in h.private("alice", lines)
     assert {e.status for e in await h.store.bank_entries("friends")} == {"withdrawn"}
+
+
+def test_public_url_is_checked(tmp_path):
+    from safety_bot.config import DataFileError, load_config
+    from tests.harness import write_config
+
+    cfg = load_config(write_config(tmp_path, {"http": {"listen": 8080, "public_url": "https://s.example.org/bot/"}}),
+                      env={})
+    assert cfg.http.public_url == "https://s.example.org/bot"
+    for bad in ("ftp://s.example.org", "s.example.org", "https://s.example.org/?x=1", "https://s.example.org/#a"):
+        with pytest.raises(DataFileError) as exc:
+            load_config(write_config(tmp_path, {"http": {"listen": 8080, "public_url": bad}}), env={})
+        assert "http.public_url" in str(exc.value)
+
+
+async def test_no_choice_e_where_the_page_is_not_set_up(h):
+    lines = await h.run("as alice", "report someone says they will post my pictures")
+    assert "A) What should I do now?" in h.private("alice", lines) and "E) Protect" not in h.private("alice", lines)
