@@ -298,6 +298,7 @@ async def main() -> None:
     results: dict[str, str] = {}
     bans_by_rooms: dict[int, list[float]] = {}
     peers: tuple[list[float], list[float]] | None = None
+    suspension: tuple[list[float], list[float]] | None = None
     bots: list[Bot] = []
     watcher = None
     try:
@@ -431,6 +432,7 @@ async def main() -> None:
                           f"ban seen in all rooms after {ban_s * 1000:.0f} ms", flush=True)
                 results[f"suspend_local_accused: time until the accused cannot post in any of {n} rooms"] = \
                     spread(cannot_post)
+                suspension = (cannot_post, landed)
                 results[f"suspend_local_accused: ban lands in {n} protected room(s) (beside it, same runs)"] = \
                     spread(landed)
             bot.stop()
@@ -466,6 +468,10 @@ async def main() -> None:
         rows = [(f"{n} bans, until the moderator's client sees them all", spread(bans_by_rooms[n]), spread(peers[0]),
                  f"{ours / statistics.median(peers[0]):.2f}", spread(peers[1]),
                  f"{ours / statistics.median(peers[1]):.2f}")]
+        if suspension is not None:
+            rows.append((f"suspend_local_accused: until the accused cannot post in any of {n} rooms (beside it: "
+                         f"the ban seen in all rooms, same runs: {spread(suspension[1])})", spread(suspension[0]),
+                         "", "", "", ""))
         print()
         record("Matrix ban (zero tolerance, real Synapse on loopback)",
                f"Machine: {machine()}. {args.ban_trials} trials each, median (min-max). Ours: `!safety ban --confirm` "
