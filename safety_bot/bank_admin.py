@@ -22,8 +22,10 @@ class BankAdmin:
         self.index = index
 
     async def add_hashes(self, network: str, *, pdq: str | None, sha256: str | None, md5: str | None,
-                         quality: int, category: str, actor: str, case: Case | None = None) -> BankEntry:
-        """An operator adds hex hashes (never images of other people). Validated; audited without the hashes."""
+                         quality: int, category: str, actor: str, case: Case | None = None,
+                         variants: tuple[str, ...] = ()) -> BankEntry:
+        """An operator adds hex hashes (never images of other people). Validated; audited without the hashes.
+        `variants`: more PDQ hashes of the same picture (turned, mirrored), matched like `pdq`."""
         from .media import is_pdq_hex
         from .media.matcher import _check_digest
 
@@ -31,6 +33,8 @@ class BankAdmin:
             raise ValueError("give a PDQ hash and/or --sha256/--md5")
         if pdq is not None and not is_pdq_hex(pdq):
             raise ValueError("the PDQ hash must be 64 hex characters")
+        if variants and (pdq is None or not all(is_pdq_hex(v) for v in variants)):
+            raise ValueError("variants must be 64 hex characters each, beside a PDQ hash")
         sha256, md5 = _check_digest(sha256, 64), _check_digest(md5, 32)
         if category not in ("adult", "minor"):
             raise ValueError("category must be adult or minor")
@@ -40,7 +44,8 @@ class BankAdmin:
         async with self.store.transaction():
             entry = await self.store.add_bank_entry(BankEntry(
                 network=network, category=category, status=ACTIVE, quality=int(quality), added_by=actor,
-                added_at=now, pdq=[pdq.lower()] if pdq else [], sha256=sha256, md5=md5,
+                added_at=now, pdq=list(dict.fromkeys(h.lower() for h in (pdq, *variants))) if pdq else [],
+                sha256=sha256, md5=md5,
                 case_id=case.id if case else None, case_number=case.number if case else None,
                 community=case.community if case else ""))
             await self.service.audit(actor, "bank.added", case.community if case else "", case, entry=entry.id,

@@ -25,7 +25,7 @@ from . import submit
 
 log = logging.getLogger(__name__)
 
-MAX_BODY = 16 * 1024  # 20 pictures as hash strings take about 3 KB
+MAX_BODY = 24 * 1024  # 20 pictures with their turned and mirrored hashes take about 13 KB
 PER_CLIENT_PER_MINUTE = 20
 ALL_PER_MINUTE = 120
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'none'; "
@@ -43,7 +43,7 @@ HEADERS = {
 STATIC = {"hash.js": "text/javascript", "page.js": "text/javascript", "page.css": "text/css"}
 # Texts the page's script shows (locale keys protect_js_<name>).
 SCRIPT_TEXTS = ("checking", "working", "ready", "skipped", "nothing_readable", "too_many", "sending",
-                "network_error", "no_token")
+                "network_error", "no_token", "variants")
 PAGE_KEYS = ("protect_page_title", "protect_page_promise", "protect_page_how", "protect_page_team_heading",
              "protect_page_team_sees", "protect_page_team_not", "protect_page_match",
              "protect_page_withdraw_heading", "protect_page_withdraw", "protect_page_choose", "protect_page_limits",

@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 MEMBER_ADDED = "member (protect my pictures)"
 MAX_ITEMS = 20
+MAX_VARIANTS = 7  # the picture turned and mirrored (the reference's dihedral hashes, less the original)
 _HEX = {32: re.compile(r"^[0-9a-f]{32}$"), 64: re.compile(r"^[0-9a-f]{64}$")}
 
 
@@ -50,7 +51,7 @@ def _hex(value, length: int) -> str | None:
 
 
 def parse_items(items) -> list[dict] | None:
-    """The submitted items, checked: {pdq, quality, md5} for a picture or {video_md5} for a video.
+    """The submitted items, checked: {pdq, quality, md5[, variants]} for a picture or {video_md5} for a video.
     None when anything is malformed (nothing is added then)."""
     if not isinstance(items, list) or not 1 <= len(items) <= MAX_ITEMS:
         return None
@@ -63,12 +64,18 @@ def parse_items(items) -> list[dict] | None:
             md5 = _hex(item["video_md5"], 32)
             if md5 is None:
                 return None
-            parsed = {"pdq": None, "quality": 0, "md5": md5}
-        elif set(item) == {"pdq", "quality", "md5"}:
+            parsed = {"pdq": None, "quality": 0, "md5": md5, "variants": ()}
+        elif set(item) in ({"pdq", "quality", "md5"}, {"pdq", "quality", "md5", "variants"}):
             pdq, md5, quality = _hex(item["pdq"], 64), _hex(item["md5"], 32), item["quality"]
             if pdq is None or md5 is None or type(quality) is not int or not 0 <= quality <= 100:
                 return None
-            parsed = {"pdq": pdq, "quality": quality, "md5": md5}
+            raw = item.get("variants", [])
+            if not isinstance(raw, list) or len(raw) > MAX_VARIANTS:
+                return None
+            variants = tuple(_hex(v, 64) for v in raw)
+            if None in variants:
+                return None
+            parsed = {"pdq": pdq, "quality": quality, "md5": md5, "variants": variants}
         else:
             return None
         key = (parsed["pdq"], parsed["md5"])
@@ -124,7 +131,7 @@ async def submit(svc, token, items, lang: str) -> Result:
                 for item in parsed:
                     entry = await bank.add_hashes(case.network, pdq=item["pdq"], sha256=None, md5=item["md5"],
                                                   quality=item["quality"], category="adult", actor=MEMBER_ADDED,
-                                                  case=case)
+                                                  case=case, variants=item["variants"])
                     added.append(entry.id)
             except BaseException:
                 for entry_id in added:  # all or nothing: the link stays valid for another try

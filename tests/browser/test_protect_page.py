@@ -66,7 +66,8 @@ async def pick_send_confirm(page, watch, pics, video, shot: str) -> list[str]:
     await page.wait_for_selector("#pick:not([hidden])")
     await page.set_input_files("#files", [str(p) for p in pics] + [str(video)])
     await page.wait_for_function("() => document.querySelectorAll('#hashes li').length === 4")
-    shown = await page.eval_on_selector_all("#hashes li", "els => els.map(e => e.innerText)")
+    shown = await page.eval_on_selector_all(
+        "#hashes li", "els => els.map(e => [...e.querySelectorAll('code.hash')].map(c => c.textContent))")
     assert watch.posts("/protect/submit") == []  # nothing sent before the member presses send
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     await page.screenshot(path=str(SCREENSHOTS / f"{shot}-review.png"), full_page=True)
@@ -79,11 +80,17 @@ async def pick_send_confirm(page, watch, pics, video, shot: str) -> list[str]:
 
     sent = json.loads(body)
     assert set(sent) == {"token", "items"}
-    lines = ["\n".join(f"{k} {v}" if k != "video_md5" else f"video_md5 {v}" for k, v in item.items())
-             for item in sent["items"]]
-    assert [re.sub(r"\s+", " ", s) for s in shown] == [re.sub(r"\s+", " ", s) for s in lines]
+    lines = []
+    for item in sent["items"]:
+        if "video_md5" in item:
+            lines.append([f"video_md5 {item['video_md5']}"])
+        else:
+            assert set(item) == {"pdq", "quality", "md5", "variants"}
+            lines.append([f"pdq {item['pdq']}", f"quality {item['quality']}", f"md5 {item['md5']}",
+                          *(f"variant {v}" for v in item["variants"])])
+    assert shown == lines  # exactly what was on the screen, and nothing else
     watch.check()
-    return shown
+    return ["\n".join(s) for s in shown]
 
 
 def check_hashes(shown: list[str], pics, video) -> None:
@@ -92,6 +99,7 @@ def check_hashes(shown: list[str], pics, video) -> None:
         assert hamming(pdq, hash_image_file(path).pdq) <= 10, path.name
         assert f"md5 {hashlib.md5(path.read_bytes()).hexdigest()}" in text
     assert shown[3] == f"video_md5 {hashlib.md5(video.read_bytes()).hexdigest()}"
+    assert all(len(re.findall(r"variant [0-9a-f]{64}", s)) >= 6 for s in shown[:3])
 
 
 async def test_member_blocks_pictures_from_the_phone_and_a_reupload_is_removed_on_the_console(
@@ -115,6 +123,13 @@ async def test_member_blocks_pictures_from_the_phone_and_a_reupload_is_removed_o
     lines = await h.run("as bob", f"picture general {again}")
     assert any("re-upload of banked media" in l for l in lines), lines
     assert all(m.deleted for m in h.console.world.messages.values() if m.author == "bob")
+    # carol posts the mirror picture turned upright and mirrored (as a phone's front camera does): removed too
+    from PIL import Image, ImageOps
+
+    mirrored = tmp_path / "selfie.jpg"
+    ImageOps.mirror(Image.open(pics[1]).convert("RGB")).save(mirrored, "JPEG", quality=88)
+    lines = await h.run("as carol", f"picture general {mirrored}")
+    assert any("re-upload of banked media" in l for l in lines), lines
     # the same link again, in a new tab: refused kindly, before anything is picked
     page2, watch2 = await open_page(browser, url, listener)
     await page2.wait_for_function("() => document.getElementById('status').textContent.length > 20")

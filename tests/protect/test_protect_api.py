@@ -29,11 +29,14 @@ async def post(listener, path: str, body, **kw):
         return resp.status, await resp.json()
 
 
-def items_for(paths):
+def items_for(paths, *, variants: bool = False):
     out = []
     for p in paths:
-        hh = hash_image_file(p)
-        out.append({"pdq": hh.pdq, "quality": hh.quality, "md5": hh.md5})
+        hh = hash_image_file(p, with_variants=variants)
+        item = {"pdq": hh.pdq, "quality": hh.quality, "md5": hh.md5}
+        if variants:
+            item["variants"] = [v for v in hh.variants[:8] if v != hh.pdq]
+        out.append(item)
     return out
 
 
@@ -47,10 +50,11 @@ async def test_offer_link_submit_reupload_removed_and_withdraw(protect_app, tmp_
     pics = [save(photo(i, 800, 600), tmp_path / f"mine{i}.jpg", "jpeg") for i in range(3)]
     status, body = await post(listener, "/protect/check", {"token": token})
     assert (status, body["ok"]) == (200, True)
-    status, body = await post(listener, "/protect/submit", {"token": token, "items": items_for(pics)})
+    status, body = await post(listener, "/protect/submit", {"token": token, "items": items_for(pics, variants=True)})
     assert status == 200 and body["ok"] and body["added"] == 3, body
-    entries = [e for e in await h.store.bank_entries("friends") if e.case_id == case.id]
+    entries = [e for e in await h.store.bank_entries("friends", with_hashes=True) if e.case_id == case.id]
     assert len(entries) == 3 and {e.added_by for e in entries} == {"member (protect my pictures)"}
+    assert all(len(e.pdq) >= 7 for e in entries)  # the picture and its turned and mirrored hashes
     team = h.team()
     assert "the member added 3 entries to the hash bank from their own device" in team
     for e in entries:  # never a hash in what the team reads
@@ -94,13 +98,15 @@ async def test_expired_foreign_and_malformed_links_are_refused_kindly(protect_ap
     # bad items: nothing added, a clear message
     for items in ([], [{"pdq": "zz", "quality": 90, "md5": "0" * 32}], [{"pdq": "0" * 64}], "x",
                   [{"pdq": "0" * 64, "quality": 101, "md5": "0" * 32}], good * 0 + [{"video_md5": "g" * 32}],
-                  [{"pdq": "0" * 64, "quality": 90, "md5": "0" * 32, "image": "AAAA"}]):
+                  [{"pdq": "0" * 64, "quality": 90, "md5": "0" * 32, "image": "AAAA"}],
+                  [{"pdq": "0" * 64, "quality": 90, "md5": "0" * 32, "variants": ["1" * 64] * 8}],
+                  [{"pdq": "0" * 64, "quality": 90, "md5": "0" * 32, "variants": ["xyz"]}]):
         status, body = await post(listener, "/protect/submit", {"token": token, "items": items})
         assert status == 400 and "nothing was saved" in body["message"], items
     assert await h.store.bank_entries("friends") == []
     # too large a body, wrong content type
     async with aiohttp.ClientSession() as http:
-        async with http.post(listener.url + "/protect/submit", data=b"x" * 20000,
+        async with http.post(listener.url + "/protect/submit", data=b"x" * 30000,
                              headers={"Content-Type": "application/json"}) as resp:
             assert resp.status == 413
         async with http.post(listener.url + "/protect/submit", data=b"token=1") as resp:

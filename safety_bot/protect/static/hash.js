@@ -11,6 +11,8 @@
  *    (triangle-filter) downscale so the long side is at most 512, with Pillow's integer pre-reduction
  *    (reducing_gap 3). Then PDQ proper: luminance, two passes of Jarosz box filters, decimation to
  *    64x64, 2-D DCT keeping the 16x16 block after the DC term, bits above the median.
+ *    With the PDQ come the seven hashes of the picture turned and mirrored (from the same DCT), which the
+ *    bot banks too, so a mirrored or rotated copy still matches.
  *  - Videos: the MD5 of the file (StopNCII's "VideoMD5"), read in slices.
  */
 (function (global) {
@@ -108,17 +110,41 @@
     return hex;
   }
 
-  /** PDQ of RGB(A) pixels (alpha ignored: composite first). Returns {pdq, quality}. */
+  // The hashes of the picture turned and mirrored, straight from its DCT (as the reference's
+  // dct16OriginalTo*): rotate 90, 180, 270, flip x, flip y, flip about both diagonals.
+  var DIHEDRAL = [
+    function (i, j, a) { return [j, i, (j & 1) ? a : -a]; },
+    function (i, j, a) { return [i, j, ((i + j) & 1) ? -a : a]; },
+    function (i, j, a) { return [j, i, (i & 1) ? a : -a]; },
+    function (i, j, a) { return [i, j, (i & 1) ? a : -a]; },
+    function (i, j, a) { return [i, j, (j & 1) ? a : -a]; },
+    function (i, j, a) { return [j, i, a]; },
+    function (i, j, a) { return [j, i, ((i + j) & 1) ? -a : a]; },
+  ];
+
+  function dihedral(dct) {
+    return DIHEDRAL.map(function (f) {
+      var b = new Float64Array(256);
+      for (var i = 0; i < 16; i++) {
+        for (var j = 0; j < 16; j++) { var r = f(i, j, dct[i * 16 + j]); b[r[0] * 16 + r[1]] = r[2]; }
+      }
+      return bitsToHex(b);
+    });
+  }
+
+  /** PDQ of RGB(A) pixels (alpha ignored: composite first). Returns {pdq, quality, variants}: variants
+   *  are the other seven turned or mirrored hashes (the bot banks them too), without repeats. */
   function pdqFromRGBA(px, width, height) {
     var n = width * height;
-    if (width < 5 || height < 5) return { pdq: "0".repeat(64), quality: 0 };
+    if (width < 5 || height < 5) return { pdq: "0".repeat(64), quality: 0, variants: [] };
     var buf1 = new Float32Array(n), buf2 = new Float32Array(n);
     for (var i = 0, p = 0; i < n; i++, p += 4) {
       buf1[i] = Math.fround(0.299 * px[p] + 0.587 * px[p + 1] + 0.114 * px[p + 2]);
     }
     jarosz(buf1, buf2, height, width, jaroszWindow(width, 64), jaroszWindow(height, 64), 2);
-    var small = decimate(buf1, height, width);
-    return { pdq: bitsToHex(dct64to16(small)), quality: quality(small) };
+    var small = decimate(buf1, height, width), dct = dct64to16(small), pdq = bitsToHex(dct);
+    var variants = dihedral(dct).filter(function (v, k, all) { return v !== pdq && all.indexOf(v) === k; });
+    return { pdq: pdq, quality: quality(small), variants: variants };
   }
 
   // ------------------------------------------------------------------ resampling as Pillow does it
@@ -459,7 +485,7 @@
     return pdqFromRGBA(up.px, up.w, up.h);
   }
 
-  /** Hash one picked file. Resolves to {kind: "picture", pdq, quality, md5} or {kind: "video", md5}.
+  /** Hash one picked file. Resolves to {kind: "picture", pdq, quality, md5, variants} or {kind: "video", md5}.
    *  Rejects with Error("unreadable") when a picture cannot be decoded by this browser. */
   async function hashFile(file) {
     var head = new Uint8Array(await file.slice(0, 16).arrayBuffer());
@@ -474,7 +500,7 @@
       throw new Error("unreadable");
     }
     var h = pdqOfDecoded(decoded, info);
-    return { kind: "picture", pdq: h.pdq, quality: h.quality, md5: md5 };
+    return { kind: "picture", pdq: h.pdq, quality: h.quality, md5: md5, variants: h.variants };
   }
 
   global.SafetyBotHash = {

@@ -38,18 +38,26 @@
     return ["pdq " + item.pdq, "quality " + item.quality, "md5 " + item.md5];
   }
 
+  function codeLine(parent, text) {
+    var code = document.createElement("code");
+    code.textContent = text;
+    code.className = "hash";
+    parent.appendChild(code);
+  }
+
   function showReview(skipped) {
     var list = $("hashes");
     list.textContent = "";
     items.forEach(function (item) {
       var li = document.createElement("li");
-      linesOf(item).forEach(function (line, i) {
-        if (i) li.appendChild(document.createElement("br"));
-        var code = document.createElement("code");
-        code.textContent = line;
-        code.className = "hash";
-        li.appendChild(code);
-      });
+      linesOf(item).forEach(function (line) { codeLine(li, line); });
+      if (item.variants && item.variants.length) {  // shown too: everything sent is on the screen
+        var more = document.createElement("details"), summary = document.createElement("summary");
+        summary.textContent = fill(T.variants, { count: item.variants.length });
+        more.appendChild(summary);
+        item.variants.forEach(function (v) { codeLine(more, "variant " + v); });
+        li.appendChild(more);
+      }
       list.appendChild(li);
     });
     $("skipped").textContent = skipped ? fill(T.skipped, { count: skipped }) : "";
@@ -69,7 +77,8 @@
       say(fill(T.working, { n: i + 1, total: files.length }));
       try {
         var h = await window.SafetyBotHash.hashFile(files[i]);
-        items.push(h.kind === "video" ? { video_md5: h.md5 } : { pdq: h.pdq, quality: h.quality, md5: h.md5 });
+        items.push(h.kind === "video" ? { video_md5: h.md5 }
+                                      : { pdq: h.pdq, quality: h.quality, md5: h.md5, variants: h.variants });
       } catch (e) {
         skipped++;
       }
