@@ -68,10 +68,9 @@ async def _run(config, args) -> int:
                       file=sys.stderr)
                 return 0
             if args.bans_command == "remove-list":
-                out = await pools.remove_pool(args.list_name, "operator:cli")
-                n = len({a.user.key for a in out.actions})
-                print(f"stopped following the ban pool {args.list_name}; {n} ban(s) it made are lifted by the running "
-                      "bot (queued)")
+                n = await pools.remove_pool(args.list_name, "operator:cli")
+                print(f"stopped following the ban pool {args.list_name}; the running bot lifts the {n} ban(s) it made "
+                      "within a minute")
                 return 0
             name = args.list_name or default_name(args.source)
             lst, res = await pools.follow(args.source, name, network=args.network, mode=args.mode,

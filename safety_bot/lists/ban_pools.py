@@ -4,7 +4,8 @@
 A pool file is `<user id> <reason code> <YYYY-MM-DD>` per line (fileformat.py), optionally Ed25519-signed,
 read strictly like hash lists: a bad file changes nothing and is kept as the pool's last error. What a
 listed account meets here (shown with a one-press ban, or banned, never a team member, never against the
-team's unban) is ban_lists.py's. Export writes the network's active bans made here (not those from other
+team's unban) is ban_lists.py's. Bans a pool made and no pool names any more are lifted by the running bot
+(`reconcile`), whichever process changed the pool. Export writes the network's active bans made here (not those from other
 pools) as user ids, a reason code from the case's category, and the date: never case data, never a
 reporter, never a moderator's words."""
 
@@ -48,9 +49,6 @@ class BanPools:
         self.lists = ban_lists(svc)
         self.max_bytes = max_bytes
         self.timeout = timeout
-        from ..actions import Outcome
-
-        self.pending = Outcome()
 
     async def follow(self, source: str, name: str, *, network: str, mode: str | None = None,
                      public_key: str | None = None, every: float = 3600.0, actor: str = "operator") -> tuple[SharedList, SyncResult]:
@@ -98,14 +96,9 @@ class BanPools:
                         lst = await self.store.add_shared_list(lst)
                     except StoreError:
                         raise ListError(f"a list named {lst.name} already exists") from None
-                added, removed = await self.lists.replace(lst, wanted)
-                out = await self.lists.lift(lst.network, lst, [r for _, r in removed],
-                                            await self.lists.list_banned(lst.network, lst), list(wanted.values()))
-                if out.actions:
-                    await self.svc.enqueue(out)
+                added, removed = await self.lists.replace(lst, wanted)  # lifts: the running bot (reconcile)
                 await self.svc.audit(actor, "list.synced", "", None, list=lst.name, network=lst.network,
                                      added=len(added), withdrawn=len(removed), size=len(items), signed=signed)
-        self.pending.extend(out)  # unbans of removed entries: the running bot runs them (app.py's ticker)
         return SyncResult(added=len(added), withdrawn=len(removed), size=len(items), signed=signed)
 
     async def follow_due(self) -> list[tuple[str, str]]:
@@ -149,21 +142,17 @@ class BanPools:
         raw = await self.store.get_value(f"lists.shown.{lst.id}") or ""
         await self.store.set_value(f"lists.shown.{lst.id}", (raw + "\n" if raw else "") + f"{community}/{u.key}")
 
-    async def remove_pool(self, name: str, actor: str = "operator"):
-        """Stop following a pool; lift the bans it made. Returns the Outcome (unbans) to run."""
+    async def remove_pool(self, name: str, actor: str = "operator") -> int:
+        """Stop following a pool. The running bot lifts the bans it made (`reconcile`); returns how many."""
         lst = await self.store.get_shared_list(name)
         if lst is None or lst.kind != "bans":
             raise ListError(f"there is no ban pool named {name}")
-        async with self.svc.exclusive():
-            async with self.store.transaction():
-                items = [it for ll, _k, it in await self.lists.listed(lst.network) if ll.id == lst.id]
-                out = await self.lists.lift(lst.network, lst, items, await self.lists.list_banned(lst.network, lst))
-                await self.store.delete_shared_list(lst.id)
-                await self.svc.audit(actor, "list.removed", "", None, list=name)
-                if out.actions:
-                    await self.svc.enqueue(out)
+        banned = await self.lists.list_banned(lst.network, lst)
+        async with self.store.transaction():
+            await self.store.delete_shared_list(lst.id)
+            await self.svc.audit(actor, "list.removed", "", None, list=name, bans=len(banned))
         self.lists.forget()
-        return out
+        return len(banned)
 
     async def export(self, network: str, *, signed: bool = False) -> tuple[bytes, int]:
         """The network's active Discord bans made here: user id, reason code, date."""
@@ -186,14 +175,55 @@ class BanPools:
         return (sign(body, self.store.audit_chain.keys) if signed else body), len(rows)
 
     async def tick(self, runtime) -> None:
-        """The running bot's share (app.py's ticker): re-read due pools, lift what they dropped, and check
-        the protected servers' members against every pool."""
+        """The running bot's share (app.py's ticker): re-read due pools, lift what they dropped (also when
+        the change was made from the command line), and check the protected servers' members."""
+        from ..actions import Outcome
+
         await self.follow_due()
         self.lists.forget()
-        out, self.pending = self.pending, type(self.pending)()
+        out = Outcome()
+        pools = await self.store.shared_lists("bans")
+        seen = tuple((p.id, p.name, p.size, p.last_fetch) for p in pools)
+        if seen != getattr(self, "_seen", None):
+            out.extend(await self.reconcile(pools))
+            self._seen = seen
         out.extend(await self.check_present())
         if out.actions:
             await runtime.run(out)
+
+    async def reconcile(self, pools: list[SharedList]):
+        """Lift the active bans a pool made that no pool entry names any more (a pool removed, or entries
+        dropped, from the command line or another process). Only bans whose reason names a pool."""
+        from ..actions import Outcome, UnbanUser
+
+        out = Outcome()
+        by_name = {p.name: p for p in pools}
+        listed = {(p.name, it.get("user_id")) for p in pools for ll, _k, it in await self.lists.listed(p.network)
+                  if ll.id == p.id}
+        made: dict[tuple[str, str, str], str] = {}
+        for a in await self.store.audit_entries():
+            if a.action == "list.ban" and str(a.detail.get("target", "")).startswith(PLATFORM + ":"):
+                made[(str(a.detail.get("network")), str(a.detail["target"]), str(a.detail.get("list")))] = a.community
+        async with self.store.transaction():
+            for (network, key, name), _community in made.items():
+                uid = key.partition(":")[2]
+                if name in by_name and (name, uid) in listed:
+                    continue
+                if name not in by_name and await self.store.get_shared_list(name) is not None:
+                    continue  # a Matrix policy list, or another kind: not a pool
+                ban = await self.store.active_ban(network, key)
+                if ban is None or ban.reason != list_reason(name):
+                    continue
+                if any(isinstance(a, UnbanUser) and a.user.key == key for a in out.actions):
+                    continue
+                user = UserRef(PLATFORM, uid, uid)
+                for com in self.svc.network_communities(network, PLATFORM):
+                    out.actions.append(UnbanUser(community=com.id, user=user, reason=f"Dropped from the ban pool {name}"))
+                await self.svc.audit(f"list:{name}", "ban.lift_requested", "", None, target=key,
+                                     reason=f"no longer on the ban pool {name}", ban_id=ban.id)
+            if out.actions:
+                await self.svc.enqueue(out)
+        return out
 
 
 def ban_pools(svc: "SafetyService") -> BanPools:

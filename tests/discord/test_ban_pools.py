@@ -155,3 +155,21 @@ async def test_bans_cli_export_has_ids_reason_code_and_date_only(tmp_path, fake,
     assert await cli("bans", "remove-list", "bad") == 0
     assert await cli("bans", "remove-list", "bad") == 2
     assert "there is no ban pool named bad" in capsys.readouterr().err
+
+
+async def test_a_pool_removed_from_the_command_line_has_its_bans_lifted_by_the_running_bot(tmp_path, fake, world, bot,
+                                                                                          monkeypatch):
+    import asyncio
+
+    monkeypatch.setenv("DISCORD_TOKEN", fake.token)
+    pools = ban_pools(bot.app.service)
+    f = tmp_path / "cli.txt"
+    f.write_bytes(pool(f"{world.suspect} sextortion {TODAY}"))
+    await pools.follow(str(f), "cli", network="friends", mode="apply")
+    await pools.tick(bot.app.runtime)
+    await fake.wait_for(lambda: world.suspect in fake.bans(world.haven) and world.suspect in fake.bans(world.harbor))
+    cfg = str(tmp_path / "config.yaml")
+    assert await asyncio.to_thread(main, ["bans", "remove-list", "cli", "--config", cfg]) == 0
+    await pools.tick(bot.app.runtime)
+    await fake.wait_for(lambda: world.suspect not in fake.bans(world.haven) and world.suspect not in fake.bans(world.harbor))
+    assert await bot.app.store.active_ban("friends", f"discord:{world.suspect}") is None
