@@ -104,6 +104,8 @@ def quick_conflict(case: Case, actor: UserRef) -> str | None:
         return "accused"
     if actor.key in case.flags.get("linked_accounts", []):
         return "linked"
+    if actor.key in case.flags.get("named_team", []):  # found named in the report (team_named.py, route_named)
+        return "named"
     if actor.key in case.hidden_from:
         return "hidden"
     return None

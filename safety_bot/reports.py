@@ -7,7 +7,7 @@ import asyncio
 import logging
 import secrets
 
-from . import care, faults, first_words, intake_queue
+from . import care, faults, first_words, intake_queue, team_named
 from . import intake as intake_rules
 from .actions import Outcome, PostToTeam
 from .domain import Case, Intake, Report, Status, Urgency
@@ -113,7 +113,10 @@ class Reports:
             # one conversation at a time: these questions wait until the open ones are done
             case.flags[intake_queue.QUEUED] = True
             first = None
+        named = await team_named.mark_named(self, case, [text])  # a team member named: escalation from the start
         case = await self.store.create_case(case)
+        if named:
+            await self.audit("bot", "case.names_team_member", community.id, case)
         for other in retaliation:
             other.flags.setdefault("retaliation_reports", []).append(case.number)
             await self.store.save_case(other)
@@ -160,7 +163,10 @@ class Reports:
         if ev.message:
             await self._store_snapshot(case, ev.message, "reporter")
         case.updated_at = now
+        named = await team_named.mark_named(self, case, [text])  # names a team member: escalation from now on
         await self.store.save_case(case)
+        if named:
+            await self.audit("bot", "case.names_team_member", case.community, case)
         await self.audit(reporter_actor(case), "report.joined", case.community, case, source=ev.source,
                          with_message=ref is not None)
         out = Outcome(reply=self.t("report_joined", loc, number=case.number), case_number=case.number)

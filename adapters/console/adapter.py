@@ -79,6 +79,7 @@ class ConsoleAdapter:
         self.platform.bank = getattr(app, "bank", None)
         app.runtime.add_platform(self.platform)
         app.service.role_readers[PLATFORM] = self._holds_team_role
+        app.service.team_readers[PLATFORM] = self._team  # who the team is now (team_named.py)
         for c in cfg.communities:
             app.service.add_community(Community(c.id, PLATFORM, c.network, c.id, has_escalation=bool(c.escalation)))
         first = cfg.communities[0]
@@ -94,6 +95,10 @@ class ConsoleAdapter:
     # ---------------------------------------------------------------- helpers
     async def _holds_team_role(self, community: str, user: UserRef) -> bool:
         return any(self.world.is_moderator(c, user.id) for c in self.world.communities)
+
+    async def _team(self, community: str) -> list[UserRef]:
+        return [self.world.user(m) for m in self.world.communities[community].moderators] if community in \
+            self.world.communities else []
 
     def say(self, text: str) -> None:
         self.write(f"[bot to {self.me}] " + text.replace("\n", f"\n[bot to {self.me}] "))

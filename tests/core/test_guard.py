@@ -114,29 +114,68 @@ async def test_assign_to_a_named_member_and_authors_on_the_timeline(h):
     assert "mia" not in h.private("alice", out)
 
 
-async def test_a_moderator_named_in_the_report_cannot_remove_its_messages_and_the_case_moves_to_escalation(h):
+async def test_a_moderator_named_in_the_report_never_sees_its_card_and_cannot_remove_its_messages(h):
     await h.run("as bob", "say general mia told me to do this, pay up", "as alice")
-    await h.run("report-message m1 bob says mia from the team is in on it", "stop")
-    assert "bob says mia" in h.team("cafe")
-    # mia is named (not accused): removing the reported message is refused with the generic text, audited,
-    # and from now on the case goes to the escalation destination only
-    out = await h.run("as mia", "remove m1", "remove m1 --case 1", "case 1")
+    out = await h.run("report-message m1 bob says mia from the team is in on it", "stop")
+    # mia is named (not accused) and on the team now: the first card goes to the escalation destination only
+    assert "bob says mia" in h.escalation(out) and "hidden from them" in h.escalation(out)
+    assert not any(l.startswith("[#safety-team @ cafe]") for l in out)
+    assert "names someone on the moderation team" in h.private("alice", out)
+    case = await h.store.get_case("cafe", 1)
+    assert case.flags["about_moderator"] and case.flags["named_team"] == ["console:mia"]
+    assert case.hidden_from == ["console:mia"]
+    assert [a.case_id for a in await _audit(h, "case.names_team_member")] == [case.id]
+    # mia: removing the reported message is refused with the generic text, audited, reported
+    out = await h.run("as mia", "remove m1", "remove m1 --case 1", "case 1", "cases")
     seen = h.replies("mia", out)
     assert seen.count(GENERIC) == 1 and seen.count("There is no case 1 here.") == 2 and "bob says mia" not in seen
+    assert "#1" not in seen and "alice" not in seen
     assert not h.console.world.messages["m1"].deleted
     assert "Refused: mia (mia) tried 'remove' on case 1 (named in it)" in h.escalation(out)
-    assert "names a member of the safety team" in h.escalation(out) and "bob says mia" in h.escalation(out)
-    assert h.team("cafe", out) == "" and h.private("alice", out) == "" and h.private("bob", out) == ""
-    case = await h.store.get_case("cafe", 1)
-    assert case.flags["about_moderator"] and "console:mia" in case.hidden_from
-    refused = [a for a in await h.store.audit_entries() if a.action == "guard.refused"]
-    assert [a.detail["why"] for a in refused] == ["named", "hidden", "hidden"]  # hidden from her once found
+    assert not any(l.startswith("[#safety-team @ cafe]") for l in out)
+    assert h.private("alice", out) == "" and h.private("bob", out) == ""
+    refused = await _audit(h, "guard.refused")
+    assert [a.detail["why"] for a in refused] == ["named", "named", "named"]
     # what the reporter writes next reaches the escalation contact, not the channel mia reads
     out = await h.run("as alice", "dm he wrote again")
-    assert h.team("cafe", out) == "" and "he wrote again" in h.escalation(out)
+    assert not any(l.startswith("[#safety-team @ cafe]") for l in out) and "he wrote again" in h.escalation(out)
     # another moderator (not named) still acts; the escalation contact too
     out = await h.run("as max", "remove m1 --case 1")
     assert h.console.world.messages["m1"].deleted
+    # nothing about the case ever reached the safety channel mia reads
+    assert "bob says mia" not in h.team("cafe") and "he wrote again" not in h.team("cafe")
+
+
+async def test_a_report_naming_a_member_who_is_not_on_the_team_goes_to_the_safety_channel(h):
+    out = await h.run("report bob keeps asking me for pictures in private")
+    assert "keeps asking me for pictures" in h.team("cafe", out) and h.escalation(out) == ""
+    assert "named_team" not in (await h.store.get_case("cafe", 1)).flags
+
+
+async def test_a_later_report_naming_a_moderator_moves_the_case_to_escalation(h):
+    await h.run("as bob", "say general pay me", "as alice")
+    out = await h.run("report-message m1 bob wants money")
+    assert "bob wants money" in h.team("cafe", out)  # names nobody on the team: the safety channel
+    # while the questions are open, a second report about bob joins case 1 and names mia
+    out = await h.run("report-message m1 and mia from the team told him where I live")
+    assert "I have added this to the report" in h.replies("alice", out) + h.private("alice", out)
+    assert "mia from the team" in h.escalation(out)
+    assert not any(l.startswith("[#safety-team @ cafe]") for l in out)
+    case = await h.store.get_case("cafe", 1)
+    assert case.flags["named_team"] == ["console:mia"] and "console:mia" in case.hidden_from
+    out = await h.run("as mia", "case 1")
+    assert "There is no case 1 here." in h.replies("mia", out)
+
+
+async def test_a_named_member_promoted_after_the_report_is_found_when_they_act(h):
+    out = await h.run("report bob keeps asking me for pictures in private", "stop")
+    assert "keeps asking me" in h.team("cafe", out)  # bob was no moderator then
+    await h.run("as olivia", "promote bob")
+    out = await h.run("as bob", "case 1")
+    assert "There is no case 1 here." in h.replies("bob", out)
+    assert "names a member of the safety team" in h.escalation(out)
+    case = await h.store.get_case("cafe", 1)
+    assert case.flags["named_team"] == ["console:bob"] and case.flags["about_moderator"]
 
 
 async def test_a_moderator_named_in_a_closed_case_still_cannot_act_on_its_reporter(h):
