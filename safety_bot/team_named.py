@@ -44,8 +44,11 @@ async def team_named(svc: "SafetyService", case: Case, texts: list[str]) -> list
         log.warning("could not read the safety team of %s", case.community)
         return []
     reporter = case.reporter.key if case.reporter else None
-    found = [m for m in team if m.key != reporter and any(names(t, m, parts=False) for t in texts)]
-    return [m for m in found if await holds_team_role(svc, case.community, m)]
+    found: dict[str, UserRef] = {}  # a member may come under several names (display name, user name)
+    for m in team:
+        if m.key != reporter and m.key not in found and any(names(t, m, parts=False) for t in texts):
+            found[m.key] = m
+    return [m for m in found.values() if await holds_team_role(svc, case.community, m)]
 
 
 async def mark_named(svc: "SafetyService", case: Case, texts: list[str]) -> bool:

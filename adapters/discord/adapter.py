@@ -29,6 +29,7 @@ from .pacing import Pacer, pace, share
 from .platform import DiscordPlatform
 from .pools import DiscordPools
 from .render import PLATFORM, channel_is_private, chunks
+from .roles import DiscordRoles
 from .ui import DYNAMIC_ITEMS, LocaleTranslator, case_view, prompt_view
 
 log = logging.getLogger(__name__)
@@ -68,7 +69,7 @@ class ShardedSafetyClient(SafetyClient, discord.AutoShardedClient):
     """The same client over `discord.shard_ids` of `discord.shard_count` shards (several processes)."""
 
 
-class DiscordAdapter(DiscordMembers, DiscordModeration, DiscordMedia, DiscordAutoMod, DiscordPools):
+class DiscordAdapter(DiscordMembers, DiscordModeration, DiscordMedia, DiscordAutoMod, DiscordPools, DiscordRoles):
     """`await DiscordAdapter(app).run()` runs until `close()`. `ready` is set once connected, communities
     registered, the safety channels checked and unfinished actions resumed."""
 
@@ -118,7 +119,8 @@ class DiscordAdapter(DiscordMembers, DiscordModeration, DiscordMedia, DiscordAut
     def _register(self, g: DiscordGuild, name: str) -> None:
         self.app.service.add_community(Community(str(g.id), PLATFORM, g.network, name,
                                                  has_escalation=bool(g.escalation_channel or g.escalation_user)))
-        self.app.service.role_readers[PLATFORM] = self._holds_team_role  # roles read when needed (guard.py)
+        self.app.service.role_readers[PLATFORM] = self._holds_team_role  # roles read when needed (roles.py)
+        self.app.service.team_readers[PLATFORM] = self._team  # the team now (roles.py, team_named.py)
         self._register_pools()  # which listed accounts are members (ban pools)
 
     async def _connect(self) -> None:
@@ -226,16 +228,6 @@ class DiscordAdapter(DiscordMembers, DiscordModeration, DiscordMedia, DiscordAut
         if g.safety_role is not None:
             return member.get_role(g.safety_role) is not None
         return member.guild_permissions.ban_members
-
-    async def _holds_team_role(self, community: str, user) -> bool:
-        """For the core (guard.py): on the safety team now, from the member's current roles."""
-        if not user.id.isdigit():
-            return False
-        for g in self.guilds.values():
-            guild = self.client.get_guild(g.id)
-            if guild is not None and self.is_moderator(g, guild.get_member(int(user.id))):
-                return True
-        return False
 
     def holds_power(self, user_id: int | str) -> bool:
         """Whether this account is on the safety team (or is the escalation contact) of any configured guild,

@@ -28,7 +28,14 @@ async def _safety(fake, world, user, sub, options=None):
     return ephemeral_text(it)
 
 
-async def test_a_moderator_named_in_a_report_is_kept_out_and_the_case_moves_to_escalation(tmp_path, fake, world):
+def _readable(fake, world, esc, user) -> str:
+    """Everything the bot posted in the channels this member can open (Discord's own permission rules)."""
+    channels = [world.safety, esc, *public_channels(world)]
+    return contents([m for c in channels if fake.permissions(world.haven, user, c) & VIEW_CHANNEL
+                     for m in bot_messages(fake, c)])
+
+
+async def test_a_moderator_named_in_a_report_never_sees_its_card_and_is_kept_out(tmp_path, fake, world):
     helper = fake.add_member(world.haven, name="rowan", roles=[world.role])  # on the team, named in the report
     esc, config = _setup(tmp_path, fake, world)
     async with running_bot(config) as bot:
@@ -37,38 +44,66 @@ async def test_a_moderator_named_in_a_report_is_kept_out_and_the_case_moves_to_e
         await it.wait_response()
         sub = await fake.submit_modal(it, {"what": "suspect says rowan from the safety team is in on it"})
         await sub.wait_messages(1)
-        [card] = await fake.wait_for(lambda: bot_messages(fake, world.safety) or None)
+        # the first card goes to the escalation channel only: rowan (who reads #safety) never sees it
+        [card] = await fake.wait_for(lambda: bot_messages(fake, esc) or None)
+        assert "in on it" in contents([card]) and "hidden from them" in contents([card])
+        await fake.wait_for(lambda: any("moderation team" in m["content"] for m in fake.dm_messages(world.alice)))
+        assert bot_messages(fake, world.safety) == []
+        assert not fake.permissions(world.haven, helper, esc) & VIEW_CHANNEL
+        assert "in on it" not in _readable(fake, world, esc, helper) and "alice" not in _readable(fake, world, esc, helper)
+        case = await bot.app.store.get_case(str(world.haven), 1)
+        assert case.flags["about_moderator"] and case.flags["named_team"] == [f"discord:{helper}"]
+        assert case.hidden_from == [f"discord:{helper}"]
         link = f"https://discord.com/channels/{world.haven}/{world.general}/{mid}"
-        # rowan: removing the reported message and the card's buttons are refused, nothing is learned
+        # rowan: removing the reported message and opening the case are refused, nothing is learned (the
+        # escalation card has no buttons; the buttons' guard is tested in test_guard.py)
         text = await _safety(fake, world, helper, "remove", {"link": link})
         assert GENERIC in text and "in on it" not in text
-        press = await fake.press_button(int(card["id"]), f"safety:remove:{world.haven}:1", helper)
-        await press.wait_messages(1)
-        assert "There is no case 1 here" in ephemeral_text(press)
         text = await _safety(fake, world, helper, "case", {"case": 1})
         assert "There is no case 1 here" in text and "in on it" not in text
         assert mid not in fake.deleted_message_ids and not fake.requests_to("DELETE", rf"/messages/{mid}")
-        # the escalation channel hears of the attempt and now holds the case
-        await fake.wait_for(lambda: "names a member of the safety team" in contents(fake.messages(esc)))
+        # the escalation channel hears of the attempt
+        await fake.wait_for(lambda: "Refused: rowan" in contents(fake.messages(esc)))
         seen = contents(fake.messages(esc))
-        assert "Refused: rowan" in seen and "(named in it)" in seen and "in on it" in seen
-        case = await bot.app.store.get_case(str(world.haven), 1)
-        assert case.flags["about_moderator"] and f"discord:{helper}" in case.hidden_from
+        assert "(named in it)" in seen
         # what the reporter writes next goes to the escalation channel, not the channel rowan reads
         dm = fake.dm_channel_id(world.alice)
         await fake.dispatch_message_create(dm, world.alice, "stop")
         await fake.wait_for(lambda: any("that is all for now" in m["content"] for m in fake.dm_messages(world.alice)))
-        before = len(bot_messages(fake, world.safety))
         await fake.dispatch_message_create(dm, world.alice, "he wrote to me again")
         await fake.wait_for(lambda: "he wrote to me again" in contents(fake.messages(esc)))
-        assert "he wrote to me again" not in contents(fake.messages(world.safety))
-        assert len(bot_messages(fake, world.safety)) == before
         # another moderator (not named) removes it; the reporter and the public saw nothing of this
         text = await _safety(fake, world, world.mod, "remove", {"link": link, "case": 1})
         await fake.wait_for(lambda: mid in fake.deleted_message_ids)
+        assert bot_messages(fake, world.safety) == [] and "he wrote to me again" not in _readable(fake, world, esc, helper)
         assert not any("rowan" in m["content"] for m in fake.dm_messages(world.alice))
         assert all(bot_messages(fake, c) == [] for c in public_channels(world))
         assert fake.dm_messages(helper) == [] and fake.dm_messages(world.suspect) == []
+
+
+async def test_a_moderator_who_joined_after_start_up_and_is_not_cached_counts_as_the_team(tmp_path, fake, world):
+    esc, config = _setup(tmp_path, fake, world)
+    async with running_bot(config) as bot:
+        # joins with the safety role after start-up; no GUILD_MEMBER_ADD reaches the bot, so it is not cached
+        late = fake.add_member(world.haven, name="latecomer", roles=[world.role])
+        guild = bot.client.get_guild(world.haven)
+        assert guild.get_member(late) is None and bot.client.get_user(late) is None
+        # banning them is an action against the team: only from the escalation channel
+        text = await _safety(fake, world, world.mod, "ban", {"user_id": str(late), "confirm": True})
+        assert "can only be taken from the escalation destination" in text
+        assert late not in fake.bans(world.haven) and late not in fake.bans(world.harbor)
+        assert fake.requests_to("GET", rf"/guilds/{world.haven}/members/{late}")  # read by REST, not guessed
+        await fake.wait_for(lambda: "Refused: mod" in contents(fake.messages(esc)))
+        # a report naming them goes to the escalation channel only
+        mid = await fake.dispatch_message_create(world.general, world.suspect, "pay me")
+        it = await fake.send_message_context_command(world.haven, world.general, world.alice, "Report message", mid)
+        await it.wait_response()
+        sub = await fake.submit_modal(it, {"what": "suspect says latecomer from the team helps him"})
+        await sub.wait_messages(1)
+        await fake.wait_for(lambda: "helps him" in contents(bot_messages(fake, esc)) or None)
+        assert "helps him" not in contents(bot_messages(fake, world.safety))
+        case = await bot.app.store.get_case(str(world.haven), 1)
+        assert case.flags["named_team"] == [f"discord:{late}"]
 
 
 async def test_alt_links_another_account_of_the_accused_and_a_banked_picture_bans_it(tmp_path, fake, world):
