@@ -129,6 +129,21 @@ class MatrixModeration:
         """For the core (guard.py): on the safety team now (read when needed, not at start-up)."""
         return await self._is_moderator(user.id)
 
+    async def _team(self, community: str) -> list[UserRef]:
+        """For the core (team_named.py): the safety team now, with display names (who a report may name):
+        members of the management room at the moderator power level, and the room's creators."""
+        room = self.client.rooms.get(self.management_room) if self.client else None
+        if room is not None and self.ready.is_set():  # nio keeps members and power levels current from /sync
+            names = {uid: u.display_name or "" for uid, u in room.users.items()}
+        else:
+            st, data = await self._api("GET", f"/_matrix/client/v3/rooms/{_q(self.management_room)}/joined_members")
+            if st != 200:
+                log.warning("matrix: cannot read the management room's members (HTTP %s)", st)
+                return []
+            names = {uid: (m or {}).get("display_name") or "" for uid, m in (data.get("joined") or {}).items()}
+        names.update({uid: names.get(uid, "") for uid in self._creators})
+        return [UserRef(PLATFORM, uid, name) for uid, name in names.items() if await self._is_moderator(uid)]
+
     async def _holds_power(self, user_id: str) -> bool:
         """On the safety team, or in the escalation room: actions against them need the escalation room."""
         if await self._is_moderator(user_id):

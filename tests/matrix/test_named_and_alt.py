@@ -18,6 +18,35 @@ async def _said(h, line, who=None) -> str:
     return (await h.reply_to(ev, who=who))["content"]["body"]
 
 
+async def _seen_by(synapse, h, user) -> str:
+    """Everything the bot posted in the team's rooms, as this account can read it (Synapse's own rules)."""
+    rooms = [h.mgmt] + ([h.escalation_room] if h.escalation_room else [])
+    seen = [e["content"].get("body", "") for r in rooms for e in await messages(synapse, user, r)
+            if e["sender"] == h.bot.user_id]
+    return "\n".join(seen)
+
+
+async def test_a_dm_permalink_to_a_moderators_message_goes_to_the_escalation_room_only(synapse, harness_factory) -> None:
+    h = await harness_factory(escalation=True)
+    mod2 = await _second_moderator(synapse, h)
+    member = await synapse.aregister()
+    for u in (member, mod2):
+        await join(synapse, u, h.rooms[0])
+    threat = await send_text(synapse, mod2, h.rooms[0], "send more or I post them")
+    dm = await dm_with_bot(synapse, member, h.bot)
+    token = secrets.token_hex(3)
+    await send_text(synapse, member, dm, f"a moderator threatens me {token} https://matrix.to/#/{h.rooms[0]}/{threat}")
+    await wait_message(synapse, member, dm, body_has("moderation team"), sender=h.bot.user_id)
+    await wait_message(synapse, h.mod, h.escalation_room, body_has("New case 1", token), sender=h.bot.user_id)
+    case = await h.app.store.get_case("matrix", 1)
+    assert [a.key for a in case.accused] == [f"matrix:{mod2.user_id}"]  # recorded from the event's sender
+    assert case.flags["about_moderator"] and case.hidden_from == [f"matrix:{mod2.user_id}"]
+    assert await _said(h, "!safety case 1", who=mod2) == "There is no case 1 here."
+    assert token not in await _seen_by(synapse, h, mod2) and "New case 1" not in await _seen_by(synapse, h, mod2)
+    assert token in await _seen_by(synapse, h, h.mod)  # h.mod is in the escalation room too
+    assert not any(token in e["content"].get("body", "") for e in await messages(synapse, h.mod, h.mgmt))
+
+
 async def test_named_moderator_and_alt_accounts_on_matrix(synapse, harness_factory) -> None:
     h = await harness_factory(escalation=True)
     mod2 = await _second_moderator(synapse, h)
@@ -33,17 +62,20 @@ async def test_named_moderator_and_alt_accounts_on_matrix(synapse, harness_facto
     secret = f"he says {mod2.user_id} helps him {token}"
     await send_text(synapse, member, dm, f"{secret} {link}")
     await wait_message(synapse, member, dm, body_has("immediate danger"), sender=h.bot.user_id)
-    await h.mgmt_notice("New case 1")
-    # the named moderator: refused with the generic text; nothing removed; the escalation room takes over
+    # the first card goes to the escalation room only: the named moderator (in the management room) never sees it
+    await wait_message(synapse, h.mod, h.escalation_room, body_has("New case 1", token, "hidden from them"),
+                       sender=h.bot.user_id)
+    assert token not in await _seen_by(synapse, h, mod2) and "New case 1" not in await _seen_by(synapse, h, mod2)
+    case = await h.app.store.get_case("matrix", 1)
+    assert case.flags["about_moderator"] and case.flags["named_team"] == [f"matrix:{mod2.user_id}"]
+    assert case.hidden_from == [f"matrix:{mod2.user_id}"]
+    # the named moderator: refused with the generic text; nothing removed
     assert await _said(h, f"!safety remove {link}", who=mod2) == GENERIC
     assert await _said(h, "!safety case 1", who=mod2) == "There is no case 1 here."
     event = await call(synapse, "GET", f"/_matrix/client/v3/rooms/{q(h.rooms[0])}/event/{q(threat)}", h.mod)
     assert event["content"].get("body") == "pay me or everyone sees them"
     await wait_message(synapse, h.mod, h.escalation_room, body_has("Refused:", "(named in it)"), sender=h.bot.user_id)
-    await wait_message(synapse, h.mod, h.escalation_room, body_has("names a member of the safety team", token),
-                       sender=h.bot.user_id)
-    case = await h.app.store.get_case("matrix", 1)
-    assert case.flags["about_moderator"] and f"matrix:{mod2.user_id}" in case.hidden_from
+    assert token not in await _seen_by(synapse, h, mod2)
     # alt: the reporter can never be linked; another account of the accused can, from the escalation room too
     body = await _said(h, f"!safety alt 1 {member.user_id}")
     assert "cannot be linked to them. Nothing changed." in body
