@@ -290,18 +290,19 @@ async def test_followup_questions_answered_and_skipped(synapse, harness_factory)
 async def test_case_notice_stays_inert(synapse, harness_factory) -> None:
     h = await harness_factory()
     member = await synapse.aregister()
+    other = await synapse.aregister(prefix="other")  # not on the team (a report naming a moderator goes to escalation)
     dm = await dm_with_bot(synapse, member, h.bot)
-    evil = f"@room <b>bold</b> <a href='https://x.example'>x</a> {h.mod.user_id} <img src=x> {secrets.token_hex(2)}"
+    evil = f"@room <b>bold</b> <a href='https://x.example'>x</a> {other.user_id} <img src=x> {secrets.token_hex(2)}"
     await send_text(synapse, member, dm, "!report " + evil)
     notice = await h.mgmt_notice("New case", "bold")
     c = notice["content"]
     assert c["m.mentions"] == {}
     assert "@room" not in c["body"]  # a zero-width space breaks it
-    assert h.mod.user_id not in c["body"]
+    assert other.user_id not in c["body"]
     fb = c["formatted_body"]
     assert "<b>bold</b>" not in fb and "<a " not in fb and "<img" not in fb
     assert "&lt;b&gt;bold&lt;/b&gt;" in fb
-    assert "@room" not in fb and h.mod.user_id not in fb and "matrix.to/#/@" not in fb
+    assert "@room" not in fb and other.user_id not in fb and "matrix.to/#/@" not in fb
 
 
 async def test_encrypted_dm_report(synapse, harness_factory, make_nio_client) -> None:
