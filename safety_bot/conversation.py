@@ -3,7 +3,7 @@ can be skipped), and what happens when the questions are done. A part of :class:
 
 from __future__ import annotations
 
-from . import care, first_words, intake_queue
+from . import care, first_words, intake_queue, team_named
 from . import intake as intake_rules
 from .actions import Outcome, PostToTeam
 from .domain import Case, CaseNote, Intake, MessageRef, Urgency, UserRef
@@ -115,6 +115,9 @@ class Conversation:
             if country:
                 case.flags["country"] = country
         nxt = None if answer.kind == "stop" else intake_rules.next_question(self.lib, case, current.asked)
+        # an answer naming a team member: the case goes to the escalation destination from now on (team_named.py)
+        named = qid in ("threat", "evidence") and answer.kind == "value" and \
+            await team_named.mark_named(self, case, [str(value)])
         answering = case.reporter if case.reporter and case.reporter.id == current.user_id else None
         answering = answering or UserRef(current.platform, current.user_id)
         bystander = self.bystander_messages(case, loc) if qid == "about" and value == "someone_else" else []
@@ -138,6 +141,10 @@ class Conversation:
                     await self.store.put_intake(current)
                 await self.audit(reporter_actor(case), "intake.answer", case.community,
                                  case, question=qid, skipped=answer.kind != "value")
+                if named:
+                    await self.audit("bot", "case.names_team_member", case.community, case)
+                    out.actions += await self.team_post(case, f"Case {case.number} names a member of the safety team: "
+                                                              "from now on it goes here only, and is hidden from them")
                 crisis, care_actions = await self.care_messages(
                     case, scanned, loc, moved_to_child=case.category == care.CHILD and before_category != care.CHILD)
                 if qid == "danger" and value == "yes" and not crisis:

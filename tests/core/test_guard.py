@@ -186,3 +186,16 @@ async def test_a_moderator_named_in_a_closed_case_still_cannot_act_on_its_report
     assert seen.count(GENERIC) == 2 and "case" not in seen.lower()
     assert await h.store.active_ban("friends", "console:alice") is None and h.private("alice", out) == ""
     assert "Refused: mia (mia) tried 'ban' on case 1 (named in it)" in h.escalation(out)
+
+
+async def test_an_answer_naming_a_moderator_moves_the_case_to_escalation_from_then_on(h):
+    out = await h.run("report bob threatens me")
+    assert "bob threatens me" in h.team("cafe", out)
+    out = await h.run("no", "skip", "1", "1", "no", "Germany", "he says mia from the team gave him my number")
+    assert "names a member of the safety team" in h.escalation(out) and "gave him my number" in h.escalation(out)
+    assert not any(l.startswith("[#safety-team @ cafe]") for l in out)
+    case = await h.store.get_case("cafe", 1)
+    assert case.flags["named_team"] == ["console:mia"] and case.hidden_from == ["console:mia"]
+    out = await h.run("skip", "stop", "as mia", "case 1")
+    assert "There is no case 1 here." in h.replies("mia", out)
+    assert not any(l.startswith("[#safety-team @ cafe]") for l in out)
