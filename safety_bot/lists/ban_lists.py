@@ -158,10 +158,10 @@ class BanLists:
     async def _why_not_apply(self, com, m: UserRef, lst: SharedList) -> str | None:
         from ..guard import holds_team_role
 
+        if await holds_team_role(self.svc, com.id, m):
+            return "team"  # in either mode: only the escalation destination hears of it
         if lst.action != "apply":
             return ""
-        if await holds_team_role(self.svc, com.id, m):
-            return "team"
         if await self._team_unbanned(m):
             return "the team lifted a ban on this account before, so a list does not ban it again"
         return None

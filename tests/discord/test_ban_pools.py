@@ -55,6 +55,10 @@ async def test_notify_shows_present_and_joining_members_with_a_one_press_ban(tmp
     await fake.wait_for(lambda: world.suspect in fake.bans(world.haven) and world.suspect in fake.bans(world.harbor))
     ev = await bot.app.store.list_cases(str(world.haven))
     assert any(c.flags.get("ban_pool") == "partners" for c in ev)
+    # /safety lists shows the pool to the team.
+    it = await fake.send_slash_command(world.haven, world.safety, world.mod, "safety", {}, subcommand="lists")
+    await it.wait_messages(1)
+    assert "ban pool partners: action notify, 2 entries, last fetch" in ephemeral_text(it)
 
 
 async def test_apply_bans_by_id_lifts_removed_entries_and_never_bans_the_team(tmp_path, fake, world, bot):

@@ -103,3 +103,11 @@ async def test_the_hourly_limit_stops_list_bans(tmp_path):
         assert BanUser not in kinds(out) and "this hour's limit" in out.actions[0].text
     finally:
         await h.app.__aexit__(None, None, None)
+
+
+async def test_in_notify_mode_too_a_team_member_is_only_told_to_the_escalation_destination(h):
+    team_member = "@mod3:evil.example"
+    pl = await setup(h, apply=False, team=(team_member,))
+    out = await pl.rules("mx", ROOM, [rule(team_member)], [UserRef("matrix", team_member)], full=True)
+    [post] = out.actions
+    assert post.destination == "escalation" and "never bans a team member" in post.text
