@@ -126,6 +126,12 @@ class HttpConfig(Strict):
             raise ValueError("must be an http(s) URL without query or fragment, like https://safety.example.org")
         return v.rstrip("/") if v else v
 
+    @model_validator(mode="after")
+    def _public_url_needs_listen(self):
+        if self.public_url and self.listen is None:
+            raise ValueError("http.public_url needs http.listen (the listener members reach through that address)")
+        return self
+
     @field_validator("listen", mode="before")
     @classmethod
     def _listen(cls, v):

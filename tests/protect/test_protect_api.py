@@ -219,6 +219,9 @@ def test_public_url_is_checked(tmp_path):
         with pytest.raises(DataFileError) as exc:
             load_config(write_config(tmp_path, {"http": {"listen": 8080, "public_url": bad}}), env={})
         assert "http.public_url" in str(exc.value)
+    with pytest.raises(DataFileError) as exc:
+        load_config(write_config(tmp_path, {"http": {"public_url": "https://s.example.org"}}), env={})
+    assert "needs http.listen" in str(exc.value)
 
 
 async def test_no_choice_e_where_the_page_is_not_set_up(h):
