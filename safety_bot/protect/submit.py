@@ -128,39 +128,51 @@ async def submit(svc, token, items, lang: str) -> Result:
             if grant is None:
                 return _refusal(svc, why, lang)
             try:
-                for item in parsed:
-                    entry = await bank.add_hashes(case.network, pdq=item["pdq"], sha256=None, md5=item["md5"],
-                                                  quality=item["quality"], category="adult", actor=MEMBER_ADDED,
-                                                  case=case, variants=item["variants"])
-                    added.append(entry.id)
+                out = await _add_and_spend(svc, bank, case, grant, parsed, added)
             except BaseException:
                 for entry_id in added:  # all or nothing: the link stays valid for another try
-                    await bank.withdraw(entry_id, MEMBER_ADDED, "submission failed")
+                    try:
+                        await bank.withdraw(entry_id, MEMBER_ADDED, "submission failed")
+                    except Exception:  # noqa: BLE001 - the first error is the one to report
+                        log.warning("protect: an entry of a failed submission could not be taken back")
                 raise
-            now = svc.clock()
-            case = await svc.store.get_case_by_id(case.id)
-            links.spend(case, grant)
-            case.updated_at = now
-            pictures = sum(1 for i in parsed if i["pdq"])
-            videos = len(parsed) - pictures
-            async with svc.store.transaction():
-                await svc.store.save_case(case)
-                await svc.store.add_note(CaseNote(case.id, "system", "system", (
-                    f"The member added {len(added)} entr{'y' if len(added) == 1 else 'ies'} to the hash bank from "
-                    f"their own device ({pictures} picture(s), {videos} video(s); entries "
-                    f"{', '.join(map(str, added))}). Nobody here has these pictures."), now))
-                await svc.audit(reporter_actor(case), "protect.submitted", case.community, case,
-                                entries=len(added), pictures=pictures, videos=videos)
-                out_actions = await svc.team_post(case, (
-                    f"Case {case.number}: the member added {len(added)} entr{'y' if len(added) == 1 else 'ies'} "
-                    f"to the hash bank from their own device (protect my pictures). The team has no copy of "
-                    f"them. A re-upload is removed and you are told here."))
-                out = Outcome(actions=out_actions, case_number=case.number)
-                await svc.enqueue(out)
     except StoreUnavailable:
         return Result(False, 503, svc.t("store_unavailable", lang))
     log.info("protect page: %d entries added", len(added))
     return Result(True, 200, svc.t("protect_done", lang, count=len(added)), added=len(added), outcome=out)
+
+
+async def _add_and_spend(svc, bank, case: Case, grant: links.Grant, parsed: list[dict], added: list[int]) -> Outcome:
+    """The entries (ids appended to `added` as they are made), then the link spent, the note, the audit
+    entry and the team's message, in one transaction."""
+    for item in parsed:
+        entry = await bank.add_hashes(case.network, pdq=item["pdq"], sha256=None, md5=item["md5"],
+                                      quality=item["quality"], category="adult", actor=MEMBER_ADDED,
+                                      case=case, variants=item["variants"])
+        added.append(entry.id)
+    now = svc.clock()
+    case = await svc.store.get_case_by_id(case.id)
+    links.spend(case, grant)
+    case.updated_at = now
+    pictures = sum(1 for i in parsed if i["pdq"])
+    videos = len(parsed) - pictures
+    async with svc.store.transaction():
+        await svc.store.save_case(case)
+        await svc.store.add_note(CaseNote(case.id, "system", "system", (
+            f"The member added {len(added)} entr{'y' if len(added) == 1 else 'ies'} to the hash bank from "
+            f"their own device ({pictures} picture(s), {videos} video(s); entries "
+            f"{', '.join(map(str, added))}). Nobody here has these pictures."), now))
+        actor = reporter_actor(case) if case.reporter and case.reporter.key == grant.member \
+            else f"victim:{case.alias}"
+        await svc.audit(actor, "protect.submitted", case.community, case,
+                        entries=len(added), pictures=pictures, videos=videos)
+        out_actions = await svc.team_post(case, (
+            f"Case {case.number}: the member added {len(added)} entr{'y' if len(added) == 1 else 'ies'} "
+            f"to the hash bank from their own device (protect my pictures). The team has no copy of "
+            f"them. A re-upload is removed and you are told here."))
+        out = Outcome(actions=out_actions, case_number=case.number)
+        await svc.enqueue(out)
+    return out
 
 
 async def withdraw_closed_cases_entries(svc, user) -> int:

@@ -227,3 +227,20 @@ def test_public_url_is_checked(tmp_path):
 async def test_no_choice_e_where_the_page_is_not_set_up(h):
     lines = await h.run("as alice", "report someone says they will post my pictures")
     assert "A) What should I do now?" in h.private("alice", lines) and "E) Protect" not in h.private("alice", lines)
+
+
+async def test_database_down_nothing_changes_and_the_link_still_works(h, tmp_path):
+    from safety_bot.protect import links, submit
+
+    await h.run("as alice", "report they threaten to post my pictures")
+    [case] = await h.store.list_cases("cafe")
+    token = links.issue(case, case.reporter, h.app.service.clock())
+    await h.store.save_case(case)
+    item = items_for([save(photo(90, 640, 480), tmp_path / "d.jpg", "jpeg")])
+    h.store.unavailable = True
+    res = await submit.submit(h.app.service, token, item, "en")
+    assert (res.ok, res.status) == (False, 503) and "nothing was sent" in res.message
+    h.store.unavailable = False
+    assert await h.store.bank_entries("friends") == []
+    res = await submit.submit(h.app.service, token, item, "en")
+    assert res.ok and res.added == 1
