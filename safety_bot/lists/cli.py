@@ -43,6 +43,8 @@ def _list_options(p) -> None:
     p.add_argument("--public-key", help="the publisher's Ed25519 public key (base64, or a file holding it): the list "
                                         "must be signed with it")
     p.add_argument("--network", help="the network to protect (default: the only configured one)")
+    p.add_argument("--category", choices=("adult", "minor"),
+                   help="minor: a list of child sexual abuse material; a match opens a child-safety case (default adult)")
     p.add_argument("--max-bytes", type=int, default=None, help=argparse.SUPPRESS)
 
 
@@ -100,7 +102,8 @@ async def _run(config, args) -> int:
             if args.lists_command == "follow" and "://" not in args.source:
                 raise ListError("bank follow needs an http:// or https:// URL (use bank import for a file)")
             lst, res = await lists.import_list(args.source, args.list_name, network=network, action=args.action,
-                                               public_key=read_key(args.public_key), every=every, actor=actor)
+                                               public_key=read_key(args.public_key), every=every, actor=actor,
+                                               category=args.category)
         except ListError as exc:
             print(f"safety-bot: {exc}; nothing was changed", file=sys.stderr)
             return 2
@@ -130,13 +133,13 @@ async def print_lists(store, kind: str, as_json: bool) -> None:
 
     for lst in await store.shared_lists(kind):
         row = {"list": lst.name, "network": lst.network, "action": lst.action, "size": lst.size,
-               "source": lst.source, "every": lst.every, "last_fetch": lst.last_fetch, "last_error": lst.last_error,
+               "category": lst.category, "source": lst.source, "every": lst.every, "last_fetch": lst.last_fetch, "last_error": lst.last_error,
                "signed": bool(lst.public_key)}
         if as_json:
             print(json.dumps(row))
         else:
             print(f"list {lst.name}: network={lst.network} action={lst.action} size={lst.size} "
-                  f"source={lst.source}" + (f" every {_dur(lst.every)}" if lst.every else "")
+                  + (f"category={lst.category} " if kind == "hashes" else "") + f"source={lst.source}" + (f" every {_dur(lst.every)}" if lst.every else "")
                   + (" signed" if lst.public_key else "")
                   + f" last fetch {when(lst.last_fetch) if lst.last_fetch else 'never'}"
                   + (f" last error: {lst.last_error}" if lst.last_error else ""))

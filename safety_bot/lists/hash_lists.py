@@ -68,13 +68,16 @@ class HashLists:
 
     # ------------------------------------------------------------------ import and follow
     async def import_list(self, source: str, name: str, *, network: str, action: str | None = None,
-                          public_key: str | None = None, every: float = 0.0, actor: str = "operator") -> tuple[SharedList, SyncResult]:
+                          public_key: str | None = None, every: float = 0.0, actor: str = "operator",
+                          category: str | None = None) -> tuple[SharedList, SyncResult]:
         """Create the list (or update how an existing one is read) and sync it now. A new list whose first
         read fails is not created."""
         if not name or len(name) > 64 or any(c.isspace() for c in name):
             raise ListError("--list: a name of 1 to 64 characters without spaces")
         if action is not None and action not in HASH_ACTIONS:
             raise ListError("--action must be remove or flag")
+        if category is not None and category not in ("adult", "minor"):
+            raise ListError("--category must be adult or minor")
         lst = await self.store.get_shared_list(name)
         if lst is not None and lst.kind != "hashes":
             raise ListError(f"{name} is a ban list, not a hash list")
@@ -83,12 +86,14 @@ class HashLists:
         new = lst is None
         if new:
             lst = SharedList(name=name, kind="hashes", network=network, source=source, action=action or "flag",
-                             added_by=actor, added_at=self.service.clock(), public_key=public_key, every=every)
+                             added_by=actor, added_at=self.service.clock(), public_key=public_key, every=every,
+                             category=category or "adult")
         else:
             lst.source = source
             lst.action = action or lst.action
             lst.public_key = public_key or lst.public_key
             lst.every = every or lst.every
+            lst.category = category or lst.category  # for entries added from now on
             lst.etag = lst.last_modified = None  # a new source: read it whole
         result = await self.sync(lst, actor=actor, create=new)
         return lst, result
@@ -155,7 +160,7 @@ class HashLists:
     def _entry(self, lst: SharedList, item: HashItem, now: float) -> BankEntry:
         pdq = [item.value] if item.signal_type == "pdq" else []
         md5 = item.value if item.signal_type in ("md5", "video_md5") else None  # a file's MD5, image or video
-        return BankEntry(network=lst.network, category="adult", status="active", quality=LIST_QUALITY,
+        return BankEntry(network=lst.network, category=lst.category, status="active", quality=LIST_QUALITY,
                          added_by=f"list:{lst.name}", added_at=now, pdq=pdq, md5=md5,
                          kind="video" if item.signal_type == "video_md5" else "image")
 

@@ -29,6 +29,7 @@ class SharedList:
     last_fetch: float | None = None
     last_error: str = ""
     size: int = 0
+    category: str = "adult"  # hash lists: the bank category of their entries (minor: the child-safety path)
     id: int | None = None
 
 

@@ -213,6 +213,13 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         ALTER TABLE notes ADD COLUMN author_name TEXT;
         """,
     ),
+    (
+        7,
+        "shared hash lists keep a category (adult or minor) for their entries",
+        """
+        ALTER TABLE shared_lists ADD COLUMN category TEXT NOT NULL DEFAULT 'adult';
+        """,
+    ),
 ]
 
 LATEST = MIGRATIONS[-1][0]

@@ -8,7 +8,7 @@ import hmac
 from .list_types import ListItem, SharedList
 
 _COLS = ("id, name, kind, network, source, action, added_by, added_at, public_key, every_seconds, etag, last_modified, "
-         "last_fetch, last_error, size")
+         "last_fetch, last_error, size, category")
 
 
 class ListsMixin:
@@ -19,22 +19,23 @@ class ListsMixin:
     def _shared(self, r) -> SharedList:
         return SharedList(id=r[0], name=r[1], kind=r[2], network=r[3], source=r[4], action=r[5], added_by=r[6],
                           added_at=r[7], public_key=r[8], every=r[9] or 0.0, etag=r[10], last_modified=r[11],
-                          last_fetch=r[12], last_error=r[13] or "", size=r[14] or 0)
+                          last_fetch=r[12], last_error=r[13] or "", size=r[14] or 0,
+                          category=r[15] or "adult")
 
     async def add_shared_list(self, lst: SharedList) -> SharedList:
         lst.id = await self._write(
             "INSERT INTO shared_lists (name, kind, network, source, action, added_by, added_at, public_key, every_seconds, "
-            "etag, last_modified, last_fetch, last_error, size) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "etag, last_modified, last_fetch, last_error, size, category) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (lst.name, lst.kind, lst.network, lst.source, lst.action, lst.added_by, lst.added_at, lst.public_key,
-             lst.every, lst.etag, lst.last_modified, lst.last_fetch, lst.last_error, lst.size))
+             lst.every, lst.etag, lst.last_modified, lst.last_fetch, lst.last_error, lst.size, lst.category))
         return lst
 
     async def save_shared_list(self, lst: SharedList) -> None:
         await self._write(
             "UPDATE shared_lists SET source=?, action=?, public_key=?, every_seconds=?, etag=?, last_modified=?, "
-            "last_fetch=?, last_error=?, size=? WHERE id=?",
+            "last_fetch=?, last_error=?, size=?, category=? WHERE id=?",
             (lst.source, lst.action, lst.public_key, lst.every, lst.etag, lst.last_modified, lst.last_fetch,
-             lst.last_error, lst.size, lst.id))
+             lst.last_error, lst.size, lst.category, lst.id))
 
     async def shared_lists(self, kind: str | None = None) -> list[SharedList]:
         sql, params = f"SELECT {_COLS} FROM shared_lists", []

@@ -310,7 +310,8 @@ async def test_shared_lists_and_their_items_round_trip(store):
     from safety_bot.store import ListItem, SharedList
 
     lst = await store.add_shared_list(SharedList(name="peers", kind="hashes", network="n", source="http://x/l",
-                                                 action="flag", added_by="op", added_at=1.0, every=3600.0))
+                                                 action="flag", added_by="op", added_at=1.0, every=3600.0,
+                                                 category="minor"))
     assert lst.id is not None
     with pytest.raises(StoreError):
         await store.add_shared_list(SharedList(name="peers", kind="bans", network="n", source="f", action="notify",
@@ -326,8 +327,8 @@ async def test_shared_lists_and_their_items_round_trip(store):
     lst.etag, lst.last_fetch, lst.last_error, lst.size, lst.action = '"e1"', 5.0, "HTTP 500", 2, "remove"
     await store.save_shared_list(lst)
     got = await store.get_shared_list("peers")
-    assert (got.etag, got.last_fetch, got.last_error, got.size, got.action, got.every) == \
-        ('"e1"', 5.0, "HTTP 500", 2, "remove", 3600.0)
+    assert (got.etag, got.last_fetch, got.last_error, got.size, got.action, got.every, got.category) == \
+        ('"e1"', 5.0, "HTTP 500", 2, "remove", 3600.0, "minor")
     assert [x.name for x in await store.shared_lists("hashes")] == ["peers"] and await store.shared_lists("bans") == []
     await store.remove_list_items(lst.id, ["k2"])
     assert list(await store.list_items(lst.id)) == [key]

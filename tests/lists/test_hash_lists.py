@@ -320,3 +320,21 @@ async def test_a_video_md5_from_a_list_matches_the_video_file_and_exports_as_vid
     import hashlib
 
     assert count == 1 and body == [f"video_md5 {hashlib.md5(own).hexdigest()}"]
+
+
+async def test_a_minor_list_opens_a_child_safety_case_on_a_match(h, tmp_path):
+    image = jpeg(generate(12, 640, 480))
+    hashed = hash_image_bytes(image)
+    f = tmp_path / "csam.txt"
+    f.write_bytes(te_file(f"md5 {hashed.md5}"))
+    lists = HashLists(h.app.bank)
+    with pytest.raises(ListError, match="--category must be adult or minor"):
+        await lists.import_list(str(f), "ncmec", network="friends", category="teen")
+    lst, _ = await lists.import_list(str(f), "ncmec", network="friends", action="remove", category="minor")
+    assert (await h.store.get_shared_list("ncmec")).category == "minor"
+    [entry] = await entries(h.store)
+    assert entry.category == "minor"
+    out = await h.app.bank.check("cafe", ref("c1"), BOB, [hash_image_bytes(image)], sizes=[len(image)])
+    assert [a for a in out.actions if isinstance(a, RemoveMessage)]
+    [case] = await h.store.list_cases("cafe")
+    assert case.category == "child_safety"
