@@ -85,6 +85,7 @@ class SqliteStore(CasesMixin, OutboxMixin, BankMixin, ListsMixin, AuditMixin):
         self.commits = 0  # COMMITs (fsyncs) so far; the intake benchmark prints reports per fsync
         self._audit_head: tuple[int, str] | None = None  # cached chain head; dropped on rollback
         self._tx_dirty_audit = False
+        self._head_checked = False  # whether the audit head was checked against other writers since BEGIN
 
     # ---------------------------------------------------------------- opening and migrations
     @classmethod
@@ -103,6 +104,9 @@ class SqliteStore(CasesMixin, OutboxMixin, BankMixin, ListsMixin, AuditMixin):
                 await db.execute("PRAGMA journal_mode=WAL")
             await db.execute(f"PRAGMA synchronous={synchronous.upper()}")
             await db.execute("PRAGMA foreign_keys=ON")
+            # Savepoint journals (one per report in a group) in memory: spilled to a temporary file they cost
+            # a write() per page touched. They only serve rolling a report back; durability is the WAL's.
+            await db.execute("PRAGMA temp_store=MEMORY")
             store = cls(db, Cipher(raw_key), hashlib.sha256(b"reporter-tag" + raw_key).digest(), path_s)
             await store._migrate()
             await store._check_key()
@@ -257,6 +261,7 @@ class SqliteStore(CasesMixin, OutboxMixin, BankMixin, ListsMixin, AuditMixin):
                 finally:
                     self._worker_busy = False
                 self._group = asyncio.get_running_loop().create_future()
+                self._head_checked = False  # see append_audit: checked once per BEGIN (we hold the write lock)
             pending = self._group
             self._in_tx = True
             self._tx_block = object()
@@ -373,8 +378,17 @@ class SqliteStore(CasesMixin, OutboxMixin, BankMixin, ListsMixin, AuditMixin):
     def _dec(self, text):
         return self.cipher.decrypt(text)
 
+    _tags: dict | None = None  # (tag key, text) -> tag: a report computes the same few tags several times
+
     def _tag(self, user_key: str) -> str:
-        return hmac.digest(self._tag_key, user_key.encode(), "sha256").hex()
+        tags = self._tags
+        if tags is None or len(tags) > 4096:
+            tags = self._tags = {}
+        key = (self._tag_key, user_key)
+        tag = tags.get(key)
+        if tag is None:
+            tag = tags[key] = hmac.digest(self._tag_key, user_key.encode(), "sha256").hex()
+        return tag
 
     def keyed_tag(self, purpose: str, text: str) -> str:
         """A tag for counting people without storing who they are (e.g. uploaders of a banked picture): keyed

@@ -30,8 +30,11 @@ class AuditMixin:
     # ---------------------------------------------------------------- audit
     async def append_audit(self, entry: AuditEntry) -> AuditEntry:
         async with self._maybe_tx():  # the signed head is written when this transaction commits
-            if self._audit_head is not None and self._written_elsewhere():
-                self._audit_head = None  # another process (the `safety-bot` command line) wrote meanwhile
+            # Another process (the `safety-bot` command line) may have written before our BEGIN; once we
+            # hold the write lock (BEGIN IMMEDIATE) nobody else can, so one look per transaction group.
+            if self._audit_head is not None and not self._head_checked and self._written_elsewhere():
+                self._audit_head = None
+            self._head_checked = True
             if self._audit_head is None:
                 rows = await self._rows("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
                 self._audit_head = (rows[0][0], rows[0][1]) if rows else (0, "")

@@ -212,3 +212,27 @@ async def test_reports_in_one_group_see_each_others_rate_marks(backend, tmp_path
         assert len(await store.list_cases("cafe")) == 2
     finally:
         await store.close()
+
+
+async def test_sqlite_audit_chain_holds_when_another_connection_writes_between_groups(tmp_path):
+    """The audit head is checked against other writers once per group (under the write lock): entries
+    written by another connection (the command line) between two groups are never forked from."""
+    from safety_bot.domain import AuditEntry
+    from safety_bot.store.base import verify_chain
+
+    db = tmp_path / "db.sqlite3"
+    a = await SqliteStore.open(db)
+    b = await SqliteStore.open(db)
+    try:
+        for round_ in range(3):
+            for i in range(3):  # several entries in one group: one look at the head for all of them
+                async with a.transaction(group=True):
+                    await a.append_audit(AuditEntry(at=float(i), actor="a", action=f"group{round_}.{i}"))
+            await a.commit()
+            await b.append_audit(AuditEntry(at=0.0, actor="cli", action=f"between{round_}"))
+        entries = await a.audit_entries()
+        assert [e.action for e in entries][-4:] == ["group2.0", "group2.1", "group2.2", "between2"]
+        assert len(entries) == 12 and verify_chain(entries, a.audit_chain.keys) is None
+    finally:
+        await a.close()
+        await b.close()
