@@ -60,6 +60,17 @@ def _private_files(db: Path) -> None:
             os.chmod(f, 0o600)
 
 
+class _AlreadyInTransaction:
+    async def __aenter__(self):
+        return None
+
+    async def __aexit__(self, *exc):
+        return False
+
+
+_IN_TX = _AlreadyInTransaction()
+
+
 def _unavailable(exc: Exception) -> bool:
     text = str(exc).lower()
     return any(word in text for word in _UNAVAILABLE)
@@ -354,13 +365,10 @@ class SqliteStore(CasesMixin, OutboxMixin, BankMixin, ListsMixin, AuditMixin):
         async with self.transaction():
             return self._inline(sql, params)[1]
 
-    @asynccontextmanager
-    async def _maybe_tx(self):
-        if self._in_tx:
-            yield
-        else:
-            async with self.transaction():
-                yield
+    def _maybe_tx(self):
+        """`async with`: inside a transaction nothing more (no generator-based context manager on the
+        report path), else a transaction of its own."""
+        return _IN_TX if self._in_tx else self.transaction()
 
     async def _rows(self, sql: str, params=()) -> list[sqlite3.Row]:
         try:

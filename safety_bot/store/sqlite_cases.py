@@ -15,6 +15,7 @@ class CasesMixin:
     # ---------------------------------------------------------------- cases
     _CASE_COLS = ("id, community, network, number, category, urgency, status, created_at, updated_at, reporter, "
                   "accused, assignee, close_reason, answers, flags, hidden_from, locale, alias")
+    _C_CASE_COLS = ", ".join("c." + c.strip() for c in _CASE_COLS.split(","))  # the same, of table alias c
 
     def _case(self, r) -> Case:
         reporter = self._dec(r[9])
@@ -89,7 +90,7 @@ class CasesMixin:
 
     async def cases_about(self, network, user_key):
         rows = await self._rows(
-            f"SELECT {', '.join('c.' + c.strip() for c in self._CASE_COLS.split(','))} FROM cases c "
+            f"SELECT {self._C_CASE_COLS} FROM cases c "
             "JOIN case_accused a ON a.case_id = c.id WHERE a.network=? AND a.user_key=? ORDER BY c.id",
             (network, user_key),
         )
@@ -284,7 +285,7 @@ class CasesMixin:
         """The member's open intake and its case, in one query."""
         rows = await self._rows(
             "SELECT i.platform, i.case_id, i.asked, i.current, i.locale, i.updated_at, "
-            f"{', '.join('c.' + c.strip() for c in self._CASE_COLS.split(','))} FROM intakes i "
+            f"{self._C_CASE_COLS} FROM intakes i "
             "LEFT JOIN cases c ON c.id = i.case_id WHERE i.platform=? AND i.user_id=?",
             (platform, self._intake_tag(platform, user_id)))
         if not rows:
