@@ -20,9 +20,9 @@ from ..domain import UserRef
 from ..store import SharedList, StoreError
 from ..store.list_types import BAN_ACTIONS
 from .ban_lists import ban_lists, list_reason
-from .fetch import DEFAULT_MAX_BYTES, FetchError, fetch
-from .fileformat import BanItem, ListFormatError, ban_list_text, parse_ban_list, sign, verify
-from .hash_lists import ListError, SyncResult
+from .fetch import DEFAULT_MAX_BYTES
+from .fileformat import BanItem, ban_list_text, parse_ban_list, sign
+from .hash_lists import ListError, SyncResult, read_list
 
 if TYPE_CHECKING:
     from ..service import SafetyService
@@ -71,22 +71,11 @@ class BanPools:
 
     async def sync(self, lst: SharedList, *, actor: str = "bot", create: bool = False) -> SyncResult:
         now = self.svc.clock()
-        try:
-            got = await fetch(lst.source, etag=lst.etag, last_modified=lst.last_modified, max_bytes=self.max_bytes,
-                              timeout=self.timeout)
-            if got.data is None:
-                lst.last_fetch, lst.last_error = now, ""
-                await self.store.save_shared_list(lst)
-                return SyncResult(size=lst.size, unchanged=True)
-            body, offset, signed = verify(got.data, lst.public_key)
-            items = parse_ban_list(body, offset)
-        except (FetchError, ListFormatError) as exc:
-            if not create:
-                lst.last_fetch, lst.last_error = now, str(exc)[:300]
-                await self.store.save_shared_list(lst)
-                await self.svc.audit(actor, "list.fetch_failed", "", None, list=lst.name, error=str(exc)[:300])
-            raise ListError(str(exc)) from None
-        lst.etag, lst.last_modified, lst.last_fetch, lst.last_error = got.etag, got.last_modified, now, ""
+        read = await read_list(lst, parse_ban_list, self.store, self.svc.audit, now=now, actor=actor, create=create,
+                               max_bytes=self.max_bytes, timeout=self.timeout)
+        if read is None:
+            return SyncResult(size=lst.size, unchanged=True)
+        items, signed = read
         wanted = {self.store.list_tag(f"discord {i.user_id}"): {"user_id": i.user_id, "reason": i.reason,
                                                                 "date": i.date} for i in items}
         async with self.svc.exclusive():

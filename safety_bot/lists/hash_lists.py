@@ -43,6 +43,30 @@ class SyncResult:
     signed: bool = False
 
 
+async def read_list(lst: SharedList, parse, store, audit, *, now, actor: str, create: bool, max_bytes: int,
+                    timeout: float):
+    """Fetch a list (If-None-Match / If-Modified-Since), check its signature and parse it: (items, signed),
+    with the list's fetch fields updated; None when unchanged since the last fetch (the fetch time saved).
+    A failure is saved as an existing list's last error, audited, and raised as ListError."""
+    try:
+        got = await fetch(lst.source, etag=lst.etag, last_modified=lst.last_modified, max_bytes=max_bytes,
+                          timeout=timeout)
+        if got.data is None:
+            lst.last_fetch, lst.last_error = now, ""
+            await store.save_shared_list(lst)
+            return None
+        body, offset, signed = verify(got.data, lst.public_key)
+        items = parse(body, offset)
+    except (FetchError, ListFormatError) as exc:
+        if not create:
+            lst.last_fetch, lst.last_error = now, str(exc)[:300]
+            await store.save_shared_list(lst)
+            await audit(actor, "list.fetch_failed", "", None, list=lst.name, error=str(exc)[:300])
+        raise ListError(str(exc)) from None
+    lst.etag, lst.last_modified, lst.last_fetch, lst.last_error = got.etag, got.last_modified, now, ""
+    return items, signed
+
+
 def parse_every(text: str | None) -> float:
     """'1h', '30m', '2d', '45s' or seconds -> seconds (at least 60)."""
     if not text:
@@ -102,24 +126,13 @@ class HashLists:
         """Read the list and bring the bank in line with it. Raises ListError (recorded as the list's last
         error when the list exists)."""
         now = self.service.clock()
-        try:
-            got = await fetch(lst.source, etag=lst.etag, last_modified=lst.last_modified,
-                              max_bytes=self.max_bytes, timeout=self.timeout)
-            if got.data is None:
-                lst.last_fetch, lst.last_error = now, ""
-                await self.store.save_shared_list(lst)
-                return SyncResult(size=lst.size, unchanged=True)
-            body, offset, signed = verify(got.data, lst.public_key)
-            items = parse_hash_list(body, offset)
-        except (FetchError, ListFormatError) as exc:
-            if not create:
-                lst.last_fetch, lst.last_error = now, str(exc)[:300]
-                await self.store.save_shared_list(lst)
-                await self.service.audit(actor, "list.fetch_failed", "", None, list=lst.name, error=str(exc)[:300])
-            raise ListError(str(exc)) from None
+        read = await read_list(lst, parse_hash_list, self.store, self.service.audit, now=now, actor=actor,
+                               create=create, max_bytes=self.max_bytes, timeout=self.timeout)
+        if read is None:
+            return SyncResult(size=lst.size, unchanged=True)
+        items, signed = read
         result = SyncResult(size=len(items), signed=signed)
-        lst.etag, lst.last_modified, lst.last_fetch, lst.last_error, lst.size = \
-            got.etag, got.last_modified, now, "", len(items)
+        lst.size = len(items)
         added: list[BankEntry] = []
         gone_ids: list[int] = []
         async with self.service.exclusive():
