@@ -33,6 +33,10 @@ class Conversation:
                 choice = "protect"  # "protect my pictures": the offer and a link (safety_bot/protect)
             if choice is not None:
                 return await self._menu(user, community, current, choice, locale or (current.locale if current else loc))
+            if current is not None and text.strip().lower() in self.texts.words("withdraw"):
+                # "withdraw" works at any time, also while a follow-up question waits (README: the walk-through)
+                await self.store.delete_intake(current.platform, current.user_id)
+                return await self._withdraw(user, locale or current.locale)
             if current is not None:
                 return await self._answer(current, text, locale or current.locale)
             word = text.strip().lower()

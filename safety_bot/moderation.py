@@ -290,7 +290,7 @@ async def cmd_resources(c: Ctx) -> Outcome:
     strict = await guard.strict_cases_about(c.svc, c.svc.community(c.ctx.community).network, t.key)
     if strict:  # the bot never messages the accused of an open sextortion or child-safety case
         from .sanctions import never_message_refusal
-        return Outcome(ok=False, reply=await never_message_refusal(c, strict))
+        return Outcome(ok=False, reply=await never_message_refusal(c, strict, "resources_refused"))
     case = None
     for x in reversed(await c.svc.store.list_cases(c.ctx.community, ("open", "acting"))):
         if x.reporter and x.reporter.key == t.key:

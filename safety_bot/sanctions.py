@@ -91,11 +91,11 @@ def active_strikes(c: Ctx, strikes: list[Strike]) -> list[Strike]:
     return [s for s in strikes if s.at >= horizon]
 
 
-async def never_message_refusal(c: Ctx, strict: list[Case]) -> str:
+async def never_message_refusal(c: Ctx, strict: list[Case], key: str = "warn_refused") -> str:
     """Why the bot will not message this member: names the case only when the moderator may see it here."""
     for x in strict:
         if x.community == c.ctx.community and not await guard.conflict(c.svc, x, c.actor):
-            return c.t("warn_refused", number=x.number)
+            return c.t(key, number=x.number)
     return c.t("warn_refused_generic")
 
 

@@ -1,0 +1,30 @@
+"""Found walking the README's console flows as a member and as the team (QA)."""
+
+from safety_bot.domain import Status
+
+
+async def test_withdraw_works_while_a_follow_up_question_is_waiting(h):
+    await h.run("as bob", "say general pay me or I post your pictures", "as alice")
+    out = await h.run("report-message m1 he wants money for my pictures")
+    assert "Is anyone in immediate danger" in h.private("alice", out)  # a question is waiting
+    out = await h.run("withdraw")
+    seen = h.private("alice", out)
+    assert "did not understand" not in seen
+    case = await h.store.get_case("cafe", 1)
+    assert case.status == Status.CLOSED and case.flags["withdrawn"]
+    assert await h.store.get_intake("console", "alice") is None  # no question left waiting on a closed case
+    assert "was withdrawn by the reporter" in h.team(lines=out)
+    out = await h.run("dm hello again")
+    assert "did not understand" not in h.private("alice", out)
+
+
+async def test_resources_for_the_accused_is_refused_in_its_own_words(h):
+    await h.run("as bob", "say general pay me or I post your pictures", "as alice",
+                "report-message m1 he wants money for my pictures", "stop")
+    out = await h.run("as mia", "resources @bob")
+    seen = h.replies("mia", out)
+    assert "Warnings are not used here" not in seen
+    assert "case 1 is a sextortion or child-safety case" in seen and "resources" in seen
+    assert "Nothing was changed" in seen and h.private("bob", out) == ""
+    out = await h.run("warn @bob stop it")  # the warning's refusal is unchanged
+    assert "Warnings are not used here: case 1" in h.replies("mia", out)
