@@ -88,7 +88,8 @@ async def check(c: "Ctx", targets: int, what: str) -> Outcome | None:
         code = secrets.token_hex(3).upper()
     pending = Pending(c.ctx, replace(c.cmd, flags=dict(c.cmd.flags)), c.r, now, what)
     why = (f"a ban of {targets} accounts at once" if multi else
-           f"{done} bans, removals or warnings in the last hour (the limit is {limit})")
+           f"{done} {'ban, removal or warning' if done == 1 else 'bans, removals or warnings'} in the last hour "
+           f"(the limit is {limit})")
     com = c.svc.community(c.ctx.community)
     prefix = c.ctx.command_prefix or command_prefix(com.platform)  # Discord's adapter does not set it
     out = Outcome(ok=False, needs_confirmation=False, reply=(

@@ -28,3 +28,16 @@ async def test_resources_for_the_accused_is_refused_in_its_own_words(h):
     assert "Nothing was changed" in seen and h.private("bob", out) == ""
     out = await h.run("warn @bob stop it")  # the warning's refusal is unchanged
     assert "Warnings are not used here: case 1" in h.replies("mia", out)
+
+
+async def test_the_two_person_code_counts_one_action_in_the_singular(tmp_path):
+    from tests.harness import make_harness
+
+    h = await make_harness(tmp_path, {"limits": {"mod_actions_per_hour": 1}})
+    try:
+        out = await h.run("as mia", "ban @carol --confirm spam", "ban @dave --confirm spam")
+        seen = h.replies("mia", out)
+        assert "Not done yet: 1 ban, removal or warning in the last hour (the limit is 1)" in seen
+        assert "1 bans" not in seen + h.escalation(out)
+    finally:
+        await h.app.__aexit__(None, None, None)
