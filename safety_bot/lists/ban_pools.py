@@ -11,6 +11,7 @@ reporter, never a moderator's words."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 from pathlib import Path
@@ -22,7 +23,7 @@ from ..store.list_types import BAN_ACTIONS
 from .ban_lists import ban_lists, list_reason
 from .fetch import DEFAULT_MAX_BYTES
 from .fileformat import BanItem, ban_list_text, parse_ban_list, sign
-from .hash_lists import ListError, SyncResult, read_list
+from .hash_lists import ListError, SyncResult, read_list, restore_settings
 
 if TYPE_CHECKING:
     from ..service import SafetyService
@@ -64,10 +65,16 @@ class BanPools:
             lst = SharedList(name=name, kind="bans", network=network, source=source, action=mode or "notify",
                              added_by=actor, added_at=self.svc.clock(), public_key=public_key, every=every)
         else:
+            kept = dataclasses.replace(lst)
             lst.source, lst.action = source, mode or lst.action
             lst.public_key, lst.every = public_key or lst.public_key, every or lst.every
             lst.etag = lst.last_modified = None
-        return lst, await self.sync(lst, actor=actor, create=new)
+        try:
+            return lst, await self.sync(lst, actor=actor, create=new)
+        except ListError:
+            if not new:  # a refused read keeps how the pool was read before; only its last error is new
+                await restore_settings(self.store, kept, lst)
+            raise
 
     async def sync(self, lst: SharedList, *, actor: str = "bot", create: bool = False) -> SyncResult:
         now = self.svc.clock()

@@ -6,6 +6,7 @@ Standard library only (urllib in a worker thread): the core imports no platform 
 from __future__ import annotations
 
 import asyncio
+import http.client
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -40,7 +41,10 @@ def _read_file(path: str, max_bytes: int) -> Fetched:
 
 
 def _read_url(url: str, etag: str | None, last_modified: str | None, max_bytes: int, timeout: float) -> Fetched:
-    req = urllib.request.Request(url, headers={"User-Agent": "safety-bot (shared lists)", "Accept": "text/plain"})
+    try:
+        req = urllib.request.Request(url, headers={"User-Agent": "safety-bot (shared lists)", "Accept": "text/plain"})
+    except ValueError:
+        raise FetchError(f"{url} is not a valid URL") from None
     if etag:
         req.add_header("If-None-Match", etag)
     if last_modified:
@@ -49,7 +53,7 @@ def _read_url(url: str, etag: str | None, last_modified: str | None, max_bytes: 
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             ctype = resp.headers.get("Content-Type", "").lower()
             if "html" in ctype:
-                raise FetchError("line 1: the server sent a web page (HTML), not a list; nothing was changed")
+                raise FetchError("line 1: the server sent a web page (HTML), not a list")
             length = resp.headers.get("Content-Length")
             if length and length.isdigit() and int(length) > max_bytes:
                 raise FetchError(f"the list is too large ({length} bytes; at most {max_bytes})")
@@ -64,6 +68,10 @@ def _read_url(url: str, etag: str | None, last_modified: str | None, max_bytes: 
     except urllib.error.URLError as exc:
         raise FetchError(f"the list could not be fetched ({exc.reason.__class__.__name__ if not isinstance(exc.reason, str) else exc.reason})") from None
     except (TimeoutError, OSError) as exc:
+        raise FetchError(f"the list could not be fetched ({exc.__class__.__name__})") from None
+    except (ValueError, http.client.InvalidURL):  # how urllib and http.client refuse a malformed URL
+        raise FetchError(f"{url} is not a valid URL") from None
+    except http.client.HTTPException as exc:  # a broken answer (bad status line, cut short)
         raise FetchError(f"the list could not be fetched ({exc.__class__.__name__})") from None
 
 

@@ -86,7 +86,7 @@ def _text_lines(body: bytes, offset: int):
     """(line number, text) of each line with content; comments and blank lines dropped."""
     head = body.lstrip()[:64].lower()
     if head.startswith((b"<!doctype", b"<html", b"<?xml", b"<head", b"<body", b"<")):
-        raise ListFormatError(f"line {offset + 1}: this is a web page (HTML), not a list; nothing was changed")
+        raise ListFormatError(f"line {offset + 1}: this is a web page (HTML), not a list")
     if b"\x00" in body:
         line = offset + 1 + body[:body.index(b"\x00")].count(b"\n")
         raise ListFormatError(f"line {line}: the file is binary, not a text list")

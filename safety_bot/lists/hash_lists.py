@@ -13,6 +13,7 @@ Hashes are never logged, audited or shown; the audit records counts."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 from dataclasses import dataclass
@@ -67,6 +68,13 @@ async def read_list(lst: SharedList, parse, store, audit, *, now, actor: str, cr
     return items, signed
 
 
+async def restore_settings(store, kept: SharedList, tried: SharedList) -> None:
+    """Put back an existing list's source and options after a refused import or follow, keeping the
+    failed read's last fetch and last error."""
+    kept.last_fetch, kept.last_error = tried.last_fetch, tried.last_error
+    await store.save_shared_list(kept)
+
+
 def parse_every(text: str | None) -> float:
     """'1h', '30m', '2d', '45s' or seconds -> seconds (at least 60)."""
     if not text:
@@ -113,13 +121,19 @@ class HashLists:
                              added_by=actor, added_at=self.service.clock(), public_key=public_key, every=every,
                              category=category or "adult")
         else:
+            kept = dataclasses.replace(lst)
             lst.source = source
             lst.action = action or lst.action
             lst.public_key = public_key or lst.public_key
             lst.every = every or lst.every
             lst.category = category or lst.category  # for entries added from now on
             lst.etag = lst.last_modified = None  # a new source: read it whole
-        result = await self.sync(lst, actor=actor, create=new)
+        try:
+            result = await self.sync(lst, actor=actor, create=new)
+        except ListError:
+            if not new:  # a refused read keeps how the list was read before; only its last error is new
+                await restore_settings(self.store, kept, lst)
+            raise
         return lst, result
 
     async def sync(self, lst: SharedList, *, actor: str = "bot", create: bool = False) -> SyncResult:

@@ -1,0 +1,75 @@
+"""Refused list commands, as an operator meets them: a malformed URL is refused with a clear message (not a
+traceback), a message says "nothing was changed" once, and a refused re-import or re-follow of an existing
+list keeps how that list is read (its source, action or mode), only recording the last error."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from safety_bot.cli import main
+from tests.harness import write_config
+
+PDQ_A = "f" * 8 + "0123456789abcdef" * 3 + "e" * 8
+
+
+def lists(cfg: str, kind: str, capsys) -> dict:
+    assert main([kind, "list", "--json", "--config", cfg]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    return {r["list"]: r for r in rows if "source" in r}
+
+
+@pytest.mark.parametrize("url", ["http://[bad", "http://example.org:abc/list.txt"])
+@pytest.mark.parametrize("kind", ["bank", "bans"])
+def test_a_malformed_url_is_refused_with_a_message(tmp_path, capsys, url, kind):
+    cfg = str(write_config(tmp_path))
+    args = (["bank", "import", url, "--list", "x"] if kind == "bank"
+            else ["bans", "follow", url, "--network", "friends", "--list", "x"])
+    assert main(args + ["--config", cfg]) == 2
+    err = capsys.readouterr().err
+    assert f"{url} is not a valid URL; nothing was changed" in err and "Traceback" not in err
+    assert lists(cfg, kind, capsys) == {}
+
+
+def test_an_html_page_says_nothing_was_changed_once(tmp_path, capsys, listserver):
+    cfg = str(write_config(tmp_path))
+    f = tmp_path / "page.txt"
+    f.write_bytes(b"<!DOCTYPE html>\n<html><body>404</body></html>\n")
+    assert main(["bank", "import", str(f), "--list", "x", "--config", cfg]) == 2
+    assert capsys.readouterr().err.count("nothing was changed") == 1
+    listserver.put("/login", b"<html><body>please log in</body></html>", "text/html; charset=utf-8")
+    assert main(["bank", "import", listserver.url("/login"), "--list", "x", "--config", cfg]) == 2
+    assert capsys.readouterr().err.count("nothing was changed") == 1
+
+
+def test_a_refused_reimport_keeps_the_hash_lists_source_and_action(tmp_path, capsys, listserver):
+    cfg = str(write_config(tmp_path))
+    url = listserver.put("/list.txt", f"pdq {PDQ_A}\n".encode())
+    assert main(["bank", "follow", url, "--list", "x", "--every", "1h", "--config", cfg]) == 0
+    bad = tmp_path / "bad.txt"
+    bad.write_text("md5 nothex\n")
+    assert main(["bank", "import", str(bad), "--list", "x", "--action", "remove", "--config", cfg]) == 2
+    assert "line 1:" in capsys.readouterr().err
+    row = lists(cfg, "bank", capsys)["x"]
+    assert (row["source"], row["action"], row["size"], row["every"]) == (url, "flag", 1, 3600.0)
+    assert "line 1:" in row["last_error"]
+    # the next read goes to the list's own source again and clears the error
+    assert main(["bank", "import", url, "--list", "x", "--config", cfg]) == 0
+    capsys.readouterr()
+    assert lists(cfg, "bank", capsys)["x"]["last_error"] == ""
+
+
+def test_a_refused_refollow_keeps_the_ban_pools_source_and_mode(tmp_path, capsys):
+    cfg = str(write_config(tmp_path))
+    pool = tmp_path / "pool.txt"
+    pool.write_text("123456789012345678 sextortion 2026-11-01\n")
+    assert main(["bans", "follow", str(pool), "--network", "friends", "--list", "p", "--config", cfg]) == 0
+    bad = tmp_path / "bad.txt"
+    bad.write_text("123456789012345678 sextortion\n")
+    assert main(["bans", "follow", str(bad), "--network", "friends", "--list", "p", "--mode", "apply",
+                 "--config", cfg]) == 2
+    assert "line 1:" in capsys.readouterr().err
+    row = lists(cfg, "bans", capsys)["p"]
+    assert (row["source"], row["action"], row["size"]) == (str(pool), "notify", 1)
+    assert "line 1:" in row["last_error"]
