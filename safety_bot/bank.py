@@ -216,9 +216,12 @@ class MediaBank:
         now = self.clock()
         # Flood breaker: one count per post and entry.
         tripped: list[int] = []
-        for entry_id in dict.fromkeys(h.entry_id for h in hits):
-            if self.index.count_match(entry_id, now, HOUR) > self.cfg.flood_matches_per_hour:
-                tripped.append(entry_id)
+        async with self.service.exclusive():
+            async with self.store.transaction():  # counted in the store: shared by processes, kept over a restart
+                for entry_id in dict.fromkeys(h.entry_id for h in hits):
+                    matched = await bank_guard.count_match(self.service, entry_id, now, HOUR)
+                    if matched > self.cfg.flood_matches_per_hour:
+                        tripped.append(entry_id)
         out = Outcome()
         if tripped:
             out.extend(await self._suspend(tripped, community))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from . import bank_guard
 from .bank_index import ACTIVE, SUSPENDED, BankIndex, category_for
 from .domain import Case, CaseNote
 from .store import BankEntry
@@ -79,6 +80,7 @@ class BankAdmin:
             return False
         async with self.store.transaction():
             await self.store.set_bank_status(entry_id, ACTIVE, self.clock())
+            await bank_guard.reset(self.service, entry_id)  # both flood breakers count from zero again
             await self.service.audit(actor, "bank.reactivated", entry.community, None, entry=entry_id)
         entry.status = ACTIVE
         if self.index.available:

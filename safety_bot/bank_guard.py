@@ -10,6 +10,9 @@ A troll can get a common picture banked on a case, then wait for many members to
   suspended and the team is told that the picture is being shared widely and may not be private. The
   counts live in the store (keyed tags: HMAC with the database's tag key, never account ids), so a
   restart does not reset them.
+- The second breaker, matches per hour (`media.flood_matches_per_hour`), is kept in the store too, so
+  several processes count together and a restart does not reset it. Reactivating an entry starts both
+  counts again.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ if TYPE_CHECKING:
     from .service import SafetyService
 
 _KEY = "bank.uploaders.{entry}"
+_MATCHES = "bank.matches.{entry}"
 
 
 def may_ban_automatically(case: Case, uploader: UserRef) -> bool:
@@ -52,3 +56,20 @@ async def count_uploader(svc: "SafetyService", entry_id: int, uploader: UserRef)
     seen[_tag(svc, entry_id, uploader)] = now
     await svc.store.set_value(key, json.dumps(seen))
     return len(seen)
+
+
+async def count_match(svc: "SafetyService", entry_id: int, now: float, window: float) -> int:
+    """Record one matching post for the entry; how many matched within `window` seconds, this one included.
+    Stored (call inside a transaction), so every process counts together and a restart does not reset it."""
+    key = _MATCHES.format(entry=entry_id)
+    raw = await svc.store.get_value(key)
+    times = [t for t in (json.loads(raw) if raw else []) if t > now - window]
+    times.append(now)
+    await svc.store.set_value(key, json.dumps(times))
+    return len(times)
+
+
+async def reset(svc: "SafetyService", entry_id: int) -> None:
+    """Both breakers start again for an entry the team checked and put back (call inside a transaction)."""
+    await svc.store.set_value(_KEY.format(entry=entry_id), "{}")
+    await svc.store.set_value(_MATCHES.format(entry=entry_id), "[]")

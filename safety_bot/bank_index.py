@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -59,7 +58,6 @@ class BankIndex:
         self.cfg = cfg
         self._matchers: dict[str, "HashMatcher"] = {}
         self._info: dict[int, _Info] = {}
-        self._recent: dict[int, deque] = {}  # entry id -> times of recent matching posts (flood breaker)
         self.available = _media_available()
         # Decoding a video takes up to seconds of CPU: at most two at once, so a burst of video uploads
         # cannot starve the rest of the bot (pictures are not limited here).
@@ -119,7 +117,6 @@ class BankIndex:
         info = self._info.pop(entry_id, None)
         if info is not None and info.network in self._matchers:
             self._matchers[info.network].remove(entry_id)
-        self._recent.pop(entry_id, None)
 
     def has_entries(self, network: str) -> bool:
         """Whether anything is banked for this network (adapters skip downloads when nothing is)."""
@@ -133,14 +130,6 @@ class BankIndex:
 
     def has_network(self, network: str) -> bool:
         return network in self._matchers
-
-    def count_match(self, entry_id: int, now: float, window: float) -> int:
-        """Record one matching post for the entry; how many matched within `window` seconds (flood breaker)."""
-        times = self._recent.setdefault(entry_id, deque())
-        while times and times[0] <= now - window:
-            times.popleft()
-        times.append(now)
-        return len(times)
 
     def match(self, network: str, media: list["MediaHashes"], *, removals_only: bool = False) -> list[_Hit]:
         """Every entry of the network that one of the images matches, with the distance rule's decision.

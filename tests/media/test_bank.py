@@ -224,6 +224,36 @@ async def test_flood_breaker_suspends_an_entry_and_alerts_the_team(media_h):
     assert (await h.app.bank.check("cafe", ref("m5"), UserRef("console", "u5"), [query])).actions
 
 
+async def test_matches_per_hour_are_counted_in_the_store_by_every_process_and_over_a_restart(tmp_path):
+    """Two bot processes on one database count one entry's matches together; a restart keeps the count;
+    reactivating the entry starts it again."""
+    limits = {"media": {"flood_matches_per_hour": 3, "flood_uploaders": 100}}
+    first = await make_harness(tmp_path, limits, sqlite=True)
+    second = None
+    try:
+        case = await open_case(first)
+        data = jpeg(generate(21, 640, 480))
+        await first.app.bank.bank_from_hashes(case, [hash_image_bytes(data, with_variants=True)], "console:mia")
+        [entry] = await first.store.bank_entries()
+        query = hash_image_bytes(data)
+        second = await make_harness(tmp_path, limits, sqlite=True)  # another process, the same database
+        for i, h in enumerate((first, second, first)):  # three posts, the limit: all removed
+            out = await h.app.bank.check("cafe", ref(f"m{i}"), UserRef("console", f"u{i}"), [query])
+            assert any(isinstance(a, RemoveMessage) for a in out.actions), i
+        await first.app.__aexit__(None, None, None)  # a restart of the first process
+        first = await make_harness(tmp_path, limits, sqlite=True)
+        out = await first.app.bank.check("cafe", ref("m3"), UserRef("console", "u3"), [query])
+        assert [type(a) for a in out.actions] == [PostToTeam] and "suspended" in out.actions[0].text
+        assert (await second.store.get_bank_entry(entry.id)).status == "suspended"
+        assert await first.app.bank.reactivate(entry.id, "operator:test")
+        out = await first.app.bank.check("cafe", ref("m4"), UserRef("console", "u4"), [query])
+        assert any(isinstance(a, RemoveMessage) for a in out.actions)  # counting from zero again
+    finally:
+        for h in (first, second):
+            if h is not None:
+                await h.app.__aexit__(None, None, None)
+
+
 async def test_child_safety_case_banks_minor_entries(h):
     case = await open_case(h, "child_safety")
     await h.app.bank.bank_from_hashes(case, [hash_image_bytes(jpeg(generate(15)), with_variants=True)], "console:mia")
