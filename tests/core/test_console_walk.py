@@ -1,6 +1,11 @@
 """Found walking the README's console flows as a member and as the team (QA)."""
 
+import pytest
+
 from safety_bot.domain import Status
+from safety_bot.playbooks import load_library
+from safety_bot.reply_guard import ReplyGuard
+from tests.harness import ROOT
 
 
 async def test_withdraw_works_while_a_follow_up_question_is_waiting(h):
@@ -41,3 +46,17 @@ async def test_the_two_person_code_counts_one_action_in_the_singular(tmp_path):
         assert "1 bans" not in seen + h.escalation(out)
     finally:
         await h.app.__aexit__(None, None, None)
+
+
+@pytest.mark.parametrize("text,kind", [
+    ("am einfachsten zahlst du ihm einfach", "payment"),
+    ("Du bezahlst ihn am besten und dann ist Ruhe", "payment"),
+    ("du solltest ihm das Geld überweisen", "payment"),
+    ("Überweist du es ihm einfach?", "payment"),
+    ("Du zahlst ihm nichts, okay?", None),
+    ("Du musst nichts überweisen.", None),
+])
+def test_german_advice_to_pay_is_caught_in_the_du_form_too(text, kind):
+    guard = ReplyGuard(load_library(ROOT / "playbooks").reply_guard_lists)
+    verdict = guard.check(text)
+    assert (verdict.kind if verdict else None) == kind
