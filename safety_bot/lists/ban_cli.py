@@ -42,7 +42,7 @@ async def _run(config, args) -> int:
     from ..service import SafetyService
     from ..store import open_store
     from .ban_pools import BanPools, default_name
-    from .cli import _dur, print_lists, read_key
+    from .cli import _dur, pick_network, print_lists, read_key
     from .fetch import DEFAULT_MAX_BYTES
     from .hash_lists import ListError, parse_every
 
@@ -54,6 +54,8 @@ async def _run(config, args) -> int:
         for g in (config.discord.guilds if config.discord else []):  # lifted bans reach every server of the network
             svc.add_community(Community(str(g.id), "discord", g.network, str(g.id)))
         pools = BanPools(svc, max_bytes=getattr(args, "max_bytes", None) or DEFAULT_MAX_BYTES)
+        if getattr(args, "network", None) is not None and pick_network(config, args.network) is None:
+            return 2
         try:
             if args.bans_command == "list":
                 await print_lists(store, "bans", args.json)

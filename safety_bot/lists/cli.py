@@ -57,9 +57,13 @@ def read_key(value: str | None) -> str | None:
 def pick_network(config, given: str | None) -> str | None:
     from ..plugins import plugins
 
-    if given:
-        return given
     known = sorted({n for p in plugins().values() for n in p.networks(config)})
+    if given:
+        if given in known:
+            return given
+        print(f"safety-bot: no network named {given} in the config (" + (", ".join(known) or "none configured")
+              + "); nothing was changed", file=sys.stderr)
+        return None
     if len(known) != 1:
         print("safety-bot: say which network with --network (" + (", ".join(known) or "none configured") + ")",
               file=sys.stderr)

@@ -73,3 +73,16 @@ def test_a_refused_refollow_keeps_the_ban_pools_source_and_mode(tmp_path, capsys
     row = lists(cfg, "bans", capsys)["p"]
     assert (row["source"], row["action"], row["size"]) == (str(pool), "notify", 1)
     assert "line 1:" in row["last_error"]
+
+
+def test_a_network_the_config_does_not_have_is_refused(tmp_path, capsys):
+    cfg = str(write_config(tmp_path))
+    f = tmp_path / "list.txt"
+    f.write_text(f"pdq {PDQ_A}\n")
+    pool = tmp_path / "pool.txt"
+    pool.write_text("123456789012345678 sextortion 2026-11-01\n")
+    for args in (["bank", "import", str(f), "--list", "x"], ["bank", "export", "--list", "x"],
+                 ["bans", "follow", str(pool), "--list", "p"], ["bans", "export"]):
+        assert main(args + ["--network", "frends", "--config", cfg]) == 2
+        assert "no network named frends in the config (friends); nothing was changed" in capsys.readouterr().err
+    assert lists(cfg, "bank", capsys) == {} and lists(cfg, "bans", capsys) == {}
