@@ -168,8 +168,6 @@ async def check(c: "Ctx") -> Outcome | None:
     # acting on yourself: always refused, with the generic text
     if cmd.name in SELF_REFUSED and any(t.key == actor.key for t in c.r.targets):
         return await _refuse(c, None, "self", alert=False)
-    if c.r.message_author is not None and c.r.message_author.key == actor.key and cmd.name == "remove":
-        return await _refuse(c, None, "self", alert=False)
     if cmd.case is not None:
         case = await svc.store.get_case(c.ctx.community, cmd.case)
         if case is not None:
@@ -195,6 +193,10 @@ async def check(c: "Ctx") -> Outcome | None:
             why = quick_conflict(case, actor) or await conflict(svc, case, actor)  # named in it too (item 1)
             if why:
                 return await _refuse(c, case, why)
+    # removing your own message: refused; checked after the cases, so that an accused moderator removing the
+    # message their case is about is reported to the escalation destination (above) like any other try
+    if c.r.message_author is not None and c.r.message_author.key == actor.key and cmd.name == "remove":
+        return await _refuse(c, None, "self", alert=False)
     # the team and the escalation contact answer to the escalation destination only
     if cmd.name in AGAINST_PERSON and not c.ctx.via_escalation:
         team = [t for t in targets if t.key in c.r.moderators or await holds_team_role(svc, com.id, t)]  # roles now

@@ -60,3 +60,13 @@ def test_german_advice_to_pay_is_caught_in_the_du_form_too(text, kind):
     guard = ReplyGuard(load_library(ROOT / "playbooks").reply_guard_lists)
     verdict = guard.check(text)
     assert (verdict.kind if verdict else None) == kind
+
+
+async def test_an_accused_moderator_removing_the_reported_message_is_reported_to_the_escalation_contact(h):
+    await h.run("as max", "say general hey", "as alice", "report-message m1 max threatens to post my nudes", "stop")
+    out = await h.run("as max", "remove m1")
+    assert "That is not something you can do" in h.replies("max", out)
+    assert "Refused: max (max) tried 'remove' on case 1 (accused in it)" in h.escalation(out)
+    assert "There is no case" not in h.replies("max", out) and "case 1" not in h.replies("max", out)
+    out = await h.run("say general just me", "remove m2")  # one's own message outside any case: refused quietly
+    assert "That is not something you can do" in h.replies("max", out) and h.escalation(out) == ""
