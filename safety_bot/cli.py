@@ -252,7 +252,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", action="store_true", help="one JSON object per file")
     p.add_argument("files", nargs="+")
     p.set_defaults(fn=cmd_hash)
-    bank = sub.add_parser("bank", help="the exposed-media hash bank: list, add hex hashes, withdraw")
+    bank = sub.add_parser("bank", help="the exposed-media hash bank: list, add hex hashes, withdraw; shared hash lists: import, "
+                          "follow, export, remove-list")
     bank_sub = bank.add_subparsers(dest="bank_command", required=True)
     p = with_config(bank_sub.add_parser("list", help="entries (id, network, category, status, quality, case, "
                                                      "added by/at); never the hash values"))

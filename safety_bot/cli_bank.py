@@ -53,7 +53,7 @@ async def _bank(config: Config, args) -> int:
         if args.bank_command == "list":
             from .lists.cli import print_lists
 
-            await print_lists(store, "hashes", args.json)  # the shared lists: action, size, last fetch, error
+            await print_lists(store, "hashes", args.json, args.network)  # the shared lists: action, size, last fetch, error
             entries = await store.bank_entries(args.network)  # metadata only: hashes are not even read
             sources = await bank.provenance.sources([e.id for e in entries])
             rows = [dict(describe_entry(e), list=sources[e.id].name if e.id in sources else "-") for e in entries]

@@ -30,7 +30,7 @@ def register_bans(sub, with_config) -> None:
     p.add_argument("--max-bytes", type=int, default=None, help=argparse.SUPPRESS)
     p.set_defaults(fn=cmd_bans)
     p = with_config(bans_sub.add_parser("list", help="the followed ban pools: mode, size, last fetch, last error"))
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="one JSON object per pool")
     p.set_defaults(fn=cmd_bans)
     p = with_config(bans_sub.add_parser("remove-list", help="stop following a pool; the bans it made are lifted"))
     p.add_argument("list_name", metavar="NAME")

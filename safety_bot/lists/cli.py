@@ -131,11 +131,14 @@ def cmd_lists(args) -> int:
     return asyncio.run(_run(_load(args.config), args))
 
 
-async def print_lists(store, kind: str, as_json: bool) -> None:
-    """The lists of one kind, for `bank list` / `bans list`: action, size, last fetch, last error."""
+async def print_lists(store, kind: str, as_json: bool, network: str | None = None) -> None:
+    """The lists of one kind (of one network, when given), for `bank list` / `bans list`: action, size, last
+    fetch, last error."""
     from ..views import when
 
     for lst in await store.shared_lists(kind):
+        if network is not None and lst.network != network:
+            continue
         row = {"list": lst.name, "network": lst.network, "action": lst.action, "size": lst.size,
                "category": lst.category, "source": lst.source, "every": lst.every, "last_fetch": lst.last_fetch, "last_error": lst.last_error,
                "signed": bool(lst.public_key)}

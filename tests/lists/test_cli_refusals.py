@@ -86,3 +86,15 @@ def test_a_network_the_config_does_not_have_is_refused(tmp_path, capsys):
         assert main(args + ["--network", "frends", "--config", cfg]) == 2
         assert "no network named frends in the config (friends); nothing was changed" in capsys.readouterr().err
     assert lists(cfg, "bank", capsys) == {} and lists(cfg, "bans", capsys) == {}
+
+
+def test_bank_list_of_one_network_shows_only_that_networks_lists(tmp_path, capsys):
+    cfg = str(write_config(tmp_path))
+    f = tmp_path / "list.txt"
+    f.write_text(f"pdq {PDQ_A}\n")
+    assert main(["bank", "import", str(f), "--list", "x", "--config", cfg]) == 0
+    capsys.readouterr()
+    assert main(["bank", "list", "--network", "elsewhere", "--config", cfg]) == 0
+    assert capsys.readouterr().out.strip() == "the hash bank is empty in network elsewhere"
+    assert main(["bank", "list", "--network", "friends", "--config", cfg]) == 0
+    assert capsys.readouterr().out.startswith("list x: network=friends")
