@@ -42,6 +42,7 @@ async def _run(config, args) -> int:
     from ..service import SafetyService
     from ..store import open_store
     from .ban_pools import BanPools, default_name
+    from ..plugins import plugins
     from .cli import _dur, pick_network, print_lists, read_key
     from .fetch import DEFAULT_MAX_BYTES
     from .hash_lists import ListError, parse_every
@@ -56,6 +57,10 @@ async def _run(config, args) -> int:
         pools = BanPools(svc, max_bytes=getattr(args, "max_bytes", None) or DEFAULT_MAX_BYTES)
         if getattr(args, "network", None) is not None and pick_network(config, args.network) is None:
             return 2
+        if args.bans_command == "follow" and args.network not in plugins()["discord"].networks(config):
+            print(f"safety-bot: note: network {args.network} has no Discord server in the config, and ban pools "
+                  "act only on Discord (Matrix: !safety watch), so this pool bans and shows no one",
+                  file=sys.stderr)
         try:
             if args.bans_command == "list":
                 await print_lists(store, "bans", args.json)

@@ -98,3 +98,11 @@ def test_bank_list_of_one_network_shows_only_that_networks_lists(tmp_path, capsy
     assert capsys.readouterr().out.strip() == "the hash bank is empty in network elsewhere"
     assert main(["bank", "list", "--network", "friends", "--config", cfg]) == 0
     assert capsys.readouterr().out.startswith("list x: network=friends")
+
+
+def test_following_a_pool_on_a_network_without_discord_says_it_acts_on_no_one(tmp_path, capsys):
+    cfg = str(write_config(tmp_path))  # the console only: no Discord server
+    pool = tmp_path / "pool.txt"
+    pool.write_text("123456789012345678 sextortion 2026-11-01\n")
+    assert main(["bans", "follow", str(pool), "--network", "friends", "--list", "p", "--config", cfg]) == 0
+    assert "network friends has no Discord server in the config" in capsys.readouterr().err
