@@ -63,7 +63,8 @@ async def _open_case(svc, user: UserRef, community: str, loc: str, now: float) -
     com = svc.community(community)
     case = Case(community=com.id, network=com.network, number=0, category="sextortion", urgency=Urgency.NORMAL,
                 status=Status.OPEN, created_at=now, updated_at=now, reporter=user, locale=loc,
-                alias=f"reporter-{secrets.token_hex(2)}", flags={"intake_done": True, "opened_for": "protect"})
+                alias=f"reporter-{secrets.token_hex(2)}", flags={"intake_done": True, "opened_for": "protect",
+                       "anonymous": True})  # never asked whether the team may see their name: it stays hidden
     case = await svc.store.create_case(case)
     await svc.store.add_report(Report(case_id=case.id, reporter=user, text="", source="member", created_at=now,
                                       locale=loc))

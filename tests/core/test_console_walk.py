@@ -70,3 +70,23 @@ async def test_an_accused_moderator_removing_the_reported_message_is_reported_to
     assert "There is no case" not in h.replies("max", out) and "case 1" not in h.replies("max", out)
     out = await h.run("say general just me", "remove m2")  # one's own message outside any case: refused quietly
     assert "That is not something you can do" in h.replies("max", out) and h.escalation(out) == ""
+
+
+async def test_a_case_opened_to_protect_pictures_keeps_the_member_anonymous_to_the_team(tmp_path):
+    from tests.harness import make_harness
+
+    h = await make_harness(tmp_path, {"http": {"listen": "127.0.0.1:0", "public_url": "https://safety.example.org/bot"}})
+    try:
+        out = await h.run("as carol", "protect")
+        assert "/protect?lang=en#1." in h.private("carol", out)
+        team = h.team(lines=out)
+        assert "New case 1: a member asked to protect their pictures" in team
+        assert "carol" not in team and "Reporter: reporter-" in team
+        out = await h.run("as mia", "case 1")
+        seen = h.replies("mia", out)
+        assert "Reporter: reporter-" in seen and "(anonymous; 'reveal 1 <reason>' is audited)" in seen
+        assert "carol" not in seen
+        out = await h.run("reply 1 We are here if you need us. Please do not pay anyone.")
+        assert "We are here if you need us" in h.private("carol", out)  # the team can still write to them
+    finally:
+        await h.app.__aexit__(None, None, None)
