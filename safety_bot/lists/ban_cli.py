@@ -43,7 +43,7 @@ async def _run(config, args) -> int:
     from ..store import open_store
     from .ban_pools import BanPools, default_name
     from ..plugins import plugins
-    from .cli import _dur, pick_network, print_lists, read_key
+    from .cli import _dur, check_out, pick_network, print_lists, read_key
     from .fetch import DEFAULT_MAX_BYTES
     from .hash_lists import ListError, parse_every
 
@@ -66,6 +66,7 @@ async def _run(config, args) -> int:
                 await print_lists(store, "bans", args.json)
                 return 0
             if args.bans_command == "export":
+                check_out(args.out)
                 data, count = await pools.export(args.network, signed=args.sign)
                 if args.out == "-":
                     sys.stdout.write(data.decode())

@@ -54,6 +54,19 @@ def read_key(value: str | None) -> str | None:
     return value
 
 
+def check_out(path: str) -> None:
+    """Refuse an --out file that cannot be written before anything is exported (or audited)."""
+    from .hash_lists import ListError
+
+    if path == "-":
+        return
+    try:
+        with open(path, "ab"):
+            pass
+    except OSError as exc:
+        raise ListError(f"--out {path}: cannot write it ({exc.strerror or exc.__class__.__name__})") from None
+
+
 def pick_network(config, given: str | None) -> str | None:
     from ..plugins import plugins
 
@@ -94,6 +107,7 @@ async def _run(config, args) -> int:
             if network is None:
                 return 2
             if args.lists_command == "export":
+                check_out(args.out)
                 data, count = await lists.export(args.list_name, network, signed=args.sign)
                 if args.out == "-":
                     sys.stdout.write(data.decode())

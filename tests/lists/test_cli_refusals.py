@@ -106,3 +106,12 @@ def test_following_a_pool_on_a_network_without_discord_says_it_acts_on_no_one(tm
     pool.write_text("123456789012345678 sextortion 2026-11-01\n")
     assert main(["bans", "follow", str(pool), "--network", "friends", "--list", "p", "--config", cfg]) == 0
     assert "network friends has no Discord server in the config" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [["bank", "export", "--list", "mine"], ["bans", "export", "--network", "friends"]])
+def test_an_export_to_a_file_that_cannot_be_written_is_refused_with_a_message(tmp_path, capsys, argv):
+    cfg = str(write_config(tmp_path))
+    out = tmp_path / "no-such-folder" / "list.txt"
+    assert main(argv + ["--out", str(out), "--config", cfg]) == 2
+    err = capsys.readouterr().err
+    assert f"--out {out}: cannot write it" in err and "Traceback" not in err and not out.exists()
