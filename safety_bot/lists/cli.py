@@ -49,6 +49,10 @@ def _list_options(p) -> None:
 
 
 def read_key(value: str | None) -> str | None:
+    from .hash_lists import ListError
+
+    if value is not None and not value.strip():
+        raise ListError("--public-key is empty: give the publisher's key (base64) or a file holding it")
     if value and Path(value).is_file():
         return Path(value).read_text().strip()
     return value

@@ -115,3 +115,16 @@ def test_an_export_to_a_file_that_cannot_be_written_is_refused_with_a_message(tm
     assert main(argv + ["--out", str(out), "--config", cfg]) == 2
     err = capsys.readouterr().err
     assert f"--out {out}: cannot write it" in err and "Traceback" not in err and not out.exists()
+
+
+def test_an_empty_public_key_is_refused_not_ignored(tmp_path, capsys):
+    cfg = str(write_config(tmp_path))
+    f = tmp_path / "list.txt"
+    f.write_text(f"pdq {PDQ_A}\n")  # not signed: with the key ignored it would be imported
+    pool = tmp_path / "pool.txt"
+    pool.write_text("123456789012345678 sextortion 2026-11-01\n")
+    assert main(["bank", "import", str(f), "--list", "x", "--public-key", "", "--config", cfg]) == 2
+    assert "--public-key is empty" in capsys.readouterr().err
+    assert main(["bans", "follow", str(pool), "--network", "friends", "--public-key", " ", "--config", cfg]) == 2
+    assert "--public-key is empty" in capsys.readouterr().err
+    assert lists(cfg, "bank", capsys) == {} and lists(cfg, "bans", capsys) == {}
