@@ -70,12 +70,19 @@ class ReplyGuard:
         words_after = re.findall(r"[\w']+", tail)[:2]
         return self._has(words_before, self.before) or self._has(words_after, self.after)
 
+    def _negated_inside(self, phrase: str, matched: str) -> bool:
+        """A negation among the words a lone `*` stood for ("schick uns keine Bilder": do not send pictures)."""
+        if "*" not in phrase.split():
+            return False
+        own = set(fold(phrase).split())
+        return self._has([w for w in re.findall(r"[\w']+", matched) if w not in own], self.before)
+
     def check(self, text: str) -> Verdict | None:
         """The first thing in the text that must not be sent to a member, or None."""
         folded = fold(text)
         for kind, phrase, rx in self.rules:
             for m in rx.finditer(folded):
-                if not self._negated(folded, m.start(), m.end()):
+                if not self._negated(folded, m.start(), m.end()) and not self._negated_inside(phrase, m.group(0)):
                     return Verdict(kind, phrase)
         return None
 

@@ -90,3 +90,20 @@ async def test_a_case_opened_to_protect_pictures_keeps_the_member_anonymous_to_t
         assert "We are here if you need us" in h.private("carol", out)  # the team can still write to them
     finally:
         await h.app.__aexit__(None, None, None)
+
+
+@pytest.mark.parametrize("text,kind", [
+    ("Kannst du uns die Bilder schicken?", "images"),
+    ("Schickst du uns die Fotos?", "images"),
+    ("Bitte schick mir die Bilder", "images"),
+    ("Schick uns keine Bilder.", None),
+    ("Bitte schick ihm keine Fotos mehr", None),
+    ("Du musst uns keine Bilder schicken.", None),
+    ("Du musst uns die Bilder nicht schicken.", None),
+    ("you shouldn't have sent them", "blame"),
+    ("could you send us the pictures he has", "images"),
+])
+def test_asking_for_pictures_in_german_word_order_is_caught_and_a_negation_inside_the_phrase_passes(text, kind):
+    guard = ReplyGuard(load_library(ROOT / "playbooks").reply_guard_lists)
+    verdict = guard.check(text)
+    assert (verdict.kind if verdict else None) == kind
