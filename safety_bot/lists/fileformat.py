@@ -118,7 +118,10 @@ def parse_hash_list(body: bytes, offset: int = 0) -> list[HashItem]:
             continue
         kind, value = parts[0].lower(), parts[1]
         if kind not in HASH_TYPES:
-            errors.append(f"line {n}: unknown signal type {kind[:20]!r} (pdq, md5 or video_md5)")
+            if _HEX.fullmatch(kind) and len(kind) >= 16:  # a hash first: never echoed (nor stored, nor audited)
+                errors.append(f"line {n}: the signal type comes first: '<signal type> <hash>' (pdq, md5 or video_md5)")
+            else:
+                errors.append(f"line {n}: unknown signal type {kind[:20]!r} (pdq, md5 or video_md5)")
             continue
         if len(value) != HASH_TYPES[kind] or not _HEX.fullmatch(value):
             errors.append(f"line {n}: a {kind} hash is {HASH_TYPES[kind]} hexadecimal characters")

@@ -128,3 +128,12 @@ def test_an_empty_public_key_is_refused_not_ignored(tmp_path, capsys):
     assert main(["bans", "follow", str(pool), "--network", "friends", "--public-key", " ", "--config", cfg]) == 2
     assert "--public-key is empty" in capsys.readouterr().err
     assert lists(cfg, "bank", capsys) == {} and lists(cfg, "bans", capsys) == {}
+
+
+def test_a_hash_written_first_is_refused_without_echoing_it(tmp_path, capsys):
+    cfg = str(write_config(tmp_path))
+    f = tmp_path / "list.txt"
+    f.write_text(f"{PDQ_A} pdq\n")
+    assert main(["bank", "import", str(f), "--list", "x", "--config", cfg]) == 2
+    err = capsys.readouterr().err
+    assert "line 1: the signal type comes first" in err and PDQ_A[:8] not in err
