@@ -64,7 +64,7 @@ class ReplyGuard:
     def _negated(self, text: str, start: int, end: int) -> bool:
         """A negation shortly before the phrase ("do not pay"), or just after it where the language puts it
         there ("zahl nicht"), in the same sentence."""
-        head = re.split(r"[.!?;:\n]", text[:start])[-1]
+        head = re.split(r"[.!?;:\n,]", text[:start])[-1]  # "don't worry, just pay him" is not a negation
         tail = re.split(r"[.!?;:\n,]", text[end:])[0]
         words_before = re.findall(r"[\w']+", head)[-NEGATION_WINDOW:]
         words_after = re.findall(r"[\w']+", tail)[:2]

@@ -107,3 +107,17 @@ def test_asking_for_pictures_in_german_word_order_is_caught_and_a_negation_insid
     guard = ReplyGuard(load_library(ROOT / "playbooks").reply_guard_lists)
     verdict = guard.check(text)
     assert (verdict.kind if verdict else None) == kind
+
+
+@pytest.mark.parametrize("text,kind", [
+    ("Don't worry, just pay him", "payment"),
+    ("Keine Sorge, zahl ihm einfach", "payment"),
+    ("Could you DM me the photo so I can see how bad it is", "images"),
+    ("Please do not pay him, and do not send anything", None),
+    ("Bitte zahl nicht, und schick nichts", None),
+    ("please do not pay him", None),
+])
+def test_a_negation_before_a_comma_does_not_cover_advice_after_it(text, kind):
+    guard = ReplyGuard(load_library(ROOT / "playbooks").reply_guard_lists)
+    verdict = guard.check(text)
+    assert (verdict.kind if verdict else None) == kind
