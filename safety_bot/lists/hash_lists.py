@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -85,6 +86,8 @@ def parse_every(text: str | None) -> float:
         seconds = float(t[:-1]) * units[t[-1]] if t[-1] in units else float(t)
     except (ValueError, IndexError):
         raise ListError(f"--every {text!r}: give a duration such as 30m, 1h or 1d") from None
+    if not math.isfinite(seconds) or seconds > 366 * 86400:  # 'nan', 'inf', '1e400m' are floats too
+        raise ListError(f"--every {text!r}: give a duration such as 30m, 1h or 1d (at most a year)")
     if seconds < 60:
         raise ListError("--every: at least one minute, so that the list's server is not hammered")
     return seconds

@@ -137,3 +137,16 @@ def test_a_hash_written_first_is_refused_without_echoing_it(tmp_path, capsys):
     assert main(["bank", "import", str(f), "--list", "x", "--config", cfg]) == 2
     err = capsys.readouterr().err
     assert "line 1: the signal type comes first" in err and PDQ_A[:8] not in err
+
+
+@pytest.mark.parametrize("every", ["nan", "inf", "infh", "1e400m", "400d"])
+@pytest.mark.parametrize("kind", ["bank", "bans"])
+def test_an_every_that_is_not_a_sensible_duration_is_refused(tmp_path, capsys, listserver, every, kind):
+    cfg = str(write_config(tmp_path))
+    url = listserver.put("/list.txt", (f"pdq {PDQ_A}\n" if kind == "bank"
+                                       else "123456789012345678 sextortion 2026-11-01\n").encode())
+    args = (["bank", "follow", url, "--list", "x"] if kind == "bank"
+            else ["bans", "follow", url, "--network", "friends", "--list", "x"])
+    assert main(args + ["--every", every, "--config", cfg]) == 2
+    assert "give a duration such as 30m, 1h or 1d" in capsys.readouterr().err
+    assert lists(cfg, kind, capsys) == {}
