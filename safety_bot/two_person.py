@@ -98,7 +98,8 @@ async def check(c: "Ctx", targets: int, what: str) -> Outcome | None:
     if com.has_escalation:
         out.actions.append(PostToTeam(community=com.id, destination="escalation", text=(
             f"Two-person rule: {inert_plain(c.actor.name or c.actor.id, limit=64)} ({inert_plain(c.actor.id, limit=80)}) "
-            f"asked for {what} after {why}. It runs only when another team member confirms code {code}.")))
+            f"asked for {why if multi else f'{what} after {why}'}. It runs only when another team member confirms "
+            f"code {code}.")))
     async with c.svc.store.transaction():
         await c.svc.store.put_confirmation(code, com.id, pending.to_json(), now, now + PENDING_SECONDS)
         await c.svc.audit(c.actor.key, "two_person.requested", com.id, None, command=c.cmd.name, code=code,

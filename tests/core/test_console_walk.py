@@ -121,3 +121,10 @@ def test_a_negation_before_a_comma_does_not_cover_advice_after_it(text, kind):
     guard = ReplyGuard(load_library(ROOT / "playbooks").reply_guard_lists)
     verdict = guard.check(text)
     assert (verdict.kind if verdict else None) == kind
+
+
+async def test_the_escalation_notice_of_a_ban_of_many_accounts_reads_plainly(h):
+    out = await h.run("as mia", "ban @bob @carol @dave @erin @ghost1 @ghost2 --confirm raid")
+    notice = h.escalation(out)
+    assert "Two-person rule: mia (mia) asked for a ban of 6 accounts at once. It runs only when" in notice
+    assert "asked for ban after" not in notice
