@@ -44,7 +44,7 @@ def _read_url(url: str, etag: str | None, last_modified: str | None, max_bytes: 
     try:
         req = urllib.request.Request(url, headers={"User-Agent": "safety-bot (shared lists)", "Accept": "text/plain"})
     except ValueError:
-        raise FetchError(f"{url} is not a valid URL") from None
+        raise FetchError("the URL is not valid (check its host, port and brackets)") from None
     if etag:
         req.add_header("If-None-Match", etag)
     if last_modified:
@@ -70,7 +70,7 @@ def _read_url(url: str, etag: str | None, last_modified: str | None, max_bytes: 
     except (TimeoutError, OSError) as exc:
         raise FetchError(f"the list could not be fetched ({exc.__class__.__name__})") from None
     except (ValueError, http.client.InvalidURL):  # how urllib and http.client refuse a malformed URL
-        raise FetchError(f"{url} is not a valid URL") from None
+        raise FetchError("the URL is not valid (check its host, port and brackets)") from None
     except http.client.HTTPException as exc:  # a broken answer (bad status line, cut short)
         raise FetchError(f"the list could not be fetched ({exc.__class__.__name__})") from None
 
