@@ -57,6 +57,9 @@ async def read_list(lst: SharedList, parse, store, audit, *, now, actor: str, cr
             lst.last_fetch, lst.last_error = now, ""
             await store.save_shared_list(lst)
             return None
+        if not got.data.strip() and lst.size and not create:  # an empty answer (a proxy, a failed upload)
+            raise FetchError(f"the list came back empty where it had {lst.size} entries; it was kept as it was "
+                             "(a list emptied on purpose has at least a comment line)")
         body, offset, signed = verify(got.data, lst.public_key)
         items = parse(body, offset)
     except (FetchError, ListFormatError) as exc:

@@ -151,3 +151,21 @@ def test_an_every_that_is_not_a_sensible_duration_is_refused(tmp_path, capsys, l
     assert main(args + ["--every", every, "--config", cfg]) == 2
     assert "give a duration such as 30m, 1h or 1d" in capsys.readouterr().err
     assert lists(cfg, kind, capsys) == {}
+
+
+@pytest.mark.parametrize("kind", ["bank", "bans"])
+def test_an_empty_answer_for_a_list_with_entries_changes_nothing_but_a_comment_empties_it(tmp_path, capsys,
+                                                                                         listserver, kind):
+    cfg = str(write_config(tmp_path))
+    line = f"pdq {PDQ_A}\n" if kind == "bank" else "123456789012345678 sextortion 2026-11-01\n"
+    url = listserver.put("/list.txt", line.encode())
+    args = (["bank", "import", url, "--list", "x"] if kind == "bank"
+            else ["bans", "follow", url, "--network", "friends", "--list", "x"])
+    assert main(args + ["--config", cfg]) == 0
+    listserver.put("/list.txt", b"")
+    assert main(args + ["--config", cfg]) == 2
+    assert "the list came back empty where it had 1 entries" in capsys.readouterr().err
+    assert lists(cfg, kind, capsys)["x"]["size"] == 1
+    listserver.put("/list.txt", b"# nothing listed any more\n")
+    assert main(args + ["--config", cfg]) == 0
+    assert lists(cfg, kind, capsys)["x"]["size"] == 0
