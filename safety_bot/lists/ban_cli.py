@@ -57,10 +57,6 @@ async def _run(config, args) -> int:
         pools = BanPools(svc, max_bytes=getattr(args, "max_bytes", None) or DEFAULT_MAX_BYTES)
         if getattr(args, "network", None) is not None and pick_network(config, args.network) is None:
             return 2
-        if args.bans_command == "follow" and args.network not in plugins()["discord"].networks(config):
-            print(f"safety-bot: note: network {args.network} has no Discord server in the config, and ban pools "
-                  "act only on Discord (Matrix: !safety watch), so this pool bans and shows no one",
-                  file=sys.stderr)
         try:
             if args.bans_command == "list":
                 await print_lists(store, "bans", args.json)
@@ -90,6 +86,10 @@ async def _run(config, args) -> int:
         print(f"ban pool {lst.name}: {res.size} accounts ({res.added} new, {res.withdrawn} removed), mode {lst.action}"
               + (", signature verified" if res.signed and lst.public_key else "")
               + f", re-read every {_dur(lst.every)}; the running bot checks the members within a minute")
+        if args.network not in plugins()["discord"].networks(config):
+            print(f"safety-bot: note: network {args.network} has no Discord server in the config, and ban pools "
+                  "act only on Discord (Matrix: !safety watch), so this pool bans and shows no one",
+                  file=sys.stderr)
         return 0
     finally:
         await store.close()

@@ -107,6 +107,9 @@ def test_following_a_pool_on_a_network_without_discord_says_it_acts_on_no_one(tm
     pool.write_text("123456789012345678 sextortion 2026-11-01\n")
     assert main(["bans", "follow", str(pool), "--network", "friends", "--list", "p", "--config", cfg]) == 0
     assert "network friends has no Discord server in the config" in capsys.readouterr().err
+    pool.write_text("1234 sextortion 2026-11-01\n")
+    assert main(["bans", "follow", str(pool), "--network", "friends", "--list", "p", "--config", cfg]) == 2
+    assert "Discord server" not in capsys.readouterr().err  # a refusal says only why it was refused
 
 
 @pytest.mark.parametrize("argv", [["bank", "export", "--list", "mine"], ["bans", "export", "--network", "friends"]])
