@@ -23,7 +23,7 @@ from ..store.list_types import BAN_ACTIONS
 from .ban_lists import ban_lists, list_reason
 from .fetch import DEFAULT_MAX_BYTES
 from .fileformat import BanItem, ban_list_text, parse_ban_list, sign
-from .hash_lists import ListError, SyncResult, read_list, restore_settings
+from .hash_lists import ListError, SyncResult, follow_due, read_list, restore_settings
 
 if TYPE_CHECKING:
     from ..service import SafetyService
@@ -98,16 +98,7 @@ class BanPools:
         return SyncResult(added=len(added), withdrawn=len(removed), size=len(items), signed=signed)
 
     async def follow_due(self) -> list[tuple[str, str]]:
-        now = self.svc.clock()
-        failed = []
-        for lst in await self.store.shared_lists("bans"):
-            if lst.every and (lst.last_fetch is None or now - lst.last_fetch >= lst.every):
-                try:
-                    await self.sync(lst, actor="bot")
-                except ListError as exc:
-                    log.warning("ban pool %s could not be refreshed: %s", lst.name, exc)
-                    failed.append((lst.name, str(exc)))
-        return failed
+        return await follow_due(self.store, "bans", self.sync, self.svc.clock(), "ban pool")
 
     async def check_present(self):
         """Accounts on a pool who are members of a protected server: shown to the team once (a case with a

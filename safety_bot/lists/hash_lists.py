@@ -79,6 +79,20 @@ async def restore_settings(store, kept: SharedList, tried: SharedList) -> None:
     await store.save_shared_list(kept)
 
 
+async def follow_due(store, kind: str, sync, now: float, what: str) -> list[tuple[str, str]]:
+    """Re-read every followed list of this kind whose time has come, with `sync`. Returns (list, problem)
+    for those that failed (logged without the list's contents)."""
+    failed: list[tuple[str, str]] = []
+    for lst in await store.shared_lists(kind):
+        if lst.every and (lst.last_fetch is None or now - lst.last_fetch >= lst.every):
+            try:
+                await sync(lst, actor="bot")
+            except ListError as exc:
+                log.warning("%s %s could not be refreshed: %s", what, lst.name, exc)
+                failed.append((lst.name, str(exc)))
+    return failed
+
+
 def parse_every(text: str | None) -> float:
     """'1h', '30m', '2d', '45s' or seconds -> seconds (at least 60)."""
     if not text:
@@ -199,16 +213,7 @@ class HashLists:
 
     async def follow_due(self) -> list[tuple[str, str]]:
         """Re-read every followed list whose time has come. Returns (list, problem) for those that failed."""
-        now = self.service.clock()
-        failed: list[tuple[str, str]] = []
-        for lst in await self.store.shared_lists("hashes"):
-            if lst.every and (lst.last_fetch is None or now - lst.last_fetch >= lst.every):
-                try:
-                    await self.sync(lst, actor="bot")
-                except ListError as exc:
-                    log.warning("hash list %s could not be refreshed: %s", lst.name, exc)
-                    failed.append((lst.name, str(exc)))
-        return failed
+        return await follow_due(self.store, "hashes", self.sync, self.service.clock(), "hash list")
 
     # ------------------------------------------------------------------ remove
     async def remove_list(self, name: str, actor: str = "operator") -> int:
