@@ -28,17 +28,27 @@ class Verdict:
     phrase: str
 
 
+def _word_regex(word: str) -> str:
+    """One word of a phrase: `a|b` either word; `#` an amount ("200", "$200", "200€"); `word*` any ending."""
+    if "|" in word:
+        return "(?:" + "|".join(_word_regex(w) for w in word.split("|") if w) + ")"
+    if word == "#":
+        return r"[$€£]?\d[\w.,]*"
+    return re.escape(word[:-1]) + r"\w*" if word.endswith("*") else re.escape(word)
+
+
 def _phrase_regex(phrase: str) -> re.Pattern:
     """A phrase from a locale file: words separated by spaces; `*` at a word's end matches any ending
-    ("picture*": picture, pictures); a lone `*` stands for up to three words ("send * pictures": send us
-    the pictures). Matched on word boundaries in the folded text."""
+    ("picture*": picture, pictures); `a|b` matches either word ("him|her"); `#` matches an amount ("give him
+    the #": give him the $200); a lone `*` stands for up to three words of the same clause ("send * pictures":
+    send us the pictures, but not "we will send it. Pictures ..."). Matched on word boundaries in the folded
+    text."""
     rx = ""
     for word in fold(phrase).split():
         if word == "*":
-            rx += r"(?:\W+[\w']+){0,3}"
+            rx += r"(?:[^\w'.!?;:,\n]+[\w']+){0,3}"
             continue
-        piece = re.escape(word[:-1]) + r"\w*" if word.endswith("*") else re.escape(word)
-        rx += (r"\W+" if rx else "") + piece
+        rx += (r"\W+" if rx else "") + _word_regex(word)
     return re.compile(r"(?<![\w'])" + rx + r"(?![\w'])")
 
 
@@ -63,18 +73,18 @@ class ReplyGuard:
 
     def _negated(self, text: str, start: int, end: int) -> bool:
         """A negation shortly before the phrase ("do not pay"), or just after it where the language puts it
-        there ("zahl nicht"), in the same sentence."""
+        there ("zahl nicht", "Zahlen beendet es selten": up to three words after), in the same sentence."""
         head = re.split(r"[.!?;:\n,]", text[:start])[-1]  # "don't worry, just pay him" is not a negation
         tail = re.split(r"[.!?;:\n,]", text[end:])[0]
         words_before = re.findall(r"[\w']+", head)[-NEGATION_WINDOW:]
-        words_after = re.findall(r"[\w']+", tail)[:2]
+        words_after = re.findall(r"[\w']+", tail)[:3]
         return self._has(words_before, self.before) or self._has(words_after, self.after)
 
     def _negated_inside(self, phrase: str, matched: str) -> bool:
         """A negation among the words a lone `*` stood for ("schick uns keine Bilder": do not send pictures)."""
         if "*" not in phrase.split():
             return False
-        own = set(fold(phrase).split())
+        own = {alt for word in fold(phrase).split() for alt in word.split("|")}
         return self._has([w for w in re.findall(r"[\w']+", matched) if w not in own], self.before)
 
     def check(self, text: str) -> Verdict | None:

@@ -113,6 +113,8 @@ def test_asking_for_pictures_in_german_word_order_is_caught_and_a_negation_insid
     ("Don't worry, just pay him", "payment"),
     ("Keine Sorge, zahl ihm einfach", "payment"),
     ("Could you DM me the photo so I can see how bad it is", "images"),
+    ("No stress, just do what he asks", "payment"),
+    ("Kein Stress, mach einfach, was er sagt", "payment"),
     ("Please do not pay him, and do not send anything", None),
     ("Bitte zahl nicht, und schick nichts", None),
     ("please do not pay him", None),

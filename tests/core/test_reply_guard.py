@@ -79,3 +79,46 @@ async def test_a_warning_with_a_zero_width_or_cyrillic_reporter_name_is_not_sent
         out = await h.run("as mia", f"warn @dave {reason}")
         assert "would name the reporter" in h.replies("mia", out), reason
         assert h.private("dave", out) == ""
+
+
+@pytest.mark.parametrize("text,kind", [
+    ("give him the 200", "payment"),
+    ("send him the $200", "payment"),
+    ("Give her 500 euros and it ends", "payment"),
+    ("just send the 200", "payment"),
+    ("paying might be the fastest way out", "payment"),
+    ("Paying is probably the easiest option", "payment"),
+    ("share the nudes with us", "images"),
+    ("can you share the pictures with me", "images"),
+    ("No stress, just do what he asks", "payment"),
+    ("no stress, just do whatever he asks", "payment"),
+    ("Just do what he's asking", "payment"),
+    ("gib ihm die 200", "payment"),
+    ("schick ihm die 200 Euro", "payment"),
+    ("Zahlen ist vielleicht der schnellste Ausweg", "payment"),
+    ("teil die Nacktbilder mit uns", "images"),
+    ("Kannst du die Bilder mit uns teilen?", "images"),
+    ("schick uns die Nacktbilder", "images"),
+    ("Kein Stress, mach einfach, was er sagt", "payment"),
+    ("Mach einfach alles, was er verlangt", "payment"),
+    ("Paying rarely ends it", None),
+    ("Paying him rarely ends it", None),
+    ("Paying is never the way out", None),
+    ("Do not send him money", None),
+    ("Don't do what he asks", None),
+    ("He asked for payment, the fastest thing is to block him", None),
+    ("He might share the pictures with others; if he does, we remove them", None),
+    ("We will never share your pictures with anyone", None),
+    ("Give it 2 days and tell us if he comes back", None),
+    ("Zahlen beendet es selten", None),
+    ("Zahlen ist nicht der Ausweg", None),
+    ("Gib ihm kein Geld", None),
+    ("Gib ihm keine 200", None),
+    ("Du musst uns keine Nacktbilder schicken", None),
+    ("Er könnte die Bilder teilen, wir entfernen sie dann", None),
+    ("Mach dir keine Sorgen, was er sagt ist gelogen", None),
+])
+def test_amounts_paying_as_the_way_out_sharing_and_doing_what_he_asks_are_caught(text, kind):
+    guard = ReplyGuard(load_library(ROOT / "playbooks").reply_guard_lists)
+    verdict = guard.check(text)
+    assert (verdict.kind if verdict else None) == kind
