@@ -29,7 +29,7 @@ HELP_TEMPLATE = """Console commands (you play every part):
   report <text>                report privately, like Discord's /report
   report-message <id> [text]   report one message, like "Report message"
   answer <text> | skip | stop  answer the bot's current question
-  dm <text>                    write privately to the bot (a reply to the team; a, b, c or d for more help)
+  dm <text>                    write privately to the bot (a reply to the team; {letters} for more help)
   consent yes|no | withdraw    share the evidence or not; take your report back
   resources [country]          ask for places that can help
   protect                      block your own pictures here (a one-time link to a page on your device)
@@ -43,8 +43,15 @@ HELP_TEMPLATE = """Console commands (you play every part):
 The pretend community (messages, bans, who and where you are) is kept beside the database:
 `safety-bot run --fresh` (or `make clean-data`) starts over."""
 
-HELP = HELP_TEMPLATE.format(team="\n".join(f"    {s.usage:<44} {s.summary[:1].lower() + s.summary[1:]}"
-                                           for s in cmdparse.COMMAND_SPECS.values()))
+_TEAM = "\n".join(f"    {s.usage:<44} {s.summary[:1].lower() + s.summary[1:]}" for s in cmdparse.COMMAND_SPECS.values())
+
+
+def help_text(protect: bool) -> str:
+    """The help, naming E ("protect my pictures") only where the bot offers it (the page is set up)."""
+    return HELP_TEMPLATE.format(team=_TEAM, letters="a, b, c, d or e" if protect else "a, b, c or d")
+
+
+HELP = help_text(protect=False)
 
 
 class _ConsoleSurface:
@@ -159,7 +166,7 @@ class ConsoleAdapter:
         if head in ("quit", "exit"):
             return False
         if head == "help":
-            self.write(HELP)
+            self.write(help_text(self.app.service.protect_offered()))
         elif head == "as":
             self.switch(words[1:])
         elif head == "whoami":

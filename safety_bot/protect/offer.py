@@ -20,6 +20,10 @@ class ProtectRequests:
         """`/protect`, `!protect`, `protect`: the offer and a one-time link (reply privately)."""
         return await protect_request(self, user, community, locale)
 
+    def protect_offered(self) -> bool:
+        """Whether members are offered "protect my pictures" (choice E) here: the page is set up."""
+        return available(self)
+
 
 def available(svc) -> bool:
     bank = getattr(svc, "bank", None)

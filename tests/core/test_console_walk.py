@@ -130,3 +130,18 @@ async def test_the_escalation_notice_of_a_ban_of_many_accounts_reads_plainly(h):
     notice = h.escalation(out)
     assert "Two-person rule: mia (mia) asked for a ban of 6 accounts at once. It runs only when" in notice
     assert "asked for ban after" not in notice
+
+
+async def test_the_console_help_names_e_only_where_protect_my_pictures_is_offered(h, tmp_path):
+    from tests.harness import make_harness
+
+    out = "\n".join(await h.run("help"))
+    assert "a, b, c or d for more help" in out and "d or e" not in out
+    (tmp_path / "p").mkdir()
+    h2 = await make_harness(tmp_path / "p", {"http": {"listen": "127.0.0.1:0", "public_url": "https://safety.example.org/bot"}})
+    try:
+        out = "\n".join(await h2.run("help"))
+        assert "a, b, c, d or e for more help" in out
+        assert "E) Protect my pictures" in h2.private("carol", await h2.run("as carol", "report he threatens to post my photos"))
+    finally:
+        await h2.app.__aexit__(None, None, None)
