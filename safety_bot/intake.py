@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from .actions import Choice, Prompt
 from .domain import Case, Urgency
+from .locales import CHOICE_WORDS
 from .playbooks import Library, QuestionDef, Texts, lang_of, pick
 
 SKIP = "skipped"
@@ -43,7 +44,8 @@ def prompt_for(library: Library, qid: str, locale: str, case: Case | None = None
 
 
 def parse_answer(q: QuestionDef, text: str, locale: str, texts: Texts) -> Answer:
-    """What a member's answer means. The words recognised (skip, stop, yes, no) come from every locale file."""
+    """What a member's answer means. The words recognised (skip, stop, yes, no, me, someone_else) come from every
+    locale file."""
     raw = " ".join((text or "").split())
     low = raw.lower().strip(" .!")
     if low in texts.words("skip"):
@@ -57,7 +59,7 @@ def parse_answer(q: QuestionDef, text: str, locale: str, texts: Texts) -> Answer
             labels = {c.value.lower(), c.value.replace("_", " ").lower(), *(v.lower() for v in c.label.values())}
             if low in labels:
                 return Answer("value", c.value)
-        for meaning in ("yes", "no"):
+        for meaning in CHOICE_WORDS:  # "ja", "nope", "ich", "a friend": a word list named like a choice
             if low in texts.words(meaning) and any(c.value == meaning for c in q.choices):
                 return Answer("value", meaning)
         if not q.free_text:

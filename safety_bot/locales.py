@@ -19,7 +19,9 @@ from .yamlio import DataFileError, LoadedYaml, load_yaml, validate
 
 # The words the bot recognises. Every language's words are accepted from every member (a member may
 # type "skip" in a German conversation), exactly as the bot always did.
-WORD_KINDS = ("skip", "stop", "yes", "no", "withdraw", "consent", "protect")
+WORD_KINDS = ("skip", "stop", "yes", "no", "withdraw", "consent", "protect", "me", "someone_else")
+# Word lists that name a choice's value: an answer in one of them picks that choice (safety_bot/intake.py).
+CHOICE_WORDS = ("yes", "no", "me", "someone_else")
 FORMAT_KINDS = ("datetime",)
 # Texts the data files name by key (intake.yaml, playbooks, resources.yaml): kept apart from the bot's own texts.
 DATA_SECTIONS = ("intake", "playbook", "resource", "app")
@@ -154,7 +156,7 @@ class Texts:
         return {lang: texts[key] for lang, texts in table.items() if key in texts}
 
     def words(self, kind: str) -> frozenset[str]:
-        """Every language's words of one kind (skip, stop, yes, no, withdraw, consent, protect), lower case."""
+        """Every language's words of one kind (WORD_KINDS), lower case."""
         return self._words[kind]
 
     def country(self, name: str) -> str | None:

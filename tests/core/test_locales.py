@@ -22,6 +22,30 @@ def add_language(folder, lang: str, edit) -> None:
     (folder / "locales" / f"{lang}.yaml").write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
 
 
+async def test_ich_answers_passiert_das_dir_as_mir_and_a_friend_as_someone_else(h):
+    await h.run("locale de", "report er droht, meine Bilder zu posten", "überspringen")
+    await h.run("Namen zeigen", "Jemand droht, intime Bilder oder Videos zu verbreiten")
+    out = await h.run("ich")
+    assert "das habe ich nicht verstanden" not in h.private("alice", out)
+    assert (await h.store.get_case("cafe", 1)).answers["about"] == "me"
+    await h.run("as bob", "report someone threatens to post my friend's photos", "skip", "show", "1")
+    await h.run("a friend")
+    assert (await h.store.get_case("cafe", 2)).answers["about"] == "someone_else"
+
+
+def test_the_about_question_reads_its_word_lists_from_every_locale_file():
+    from safety_bot.intake import parse_answer
+
+    lib = load_library(ROOT / "playbooks")
+    q = lib.questions["about"]
+    for text, meaning in (("ich", "me"), ("Ich.", "me"), ("I", "me"), ("myself", "me"), ("Mir", "me"),
+                          ("jemand anderes", "someone_else"), ("not me", "someone_else"), ("Jemand anderem", "someone_else")):
+        answer = parse_answer(q, text, "de", lib.texts)
+        assert (answer.kind, answer.value) == ("value", meaning), text
+    assert parse_answer(q, "vielleicht", "de", lib.texts).kind == "invalid"
+    assert parse_answer(lib.questions["minor"], "ich", "de", lib.texts).kind == "invalid"  # not a choice there
+
+
 async def test_german_words_are_recognised_from_the_locale_file(h):
     await h.run("locale de", "report er droht, meine Bilder zu posten")
     out = await h.run("überspringen")  # danger
