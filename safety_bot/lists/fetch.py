@@ -40,6 +40,18 @@ def _read_file(path: str, max_bytes: int) -> Fetched:
     return Fetched(p.read_bytes())
 
 
+class _HttpRedirectsOnly(urllib.request.HTTPRedirectHandler):
+    """A list server may redirect to another http(s) address only (urllib would also follow ftp://)."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        if not is_url(newurl):
+            raise FetchError("the server redirected to an address that is not http(s); nothing was read")
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+_OPENER = urllib.request.build_opener(_HttpRedirectsOnly)
+
+
 def _read_url(url: str, etag: str | None, last_modified: str | None, max_bytes: int, timeout: float) -> Fetched:
     try:
         req = urllib.request.Request(url, headers={"User-Agent": "safety-bot (shared lists)", "Accept": "text/plain"})
@@ -50,7 +62,7 @@ def _read_url(url: str, etag: str | None, last_modified: str | None, max_bytes: 
     if last_modified:
         req.add_header("If-Modified-Since", last_modified)
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
+        with _OPENER.open(req, timeout=timeout) as resp:
             ctype = resp.headers.get("Content-Type", "").lower()
             if "html" in ctype:
                 raise FetchError("line 1: the server sent a web page (HTML), not a list")

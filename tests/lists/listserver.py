@@ -12,6 +12,7 @@ class ListServer:
     def __init__(self):
         self.files: dict[str, tuple[bytes, str]] = {}  # path -> (body, content type)
         self.status: dict[str, int] = {}  # path -> forced status
+        self.redirects: dict[str, str] = {}  # path -> where a 302 sends the client
         self.requests: list[tuple[str, dict]] = []  # (path, headers)
         self.hold = threading.Event()  # set: requests to /slow... wait until released
         server = self
@@ -24,6 +25,12 @@ class ListServer:
                 server.requests.append((self.path, dict(self.headers)))
                 if self.path.startswith("/slow"):
                     server.hold.wait(10)
+                if self.path in server.redirects:
+                    self.send_response(302)
+                    self.send_header("Location", server.redirects[self.path])
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 if self.path in server.status:
                     body = b"<html><body>Internal Server Error</body></html>"
                     self.send_response(server.status[self.path])

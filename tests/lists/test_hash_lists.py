@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import re
 
 import pytest
 from PIL import Image
@@ -147,6 +148,20 @@ def test_server_errors_and_html_error_pages_over_http_change_nothing(tmp_path, c
     assert "line 1: this is a web page (HTML)" in capsys.readouterr().err
     assert main(["bank", "list", "--config", cfg]) == 0
     assert capsys.readouterr().out.strip() == "the hash bank is empty"
+
+
+def test_a_redirect_is_followed_to_http_only(tmp_path, capsys, listserver):
+    cfg = str(write_config(tmp_path))
+    listserver.put("/real.txt", te_file("pdq " + "ab" * 32))
+    listserver.redirects["/moved.txt"] = listserver.url("/real.txt")
+    assert main(["bank", "import", listserver.url("/moved.txt"), "--list", "moved", "--config", cfg]) == 0
+    capsys.readouterr()
+    listserver.redirects["/elsewhere.txt"] = "ftp://127.0.0.1/list.txt"
+    assert main(["bank", "import", listserver.url("/elsewhere.txt"), "--list", "x", "--config", cfg]) == 2
+    assert "redirected to an address that is not http(s)" in capsys.readouterr().err
+    assert main(["bank", "list", "--config", cfg]) == 0
+    listed = capsys.readouterr().out
+    assert re.findall(r"^list (\S+):", listed, re.M) == ["moved"]  # the refused list was not made
 
 
 # ---------------------------------------------------------------------- follow: conditional re-fetch, withdrawal
