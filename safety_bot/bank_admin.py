@@ -28,7 +28,7 @@ class BankAdmin:
         """An operator adds hex hashes (never images of other people). Validated; audited without the hashes.
         `variants`: more PDQ hashes of the same picture (turned, mirrored), matched like `pdq`."""
         from .media import is_pdq_hex
-        from .media.matcher import _check_digest
+        from .media.exact import check_digest
 
         if pdq is None and sha256 is None and md5 is None:
             raise ValueError("give a PDQ hash and/or --sha256/--md5")
@@ -36,7 +36,7 @@ class BankAdmin:
             raise ValueError("the PDQ hash must be 64 hex characters")
         if variants and (pdq is None or not all(is_pdq_hex(v) for v in variants)):
             raise ValueError("variants must be 64 hex characters each, beside a PDQ hash")
-        sha256, md5 = _check_digest(sha256, 64), _check_digest(md5, 32)
+        sha256, md5 = check_digest(sha256, 64), check_digest(md5, 32)
         if category not in ("adult", "minor"):
             raise ValueError("category must be adult or minor")
         if case is not None:

@@ -35,6 +35,9 @@ from typing import Literal, NamedTuple
 
 import numpy as np
 
+from .exact import ExactIndex
+from .exact import check_digest as _check_digest
+from .exact import check_id as _check_id
 from .hashing import MIN_QUALITY, is_pdq_hex
 from .mih import ChunkIndex
 from .scan import _BLOCK, distances as _distances, scan
@@ -128,9 +131,7 @@ class HashMatcher:
         self._n = 0  # rows in use (alive + dead)
         self._index: ChunkIndex | None = None  # multi-index over rows [0, built) (mih.py)
         self._dead = 0
-        self._sha256: dict[str, set[int]] = {}
-        self._md5: dict[str, set[int]] = {}
-        self._exact_of: dict[int, set[tuple[str | None, str | None]]] = {}
+        self._exact = ExactIndex()  # SHA-256 / MD5 -> entries (exact.py)
 
     # -- size and introspection ----------------------------------------------------------------
 
@@ -198,7 +199,7 @@ class HashMatcher:
             return 0
         with self._lock:
             for entry_id in targets.tolist():
-                self._remove_exact(entry_id)
+                self._exact.remove(entry_id)
             ids = self._ids[: self._n]
             if targets.size == 1:
                 rows = np.flatnonzero(ids == targets[0])
@@ -280,11 +281,7 @@ class HashMatcher:
         if sha256 is None and md5 is None:
             raise ValueError("need sha256 or md5")
         with self._lock:
-            if sha256 is not None:
-                self._sha256.setdefault(sha256, set()).add(entry_id)
-            if md5 is not None:
-                self._md5.setdefault(md5, set()).add(entry_id)
-            self._exact_of.setdefault(entry_id, set()).add((sha256, md5))
+            self._exact.add(entry_id, sha256, md5)
 
     def query_exact(self, sha256: str | None = None, md5: str | None = None) -> list[int]:
         """Entry ids whose stored SHA-256 or MD5 equals the given one, sorted.
@@ -293,13 +290,8 @@ class HashMatcher:
         """
         sha256 = _check_digest(sha256, 64)
         md5 = _check_digest(md5, 32)
-        found: set[int] = set()
         with self._lock:
-            if sha256 is not None:
-                found |= self._sha256.get(sha256, set())
-            if md5 is not None:
-                found |= self._md5.get(md5, set())
-        return sorted(found)
+            return sorted(self._exact.query(sha256, md5))
 
     # -- internals -----------------------------------------------------------------------------
 
@@ -332,17 +324,6 @@ class HashMatcher:
         ids[:n] = self._ids[keep]
         self._cols, self._ids, self._n, self._dead = cols, ids, n, 0
         self._index = None  # row numbers changed: rebuilt by the next query (or optimize())
-
-    def _remove_exact(self, entry_id: int) -> None:
-        for sha256, md5 in self._exact_of.pop(entry_id, ()):
-            for table, key in ((self._sha256, sha256), (self._md5, md5)):
-                if key is None:
-                    continue
-                owners = table.get(key)
-                if owners is not None:
-                    owners.discard(entry_id)
-                    if not owners:
-                        del table[key]
 
     def optimize(self) -> None:
         """After a bulk load: give back the capacity growth left unused, and build the multi-index now, so
@@ -392,20 +373,3 @@ class HashMatcher:
                 rows = np.concatenate((rows, tail[ok]))
                 dist = np.concatenate((dist, tdist[ok]))
         return rows, dist
-
-def _check_id(entry_id: int) -> int:
-    if isinstance(entry_id, bool) or not isinstance(entry_id, (int, np.integer)):
-        raise TypeError("entry_id must be an int")
-    entry_id = int(entry_id)
-    if entry_id < 0 or entry_id >= 2**63:
-        raise ValueError("entry_id must be a non-negative 64-bit int")
-    return entry_id
-
-
-def _check_digest(value: str | None, length: int) -> str | None:
-    if value is None:
-        return None
-    value = value.lower()
-    if len(value) != length or any(c not in "0123456789abcdef" for c in value):
-        raise ValueError(f"expected a {length}-character hex digest")
-    return value
