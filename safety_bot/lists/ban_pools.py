@@ -18,12 +18,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from ..domain import UserRef
-from ..store import SharedList, StoreError
+from ..store import SharedList
 from ..store.list_types import BAN_ACTIONS
 from .ban_lists import ban_lists, list_reason
 from .fetch import DEFAULT_MAX_BYTES
 from .fileformat import BanItem, ban_list_text, parse_ban_list, sign
-from .hash_lists import ListError, SyncResult, follow_due, read_list, restore_settings
+from .hash_lists import ListError, SyncResult, add_new_list, follow_due, read_list, restore_settings
 
 if TYPE_CHECKING:
     from ..service import SafetyService
@@ -88,10 +88,7 @@ class BanPools:
         async with self.svc.exclusive():
             async with self.store.transaction():
                 if create:
-                    try:
-                        lst = await self.store.add_shared_list(lst)
-                    except StoreError:
-                        raise ListError(f"a list named {lst.name} already exists") from None
+                    lst = await add_new_list(self.store, lst)
                 added, removed = await self.lists.replace(lst, wanted)  # lifts: the running bot (reconcile)
                 await self.svc.audit(actor, "list.synced", "", None, list=lst.name, network=lst.network,
                                      added=len(added), withdrawn=len(removed), size=len(items), signed=signed)

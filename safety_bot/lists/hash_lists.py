@@ -79,6 +79,14 @@ async def restore_settings(store, kept: SharedList, tried: SharedList) -> None:
     await store.save_shared_list(kept)
 
 
+async def add_new_list(store, lst: SharedList) -> SharedList:
+    """Store a new list (inside the caller's transaction); a name already taken is refused."""
+    try:
+        return await store.add_shared_list(lst)
+    except StoreError:
+        raise ListError(f"a list named {lst.name} already exists") from None
+
+
 async def follow_due(store, kind: str, sync, now: float, what: str) -> list[tuple[str, str]]:
     """Re-read every followed list of this kind whose time has come, with `sync`. Returns (list, problem)
     for those that failed (logged without the list's contents)."""
@@ -172,10 +180,7 @@ class HashLists:
         async with self.service.exclusive():
             async with self.store.transaction():
                 if create:
-                    try:
-                        lst = await self.store.add_shared_list(lst)
-                    except StoreError:
-                        raise ListError(f"a list named {lst.name} already exists") from None
+                    lst = await add_new_list(self.store, lst)
                 current = await self.store.list_items(lst.id)
                 wanted = {self.store.list_tag(i.text): i for i in items}
                 new_items: list[ListItem] = []
