@@ -256,6 +256,10 @@ class DiscordAdapter(DiscordMembers, DiscordModeration, DiscordMedia, DiscordAut
     def locale(interaction: discord.Interaction) -> str:
         return str(interaction.locale or "en")
 
+    def tt(self, key: str, **kw) -> str:
+        """A text for the safety team (the locale files' `team_texts`)."""
+        return self.app.service.t(key, "en", **kw)
+
     def mt(self, key: str, locale: str | None, **kw) -> str:
         """A member text of the locale files (`discord.<key>`), in the member's language."""
         return self.app.service.t("discord." + key, locale or self.app.config.locale, **kw)

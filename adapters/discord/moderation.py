@@ -24,12 +24,6 @@ from .render import PLATFORM, message_ref, parse_link, user_ref
 from .ui import CaseButton, ConfirmButton
 
 
-OTHER_SERVER = ("That message link is from another server. Use a link to a message in this server "
-                "(run the command in the other server instead). Nothing was changed.")
-OUTSIDE_SCOPE = ("That message is not in one of the channels the bot protects, so it cannot remove it. "
-                 "Nothing was changed.")
-TEAM_CHANNEL = ("That message is not in one of the channels the bot protects (it is in the safety team's own "
-                "channel), so it cannot remove it. Nothing was changed.")
 
 
 @dataclass
@@ -83,14 +77,14 @@ class DiscordModeration:
             return None
         digits = re.sub(r"[<@!>\s]", "", user_id)
         if not digits.isdigit() or not 15 <= len(digits) <= 21:
-            return f"'{discord.utils.escape_markdown(user_id[:40])}' is not a Discord user id. Nothing was changed."
+            return self.tt("discord_not_user_id", given=discord.utils.escape_markdown(user_id[:40]))
         uid = int(digits)
         found = (guild.get_member(uid) if guild is not None else None) or self.client.get_user(uid)
         if found is None:
             try:
                 found = await self.client.fetch_user(uid)
             except discord.NotFound:
-                return f"No Discord account has the id {uid}. Nothing was changed."
+                return self.tt("discord_no_account", id=uid)
             except discord.HTTPException:
                 return UserRef(PLATFORM, str(uid), "")
         return user_ref(found)
@@ -99,14 +93,13 @@ class DiscordModeration:
         """A MessageRef in this guild, or a message (str) saying why not."""
         parsed = parse_link(link)
         if parsed is None:
-            return ("That is not a message link. Use the message's menu > Copy Message Link "
-                    "(https://discord.com/channels/...). Nothing was changed.")
+            return self.tt("discord_not_a_link")
         lg, lc, lm = parsed
         if lg is None:
             channel = self.client.get_channel(lc)
             lg = channel.guild.id if channel is not None and getattr(channel, "guild", None) else guild_id
         if lg != guild_id:
-            return OTHER_SERVER
+            return self.tt("discord_other_server")
         return message_ref(guild_id, lc, lm)
 
     def _outside_scope(self, guild_id: int, channel) -> Optional[str]:
@@ -117,12 +110,12 @@ class DiscordModeration:
         guild = getattr(channel, "guild", None)
         in_guild = guild.id if guild is not None else getattr(channel, "guild_id", None)
         if in_guild is None:
-            return OUTSIDE_SCOPE  # a DM
+            return self.tt("discord_outside_scope")  # a DM
         if in_guild != guild_id:
-            return OTHER_SERVER
+            return self.tt("discord_other_server")
         team = {c for c in (g.safety_channel, g.escalation_channel) if c}
         if channel.id in team or getattr(channel, "parent_id", None) in team:
-            return TEAM_CHANNEL
+            return self.tt("discord_team_channel")
         return None
 
     async def resolve_message(self, interaction: discord.Interaction, guild_id: int, ref: MessageRef,
@@ -133,7 +126,7 @@ class DiscordModeration:
         g = self.guilds[guild_id]
         cid = int(ref.channel_id)
         if cid in {c for c in (g.safety_channel, g.escalation_channel) if c}:
-            return TEAM_CHANNEL
+            return self.tt("discord_team_channel")
         not_found = self.app.service.t("message_not_found_ref", self.locale(interaction))
         try:
             channel = self.client.get_channel(cid) or await self.client.fetch_channel(cid)
@@ -165,7 +158,7 @@ class DiscordModeration:
                           flags: Optional[dict] = None, need_target: bool = False) -> None:
         gid = interaction.guild_id
         if gid not in self.guilds:
-            await self.reply(interaction, "This server is not set up for safety-bot. Nothing was changed.")
+            await self.reply(interaction, self.tt("discord_not_set_up"))
             return
         await self.defer(interaction)
         cmd = ModCommand(name=name, case=case, text=text or "", flags=dict(flags or {}))
@@ -182,7 +175,7 @@ class DiscordModeration:
                 if self.holds_power(target.id):
                     resolved.moderators.add(target.key)
             elif need_target:
-                await self.reply(interaction, "Choose a member, or give their user id. Nothing was changed.")
+                await self.reply(interaction, self.tt("discord_choose_member"))
                 return
             if link is not None:
                 ref = self.ref_from_link(gid, link)
@@ -204,21 +197,21 @@ class DiscordModeration:
             self._pending_confirms[token] = PendingConfirm(gid, interaction.user.id, cmd, resolved, time.monotonic())
             view = discord.ui.View(timeout=None)
             view.add_item(ConfirmButton(token, self.app.service.t("discord_button_confirm", "en")))
-        await self.reply(interaction, out.reply or "Done.", view=view)
+        await self.reply(interaction, out.reply or self.tt("done"), view=view)
 
     async def on_confirm_button(self, interaction: discord.Interaction, token: str) -> None:
         pending = self._pending_confirms.get(token)
         if pending is None:
-            await self.reply(interaction, "This confirmation has expired. Run the command again. Nothing was changed.")
+            await self.reply(interaction, self.tt("confirm_expired"))
             return
         if pending.user_id != interaction.user.id:
-            await self.reply(interaction, "Only the moderator who ran the command can confirm it. Nothing was changed.")
+            await self.reply(interaction, self.tt("confirm_not_yours"))
             return
         del self._pending_confirms[token]
         await self._mark_pressed(interaction, self.app.service.t("discord_confirmed", "en"))
         pending.cmd.flags["confirm"] = True
         out = await self._moderate(interaction, pending.guild_id, pending.cmd, pending.resolved)
-        await self.reply(interaction, out.reply or "Done.")
+        await self.reply(interaction, out.reply or self.tt("done"))
 
     async def _mark_pressed(self, interaction: discord.Interaction, note: str) -> None:
         """Answer a button by editing its message (buttons removed), so it cannot be pressed twice."""
@@ -231,7 +224,7 @@ class DiscordModeration:
     async def ctx_remove_block(self, interaction: discord.Interaction, message: discord.Message) -> None:
         gid = interaction.guild_id
         if gid not in self.guilds:
-            await self.reply(interaction, "This server is not set up for safety-bot. Nothing was changed.")
+            await self.reply(interaction, self.tt("discord_not_set_up"))
             return
         await self.defer(interaction)
         ref = message_ref(gid, message.channel.id, message.id)
@@ -245,12 +238,12 @@ class DiscordModeration:
                 return
             self._set_author(resolved, message)
         out = await self._moderate(interaction, gid, cmd, resolved, is_moderator=is_mod, via="menu")
-        await self.reply(interaction, out.reply or "Done.")
+        await self.reply(interaction, out.reply or self.tt("done"))
 
     async def on_case_button(self, interaction: discord.Interaction, op: str, guild_id: int, number: int) -> None:
         g = self.guilds.get(guild_id)
         if g is None:
-            await self.reply(interaction, "This server is not set up for safety-bot. Nothing was changed.")
+            await self.reply(interaction, self.tt("discord_not_set_up"))
             return
         await self.defer(interaction)
         is_mod = self.is_moderator(g, await self.member_of(guild_id, interaction.user))
@@ -260,7 +253,7 @@ class DiscordModeration:
         team = {c for c in (g.safety_channel, g.escalation_channel) if c}
         steps = await case_buttons.press(self.app.service, ctx, op, number, lambda u: self.holds_power(u.id),
                                          in_scope=lambda ref: not ref.channel_id.isdigit() or int(ref.channel_id) not in team,
-                                         out_of_scope=TEAM_CHANNEL)
+                                         out_of_scope=self.tt("discord_team_channel"))
         replies = [(await respond(self.app.runtime, out, member=False)).reply for out in steps.outcomes]
         if steps.refused:  # not a moderator: the core refused, logged it, and changed nothing
             await self.reply(interaction, replies[0])
@@ -270,7 +263,7 @@ class DiscordModeration:
             view = discord.ui.View(timeout=None)
             view.add_item(CaseButton("banconfirm", guild_id, number,
                                      self.app.service.t("discord_button_banconfirm", "en")))
-        await self.reply(interaction, "\n".join(r for r in replies if r) or "Done.", view=view)
+        await self.reply(interaction, "\n".join(r for r in replies if r) or self.tt("done"), view=view)
         if op != "banconfirm" and interaction.message is not None and interaction.message.embeds:
             await self.refresh_card(interaction.message, guild_id, number)
 
@@ -280,19 +273,19 @@ class DiscordModeration:
         (case_buttons.press_uploader_ban, the ban command's guards); this only translates."""
         g = self.guilds.get(guild_id)
         if g is None:
-            await self.reply(interaction, "This server is not set up for safety-bot. Nothing was changed.")
+            await self.reply(interaction, self.tt("discord_not_set_up"))
             return
         await self.defer(interaction)
         is_mod = self.is_moderator(g, await self.member_of(guild_id, interaction.user))
         ctx = await self._mod_context(interaction, guild_id, is_mod)
         target = await self.resolve_target(guild_id, None, str(user_id))
         if not isinstance(target, UserRef):
-            await self.reply(interaction, target or "Nothing was changed.")
+            await self.reply(interaction, target or self.tt("nothing_changed"))
             return
         steps = await case_buttons.press_uploader_ban(self.app.service, ctx, number, target,
                                                       lambda u: self.holds_power(u.id))
         replies = [(await respond(self.app.runtime, out, member=False)).reply for out in steps.outcomes]
-        await self.reply(interaction, "\n".join(r for r in replies if r) or "Done.")
+        await self.reply(interaction, "\n".join(r for r in replies if r) or self.tt("done"))
         if any(out.ok for out in steps.outcomes) and interaction.message is not None:
             with contextlib.suppress(discord.HTTPException):  # done: the button goes, so it is not pressed twice
                 await interaction.message.edit(view=None)

@@ -47,12 +47,6 @@ log = logging.getLogger(__name__)
 # Room versions where the creators hold unlimited power and are absent from m.room.power_levels.
 _PRE_CREATOR_VERSIONS = {str(v) for v in range(1, 12)}
 _KEY_DEVICE = "device_id"
-_NOT_READ = ("I could not read your last message: it was encrypted with a key my device does not have. "
-             "Please send it again. If this keeps happening, your app may be set to send only to verified "
-             "devices; allow unverified devices for this chat, or write from a chat without encryption.")
-_NO_IMAGES = ("I did not open what you sent. Please never send intimate pictures to anyone, and that includes this "
-              "bot and the moderators. Tell me in words what happened; the safety team will ask if they need a "
-              "link to the message.")
 
 
 class MatrixAdapter(MatrixSync, MatrixWatch, MatrixModeration, MatrixMessaging, MatrixMedia, MatrixConnection):
@@ -303,8 +297,7 @@ class MatrixAdapter(MatrixSync, MatrixWatch, MatrixModeration, MatrixMessaging, 
                 await self._watch_tick()  # a `watch`/`unwatch` takes effect at once
             elif isinstance(ev, MegolmEvent):
                 await self._request_key(ev)
-                await self._send_notice(room_id, f"I could not decrypt a message from {inert_plain(sender)}. "
-                                                 "If it was a command, please send it again.")
+                await self._send_notice(room_id, self.svc.t("matrix_not_decrypted", "en", sender=inert_plain(sender)))
             return
         if room_id in self._configured_rooms():
             return
@@ -317,10 +310,10 @@ class MatrixAdapter(MatrixSync, MatrixWatch, MatrixModeration, MatrixMessaging, 
             if ev.event_id not in self._not_read_told:
                 self._not_read_told.add(ev.event_id)
                 log.info("matrix: could not decrypt an event in a DM; asked the member to resend")
-                await self._send_notice(room_id, _NOT_READ)
+                await self._send_notice(room_id, self.svc.t("matrix.not_read", self.locale))
         elif source.get("type") == "m.sticker" or content.get("msgtype") in _MEDIA_TYPES:
             # Never downloaded, never hashed: members must not send images to the bot.
-            await self._send_notice(room_id, _NO_IMAGES)
+            await self._send_notice(room_id, self.svc.t("matrix.no_images", self.locale))
 
     async def _request_key(self, ev) -> None:
         try:

@@ -108,8 +108,7 @@ class MatrixModeration:
                 room = data["room_id"]
             if room not in self._media_rooms():
                 # The management room, a DM or a room the bot does not protect: not the bot's to redact.
-                return ("That message is not in one of the rooms the bot protects, so it cannot remove it. "
-                        "Nothing was changed.")
+                return self.svc.t("matrix_outside_scope", "en")
             event = await self._find_event(room, event_id)
             if event is None:
                 return None

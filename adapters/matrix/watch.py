@@ -62,17 +62,17 @@ class MatrixWatch:
         if name.startswith("#"):
             st, data = await self._api("GET", f"/_matrix/client/v3/directory/room/{_q(name)}")
             if st != 200:
-                problem = f"I could not find the policy room {inert_plain(name)} (HTTP {st})"
+                problem = self.svc.t("matrix_policy_room_not_found", "en", room=inert_plain(name), status=st)
             else:
                 room = data["room_id"]
         if not problem:
             st, data = await self._api("POST", f"/_matrix/client/v3/join/{_q(room)}", {})
             if st == 200:
                 return room
-            problem = f"I could not join the policy room {inert_plain(name)} ({inert_plain(str(data.get('errcode', st)))})"
+            problem = self.svc.t("matrix_policy_room_not_joined", "en", room=inert_plain(name),
+                                 error=inert_plain(str(data.get('errcode', st))))
         if tell:
-            await self._send_notice(self.management_room, problem + "; it is not watched yet. I will try again every "
-                                    "10 minutes; invite me to it, or stop with !safety unwatch.")
+            await self._send_notice(self.management_room, self.svc.t("matrix_policy_room_retry", "en", problem=problem))
         return None
 
     async def _protected_members(self) -> list[UserRef]:
