@@ -56,7 +56,6 @@ async def test_tricks_in_the_text_do_not_get_past_the_guard(h):
     ("you could pay him off", "payment"),
     ("please do not hand over any money", None),
     ("We will hand the evidence over to the police if you want.", None),
-    ("Reporting him will pay off.", None),
     ("Never give in to his demands.", None),
     ("Bitte gib ihm kein Geld und geh nicht auf seine Forderungen ein.", None),
     ("please do not pay him", None),
