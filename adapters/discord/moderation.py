@@ -56,6 +56,15 @@ class DiscordModeration:
         return ModContext(actor=user_ref(interaction.user), community=str(guild_id), is_moderator=is_moderator,
                           locale=self.locale(interaction), via=via, via_escalation=self.via_escalation(g, interaction))
 
+    async def _button_context(self, interaction: discord.Interaction, guild_id: int) -> Optional[ModContext]:
+        """Who pressed a case card's button, read from their current roles; None after telling them this
+        server is not set up (nothing changes)."""
+        if guild_id not in self.guilds:
+            await self.reply(interaction, self.tt("discord_not_set_up"))
+            return None
+        await self.defer(interaction)
+        return await self._mod_context(interaction, guild_id)
+
     def via_escalation(self, g, interaction: discord.Interaction) -> bool:
         """The escalation contact, or a command given in the escalation channel (or one of its threads)."""
         if g.escalation_user and interaction.user.id == g.escalation_user:
@@ -241,15 +250,12 @@ class DiscordModeration:
         await self.reply(interaction, out.reply or self.tt("done"))
 
     async def on_case_button(self, interaction: discord.Interaction, op: str, guild_id: int, number: int) -> None:
-        g = self.guilds.get(guild_id)
-        if g is None:
-            await self.reply(interaction, self.tt("discord_not_set_up"))
+        ctx = await self._button_context(interaction, guild_id)
+        if ctx is None:
             return
-        await self.defer(interaction)
-        is_mod = self.is_moderator(g, await self.member_of(guild_id, interaction.user))
-        ctx = await self._mod_context(interaction, guild_id, is_mod)
         # The core decides what the button means (conflicts of interest, ban targets, which messages to remove);
         # "remove" gets the same channel check as /safety remove: never a message in the team's own channels.
+        g = self.guilds[guild_id]
         team = {c for c in (g.safety_channel, g.escalation_channel) if c}
         steps = await case_buttons.press(self.app.service, ctx, op, number, lambda u: self.holds_power(u.id),
                                          in_scope=lambda ref: not ref.channel_id.isdigit() or int(ref.channel_id) not in team,
@@ -271,13 +277,9 @@ class DiscordModeration:
                                      user_id: int) -> None:
         """"Ban this uploader" on the alert about another uploader of a banked picture: the core decides
         (case_buttons.press_uploader_ban, the ban command's guards); this only translates."""
-        g = self.guilds.get(guild_id)
-        if g is None:
-            await self.reply(interaction, self.tt("discord_not_set_up"))
+        ctx = await self._button_context(interaction, guild_id)
+        if ctx is None:
             return
-        await self.defer(interaction)
-        is_mod = self.is_moderator(g, await self.member_of(guild_id, interaction.user))
-        ctx = await self._mod_context(interaction, guild_id, is_mod)
         target = await self.resolve_target(guild_id, None, str(user_id))
         if not isinstance(target, UserRef):
             await self.reply(interaction, target or self.tt("nothing_changed"))
