@@ -3,7 +3,8 @@
 A link is `<http.public_url>/protect?lang=<lang>#<token>`. The token travels in the URL fragment, which
 browsers never send to a server, so it does not show up in a reverse proxy's access log. It is
 `<case id>.<secret>`: 24 random bytes, of which only the SHA-256 is stored (`case.flags["protect_links"]`,
-with the member it belongs to and when it expires). Valid LINK_MINUTES, used once, for that member's case.
+with the member it belongs to and when it expires). Valid LINK_MINUTES, used once, for that member's case;
+"once" holds across processes through a claim kept in the store (`claim_code`).
 """
 
 from __future__ import annotations
@@ -43,6 +44,16 @@ def issue(case: Case, member: UserRef, now: float) -> str:
     links.append({"h": _digest(secret), "member": member.key, "exp": now + LINK_MINUTES * 60, "used": False})
     case.flags[FLAG] = links[-KEEP_LINKS:]
     return f"{case.id}.{secret}"
+
+
+def claim_code(digest: str) -> str:
+    """The link's single-use claim in the store (pending_confirmations): issued with the link and taken by
+    the one submission that spends it, so a link works once even when several bot processes serve the page."""
+    return "protect:" + digest
+
+
+def issued_digest(token: str) -> str:
+    return _digest(token.split(".", 1)[1])
 
 
 def parse(token: object) -> tuple[int, str] | None:

@@ -37,6 +37,15 @@ async def protect_request(svc, user: UserRef, community: str, locale: str | None
         return await offer(svc, user, community, locale or svc.config.locale)
 
 
+async def issue_link(store, case: Case, user: UserRef, now: float) -> str:
+    """A new one-time link's token on `case` (the caller saves the case, in the same transaction), and its
+    claim in the store, which the one submission that spends it takes (links.claim_code)."""
+    token = links.issue(case, user, now)
+    await store.put_confirmation(links.claim_code(links.issued_digest(token)), case.community, "", now,
+                                 now + links.LINK_MINUTES * 60)
+    return token
+
+
 async def offer(svc, user: UserRef, community: str, loc: str, case: Case | None = None) -> Outcome:
     """The offer's text with a new link (call with the service's lock held)."""
     if not available(svc):
@@ -48,7 +57,7 @@ async def offer(svc, user: UserRef, community: str, loc: str, case: Case | None 
         async with svc.store.transaction():
             if case is None:
                 case, out = await _open_case(svc, user, community, loc, now)
-            token = links.issue(case, user, now)
+            token = await issue_link(svc.store, case, user, now)
             case.updated_at = now
             await svc.store.save_case(case)
             await svc.audit(reporter_actor(case) if case.reporter and case.reporter.key == user.key

@@ -9,6 +9,7 @@ them out again when the member withdraws. Submissions and withdrawals are audite
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 from dataclasses import dataclass
@@ -127,9 +128,15 @@ async def submit(svc, token, items, lang: str) -> Result:
             case, grant, why = await _grant(svc, token, svc.clock())
             if grant is None:
                 return _refusal(svc, why, lang)
+            claim = links.claim_code(grant.digest)
+            if not await svc.store.take_confirmation(claim):  # another process spent it a moment ago
+                return _refusal(svc, links.USED, lang)
             try:
                 out = await _add_and_spend(svc, bank, case, grant, parsed, added)
             except BaseException:
+                with contextlib.suppress(Exception):  # the link stays valid for another try
+                    now = svc.clock()
+                    await svc.store.put_confirmation(claim, case.community, "", now, now + links.LINK_MINUTES * 60)
                 for entry_id in added:  # all or nothing: the link stays valid for another try
                     try:
                         await bank.withdraw(entry_id, MEMBER_ADDED, "submission failed")

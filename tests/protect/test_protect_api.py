@@ -230,11 +230,11 @@ async def test_no_choice_e_where_the_page_is_not_set_up(h):
 
 
 async def test_database_down_nothing_changes_and_the_link_still_works(h, tmp_path):
-    from safety_bot.protect import links, submit
+    from safety_bot.protect import offer, submit
 
     await h.run("as alice", "report they threaten to post my pictures")
     [case] = await h.store.list_cases("cafe")
-    token = links.issue(case, case.reporter, h.app.service.clock())
+    token = await offer.issue_link(h.store, case, case.reporter, h.app.service.clock())
     await h.store.save_case(case)
     item = items_for([save(photo(90, 640, 480), tmp_path / "d.jpg", "jpeg")])
     h.store.unavailable = True
@@ -244,3 +244,19 @@ async def test_database_down_nothing_changes_and_the_link_still_works(h, tmp_pat
     assert await h.store.bank_entries("friends") == []
     res = await submit.submit(h.app.service, token, item, "en")
     assert res.ok and res.added == 1
+
+
+async def test_a_link_another_process_just_spent_is_refused_and_adds_nothing(h, tmp_path):
+    """Several bot processes may serve the page: the link's claim lives in the shared store, and only the
+    submission that takes it adds entries (here the other process is played by taking the claim first)."""
+    from safety_bot.protect import links, offer, submit
+
+    await h.run("as alice", "report they threaten to post my pictures")
+    [case] = await h.store.list_cases("cafe")
+    token = await offer.issue_link(h.store, case, case.reporter, h.app.service.clock())
+    await h.store.save_case(case)
+    item = items_for([save(photo(91, 640, 480), tmp_path / "e.jpg", "jpeg")])
+    assert await h.store.take_confirmation(links.claim_code(links.issued_digest(token)))
+    res = await submit.submit(h.app.service, token, item, "en")
+    assert (res.ok, res.status) == (False, 403) and "already used" in res.message
+    assert await h.store.bank_entries("friends") == []
