@@ -10,40 +10,35 @@ locks, so two processes never fork the chain or hand out one case number twice.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextvars
 import functools
 import hashlib
 import itertools
-import json
 import logging
 import os
 import re
 import socket
-import time
 import uuid
 from contextlib import asynccontextmanager
 
 import asyncpg
 
 from ..audit_chain import AuditChain, AuditKeys
-from ..crypto import Cipher, WrongKey, parse_key, parse_key_text
+from ..crypto import Cipher, parse_key, parse_key_text
 from ..domain import Case
 from .base import StoreError, StoreUnavailable
 from .pg_group import LOCK_AUDIT, PgGroupCommit  # noqa: F401 (LOCK_AUDIT re-exported)
-from .pg_migrations import PG_LATEST, PG_MIGRATIONS
+from .pg_open import LOCK_MIGRATE, PgOpening  # noqa: F401 (LOCK_MIGRATE re-exported)
 from .pg_reads import PgReads
-from .sqlite import SqliteStore, _j
+from .pg_shared import _NOW, BANK_CHANNEL, LOCK_LEADER, PgShared  # noqa: F401 (re-exported)
+from .sqlite import SqliteStore
 
 log = logging.getLogger(__name__)
 
-# Advisory lock keys (one 64-bit namespace per database; the values are arbitrary but fixed).
-LOCK_MIGRATE = 0x5AFE_0001
+# Advisory lock keys (one 64-bit namespace per database; the values are arbitrary but fixed): LOCK_MIGRATE
+# (pg_open.py), LOCK_AUDIT (pg_group.py), LOCK_LEADER (pg_shared.py) and
 LOCK_CASE_NUMBER = 0x5AFE_0003  # with 0: one lock for every community (a group holds it until it commits;
 # one lock, so two processes' groups never wait on each other's in a cycle)
-LOCK_LEADER = 0x5AFE_0004  # held by the process that runs timers and the retention purge
-BANK_CHANNEL = "safety_bot_bank"  # NOTIFY channel: a hash-bank entry changed
-_NOW = "extract(epoch from clock_timestamp())::float8"  # the database's clock: the same for every process
 
 _ID_TABLES = {"cases", "reports", "evidence", "notes", "strikes", "bans", "outbox", "bank_entries", "shared_lists"}
 _INSERT = re.compile(r"\s*INSERT INTO (\w+)")
@@ -98,8 +93,9 @@ class _PgConnection:
         await self.store.pool.close()
 
 
-class PostgresStore(PgGroupCommit, PgReads, SqliteStore):
-    # Group commit and the audit chain linked at commit time: pg_group.py; one-trip reads: pg_reads.py.
+class PostgresStore(PgGroupCommit, PgReads, PgShared, PgOpening, SqliteStore):
+    # Group commit and the audit chain linked at commit time: pg_group.py; one-trip reads: pg_reads.py;
+    # leases, the leader and bank notifications: pg_shared.py; migrations and key checks: pg_open.py.
     shared = True  # several processes may use the same database
 
     def __init__(self, pool: asyncpg.Pool, cipher: Cipher, tag_key: bytes, dsn: str, lease_seconds: float = 30.0):
@@ -151,47 +147,6 @@ class PostgresStore(PgGroupCommit, PgReads, SqliteStore):
             await pool.close()
             raise
         return store
-
-    async def _migrate(self) -> None:
-        async with self.pool.acquire() as conn:
-            await conn.execute("SELECT pg_advisory_lock($1)", LOCK_MIGRATE)  # one process migrates at a time
-            try:
-                await conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, "
-                                   "description TEXT NOT NULL, applied_at DOUBLE PRECISION NOT NULL)")
-                current = await conn.fetchval("SELECT COALESCE(MAX(version), 0) FROM schema_version")
-                if current > PG_LATEST:
-                    raise StoreError(
-                        f"the database {self.path} has schema version {current}, newer than this safety-bot "
-                        f"understands ({PG_LATEST}); upgrade safety-bot instead of downgrading the data")
-                for version, description, sql in PG_MIGRATIONS:
-                    if version <= current:
-                        continue
-                    async with conn.transaction():
-                        await conn.execute(sql)
-                        await conn.execute("INSERT INTO schema_version VALUES ($1, $2, $3)", version, description,
-                                           time.time())
-            finally:
-                await conn.execute("SELECT pg_advisory_unlock($1)", LOCK_MIGRATE)
-
-    async def _shared_audit_seed(self) -> bytes:
-        await self.pool.execute("INSERT INTO kv VALUES ('audit_seed', $1) ON CONFLICT (key) DO NOTHING",
-                                self.cipher.encrypt(base64.b64encode(os.urandom(32)).decode()))
-        return base64.b64decode(self.cipher.decrypt(await self.pool.fetchval("SELECT value FROM kv WHERE key='audit_seed'")))
-
-    async def _check_key(self) -> None:
-        await self.pool.execute("INSERT INTO kv VALUES ('key_check', $1) ON CONFLICT (key) DO NOTHING",
-                                self.cipher.encrypt("safety-bot"))
-        value = await self.pool.fetchval("SELECT value FROM kv WHERE key='key_check'")
-        try:
-            ok = self.cipher.decrypt(value) == "safety-bot"
-        except WrongKey:
-            ok = False
-        if not ok:
-            raise WrongKey(f"the database {self.path} was encrypted with a different key; check storage.key. "
-                           "Nothing was changed.")
-
-    async def schema_version(self) -> int:
-        return await self.pool.fetchval("SELECT MAX(version) FROM schema_version")
 
     async def close(self) -> None:
         async with self._glock:
@@ -286,110 +241,6 @@ class PostgresStore(PgGroupCommit, PgReads, SqliteStore):
     async def audit_entries(self, case_id=None):
         await self._flush_audit()  # this transaction's own entries are in the log it reads
         return await super().audit_entries(case_id)
-
-
-    # ---------------------------------------------------------------- outbox leases
-    # An action is leased to the process that wrote it, for `lease_seconds`, renewed while it runs. A process
-    # that dies stops renewing; once the lease has expired any process may claim the action (FOR UPDATE SKIP
-    # LOCKED: two claimers never get the same row) and finishes it after asking the platform whether it
-    # already happened. This process's own pending actions are always its to claim (the runtime skips the
-    # ones it is running right now).
-    async def outbox_add(self, action: dict, case_id) -> int:
-        return (await self.outbox_add_many([(action, case_id)]))[0]
-
-    async def outbox_add_many(self, items):
-        if not items:
-            return []
-        async with self.transaction():
-            rows = await self._conn_var.get().fetch(
-                f"INSERT INTO outbox (action, case_id, lease_owner, lease_until) SELECT a, c, $3, {_NOW} + $4 "
-                "FROM unnest($1::text[], $2::bigint[]) AS t(a, c) RETURNING id",
-                [self._enc(_j(a)) for a, _ in items], [c for _, c in items], self.owner, float(self.lease_seconds))
-        return sorted(r[0] for r in rows)
-
-    async def outbox_done(self, outbox_id, status, detail=""):
-        if status == "sending":  # the idempotency record: the send is this process's, so it keeps the lease
-            await self._write("UPDATE outbox SET status=?, detail=? WHERE id=?", (status, detail, outbox_id))
-            return
-        await self._write("UPDATE outbox SET status=?, detail=?, lease_owner=NULL, lease_until=NULL WHERE id=?",
-                          (status, detail, outbox_id))
-
-    async def outbox_sending(self):
-        """Sends whose outcome is unknown and that no live process holds (its lease ran out, or it is ours)."""
-        rows = await self.pool.fetch(
-            f"SELECT id, action FROM outbox WHERE status='sending' AND (lease_until IS NULL OR lease_until < {_NOW} "
-            "OR lease_owner = $1) ORDER BY id", self.owner)
-        return [(r[0], json.loads(self._dec(r[1]))) for r in rows]
-
-    async def outbox_claim(self, limit: int | None = None):
-        async with self._claiming, self.transaction():  # one claim at a time in this process
-            rows = await self._conn_var.get().fetch(
-                f"UPDATE outbox SET lease_owner=$1, lease_until={_NOW} + $2 WHERE id IN (SELECT id FROM outbox "
-                f"WHERE status='pending' AND (lease_until IS NULL OR lease_until < {_NOW} OR lease_owner = $1) "
-                "ORDER BY id "
-                "LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING id, action",
-                self.owner, float(self.lease_seconds), limit or 1000)
-        return sorted((r[0], json.loads(self._dec(r[1]))) for r in rows)
-
-    async def outbox_renew(self, ids) -> None:
-        if ids:
-            await self.pool.execute(f"UPDATE outbox SET lease_until={_NOW} + $1 WHERE id = ANY($2::bigint[]) "
-                                    "AND lease_owner=$3 AND status IN ('pending', 'sending')",
-                                    float(self.lease_seconds), list(ids), self.owner)
-
-    async def leases_held(self) -> list[tuple[int, str, float]]:
-        """(outbox id, owner, seconds left) of every lease on an action not yet done."""
-        rows = await self.pool.fetch(f"SELECT id, lease_owner, lease_until - {_NOW} FROM outbox "
-                                     "WHERE status IN ('pending', 'sending') AND lease_owner IS NOT NULL ORDER BY id")
-        return [(r[0], r[1], r[2]) for r in rows]
-
-    # ---------------------------------------------------------------- the leader
-    async def try_lead(self) -> bool:
-        """Whether this process leads (runs timers and the purge). The leader holds a session advisory lock
-        on its own connection; if the process dies the server drops the connection and the lock with it."""
-        if self._leader is not None:
-            try:
-                await self._leader.fetchval("SELECT 1")
-                return True
-            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
-                log.warning("lost the leader's database connection; leadership is open again")
-                self._leader = None
-        try:
-            conn = await asyncpg.connect(self.dsn, server_settings={"application_name": "safety-bot leader"})
-        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, asyncio.TimeoutError):
-            return False
-        if await conn.fetchval("SELECT pg_try_advisory_lock($1)", LOCK_LEADER):
-            self._leader = conn
-            log.info("this process now runs the timers and the retention purge")
-            return True
-        await conn.close()
-        return False
-
-    # ---------------------------------------------------------------- hash-bank changes reach every process
-    async def on_bank_change(self, callback) -> None:
-        """callback() soon after any process commits a change to the hash bank (LISTEN/NOTIFY)."""
-        self._listener = await asyncpg.connect(self.dsn, server_settings={"application_name": "safety-bot listener"})
-        await self._listener.add_listener(BANK_CHANNEL, lambda *_: callback())
-
-    async def _notify_bank(self, entry_id) -> None:
-        async with self.transaction():  # delivered when the change commits, never before
-            await self._conn_var.get().execute("SELECT pg_notify($1, $2)", BANK_CHANNEL, str(entry_id))
-
-    async def add_bank_entry(self, entry):
-        async with self.transaction():
-            entry = await super().add_bank_entry(entry)
-            await self._notify_bank(entry.id)
-        return entry
-
-    async def set_bank_status(self, entry_id, status, at):
-        async with self.transaction():
-            await super().set_bank_status(entry_id, status, at)
-            await self._notify_bank(entry_id)
-
-    async def withdraw_bank_entry(self, entry_id, at):
-        async with self.transaction():
-            await super().withdraw_bank_entry(entry_id, at)
-            await self._notify_bank(entry_id)
 
 
 async def _keep(conn) -> None:
