@@ -10,6 +10,8 @@ A troll can get a common picture banked on a case, then wait for many members to
   suspended and the team is told that the picture is being shared widely and may not be private. The
   counts live in the store (keyed tags: HMAC with the database's tag key, never account ids), so a
   restart does not reset them.
+- A banked picture the homeserver refused at upload (the Synapse module) counts like a removed post
+  (`refused_upload`): the refusal stands, and at a limit the entry is suspended as on every platform.
 - The second breaker, matches per hour (`media.flood_matches_per_hour`), is kept in the store too, so
   several processes count together and a restart does not reset it. Reactivating an entry starts both
   counts again.
@@ -20,9 +22,11 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
+from .actions import Outcome
 from .domain import Case, UserRef
 
 if TYPE_CHECKING:
+    from .bank import MediaBank
     from .service import SafetyService
 
 _KEY = "bank.uploaders.{entry}"
@@ -73,3 +77,19 @@ async def reset(svc: "SafetyService", entry_id: int) -> None:
     """Both breakers start again for an entry the team checked and put back (call inside a transaction)."""
     await svc.store.set_value(_KEY.format(entry=entry_id), "{}")
     await svc.store.set_value(_MATCHES.format(entry=entry_id), "[]")
+
+
+async def refused_upload(bank: "MediaBank", entry_id: int, uploader: UserRef, community: str) -> Outcome:
+    """Count an upload the homeserver refused toward both breakers. The refusal stands (nobody saw the
+    picture); at a limit the entry is suspended and the team told, as when posts of it are removed."""
+    svc = bank.service
+    now = svc.clock()
+    async with svc.exclusive():
+        async with svc.store.transaction():
+            matched = await count_match(svc, entry_id, now, 3600.0)
+            uploaders = await count_uploader(svc, entry_id, uploader)
+    if uploaders >= svc.config.media.flood_uploaders:
+        return await bank._suspend([entry_id], community, widely_shared=uploaders)
+    if matched > svc.config.media.flood_matches_per_hour:
+        return await bank._suspend([entry_id], community)
+    return Outcome()

@@ -23,7 +23,7 @@ from collections import deque
 
 from aiohttp import web
 
-from . import blocked
+from . import bank_guard, blocked
 from .domain import UserRef
 from .threat_phrases import ThreatPhrases
 
@@ -124,6 +124,10 @@ class HomeserverCheck:
             how = "an exact copy of the file" if hit.exact else f"PDQ distance {hit.distance}"
             out = await blocked.media_blocked(self.svc, case.community if case else com.id, who, entry_id=hit.entry_id,
                                               how=how, case=case)
+            await self.app.runtime.run(out)
+            # the flood breakers count refused uploads too (bank_guard.py): many different people uploading one
+            # banked picture means it is probably not private; the entry is suspended and the team told
+            out = await bank_guard.refused_upload(self.app.bank, hit.entry_id, who, case.community if case else com.id)
             await self.app.runtime.run(out)
         except Exception:
             log.exception("homeserver: a refused upload could not be recorded on its case")

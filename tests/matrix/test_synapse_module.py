@@ -89,6 +89,28 @@ async def test_banked_pictures_are_refused_at_upload(synapse, module_bot) -> Non
     assert sum("blocked at upload" in n for n in notes) == 3
 
 
+async def test_refused_uploads_count_toward_the_flood_breaker(synapse, module_bot) -> None:
+    """Refused uploads by three different accounts: each is refused (nobody saw it), and at the third the
+    entry is suspended as on every platform (probably not private); the team is told, later uploads pass."""
+    h = module_bot
+    accused = await synapse.aregister()
+    others = [await synapse.aregister() for _ in range(3)]
+    for u in (accused, *others):
+        await join(synapse, u, h.rooms[0])
+    picture = generate(1811, 1024, 1024)
+    event_id, _ = await post_image(synapse, accused, h.rooms[0], jpeg(picture, 92))
+    assert "hash bank" in await block(h, h.rooms[0], event_id)
+    [entry] = [e for e in await h.app.store.bank_entries() if e.status == "active"][-1:]
+    for u in others:
+        assert await try_upload(synapse, u, jpeg(picture, 80)) == 400
+    deadline = time.monotonic() + 20
+    while (await h.app.store.get_bank_entry(entry.id)).status != "suspended":
+        assert time.monotonic() < deadline, "the flood breaker did not count the refused uploads"
+        await asyncio.sleep(0.1)
+    await h.mgmt_notice(f"Hash bank entry {entry.id}")
+    assert await try_upload(synapse, others[0], jpeg(picture, 80)) == 200  # suspended: no longer refused
+
+
 async def test_banked_videos_are_refused_at_upload(synapse, module_bot) -> None:
     from tests.matrix.test_adapter_video import post_video
     from tests.media.videos import make_video
