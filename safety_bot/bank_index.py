@@ -133,10 +133,10 @@ class BankIndex:
 
     def match(self, network: str, media: list["MediaHashes"], *, removals_only: bool = False) -> list[_Hit]:
         """Every entry of the network that one of the images matches, with the distance rule's decision.
-        CPU-bound: run it in a worker thread. Searches to `media.flag_distance` (a linear scan, ~3 ms
-        per hash at 1M banked hashes); `removals_only=True` searches to `media.remove_distance` only
-        (the multi-index, ~0.3 ms at 1M) and so returns no "flag" hits: for checks that can only
-        refuse, such as an upload filter."""
+        CPU-bound: run it in a worker thread. Searches to `media.flag_distance` (the scored multi-index,
+        ~1 ms per hash at 1M banked hashes); `removals_only=True` searches to `media.remove_distance`
+        only (~0.3 ms at 1M) and so returns no "flag" hits: for checks that can only refuse, such as an
+        upload filter."""
         from .media import classify
 
         matcher = self._matchers[network]

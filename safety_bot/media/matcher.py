@@ -3,19 +3,19 @@
 Two exact search paths (both return every stored hash within the radius; the property tests check
 them against a brute-force scan):
 
-- the multi-index (``mih.py``) for radii up to 47 once a bank holds 32,768 hashes or more: 16
+- the multi-index (``mih.py``) for radii up to 56 once a bank holds 32,768 hashes or more: 16
   chunk tables, full distances only for the rows sharing a nearly equal chunk with the query. At
   radius 31 (Meta's match threshold, ``media.remove_distance``) that is ~4,000 of 1,000,000 random
-  hashes: ~0.2-0.3 ms per query at 1M on a 2-core machine, ~3 ms at 10M. Costs 64 bytes per hash on
-  top of the 40 below (about 105 MB per million hashes in all).
-- a linear scan for wider radii (``media.flag_distance`` 52) and small banks: the hashes are kept as
+  hashes: ~0.3 ms per query at 1M on a 2-core machine. From radius 32 (``media.flag_distance`` 52)
+  the rows are listed by score (``mih_scored.py``): ~1 ms at 1M, where the scan below takes ~3 ms.
+  Costs ~65 bytes per hash on top of the 36 below.
+- a linear scan for wider radii and small banks: the hashes are kept as
   four uint64 *columns* (a ``(4, capacity)`` array, so the ``n x 4`` matrix of words is ``words.T``),
   plus an entry id per hash (int32 while every id fits, else int64); 36 bytes per stored hash. A query first scans only words 0 and 1
   (128 bits; the distance on them is a lower bound of the full distance), in cache-sized blocks, and
   completes the distance only for the few hashes that pass (about 1.5% of random hashes at radius
   52). ~3 ms per query at 1M hashes, where a plain ``bitwise_count(words ^ q).sum(axis=1)`` over a
-  row-major ``n x 4`` array takes ~30 ms. At radius 52 the multi-index has to read ~76,000 random
-  rows per query and measured no faster than this sequential scan, so the scan stays.
+  row-major ``n x 4`` array takes ~30 ms.
 
 The multi-index is a snapshot: hashes added later are scanned directly until there are more than
 ``max(8192, snapshot / 64)`` of them, then the next query rebuilds it (~0.3 s per million hashes;
@@ -62,7 +62,8 @@ _MIN_CAPACITY = 1024
 _GROWTH = 1.5
 _INDEX_FROM = 32768  # rows: below this a scan is as fast as the multi-index
 _TAIL_MIN = 8192  # rows added since the index was built that are scanned before a rebuild
-_INDEX_MAX_DISTANCE = 47  # widest radius searched through the multi-index; at 52 it reads about as much as the scan
+_INDEX_MAX_DISTANCE = 56  # widest radius searched through the multi-index (scored from _SCORED_FROM on)
+_SCORED_FROM = 32  # radii from which the index lists rows by score (mih_scored.py), not by plain pigeonhole
 
 
 class Match(NamedTuple):
@@ -346,14 +347,17 @@ class HashMatcher:
 
     def _search(self, cols: np.ndarray, n: int, q: np.ndarray, max_distance: int) -> tuple[np.ndarray, np.ndarray]:
         """Rows within ``max_distance`` of ``q`` and their distances: through the multi-index when the
-        radius allows it (<= 31) and the bank is large enough to benefit, else by a linear scan.
+        radius allows it (<= 56) and the bank is large enough to benefit, else by a linear scan.
         Both are exact; the property tests check them against a brute-force scan. Call with the lock held."""
         if n < self._index_from or max_distance > _INDEX_MAX_DISTANCE:
             return scan(cols, n, q, max_distance)
         index = self._index
         if index is None or n - index.built > max(_TAIL_MIN, index.built // 64):
             index = self._index = ChunkIndex(cols, n)
-        rows = index.candidates(q, max_distance)
+        if max_distance >= _SCORED_FROM:
+            rows = index.wide_candidates(q, max_distance)  # distinct rows (mih_scored.py)
+        else:
+            rows = index.candidates(q, max_distance)  # rows may repeat
         # Words 0 and 1 first (a lower bound that already rejects nearly every random candidate at
         # r <= 31), then the other two words for the few left: half the random memory reads.
         part = np.bitwise_count(cols[0, rows] ^ q[0]).astype(np.uint16)

@@ -13,40 +13,22 @@ the hash itself): memory is the price of speed here. No Python dicts, no per-row
 
 The index is a snapshot of rows ``[0, built)``; the owner scans newer rows (the "tail") directly and
 rebuilds the snapshot when the tail grows (see ``HashMatcher``). Removed rows stay listed: the owner
-filters them by entry id. Wider radii give chunks different radii (``chunk_radii``: at r = 52, five
-chunks within 3 bits and eleven within 2), about 76,000 candidates per million random rows: no
-faster than the owner's linear scan, so ``HashMatcher`` uses the index up to radius 47 only.
+filters them by entry id.
+
+Wider radii (``media.flag_distance`` 52) are answered by a scored variant (``mih_scored.py``): the
+plain pigeonhole at 52 lists ~76,000 of 1,000,000 random rows, too many to check one by one, so each
+chunk is searched a little wider than the pigeonhole needs and a row must collect enough "score"
+over the 16 chunks (a tighter, still exact, condition) before its distance is computed.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["CHUNKS", "MAX_INDEXED_DISTANCE", "ChunkIndex"]
+from .chunks import _BUCKETS, _FLIPS, CHUNKS, MAX_INDEXED_DISTANCE, chunk_radii, query_chunks
+from .mih_scored import Scorer
 
-CHUNKS = 16
-_BITS = 16
-_BUCKETS = 1 << _BITS
-#: Largest radius the index answers (per-chunk radii up to 3); wider searches use the linear scan.
-MAX_INDEXED_DISTANCE = 4 * CHUNKS - 1
-
-def _flips(t: int) -> np.ndarray:
-    """Every 16-bit mask with at most ``t`` bits set (1, 17, 137, 697 masks for t = 0..3)."""
-    values = np.arange(_BUCKETS, dtype=np.int64)
-    pop = np.bitwise_count(values)
-    return np.concatenate([values[pop == k] for k in range(t + 1)])
-
-
-_FLIPS = {t: _flips(t) for t in range(4)}
-
-
-def chunk_radii(max_distance: int) -> list[int]:
-    """Per-chunk radii ``t_j`` with ``sum(t_j + 1) == max_distance + 1``: if every chunk differed by
-    more than its ``t_j`` the distance would exceed ``max_distance`` (the generalised pigeonhole).
-    Below radius 15 some chunks get -1: they need not be looked at."""
-    a, b = divmod(max_distance + 1, CHUNKS)
-    return [a] * b + [a - 1] * (CHUNKS - b)
-
+__all__ = ["CHUNKS", "MAX_INDEXED_DISTANCE", "ChunkIndex", "chunk_radii"]
 
 class ChunkIndex:
     """The 16 sorted chunk tables over a snapshot of ``built`` rows."""
@@ -69,33 +51,56 @@ class ChunkIndex:
         self._perm = perm.reshape(-1)  # table j's rows at [j * built, (j + 1) * built)
         self._offsets = offsets.reshape(-1)  # bucket (j, v): [offsets[j * 65537 + v], offsets[j * 65537 + v + 1])
         self._base = (np.arange(CHUNKS, dtype=np.int64) * (_BUCKETS + 1))[:, None]
+        self._scorer: Scorer | None = None  # wide radii (mih_scored.py), made on first use
+
+    def bucket_ranges(self, buckets: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Positions in the tables of the rows of the given buckets (chunk j value v = bucket
+        ``j * 65537 + v``), concatenated without a Python loop; each bucket's start and length."""
+        starts = self._offsets[buckets]
+        lengths = self._offsets[buckets + 1] - starts
+        total = int(lengths.sum())
+        if total == 0:
+            return np.empty(0, dtype=np.int64), starts, lengths
+        ends = np.cumsum(lengths)
+        pos = np.repeat(starts - (ends - lengths), lengths)
+        pos += np.arange(total, dtype=np.int64)
+        return pos, starts, lengths
+
+    def rows_at(self, pos: np.ndarray, starts: np.ndarray | None = None, lengths: np.ndarray | None = None) -> np.ndarray:
+        """The rows at table positions ``pos``. Given the buckets' ``starts`` and ``lengths`` (large
+        gathers), each bucket's first and last entry are read first: a gather of independent reads
+        that the CPU overlaps, so the full gather then finds its lines in the cache (measured about
+        twice as fast as the full gather alone when the tables are not cached)."""
+        if starts is not None and lengths is not None:
+            self._perm[np.minimum(starts, self._perm.size - 1)]  # an empty last bucket starts at the end
+            self._perm[starts + lengths - 1]  # >= -1 (an empty first bucket): a valid index either way
+        return self._perm[pos]
+
+    def wide_candidates(self, q: np.ndarray, max_distance: int) -> np.ndarray:
+        """Distinct row numbers (ascending) that can be within ``max_distance`` of ``q``, for radii where
+        the plain pigeonhole lists too many rows (``mih_scored.py``). Not thread-safe (a shared scratch
+        counter): the owner calls it with its lock held."""
+        if self._scorer is None:
+            self._scorer = Scorer(self.built)
+        return self._scorer.candidates(self, q, max_distance)
 
     @staticmethod
     def usable_for(max_distance: int) -> bool:
         return 0 <= max_distance <= MAX_INDEXED_DISTANCE
 
     def nbytes(self) -> int:
-        return int(self._perm.nbytes + self._offsets.nbytes)
+        scratch = self._scorer.nbytes() if self._scorer is not None else 0
+        return int(self._perm.nbytes + self._offsets.nbytes) + scratch
 
     def candidates(self, q: np.ndarray, max_distance: int) -> np.ndarray:
         """Row numbers (may repeat) that can be within ``max_distance`` of ``q`` (4 uint64 words):
         a superset of the true matches among the snapshot's rows."""
-        words = np.asarray(q, dtype=np.uint64)
-        shifts = np.array([48, 32, 16, 0], dtype=np.uint64)
-        qchunks = ((words[:, None] >> shifts[None, :]) & np.uint64(0xFFFF)).astype(np.int64).reshape(CHUNKS)
+        qchunks = query_chunks(q)
         radii = chunk_radii(max_distance)
         if radii[0] == radii[-1]:  # the same radius for every chunk: one broadcast
             buckets = ((qchunks[:, None] ^ _FLIPS[radii[0]][None, :]) + self._base).reshape(-1)
         else:
             buckets = np.concatenate([(int(c) ^ _FLIPS[t]) + j * (_BUCKETS + 1)
                                       for j, (c, t) in enumerate(zip(qchunks, radii, strict=True)) if t >= 0])
-        starts = self._offsets[buckets]
-        lengths = self._offsets[buckets + 1] - starts
-        total = int(lengths.sum())
-        if total == 0:
-            return np.empty(0, dtype=np.int64)
-        # Concatenate the ranges [start, start + length) without a Python loop.
-        ends = np.cumsum(lengths)
-        pos = np.arange(total, dtype=np.int64)
-        pos += np.repeat(starts - (ends - lengths), lengths)
+        pos, _starts, _lengths = self.bucket_ranges(buckets)
         return self._perm[pos]
