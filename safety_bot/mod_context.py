@@ -40,9 +40,9 @@ class Ctx:
 def confirm_phrase(c: Ctx) -> str:
     """How this moderator confirms a command that needs it: the card's button, or the platform's way."""
     if c.ctx.via == "button":
-        return "press Confirm ban"
+        return c.t("confirm_phrase_button")
     p = platform_plugin(c.actor.platform)
-    return p.confirm_phrase if p and c.ctx.via == "command" else "run the same command with --confirm"
+    return c.t(p.confirm_phrase if p and c.ctx.via == "command" else "confirm_phrase_command")
 
 
 async def find_case(c: Ctx, number: int | None) -> Case | None:
@@ -65,9 +65,9 @@ def ack(c: Ctx, case: Case) -> None:
 def wishes_line(c: Ctx, case: Case | None) -> str:
     if case is None:
         return ""
-    from .views import answers_lines
-    wanted = [line for line in answers_lines(c.svc.lib, case) if line.startswith(("What would help", "Anyone under 18", "Consent"))]
-    return ("Reporter's answers: " + "; ".join(wanted)) if wanted else "The reporter has not said what they want yet."
+    from .views import answer_items
+    wanted = [line for key, line in answer_items(c.svc.lib, case, c.ctx.locale) if key in ("wishes", "minor", "consent")]
+    return c.t("reporter_answers", answers="; ".join(wanted)) if wanted else c.t("reporter_answers_none")
 
 
 async def save(c: Ctx, case: Case | None, action: str, out: Outcome, **detail) -> Outcome:

@@ -68,8 +68,8 @@ async def cmd_cases(c: Ctx) -> Outcome:
     async with c.svc.store.transaction():
         await c.svc.audit(c.actor.key, "case.list", c.ctx.community)
     if not cases:
-        return Outcome(reply="No open cases." if not statuses == () else "No cases yet.")
-    return Outcome(reply="\n".join(list_line(x) for x in cases))
+        return Outcome(reply=c.t("cases_none_open" if not statuses == () else "cases_none"))
+    return Outcome(reply="\n".join(list_line(c.svc.lib, x, c.ctx.locale) for x in cases))
 
 
 async def cmd_case(c: Ctx) -> Outcome:
@@ -81,10 +81,10 @@ async def cmd_case(c: Ctx) -> Outcome:
     for a in case.accused:
         active = active_strikes(c, await store.strikes_for(case.network, a.key))
         if active:
-            strikes.append(f"{inert_plain(a.name or a.id)}: {len(active)} active strike(s)")
+            strikes.append(c.t("case_strikes", name=inert_plain(a.name or a.id), count=len(active)))
     text = detail_text(c.svc.lib, case, await store.reports_for(case.id), await store.evidence_for(case.id),
                        await store.notes_for(case.id), await c.svc.linked_cases(case), "; ".join(strikes),
-                       prefix=c.ctx.command_prefix)
+                       prefix=c.ctx.command_prefix, locale=c.ctx.locale)
     async with store.transaction():
         await c.svc.audit(c.actor.key, "case.view", c.ctx.community, case)
     return Outcome(reply=text, case_number=case.number)
@@ -95,10 +95,10 @@ async def cmd_reveal(c: Ctx) -> Outcome:
     if case is None:
         return c.refuse("unknown_case", number=c.cmd.case)
     if case.reporter is None:
-        return Outcome(ok=False, reply=f"Case {case.number} has no reporter.")
+        return c.refuse("reveal_no_reporter", number=case.number)
     reason = c.cmd.text.strip()
-    out = Outcome(reply=f"Reporter of case {case.number}: {inert_plain(case.reporter.name)} ({case.reporter.id}). "
-                        "This reveal is recorded in the audit log.", case_number=case.number)
+    out = Outcome(reply=c.t("reveal_done", number=case.number, name=inert_plain(case.reporter.name),
+                            id=case.reporter.id), case_number=case.number)
     # stored on its case, so the case's export shows who unmasked the reporter and why
     return await save(c, case, "case.reveal_reporter", out, case_number=case.number, reason=reason)
 
@@ -114,7 +114,7 @@ async def cmd_note(c: Ctx) -> Outcome:
     ack(c, case)
     async with c.svc.store.transaction():
         await add_note(c, case, text)
-    return await save(c, case, "case.note", Outcome(reply=f"Note added to case {case.number}.", case_number=case.number))
+    return await save(c, case, "case.note", Outcome(reply=c.t("note_added", number=case.number), case_number=case.number))
 
 
 async def cmd_assign(c: Ctx) -> Outcome:
@@ -123,10 +123,10 @@ async def cmd_assign(c: Ctx) -> Outcome:
         return c.refuse("unknown_case", number=c.cmd.case)
     who = c.r.targets[0] if c.r.targets else c.actor
     if await guard.conflict(c.svc, case, who):
-        return Outcome(ok=False, reply=f"Case {case.number} cannot be assigned to that person.")
+        return c.refuse("assign_refused", number=case.number)
     case.assignee = who
     ack(c, case)
-    return await save(c, case, "case.assign", Outcome(reply=f"Case {case.number} is assigned to {inert_plain(who.name or who.id)}.",
+    return await save(c, case, "case.assign", Outcome(reply=c.t("assigned", number=case.number, name=inert_plain(who.name or who.id)),
                                                        case_number=case.number), assignee=who.key)
 
 
@@ -140,9 +140,10 @@ async def cmd_close(c: Ctx) -> Outcome:
     except ValueError:
         return Outcome(ok=False, reply=usage("close", c.ctx.command_prefix))
     if case.status == Status.CLOSED:
-        return Outcome(ok=False, reply=f"Case {case.number} is already closed. Nothing changed.")
+        return c.refuse("close_already", number=case.number)
     case.status, case.close_reason, case.updated_at = Status.CLOSED, reason, c.svc.clock()
-    out = Outcome(reply=f"Case {case.number} closed ({reason.value}).", case_number=case.number)
+    out = Outcome(reply=c.t("closed", number=case.number, reason=c.t(f"close_reason_{reason.value}")),
+                  case_number=case.number)
     if case.reporter and reason != CloseReason.WITHDRAWN:
         out.actions.append(c.svc.private(case.reporter, c.svc.t("outcome_closed", case.locale), case.locale,
                                          case.community, "outcome"))
@@ -157,7 +158,7 @@ async def cmd_hold(c: Ctx) -> Outcome:
         return c.refuse("unknown_case", number=c.cmd.case)
     off = c.cmd.text.strip().lower() == "off"
     case.flags["hold"] = not off
-    msg = f"Case {case.number} is {'no longer on hold' if off else 'on hold: it will not be purged by retention'}."
+    msg = c.t("hold_off" if off else "hold_on", number=case.number)
     return await save(c, case, "case.hold", Outcome(reply=msg, case_number=case.number), hold=not off)
 
 
@@ -166,7 +167,7 @@ async def cmd_reply(c: Ctx) -> Outcome:
     if case is None:
         return c.refuse("unknown_case", number=c.cmd.case)
     if case.reporter is None:
-        return Outcome(ok=False, reply=f"Case {case.number} has no reporter to reply to.")
+        return c.refuse("reply_no_reporter", number=case.number)
     text = c.cmd.text.strip()
     if len(text) > c.svc.config.limits.note_max_chars:
         return c.refuse("note_too_long", limit=c.svc.config.limits.note_max_chars)
@@ -182,7 +183,7 @@ async def cmd_reply(c: Ctx) -> Outcome:
     async with c.svc.store.transaction():
         await add_note(c, case, text, "reply_out")
     out = Outcome(actions=[c.svc.private(case.reporter, body, case.locale, case.community, "reply")],
-                  reply=f"Sent to the reporter of case {case.number}.", case_number=case.number)
+                  reply=c.t("reply_sent", number=case.number), case_number=case.number)
     return await save(c, case, "case.reply_out", out)
 
 
@@ -207,7 +208,7 @@ async def cmd_remove(c: Ctx) -> Outcome:
         case = await _open_case_about(c, author)
     if case is None:
         case = await _new_mod_case(c, [author] if author else [], c.cmd.flags.get("category") or "sextortion",
-                                   "Opened to remove a message.")
+                                   c.t("remove_opened_note"))
         opened = True
     ack(c, case)
     out = Outcome(case_number=case.number, actions=[
@@ -215,9 +216,9 @@ async def cmd_remove(c: Ctx) -> Outcome:
         RemoveMessage(case_id=case.id, ref=ref, block_media=bool(c.cmd.flags.get("block")),
                       reason=removal_reason(case.number)),
     ])
-    lines = [f"{'Opened case ' + str(case.number) + '. ' if opened else ''}Capturing evidence, then removing the message (case {case.number})."]
+    lines = [(c.t("remove_opened", number=case.number) + " " if opened else "") + c.t("remove_started", number=case.number)]
     if c.cmd.flags.get("block"):
-        lines.append("Its images will be added to the hash bank so re-uploads are removed on sight.")
+        lines.append(c.t("remove_block"))
     wishes = wishes_line(c, case)
     if case.reporter:
         lines.append(wishes)
@@ -270,16 +271,17 @@ async def cmd_open(c: Ctx) -> Outcome:
         return Outcome(ok=False, reply=usage("open", c.ctx.command_prefix))
     category = str(c.cmd.flags.get("category") or "sextortion")
     if category not in c.svc.lib.playbooks:
-        return Outcome(ok=False, reply=f"Unknown category '{inert_plain(category[:30])}'. " + usage("open", c.ctx.command_prefix))
+        return Outcome(ok=False, reply=c.t("unknown_category", category=inert_plain(category[:30])) + " "
+                       + usage("open", c.ctx.command_prefix))
     text = c.cmd.text.strip()
     if len(text) > c.svc.config.limits.note_max_chars:
         return c.refuse("note_too_long", limit=c.svc.config.limits.note_max_chars)
     case = await _new_mod_case(c, c.r.targets[:1], category, text)
-    out = Outcome(reply=f"Opened case {case.number} ({category}).", case_number=case.number)
-    out.actions += await c.svc.team_post(case, f"Case {case.number} opened by a moderator",
+    out = Outcome(reply=c.t("opened_case", number=case.number, category=category), case_number=case.number)
+    out.actions += await c.svc.team_post(case, c.svc.team_text("team_post_opened_by_moderator", number=case.number),
                                          ping=case.urgency == Urgency.URGENT)
     if case.flags.get("about_moderator"):
-        out.reply += " It names a member of the safety team, so it went to the escalation destination and is hidden from them."
+        out.reply += " " + c.t("opened_case_about_moderator")
     return await save(c, None, "case.opened_notice", out, case_number=case.number)
 
 
@@ -301,7 +303,7 @@ async def cmd_resources(c: Ctx) -> Outcome:
     country = parse_country(c.cmd.text, c.svc.texts) if c.cmd.text else None
     body = c.svc.t("resources_from_team", loc) + "\n" + c.svc.resources_text(case, loc, country=country)
     out = Outcome(actions=[c.svc.private(t, body, loc, c.ctx.community, "resources")],
-                  reply=f"Sending resources to {inert_plain(t.name or t.id)} privately.")
+                  reply=c.t("resources_sending", name=inert_plain(t.name or t.id)))
     # the case's reporter is named by the case's alias: the audit log goes out with the case's export
     return await save(c, case, "resources.sent", out, target=f"reporter:{case.alias}" if case else t.key)
 
@@ -316,8 +318,7 @@ async def cmd_export(c: Ctx) -> Outcome:
         return Outcome(ok=False, reply=c.t("export_needs_consent", number=case.number))
     bundle = await exporter.build_bundle(c.svc.store, case)
     path = exporter.write_bundle(c.svc.config.path(c.svc.config.exports_dir), bundle)
-    out = Outcome(reply=f"Exported case {case.number} to {path} on the bot's host. It was not uploaded anywhere.",
-                  case_number=case.number)
+    out = Outcome(reply=c.t("exported", number=case.number, path=path), case_number=case.number)
     return await save(c, case, "case.export", out, consent=consent, reason=reason, file=path.name)
 
 

@@ -37,7 +37,8 @@ class PlatformPlugin:
     display_name: str = ""  # "Discord": in texts such as "does not name a Discord account"
     case_option: str = "--case {n}"  # how a case number is given to a command there ("case:{n}" on Discord)
     # How a moderator confirms a command that needs it (ban, past the hourly limit). Discord offers a button.
-    confirm_phrase: str = "run the same command with --confirm"
+    # The key of a team text (playbooks/locales/en.yaml, team_texts).
+    confirm_phrase: str = "confirm_phrase_command"
     # Whether a private message from a member without an open case starts a report (Matrix: a DM is how
     # members report) or gets a hint (Discord: members report with /report).
     dm_starts_report: bool = False

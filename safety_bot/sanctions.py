@@ -11,8 +11,9 @@ from .names import names
 from .text import inert_plain
 
 
-def _generic_reason(case: Case | None) -> str:
-    return f"Zero-tolerance ban (safety case {case.number})" if case else "Zero-tolerance ban by the safety team"
+def _generic_reason(c: Ctx, case: Case | None) -> str:
+    """The ban's reason on the platform (its audit log): in the configured locale, like the team's posts."""
+    return c.svc.team_text("ban_reason_case", number=case.number) if case else c.svc.team_text("ban_reason_generic")
 
 
 async def cmd_ban(c: Ctx) -> Outcome:
@@ -26,19 +27,19 @@ async def cmd_ban(c: Ctx) -> Outcome:
     com = c.svc.community(c.ctx.community)
     targets = [t for t in c.r.targets if t.key != c.actor.key]
     if not targets:
-        return Outcome(ok=False, reply="You cannot ban yourself. Nothing changed.")
+        return c.refuse("ban_self")
     already = [t for t in targets if await c.svc.store.active_ban(com.network, t.key)]
     todo = [t for t in targets if t not in already]
     if not todo:
         names = ", ".join(inert_plain(t.name or t.id) for t in already)
-        return Outcome(ok=False, reply=f"{names} {'is' if len(already) == 1 else 'are'} already banned across the network. Nothing changed.")
+        return c.refuse("ban_already_one" if len(already) == 1 else "ban_already_many", names=names)
     if not c.cmd.flags.get("confirm"):
-        lines = [f"Zero-tolerance ban of {', '.join(inert_plain(t.name or t.id) for t in todo)} in every community of network '{com.network}'"
-                 + (f" for case {case.number}" if case else "") + ". Their messages of the last 7 days are removed too."]
+        lines = [c.t("ban_preview_case" if case else "ban_preview", names=", ".join(inert_plain(t.name or t.id) for t in todo),
+                     network=com.network, number=case.number if case else "")]
         if case is not None and case.reporter is not None:
             lines.append(wishes_line(c, case))
             lines.append(c.t("ban_reminder"))
-        lines.append(f"To go ahead, {confirm_phrase(c)}.")
+        lines.append(c.t("to_go_ahead", how=confirm_phrase(c)))
         return Outcome(reply="\n".join(lines), case_number=case.number if case else None, needs_confirmation=True)
     limited = await two_person.check(c, len(todo), "ban")  # limits on power (two_person.py)
     if limited is not None:
@@ -57,14 +58,14 @@ async def cmd_ban(c: Ctx) -> Outcome:
     for t in todo:
         for target_com in communities:
             out.actions.append(BanUser(community=target_com.id, user=t, case_id=case.id if case else None,
-                                       reason=_generic_reason(case)))
+                                       reason=_generic_reason(c, case)))
     names = ", ".join(inert_plain(t.name or t.id) for t in todo)
-    out.reply = f"Banning {names} in {len(communities)} communit{'y' if len(communities) == 1 else 'ies'} (no strikes: zero tolerance)."
+    out.reply = c.t("banning_one" if len(communities) == 1 else "banning_many", names=names, count=len(communities))
     if already:
-        out.reply += f" Already banned, skipped: {', '.join(inert_plain(t.name or t.id) for t in already)}."
+        out.reply += " " + c.t("ban_skipped", names=", ".join(inert_plain(t.name or t.id) for t in already))
     if case is not None and c.cmd.text:
         async with c.svc.store.transaction():
-            await add_note(c, case, f"Ban reason (team only): {c.cmd.text}")
+            await add_note(c, case, c.t("ban_reason_note", reason=c.cmd.text))
     return await save(c, case, "ban.requested", out, targets=[t.key for t in todo], moderator_reason=c.cmd.text)
 
 
@@ -75,11 +76,11 @@ async def cmd_unban(c: Ctx) -> Outcome:
     t = c.r.targets[0]
     ban = await c.svc.store.active_ban(com.network, t.key)
     if ban is None:
-        return Outcome(ok=False, reply=f"{inert_plain(t.name or t.id)} is not banned by the bot in this network. Nothing changed.")
-    out = Outcome(reply=f"Lifting the ban on {inert_plain(t.name or t.id)} across network '{com.network}'. It stays "
-                        "recorded until the platform confirms.")
+        return c.refuse("unban_not_banned", name=inert_plain(t.name or t.id))
+    out = Outcome(reply=c.t("unban_started", name=inert_plain(t.name or t.id), network=com.network))
     for target_com in c.svc.network_communities(com.network, t.platform):
-        out.actions.append(UnbanUser(community=target_com.id, user=t, reason="Ban lifted by the safety team", case_id=ban.case_id))
+        out.actions.append(UnbanUser(community=target_com.id, user=t, reason=c.svc.team_text("unban_reason"),
+                                          case_id=ban.case_id))
     # The request, its audit entry and the queued unbans in one transaction; the ban row ends when the
     # platforms confirm (unban.py), or stays when one refuses.
     return await save(c, None, "ban.lift_requested", out, target=t.key, reason=c.cmd.text.strip() or "(no reason given)",
@@ -133,16 +134,16 @@ async def cmd_warn(c: Ctx) -> Outcome:
     # in the members' language (config `locale`), not the moderator's
     out.actions.append(WarnUser(community=com.id, user=t, text=c.svc.t("warning_to_member", c.svc.config.locale,
                                                                       community=com.name or com.id, reason=inert_plain(reason))))
-    step = f"strike {n} (timeout at {cfg.timeout_at}, ban at {cfg.ban_at}; strikes fade after {cfg.decay_days} days)"
+    step = c.t("warn_strike", n=n, timeout_at=cfg.timeout_at, ban_at=cfg.ban_at, days=cfg.decay_days)
     if n >= cfg.ban_at:
         out.actions.append(BanUser(community=com.id, user=t, case_id=case.id if case else None,
-                                   reason="Banned after repeated warnings", delete_message_seconds=0))
-        step += ": ban threshold reached, banning"
+                                   reason=c.svc.team_text("warn_ban_reason"), delete_message_seconds=0))
+        step += c.t("warn_step_ban")
     elif n >= cfg.timeout_at:
         out.actions.append(TimeoutUser(community=com.id, user=t, seconds=cfg.timeout_minutes * 60,
-                                       reason="Timed out after repeated warnings"))
-        step += f": timeout for {cfg.timeout_minutes} minutes"
-    out.reply = f"Warned {inert_plain(t.name or t.id)}: {step}."
+                                       reason=c.svc.team_text("warn_timeout_reason")))
+        step += c.t("warn_step_timeout", minutes=cfg.timeout_minutes)
+    out.reply = c.t("warned", name=inert_plain(t.name or t.id), step=step)
     if case:
         ack(c, case)
     return await save(c, case, "member.warned", out, target=t.key, strikes=n)
@@ -157,12 +158,12 @@ async def cmd_strikes(c: Ctx) -> Outcome:
     active = active_strikes(c, all_strikes)
     cfg = c.svc.config.strikes
     ban = await c.svc.store.active_ban(com.network, t.key)
-    lines = [f"{inert_plain(t.name or t.id)}: {len(active)} active strike(s), {len(all_strikes) - len(active)} faded. "
-             f"Timeout at {cfg.timeout_at}, ban at {cfg.ban_at}."]
+    lines = [c.t("strikes_summary", name=inert_plain(t.name or t.id), active=len(active),
+                 faded=len(all_strikes) - len(active), timeout_at=cfg.timeout_at, ban_at=cfg.ban_at)]
     from .views import when
-    lines += [f"- {when(s.at)}: {inert_plain(s.reason, limit=200)}" for s in active]
+    lines += [c.t("strikes_item", at=when(s.at), reason=inert_plain(s.reason, limit=200)) for s in active]
     if ban:
-        lines.append("Currently banned across the network (zero tolerance)." if ban.case_id else "Currently banned.")
+        lines.append(c.t("strikes_banned_case" if ban.case_id else "strikes_banned"))
     async with c.svc.store.transaction():
         await c.svc.audit(c.actor.key, "member.strikes_viewed", c.ctx.community, target=t.key)
     return Outcome(reply="\n".join(lines))

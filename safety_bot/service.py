@@ -95,6 +95,10 @@ class SafetyService(Reports, Conversation, ReplyChannel, Timers, ActionResults, 
     def t(self, key: str, locale: str, **kw) -> str:
         return self.texts.t(key, locale, **kw)
 
+    def team_text(self, key: str, **kw) -> str:
+        """A text for the team's channels (case posts, notices): in the configured locale, else English."""
+        return self.texts.t(key, self.config.locale, **kw)
+
     def private(self, to: UserRef, body: str, locale: str, community: str, purpose: str, prompt=None) -> SendPrivate:
         """A DM whose first line is neutral: lock screens show it."""
         return SendPrivate(to=to, text=self.t("dm_header", locale) + "\n" + body.strip(), community=community,
@@ -112,7 +116,8 @@ class SafetyService(Reports, Conversation, ReplyChannel, Timers, ActionResults, 
         """`known`: (reports, evidence) of the case when the caller has just written all of them."""
         reports, evidence = known if known is not None else (await self.store.reports_for(case.id),
                                                              await self.store.evidence_for(case.id))
-        return card(self.lib, case, reports, evidence, await self.linked_cases(case), headline=headline)
+        return card(self.lib, case, reports, evidence, await self.linked_cases(case), headline=headline,
+                    locale=self.config.locale)
 
     async def team_post(self, case: Case, headline: str, *, ping: bool = False,
                         known: tuple | None = None) -> list[PostToTeam]:

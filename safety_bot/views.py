@@ -14,18 +14,8 @@ from .playbooks import Library, pick
 from .plugins import plugin as platform_plugin
 from .text import inert_plain, one_line
 
-ANSWER_LABELS = {
-    "danger": "Immediate danger",
-    "anonymous": "Name shown to team",
-    "topic": "About",
-    "about": "Happening to",
-    "minor": "Anyone under 18",
-    "country": "Country",
-    "threat": "Threat and demands",
-    "evidence": "Evidence links",
-    "wishes": "What would help",
-    "consent": "Consent to share evidence",
-}
+# The intake answers a card shows, in this order; their labels are team texts `answer_<key>` (en.yaml).
+ANSWER_KEYS = ("danger", "anonymous", "topic", "about", "minor", "country", "threat", "evidence", "wishes", "consent")
 
 
 # How times are written for the people reading them. Adapters set this for their own tasks: a platform's
@@ -43,13 +33,14 @@ def when(ts: float) -> str:
     return dt.datetime.fromtimestamp(ts, dt.timezone.utc).strftime(fmt)
 
 
-def reporter_label(case: Case) -> str:
+def reporter_label(library: Library, case: Case, locale: str = "en") -> str:
+    t = library.texts.t
     if case.reporter is None:
-        return "none (opened by a moderator)"
+        return t("card_reporter_none", locale)
     if case.anonymous:
-        return f"{case.alias} (anonymous; 'reveal {case.number} <reason>' is audited)"
+        return t("card_reporter_anonymous", locale, alias=case.alias, number=case.number)
     if "anonymous" not in case.answers and not case.flags.get("intake_done"):
-        return f"{case.alias} (name shown once they choose)"
+        return t("card_reporter_pending", locale, alias=case.alias)
     return f"{inert_plain(case.reporter.name or case.reporter.id)} ({case.reporter.id})"
 
 
@@ -57,33 +48,51 @@ def person(u) -> str:
     return f"{inert_plain(u.name or u.id, limit=64)} ({inert_plain(u.id, limit=80)})" if u.name and u.name != u.id else inert_plain(u.id, limit=80)
 
 
-def answers_lines(library: Library, case: Case) -> list[str]:
+def answer_items(library: Library, case: Case, locale: str = "en") -> list[tuple[str, str]]:
+    """(question key, "Label: answer") for each answer the case has, in the card's order."""
     out = []
-    for key, label in ANSWER_LABELS.items():
+    for key in ANSWER_KEYS:
         if key not in case.answers:
             continue
         value = case.answers[key]
         q = library.questions.get(key)
-        shown = value
+        shown = library.texts.t("answer_skipped", locale) if value == "skipped" else value
         if q and q.choices:
             for c in q.choices:
                 if c.value == value:
-                    shown = pick(c.label, "en")
-        out.append(f"{label}: {inert_plain(str(shown), limit=500)}")
+                    shown = pick(c.label, locale)
+        label = library.texts.t(f"answer_{key}", locale)
+        out.append((key, f"{label}: {inert_plain(str(shown), limit=500)}"))
     return out
 
 
+def answers_lines(library: Library, case: Case, locale: str = "en") -> list[str]:
+    return [line for _, line in answer_items(library, case, locale)]
+
+
+def status_label(library: Library, case: Case, locale: str = "en") -> str:
+    shown = library.texts.t(f"status_{case.status.value}", locale)
+    if case.close_reason:
+        shown += " (" + library.texts.t(f"close_reason_{case.close_reason.value}", locale) + ")"
+    return shown
+
+
 def card(library: Library, case: Case, reports: list[Report], evidence: list[Evidence],
-         linked: list[int], *, headline: str = "") -> dict:
-    """A structured view of a case for the team's channel. Adapters render it as embed, notice or text."""
+         linked: list[int], *, headline: str = "", locale: str = "en") -> dict:
+    """A structured view of a case for the team's channel. Adapters render it as embed, notice or text.
+    Its words are team texts (`card_*` in en.yaml) in `locale`; `labels` names the card's parts for adapters."""
     pb = library.playbook(case.category)
+
+    def t(key, **kw):
+        return library.texts.t(key, locale, **kw)
+
     fields = [
-        ("Category", pick(pb.name, "en")),
-        ("Urgency", case.urgency.value.upper() if case.urgency.value == "urgent" else case.urgency.value),
-        ("Status", case.status.value + (f" ({case.close_reason.value})" if case.close_reason else "")),
-        ("Reporter", reporter_label(case)),
-        ("Accused", ", ".join(person(a) for a in case.accused) or "not named yet"),
-        ("Assigned", person(case.assignee) if case.assignee else "nobody yet"),
+        (t("card_category"), pick(pb.name, locale)),
+        (t("card_urgency"), t(f"urgency_{case.urgency.value}")),
+        (t("card_status"), status_label(library, case, locale)),
+        (t("card_reporter"), reporter_label(library, case, locale)),
+        (t("card_accused"), ", ".join(person(a) for a in case.accused) or t("card_accused_none")),
+        (t("card_assigned"), person(case.assignee) if case.assignee else t("card_assigned_none")),
     ]
     statements = [f"\"{inert_plain(r.text, limit=1500)}\"" for r in reports if r.text]
     links = [e.ref.link or f"{e.ref.channel_id}/{e.ref.message_id}" for e in evidence if e.ref]
@@ -91,73 +100,86 @@ def card(library: Library, case: Case, reports: list[Report], evidence: list[Evi
     flags = []
     if case.flags.get("retaliation_suspected"):
         nums = ", ".join(str(n) for n in case.flags["retaliation_suspected"])
-        flags.append(f"Possible retaliation: the reporter is the accused in case {nums}. Nothing happens automatically.")
+        flags.append(t("card_flag_retaliation", numbers=nums))
     if case.flags.get("about_moderator"):
-        flags.append("This case is about a member of the safety team and is hidden from them.")
+        flags.append(t("card_flag_about_moderator"))
     if linked:
         others = ", ".join(map(str, linked))
-        flags.append(f"Linked: case{'s' if len(linked) > 1 else ''} {others} also name{'' if len(linked) > 1 else 's'} this account.")
+        flags.append(t("card_flag_linked_many" if len(linked) > 1 else "card_flag_linked_one", numbers=others))
     if case.flags.get("possible_minor") or (case.answers.get("minor") in ("unsure", "skipped")):
-        flags.append("Possibly a minor: treat as urgent.")
+        flags.append(t("card_flag_possible_minor"))
+    labels = {part: t(f"card_{part}") for part in ("statement", "answers", "evidence", "flags", "guidance")}
+    labels["footer"] = t("card_footer", number=case.number)
     return {
-        "title": headline or f"Case {case.number}",
+        "title": headline or t("card_title", number=case.number),
         "case_number": case.number,
         "urgent": case.urgency.value == "urgent",
         "category": case.category,
         "fields": fields,
         "statements": statements,
-        "answers": answers_lines(library, case),
+        "answers": answers_lines(library, case, locale),
         "evidence_links": sorted(set(links)),
         "flags": flags,
-        "guidance": pb.text("moderator_guidance", "en").strip(),
+        "guidance": pb.text("moderator_guidance", locale).strip(),
         "closed": case.status == Status.CLOSED,
+        "labels": labels,
+        "commands": t("card_commands", number=case.number, prefix="{prefix}"),
     }
 
 
 def card_text(c: dict, *, with_guidance: bool = True, prefix: str = "") -> str:
+    labels = c["labels"]
     lines = [c["title"]]
     lines += [f"{k}: {v}" for k, v in c["fields"]]
     if c["statements"]:
-        lines.append("Statement: " + " / ".join(c["statements"]))
+        lines.append(labels["statement"] + ": " + " / ".join(c["statements"]))
     if c["answers"]:
-        lines.append("Answers: " + "; ".join(c["answers"]))
+        lines.append(labels["answers"] + ": " + "; ".join(c["answers"]))
     if c["evidence_links"]:
-        lines.append("Evidence: " + ", ".join(c["evidence_links"]))
+        lines.append(labels["evidence"] + ": " + ", ".join(c["evidence_links"]))
     lines += c["flags"]
     if with_guidance:
         lines.append(c["guidance"])
-    n, p = c["case_number"], prefix
-    lines.append(f"Commands: {p}case {n} | {p}assign {n} | {p}note {n} <text> | {p}reply {n} <text> | "
-                 f"{p}remove <message> --case {n} | {p}ban <member> --case {n} | {p}close {n} <reason>")
+    lines.append(c["commands"].replace("{prefix}", prefix))
     return "\n".join(lines)
 
 
 def detail_text(library: Library, case: Case, reports, evidence, notes: list[CaseNote], linked, strikes_line="",
-                prefix: str = "") -> str:
-    c = card(library, case, reports, evidence, linked)
+                prefix: str = "", locale: str = "en") -> str:
+    def t(key, **kw):
+        return library.texts.t(key, locale, **kw)
+
+    c = card(library, case, reports, evidence, linked, locale=locale)
     lines = [card_text(c, with_guidance=False, prefix=prefix)]
-    lines.append(f"Opened {when(case.created_at)}, updated {when(case.updated_at)}.")
+    lines.append(t("case_opened_updated", opened=when(case.created_at), updated=when(case.updated_at)))
     for e in evidence:
         where = e.ref.link or f"{e.ref.channel_id}/{e.ref.message_id}" if e.ref else "-"
-        author = person(e.author) if e.author else "unknown"
-        text = inert_plain(e.text, limit=300) if e.text else "(no text kept)"
-        att = f", {len(e.attachments)} attachment(s) hashed" if e.attachments else ""
-        lines.append(f"Evidence {e.id}: {where} by {author} at {when(e.message_created_at) if e.message_created_at else '?'}"
-                     f": {text}{att}{' - ' + e.note if e.note else ''}")
+        author = person(e.author) if e.author else t("case_evidence_unknown_author")
+        text = inert_plain(e.text, limit=300) if e.text else t("case_evidence_no_text")
+        att = t("case_evidence_attachments", count=len(e.attachments)) if e.attachments else ""
+        lines.append(t("case_evidence_line", id=e.id, where=where, author=author,
+                       at=when(e.message_created_at) if e.message_created_at else "?", text=text, attachments=att,
+                       note=" - " + e.note if e.note else ""))
     for n in notes:
-        who = {"reply_in": "reporter", "reply_out": "team to reporter", "system": "bot"}.get(n.kind, "note")
+        kind = n.kind if n.kind in ("reply_in", "reply_out", "system") else "note"
+        who = t(f"case_timeline_{kind}")
         if n.kind in ("note", "reply_out") and ":" in (n.author or ""):  # who did it, for the team (issue 13)
             account = n.author.split(':', 1)[1]
             shown = f"{n.author_name} ({account})" if n.author_name and n.author_name != account else account
-            who += f" by {inert_plain(shown, limit=120)}"
-        lines.append(f"[{when(n.at)}] {who}: {inert_plain(n.text, limit=1000)}")
+            who = t("case_timeline_by", who=who, name=inert_plain(shown, limit=120))
+        lines.append(t("case_timeline_line", at=when(n.at), who=who, text=inert_plain(n.text, limit=1000)))
     if strikes_line:
         lines.append(strikes_line)
     return "\n".join(lines)
 
 
-def list_line(case: Case) -> str:
+def list_line(library: Library, case: Case, locale: str = "en") -> str:
+    def t(key, **kw):
+        return library.texts.t(key, locale, **kw)
+
     who = ", ".join(inert_plain(a.name or a.id, limit=40) for a in case.accused) or "-"
-    assignee = inert_plain(case.assignee.name or case.assignee.id, limit=40) if case.assignee else "unassigned"
-    urgent = "URGENT " if case.urgency.value == "urgent" else ""
-    return f"#{case.number} {urgent}{case.category} {case.status.value} accused: {one_line(who, 60)} ({assignee}) opened {when(case.created_at)}"
+    assignee = inert_plain(case.assignee.name or case.assignee.id, limit=40) if case.assignee else t("case_list_unassigned")
+    urgent = t("case_list_urgent") if case.urgency.value == "urgent" else ""
+    return t("case_list_line", number=case.number, urgent=urgent, category=case.category,
+             status=t(f"status_{case.status.value}"), accused=one_line(who, 60), assignee=assignee,
+             opened=when(case.created_at))

@@ -22,4 +22,4 @@ def mention(user_id: str) -> str:
 
 PLUGIN = PlatformPlugin(name="discord", config_section="discord", command_prefix="/safety ", start=start,
                         render_time=render_time, mention=mention, display_name="Discord", case_option="case:{n}",
-                        confirm_phrase="press Confirm (or run the command with confirm:true)")
+                        confirm_phrase="discord_confirm_phrase")

@@ -102,6 +102,7 @@ def team_text(text: str) -> str:
 def card_embed(card: dict) -> discord.Embed:
     """The core's structured case view as an embed (title, fields, statement, answers, evidence links)."""
     urgent = bool(card.get("urgent"))
+    labels = card.get("labels") or {}  # the card's words, from the locale files (views.card)
     embed = discord.Embed(title=_cut(card.get("title") or f"Case {card.get('case_number')}", 256),
                           colour=discord.Colour.red() if urgent else discord.Colour.orange())
     if card.get("statements"):
@@ -109,20 +110,20 @@ def card_embed(card: dict) -> discord.Embed:
     for name, value in card.get("fields", []):
         embed.add_field(name=_cut(str(name), 256), value=_md(str(value), 1024), inline=True)
     if card.get("answers"):
-        embed.add_field(name="Answers", value=_md("\n".join(card["answers"]), 1024), inline=False)
+        embed.add_field(name=labels.get("answers", "Answers"), value=_md("\n".join(card["answers"]), 1024), inline=False)
     if card.get("evidence_links"):
         # Our own permalinks (message links, never CDN URLs); shown as links on purpose.
         links = [link for link in card["evidence_links"] if link.startswith("https://discord.com/channels/")]
         others = [link for link in card["evidence_links"] if link not in links]
         value = "\n".join(links + [_md(o, 200) for o in others])
-        embed.add_field(name="Evidence", value=_cut(value, 1024), inline=False)
+        embed.add_field(name=labels.get("evidence", "Evidence"), value=_cut(value, 1024), inline=False)
     if card.get("flags"):
-        embed.add_field(name="Flags", value=_md("\n".join(card["flags"]), 1024), inline=False)
+        embed.add_field(name=labels.get("flags", "Flags"), value=_md("\n".join(card["flags"]), 1024), inline=False)
     guidance = card.get("guidance") or ""
     if guidance and len(embed) + len(guidance) < 5800:
-        embed.add_field(name="Guidance", value=_cut(guidance, 800), inline=False)
+        embed.add_field(name=labels.get("guidance", "Guidance"), value=_cut(guidance, 800), inline=False)
     n = card.get("case_number")
-    embed.set_footer(text=f"Case {n} - use the buttons or /safety case case:{n}")
+    embed.set_footer(text=labels.get("footer") or f"Case {n} - use the buttons or /safety case case:{n}")
     return embed
 
 
