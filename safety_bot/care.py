@@ -103,16 +103,18 @@ def cue_intro_key(cues: list[str]) -> str:
     return "cue_self_harm" if "self_harm" in cues else "cue_danger"
 
 
-def team_headline(case: Case, s: Scan, *, new: bool = False) -> str:
+def team_headline(svc, case: Case, s: Scan, *, new: bool = False) -> str:
+    """The team's headline for what a member's words changed (team texts, the configured locale)."""
     parts = []
     if "self_harm" in s.new_cues:
-        parts.append("words suggesting a risk of SELF-HARM")
+        parts.append(svc.team_text("cue_headline_self_harm"))
     if "danger" in s.new_cues:
-        parts.append("words suggesting IMMEDIATE DANGER")
+        parts.append(svc.team_text("cue_headline_danger"))
     if s.to_child:
-        parts.append(f"an age under 18 ({case.flags.get('age_cue')}) - now a child-safety case")
-    return (f"New case {case.number} is URGENT" if new else f"Case {case.number} is URGENT") + ": the member wrote " + " and ".join(parts) + \
-        (". They were sent crisis lines; please reach out now." if s.new_cues else ".")
+        parts.append(svc.team_text("cue_headline_minor", age=case.flags.get("age_cue")))
+    return svc.team_text("cue_headline_new" if new else "cue_headline", number=case.number,
+                         what=svc.team_text("cue_headline_and").join(parts)) + \
+        svc.team_text("cue_headline_crisis_sent" if s.new_cues else "cue_headline_end")
 
 
 def apps_text(lib: Library, apps: list[str], locale: str) -> str:

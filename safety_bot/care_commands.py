@@ -16,10 +16,10 @@ async def cmd_reopen(c: Ctx) -> Outcome:
     if case is None:
         return c.refuse("unknown_case", number=c.cmd.case)
     if case.status != Status.CLOSED:
-        return Outcome(ok=False, reply=f"Case {case.number} is not closed. Nothing changed.")
+        return c.refuse("reopen_not_closed", number=case.number)
     reopen(case, c.svc.clock())
     ack(c, case)  # the moderator who reopens it has it in hand
-    out = Outcome(reply=f"Case {case.number} is open again.", case_number=case.number)
+    out = Outcome(reply=c.t("reopened", number=case.number), case_number=case.number)
     for person in filter(None, (case.reporter, victim_of(case))):
         out.actions.append(c.svc.private(person, c.svc.t("case_reopened", case.locale), case.locale,
                                          case.community, "outcome"))
@@ -34,19 +34,18 @@ async def cmd_link(c: Ctx) -> Outcome:
         return Outcome(ok=False, reply=usage("link", c.ctx.command_prefix))
     user = c.r.targets[0]
     if case.answers.get("about") != "someone_else":
-        return Outcome(ok=False, reply=f"Case {case.number} was not reported for someone else. Nothing changed.")
+        return c.refuse("link_not_for_someone_else", number=case.number)
     if victim_of(case) is not None:
-        return Outcome(ok=False, reply=f"Case {case.number} already has the person it is about linked. Nothing changed.")
+        return c.refuse("link_already", number=case.number)
     if case.status == Status.CLOSED:
-        return Outcome(ok=False, reply=f"Case {case.number} is closed; reopen it first (reopen {case.number}). Nothing changed.")
+        return c.refuse("link_closed", number=case.number)
     if user.key in case.hidden_from or any(a.key == user.key for a in case.accused):
-        return Outcome(ok=False, reply=f"That member is named as the accused in case {case.number}. Nothing changed.")
+        return c.refuse("link_accused", number=case.number)
     if case.reporter and case.reporter.key == user.key:
-        return Outcome(ok=False, reply=f"That member reported case {case.number}. Nothing changed.")
+        return c.refuse("link_reporter", number=case.number)
     out, intake = await c.svc.link_victim(case, user)
     ack(c, case)
-    out.reply = (f"{inert_plain(user.name or user.id, limit=60)} is linked to case {case.number} as the person it is "
-                 f"about. They were asked what they want and about consent; the reporter's answers are kept aside.")
+    out.reply = c.t("linked_victim_done", name=inert_plain(user.name or user.id, limit=60), number=case.number)
     async with c.svc.store.transaction():
         await c.svc.store.put_intake(intake)
     return await save(c, case, "case.link_victim", out, victim=user.key)

@@ -147,8 +147,7 @@ class Conversation:
                                  case, question=qid, skipped=answer.kind != "value")
                 if named:
                     await self.audit("bot", "case.names_team_member", case.community, case)
-                    out.actions += await self.team_post(case, f"Case {case.number} names a member of the safety team: "
-                                                              "from now on it goes here only, and is hidden from them")
+                    out.actions += await self.team_post(case, self.team_text("team_post_names_team", number=case.number))
                 crisis, care_actions = await self.care_messages(
                     case, scanned, loc, moved_to_child=case.category == care.CHILD and before_category != care.CHILD)
                 if qid == "danger" and value == "yes" and not crisis:
@@ -159,10 +158,12 @@ class Conversation:
                 if scanned.new_cues or scanned.to_child:
                     pass  # the team was pinged with what the member wrote
                 elif case.urgency == Urgency.URGENT and before_urgency != Urgency.URGENT:
-                    why = "; ".join(changes) or "questions left unanswered"
-                    out.actions += await self.team_post(case, f"Case {case.number} is now URGENT ({why})", ping=True)
+                    why = "; ".join(changes) or self.team_text("urgent_why_unanswered")
+                    out.actions += await self.team_post(case, self.team_text("team_post_now_urgent", number=case.number,
+                                                                             why=why), ping=True)
                 elif case.category != before_category or changes:
-                    out.actions += await self.team_post(case, f"Case {case.number} changed ({'; '.join(changes)})")
+                    out.actions += await self.team_post(case, self.team_text("team_post_changed", number=case.number,
+                                                                             changes="; ".join(changes)))
                 if nxt is not None:
                     out.prompt = intake_rules.prompt_for(self.lib, nxt, loc, case)
                 else:
@@ -207,7 +208,8 @@ class Conversation:
                 out.actions.append(PostToTeam(
                     community=case.community, case_number=case.number,
                     destination="escalation" if case.flags.get("about_moderator") else "safety",
-                    text=f"Case {case.number}: the reporter wrote: {inert_plain(words, limit=1500)}"))
+                    text=self.team_text("team_post_reporter_wrote", number=case.number,
+                                        words=inert_plain(words, limit=1500))))
                 if nxt is not None:
                     out.prompt = intake_rules.prompt_for(self.lib, nxt, loc)
                 else:
@@ -234,14 +236,15 @@ class Conversation:
             more = self.resources_text(case, loc, victim=bool(case.reporter and to.key != case.reporter.key))
             out.actions.append(self.private(to, self.t("resources_final", loc) + "\n" + more, loc,
                                             case.community, "resources"))
-        who = "the reporter" if not case.reporter or not to or to.key == case.reporter.key else "the person this case is about"
-        out.actions += await self.team_post(case, f"Case {case.number}: {who} has finished the questions",
-                                            ping=False)
+        reporter = not case.reporter or not to or to.key == case.reporter.key
+        out.actions += await self.team_post(case, self.team_text(
+            "team_post_finished" if reporter else "team_post_finished_victim", number=case.number), ping=False)
         return out
 
     async def _drop_evidence_text(self, case: Case) -> None:
         for ev in await self.store.evidence_for(case.id):
             if ev.text:
                 await self.store.add_note(CaseNote(case.id, "system", "system",
-                                                   f"Text of evidence {ev.id} dropped: child-safety case.", self.clock()))
+                                                   self.team_text("note_evidence_text_dropped", id=ev.id),
+                                                   self.clock()))
         await self.store.clear_evidence_text(case.id)

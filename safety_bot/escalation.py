@@ -55,15 +55,14 @@ async def _urgent(svc, case: Case, now: float) -> Outcome:
     async with svc.store.transaction():
         await svc.store.save_case(case)
         await svc.audit("bot", "case.escalated", case.community, case, round=rounds)
-    since = f"{minutes // 60} hours {minutes % 60} minutes" if minutes >= 120 else f"{minutes} minutes"
+    since = svc.team_text("since_hours", hours=minutes // 60, minutes=minutes % 60) if minutes >= 120 else \
+        svc.team_text("since_minutes", minutes=minutes)
     out.actions += await svc.team_post(
-        case, f"Case {case.number} is URGENT and nobody has picked it up yet (alert {rounds + 1}, open for {since}). "
-              f"Assign it to stop these alerts: assign {case.number}", ping=True)
+        case, svc.team_text("team_post_realert", number=case.number, alert=rounds + 1, since=since), ping=True)
     to_contact = community.has_escalation and not case.flags.get("about_moderator")
     if to_contact:
         out.actions.append(PostToTeam(community=case.community, case_number=case.number, destination="escalation",
-                                      text=f"Case {case.number} is urgent and has not been picked up by the safety team "
-                                           f"for {since}."))
+                                      text=svc.team_text("escalation_not_picked_up", number=case.number, since=since)))
     if tell_reporter:
         loc = case.locale
         body = svc.t("realerted_contact" if to_contact else "realerted", loc) + "\n" + \
@@ -84,8 +83,7 @@ async def _remind(svc, case: Case, now: float) -> Outcome:
         await svc.audit("bot", "case.reminded", case.community, case, round=n)
     hours = int((now - case.created_at) // HOUR)
     out.actions += await svc.team_post(
-        case, f"Reminder: case {case.number} has waited {hours} hours and nobody has picked it up. "
-              f"Assign it: assign {case.number}", ping=True)
+        case, svc.team_text("team_post_reminder", number=case.number, hours=hours), ping=True)
     if checkin:
         out.actions.append(svc.private(case.reporter, svc.t("checkin", case.locale), case.locale, case.community, "info"))
     return out

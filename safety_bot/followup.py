@@ -74,12 +74,11 @@ class FollowUp:
                 case, scanned, loc, moved_to_child=case.category == care.CHILD and before_category != care.CHILD)
             if crisis:
                 out.reply = crisis + "\n\n" + out.reply
-            head = (f"Case {case.number} was closed and is OPEN again: " if reopened else
-                    f"Case {case.number} is closed, but ")
             out.actions.append(PostToTeam(
                 community=case.community, case_number=case.number, destination=destination(case), ping=reopened,
-                text=head + f"{who_wrote(case, user)} wrote: {inert_plain(words, limit=1500)}" +
-                ("" if reopened else f"\nTo reopen it: reopen {case.number}")))
+                text=self.team_text("team_post_reopened_wrote" if reopened else "team_post_closed_wrote",
+                                    number=case.number, who=who_wrote(self, case, user),
+                                    words=inert_plain(words, limit=1500))))
             await self.enqueue(out)
         return out
 
@@ -120,20 +119,17 @@ class FollowUp:
                 c = cases[0]
                 out.actions += [PostToTeam(
                     community=c.community, case_number=c.number, destination=destination(c), ping=True,
-                    text=f"{name} says they are the person case {c.number} is about, with the code its reporter was "
-                         f"given. If that fits, link them: link {c.number} {user.id}")]
+                    text=self.team_text("team_post_join_code", name=name, number=c.number, id=user.id))]
             elif cases:
                 for com in sorted({c.community for c in cases}):
                     numbers = ", ".join(str(c.number) for c in cases if c.community == com)
                     out.actions.append(PostToTeam(
                         community=com, destination="safety", ping=True,
-                        text=f"{name} says they are the person a friend's report is about (no code). Open reports "
-                             f"made for someone else: case {numbers}. If one fits, link them: link N {user.id}"))
+                        text=self.team_text("team_post_join_no_code", name=name, numbers=numbers, id=user.id)))
             else:
                 out.actions.append(PostToTeam(
                     community=community, destination="safety", ping=True,
-                    text=f"{name} says they are the person a friend's report is about, but there is no open report "
-                         f"made for someone else. You can open one: open {user.id} <note>"))
+                    text=self.team_text("team_post_join_no_case", name=name, id=user.id)))
             await self.enqueue(out)
         return out
 
@@ -167,9 +163,9 @@ def reopen(case: Case, now: float) -> None:
     case.flags["reopened_at"] = now
 
 
-def who_wrote(case: Case, user: UserRef) -> str:
+def who_wrote(svc, case: Case, user: UserRef) -> str:
     victim = victim_of(case)
     if victim and victim.key == user.key:
-        return "the person this case is about"
+        return svc.team_text("who_victim")
     who = case.alias if case.anonymous or "anonymous" not in case.answers else (case.reporter.name or case.reporter.id)
-    return f"the reporter ({inert_plain(who)})"
+    return svc.team_text("who_reporter", name=inert_plain(who))

@@ -154,8 +154,7 @@ async def route_named(svc: "SafetyService", case: Case, actor: UserRef) -> list:
     async with svc.store.transaction():
         await svc.store.save_case(case)
         await svc.audit("bot", "case.names_team_member", case.community, case)
-    return await svc.team_post(case, f"Case {case.number} names a member of the safety team: from now on it goes "
-                                     "here only, and is hidden from them")
+    return await svc.team_post(case, svc.team_text("team_post_names_team", number=case.number))
 
 
 # ---------------------------------------------------------------------------- the check before every command
@@ -216,11 +215,13 @@ async def _refuse(c: "Ctx", case: Case | None, why: str, *, key: str = "needs_ot
     com = svc.community(c.ctx.community)
     if alert and com.has_escalation:
         who = inert_plain(c.actor.name or c.actor.id, limit=64)
-        about = f" on case {case.number} ({why} in it)" if case is not None else ""
+        about = svc.team_text("guard_refused_about", number=case.number, why=svc.team_text(f"guard_why_{why}")) \
+            if case is not None else ""
         out.actions.append(PostToTeam(community=com.id, destination="escalation",
                                       case_number=case.number if case else None,
-                                      text=f"Refused: {who} ({inert_plain(c.actor.id, limit=80)}) tried "
-                                           f"'{c.cmd.name}'{about}. Nothing was changed."))
+                                      text=svc.team_text("guard_refused_alert", who=who,
+                                                         id=inert_plain(c.actor.id, limit=80), command=c.cmd.name,
+                                                         about=about)))
     if why == "named" and case is not None:
         out.actions += await route_named(svc, case, c.actor)
     async with svc.store.transaction():

@@ -30,5 +30,5 @@ class MemberCare:
         if s.new_apps and to is not None:
             actions.append(self.private(to, care.apps_text(self.lib, s.new_apps, loc), loc, case.community, "resources"))
         if s.new_cues or s.to_child:
-            actions += await self.team_post(case, care.team_headline(case, s), ping=True)
+            actions += await self.team_post(case, care.team_headline(self, case, s), ping=True)
         return reply, actions

@@ -43,7 +43,8 @@ class ReplyChannel:
                 out.actions.append(PostToTeam(
                     community=case.community, case_number=case.number,
                     destination=await guard.destination(self, case),  # roles read now (guard.py)
-                    text=f"Case {case.number}: {who_wrote(case, user)} wrote: {inert_plain(text, limit=1500)}"))
+                    text=self.team_text("team_post_wrote", number=case.number, who=who_wrote(self, case, user),
+                                        words=inert_plain(text, limit=1500))))
                 await self.enqueue(out)
         except StoreUnavailable:
             return Outcome(ok=False, reply=self.t("store_unavailable", loc))
@@ -92,9 +93,10 @@ class ReplyChannel:
         if unblocked:
             out.reply += " " + self.t("protect_withdrawn", loc, count=unblocked)
         out.actions.append(PostToTeam(community=case.community, case_number=case.number,
-                                      text=f"Case {case.number} was withdrawn by the reporter and is closed. Their statement was deleted."
-                                      + (f" The {unblocked} hash bank entr{'y' if unblocked == 1 else 'ies'} they added "
-                                         "were withdrawn." if unblocked else ""),
+                                      text=self.team_text("team_post_withdrawn", number=case.number) + (
+                                          " " + self.team_text("team_post_withdrawn_entries_one" if unblocked == 1 else
+                                                               "team_post_withdrawn_entries", count=unblocked)
+                                          if unblocked else ""),
                                       destination=await guard.destination(self, case)))
         return out
 

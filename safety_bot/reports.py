@@ -139,9 +139,9 @@ class Reports:
         if case.flags.get("about_moderator"):
             out.actions.append(self.private(ev.reporter, self.t("about_moderator_notice", loc), loc,
                                             community.id, "info"))
-        headline = f"New case {case.number}"
+        headline = self.team_text("team_post_new_case", number=case.number)
         if scanned.new_cues or scanned.to_child:
-            headline = care.team_headline(case, scanned, new=True)
+            headline = care.team_headline(self, case, scanned, new=True)
         out.actions += [a for a in care_actions if not isinstance(a, PostToTeam)]
         # the new case's report and evidence are the ones just written: the card needs no re-reading
         out.actions += await self.team_post(case, headline, ping=case.urgency == Urgency.URGENT,
@@ -170,7 +170,7 @@ class Reports:
         await self.audit(reporter_actor(case), "report.joined", case.community, case, source=ev.source,
                          with_message=ref is not None)
         out = Outcome(reply=self.t("report_joined", loc, number=case.number), case_number=case.number)
-        out.actions += await self.team_post(case, f"Case {case.number}: the reporter added another report")
+        out.actions += await self.team_post(case, self.team_text("team_post_report_added", number=case.number))
         if intake.current:
             out.prompt = intake_rules.prompt_for(self.lib, intake.current, intake.locale)
         return out

@@ -70,19 +70,20 @@ class Runtime:
             log.error("storage unavailable while carrying out actions; the rest stay queued")
             self._busy.difference_update(oid for oid, _ in outcome.queued)  # resume() may take them
             outcome.reply = ((outcome.reply + "\n") if outcome.reply else "") + \
-                "Not done yet: the database is full or unavailable. The remaining steps stay queued."
+                self.service.team_text("run_store_unavailable")
             self.results = []
             return outcome
-        failures = [f"{_describe(a)}: {r.detail or r.status}" for a, r in results if not r.done and r.status != "not_found"]
+        t = self.service.team_text  # replies to the moderator: the team's texts, in the configured locale
+        failures = [f"{_describe(t, a)}: {r.detail or r.status}" for a, r in results if not r.done and r.status != "not_found"]
         if failures:
-            outcome.reply = (outcome.reply + "\n" if outcome.reply else "") + "Not done: " + "; ".join(failures)
+            outcome.reply = (outcome.reply + "\n" if outcome.reply else "") + t("run_not_done", failures="; ".join(failures))
         banked = [r.detail for a, r in results if isinstance(a, RemoveMessage) and a.block_media and r.done and r.detail]
         if banked:  # what the hash bank did with the removed message's images (said by the core)
             outcome.reply = (outcome.reply + "\n" if outcome.reply else "") + "\n".join(banked)
         gone = [a for a, r in results if isinstance(a, RemoveMessage) and r.status == "not_found"]
         if gone:
-            outcome.reply += "\nThe message was already gone; the case notes it and keeps the evidence."
-        outcome.reply = _confirm(outcome.reply, results)
+            outcome.reply += "\n" + t("run_message_gone")
+        outcome.reply = _confirm(t, outcome.reply, results)
         self.results = results
         return outcome
 
@@ -92,9 +93,9 @@ class Runtime:
         self._busy.update(oid for oid, _ in queued)
         for oid, action in queued:
             if isinstance(action, RemoveMessage) and (action.ref.channel_id, action.ref.message_id) in failed_captures:
-                result = Result(FAILED, "not removed because the evidence could not be captured first")
+                result = Result(FAILED, self.service.team_text("run_not_removed_no_capture"))
             elif resumed and await self._already_done(action):
-                result = Result(ALREADY, "it had already happened before the restart")
+                result = Result(ALREADY, self.service.team_text("run_already_before_restart"))
             else:
                 if isinstance(action, (SendPrivate, PostToTeam)):
                     # The idempotency record: from here on a crash leaves "sent or not, unknown", and
@@ -216,41 +217,42 @@ class Runtime:
         return len(queued)
 
 
-def _describe(action: Action) -> str:
+def _describe(t, action: Action) -> str:
+    """What an action was, for a moderator told it was not done (team texts `run_action_*`)."""
     if isinstance(action, BanUser):
-        return f"ban of {action.user.name or action.user.id} in {action.community}"
+        return t("run_action_ban", name=action.user.name or action.user.id, community=action.community)
     if isinstance(action, UnbanUser):
-        return f"unban of {action.user.name or action.user.id} in {action.community}"
+        return t("run_action_unban", name=action.user.name or action.user.id, community=action.community)
     if isinstance(action, RemoveMessage):
-        return f"removal of message {action.ref.link or action.ref.message_id}"
+        return t("run_action_remove", message=action.ref.link or action.ref.message_id)
     if isinstance(action, CaptureEvidence):
-        return f"evidence capture of {action.ref.link or action.ref.message_id}"
+        return t("run_action_capture", message=action.ref.link or action.ref.message_id)
     if isinstance(action, SendPrivate):
-        return "private message to the member"
+        return t("run_action_private")
     if isinstance(action, TimeoutUser):
-        return f"timeout of {action.user.name or action.user.id}"
+        return t("run_action_timeout", name=action.user.name or action.user.id)
     if isinstance(action, WarnUser):
-        return f"warning to {action.user.name or action.user.id}"
+        return t("run_action_warn", name=action.user.name or action.user.id)
     if isinstance(action, LiftSuspension):
-        return f"lifting the suspension of {action.user.name or action.user.id}"
+        return t("run_action_unsuspend", name=action.user.name or action.user.id)
     return action.kind
 
 
-def _confirm(reply: str, results: list[tuple[Action, Result]]) -> str:
+def _confirm(t, reply: str, results: list[tuple[Action, Result]]) -> str:
     """The moderator hears that a ban, unban or removal has happened, not only that it was started."""
     lines = []
     bans = [(a, r) for a, r in results if isinstance(a, BanUser)]
     if bans and all(r.done for _, r in bans):
         n = len({a.community for a, _ in bans})
-        lines.append(f"Done: the ban is in place in {n} communit{'y' if n == 1 else 'ies'}.")
-        lines += [f"Note: {r.detail}." for _, r in bans if r.detail and r.status != ALREADY]
+        lines.append(t("run_ban_done_one" if n == 1 else "run_ban_done", count=n))
+        lines += [t("run_note", detail=r.detail) for _, r in bans if r.detail and r.status != ALREADY]
     unbans = [(a, r) for a, r in results if isinstance(a, UnbanUser)]
     if unbans and all(r.done for _, r in unbans):
         n = len({a.community for a, _ in unbans})
-        lines.append(f"Done: the ban is lifted in {n} communit{'y' if n == 1 else 'ies'}.")
+        lines.append(t("run_unban_done_one" if n == 1 else "run_unban_done", count=n))
     removed = [a for a, r in results if isinstance(a, RemoveMessage) and r.done and r.status != ALREADY]
     if removed:
-        lines.append("Done: the message was removed." if len(removed) == 1 else f"Done: {len(removed)} messages were removed.")
+        lines.append(t("run_removed_one") if len(removed) == 1 else t("run_removed", count=len(removed)))
     if not lines:
         return reply
     return (reply + "\n" if reply else "") + "\n".join(lines)

@@ -33,10 +33,13 @@ class Timers:
                 for other in waiting:
                     if other.urgency == Urgency.URGENT:
                         out.actions += await self.team_post(
-                            other, f"Case {other.number} is now URGENT (questions left unanswered)", ping=True)
+                            other, self.team_text("team_post_now_urgent", number=other.number,
+                                                  why=self.team_text("urgent_why_unanswered")), ping=True)
                 if case is not None:
                     if case.urgency == Urgency.URGENT and before != Urgency.URGENT:
-                        out.actions += await self.team_post(case, f"Case {case.number} is now URGENT (questions left unanswered)", ping=True)
+                        out.actions += await self.team_post(case, self.team_text(
+                            "team_post_now_urgent", number=case.number, why=self.team_text("urgent_why_unanswered")),
+                            ping=True)
                     if case.reporter:
                         out.actions.append(self.private(case.reporter, self.t("resources_final", case.locale) + "\n" +
                                                         self.resources_text(case, case.locale), case.locale,

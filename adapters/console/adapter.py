@@ -17,6 +17,7 @@ from safety_bot.domain import MessageSnapshot, UserRef
 from safety_bot.events import Community, ModContext, ReportEvent, Resolved
 from safety_bot.respond import respond
 from safety_bot.text import inert_plain
+from safety_bot.views import TIME_STYLE
 
 from . import world_file as world_file_mod
 from .world import PLATFORM, ConsolePlatform, Msg, World  # noqa: F401  (World and ConsolePlatform are re-exported)
@@ -352,7 +353,7 @@ class ConsoleAdapter:
                 if self.world.holds_power(m.author):
                     resolved.moderators.add(resolved.message_author.key)
         ctx = ModContext(actor=self.world.user(self.me), community=self.here,
-                         is_moderator=self.world.is_moderator(self.here, self.me), locale="en",
+                         is_moderator=self.world.is_moderator(self.here, self.me), locale=self.app.config.locale,
                          via_escalation=self.world.is_escalation(self.here, self.me))
         out = await self.app.service.moderate(ctx, parsed, resolved)
         await self.finish(out)
@@ -372,7 +373,11 @@ class ConsoleAdapter:
         await self.app.runtime.run(await self.app.service.tick())
 
     # ---------------------------------------------------------------- the loop
+    def _times_for_the_team(self) -> None:
+        TIME_STYLE.set(self.app.config.locale)  # case times in the configured locale's format, like the team's texts
+
     async def run_lines(self, lines) -> None:
+        self._times_for_the_team()
         for line in lines:
             if not await self.handle(line):
                 break
@@ -380,6 +385,7 @@ class ConsoleAdapter:
     async def run_stdin(self) -> None:
         interactive = sys.stdin.isatty()
         self.echo = not interactive
+        self._times_for_the_team()
         if interactive:
             self.write("safety-bot console. Type help for the commands, quit to leave.")
             self.write(f"(you are {self.me}, in {self.here})")

@@ -104,6 +104,9 @@ class MatrixAdapter(MatrixSync, MatrixWatch, MatrixModeration, MatrixMessaging, 
 
     # ================================================================== lifecycle
     async def run(self) -> None:
+        from safety_bot.views import TIME_STYLE
+
+        TIME_STYLE.set(self.app.config.locale)  # case times in the configured locale's format, like the team's texts
         try:
             if self._start_task is None:
                 self._start_task = asyncio.ensure_future(self._start())

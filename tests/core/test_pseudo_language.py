@@ -14,7 +14,7 @@ from safety_bot.playbooks import load_library
 from tests.harness import ROOT, write_config
 
 CLI = [sys.executable, "-m", "safety_bot.cli"]
-MODERATORS = {"mia", "max", "olivia"}  # the team and the escalation contact read team texts (English)
+MODERATORS = {"mia", "max", "olivia"}  # the team and the escalation contact read team texts
 PSEUDO = "xx"
 
 
@@ -50,7 +50,8 @@ def leftover(content: str, typed: list[str], resource_names: list[str]) -> str:
     return rest if re.search(r"[A-Za-zÄÖÜäöüß]{2,}", rest) else ""
 
 
-def test_walkthrough_in_a_pseudo_language_shows_members_nothing_else(tmp_path):
+def run_walkthrough(tmp_path):
+    """The README's walk-through in the pseudo-language (config `locale` and the console's): (library, output, typed)."""
     folder = tmp_path / "playbooks"
     shutil.copytree(ROOT / "playbooks", folder)
     make_pseudo_language(folder)
@@ -64,9 +65,14 @@ def test_walkthrough_in_a_pseudo_language_shows_members_nothing_else(tmp_path):
                          text=True, cwd=ROOT, timeout=120)
     assert res.returncode == 0, res.stderr
     typed = [line for line in script.read_text(encoding="utf-8").splitlines() if not line.startswith("#")]
+    return lib, res.stdout, typed
+
+
+def test_walkthrough_in_a_pseudo_language_shows_members_nothing_else(tmp_path):
+    lib, stdout, typed = run_walkthrough(tmp_path)
     names = [r.name for r in lib.resources]
     member_lines = []
-    for line in res.stdout.splitlines():
+    for line in stdout.splitlines():
         m = re.match(r"^\[(?:private|bot) to ([^\]]+)\] ?(.*)$", line)
         if m and m.group(1) not in MODERATORS:
             member_lines.append((m.group(1), m.group(2)))
