@@ -30,8 +30,9 @@ class Reports:
         if durable:  # group commit: several reports, one fsync; nobody is told "received" before it
             try:
                 await self._committed(durable[0])
-            except StoreUnavailable:
-                log.warning("a report could not be stored (database unavailable); the member was asked to try again")
+            except StoreError as exc:  # unavailable, or its rows refused at commit (the others' still commit)
+                log.warning("a report could not be stored (%s); the member was asked to try again",
+                            "database unavailable" if isinstance(exc, StoreUnavailable) else "refused by the database")
                 return Outcome(ok=False, reply=self.t("store_unavailable", ev.locale or self.config.locale))
             faults.point("report.committed")
         return out

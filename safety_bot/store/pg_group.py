@@ -1,18 +1,27 @@
-"""PostgreSQL's write path: group commit and the audit chain appended at commit time. A mixin of
-PostgresStore (see postgres.py), which provides the pool, the per-task connection (`_conn_var`) and errors.
+"""PostgreSQL's group commit: several reports, one transaction, their rows written with one statement and
+one COMMIT. A mixin of PostgresStore (see postgres.py), which provides the pool, the per-task connection
+(`_conn_var`) and errors; the rows a group keeps until its commit are in pg_batch.py, the store methods
+that keep them in pg_buffered.py.
 
-Group commit (the same promise as SQLite's, see sqlite.py): `transaction(group=True)` runs its block as a
-savepoint inside one open transaction on one connection (the group) and yields a future that resolves once
-the group is committed (`commit()`), or fails when it is rolled back. Several reports share one COMMIT, so
-one WAL flush (synchronous_commit=on); nobody may be told "received" before their future resolved. A plain
-`transaction()` commits this process's open group first, so the group's locks never wait on it.
+`transaction(group=True)` runs its block (one report) inside this process's open group and yields a future
+that resolves once the block's writes are committed (`commit()`), or fails when they are not: nobody may be
+told "received" before it resolved. The block's writes are kept in memory (a `Part`); the block's reads go
+to the server and see the group's earlier writes through the store's overlay (pg_reads.py). So a report
+costs one round trip (reading what it needs), and a group a handful: BEGIN, the case-number lock and the
+highest number, and at commit the audit lock with a savepoint, the chain's head, one statement writing
+every table, COMMIT.
 
-The audit chain: entries are linked when their transaction commits, not when they are appended. Each
-transaction keeps its entries; just before COMMIT it takes the audit advisory lock, reads the chain's head,
-links every entry in one pass and writes them with one statement. The lock is held from there to the
-commit (a few milliseconds), not for the whole transaction, so processes never fork the chain and do not
-queue behind each other's whole transactions. Reading the audit log inside a transaction writes its entries
-first.
+A statement the overlay does not cover (any other store method inside a block) first writes the group's
+earlier blocks, sets a savepoint, writes this block's rows, then runs: it sees everything, and a failing
+block is rolled back alone, as before. A plain `transaction()` commits this process's open group first,
+so the group's locks never wait on it.
+
+If the one statement fails on a row (a constraint, a trigger), the group's blocks are written again one by
+one, each in its own savepoint: the ones that fail are refused (their futures fail), the others commit.
+
+The audit chain: entries are linked when they are written, not when they are appended, under the audit
+advisory lock taken then and held to the commit (a few milliseconds), so processes never fork the chain
+and do not queue behind each other's whole groups.
 """
 
 from __future__ import annotations
@@ -22,9 +31,37 @@ import contextvars
 from contextlib import asynccontextmanager
 
 from ..domain import AuditEntry
+from .base import StoreUnavailable
+from .pg_batch import IdPool, Part, flush_statement, merged
 from .sqlite_common import _j
 
 LOCK_AUDIT = 0x5AFE_0002  # advisory lock key of the audit chain (postgres.py lists the others)
+LOCK_CASE_NUMBER = 0x5AFE_0003  # with 0: one lock for every community (a group holds it until it commits;
+# one lock, so two processes' groups never wait on each other's in a cycle)
+
+
+class _GroupConn:
+    """The group's connection as the shared queries see it: before each statement of their own, the
+    group's kept rows go to the server and the block gets a savepoint (see `_go_direct`)."""
+
+    def __init__(self, store, raw):
+        self.store, self.raw = store, raw
+
+    async def execute(self, sql, *args):
+        await self.store._go_direct()
+        return await self.raw.execute(sql, *args)
+
+    async def fetch(self, sql, *args):
+        await self.store._go_direct()
+        return await self.raw.fetch(sql, *args)
+
+    async def fetchval(self, sql, *args):
+        await self.store._go_direct()
+        return await self.raw.fetchval(sql, *args)
+
+    async def fetchrow(self, sql, *args):
+        await self.store._go_direct()
+        return await self.raw.fetchrow(sql, *args)
 
 
 class PgGroupCommit:
@@ -32,11 +69,15 @@ class PgGroupCommit:
 
     def _init_group(self) -> None:
         self._glock = asyncio.Lock()  # the group connection is used by one block (or the commit) at a time
-        self._group_conn = None
-        self._group: asyncio.Future | None = None
-        self._group_savepoint = False  # a released-or-not savepoint "g" is open on the group connection
-        self._group_audit: list[AuditEntry] = []
+        self._group_conn = None  # the asyncpg connection of the open group
+        self._group_proxy: _GroupConn | None = None
+        self._parts: list[Part] = []  # finished blocks of the open group, their futures not resolved yet
+        self._savepoint = False  # a released-or-not savepoint "g" is open on the group connection
         self._group_locks: set = set()  # advisory locks the group already holds (taken once per group)
+        self._numbers: dict[str, int] = {}  # community -> the last case number given out in this group
+        self._audit_head: tuple | None = None  # (seq, hash) at the chain's head while the group holds its lock
+        self._broken = False  # a statement failed outside a savepoint: the group can only roll back
+        self._ids = IdPool()
         self._audit_var: contextvars.ContextVar = contextvars.ContextVar(f"pg-audit-{id(self)}", default=None)
         self._block_var: contextvars.ContextVar = contextvars.ContextVar(f"pg-block-{id(self)}", default=None)
         self.commits = 0
@@ -52,38 +93,111 @@ class PgGroupCommit:
                 except BaseException as exc:
                     await self.pool.release(conn)
                     raise self._as_store_error(exc) from exc
-                self._group_conn, self._group = conn, asyncio.get_running_loop().create_future()
-                self._group_savepoint = False
-            conn, pending = self._group_conn, self._group
-            try:  # the previous block's savepoint is released in the same round trip as this one is set
-                await conn.execute("RELEASE SAVEPOINT g; SAVEPOINT g" if self._group_savepoint else "SAVEPOINT g")
-                self._group_savepoint = True
-            except BaseException as exc:
-                await self._end_group(commit=False, error=exc)
-                raise self._as_store_error(exc) from exc
-            # as they were before this block: a rollback to the savepoint undoes its writes and its locks
-            audit_before, locks_before = list(self._group_audit), set(self._group_locks)
-            token, audit_token = self._conn_var.set(conn), self._audit_var.set(self._group_audit)
-            block_token = self._block_var.set(object())
+                self._group_conn, self._group_proxy = conn, _GroupConn(self, conn)
+                self._savepoint = self._broken = False
+            part = Part(future=asyncio.get_running_loop().create_future())
+            numbers_before = dict(self._numbers)  # a failed block's case numbers are given out again
+            token, audit_token = self._conn_var.set(self._group_proxy), self._audit_var.set(part.audit)
+            block_token = self._block_var.set(part)
             try:
-                yield pending
+                yield part.future
             except BaseException as exc:
-                self._group_audit[:] = audit_before  # entries an audit read wrote in this block are unwritten
-                self._group_locks = locks_before
-                try:
-                    await conn.execute("ROLLBACK TO SAVEPOINT g; RELEASE SAVEPOINT g")
-                    self._group_savepoint = False
-                except BaseException:
+                self._numbers = numbers_before
+                if self._broken:
                     await self._end_group(commit=False, error=exc)
-                raise self._as_store_error(exc) from exc
+                elif part.direct:  # its savepoint undoes its statements, and the locks and entries since
+                    self._group_locks, self._audit_head = part.saved
+                    try:
+                        await self._group_conn.execute("ROLLBACK TO SAVEPOINT g; RELEASE SAVEPOINT g")
+                        self._savepoint = False
+                    except BaseException:
+                        await self._end_group(commit=False, error=exc)
+                failure = self._as_store_error(exc)
+                part.future.set_exception(failure)
+                part.future.exception()  # retrieved here: the block's caller gets the exception itself
+                if failure is exc:
+                    raise
+                raise failure from exc
             finally:
                 self._conn_var.reset(token)
                 self._audit_var.reset(audit_token)
                 self._block_var.reset(block_token)
+            self._parts.append(part)
 
     def _tx_token(self) -> object | None:
         """The transaction block this task is in, or None (see SqliteStore._tx_token)."""
         return self._block_var.get()
+
+    def _part(self) -> Part | None:
+        """The group block this task is in (its writes are kept until the commit), or None."""
+        part = self._block_var.get()
+        if part.__class__ is Part and self._group_proxy is not None and self._conn_var.get() is self._group_proxy:
+            return part
+        return None
+
+    def _pending_parts(self, part: Part) -> list[Part]:
+        """Every block of the open group whose rows are not on the server yet, oldest first."""
+        return [*self._parts, part]
+
+    async def _raw(self, method: str, *args):
+        """A statement of the group's own (a read, a lock, ids) on its connection, outside any savepoint."""
+        try:
+            return await getattr(self._group_conn, method)(*args)
+        except BaseException:
+            self._broken = True
+            raise
+
+    async def _go_direct(self) -> None:
+        """Before a block runs a statement of its own: the earlier blocks' rows to the server (outside this
+        block's savepoint, so a failure of this block keeps them), a savepoint, this block's rows so far."""
+        part = self._block_var.get()
+        if part.__class__ is not Part:
+            return
+        conn = self._group_conn
+        if not part.direct:
+            try:
+                earlier = [p for p in self._parts if p.has_rows() or p.audit]
+                if earlier:
+                    await self._flush(conn, earlier)
+                await conn.execute("RELEASE SAVEPOINT g; SAVEPOINT g" if self._savepoint else "SAVEPOINT g")
+            except BaseException:
+                self._broken = True
+                raise
+            self._savepoint = part.direct = True
+            part.saved = (set(self._group_locks), self._audit_head)  # what a rollback to the savepoint restores
+        if part.has_rows():  # a case it changed may be one the earlier blocks just wrote: replaced, not added
+            await self._flush(conn, [part], audit=False, alone=True)
+
+    async def _flush(self, conn, parts: list[Part], *, audit: bool = True, alone: bool = False) -> None:
+        """Write the parts' rows (and their audit entries, linked now) with one statement."""
+        one = parts[0] if len(parts) == 1 else merged(parts)
+        entries = one.audit if audit else []
+        if entries:
+            await self._link(conn, entries)
+        sql, args = flush_statement(one, entries, self._enc, self.owner, self.lease_seconds, alone=alone)
+        if sql:
+            await conn.execute(sql, *args)
+        for p in parts:
+            p.clear_rows()
+            if audit:
+                p.audit.clear()
+
+    async def _link(self, conn, entries: list[AuditEntry], *, savepoint: str = "") -> None:
+        """Link entries at the chain's head; the first time in a group, take the audit lock and read the head
+        (with `savepoint`: set it in the same round trip, after the lock)."""
+        if self._audit_head is None:
+            await conn.execute(f"SELECT pg_advisory_xact_lock({LOCK_AUDIT})" + (f"; SAVEPOINT {savepoint}"
+                                                                                 if savepoint else ""))
+            row = await conn.fetchrow("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
+            self._audit_head = (row[0], row[1]) if row else (0, "")
+        elif savepoint:
+            await conn.execute(f"SAVEPOINT {savepoint}")
+        seq, prev = self._audit_head
+        for e in entries:
+            seq += 1
+            e.seq, e.prev_hash = seq, prev
+            e.hash = prev = self.audit_chain.link(prev, e)
+        self._audit_head = (seq, prev)
 
     async def commit(self) -> None:
         """Commit the open group (one WAL flush), if any. Raises StoreUnavailable/StoreError when it fails."""
@@ -92,77 +206,108 @@ class PgGroupCommit:
 
     async def _end_group(self, *, commit: bool, error: BaseException | None = None) -> None:
         """With `_glock` held: COMMIT (or ROLLBACK) the open group and tell everyone waiting on it."""
-        conn, pending = self._group_conn, self._group
+        conn, parts = self._group_conn, self._parts
         if conn is None:
             return
-        self._group_conn = self._group = None
-        entries, self._group_audit = self._group_audit, []
-        self._group_locks = set()
+        self._group_conn = self._group_proxy = None
+        self._parts, self._group_locks, self._numbers = [], set(), {}
+        refused: dict = {}
         try:
-            if commit and error is None:
+            if commit and error is None and not self._broken:
                 try:
-                    if entries:
-                        await self._write_audit(conn, entries)
+                    refused = await self._write_parts(conn, parts)
                     await conn.execute("COMMIT")
                     self.commits += 1
                 except BaseException as exc:
                     error = exc
+            elif error is None:
+                error = StoreUnavailable("the group could not be completed")
             if error is not None:
                 try:
                     await conn.execute("ROLLBACK")
                 except BaseException:
                     pass
         finally:
+            self._audit_head = None
             try:
                 await self.pool.release(conn)
             except BaseException:
                 pass
-        if error is None:
-            pending.set_result(None)
-            return
-        failure = self._as_store_error(error)
-        pending.set_exception(failure)
-        pending.exception()  # retrieved here: nobody may be waiting on it
-        if commit:
+        failure = self._as_store_error(error) if error is not None else None
+        for p in parts:
+            if failure is None and p not in refused:
+                p.future.set_result(None)
+                continue
+            p.future.set_exception(failure or self._as_store_error(refused[p]))
+            p.future.exception()  # retrieved here: nobody may be waiting on it
+        if commit and failure is not None:
             raise failure from error
 
-    async def _group_lock(self, sql: str, *args) -> None:
-        """Take a transaction advisory lock once per group (it is held until the group commits anyway)."""
-        conn = self._conn_var.get()
-        if conn is not None and conn is self._group_conn:
-            if (sql, args) in self._group_locks:
-                return
+    async def _write_parts(self, conn, parts: list[Part]) -> dict:
+        """The group's kept rows, in one statement; if a row fails, block by block. Returns the refused
+        blocks (block -> error)."""
+        parts = [p for p in parts if p.has_rows() or p.audit]
+        if not parts:
+            return {}
+        one = merged(parts)
+        if one.audit:
+            await self._link(conn, [], savepoint="f")  # the lock, a savepoint, the head: two round trips
+        else:
+            await conn.execute("SAVEPOINT f")
+        head = self._audit_head
+        if one.audit:
+            await self._link(conn, one.audit)  # in memory: the head is known
+        sql, args = flush_statement(one, one.audit, self._enc, self.owner, self.lease_seconds)
+        try:
             await conn.execute(sql, *args)
-            self._group_locks.add((sql, args))
-            return
-        await conn.execute(sql, *args)
+            return {}
+        except BaseException as exc:
+            if isinstance(self._as_store_error(exc), StoreUnavailable) or not isinstance(exc, Exception):
+                raise
+        # one of the rows was refused: each block alone, so only the ones that fail are refused
+        await conn.execute("ROLLBACK TO SAVEPOINT f")
+        refused = {}
+        for p in parts:
+            self._audit_head = head
+            try:
+                if p.audit:
+                    await self._link(conn, p.audit, savepoint="b")
+                else:
+                    await conn.execute("SAVEPOINT b")
+                sql, args = flush_statement(p, p.audit, self._enc, self.owner, self.lease_seconds, alone=True)
+                if sql:
+                    await conn.execute(sql, *args)
+                await conn.execute("RELEASE SAVEPOINT b")
+                head = self._audit_head
+            except Exception as exc:
+                if isinstance(self._as_store_error(exc), StoreUnavailable):
+                    raise
+                await conn.execute("ROLLBACK TO SAVEPOINT b")
+                refused[p] = exc
+        return refused
 
-    # ---------------------------------------------------------------- a report and its rate mark, one trip
-    async def add_report(self, report):
-        """The report and the reporter's rate mark in one statement (SQLite writes them one after another)."""
-        async with self.transaction():
-            conn = self._conn_var.get()
-            insert = ("INSERT INTO reports (case_id, reporter_tag, reporter, text, source, created_at, reported_message, "
-                      "locale) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id")
-            if report.reporter is None:
-                report.id = await conn.fetchval(insert, *self._report_values(report))
-                return report
-            key, value = await self._rate_next(report.reporter.key, report.created_at)
-            report.id = await conn.fetchval(
-                "WITH mark AS (INSERT INTO kv (key, value) VALUES ($9, $10) ON CONFLICT (key) DO UPDATE SET "
-                "value = excluded.value) " + insert, *self._report_values(report), key, value)
-            await self._rate_sweep(report.created_at)
-        return report
+    async def _group_number(self, community: str) -> int:
+        """The next case number of a community, inside the group: the case-number lock and the highest
+        number once per group, then counted here (the lock is held until the group commits)."""
+        last = self._numbers.get(community)
+        if last is None:
+            if "case-number" not in self._group_locks:
+                await self._raw("execute", f"SELECT pg_advisory_xact_lock({LOCK_CASE_NUMBER}, 0)")
+                self._group_locks.add("case-number")
+            last = await self._raw("fetchval", "SELECT COALESCE(MAX(number), 0) FROM cases WHERE community = $1",
+                                   community)
+        self._numbers[community] = last + 1
+        return last + 1
 
-    # ---------------------------------------------------------------- the audit chain, linked at commit
+    # ---------------------------------------------------------------- the audit chain, linked when written
     async def append_audit(self, entry: AuditEntry) -> AuditEntry:
-        """Kept with the transaction and linked when it commits (`seq` and `hash` are set then)."""
+        """Kept with the transaction and linked when it is written (`seq` and `hash` are set then)."""
         async with self.transaction():
             self._audit_var.get().append(entry)
         return entry
 
     async def _write_audit(self, conn, entries: list[AuditEntry]) -> None:
-        """Link and write `entries` at the head of the chain. The lock is held until this transaction ends."""
+        """A plain transaction's entries, at the head of the chain. The lock is held until it ends."""
         await conn.execute("SELECT pg_advisory_xact_lock($1)", LOCK_AUDIT)
         row = await conn.fetchrow("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
         seq, prev = (row[0], row[1]) if row else (0, "")
@@ -182,6 +327,12 @@ class PgGroupCommit:
 
     async def _flush_audit(self) -> None:
         """Before reading the log inside a transaction: write this transaction's entries first."""
+        part = self._part()
+        if part is not None:
+            await self._go_direct()
+            if part.audit:
+                await self._flush(self._group_conn, [part])
+            return
         entries = self._audit_var.get()
         conn = self._conn_var.get()
         if entries and conn is not None:

@@ -3,6 +3,10 @@
 A report is decided one at a time (the service's lock), so every round trip it waits for is time no other
 report can use; on PostgreSQL each is a trip to the server. `report_context` reads what a new report needs
 (the reporter's rate marks, their open intake with its case, the cases about them) with one statement.
+
+Inside a group block the group's earlier writes are still in memory (pg_group.py): these reads then ask
+the server and lay the kept rows over its answer (a kept row is newer than the server's), so the report
+sees every earlier report of its group without writing them first.
 """
 
 from __future__ import annotations
@@ -30,10 +34,15 @@ _REPORT_CONTEXT = (
 class PgReads:
     async def report_context(self, reporter, network):
         key = "rate:" + self._tag("rate:" + reporter.key)
-        async with self.transaction():
-            rate, intake_row, about = await self._conn_var.get().fetchrow(
-                _REPORT_CONTEXT, key, reporter.platform, self._intake_tag(reporter.platform, reporter.id),
-                network, reporter.key)
+        tag = self._intake_tag(reporter.platform, reporter.id)
+        part = self._part()
+        args = (key, reporter.platform, tag, network, reporter.key)
+        if part is None:
+            async with self.transaction():
+                rate, intake_row, about = await self._conn_var.get().fetchrow(_REPORT_CONTEXT, *args)
+        else:
+            rate, intake_row, about = await self._raw("fetchrow", _REPORT_CONTEXT, *args)
+            rate = self._kept_value(part, key) or rate
         times = json.loads(rate) if rate else []
         token = self._tx_token()
         self._rate_memo = (key, times, token) if token is not None else None  # see report_times_since
@@ -43,4 +52,46 @@ class PgReads:
             intake = Intake(platform=r[0], user_id=reporter.id, case_id=r[1], asked=json.loads(r[2]), current=r[3],
                             locale=r[4], updated_at=float(r[5]))
             case = self._case(r[6:]) if r[6] is not None else None
-        return times, intake, case, [self._case(r) for r in json.loads(about or "[]")]
+        about = [self._case(r) for r in json.loads(about or "[]")]
+        if part is not None:
+            kept = self._kept_intake(part, reporter.platform, tag)
+            if kept is not None:
+                intake = Intake(platform=kept[0], user_id=reporter.id, case_id=kept[2], asked=json.loads(kept[3]),
+                                current=kept[4], locale=kept[5], updated_at=kept[6])
+                if case is None or case.id != intake.case_id:
+                    case = await self._case_by_id_kept(part, intake.case_id)
+            if case is not None and self._kept_case(part, case.id) is not None:
+                case = self._case(self._kept_case(part, case.id))
+            about = self._about_kept(part, network, reporter.key, about)
+        return times, intake, case, about
+
+    async def cases_about(self, network, user_key):
+        part = self._part()
+        if part is None:
+            return await super().cases_about(network, user_key)
+        rows = await self._raw("fetch", f"SELECT {self._C_CASE_COLS} FROM cases c JOIN case_accused a ON "
+                               "a.case_id = c.id WHERE a.network = $1 AND a.user_key = $2 ORDER BY c.id",
+                               network, user_key)
+        return self._about_kept(part, network, user_key, [self._case(r) for r in rows])
+
+    def _about_kept(self, part, network: str, user_key: str, found: list) -> list:
+        """The cases about someone as the server has them, with the group's kept cases laid over."""
+        kept: dict = {}
+        accused: dict = {}
+        for p in self._pending_parts(part):
+            kept.update(p.cases)
+            accused.update(p.accused)
+        if not kept:
+            return found
+        out = {c.id: c for c in found if c.id not in kept}
+        for case_id, rows in accused.items():
+            if any(r[1] == network and r[2] == user_key for r in rows):
+                out[case_id] = self._case(kept[case_id])
+        return [out[i] for i in sorted(out)]
+
+    async def _case_by_id_kept(self, part, case_id):
+        row = self._kept_case(part, case_id)
+        if row is not None:
+            return self._case(row)
+        rows = await self._raw("fetch", f"SELECT {self._CASE_COLS} FROM cases WHERE id = $1", case_id)
+        return self._case(rows[0]) if rows else None

@@ -11,6 +11,7 @@ import logging
 
 import asyncpg
 
+from .pg_group import LOCK_CASE_NUMBER
 from .sqlite_common import _j
 
 log = logging.getLogger("safety_bot.store.postgres")
@@ -21,6 +22,12 @@ _NOW = "extract(epoch from clock_timestamp())::float8"  # the database's clock: 
 
 
 class PgShared:
+    async def create_case(self, case):
+        """Outside a group: the case number under the case-number lock (held until the transaction ends)."""
+        async with self.transaction():
+            await self._conn_var.get().execute("SELECT pg_advisory_xact_lock($1, 0)", LOCK_CASE_NUMBER)
+            return await super().create_case(case)
+
     # ---------------------------------------------------------------- outbox leases
     # An action is leased to the process that wrote it, for `lease_seconds`, renewed while it runs. A process
     # that dies stops renewing; once the lease has expired any process may claim the action (FOR UPDATE SKIP

@@ -25,9 +25,9 @@ import asyncpg
 
 from ..audit_chain import AuditChain, AuditKeys
 from ..crypto import Cipher, parse_key, parse_key_text
-from ..domain import Case
 from .base import StoreError, StoreUnavailable
-from .pg_group import LOCK_AUDIT, PgGroupCommit  # noqa: F401 (LOCK_AUDIT re-exported)
+from .pg_buffered import PgBuffered
+from .pg_group import LOCK_AUDIT, LOCK_CASE_NUMBER, PgGroupCommit  # noqa: F401 (re-exported)
 from .pg_open import LOCK_MIGRATE, PgOpening  # noqa: F401 (LOCK_MIGRATE re-exported)
 from .pg_reads import PgReads
 from .pg_shared import _NOW, BANK_CHANNEL, LOCK_LEADER, PgShared  # noqa: F401 (re-exported)
@@ -36,9 +36,7 @@ from .sqlite import SqliteStore
 log = logging.getLogger(__name__)
 
 # Advisory lock keys (one 64-bit namespace per database; the values are arbitrary but fixed): LOCK_MIGRATE
-# (pg_open.py), LOCK_AUDIT (pg_group.py), LOCK_LEADER (pg_shared.py) and
-LOCK_CASE_NUMBER = 0x5AFE_0003  # with 0: one lock for every community (a group holds it until it commits;
-# one lock, so two processes' groups never wait on each other's in a cycle)
+# (pg_open.py), LOCK_AUDIT and LOCK_CASE_NUMBER (pg_group.py), LOCK_LEADER (pg_shared.py).
 
 _ID_TABLES = {"cases", "reports", "evidence", "notes", "strikes", "bans", "outbox", "bank_entries", "shared_lists"}
 _INSERT = re.compile(r"\s*INSERT INTO (\w+)")
@@ -93,8 +91,8 @@ class _PgConnection:
         await self.store.pool.close()
 
 
-class PostgresStore(PgGroupCommit, PgReads, PgShared, PgOpening, SqliteStore):
-    # Group commit and the audit chain linked at commit time: pg_group.py; one-trip reads: pg_reads.py;
+class PostgresStore(PgBuffered, PgGroupCommit, PgReads, PgShared, PgOpening, SqliteStore):
+    # Group commit and the audit chain linked at commit time: pg_group.py, pg_batch.py, pg_buffered.py; one-trip reads: pg_reads.py;
     # leases, the leader and bank notifications: pg_shared.py; migrations and key checks: pg_open.py.
     shared = True  # several processes may use the same database
 
@@ -232,12 +230,7 @@ class PostgresStore(PgGroupCommit, PgReads, PgShared, PgOpening, SqliteStore):
                 raise mapped from exc
             raise
 
-    # ---------------------------------------------------------------- where processes meet
-    async def create_case(self, case: Case) -> Case:
-        async with self.transaction():
-            await self._group_lock("SELECT pg_advisory_xact_lock($1, 0)", LOCK_CASE_NUMBER)
-            return await super().create_case(case)
-
+    # ---------------------------------------------------------------- reading the audit log
     async def audit_entries(self, case_id=None):
         await self._flush_audit()  # this transaction's own entries are in the log it reads
         return await super().audit_entries(case_id)

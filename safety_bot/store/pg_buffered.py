@@ -1,0 +1,125 @@
+"""The writes of a report, kept in the group until it commits (PostgreSQL; see pg_group.py, pg_batch.py).
+A mixin of PostgresStore. Inside a group block, a new case, a report with its reporter's rate mark, an
+intake, outbox actions and changes to a case new in this group are kept in the block's `Part` (ids from the
+tables' sequences, case numbers under the group's case-number lock) and written at commit with everything
+else. Outside a group block (a plain transaction, or none) each goes to the server at once, as before."""
+
+from __future__ import annotations
+
+import json
+
+from ..domain import Case, Intake
+from .sqlite_common import _j
+
+
+class PgBuffered:
+    # ---------------------------------------------------------------- cases
+    def _case_row(self, case: Case) -> tuple:
+        return (case.id, case.community, case.network, case.number, *self._case_values(case))
+
+    def _kept_case(self, part, case_id) -> tuple | None:
+        """The row of a case new in this group and not written yet (its latest version), or None."""
+        for p in reversed(self._pending_parts(part)):
+            row = p.cases.get(case_id)
+            if row is not None:
+                return row
+        return None
+
+    async def create_case(self, case: Case) -> Case:
+        part = self._part()
+        if part is None:
+            return await super().create_case(case)
+        case.number = await self._group_number(case.community)
+        case.id = (await self._ids.take(self._raw_conn(), "cases"))[0]
+        part.cases[case.id] = self._case_row(case)
+        part.accused[case.id] = [(case.id, case.network, a.key) for a in case.accused]
+        return case
+
+    async def save_case(self, case: Case) -> None:
+        part = self._part()
+        if part is None or case.id is None or self._kept_case(part, case.id) is None:
+            return await super().save_case(case)
+        part.cases[case.id] = self._case_row(case)  # still to be inserted: the insert carries the change
+        part.accused[case.id] = [(case.id, case.network, a.key) for a in case.accused]
+
+    # ---------------------------------------------------------------- reports and their rate marks
+    async def add_report(self, report):
+        part = self._part()
+        if part is None:
+            return await self._add_report_now(report)
+        report.id = (await self._ids.take(self._raw_conn(), "reports"))[0]
+        part.reports.append((report.id, *self._report_values(report)))
+        if report.reporter is not None:
+            key, value = await self._rate_next(report.reporter.key, report.created_at)
+            part.kv[key] = value
+            await self._rate_sweep(report.created_at)
+        return report
+
+    async def _add_report_now(self, report):
+        """The report and the reporter's rate mark in one statement (SQLite writes them one after another)."""
+        async with self.transaction():
+            conn = self._conn_var.get()
+            insert = ("INSERT INTO reports (case_id, reporter_tag, reporter, text, source, created_at, reported_message, "
+                      "locale) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id")
+            if report.reporter is None:
+                report.id = await conn.fetchval(insert, *self._report_values(report))
+                return report
+            key, value = await self._rate_next(report.reporter.key, report.created_at)
+            report.id = await conn.fetchval(
+                "WITH mark AS (INSERT INTO kv (key, value) VALUES ($9, $10) ON CONFLICT (key) DO UPDATE SET "
+                "value = excluded.value) " + insert, *self._report_values(report), key, value)
+            await self._rate_sweep(report.created_at)
+        return report
+
+    def _kept_value(self, part, key: str) -> str | None:
+        for p in reversed(self._pending_parts(part)):
+            value = p.kv.get(key)
+            if value is not None:
+                return value
+        return None
+
+    async def _rate_times(self, key: str) -> list[float]:
+        part = self._part()
+        if part is None:
+            return await super()._rate_times(key)
+        value = self._kept_value(part, key)
+        if value is None:  # nothing kept under this key: what the server has is current
+            value = await self._raw("fetchval", "SELECT value FROM kv WHERE key = $1", key)
+        return json.loads(value) if value else []
+
+    # ---------------------------------------------------------------- intakes
+    def _kept_intake(self, part, platform: str, tag: str) -> tuple | None:
+        for p in reversed(self._pending_parts(part)):
+            row = p.intakes.get((platform, tag))
+            if row is not None:
+                return row
+        return None
+
+    async def put_intake(self, intake: Intake) -> None:
+        part = self._part()
+        if part is None:
+            return await super().put_intake(intake)
+        tag = self._intake_tag(intake.platform, intake.user_id)
+        part.intakes[(intake.platform, tag)] = (intake.platform, tag, intake.case_id, _j(intake.asked), intake.current,
+                                                intake.locale, intake.updated_at)
+
+    # ---------------------------------------------------------------- outbox
+    async def outbox_add_many(self, items):
+        part = self._part()
+        if part is None or not items:
+            return await super().outbox_add_many(items)
+        ids = await self._ids.take(self._raw_conn(), "outbox", len(items))
+        part.outbox += [(i, self._enc(_j(a)), c) for i, (a, c) in zip(ids, items)]
+        return ids
+
+    def _raw_conn(self):
+        """The group connection for the id pool; a failure there ends the group (see `_raw`)."""
+        return _Raw(self)
+
+
+class _Raw:
+    def __init__(self, store):
+        self.store = store
+
+    async def fetchrow(self, sql, *args):
+        return await self.store._raw("fetchrow", sql, *args)

@@ -1,0 +1,184 @@
+"""PostgreSQL group commit with the group's rows kept in memory until the commit (pg_group.py, pg_batch.py):
+what a report reads inside its group, a statement of its own in the middle of a group, and a row the
+database refuses at commit (only that report is refused; the others in its group are committed and
+answered, nobody before the commit). Checked from another connection, as another process would see it."""
+
+import asyncio
+import time
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from safety_bot.config import Config
+from safety_bot.crypto import new_key_text
+from safety_bot.domain import AuditEntry, Case, Intake, Report, Status, Urgency, UserRef
+from safety_bot.playbooks import load_library
+from safety_bot.service import Community, ReportEvent, SafetyService
+from safety_bot.store import StoreError
+from safety_bot.store.base import verify_chain
+from safety_bot.store.postgres import PostgresStore
+from safety_bot.store.sqlite import SqliteStore
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# A real refusal by the database: reports whose source is 'poison' are rejected by a trigger.
+POISON = """
+CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.source = 'poison' THEN RAISE EXCEPTION 'refused by the test trigger'; END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER refuse_poison BEFORE INSERT ON reports FOR EACH ROW EXECUTE FUNCTION refuse_poison();
+"""
+
+
+async def outside(dsn: str, sql: str):
+    """What another connection sees (committed rows only)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        if not sql.lstrip().upper().startswith("SELECT"):
+            return await conn.execute(sql)  # several statements
+        return await conn.fetch(sql)
+    finally:
+        await conn.close()
+
+
+def new_case(now: float, accused: list | None = None) -> Case:
+    return Case(community="cafe", network="n", number=0, category="sextortion", urgency=Urgency.NORMAL,
+                status=Status.OPEN, created_at=now, updated_at=now, accused=accused or [])
+
+
+def service_on(store, **limits) -> SafetyService:
+    svc = SafetyService(store, load_library(ROOT / "playbooks"), Config(base_dir=str(ROOT), limits=limits))
+    svc.add_community(Community("cafe", "console", "n"))
+    return svc
+
+
+async def test_a_row_refused_at_commit_refuses_only_its_report(postgres_dsn):
+    store = await PostgresStore.open(postgres_dsn, key=new_key_text())
+    await outside(postgres_dsn, POISON)
+    now = time.time()
+    futures = []
+    try:
+        for i, source in enumerate(["member", "poison", "member"]):
+            async with store.transaction(group=True) as done:
+                case = await store.create_case(new_case(now))
+                who = UserRef("console", f"m{i}", f"m{i}")
+                await store.add_report(Report(case_id=case.id, reporter=who, text=f"threat {i}", source=source,
+                                              created_at=now))
+                await store.put_intake(Intake(platform="console", user_id=who.id, case_id=case.id, updated_at=now))
+                await store.outbox_add_many([({"kind": "send", "n": i}, case.id)])
+                await store.append_audit(AuditEntry(at=now, actor="bot", action=f"report{i}", case_id=case.id))
+            futures.append(done)
+        assert not any(f.done() for f in futures)  # nobody may be told "received" before the commit
+        assert (await outside(postgres_dsn, "SELECT COUNT(*) FROM reports"))[0][0] == 0
+        await store.commit()  # the commit itself succeeds: two of the three reports are in it
+        assert futures[0].result() is None and futures[2].result() is None
+        with pytest.raises(StoreError):
+            futures[1].result()
+        rows = await outside(postgres_dsn, "SELECT c.number, r.source FROM reports r JOIN cases c ON c.id = r.case_id "
+                                           "ORDER BY c.number")
+        assert [(r[0], r[1]) for r in rows] == [(1, "member"), (3, "member")]  # the refused one's number is skipped
+        assert (await outside(postgres_dsn, "SELECT COUNT(*) FROM cases"))[0][0] == 2
+        assert (await outside(postgres_dsn, "SELECT COUNT(*) FROM intakes"))[0][0] == 2
+        assert (await outside(postgres_dsn, "SELECT COUNT(*) FROM outbox"))[0][0] == 2
+        entries = await store.audit_entries()
+        assert [e.action for e in entries] == ["report0", "report2"]
+        assert verify_chain(entries, store.audit_chain.keys) is None
+    finally:
+        await store.close()
+
+
+async def test_members_in_a_group_with_a_refused_report_are_answered_after_the_commit(postgres_dsn):
+    store = await PostgresStore.open(postgres_dsn, key=new_key_text())
+    await outside(postgres_dsn, POISON)
+    svc = service_on(store)
+    seen: dict[int, int] = {}
+
+    async def member(i: int):
+        out = await svc.report(ReportEvent(community="cafe", reporter=UserRef("console", f"m{i}", f"m{i}"),
+                                           text=f"he threatens me ({i})", source="poison" if i == 3 else "member"))
+        seen[i] = (await outside(postgres_dsn, "SELECT COUNT(*) FROM reports"))[0][0]
+        return out
+
+    try:
+        before = store.commits
+        outs = await asyncio.gather(*(member(i) for i in range(6)))
+        assert store.commits - before < 6  # reports shared commits (the refused one with others)
+        assert [o.ok for o in outs] == [True, True, True, False, True, True]
+        assert outs[3].reply == svc.t("store_unavailable", "en") and not outs[3].actions
+        assert all(seen[i] >= 1 for i in range(6) if i != 3)  # each was answered with its report committed
+        cases = await store.list_cases("cafe")
+        assert len(cases) == 5 and sorted(o.case_number for o in outs if o.ok) == sorted(c.number for c in cases)
+        entries = await store.audit_entries()
+        assert sum(e.action == "report.received" for e in entries) == 5
+        assert verify_chain(entries, store.audit_chain.keys) is None
+    finally:
+        await store.close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+async def test_reports_in_one_group_read_each_others_cases_and_questions(backend, tmp_path, request):
+    """A second report about the same person joins the case opened by the first one (its open questions
+    are read inside the group), and a report against the first reporter is marked as possible retaliation:
+    the same on SQLite and on PostgreSQL, where the first report is not written yet."""
+    from tests.postgres_server import fresh_database
+
+    if backend == "sqlite":
+        store = await SqliteStore.open(tmp_path / "db.sqlite3")
+    else:
+        store = await PostgresStore.open(await fresh_database(request.getfixturevalue("postgres_server")),
+                                         key=new_key_text())
+    svc = service_on(store)
+    a, b = UserRef("console", "a", "a"), UserRef("console", "b", "b")
+    try:
+        # a bot that has been running: the first report also sweeps old rate marks (a statement of its own)
+        assert (await svc.report(ReportEvent(community="cafe", reporter=UserRef("console", "w", "w"),
+                                             text="someone threatens me"))).ok
+        before = store.commits
+        first, third, second = await asyncio.gather(
+            svc.report(ReportEvent(community="cafe", reporter=a, text="b threatens me", accused=b)),
+            svc.report(ReportEvent(community="cafe", reporter=b, text="a is lying", accused=a)),
+            svc.report(ReportEvent(community="cafe", reporter=a, text="b again", accused=b)))
+        assert store.commits - before == 1  # all three in one group
+        assert first.ok and second.ok and third.ok
+        assert third.case_number == 3
+        assert second.case_number == first.case_number == 2  # joined the open case
+        assert second.reply == svc.t("report_joined", "en", number=2)
+        cases = {c.number: c for c in await store.list_cases("cafe")}
+        assert sorted(cases) == [1, 2, 3]
+        assert cases[3].flags.get("retaliation_suspected") == [2]
+        assert cases[2].flags.get("retaliation_reports") == [3]
+        assert [r.text for r in await store.reports_for(cases[2].id)] == ["b threatens me", "b again"]
+        assert [c.number for c in await store.cases_about("n", b.key)] == [2]
+        assert [c.number for c in await store.cases_about("n", a.key)] == [3]
+        intake = await store.get_intake("console", "a")
+        assert intake is not None and intake.case_id == cases[2].id
+    finally:
+        await store.close()
+
+
+async def test_a_statement_of_its_own_inside_a_group_sees_the_group_and_fails_alone(postgres_dsn):
+    store = await PostgresStore.open(postgres_dsn, key=new_key_text())
+    now = time.time()
+    try:
+        async with store.transaction(group=True) as first:
+            kept = await store.create_case(new_case(now))
+        with pytest.raises(RuntimeError):
+            async with store.transaction(group=True):
+                found = await store.get_case_by_id(kept.id)  # not an overlay read: the group's rows go first
+                assert found is not None and found.number == 1
+                await store.create_case(new_case(now))
+                await store.set_value("half", "done")
+                raise RuntimeError("this block fails after its own statements")
+        async with store.transaction(group=True) as third:
+            again = await store.create_case(new_case(now))
+        assert again.number == 2  # the failed block's number is given out again
+        assert (await outside(postgres_dsn, "SELECT COUNT(*) FROM cases"))[0][0] == 0
+        await store.commit()
+        assert first.result() is None and third.result() is None
+        assert sorted(c.number for c in await store.list_cases("cafe")) == [1, 2]
+        assert await store.get_value("half") is None
+    finally:
+        await store.close()
