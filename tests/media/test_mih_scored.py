@@ -19,7 +19,7 @@ SCORED = [32, 40, 47, 52, 53, 56]
 
 def plan_radii(radius: int) -> tuple[list[int], int]:
     """Per-chunk radius of the plan and the score needed."""
-    chunk, mask, _score, need = scored_plan(radius)
+    chunk, mask, _score, need, _segments = scored_plan(radius)
     radii = [-1] * CHUNKS
     for j, m in zip(chunk.tolist(), mask.tolist(), strict=True):
         radii[j] = max(radii[j], int(m).bit_count())
@@ -31,7 +31,7 @@ def test_plan_is_the_scored_pigeonhole(radius):
     radii, need = plan_radii(radius)
     assert sum(t + 1 for t in radii) - radius == need >= 1
     assert max(radii) <= 3
-    chunk, mask, score, _ = scored_plan(radius)
+    chunk, mask, score, _, segments = scored_plan(radius)
     # Each probe scores t_j + 1 - (bits flipped), every value within t_j is probed exactly once per chunk.
     for j in range(CHUNKS):
         sel = chunk == j
@@ -40,6 +40,11 @@ def test_plan_is_the_scored_pigeonhole(radius):
         assert flips.size == sum(1 for v in range(1 << 16) if v.bit_count() <= radii[j])
         assert np.array_equal(score[sel], radii[j] + 1 - np.bitwise_count(flips))
     assert sum(t + 1 for t in radii) < 128 - need  # the counter's bytes never carry (see Scorer)
+    # The segments cover every probe once, in order, each with one score.
+    assert segments[0][0] == 0 and segments[-1][1] == score.size
+    for (a, b, points), nxt in zip(segments, [*segments[1:], None], strict=True):
+        assert a < b and np.all(score[a:b] == points)
+        assert nxt is None or nxt[0] == b
 
 
 @pytest.mark.parametrize("radius", SCORED)
