@@ -239,6 +239,22 @@ def _stats(times: list[float]) -> tuple[float, float]:
     return statistics.median(times), p99(times)
 
 
+#: CPU-time figures of the matching runs, for the results section (wall-time p99 on a shared machine is
+#: mostly the scheduler: a query preempted for a time slice; CPU time shows what the code itself costs).
+CPU_NOTES: list[str] = []
+
+
+def _cpu(times: list[float]) -> str:
+    return f"{ms(statistics.median(times))} / {ms(p99(times))}"
+
+
+def load_average() -> str:
+    try:
+        return ", ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "unknown"
+
+
 def _faiss_bytes(words: np.ndarray) -> np.ndarray:
     return np.frombuffer(words.astype(">u8").tobytes(), np.uint8).reshape(len(words), 32)
 
@@ -277,22 +293,26 @@ def bench_matching_peers(n: int = 1_000_000, probes: int = 400) -> list[tuple]:
     rows = []
     for radius, te, te_name in ((31, te31, "PDQIndex"), (52, te52, "PDQFlatIndex")):
         t_ours, t_faiss, t_te = [], [], []
+        c_ours, c_faiss, c_te = [], [], []  # this thread's CPU time per query (immune to preemption)
         missed = {"ours": 0, "faiss": 0, "threatexchange": 0}
         expected_total = 0
         for i in range(-5, probes):  # 5 warm-up queries
             qi = max(i, 0)
-            t0 = time.perf_counter()
+            c0, t0 = time.thread_time(), time.perf_counter()
             got = ours.query(qhex[qi], max_distance=radius)
-            t1 = time.perf_counter()
+            c1, t1 = time.thread_time(), time.perf_counter()
             _lims, _d, labels = index.range_search(qbytes[qi], radius + 1)  # faiss: distance < radius + 1
-            t2 = time.perf_counter()
+            c2, t2 = time.thread_time(), time.perf_counter()
             te_got = te.query(qhex[qi])
-            t3 = time.perf_counter()
+            c3, t3 = time.thread_time(), time.perf_counter()
             if i < 0:
                 continue
             t_ours.append(t1 - t0)
             t_faiss.append(t2 - t1)
             t_te.append(t3 - t2)
+            c_ours.append(c1 - c0)
+            c_faiss.append(c2 - c1)
+            c_te.append(c3 - c2)
             expected = _brute(words, queries[qi], radius)
             expected_total += len(expected)
             missed["ours"] += len(expected - {m.entry_id for m in got})
@@ -305,6 +325,9 @@ def bench_matching_peers(n: int = 1_000_000, probes: int = 400) -> list[tuple]:
               f"(ours {tm / om:.2f}x as fast)")
         print(f"      recall against a brute-force scan ({expected_total} true matches): "
               + ", ".join(f"{k} {v:.1%}" for k, v in recall.items()))
+        cpu = (f"{n:,d} r={radius}: ours {_cpu(c_ours)}, faiss {_cpu(c_faiss)}, threatexchange {_cpu(c_te)}")
+        print(f"      CPU time per query (median / p99): {cpu}")
+        CPU_NOTES.append(cpu)
         rows.append((f"{n:,d}", radius, f"{ms(om)} / {ms(op)}", f"{ms(fm)} / {ms(fp)}", f"{fm / om:.2f}",
                      f"{te_name} {ms(tm)} / {ms(tp)}", f"{tm / om:.2f}",
                      f"{recall['ours']:.0%} / {recall['faiss']:.0%} / {recall['threatexchange']:.1%}"))
@@ -346,24 +369,30 @@ def bench_matching_10m(n: int = 10_000_000, probes: int = 150) -> list[tuple]:
     rows = []
     for radius in (31, 52):
         t_ours, t_faiss, missed = [], [], 0
+        c_ours, c_faiss = [], []
         for i in range(-3, probes):
             qi = max(i, 0)
-            t0 = time.perf_counter()
+            c0, t0 = time.thread_time(), time.perf_counter()
             got = ours.query(qhex[qi], max_distance=radius)
-            t1 = time.perf_counter()
+            c1, t1 = time.thread_time(), time.perf_counter()
             if index is not None:
                 index.range_search(_faiss_bytes(queries[qi : qi + 1]), radius + 1)
-            t2 = time.perf_counter()
+            c2, t2 = time.thread_time(), time.perf_counter()
             if i < 0:
                 continue
             t_ours.append(t1 - t0)
             t_faiss.append(t2 - t1)
+            c_ours.append(c1 - c0)
+            c_faiss.append(c2 - c1)
             if i % 10 == 0:  # recall on every tenth query (a 10M brute-force scan costs ~0.3 s)
                 missed += len(_brute(words, queries[qi], radius) - {m.entry_id for m in got})
         om, op = _stats(t_ours)
         fm, fp = _stats(t_faiss) if index is not None else (0.0, 0.0)
         faiss_part = f" | faiss IndexBinaryFlat {ms(fm)} / {ms(fp)} (ours {fm / om:.2f}x as fast)" if index else ""
         print(f"r={radius}: ours median {ms(om)} p99 {ms(op)}{faiss_part} | true matches missed: {missed}")
+        cpu = f"{n:,d} r={radius}: ours {_cpu(c_ours)}" + (f", faiss {_cpu(c_faiss)}" if index is not None else "")
+        print(f"      CPU time per query (median / p99): {cpu}")
+        CPU_NOTES.append(cpu)
         rows.append((f"{n:,d}", radius, f"{ms(om)} / {ms(op)}", f"{ms(fm)} / {ms(fp)}" if index else "n/a",
                      f"{fm / om:.2f}" if index else "", "not run at 10M", "",
                      "100%" if missed == 0 else f"missed {missed}"))
@@ -457,6 +486,7 @@ def main() -> None:
     machine()
     hashing = bench_hashing()
     video = bench_video()
+    matching_load = load_average()
     matching = bench_matching_peers()
     matching += bench_matching_10m() if os.environ.get("BENCH_SKIP_10M") != "1" else []
     bench_event_to_delete_fake_discord()
@@ -471,7 +501,9 @@ def main() -> None:
                "every matcher, queries interleaved; figures are median / p99. 'x' columns: how many times as fast "
                "ours is (peer time / our time; above 1 = we are faster). Recall: true matches found against a "
                "brute-force numpy scan (ours / faiss / threatexchange). The 10M rows are a separate run with 150 "
-               "queries (recall checked on every tenth) and no threatexchange index.\n\n"
+               "queries (recall checked on every tenth) and no threatexchange index. Load average when the "
+               f"matching runs started: {matching_load}. CPU time per query (this thread; median / p99), same "
+               "runs: " + "; ".join(CPU_NOTES) + ".\n\n"
                + table(("hashes", "radius", "ours", "faiss IndexBinaryFlat", "x", "threatexchange", "x", "recall"),
                        matching))
     print(f"\nbench run time {time.perf_counter() - t0:.0f} s")
