@@ -19,6 +19,7 @@ import hmac
 import json
 import logging
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -143,6 +144,56 @@ class Head:
         return signature_ok(public, self.message(self.count, self.last), self.signature)
 
 
+def _write_head(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    write_private_file(tmp, text)
+    os.replace(tmp, path)
+
+
+class _HeadWriter:
+    """Writes signed head files on one daemon thread, the newest text per file (older ones not yet written
+    are skipped: only the newest matters)."""
+
+    def __init__(self):
+        self._cond = threading.Condition()
+        self._pending: dict[Path, str] = {}
+        self._busy: set[Path] = set()
+        self._thread: threading.Thread | None = None
+
+    def submit(self, path: Path, text: str) -> None:
+        with self._cond:
+            self._pending[path] = text
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="audit-head", daemon=True)
+                self._thread.start()
+            self._cond.notify_all()
+
+    def flush(self, path: Path) -> None:
+        with self._cond:
+            while path in self._pending or path in self._busy:
+                self._cond.wait()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._pending:
+                    self._cond.wait()
+                path = next(iter(self._pending))
+                text = self._pending.pop(path)
+                self._busy.add(path)
+            try:
+                _write_head(path, text)
+            except OSError as exc:  # the next commit writes it again; verify names a missing or old head
+                log.warning("the signed audit head %s could not be written (%s)", path, exc.__class__.__name__)
+            finally:
+                with self._cond:
+                    self._busy.discard(path)
+                    self._cond.notify_all()
+
+
+_HEADS = _HeadWriter()
+
+
 class AuditChain:
     """Links entries and keeps the signed head. `head_file` None keeps the head in memory (tests)."""
 
@@ -163,18 +214,25 @@ class AuditChain:
         return Head(count, last, self.keys.sign(Head.message(count, last)))
 
     def anchor(self, count: int, last: str) -> None:
-        """Record the chain's head after a commit. Written atomically (temporary file, then rename)."""
+        """Record the chain's head after a commit. The file is written atomically (temporary file, then
+        rename) on a thread of its own (`_HEADS`), so a commit does not wait for the file system: the head
+        guards against truncation; a report is durable through the database's commit, not through it. A head
+        one commit behind (a crash just then) verifies with a note. `flush()` waits for the file."""
         head = self.signed_head(count, last)
         self._head = head
         if self.head_file is not None:
-            tmp = self.head_file.with_name(self.head_file.name + ".tmp")
-            write_private_file(tmp, json.dumps(head.to_dict()) + "\n")
-            os.replace(tmp, self.head_file)
+            _HEADS.submit(self.head_file, json.dumps(head.to_dict()) + "\n")
+
+    def flush(self) -> None:
+        """Wait until the newest head is in its file (the store's close does this)."""
+        if self.head_file is not None:
+            _HEADS.flush(self.head_file)
 
     def read_head(self) -> Head | None:
         """The recorded head; None when there is none. A damaged head file raises ValueError."""
         if self.head_file is None:
             return self._head
+        self.flush()
         try:
             text = self.head_file.read_text(encoding="utf-8")
         except FileNotFoundError:

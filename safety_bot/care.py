@@ -11,6 +11,7 @@ Pure decisions on a `Case`; the service stores and sends.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 from . import intake as intake_rules
@@ -27,7 +28,7 @@ def audiences_for(case: Case, *, victim: bool = False) -> tuple[set[str], bool]:
     a friend's report is about (linked later), who gets what a victim gets, not a bystander's list."""
     audiences: set[str] = set()
     if victim:
-        case = Case(**{**case.__dict__, "answers": {**case.answers, "about": "me"}})
+        case = dataclasses.replace(case, answers={**case.answers, "about": "me"})
     if case.answers.get("about") == "someone_else":
         audiences.add("bystander")
     if intake_rules.wants_adult_resources(case):

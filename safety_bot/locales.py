@@ -109,8 +109,16 @@ def _flatten(node: dict, prefix: str, out: dict[str, str]) -> None:
             raise ValueError(f"texts.{full}: needs a non-empty text")
 
 
+_LANG_OF: dict[str | None, str] = {}  # locale -> language: a report asks this about ten times
+
+
 def lang_of(locale: str | None) -> str:
-    return (locale or "en").replace("_", "-").split("-")[0].lower() or "en"
+    lang = _LANG_OF.get(locale)
+    if lang is None:
+        lang = (locale or "en").replace("_", "-").split("-")[0].lower() or "en"
+        if len(_LANG_OF) < 1024:
+            _LANG_OF[locale] = lang
+    return lang
 
 
 class Texts:

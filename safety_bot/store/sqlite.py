@@ -13,7 +13,6 @@ import hmac
 import logging
 import sqlite3
 import time
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import aiosqlite
@@ -29,6 +28,7 @@ from .sqlite_cases import CasesMixin
 from .sqlite_common import _j  # noqa: F401 (postgres.py imports it from here)
 from .sqlite_open import AUDIT_CHAIN_VERSION, OpeningMixin  # noqa: F401 (re-exported)
 from .sqlite_outbox import OutboxMixin
+from .sqlite_tx import Transaction
 
 # aiosqlite logs every statement with its parameters at DEBUG; those parameters are case data.
 logging.getLogger("aiosqlite").setLevel(logging.WARNING)
@@ -91,7 +91,8 @@ class SqliteStore(OpeningMixin, CasesMixin, OutboxMixin, BankMixin, ListsMixin, 
         self.commits = 0  # COMMITs (fsyncs) so far; the intake benchmark prints reports per fsync
         self._audit_head: tuple[int, str] | None = None  # cached chain head; dropped on rollback
         self._tx_dirty_audit = False
-        self._head_checked = False  # whether the audit head was checked against other writers since BEGIN
+        self._head_checked = False  # whether we looked for other writers since BEGIN (see _others_wrote)
+        self._rate_cache: dict[str, tuple[list[float], str]] = {}  # see CasesMixin._rate_cache_on
 
     # ---------------------------------------------------------------- opening and migrations
     @classmethod
@@ -163,6 +164,7 @@ class SqliteStore(OpeningMixin, CasesMixin, OutboxMixin, BankMixin, ListsMixin, 
         async with self._lock:
             await self._end_group(commit=False, error=StoreUnavailable("the store was closed"))
         await self.db.close()
+        await asyncio.get_running_loop().run_in_executor(None, self.audit_chain.flush)
 
     # ---------------------------------------------------------------- transactions
     # Group commit. Each `transaction()` is a SAVEPOINT inside one open SQLite transaction (the group);
@@ -175,42 +177,9 @@ class SqliteStore(OpeningMixin, CasesMixin, OutboxMixin, BankMixin, ListsMixin, 
     # worker thread, so the event loop never waits for the disk.
     group_commit = True
 
-    @asynccontextmanager
-    async def transaction(self, *, group: bool = False):
-        async with self._lock:
-            if self._group is None:
-                self._worker_busy = True
-                try:
-                    await self.db.execute("BEGIN IMMEDIATE")
-                except sqlite3.OperationalError as exc:
-                    raise StoreUnavailable(str(exc)) from exc
-                finally:
-                    self._worker_busy = False
-                self._group = asyncio.get_running_loop().create_future()
-                self._head_checked = False  # see append_audit: checked once per BEGIN (we hold the write lock)
-            pending = self._group
-            self._in_tx = True
-            self._tx_block = object()
-            try:
-                self._inline("SAVEPOINT tx")
-                yield pending if group else None
-                self._inline("RELEASE tx")
-            except BaseException as exc:
-                self._audit_head = None  # re-read after a rollback
-                try:
-                    self._inline("ROLLBACK TO tx")
-                    self._inline("RELEASE tx")
-                except sqlite3.Error:
-                    await self._end_group(commit=False, error=exc)
-                converted = self._converted(exc)
-                if converted is exc:
-                    raise
-                raise converted from exc
-            finally:
-                self._in_tx = False
-                self._tx_block = None
-            if not group:
-                await self._end_group(commit=True)
+    def transaction(self, *, group: bool = False) -> Transaction:
+        """`async with store.transaction(group=...) as pending:` (see sqlite_tx.py)."""
+        return Transaction(self, group)
 
     _tx_block: object | None = None  # identifies the running transaction block (see _tx_token)
 
@@ -243,7 +212,7 @@ class SqliteStore(OpeningMixin, CasesMixin, OutboxMixin, BankMixin, ListsMixin, 
             self._tx_dirty_audit = False
             pending.set_result(None)
             return
-        self._audit_head = None
+        self._forget()
         self._tx_dirty_audit = False
         try:
             await self.db.execute("ROLLBACK")
@@ -254,6 +223,25 @@ class SqliteStore(OpeningMixin, CasesMixin, OutboxMixin, BankMixin, ListsMixin, 
         pending.exception()  # retrieved here: nobody may be waiting on it
         if commit:
             raise failure from error
+
+    def _forget(self) -> None:
+        """Drop what is cached from the database (the audit head, rate marks): it is read again when needed."""
+        self._audit_head = None
+        self._rate_cache.clear()
+
+    def _others_wrote(self) -> None:
+        """Once per BEGIN (from then on we hold the write lock, nobody else can write): when another connection
+        (the command line) committed since our last look, forget what we cached. SQLite's data_version tells,
+        without reading a table; this connection's own commits do not change it."""
+        if self._head_checked:
+            return
+        self._head_checked = True
+        version = self._inline("PRAGMA data_version")[0][0][0]
+        if version != self._seen_version:
+            self._seen_version = version
+            self._forget()
+
+    _seen_version: int | None = None
 
     @staticmethod
     def _converted(exc: BaseException) -> BaseException:

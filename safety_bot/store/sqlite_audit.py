@@ -32,9 +32,7 @@ class AuditMixin:
         async with self._maybe_tx():  # the signed head is written when this transaction commits
             # Another process (the `safety-bot` command line) may have written before our BEGIN; once we
             # hold the write lock (BEGIN IMMEDIATE) nobody else can, so one look per transaction group.
-            if self._audit_head is not None and not self._head_checked and self._written_elsewhere():
-                self._audit_head = None
-            self._head_checked = True
+            self._others_wrote()
             if self._audit_head is None:
                 rows = await self._rows("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
                 self._audit_head = (rows[0][0], rows[0][1]) if rows else (0, "")
@@ -49,14 +47,6 @@ class AuditMixin:
                 (entry.seq, entry.at, entry.actor, entry.action, entry.community, entry.case_id,
                  self._enc(_j(entry.detail)), entry.prev_hash, entry.hash))
         return entry
-
-    def _written_elsewhere(self) -> bool:
-        """Whether another connection committed since the last look (SQLite's data_version; this
-        connection's own commits do not change it). Cheap: no table is read."""
-        version = self._inline("PRAGMA data_version")[0][0][0]
-        changed = version != getattr(self, "_seen_version", None)
-        self._seen_version = version
-        return changed
 
     async def audit_entries(self, case_id=None):
         sql = "SELECT seq, at, actor, action, community, case_id, detail, prev_hash, hash FROM audit"

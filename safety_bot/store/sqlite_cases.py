@@ -5,10 +5,12 @@ transactions and encryption it uses."""
 from __future__ import annotations
 
 import json
+import math
 
 from ..domain import (Ban, Case, CaseNote, CloseReason, Evidence, Intake, MessageRef, Report, Status, Strike,
                       Urgency, UserRef)
-from .sqlite_common import _j
+from .lazy_case import LazyCase
+from .sqlite_common import _j, _load
 
 
 class CasesMixin:
@@ -17,19 +19,22 @@ class CasesMixin:
                   "accused, assignee, close_reason, answers, flags, hidden_from, locale, alias")
     _C_CASE_COLS = ", ".join("c." + c.strip() for c in _CASE_COLS.split(","))  # the same, of table alias c
 
-    def _case(self, r) -> Case:
-        reporter = self._dec(r[9])
-        answers = self._dec(r[13])
-        return Case(
+    def _case(self, r, *, lazy: bool = False) -> Case:
+        fields = dict(
             id=r[0], community=r[1], network=r[2], number=r[3], category=r[4], urgency=Urgency(r[5]),
             status=Status(r[6]), created_at=float(r[7]), updated_at=float(r[8]),
-            reporter=UserRef.from_dict(json.loads(reporter)) if reporter else None,
-            accused=[UserRef(**a) for a in json.loads(r[10])],
+            accused=[UserRef(**a) for a in _load(r[10])],
             assignee=UserRef.from_dict(json.loads(r[11])) if r[11] else None,
-            close_reason=CloseReason(r[12]) if r[12] else None,
-            answers=json.loads(answers) if answers else {}, flags=json.loads(r[14]),
-            hidden_from=json.loads(r[15]), locale=r[16], alias=r[17],
-        )
+            close_reason=CloseReason(r[12]) if r[12] else None, flags=_load(r[14]),
+            hidden_from=_load(r[15]), locale=r[16], alias=r[17])
+        if lazy:  # reporter and answers decrypted on first use (lazy_case.py)
+            return LazyCase.make(fields, lambda: self._case_secrets(r[9], r[13]))
+        fields["reporter"], fields["answers"] = self._case_secrets(r[9], r[13])
+        return Case(**fields)
+
+    def _case_secrets(self, reporter, answers) -> tuple:
+        reporter, answers = self._dec(reporter), self._dec(answers)
+        return (UserRef.from_dict(json.loads(reporter)) if reporter else None), (_load(answers) if answers else {})
 
     def _case_values(self, c: Case) -> tuple:
         return (
@@ -131,6 +136,10 @@ class CasesMixin:
     # Other members' marks older than a day are swept at most every RATE_SWEEP_SECONDS (reading every
     # member's marks on every report was most of a report's cost), so a mark lives a day and at most
     # that much longer.
+    # One process owning the file (not `shared`): inside a transaction each member's marks and their stored
+    # JSON are kept in memory once read (`_rate_cache`: key -> (times, stored text)). The database stays the
+    # truth: the cache is dropped on every rollback and when another connection (the command line) wrote
+    # since our BEGIN (`_others_wrote`, sqlite.py).
     RATE_KEEP_SECONDS = 86400
     RATE_SWEEP_SECONDS = 600
     _rate_swept_at: float | None = None
@@ -144,6 +153,18 @@ class CasesMixin:
     async def _rate_next(self, reporter_key: str, at: float) -> tuple[str, str]:
         """The member's rate key and its marks with `at` added (older than a day dropped), as stored."""
         key = "rate:" + self._tag("rate:" + reporter_key)
+        if self._rate_cache_on():
+            times, stored = await self._rate_cached(key)
+            if (type(at) is float and math.isfinite(at) and (not times or at >= times[-1])
+                    and (not times or times[0] >= at - self.RATE_KEEP_SECONDS)):
+                # nothing dropped, the new mark last: the stored JSON grows by one number, as _j writes it
+                times = times + [at]
+                value = stored[:-1] + ("," if len(times) > 1 else "") + float.__repr__(at) + "]"
+            else:
+                times = sorted([t for t in times if t >= at - self.RATE_KEEP_SECONDS] + [at])
+                value = _j(times)
+            self._rate_cache[key] = (times, value)
+            return key, value
         memo, self._rate_memo = self._rate_memo, None  # what report_times_since read in this transaction
         known = memo[1] if memo is not None and memo[0] == key and memo[2] is self._tx_token() else None
         times = [t for t in (known if known is not None else await self._rate_times(key))
@@ -157,6 +178,7 @@ class CasesMixin:
         for stale, value in await self._rows("SELECT key, value FROM kv WHERE key LIKE 'rate:%'"):
             if max(json.loads(value) or [0]) < at - self.RATE_KEEP_SECONDS:
                 await self._write("DELETE FROM kv WHERE key=?", (stale,))
+                self._rate_cache.pop(stale, None)
         self._rate_swept_at = at
 
     async def _rate_times(self, key: str) -> list[float]:
@@ -165,8 +187,27 @@ class CasesMixin:
 
     _rate_memo: tuple | None = None
 
+    def _rate_cache_on(self) -> bool:
+        """Whether rate marks may be served from memory now: one process, inside a transaction, and nobody
+        else wrote since our BEGIN (checked once per BEGIN; we then hold the write lock)."""
+        if self.shared or self._tx_token() is None:
+            return False
+        self._others_wrote()
+        return True
+
+    async def _rate_cached(self, key: str) -> tuple[list[float], str]:
+        """(times, stored JSON) of a rate key, read once per key while the cache holds (see _rate_cache_on)."""
+        known = self._rate_cache.get(key)
+        if known is None:
+            rows = await self._rows("SELECT value FROM kv WHERE key=?", (key,))
+            times = json.loads(rows[0][0]) if rows else []
+            known = self._rate_cache[key] = (sorted(times), _j(sorted(times)))
+        return known
+
     async def report_times_since(self, reporter_key, since):
         key = "rate:" + self._tag("rate:" + reporter_key)
+        if self._rate_cache_on():
+            return [t for t in (await self._rate_cached(key))[0] if t >= since]
         times = await self._rate_times(key)
         token = self._tx_token()
         # the report that follows marks the same key in the same transaction: it need not read it again
@@ -281,8 +322,9 @@ class CasesMixin:
         return Intake(platform=r[0], user_id=user_id, case_id=r[1], asked=json.loads(r[2]), current=r[3], locale=r[4],
                       updated_at=r[5])
 
-    async def get_intake_with_case(self, platform, user_id):
-        """The member's open intake and its case, in one query."""
+    async def get_intake_with_case(self, platform, user_id, *, lazy: bool = False):
+        """The member's open intake and its case, in one query. `lazy`: the case's reporter and answers are
+        decrypted on first use (see lazy_case.py)."""
         rows = await self._rows(
             "SELECT i.platform, i.case_id, i.asked, i.current, i.locale, i.updated_at, "
             f"{self._C_CASE_COLS} FROM intakes i "
@@ -293,12 +335,13 @@ class CasesMixin:
         r = rows[0]
         intake = Intake(platform=r[0], user_id=user_id, case_id=r[1], asked=json.loads(r[2]), current=r[3],
                         locale=r[4], updated_at=r[5])
-        return intake, (self._case(r[6:]) if r[6] is not None else None)
+        return intake, (self._case(r[6:], lazy=lazy) if r[6] is not None else None)
 
     async def report_context(self, reporter, network):
         """What a new report needs (see Store.report_context). PostgreSQL reads it in one round trip."""
         times = await self.report_times_since(reporter.key, 0)
-        intake, case = await self.get_intake_with_case(reporter.platform, reporter.id)
+        # the open case is mostly only looked at (does the report join it?): decrypted when it is used
+        intake, case = await self.get_intake_with_case(reporter.platform, reporter.id, lazy=True)
         return times, intake, case, await self.cases_about(network, reporter.key)
 
     async def put_intake(self, intake: Intake) -> None:

@@ -10,4 +10,16 @@ _ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 def _j(value) -> str:
+    if not value and type(value) in _EMPTY:  # most lists and dicts of a new case are empty
+        return _EMPTY[type(value)]
     return _ENCODE(value)
+
+
+_EMPTY = {list: "[]", dict: "{}", tuple: "[]"}
+_EMPTY_TEXT = {"[]": list, "{}": dict}
+
+
+def _load(text: str):
+    """json.loads, without the parser for an empty list or dict (a new one each time: callers change it)."""
+    empty = _EMPTY_TEXT.get(text)
+    return empty() if empty is not None else json.loads(text)

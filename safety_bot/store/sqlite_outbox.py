@@ -53,6 +53,7 @@ class OutboxMixin:
         return rows[0][0] if rows else None
 
     async def set_value(self, key, value):
+        self._rate_cache.pop(key, None)
         await self._write("INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value=excluded.value",
                           (key, value))
 
