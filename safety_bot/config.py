@@ -102,7 +102,7 @@ class MediaConfig(Strict):
     max_bytes: int = Field(25 * 1024 * 1024, ge=1024)
     max_pixels: int = Field(40_000_000, ge=10_000)
     max_video_bytes: int = Field(50 * 1024 * 1024, ge=1024)  # videos larger than this are not downloaded or hashed
-    match_index: bool = True  # multi-index for matching: ~10x faster at 1M hashes, 64 more bytes per hash
+    match_index: bool = True  # multi-index for matching: ~10x faster at 1M hashes, ~61 more bytes per hash
     remove_distance: int = Field(31, ge=0, le=128)
     flag_distance: int = Field(52, ge=0, le=128)
     min_quality: int = Field(50, ge=0, le=100)

@@ -8,7 +8,8 @@ them against a brute-force scan):
   radius 31 (Meta's match threshold, ``media.remove_distance``) that is ~4,000 of 1,000,000 random
   hashes: ~0.3 ms per query at 1M on a 2-core machine. From radius 32 (``media.flag_distance`` 52)
   the rows are listed by score (``mih_scored.py``): ~1 ms at 1M, where the scan below takes ~3 ms.
-  Costs ~65 bytes per hash on top of the 36 below.
+  Costs ~61 bytes per hash on top of the 36 below (the rows are kept sorted by their first 16 bits,
+  so that chunk needs no table).
 - a linear scan for wider radii and small banks: the hashes are kept as
   four uint64 *columns* (a ``(4, capacity)`` array, so the ``n x 4`` matrix of words is ``words.T``),
   plus an entry id per hash (int32 while every id fits, else int64); 36 bytes per stored hash. A query first scans only words 0 and 1
@@ -39,7 +40,7 @@ from .exact import ExactIndex
 from .exact import check_digest as _check_digest
 from .exact import check_id as _check_id
 from .hashing import MIN_QUALITY, is_pdq_hex
-from .mih import ChunkIndex
+from .mih import ChunkIndex, sort_rows_by_first_chunk
 from .scan import _BLOCK, distances as _distances, scan
 
 __all__ = [
@@ -142,7 +143,8 @@ class HashMatcher:
 
     @property
     def words(self) -> np.ndarray:
-        """The stored words as an ``(n, 4)`` uint64 view, including dead rows (for inspection)."""
+        """The stored words as an ``(n, 4)`` uint64 view, including dead rows (for inspection), in the
+        internal row order: insertion order until the multi-index is built, which sorts the rows."""
         return self._cols[:, : self._n].T
 
     def nbytes(self) -> int:
@@ -241,6 +243,7 @@ class HashMatcher:
             return []
         all_rows, all_dist, all_q = [], [], []
         with self._lock:
+            self._index_for(max_distance)  # may reorder the rows: before anything reads them
             n = self._n
             cols = self._cols
             ids = self._ids
@@ -339,21 +342,35 @@ class HashMatcher:
                 self._cols, self._ids = cols, ids
                 self._index = None
             if self._n >= self._index_from:
-                self._index = ChunkIndex(self._cols, self._n)
+                self._build_index()
 
     def index_nbytes(self) -> int:
         """Bytes held by the multi-index (0 while none is built)."""
         return self._index.nbytes() if self._index is not None else 0
 
+    def _build_index(self) -> None:
+        """(Re)build the multi-index over every row. It reorders the rows by their first 16 bits (hashes
+        and entry ids together; row numbers are internal), which makes that chunk's table free."""
+        sort_rows_by_first_chunk(self._cols, self._ids, self._n)
+        self._index = ChunkIndex(self._cols, self._n)
+
+    def _index_for(self, max_distance: int) -> None:
+        """Build the multi-index before a search that will use it, if it is missing or its tail of newer
+        rows has grown too long. Call with the lock held, before taking the arrays for the search."""
+        n = self._n
+        if n < self._index_from or max_distance > _INDEX_MAX_DISTANCE:
+            return
+        index = self._index
+        if index is None or n - index.built > max(_TAIL_MIN, index.built // 64):
+            self._build_index()
+
     def _search(self, cols: np.ndarray, n: int, q: np.ndarray, max_distance: int) -> tuple[np.ndarray, np.ndarray]:
         """Rows within ``max_distance`` of ``q`` and their distances: through the multi-index when the
         radius allows it (<= 56) and the bank is large enough to benefit, else by a linear scan.
         Both are exact; the property tests check them against a brute-force scan. Call with the lock held."""
-        if n < self._index_from or max_distance > _INDEX_MAX_DISTANCE:
-            return scan(cols, n, q, max_distance)
         index = self._index
-        if index is None or n - index.built > max(_TAIL_MIN, index.built // 64):
-            index = self._index = ChunkIndex(cols, n)
+        if index is None or n < self._index_from or max_distance > _INDEX_MAX_DISTANCE:
+            return scan(cols, n, q, max_distance)
         if max_distance >= _SCORED_FROM:
             rows = index.wide_candidates(q, max_distance)  # distinct rows (mih_scored.py)
         else:

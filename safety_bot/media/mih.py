@@ -6,10 +6,11 @@ up to more than ``r``). So for each chunk we list the rows whose chunk value is 
 bits of the query's chunk (17 values per chunk at ``r <= 31``: the value and its 16 one-bit flips),
 and compute the full distance only for those rows (about 4,000 of 1,000,000 random hashes).
 
-Layout: per chunk, the row numbers sorted by that chunk's value (uint32, a stable sort so each
-bucket lists rows in ascending order) and 65,537 bucket offsets; all 16 tables in one array so a
-query gathers every candidate with one fancy index. 64 bytes per hash (on top of the 32 bytes of
-the hash itself): memory is the price of speed here. No Python dicts, no per-row objects.
+Layout: the owner keeps its rows sorted by chunk 0, so chunk 0's table is the row order itself (65,537
+bucket offsets of row numbers). For each of chunks 1 to 15, the row numbers sorted by that chunk's
+value (uint32, a stable sort so each bucket lists rows in ascending order) and 65,537 bucket offsets,
+all 15 tables in one array. 60 bytes per hash (on top of the 32 bytes of the hash itself): memory is
+the price of speed here. No Python dicts, no per-row objects.
 
 The index is a snapshot of rows ``[0, built)``; the owner scans newer rows (the "tail") directly and
 rebuilds the snapshot when the tail grows (see ``HashMatcher``). Removed rows stay listed: the owner
@@ -28,34 +29,58 @@ import numpy as np
 from .chunks import _BUCKETS, _FLIPS, CHUNKS, MAX_INDEXED_DISTANCE, chunk_radii, query_chunks
 from .mih_scored import Scorer
 
-__all__ = ["CHUNKS", "MAX_INDEXED_DISTANCE", "ChunkIndex", "chunk_radii"]
+__all__ = ["CHUNKS", "MAX_INDEXED_DISTANCE", "ChunkIndex", "chunk_radii", "sort_rows_by_first_chunk"]
+
+def sort_rows_by_first_chunk(cols: np.ndarray, ids: np.ndarray, n: int) -> None:
+    """Reorder rows ``[0, n)`` of the hash columns and their entry ids (in place, together) by chunk 0,
+    stably: the order ``ChunkIndex`` needs, so that chunk 0's table is the row order itself."""
+    if n < 2:
+        return
+    order = np.argsort((cols[0, :n] >> np.uint64(48)).astype(np.uint16), kind="stable")  # radix sort
+    for w in range(4):
+        cols[w, :n] = cols[w, order]
+    ids[:n] = ids[order]
+
 
 class ChunkIndex:
-    """The 16 sorted chunk tables over a snapshot of ``built`` rows."""
+    """The chunk tables over a snapshot of ``built`` rows, which must be sorted by chunk 0
+    (``sort_rows_by_first_chunk``): chunk 0's table is then the row order itself and costs only its
+    bucket offsets; chunks 1 to 15 each keep the row numbers sorted by their value (60 bytes per row)."""
 
     def __init__(self, cols: np.ndarray, n: int) -> None:
         self.built = int(n)
-        perm = np.empty((CHUNKS, self.built), dtype=np.uint32)
+        first = (cols[0, : self.built] >> np.uint64(48)).astype(np.uint16)
+        if self.built > 1 and bool(np.any(first[1:] < first[:-1])):
+            raise ValueError("rows must be sorted by chunk 0 (sort_rows_by_first_chunk)")
+        perm = np.empty((CHUNKS - 1, self.built), dtype=np.uint32)
         offsets = np.empty((CHUNKS, _BUCKETS + 1), dtype=np.int64)
+        offsets[0, 0] = 0
+        np.cumsum(np.bincount(first, minlength=_BUCKETS), out=offsets[0, 1:])  # chunk 0: row numbers
+        del first
         for w in range(4):
             col = cols[w, : self.built]
             for k in range(4):
                 j = 4 * w + k
+                if j == 0:
+                    continue
                 keys = (col >> np.uint64(48 - 16 * k)).astype(np.uint16)
-                perm[j] = np.argsort(keys, kind="stable")  # radix sort for uint16
+                perm[j - 1] = np.argsort(keys, kind="stable")  # radix sort for uint16
                 counts = np.bincount(keys, minlength=_BUCKETS)
-                offsets[j, 0] = j * self.built
+                offsets[j, 0] = (j - 1) * self.built
                 np.cumsum(counts, out=offsets[j, 1:])
-                offsets[j, 1:] += j * self.built
+                offsets[j, 1:] += (j - 1) * self.built
                 del keys, counts
-        self._perm = perm.reshape(-1)  # table j's rows at [j * built, (j + 1) * built)
-        self._offsets = offsets.reshape(-1)  # bucket (j, v): [offsets[j * 65537 + v], offsets[j * 65537 + v + 1])
+        self._perm = perm.reshape(-1)  # table j >= 1: its rows at [(j - 1) * built, j * built)
+        # Bucket (j, v): [offsets[j * 65537 + v], offsets[j * 65537 + v + 1]), row numbers for j = 0,
+        # positions in _perm for the others.
+        self._offsets = offsets.reshape(-1)
         self._base = (np.arange(CHUNKS, dtype=np.int64) * (_BUCKETS + 1))[:, None]
         self._scorer: Scorer | None = None  # wide radii (mih_scored.py), made on first use
 
     def bucket_ranges(self, buckets: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Positions in the tables of the rows of the given buckets (chunk j value v = bucket
-        ``j * 65537 + v``), concatenated without a Python loop; each bucket's start and length."""
+        """Positions of the rows of the given buckets (chunk j value v = bucket ``j * 65537 + v``),
+        concatenated without a Python loop, and each bucket's start and length. For chunk 0's buckets
+        the positions are the row numbers; for the others, positions in the tables (``rows_at``)."""
         starts = self._offsets[buckets]
         lengths = self._offsets[buckets + 1] - starts
         total = int(lengths.sum())
@@ -67,13 +92,14 @@ class ChunkIndex:
         return pos, starts, lengths
 
     def rows_at(self, pos: np.ndarray, starts: np.ndarray | None = None, lengths: np.ndarray | None = None) -> np.ndarray:
-        """The rows at table positions ``pos``. Given the buckets' ``starts`` and ``lengths`` (large
-        gathers), each bucket's first and last entry are read first: a gather of independent reads
-        that the CPU overlaps, so the full gather then finds its lines in the cache (measured about
-        twice as fast as the full gather alone when the tables are not cached)."""
-        if starts is not None and lengths is not None:
-            self._perm[np.minimum(starts, self._perm.size - 1)]  # an empty last bucket starts at the end
-            self._perm[starts + lengths - 1]  # >= -1 (an empty first bucket): a valid index either way
+        """The rows at table positions ``pos`` (of chunks 1 to 15). Given the buckets' ``starts`` and
+        ``lengths`` (large gathers), each bucket's first and last entry are read first: a gather of
+        independent reads that the CPU overlaps, so the full gather then finds its lines in the cache
+        (measured about twice as fast as the full gather alone when the tables are not cached)."""
+        if starts is not None and lengths is not None and starts.size:
+            last = self._perm.size - 1
+            self._perm[np.minimum(starts, last)]  # an empty last bucket starts at the end
+            self._perm[np.clip(starts + lengths - 1, 0, last)]
         return self._perm[pos]
 
     def wide_candidates(self, q: np.ndarray, max_distance: int) -> np.ndarray:
@@ -97,10 +123,14 @@ class ChunkIndex:
         a superset of the true matches among the snapshot's rows."""
         qchunks = query_chunks(q)
         radii = chunk_radii(max_distance)
+        if radii[0] < 0:  # chunk 0 has the widest radius: none at all below radius 0
+            return np.empty(0, dtype=np.int64)
         if radii[0] == radii[-1]:  # the same radius for every chunk: one broadcast
             buckets = ((qchunks[:, None] ^ _FLIPS[radii[0]][None, :]) + self._base).reshape(-1)
         else:
             buckets = np.concatenate([(int(c) ^ _FLIPS[t]) + j * (_BUCKETS + 1)
                                       for j, (c, t) in enumerate(zip(qchunks, radii, strict=True)) if t >= 0])
-        pos, _starts, _lengths = self.bucket_ranges(buckets)
-        return self._perm[pos]
+        pos, _starts, lengths = self.bucket_ranges(buckets)
+        # Chunk 0's buckets come first and list row numbers directly.
+        first = int(lengths[: _FLIPS[radii[0]].size].sum())
+        return np.concatenate((pos[:first], self._perm[pos[first:]]))

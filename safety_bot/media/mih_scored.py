@@ -46,11 +46,11 @@ _HIGH = np.uint64(0x8080808080808080)
 
 
 @lru_cache(maxsize=64)
-def scored_plan(max_distance: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, tuple[tuple[int, int, int], ...]]:
+def scored_plan(max_distance: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, tuple[tuple[int, int, int, int], ...]]:
     """For a radius: (chunk of each probe, flip mask of each probe, score of each probe, score needed,
     segments). Probe ``i`` looks at bucket ``chunk[i] * 65537 + (query chunk value ^ mask[i])`` and
     adds ``score[i]`` to every row listed there. The probes are ordered by score: ``segments`` lists
-    ``(first probe, end probe, score)`` for each score."""
+    ``(first probe, first probe of another chunk than 0, end probe, score)`` for each score."""
     slack = max(0, min(SLACK, CHUNKS * (_MAX_CHUNK_RADIUS + 1) - 1 - max_distance))
     radii = chunk_radii(max_distance + slack)
     chunks, masks, scores = [], [], []
@@ -66,7 +66,10 @@ def scored_plan(max_distance: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
     chunk, mask, score = chunk[order], mask[order], score[order]
     bounds = np.flatnonzero(np.diff(score)) + 1
     edges = [0, *bounds.tolist(), int(score.size)]
-    segments = tuple((a, b, int(score[a])) for a, b in zip(edges[:-1], edges[1:], strict=True))
+    # Within a segment the probes keep chunk order (a stable sort), so chunk 0's come first: their
+    # positions are row numbers (mih.ChunkIndex), the others' are looked up in the tables.
+    segments = tuple((a, a + int(np.count_nonzero(chunk[a:b] == 0)), b, int(score[a]))
+                     for a, b in zip(edges[:-1], edges[1:], strict=True))
     for a in (chunk, mask, score):
         a.setflags(write=False)
     return chunk, mask, score, slack + 1, segments
@@ -105,18 +108,20 @@ class Scorer:
         words.fill(0)
         if pos.size == 0:
             return np.empty(0, dtype=np.int64)
-        rows = index.rows_at(pos, starts, lengths)
-        # The probes come grouped by score, so their rows do too: one add per score, from a constant
-        # array (measured faster than one add with the scores repeated out per row).
+        # The probes come grouped by score, so their rows do too: one add per score (and per kind of
+        # position), from a constant array (measured faster than one add with the scores repeated out
+        # per row).
         ends = np.cumsum(lengths)
-        for first, end, points in segments:
+        counter = self._counter
+        for first, rest, end, points in segments:
             lo = int(ends[first - 1]) if first else 0
+            mid = int(ends[rest - 1]) if rest else 0
             hi = int(ends[end - 1])
-            if hi > lo:
-                np.add.at(self._counter, rows[lo:hi], self._points(points, hi - lo))
-        # Bytes >= need, eight at a time: every byte is <= 64, so adding 128 - need never carries into
-        # the next byte, and sets a byte's high bit exactly when the byte was >= need. In place: the
-        # counter is cleared before the next query anyway.
+            if mid > lo:  # chunk 0: the positions are the rows
+                np.add.at(counter, pos[lo:mid], self._points(points, mid - lo))
+            if hi > mid:
+                rows = index.rows_at(pos[mid:hi], starts[rest:end], lengths[rest:end])
+                np.add.at(counter, rows, self._points(points, hi - mid))
         if need & (need - 1) == 0:  # a power of two: byte >= need <=> one of its bits from need up is set
             np.bitwise_and(words, _ONES * np.uint64(256 - need), out=words)
         else:

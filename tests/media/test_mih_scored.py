@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from safety_bot.media import HashMatcher, Match
-from safety_bot.media.mih import CHUNKS, ChunkIndex
+from safety_bot.media.mih import CHUNKS, ChunkIndex, sort_rows_by_first_chunk
 from safety_bot.media.mih_scored import Scorer, scored_plan
 
 from .test_mih import brute, hexes, spread
@@ -40,10 +40,11 @@ def test_plan_is_the_scored_pigeonhole(radius):
         assert flips.size == sum(1 for v in range(1 << 16) if v.bit_count() <= radii[j])
         assert np.array_equal(score[sel], radii[j] + 1 - np.bitwise_count(flips))
     assert sum(t + 1 for t in radii) < 128 - need  # the counter's bytes never carry (see Scorer)
-    # The segments cover every probe once, in order, each with one score.
-    assert segments[0][0] == 0 and segments[-1][1] == score.size
-    for (a, b, points), nxt in zip(segments, [*segments[1:], None], strict=True):
-        assert a < b and np.all(score[a:b] == points)
+    # The segments cover every probe once, in order, each with one score, chunk 0's probes first.
+    assert segments[0][0] == 0 and segments[-1][2] == score.size
+    for (a, rest, b, points), nxt in zip(segments, [*segments[1:], None], strict=True):
+        assert a <= rest <= b and a < b and np.all(score[a:b] == points)
+        assert np.all(chunk[a:rest] == 0) and np.all(chunk[rest:b] != 0)
         assert nxt is None or nxt[0] == b
 
 
@@ -69,12 +70,12 @@ def test_rows_exactly_on_the_threshold(radius):
         assert Match(target, radius) in m.query(f"{q:064x}", max_distance=radius)
         qw = np.array([(q >> s) & (2**64 - 1) for s in (192, 128, 64, 0)], dtype=np.uint64)
         index = ChunkIndex(m._cols, len(words))
-        assert target in index.wide_candidates(qw, radius).tolist()
+        assert target in m._ids[index.wide_candidates(qw, radius)].tolist()  # rows are sorted: ids name them
         per_chunk[inside[trial % need]] += 1  # score need - 1
         q2 = spread(ints[target], per_chunk, random.Random(trial))
         qw2 = np.array([(q2 >> s) & (2**64 - 1) for s in (192, 128, 64, 0)], dtype=np.uint64)
         assert (q2 ^ ints[target]).bit_count() == radius + 1
-        assert target not in index.wide_candidates(qw2, radius).tolist()
+        assert target not in m._ids[index.wide_candidates(qw2, radius)].tolist()
 
 
 def test_counter_is_cleared_between_queries():
@@ -83,6 +84,7 @@ def test_counter_is_cleared_between_queries():
     nprng = np.random.default_rng(5)
     words = nprng.integers(0, 2**64, (3000, 4), dtype=np.uint64)
     cols = np.ascontiguousarray(words.T)
+    sort_rows_by_first_chunk(cols, np.arange(len(words)), len(words))
     index = ChunkIndex(cols, len(words))
     queries = [words[i].copy() for i in range(0, 3000, 300)] + list(nprng.integers(0, 2**64, (5, 4), dtype=np.uint64))
     for i, q in enumerate(queries):
@@ -116,3 +118,53 @@ def test_large_bank_edges_with_removals(radius):
             assert m.query(f"{v:064x}", max_distance=radius) == brute(words, ids, dead, v, radius)
     zero = "0" * 64  # removed rows are zeroed: they must not come back for an all-zero query
     assert m.query(zero, max_distance=radius) == brute(words, ids, dead, 0, radius)
+
+
+def test_rows_sorted_by_first_chunk_make_its_table_free():
+    """Building the index reorders the rows by chunk 0 (hashes and entry ids together): every stored
+    (entry, hash) pair survives, chunk 0 needs no table, and an unsorted snapshot is refused."""
+    nprng = np.random.default_rng(12)
+    words = nprng.integers(0, 2**64, (5000, 4), dtype=np.uint64)
+    ids = nprng.integers(0, 2**40, 5000)
+    m = HashMatcher(index_from=0)
+    m.add_packed(ids, words)
+    before = sorted(zip(ids.tolist(), hexes(words), strict=True))
+    m.optimize()
+    assert sorted(zip(m._ids[:5000].tolist(), hexes(m.words), strict=True)) == before
+    first = (m.words[:, 0] >> np.uint64(48)).astype(np.int64)
+    assert np.all(np.diff(first) >= 0) and not np.all(np.diff((words[:, 0] >> np.uint64(48)).astype(np.int64)) >= 0)
+    assert m._index._perm.size == (CHUNKS - 1) * 5000
+    with pytest.raises(ValueError):
+        ChunkIndex(np.ascontiguousarray(words.T), 5000)
+
+
+def test_rebuild_inside_a_multi_hash_query():
+    """Enough hashes added after the index was built that the next query rebuilds it (and reorders the
+    rows): a query of several hashes at once still answers each exactly."""
+    rng = random.Random(13)
+    nprng = np.random.default_rng(13)
+    words = nprng.integers(0, 2**64, (12_000, 4), dtype=np.uint64)
+    ids = np.arange(12_000) // 3
+    m = HashMatcher(index_from=0)
+    m.add_packed(ids[:3000], words[:3000])
+    m.optimize()
+    built = m._index
+    m.add_packed(ids[3000:], words[3000:])  # a tail of 9,000 > 8,192 rows: rebuilt on the next query
+    ints = [int(h, 16) for h in hexes(words)]
+    queries = []
+    for i in (5, 2999, 3000, 11_999):
+        v = ints[i]
+        for b in rng.sample(range(256), 40):
+            v ^= 1 << b
+        queries.append(v)
+    for radius in (31, 52):
+        got = m.query_many([f"{q:064x}" for q in queries], max_distance=radius)
+        assert m._index is not built and m._index.built == 12_000
+        best: dict[int, tuple[int, int]] = {}
+        for qi, q in enumerate(queries):
+            for match in brute(words, ids, set(), q, radius):
+                if match.entry_id not in best or (match.distance, qi) < best[match.entry_id]:
+                    best[match.entry_id] = (match.distance, qi)
+        assert [(x.entry_id, x.distance, x.query_index) for x in got] == sorted(
+            ((e, d, qi) for e, (d, qi) in best.items()), key=lambda t: (t[1], t[0]))
+        assert {x.entry_id for x in got} >= ({2999 // 3, 11_999 // 3} if radius == 52 else set())
