@@ -96,11 +96,10 @@ class MediaBank:
         if isinstance(case, int):
             found = await self.store.get_case_by_id(case)
             if found is None:
-                return Outcome(ok=False, reply="That case no longer exists; nothing was added to the hash bank.")
+                return Outcome(ok=False, reply=self.service.team_text("bank_case_gone"))
             case = found
         if not hashes:
-            return Outcome(reply="No images were found in the message, so nothing was added to the hash bank.",
-                           case_number=case.number)
+            return Outcome(reply=self.service.team_text("bank_no_images"), case_number=case.number)
         now = self.clock()
         existing = await self.store.bank_entries(case.network, (ACTIVE, SUSPENDED), with_hashes=True)
         known = {e.sha256 for e in existing if e.case_id == case.id and e.sha256}
@@ -125,20 +124,18 @@ class MediaBank:
                                              quality=int(h.quality), hashes=len(entry.pdq))
                 if added:
                     ids = ", ".join(str(e.id) for e in added)
-                    await self.store.add_note(CaseNote(case.id, "system", "system",
-                                                       f"Added {len(added)} image(s) to the hash bank (entries {ids}).",
-                                                       now))
+                    await self.store.add_note(CaseNote(case.id, "system", "system", self.service.team_text(
+                        "bank_note_added", count=len(added), ids=ids), now))
         if self.available:
             for e in added:
                 self.index.load_entry(e)
-        parts = []
+        t, parts = self.service.team_text, []
         if added:
-            parts.append(f"Added {len(added)} image(s) to the hash bank on case {case.number}: "
-                         "re-uploads will be removed on sight.")
+            parts.append(t("bank_added", count=len(added), number=case.number))
         if low:
-            parts.append(f"{low} of them show little detail, so only exact copies of those files will match.")
+            parts.append(t("bank_added_low_quality", count=low))
         if skipped:
-            parts.append(f"{skipped} image(s) were already in the bank for this case.")
+            parts.append(t("bank_added_skipped", count=skipped))
         return Outcome(reply=" ".join(parts), case_number=case.number)
 
     async def bank_removed(self, action: RemoveMessage, hashes: Sequence["MediaHashes"], platform: str) -> Outcome:
@@ -172,11 +169,12 @@ class MediaBank:
             refused = sorted({reason for _, reason in found if reason})
             if refused:
                 count = sum(1 for _, reason in found if reason)
-                return (out.reply + f" {count} file(s) could not be added to the hash bank ({', '.join(refused)}).").strip()
+                return (out.reply + " " + self.service.team_text("bank_files_refused", count=count,
+                                                                  reasons=", ".join(refused))).strip()
             return out.reply
         except Exception as exc:  # never lose the removal over the bank
             log.error("banking the images of a removed message failed (%s)", exc.__class__.__name__)
-            return "The images could not be added to the hash bank (an error was logged)."
+            return self.service.team_text("bank_failed")
 
     # ------------------------------------------------------------------ operator commands (bank_admin.py)
     async def add_hashes(self, network: str, **kw) -> BankEntry:
@@ -271,14 +269,15 @@ class MediaBank:
         case = await self.store.create_case(case)
         await self.store.add_report(Report(case_id=case.id, reporter=None, text="", source="moderator", created_at=now))
         await self.store.add_note(CaseNote(case.id, "system", "system",
-                                           f"Opened automatically for a re-upload of hash bank entry {entry_id}.", now))
+                                           self.service.team_text("bank_note_opened", entry=entry_id), now))
         await self.service.audit("bot", "case.open", com.id, case, category=category, bank_entry=entry_id)
         return case
 
     async def _remove(self, com, ref: MessageRef, author: UserRef, media: list, sizes, hit: _Hit) -> Outcome:
         svc = self.service
         now = self.clock()
-        how = "an exact copy of the file" if hit.exact else f"PDQ distance {hit.distance}"
+        t = svc.team_text
+        how = t("bank_how_exact") if hit.exact else t("bank_how_distance", distance=hit.distance)
         async with svc.exclusive():
             try:
                 async with self.store.transaction():
@@ -293,7 +292,7 @@ class MediaBank:
                     await self.store.add_evidence(Evidence(
                         case_id=case.id, ref=ref, author=author, text="", message_created_at=None, captured_at=now,
                         captured_by="bot:hash-bank", attachments=atts,
-                        note=f"re-upload of hash bank entry {hit.entry_id} ({how}); removed automatically, text not kept"))
+                        note=t("bank_evidence_note", entry=hit.entry_id, how=how)))
                     case.updated_at = now
                     await self.store.save_case(case)
                     out = Outcome(case_number=case.number)
@@ -305,28 +304,24 @@ class MediaBank:
                     if pb.zero_tolerance and may_ban and await self.store.active_ban(com.network, author.key) is None:
                         for target in svc.network_communities(com.network, author.platform):
                             out.actions.append(BanUser(community=target.id, user=author, case_id=case.id,
-                                                       reason=f"Zero-tolerance ban (safety case {case.number})"))
+                                                       reason=t("ban_reason_case", number=case.number)))
                         banned = True
                     who = inert_plain(author.name or author.id, limit=64)
                     where = ref.link or f"{ref.channel_id}/{ref.message_id}"
-                    text = (f"Case {case.number}: a re-upload of banked media ({how}, bank entry {hit.entry_id}"
-                            f"{self.provenance.label(hit.entry_id)}) was "
-                            f"removed automatically: {where}. Uploader: {who} ({inert_plain(author.id, limit=80)})."
-                            + (" Banned across the network (zero tolerance)." if banned else
-                               " Not banned automatically: only the case's accused and accounts the team linked "
-                               "to them are. They may have shared it without knowing what it is. To ban them: "
-                               f"{command_prefix(com.platform)}ban {author.id} {_case_option(com.platform, case.number)}"
-                               if not may_ban else " Already banned."))
+                    text = t("bank_removed_post", number=case.number, how=how, entry=hit.entry_id,
+                             source=self.provenance.label(hit.entry_id, t), where=where, who=who,
+                             id=inert_plain(author.id, limit=80)) + " " + (
+                        t("bank_removed_banned") if banned else t(
+                            "bank_removed_not_banned", ban=f"{command_prefix(com.platform)}ban {author.id} "
+                            f"{_case_option(com.platform, case.number)}") if not may_ban else t("bank_removed_already"))
                     destination = "escalation" if case.flags.get("about_moderator") else "safety"
                     home = svc.community(case.community)
                     offer = () if may_ban or author.platform != home.platform else (uploader_ban(case.number, author),)
                     out.actions.append(PostToTeam(community=case.community, text=text, case_number=case.number,
                                                   destination=destination, buttons=offer))
                     if com.id != case.community:
-                        out.actions.append(PostToTeam(community=com.id, text=(
-                            f"A re-upload of banked media was removed automatically here: {where}. It belongs to a "
-                            f"case of another community of this network"
-                            + (", and the uploader was banned across the network." if banned else ".")),
+                        out.actions.append(PostToTeam(community=com.id, text=t(
+                            "bank_removed_elsewhere_banned" if banned else "bank_removed_elsewhere", where=where),
                             destination="safety"))
                     await svc.audit("bot", "media.match_removed", com.id, case, entry=hit.entry_id,
                                     distance=hit.distance, exact=hit.exact, message=ref.message_id, ban=banned)
@@ -347,15 +342,14 @@ class MediaBank:
         async with svc.exclusive():
             async with self.store.transaction():
                 case = await self.store.get_case_by_id(info.case_id) if info.case_id else None
-                label = f"case {case.number}" if case is not None and case.community == com.id else \
-                    f"hash bank entry {hit.entry_id}" + self.provenance.label(hit.entry_id)
-                how = "an exact copy of the file" if hit.exact else f"similar, not certain: PDQ distance {hit.distance}"
-                text = (f"Please review: a new message may show an image from {label} ({how}). "
-                        f"It was not removed. Message: {where}")
+                t = svc.team_text
+                label = t("bank_label_case", number=case.number) if case is not None and case.community == com.id else \
+                    t("bank_label_entry", entry=hit.entry_id, source=self.provenance.label(hit.entry_id, t))
+                how = t("bank_how_exact") if hit.exact else t("bank_how_similar", distance=hit.distance)
+                text = t("bank_flag_post", label=label, how=how, where=where)
                 if case is not None:
-                    await self.store.add_note(CaseNote(case.id, "system", "system",
-                                                       f"Possible re-upload flagged for review: {where} "
-                                                       f"(bank entry {hit.entry_id}, distance {hit.distance}).", now))
+                    await self.store.add_note(CaseNote(case.id, "system", "system", t(
+                        "bank_flag_note", where=where, entry=hit.entry_id, distance=hit.distance), now))
                 destination = "escalation" if case is not None and case.flags.get("about_moderator") and \
                     case.community == com.id else "safety"
                 out = Outcome(case_number=case.number if case is not None else None)
@@ -379,15 +373,13 @@ class MediaBank:
                     await svc.audit("bot", "bank.suspended", community, None, entry=entry_id,
                                     limit=self.cfg.flood_matches_per_hour)
                     where = info.community if info and info.community in svc.communities else community
-                    case_part = f" (case {info.case_number})" if info and info.case_number and where == info.community else ""
-                    why = (f"was posted by {widely_shared} different people within {self.cfg.flood_window_hours:g} hours: "
-                           "this picture is being shared widely here; it may not be private"
-                           if widely_shared else
-                           f"matched more than {self.cfg.flood_matches_per_hour} posts in the last hour, which is unusual")
-                    out.actions.append(PostToTeam(community=where, ping=True, text=(
-                        f"Hash bank entry {entry_id}{case_part} {why}. It is suspended: its matches are no longer removed "
-                        f"automatically and nobody is banned for posting it. An operator can check it with 'safety-bot "
-                        f"bank list' and put it back with 'safety-bot bank reactivate {entry_id}'.")))
+                    t = svc.team_text
+                    case_part = t("bank_suspended_case", number=info.case_number) \
+                        if info and info.case_number and where == info.community else ""
+                    why = t("bank_suspended_shared", people=widely_shared, hours=f"{self.cfg.flood_window_hours:g}") \
+                        if widely_shared else t("bank_suspended_matches", limit=self.cfg.flood_matches_per_hour)
+                    out.actions.append(PostToTeam(community=where, ping=True, text=t(
+                        "bank_suspended_post", entry=entry_id, case=case_part, why=why)))
                 await svc.enqueue(out)
         for entry_id in entry_ids:
             self.index.unload(entry_id)

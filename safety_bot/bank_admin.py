@@ -68,8 +68,7 @@ class BankAdmin:
                                      previous_status=entry.status, reason=reason)
             if case is not None:
                 await self.store.add_note(CaseNote(case.id, "system", "system",
-                                                   f"Hash bank entry {entry_id} was withdrawn; its hashes were deleted.",
-                                                   now))
+                                                   self.service.team_text("bank_note_withdrawn", entry=entry_id), now))
         self.index.unload(entry_id)
         return True
 

@@ -76,9 +76,8 @@ class HmaBackend:
             if not self.down:
                 self.down = True
                 log.warning("HMA lookup failed (%s); checking uploads against the own bank only", exc)
-                out.actions.append(PostToTeam(community=community.id, text=(
-                    f"The HMA matching service could not be used ({exc}). Uploads are still checked against this "
-                    "bot's own hash bank; you will not be told again until HMA answers.")))
+                out.actions.append(PostToTeam(community=community.id, text=self.bank.service.team_text(
+                    "bank_hma_down", error=exc)))
             return False, out
         if self.down:
             self.down = False

@@ -42,7 +42,7 @@ class Provenance:
                 h.decision = "flag"
         return hits
 
-    def label(self, entry_id: int) -> str:
-        """' (from the shared list NAME)' for an entry from a list, else ''."""
+    def label(self, entry_id: int, t) -> str:
+        """' (from the shared list NAME)' (team text `bank_from_list`, through `t`) for an entry from a list, else ''."""
         s = self._known.get(entry_id)
-        return f" (from the shared list {s.name})" if s is not None else ""
+        return t("bank_from_list", name=s.name) if s is not None else ""

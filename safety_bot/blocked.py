@@ -44,6 +44,14 @@ def _who(user: UserRef) -> str:
     return f"{inert_plain(user.name, limit=64)} ({ident})" if user.name and user.name != user.id else ident
 
 
+# How the adapters name what blocked a message (the audit log keeps these words) -> the team's text for it
+_VIA = {"Discord AutoMod": "blocked_via_automod", "the homeserver": "blocked_via_homeserver"}
+
+
+def _via(svc: "SafetyService", via: str) -> str:
+    return svc.team_text(_VIA[via]) if via in _VIA else via
+
+
 async def _post(svc: "SafetyService", case: Case, new: bool, headline: str, text: str) -> list[PostToTeam]:
     if new:
         return await svc.team_post(case, headline)
@@ -60,31 +68,28 @@ async def threat_blocked(svc: "SafetyService", community: str, author: UserRef, 
     possible target."""
     now = svc.clock()
     limit = svc.config.limits.report_max_chars
+    t, by = svc.team_text, _via(svc, via)
     async with svc.exclusive():
         async with svc.store.transaction():
-            case, new = await _case_for(svc, community, author,
-                                        f"Opened automatically: a message that reads like a sextortion threat was "
-                                        f"blocked before delivery by {via}.")
+            case, new = await _case_for(svc, community, author, t("blocked_threat_note_opened", via=by))
             await svc.store.add_evidence(Evidence(
                 case_id=case.id, ref=None, author=author, text=text[:limit], message_created_at=now, captured_at=now,
-                captured_by="bot:blocked", note=(f"blocked before delivery by {via}" + (f" in {where}" if where else "")
-                                                 + (f"; matched: {matched[:100]}" if matched else ""))))
+                captured_by="bot:blocked", note=t("blocked_threat_evidence", via=by)
+                + (t("blocked_threat_evidence_where", where=where) if where else "")
+                + (t("blocked_threat_evidence_matched", matched=matched[:100]) if matched else "")))
             if target is not None and target.key != author.key:
                 case.flags.setdefault("possible_targets", [])
                 if target.key not in case.flags["possible_targets"]:
                     case.flags["possible_targets"].append(target.key)
                     await svc.store.add_note(CaseNote(case.id, "system", "system",
-                                                      f"The blocked message mentions {_who(target)}: possibly the "
-                                                      "person threatened.",
-                                                      now))
+                                                      t("blocked_threat_mentions", who=_who(target)), now))
             case.updated_at = now
             await svc.store.save_case(case)
             who = _who(author)
             out = Outcome(case_number=case.number)
             out.actions += await _post(
-                svc, case, new, f"Case {case.number}: a threat was blocked before delivery ({via})",
-                f"Case {case.number}: another message from {who} that reads like a threat was blocked before delivery "
-                f"({via}{', ' + where if where else ''}).")
+                svc, case, new, t("blocked_threat_post", number=case.number, via=by),
+                t("blocked_threat_again", number=case.number, who=who, via=by + (", " + where if where else "")))
             await svc.audit("bot", "threat.blocked", community, case, via=via, target=target.key if target else None)
             await svc.enqueue(out)
     return out
@@ -99,14 +104,13 @@ async def media_blocked(svc: "SafetyService", community: str, uploader: UserRef,
         async with svc.store.transaction():
             new = False
             if case is None or case.status == Status.CLOSED:
-                case, new = await _case_for(svc, community, uploader,
-                                            "Opened automatically: a banked picture was blocked at upload.")
-            where = f" in room {inert_plain(room, limit=120)}" if room else ""
+                case, new = await _case_for(svc, community, uploader, svc.team_text("blocked_media_note_opened"))
+            where = svc.team_text("blocked_media_room", room=inert_plain(room, limit=120)) if room else ""
             who = _who(uploader)
             from .views import when
 
-            text = (f"Case {case.number}: a banked picture was blocked at upload (hash bank entry {entry_id}, {how}). "
-                    f"Uploader: {who}{where}, at {when(now)}. Nobody saw it; the file was not kept.")
+            text = svc.team_text("blocked_media_post", number=case.number, entry=entry_id, how=how, who=who,
+                                 where=where, at=when(now))
             await svc.store.add_note(CaseNote(case.id, "system", "system", text, now))
             case.updated_at = now
             await svc.store.save_case(case)

@@ -119,9 +119,10 @@ class HomeserverCheck:
         try:
             info = self.app.bank.index.info(hit.entry_id)
             case = await self.svc.store.get_case_by_id(info.case_id) if info.case_id else None
+            t = self.svc.team_text
             who = UserRef(PLATFORM, uploader) if uploader.startswith("@") else \
-                UserRef(PLATFORM, f"(someone on {origin})" if origin else "(unknown account)")
-            how = "an exact copy of the file" if hit.exact else f"PDQ distance {hit.distance}"
+                UserRef(PLATFORM, t("uploader_on_server", server=origin) if origin else t("uploader_unknown"))
+            how = t("bank_how_exact") if hit.exact else t("bank_how_distance", distance=hit.distance)
             out = await blocked.media_blocked(self.svc, case.community if case else com.id, who, entry_id=hit.entry_id,
                                               how=how, case=case)
             await self.app.runtime.run(out)
@@ -155,7 +156,8 @@ class HomeserverCheck:
     async def _record_threat(self, com, sender: str, text: str, room: str, matched: str, target) -> None:
         try:
             out = await blocked.threat_blocked(self.svc, com.id, UserRef(PLATFORM, sender), text, via="the homeserver",
-                                               where=f"room {room}", matched=matched, target=target)
+                                               where=self.svc.team_text("blocked_where_room", room=room),
+                                               matched=matched, target=target)
             await self.app.runtime.run(out)
         except Exception:
             log.exception("homeserver: a refused message could not be recorded as a case")
