@@ -13,24 +13,25 @@ class ActionResults:
     async def after_action(self, action, status: str, detail: str = "", outbox_id: int | None = None) -> Outcome:
         """Record an action's result on its case and tell the reporter about outcomes that happened."""
         async with self._lock:
-            out = Outcome()
+            out, t = Outcome(), self.team_text
             case_id = getattr(action, "case_id", None)
             case = await self.store.get_case_by_id(case_id) if case_id else None
             async with self.store.transaction():
                 if isinstance(action, RemoveMessage) and case is not None:
                     where = action.ref.link or action.ref.message_id
                     if status in (OK, ALREADY):  # ALREADY: it went through before a restart (Runtime.resume)
-                        await self.store.add_note(CaseNote(case.id, "system", "system", f"Removed message {where}.", self.clock()))
+                        await self.store.add_note(CaseNote(case.id, "system", "system", t("note_removed", where=where), self.clock()))
                         if case.reporter and not case.flags.get("told_removed") and not case.flags.get("withdrawn"):
                             case.flags["told_removed"] = True
                             out.actions.append(self.private(case.reporter, self.t("outcome_removed", case.locale),
                                                             case.locale, case.community, "outcome"))
                     elif status == NOT_FOUND:
                         await self.store.add_note(CaseNote(case.id, "system", "system",
-                                                           f"Message {where} was already gone; nothing to remove.", self.clock()))
+                                                           t("note_remove_gone", where=where), self.clock()))
                     else:
                         await self.store.add_note(CaseNote(case.id, "system", "system",
-                                                           f"Could not remove message {where}: {detail or status}.", self.clock()))
+                                                           t("note_remove_failed", where=where, detail=detail or status),
+                                                           self.clock()))
                 elif isinstance(action, BanUser):
                     com = self.communities.get(action.community)
                     network = com.network if com else action.community
@@ -44,15 +45,17 @@ class ActionResults:
                             out.actions.append(self.private(case.reporter, self.t("outcome_banned", case.locale),
                                                             case.locale, case.community, "outcome"))
                     if case is not None:
-                        text = (f"Banned {action.user.name or action.user.id} in {action.community}"
-                                + (f" ({detail})." if detail else ".") if status in (OK, ALREADY) else
-                                f"Ban of {action.user.name or action.user.id} in {action.community} FAILED: {detail or status}. Not marked done.")
+                        name = action.user.name or action.user.id
+                        text = (t("note_banned_detail" if detail else "note_banned", name=name,
+                                  community=action.community, detail=detail) if status in (OK, ALREADY) else
+                                t("note_ban_failed", name=name, community=action.community, detail=detail or status))
                         await self.store.add_note(CaseNote(case.id, "system", "system", text, self.clock()))
                 if isinstance(action, UnbanUser):  # the ban ends only when the platforms confirm (unban.py)
                     await unban_result(self, action, status, detail, outbox_id)
                 if isinstance(action, UnbanUser) and case is not None:
                     await self.store.add_note(CaseNote(case.id, "system", "system",
-                                                       f"Unban of {action.user.name or action.user.id} in {action.community}: {status}.",
+                                                       t("note_unban", name=action.user.name or action.user.id,
+                                                         community=action.community, status=status),
                                                        self.clock()))
                 if case is not None:
                     await self.store.save_case(case)

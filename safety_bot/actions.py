@@ -82,8 +82,9 @@ class RemoveMessage(Action):
     reason: str = ""
 
 
-def removal_reason(case_number: int | None) -> str:
-    return f"Removed by the safety team (safety case {case_number})" if case_number else "Removed by the safety team"
+def removal_reason(t, case_number: int | None) -> str:
+    """`t(key, **kw)`: the configured locale's texts (SafetyService.team_text)."""
+    return t("removal_reason_case", number=case_number) if case_number else t("removal_reason")
 
 
 @dataclass(frozen=True)

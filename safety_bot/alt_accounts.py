@@ -50,31 +50,27 @@ async def cmd_alt(c: Ctx) -> Outcome:
     who = inert_plain(user.name or user.id, limit=60)
     remove = bool(c.cmd.flags.get("remove"))
     if case.status == Status.CLOSED:
-        return Outcome(ok=False, reply=f"Case {case.number} is closed. Nothing changed.")
+        return c.refuse("case_closed_nothing_changed", number=case.number)
     if remove:
         if user.key not in linked(case):
-            return Outcome(ok=False, reply=f"{who} is not linked to case {case.number}. Nothing changed.")
+            return c.refuse("alt_not_linked", who=who, number=case.number)
         case.flags[FLAG] = [k for k in linked(case) if k != user.key]
         if not case.flags[FLAG]:
             case.flags.pop(FLAG)
         async with c.svc.store.transaction():
-            await add_note(c, case, f"Unlinked the account {user.key} (no longer treated as the accused's).")
-        out = Outcome(reply=f"{who} is no longer linked to case {case.number}.", case_number=case.number)
+            await add_note(c, case, c.t("alt_note_unlinked", account=user.key))
+        out = Outcome(reply=c.t("alt_unlinked", who=who, number=case.number), case_number=case.number)
         return await save(c, case, "case.alt_unlinked", out, account=user.key)
     if not case.accused:
-        return Outcome(ok=False, reply=f"Case {case.number} names no accused yet, so there is nothing to link an "
-                                       "account to. Nothing changed.")
+        return c.refuse("alt_no_accused", number=case.number)
     if any(a.key == user.key for a in case.accused):
-        return Outcome(ok=False, reply=f"{who} is the accused in case {case.number} already. Nothing changed.")
+        return c.refuse("alt_is_accused", who=who, number=case.number)
     if user.key in linked(case):
-        return Outcome(ok=False, reply=f"{who} is already linked to case {case.number}. Nothing changed.")
+        return c.refuse("alt_already", who=who, number=case.number)
     if user.key in await _protected(c, case):
-        return Outcome(ok=False, reply=f"{who} reported, or is the person harmed in, a case about this accused; "
-                                       "that account cannot be linked to them. Nothing changed.")
+        return c.refuse("alt_protected", who=who)
     case.flags[FLAG] = sorted(set(linked(case)) | {user.key})
     async with c.svc.store.transaction():
-        await add_note(c, case, f"Linked the account {user.key} as the accused's (automatic hash-bank bans cover it).")
-    out = Outcome(reply=f"{who} is linked to case {case.number} as an account of the accused: a match of the "
-                        "case's blocked pictures now bans it too. Undo with the same command and --remove.",
-                  case_number=case.number)
+        await add_note(c, case, c.t("alt_note_linked", account=user.key))
+    out = Outcome(reply=c.t("alt_linked", who=who, number=case.number), case_number=case.number)
     return await save(c, case, "case.alt_linked", out, account=user.key)

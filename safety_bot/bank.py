@@ -296,7 +296,7 @@ class MediaBank:
                     case.updated_at = now
                     await self.store.save_case(case)
                     out = Outcome(case_number=case.number)
-                    out.actions.append(RemoveMessage(case_id=case.id, ref=ref, reason=removal_reason(case.number)))
+                    out.actions.append(RemoveMessage(case_id=case.id, ref=ref, reason=removal_reason(t, case.number)))
                     pb = svc.lib.playbook(case.category)
                     banned = False
                     # Only the case's accused (or accounts the team linked) are banned automatically (bank_guard.py)
@@ -331,7 +331,7 @@ class MediaBank:
                 log.warning("the database is unavailable; removing a banked re-upload without recording it")
                 info = self.index.info(hit.entry_id)
                 return Outcome(actions=[RemoveMessage(case_id=info.case_id or 0, ref=ref,
-                                                      reason=removal_reason(info.case_number if info.case_id else None))])
+                                                      reason=removal_reason(svc.team_text, info.case_number if info.case_id else None))])
         return out
 
     async def _flag(self, com, ref: MessageRef, hit: _Hit) -> Outcome:

@@ -66,9 +66,8 @@ async def press(svc: "SafetyService", ctx: ModContext, op: str, number: int,
     if op in ("ban", CONFIRM_BUTTON):
         targets = [a for a in case.accused if a.platform == platform]
         if not targets:
-            return ButtonSteps([Outcome(reply=f"Case {number} does not name a {shown} account yet. Use {prefix}ban with "
-                                              f"the member (or their id) and {_case_option(platform, number)}. "
-                                              "Nothing was changed.")])
+            return ButtonSteps([Outcome(reply=svc.t("button_ban_no_account", ctx.locale, number=number, platform=shown,
+                                                    ban=f"{prefix}ban", case=_case_option(platform, number)))])
         cmd = ModCommand("ban", case=number, targets=[t.id for t in targets],
                          flags={"confirm": True} if op == CONFIRM_BUTTON else {})
         resolved = Resolved(targets=targets, moderators={t.key for t in targets if holds_power(t)})
@@ -83,12 +82,12 @@ async def press(svc: "SafetyService", ctx: ModContext, op: str, number: int,
             if rep.reported_message and rep.reported_message.platform == platform:
                 refs.setdefault(rep.reported_message.message_id, rep.reported_message)
         if not refs:
-            return ButtonSteps([Outcome(reply=f"Case {number} has no reported message to remove. Use {prefix}remove "
-                                              f"with a message link and {_case_option(platform, number)}.")])
+            return ButtonSteps([Outcome(reply=svc.t("button_remove_no_message", ctx.locale, number=number,
+                                                    remove=f"{prefix}remove", case=_case_option(platform, number)))])
         steps = ButtonSteps()
         for ref in refs.values():
             if in_scope is not None and not in_scope(ref):
-                steps.outcomes.append(Outcome(ok=False, reply=out_of_scope or "That message is not the bot's to remove."))
+                steps.outcomes.append(Outcome(ok=False, reply=out_of_scope or svc.t("button_remove_not_ours", ctx.locale)))
                 continue
             cmd = ModCommand("remove", case=number, message=ref.link or ref.message_id,
                              flags={"block": True} if op == "removeblock" else {})
@@ -109,7 +108,7 @@ async def press_uploader_ban(svc: "SafetyService", ctx: ModContext, number: int,
     applies (conflicts of interest, team members only from the escalation destination, the two-person rule);
     pressing it is the explicit choice the command's --confirm stands for."""
     cmd = ModCommand("ban", case=number, targets=[target.id], flags={"confirm": True},
-                     text=f"posted a picture from the hash bank (case {number})")
+                     text=svc.t("uploader_ban_reason", ctx.locale, number=number))
     if not ctx.is_moderator and not ctx.via_escalation:
         return ButtonSteps([await svc.moderate(ctx, cmd)], refused=True)
     refusal = await svc.case_refusal(ctx, number)

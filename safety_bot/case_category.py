@@ -21,15 +21,15 @@ async def cmd_category(c: Ctx) -> Outcome:
         return c.refuse("unknown_case", number=c.cmd.case)
     words = c.cmd.text.split(maxsplit=1)
     if len(words) < 2 or not words[1].strip():
-        return Outcome(ok=False, reply=usage("category", c.ctx.command_prefix) + " The reason is required.")
+        return Outcome(ok=False, reply=usage("category", c.ctx.command_prefix) + " " + c.t("category_reason_required"))
     target, reason = words[0].lower(), words[1].strip()
     if target not in c.svc.lib.playbooks:
-        return Outcome(ok=False, reply=f"Unknown category '{inert_plain(target[:30])}'. "
-                                       + usage("category", c.ctx.command_prefix))
+        return Outcome(ok=False, reply=c.t("unknown_category", category=inert_plain(target[:30])) + " "
+                       + usage("category", c.ctx.command_prefix))
     if case.status == Status.CLOSED:
-        return Outcome(ok=False, reply=f"Case {case.number} is closed. Nothing changed.")
+        return c.refuse("case_closed_nothing_changed", number=case.number)
     if target == case.category:
-        return Outcome(ok=False, reply=f"Case {case.number} is already {target}. Nothing changed.")
+        return c.refuse("category_already", number=case.number, category=target)
     before = case.category
     case.category = target
     case.flags.pop("reporter_suggested_category", None)
@@ -40,8 +40,8 @@ async def cmd_category(c: Ctx) -> Outcome:
     async with c.svc.store.transaction():
         if target == "child_safety":
             await c.svc._drop_evidence_text(case)
-        await add_note(c, case, f"Category changed from {before} to {target}: {reason}")
-    out = Outcome(reply=f"Case {case.number} is now {target} (was {before}). The change and your reason are in "
-                        "the audit log.", case_number=case.number)
-    out.actions += await c.svc.team_post(case, f"Case {case.number} re-categorised: {before} -> {target}")
+        await add_note(c, case, c.t("category_note", before=before, after=target, reason=reason))
+    out = Outcome(reply=c.t("category_changed", number=case.number, before=before, after=target), case_number=case.number)
+    out.actions += await c.svc.team_post(case, c.svc.team_text("team_post_recategorised", number=case.number,
+                                                               before=before, after=target))
     return await save(c, case, "case.recategorised", out, before=before, after=target, reason=reason)

@@ -48,8 +48,8 @@ class EvidenceRecorder:
         empty = snapshot is not None and not snapshot.text and not snapshot.attachments
         if snapshot is None or (empty and latest is not None):
             await self.store.add_note(CaseNote(case.id, "system", "system",
-                                               f"Message {ref.link or ref.message_id} was already gone when evidence was captured"
-                                               + ("; the earlier capture is kept." if latest else "."), self.clock()))
+                                               self.team_text("note_capture_gone_kept" if latest else "note_capture_gone",
+                                                              message=ref.link or ref.message_id), self.clock()))
             return False
         if latest is not None:
             keep_text = self.lib.playbook(case.category).keep_evidence_text
@@ -68,4 +68,4 @@ class EvidenceRecorder:
             case_id=case.id, ref=snap.ref, author=snap.author,
             text=snap.text if keep_text else "", message_created_at=snap.created_at, captured_at=self.clock(),
             captured_by=by, attachments=[a.to_dict() for a in snap.attachments],
-            note=note or ("" if keep_text else "text not kept (child-safety case)")))
+            note=note or ("" if keep_text else self.team_text("evidence_text_not_kept"))))

@@ -214,7 +214,7 @@ async def cmd_remove(c: Ctx) -> Outcome:
     out = Outcome(case_number=case.number, actions=[
         CaptureEvidence(case_id=case.id, ref=ref),
         RemoveMessage(case_id=case.id, ref=ref, block_media=bool(c.cmd.flags.get("block")),
-                      reason=removal_reason(case.number)),
+                      reason=removal_reason(c.svc.team_text, case.number)),
     ])
     lines = [(c.t("remove_opened", number=case.number) + " " if opened else "") + c.t("remove_started", number=case.number)]
     if c.cmd.flags.get("block"):

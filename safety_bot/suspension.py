@@ -15,13 +15,12 @@ async def cmd_unsuspend(c: Ctx) -> Outcome:
         return Outcome(ok=False, reply=usage("unsuspend", c.ctx.command_prefix))
     t = c.r.targets[0]
     if t.platform != "matrix":
-        return Outcome(ok=False, reply="Only Matrix accounts of the bot's own homeserver are ever suspended by the bot. "
-                                       "Nothing changed.")
+        return c.refuse("unsuspend_not_matrix")
     com = c.svc.community(c.ctx.community)
     communities = c.svc.network_communities(com.network, t.platform)
     if not communities:
-        return Outcome(ok=False, reply="No Matrix community is configured here. Nothing changed.")
-    out = Outcome(reply=f"Lifting the suspension of {inert_plain(t.name or t.id)} on the homeserver.")
-    out.actions.append(LiftSuspension(community=communities[0].id, user=t, reason="Suspension lifted by the safety team"))
+        return c.refuse("unsuspend_no_matrix")
+    out = Outcome(reply=c.t("unsuspend_started", name=inert_plain(t.name or t.id)))
+    out.actions.append(LiftSuspension(community=communities[0].id, user=t, reason=c.svc.team_text("unsuspend_reason")))
     return await save(c, None, "member.unsuspend_requested", out, target=t.key,
                       reason=c.cmd.text.strip() or "(no reason given)")

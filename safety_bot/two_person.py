@@ -87,19 +87,23 @@ async def check(c: "Ctx", targets: int, what: str) -> Outcome | None:
     while await c.svc.store.get_confirmation(code, now) is not None:  # 16.7 million codes: a clash is rare
         code = secrets.token_hex(3).upper()
     pending = Pending(c.ctx, replace(c.cmd, flags=dict(c.cmd.flags)), c.r, now, what)
-    why = (f"a ban of {targets} accounts at once" if multi else
-           f"{done} {'ban, removal or warning' if done == 1 else 'bans, removals or warnings'} in the last hour "
-           f"(the limit is {limit})")
     com = c.svc.community(c.ctx.community)
     prefix = c.ctx.command_prefix or command_prefix(com.platform)  # Discord's adapter does not set it
-    out = Outcome(ok=False, needs_confirmation=False, reply=(
-        f"Not done yet: {why}. This {what} needs a second member of the safety team. Ask another member (in a "
-        f"team of one, the escalation contact) to run: {prefix}confirm {code} (valid for an hour)."))
+
+    def reason(t) -> tuple[str, str]:  # (why, what) in the texts of `t`: the moderator's, or the team channel's
+        why = t("two_person_multi", count=targets) if multi else \
+            t("two_person_recent_one" if done == 1 else "two_person_recent", count=done, limit=limit)
+        return why, t(f"two_person_what_{what}")
+
+    why, shown = reason(c.t)
+    out = Outcome(ok=False, needs_confirmation=False, reply=c.t("two_person_needed", why=why, what=shown,
+                                                                confirm=f"{prefix}confirm {code}"))
     if com.has_escalation:
-        out.actions.append(PostToTeam(community=com.id, destination="escalation", text=(
-            f"Two-person rule: {inert_plain(c.actor.name or c.actor.id, limit=64)} ({inert_plain(c.actor.id, limit=80)}) "
-            f"asked for {why if multi else f'{what} after {why}'}. It runs only when another team member confirms "
-            f"code {code}.")))
+        why, shown = reason(c.svc.team_text)
+        asked = why if multi else c.svc.team_text("two_person_after", what=shown, why=why)
+        out.actions.append(PostToTeam(community=com.id, destination="escalation", text=c.svc.team_text(
+            "two_person_alert", who=inert_plain(c.actor.name or c.actor.id, limit=64),
+            id=inert_plain(c.actor.id, limit=80), asked=asked, code=code)))
     async with c.svc.store.transaction():
         await c.svc.store.put_confirmation(code, com.id, pending.to_json(), now, now + PENDING_SECONDS)
         await c.svc.audit(c.actor.key, "two_person.requested", com.id, None, command=c.cmd.name, code=code,
@@ -112,15 +116,13 @@ async def cmd_confirm(c: "Ctx") -> Outcome:
     from . import guard
 
     code = c.cmd.text.strip().upper()
-    none = Outcome(ok=False, reply=f"There is no pending action with the code {inert_plain(code[:12])} here. "
-                                   "Nothing was changed.")
+    none = c.refuse("confirm_no_pending", code=inert_plain(code[:12]))
     found = await c.svc.store.get_confirmation(code, c.svc.clock()) if code.isalnum() and len(code) <= 12 else None
     if found is None or found[0] != c.ctx.community:
         return none
     pending = Pending.from_json(found[1])
     if pending.ctx.actor.key == c.actor.key:
-        return Outcome(ok=False, reply="Another member of the safety team must confirm this (in a team of one, the "
-                                       "escalation contact). Nothing was changed.")
+        return c.refuse("confirm_same_member")
     if not await c.svc.store.take_confirmation(code):  # another process (or press) confirmed it first
         return none
     from .mod_context import Ctx
@@ -137,5 +139,6 @@ async def cmd_confirm(c: "Ctx") -> Outcome:
                           command=pending.cmd.name, requested_by=pending.ctx.actor.key)
     module, function = COMMAND_SPECS[pending.cmd.name].handler.split(":")
     out = await getattr(importlib.import_module(f"safety_bot.{module}"), function)(original)
-    out.reply = f"Confirmed {pending.what} by {inert_plain(pending.ctx.actor.name or pending.ctx.actor.id)}.\n" + out.reply
+    out.reply = c.t("confirmed_by", what=c.t(f"two_person_what_{pending.what}"),
+                    name=inert_plain(pending.ctx.actor.name or pending.ctx.actor.id)) + "\n" + out.reply
     return out

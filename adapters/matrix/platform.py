@@ -89,7 +89,8 @@ class MatrixPlatform:
         already = bool((event.get("unsigned") or {}).get("redacted_because")) or not event.get("content")
         result = Result(NOT_FOUND, "the message was already removed")
         if not already:
-            reason = action.reason or removal_reason(None)  # decided by the core; never more than the case number
+            # decided by the core; never more than the case number
+            reason = action.reason or removal_reason(lambda key, **kw: self.texts.t(key, self.locale, **kw), None)
             st, data = await self.conn._api("PUT", f"/_matrix/client/v3/rooms/{_q(room_id)}/redact/{_q(event_id)}/{uuid.uuid4().hex}",
                                        {"reason": reason})
             if st == 404:

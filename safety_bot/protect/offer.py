@@ -81,10 +81,8 @@ async def _open_case(svc, user: UserRef, community: str, loc: str, now: float) -
     case = await svc.store.create_case(case)
     await svc.store.add_report(Report(case_id=case.id, reporter=user, text="", source="member", created_at=now,
                                       locale=loc))
-    await svc.store.add_note(CaseNote(case.id, "system", "system",
-                                      "Opened because the member asked to protect their pictures.", now))
+    await svc.store.add_note(CaseNote(case.id, "system", "system", svc.team_text("protect_note_opened"), now))
     await svc.audit(reporter_actor(case), "case.open", com.id, case, via="protect")
     out = Outcome(case_number=case.number)
-    out.actions += await svc.team_post(case, f"New case {case.number}: a member asked to protect their pictures "
-                                             "(no report yet)")
+    out.actions += await svc.team_post(case, svc.team_text("team_post_protect_new_case", number=case.number))
     return case, out

@@ -165,18 +165,16 @@ async def _add_and_spend(svc, bank, case: Case, grant: links.Grant, parsed: list
     videos = len(parsed) - pictures
     async with svc.store.transaction():
         await svc.store.save_case(case)
-        await svc.store.add_note(CaseNote(case.id, "system", "system", (
-            f"The member added {len(added)} entr{'y' if len(added) == 1 else 'ies'} to the hash bank from "
-            f"their own device ({pictures} picture(s), {videos} video(s); entries "
-            f"{', '.join(map(str, added))}). Nobody here has these pictures."), now))
+        one = len(added) == 1
+        await svc.store.add_note(CaseNote(case.id, "system", "system", svc.team_text(
+            "protect_note_added_one" if one else "protect_note_added", count=len(added), pictures=pictures,
+            videos=videos, ids=", ".join(map(str, added))), now))
         actor = reporter_actor(case) if case.reporter and case.reporter.key == grant.member \
             else f"victim:{case.alias}"
         await svc.audit(actor, "protect.submitted", case.community, case,
                         entries=len(added), pictures=pictures, videos=videos)
-        out_actions = await svc.team_post(case, (
-            f"Case {case.number}: the member added {len(added)} entr{'y' if len(added) == 1 else 'ies'} "
-            f"to the hash bank from their own device (protect my pictures). The team has no copy of "
-            f"them. A re-upload is removed and you are told here."))
+        out_actions = await svc.team_post(case, svc.team_text(
+            "team_post_protect_added_one" if one else "team_post_protect_added", number=case.number, count=len(added)))
         out = Outcome(actions=out_actions, case_number=case.number)
         await svc.enqueue(out)
     return out
