@@ -1,7 +1,7 @@
 """The writes of a report, kept in the group until it commits (PostgreSQL; see pg_group.py, pg_batch.py).
 A mixin of PostgresStore. Inside a group block, a new case, a report with its reporter's rate mark, an
 intake, outbox actions and changes to a case new in this group are kept in the block's `Part` (ids from the
-tables' sequences, case numbers under the group's case-number lock) and written at commit with everything
+tables' sequences, case numbers from the community's counter) and written at commit with everything
 else. Outside a group block (a plain transaction, or none) each goes to the server at once, as before."""
 
 from __future__ import annotations

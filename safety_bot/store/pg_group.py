@@ -7,14 +7,21 @@ that keep them in pg_buffered.py.
 that resolves once the block's writes are committed (`commit()`), or fails when they are not: nobody may be
 told "received" before it resolved. The block's writes are kept in memory (a `Part`); the block's reads go
 to the server and see the group's earlier writes through the store's overlay (pg_reads.py). So a report
-costs one round trip (reading what it needs), and a group a handful: BEGIN, the case-number lock and the
-highest number, and at commit the audit lock with a savepoint, the chain's head, one statement writing
-every table, COMMIT.
+costs one round trip to read what it needs and one for a new case's number, and a group four at commit:
+BEGIN with the audit lock and a savepoint, the chain's head, one statement writing every table, COMMIT.
 
-A statement the overlay does not cover (any other store method inside a block) first writes the group's
-earlier blocks, sets a savepoint, writes this block's rows, then runs: it sees everything, and a failing
-block is rolled back alone, as before. A plain `transaction()` commits this process's open group first,
-so the group's locks never wait on it.
+The group has a connection of its own, kept open. Until the commit it runs no transaction: its reads and
+the case-number counter (a row in `kv` per community, taken like a sequence: a number is never given out
+twice, and a report that fails leaves a gap) commit at once and hold no lock, so two processes' groups do
+not wait on each other. A report's read takes the next number of the community of the last new case with
+it (`_number_wanted`), so a new case costs no round trip of its own. Its session has synchronous_commit off for those; the group's own transaction sets
+it on (SET LOCAL), and its COMMIT flushes the WAL up to itself, so every counter its cases use is durable
+with them.
+
+A statement the overlay does not cover (any other store method inside a block) first opens the
+transaction, writes the group's earlier blocks, sets a savepoint, writes this block's rows, then runs: it
+sees everything, and a failing block is rolled back alone, as before. A plain `transaction()` commits this
+process's open group first, so the group's locks never wait on it.
 
 If the one statement fails on a row (a constraint, a trigger), the group's blocks are written again one by
 one, each in its own savepoint: the ones that fail are refused (their futures fail), the others commit.
@@ -30,14 +37,20 @@ import asyncio
 import contextvars
 from contextlib import asynccontextmanager
 
+import asyncpg
+
 from ..domain import AuditEntry
 from .base import StoreUnavailable
 from .pg_batch import IdPool, Part, flush_statement, merged
 from .sqlite_common import _j
 
 LOCK_AUDIT = 0x5AFE_0002  # advisory lock key of the audit chain (postgres.py lists the others)
-LOCK_CASE_NUMBER = 0x5AFE_0003  # with 0: one lock for every community (a group holds it until it commits;
-# one lock, so two processes' groups never wait on each other's in a cycle)
+
+# The next case number of a community ($2) under kv key $1: one more than the counter or than the highest
+# number in the table, whichever is higher (a database migrated from SQLite starts from its cases).
+NEXT_NUMBER = ("INSERT INTO kv (key, value) SELECT $1, (COALESCE(MAX(number), 0) + 1)::text FROM cases "
+               "WHERE community = $2 ON CONFLICT (key) DO UPDATE SET "
+               "value = (GREATEST(kv.value::bigint, excluded.value::bigint - 1) + 1)::text RETURNING value::bigint")
 
 
 class _GroupConn:
@@ -69,15 +82,21 @@ class PgGroupCommit:
 
     def _init_group(self) -> None:
         self._glock = asyncio.Lock()  # the group connection is used by one block (or the commit) at a time
-        self._group_conn = None  # the asyncpg connection of the open group
+        self._gdb = None  # the groups' own connection (kept open; see above)
+        self._group_conn = None  # the same, while a group is open
         self._group_proxy: _GroupConn | None = None
+        self._begun = False  # the open group has begun its transaction
         self._parts: list[Part] = []  # finished blocks of the open group, their futures not resolved yet
         self._savepoint = False  # a released-or-not savepoint "g" is open on the group connection
         self._group_locks: set = set()  # advisory locks the group already holds (taken once per group)
-        self._numbers: dict[str, int] = {}  # community -> the last case number given out in this group
         self._audit_head: tuple | None = None  # (seq, hash) at the chain's head while the group holds its lock
         self._broken = False  # a statement failed outside a savepoint: the group can only roll back
         self._ids = IdPool()
+        self._synchronous_commit = "on"  # of the group's transaction ("off" with storage synchronous: normal)
+        self._spares: dict[str, int] = {}  # community -> a case number taken early, not used yet
+        self._last_community: str | None = None  # of the last case a group created
+        self._ndb = None  # the connection that takes case numbers while a group's transaction is open
+        self._numbers_lock = asyncio.Lock()
         self._audit_var: contextvars.ContextVar = contextvars.ContextVar(f"pg-audit-{id(self)}", default=None)
         self._block_var: contextvars.ContextVar = contextvars.ContextVar(f"pg-block-{id(self)}", default=None)
         self.commits = 0
@@ -87,22 +106,15 @@ class PgGroupCommit:
     async def _group_block(self):
         async with self._glock:
             if self._group_conn is None:
-                conn = await self._acquire()
-                try:
-                    await conn.execute("BEGIN")
-                except BaseException as exc:
-                    await self.pool.release(conn)
-                    raise self._as_store_error(exc) from exc
+                conn = await self._group_connection()
                 self._group_conn, self._group_proxy = conn, _GroupConn(self, conn)
-                self._savepoint = self._broken = False
+                self._savepoint = self._broken = self._begun = False
             part = Part(future=asyncio.get_running_loop().create_future())
-            numbers_before = dict(self._numbers)  # a failed block's case numbers are given out again
             token, audit_token = self._conn_var.set(self._group_proxy), self._audit_var.set(part.audit)
             block_token = self._block_var.set(part)
             try:
                 yield part.future
             except BaseException as exc:
-                self._numbers = numbers_before
                 if self._broken:
                     await self._end_group(commit=False, error=exc)
                 elif part.direct:  # its savepoint undoes its statements, and the locks and entries since
@@ -123,6 +135,22 @@ class PgGroupCommit:
                 self._audit_var.reset(audit_token)
                 self._block_var.reset(block_token)
             self._parts.append(part)
+
+    async def _group_connection(self):
+        if self._gdb is None or self._gdb.is_closed():
+            try:
+                self._gdb = await asyncpg.connect(self.dsn, server_settings={
+                    "synchronous_commit": "off", "application_name": "safety-bot group"})
+            except BaseException as exc:
+                raise self._as_store_error(exc) from exc
+        return self._gdb
+
+    def _begin_sql(self) -> str:
+        """What starts the group's transaction, once ("" when it has begun): durable commits inside it."""
+        if self._begun:
+            return ""
+        self._begun = True
+        return f"BEGIN; SET LOCAL synchronous_commit TO {self._synchronous_commit}; "
 
     def _tx_token(self) -> object | None:
         """The transaction block this task is in, or None (see SqliteStore._tx_token)."""
@@ -156,6 +184,9 @@ class PgGroupCommit:
         conn = self._group_conn
         if not part.direct:
             try:
+                begin = self._begin_sql()
+                if begin:
+                    await conn.execute(begin.rstrip("; "))
                 earlier = [p for p in self._parts if p.has_rows() or p.audit]
                 if earlier:
                     await self._flush(conn, earlier)
@@ -186,12 +217,12 @@ class PgGroupCommit:
         """Link entries at the chain's head; the first time in a group, take the audit lock and read the head
         (with `savepoint`: set it in the same round trip, after the lock)."""
         if self._audit_head is None:
-            await conn.execute(f"SELECT pg_advisory_xact_lock({LOCK_AUDIT})" + (f"; SAVEPOINT {savepoint}"
-                                                                                 if savepoint else ""))
+            await conn.execute(self._begin_sql() + f"SELECT pg_advisory_xact_lock({LOCK_AUDIT})"
+                               + (f"; SAVEPOINT {savepoint}" if savepoint else ""))
             row = await conn.fetchrow("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
             self._audit_head = (row[0], row[1]) if row else (0, "")
         elif savepoint:
-            await conn.execute(f"SAVEPOINT {savepoint}")
+            await conn.execute(self._begin_sql() + f"SAVEPOINT {savepoint}")
         seq, prev = self._audit_head
         for e in entries:
             seq += 1
@@ -210,29 +241,28 @@ class PgGroupCommit:
         if conn is None:
             return
         self._group_conn = self._group_proxy = None
-        self._parts, self._group_locks, self._numbers = [], set(), {}
+        self._parts, self._group_locks = [], set()
         refused: dict = {}
         try:
             if commit and error is None and not self._broken:
                 try:
                     refused = await self._write_parts(conn, parts)
-                    await conn.execute("COMMIT")
-                    self.commits += 1
+                    if self._begun:
+                        await conn.execute("COMMIT")
+                        self.commits += 1
                 except BaseException as exc:
                     error = exc
             elif error is None:
                 error = StoreUnavailable("the group could not be completed")
-            if error is not None:
+            if error is not None and self._begun:
                 try:
                     await conn.execute("ROLLBACK")
                 except BaseException:
-                    pass
+                    self._broken = True
+            if error is not None and (self._broken or isinstance(self._as_store_error(error), StoreUnavailable)):
+                conn.terminate()  # in an unknown state: the next group opens a new one
         finally:
-            self._audit_head = None
-            try:
-                await self.pool.release(conn)
-            except BaseException:
-                pass
+            self._audit_head, self._begun = None, False
         failure = self._as_store_error(error) if error is not None else None
         for p in parts:
             if failure is None and p not in refused:
@@ -251,9 +281,9 @@ class PgGroupCommit:
             return {}
         one = merged(parts)
         if one.audit:
-            await self._link(conn, [], savepoint="f")  # the lock, a savepoint, the head: two round trips
+            await self._link(conn, [], savepoint="f")  # BEGIN, the lock, a savepoint; the head: two round trips
         else:
-            await conn.execute("SAVEPOINT f")
+            await conn.execute(self._begin_sql() + "SAVEPOINT f")
         head = self._audit_head
         if one.audit:
             await self._link(conn, one.audit)  # in memory: the head is known
@@ -287,17 +317,36 @@ class PgGroupCommit:
         return refused
 
     async def _group_number(self, community: str) -> int:
-        """The next case number of a community, inside the group: the case-number lock and the highest
-        number once per group, then counted here (the lock is held until the group commits)."""
-        last = self._numbers.get(community)
-        if last is None:
-            if "case-number" not in self._group_locks:
-                await self._raw("execute", f"SELECT pg_advisory_xact_lock({LOCK_CASE_NUMBER}, 0)")
-                self._group_locks.add("case-number")
-            last = await self._raw("fetchval", "SELECT COALESCE(MAX(number), 0) FROM cases WHERE community = $1",
-                                   community)
-        self._numbers[community] = last + 1
-        return last + 1
+        """The next case number of a community, taken at once (outside the group's transaction): the one
+        the report's read took already (pg_reads.py), or one taken now."""
+        self._last_community = community
+        spare = self._spares.pop(community, None)
+        if spare is not None:
+            return spare
+        if not self._begun:
+            return await self._raw("fetchval", NEXT_NUMBER, "case_number:" + community, community)
+        return await self._number_now(community)
+
+    def _number_wanted(self) -> str | None:
+        """The community whose next number a report's read should take with it (a number taken early and
+        not used waits for that community's next case; one left when the process stops is a gap)."""
+        wanted = self._last_community
+        return wanted if wanted is not None and not self._begun and wanted not in self._spares else None
+
+    async def _number_now(self, community: str) -> int:
+        """A case number in a statement of its own on a connection of its own: its counter row is locked
+        for that statement only, never while a transaction waits for something else."""
+        async with self._numbers_lock:
+            try:
+                if self._ndb is None or self._ndb.is_closed():
+                    self._ndb = await asyncpg.connect(self.dsn, server_settings={
+                        "synchronous_commit": "off", "application_name": "safety-bot numbers"})
+                return await self._ndb.fetchval(NEXT_NUMBER, "case_number:" + community, community)
+            except BaseException as exc:
+                failure = self._as_store_error(exc)
+                if failure is exc:
+                    raise
+                raise failure from exc
 
     # ---------------------------------------------------------------- the audit chain, linked when written
     async def append_audit(self, entry: AuditEntry) -> AuditEntry:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 
 from ..domain import Intake
+from .pg_group import NEXT_NUMBER
 
 _CASE_COLUMNS = ("id, community, network, number, category, urgency, status, created_at, updated_at, reporter, "
                  "accused, assignee, close_reason, answers, flags, hidden_from, locale, alias")
@@ -29,6 +30,9 @@ _REPORT_CONTEXT = (
     " FROM intakes i LEFT JOIN cases c ON c.id = i.case_id WHERE i.platform = $2 AND i.user_id = $3), "
     f"(SELECT json_agg(json_build_array({_cols('c')}) ORDER BY c.id) FROM cases c "
     " JOIN case_accused a ON a.case_id = c.id WHERE a.network = $4 AND a.user_key = $5)")
+# the same, taking the next case number of community $7 (kv key $6) with it
+_REPORT_CONTEXT_NUMBER = ("WITH n AS (" + NEXT_NUMBER.replace("$1", "$6").replace("$2", "$7") + ") "
+                          + _REPORT_CONTEXT + ", (SELECT value FROM n)")
 
 
 class PgReads:
@@ -41,7 +45,13 @@ class PgReads:
             async with self.transaction():
                 rate, intake_row, about = await self._conn_var.get().fetchrow(_REPORT_CONTEXT, *args)
         else:
-            rate, intake_row, about = await self._raw("fetchrow", _REPORT_CONTEXT, *args)
+            wanted = self._number_wanted()
+            if wanted is None:
+                rate, intake_row, about = await self._raw("fetchrow", _REPORT_CONTEXT, *args)
+            else:
+                rate, intake_row, about, number = await self._raw(
+                    "fetchrow", _REPORT_CONTEXT_NUMBER, *args, "case_number:" + wanted, wanted)
+                self._spares[wanted] = number
             rate = self._kept_value(part, key) or rate
         times = json.loads(rate) if rate else []
         token = self._tx_token()

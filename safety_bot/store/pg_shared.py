@@ -11,7 +11,6 @@ import logging
 
 import asyncpg
 
-from .pg_group import LOCK_CASE_NUMBER
 from .sqlite_common import _j
 
 log = logging.getLogger("safety_bot.store.postgres")
@@ -23,10 +22,18 @@ _NOW = "extract(epoch from clock_timestamp())::float8"  # the database's clock: 
 
 class PgShared:
     async def create_case(self, case):
-        """Outside a group: the case number under the case-number lock (held until the transaction ends)."""
+        """Outside a group: the case number from the community's counter (see pg_group.py); a transaction
+        that fails leaves a gap."""
+        case.number = await self._number_now(case.community)  # not in the transaction: no lock held
         async with self.transaction():
-            await self._conn_var.get().execute("SELECT pg_advisory_xact_lock($1, 0)", LOCK_CASE_NUMBER)
-            return await super().create_case(case)
+            conn = self._conn_var.get()
+            case.id = await conn.fetchval(
+                "INSERT INTO cases (community, network, number, category, urgency, status, created_at, updated_at, "
+                "reporter, accused, assignee, close_reason, answers, flags, hidden_from, locale, alias) VALUES "
+                "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) RETURNING id",
+                case.community, case.network, case.number, *self._case_values(case))
+            await self._sync_accused(case, fresh=True)
+        return case
 
     # ---------------------------------------------------------------- outbox leases
     # An action is leased to the process that wrote it, for `lease_seconds`, renewed while it runs. A process

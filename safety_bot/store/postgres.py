@@ -3,8 +3,9 @@
 It keeps the SQLite store's queries and row mapping (they are written in the SQL both databases speak)
 and replaces what differs: connections (a pool; each transaction has its own connection), placeholders
 (`?` becomes `$1`), ids (`RETURNING id`), the schema (`pg_migrations.py`), errors, and the places where
-several processes meet: the audit chain and case numbers are serialised with transaction-scoped advisory
-locks, so two processes never fork the chain or hand out one case number twice.
+several processes meet: the audit chain is serialised with a transaction-scoped advisory lock and case
+numbers come from a counter row per community, so two processes never fork the chain or hand out one case
+number twice.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from ..audit_chain import AuditChain, AuditKeys
 from ..crypto import Cipher, parse_key, parse_key_text
 from .base import StoreError, StoreUnavailable
 from .pg_buffered import PgBuffered
-from .pg_group import LOCK_AUDIT, LOCK_CASE_NUMBER, PgGroupCommit  # noqa: F401 (re-exported)
+from .pg_group import LOCK_AUDIT, PgGroupCommit  # noqa: F401 (re-exported)
 from .pg_open import LOCK_MIGRATE, PgOpening  # noqa: F401 (LOCK_MIGRATE re-exported)
 from .pg_reads import PgReads
 from .pg_shared import _NOW, BANK_CHANNEL, LOCK_LEADER, PgShared  # noqa: F401 (re-exported)
@@ -36,7 +37,8 @@ from .sqlite import SqliteStore
 log = logging.getLogger(__name__)
 
 # Advisory lock keys (one 64-bit namespace per database; the values are arbitrary but fixed): LOCK_MIGRATE
-# (pg_open.py), LOCK_AUDIT and LOCK_CASE_NUMBER (pg_group.py), LOCK_LEADER (pg_shared.py).
+# (pg_open.py), LOCK_AUDIT (pg_group.py), LOCK_LEADER (pg_shared.py). Case numbers use a counter row
+# (pg_group.py), not a lock.
 
 _ID_TABLES = {"cases", "reports", "evidence", "notes", "strikes", "bans", "outbox", "bank_entries", "shared_lists"}
 _INSERT = re.compile(r"\s*INSERT INTO (\w+)")
@@ -92,8 +94,9 @@ class _PgConnection:
 
 
 class PostgresStore(PgBuffered, PgGroupCommit, PgReads, PgShared, PgOpening, SqliteStore):
-    # Group commit and the audit chain linked at commit time: pg_group.py, pg_batch.py, pg_buffered.py; one-trip reads: pg_reads.py;
-    # leases, the leader and bank notifications: pg_shared.py; migrations and key checks: pg_open.py.
+    # Group commit and the audit chain linked at commit time: pg_group.py, pg_batch.py, pg_buffered.py;
+    # one-trip reads: pg_reads.py; leases, the leader and bank notifications: pg_shared.py; migrations and key
+    # checks: pg_open.py.
     shared = True  # several processes may use the same database
 
     def __init__(self, pool: asyncpg.Pool, cipher: Cipher, tag_key: bytes, dsn: str, lease_seconds: float = 30.0):
@@ -133,6 +136,7 @@ class PostgresStore(PgBuffered, PgGroupCommit, PgReads, PgShared, PgOpening, Sql
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncio.TimeoutError) as exc:
             raise StoreUnavailable(f"the database {_redacted(dsn)} cannot be reached: {exc}") from exc
         store = cls(pool, Cipher(raw_key), hashlib.sha256(b"reporter-tag" + raw_key).digest(), dsn, lease_seconds)
+        store._synchronous_commit = settings["synchronous_commit"]
         # Every process links the audit chain with the same key: storage.audit_key, or a random one kept in
         # the database encrypted with the data key (so not kept apart from it: set storage.audit_key).
         # No head file: the processes share no folder.
@@ -152,7 +156,10 @@ class PostgresStore(PgBuffered, PgGroupCommit, PgReads, PgShared, PgOpening, Sql
         for conn in (self._leader, self._listener):
             if conn is not None and not conn.is_closed():
                 await conn.close()
-        self._leader = self._listener = None
+        for conn in (self._gdb, self._ndb):
+            if conn is not None and not conn.is_closed():
+                await conn.close()
+        self._leader = self._listener = self._gdb = self._ndb = None
         await self.pool.close()
 
     # ---------------------------------------------------------------- transactions

@@ -174,11 +174,62 @@ async def test_a_statement_of_its_own_inside_a_group_sees_the_group_and_fails_al
                 raise RuntimeError("this block fails after its own statements")
         async with store.transaction(group=True) as third:
             again = await store.create_case(new_case(now))
-        assert again.number == 2  # the failed block's number is given out again
+        assert again.number == 3  # numbers are taken like a sequence's: the failed block's 2 is a gap
         assert (await outside(postgres_dsn, "SELECT COUNT(*) FROM cases"))[0][0] == 0
         await store.commit()
         assert first.result() is None and third.result() is None
-        assert sorted(c.number for c in await store.list_cases("cafe")) == [1, 2]
+        assert sorted(c.number for c in await store.list_cases("cafe")) == [1, 3]
         assert await store.get_value("half") is None
+    finally:
+        await store.close()
+
+
+async def test_two_processes_groups_take_case_numbers_without_waiting_for_each_other(postgres_dsn):
+    """Each process's open group holds no lock on case numbers: the second process creates and commits its
+    cases while the first one's group is still open, and no number is given out twice."""
+    key = new_key_text()
+    one = await PostgresStore.open(postgres_dsn, key=key)
+    two = await PostgresStore.open(postgres_dsn, key=key)
+    now = time.time()
+    try:
+        async with one.transaction(group=True) as first:
+            a = await one.create_case(new_case(now))
+
+        async def the_other_process():
+            for _ in range(3):
+                async with two.transaction(group=True):
+                    await two.create_case(new_case(now))
+            await two.commit()
+
+        await asyncio.wait_for(the_other_process(), timeout=30)  # would wait for `one` if a lock were held
+        assert not first.done()
+        async with one.transaction(group=True):
+            b = await one.create_case(new_case(now))
+        await one.commit()
+        numbers = [r[0] for r in await outside(postgres_dsn, "SELECT number FROM cases ORDER BY number")]
+        assert len(numbers) == 5 and len(set(numbers)) == 5
+        assert a.number == 1 and b.number > a.number
+    finally:
+        await one.close()
+        await two.close()
+
+
+async def test_case_numbers_go_on_from_the_cases_already_there(postgres_dsn):
+    """A database filled another way (migrate-store copies the cases) goes on after its highest number,
+    inside a group and outside one."""
+    store = await PostgresStore.open(postgres_dsn, key=new_key_text())
+    now = time.time()
+    try:
+        await outside(postgres_dsn, "INSERT INTO cases (community, network, number, category, urgency, status, "
+                                    f"created_at, updated_at) VALUES ('cafe', 'n', 7, 'sextortion', 'normal', 'open', "
+                                    f"{now}, {now})")
+        async with store.transaction(group=True):
+            grouped = await store.create_case(new_case(now))
+        await store.commit()
+        await outside(postgres_dsn, "INSERT INTO cases (community, network, number, category, urgency, status, "
+                                    f"created_at, updated_at) VALUES ('cafe', 'n', 20, 'sextortion', 'normal', 'open', "
+                                    f"{now}, {now})")
+        alone = await store.create_case(new_case(now))
+        assert (grouped.number, alone.number) == (8, 21)
     finally:
         await store.close()
