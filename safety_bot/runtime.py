@@ -136,13 +136,13 @@ class Runtime:
         try:
             platform = self.platform_for(action)
         except KeyError:
-            return Result(FAILED, "no adapter for this platform is running")
+            return Result(FAILED, self.service.team_text("run_no_adapter"))
         try:
             if isinstance(action, CaptureEvidence):
                 try:
                     snapshot = await platform.fetch_message(action.ref)
                 except CaptureFailed as exc:
-                    return Result(FAILED, f"could not capture evidence: {exc}")
+                    return Result(FAILED, self.service.team_text("run_capture_failed", error=exc))
                 await self.service.record_capture(action.case_id, action.ref, snapshot, f"bot:{platform.name}")
                 return Result("ok")
             # Only platforms that say they take it get `before_purge` (ports.CapturesBeforePurge).
@@ -152,7 +152,7 @@ class Runtime:
             if isinstance(action, LiftSuspension):  # Matrix only (matrix.suspend_local_accused)
                 lift = getattr(platform, "lift_suspension", None)
                 if lift is None:
-                    return Result(FAILED, f"{platform.name} has no server-wide suspensions")
+                    return Result(FAILED, self.service.team_text("run_no_suspensions", platform=platform.name))
                 return await lift(action)
             method = {SendPrivate: platform.send_private, PostToTeam: platform.post_to_team,
                       RemoveMessage: platform.remove_message, BanUser: platform.ban, UnbanUser: platform.unban,

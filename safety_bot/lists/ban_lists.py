@@ -41,6 +41,8 @@ SUMMARY_IDS = 20
 
 
 def list_reason(name: str) -> str:
+    """The reason of a list's ban. Not a team text: it also tells the list's bans from the team's own
+    (`lift`, ban_pools), so it must not change with the configured locale."""
     return f"Ban from the shared list {name}"
 
 
@@ -122,8 +124,7 @@ class BanLists:
                     else:
                         shown.append((m, lst, item, why))
                 if to_ban and len(to_ban) > min(await self._room_for_bans(com.network), _multi_target()):
-                    why = ("more bans at once than one person may make: each ban needs a second team member's confirm"
-                           if len(to_ban) > _multi_target() else "the list has reached this hour's limit of bans")
+                    why = "multi" if len(to_ban) > _multi_target() else "hour_limit"
                     shown += [(m, lst, item, why) for m, lst, item in to_ban]
                     to_ban = []
                 if len(shown) > MAX_SHOWN:
@@ -141,10 +142,10 @@ class BanLists:
         """Many matches at once (a broad glob, a big pool): one post, no case each, the ids to ban."""
         lists = ", ".join(dict.fromkeys(inert_plain(lst.name, limit=120) for _, lst, _, _ in shown))
         ids = [m.id for m, _, _, _ in shown]
-        text = (f"{len(ids)} members of the protected places match the shared list(s) {lists}. None was banned "
-                f"automatically: {shown[0][3] or 'the list only notifies'}. Check the list before banning; to ban "
-                f"some of them at once: {_prefix(com)}ban " + " ".join(ids[:SUMMARY_IDS])
-                + (f" (and {len(ids) - SUMMARY_IDS} more)" if len(ids) > SUMMARY_IDS else ""))
+        t = self.svc.team_text
+        text = t("list_summary", count=len(ids), lists=lists, why=t(f"list_why_{shown[0][3] or 'notify'}"),
+                 ban=f"{_prefix(com)}ban " + " ".join(ids[:SUMMARY_IDS])) \
+            + (" " + t("list_summary_more", count=len(ids) - SUMMARY_IDS) if len(ids) > SUMMARY_IDS else "")
         for _, lst, _, _ in shown:
             await self.svc.audit(f"list:{lst.name}", "list.match_shown", com.id, None, list=lst.name, many=len(ids))
             break
@@ -163,7 +164,7 @@ class BanLists:
         if lst.action != "apply":
             return ""
         if await self._team_unbanned(m):
-            return "the team lifted a ban on this account before, so a list does not ban it again"
+            return "unbanned"  # the team lifted a ban on this account before (team text list_why_unbanned)
         return None
 
     async def _team_unbanned(self, m: UserRef) -> bool:
@@ -182,19 +183,19 @@ class BanLists:
 
         out = Outcome()
         who = inert_plain(m.name or m.id, limit=64)
-        where = "joined a protected room" if joined else "is in a protected room"
-        source = f"the watched list {inert_plain(lst.name, limit=120)}" if lst.kind == "policy" else \
-            f"the ban pool {inert_plain(lst.name, limit=64)}"
-        reason = inert_plain(str(item.get("reason") or "none given"), limit=160)
+        t = self.svc.team_text
+        where = t("list_joined" if joined else "list_present")
+        source = t("list_source_policy", name=inert_plain(lst.name, limit=120)) if lst.kind == "policy" else \
+            t("list_source_pool", name=inert_plain(lst.name, limit=64))
+        reason = inert_plain(str(item.get("reason") or t("list_no_reason")), limit=160)
         if why == "team":
-            out.actions.append(PostToTeam(community=com.id, destination="escalation", text=(
-                f"{who} ({inert_plain(m.id, limit=80)}) is on the safety team and matches a rule of {source} "
-                f"(its reason: {reason}). A list never bans a team member; nothing was done.")))
+            out.actions.append(PostToTeam(community=com.id, destination="escalation", text=t(
+                "list_team_match", who=who, id=inert_plain(m.id, limit=80), source=source, reason=reason)))
             await self.svc.audit(f"list:{lst.name}", "list.team_match", com.id, None, list=lst.name, target=m.key)
             return out
         ban = f"{command_prefix(com.platform)}ban {m.id}"
-        text = (f"{who} ({inert_plain(m.id, limit=80)}) {where} and matches a rule of {source} (its reason: "
-                f"{reason}). Not banned automatically" + (f": {why}." if why else ".") + f" To ban them: {ban}")
+        text = t("list_match_why" if why else "list_match", who=who, id=inert_plain(m.id, limit=80), where=where,
+                 source=source, reason=reason, why=t(f"list_why_{why}") if why else "", ban=ban)
         buttons: tuple = ()
         case_number = None
         if lst.kind == "bans":
@@ -227,9 +228,8 @@ class BanLists:
             updated_at=now, locale=self.svc.config.locale, accused=[m],
             flags={"opened_by_bot": True, "intake_done": True, "ban_pool": lst.name}))
         await self.store.add_report(Report(case_id=case.id, reporter=None, text="", source="moderator", created_at=now))
-        await self.store.add_note(CaseNote(case.id, "system", "system", (
-            f"Opened automatically: this account is on the ban pool {lst.name} (reason code "
-            f"{item.get('reason')}, listed {item.get('date')})."), now))
+        await self.store.add_note(CaseNote(case.id, "system", "system", self.svc.team_text(
+            "list_note_pool_case", name=lst.name, reason=item.get("reason"), date=item.get("date")), now))
         await self.svc.audit("bot", "case.open", com.id, case, category=category, ban_pool=lst.name)
         return case
 
@@ -237,11 +237,12 @@ class BanLists:
         out = Outcome()
         for target in self.svc.network_communities(com.network, m.platform):
             out.actions.append(BanUser(community=target.id, user=m, case_id=None, reason=list_reason(lst.name)))
-        out.actions.append(PostToTeam(community=com.id, text=(
-            f"Banned {inert_plain(m.name or m.id, limit=64)} ({inert_plain(m.id, limit=80)}) across the network: "
-            f"the list {inert_plain(lst.name, limit=120)} names them (its reason: "
-            f"{inert_plain(str(item.get('reason') or 'none given'), limit=160)}). To undo: "
-            f"{_prefix(com)}unban {m.id} <reason>")))
+        t = self.svc.team_text
+        out.actions.append(PostToTeam(community=com.id, text=t(
+            "list_banned", who=inert_plain(m.name or m.id, limit=64), id=inert_plain(m.id, limit=80),
+            name=inert_plain(lst.name, limit=120), reason=inert_plain(str(item.get("reason") or t("list_no_reason")),
+                                                                        limit=160),
+            unban=f"{_prefix(com)}unban {m.id} <reason>")))
         await self.svc.audit(f"list:{lst.name}", "list.ban", com.id, None, list=lst.name, target=m.key,
                              network=com.network)
         return out
@@ -261,7 +262,7 @@ class BanLists:
                 continue  # the team's own ban (or none): a list never lifts it
             for target in self.svc.network_communities(network, user.platform):
                 out.actions.append(UnbanUser(community=target.id, user=user,
-                                             reason=f"Rule removed from the shared list {lst.name}"))
+                                             reason=self.svc.team_text("list_unban_reason", name=lst.name)))
             await self.svc.audit(f"list:{lst.name}", "ban.lift_requested", "", None, target=user.key,
                                  reason=f"rule removed from the list {lst.name}", ban_id=ban.id)
         return out

@@ -202,7 +202,7 @@ class BanPools:
                     continue
                 user = UserRef(PLATFORM, uid, uid)
                 for com in self.svc.network_communities(network, PLATFORM):
-                    out.actions.append(UnbanUser(community=com.id, user=user, reason=f"Dropped from the ban pool {name}"))
+                    out.actions.append(UnbanUser(community=com.id, user=user, reason=self.svc.team_text("pool_unban_reason", name=name)))
                 await self.svc.audit(f"list:{name}", "ban.lift_requested", "", None, target=key,
                                      reason=f"no longer on the ban pool {name}", ban_id=ban.id)
             if out.actions:

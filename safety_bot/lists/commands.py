@@ -14,10 +14,10 @@ from .policy import policy_lists
 _ROOM = re.compile(r"^(![A-Za-z0-9._~+/=\-]{1,255}(:[A-Za-z0-9.\-\[\]:]+)?|#[^\s:]{1,255}:[A-Za-z0-9.\-\[\]:]+)$")
 
 
-def _when(at) -> str:
+def _when(c: Ctx, at) -> str:
     from ..views import when
 
-    return when(at) if at else "never"
+    return when(at) if at else c.t("lists_never")
 
 
 async def cmd_lists(c: Ctx) -> Outcome:
@@ -26,14 +26,14 @@ async def cmd_lists(c: Ctx) -> Outcome:
     async with c.svc.store.transaction():
         await c.svc.audit(c.actor.key, "list.view", c.ctx.community)
     if not rows:
-        return Outcome(reply="No shared lists yet. Hash lists: 'safety-bot bank import/follow'; Matrix policy lists: "
-                             f"{c.ctx.command_prefix}watch <room>; Discord ban pools: 'safety-bot bans follow'.")
-    kinds = {"hashes": "hash list", "policy": "watched policy room", "bans": "ban pool"}
+        return Outcome(reply=c.t("lists_none", watch=f"{c.ctx.command_prefix}watch"))
     lines = []
     for lst in rows:
-        lines.append(f"{kinds.get(lst.kind, lst.kind)} {inert_plain(lst.name, limit=120)}: action {lst.action}, "
-                     f"{lst.size} entr{'y' if lst.size == 1 else 'ies'}, last fetch {_when(lst.last_fetch)}"
-                     + (f", last error: {inert_plain(lst.last_error, limit=200)}" if lst.last_error else ""))
+        kind = c.t(f"lists_kind_{lst.kind}") if lst.kind in ("hashes", "policy", "bans") else lst.kind
+        lines.append(c.t("lists_line_one" if lst.size == 1 else "lists_line", kind=kind,
+                         name=inert_plain(lst.name, limit=120), action=lst.action, size=lst.size,
+                         fetched=_when(c, lst.last_fetch))
+                     + (c.t("lists_last_error", error=inert_plain(lst.last_error, limit=200)) if lst.last_error else ""))
     return Outcome(reply="\n".join(lines))
 
 
@@ -44,31 +44,27 @@ def _room(c: Ctx) -> str | None:
 
 async def cmd_watch(c: Ctx) -> Outcome:
     if c.actor.platform != "matrix":
-        return Outcome(ok=False, reply="Watching policy lists works on Matrix. On Discord, follow a ban pool with "
-                                       "'safety-bot bans follow'. Nothing changed.")
+        return c.refuse("watch_not_matrix")
     room = _room(c)
     if room is None:
-        return Outcome(ok=False, reply="Give the policy room as !id:server or #alias:server. Nothing changed. "
-                                       f"Usage: {c.ctx.command_prefix}watch <room> [--apply]")
+        return c.refuse("watch_bad_room", usage=f"{c.ctx.command_prefix}watch <room> [--apply]")
     com = c.svc.community(c.ctx.community)
     apply = bool(c.cmd.flags.get("apply"))
     lst, new = await policy_lists(c.svc).watch(com.network, room, apply, c.actor.key)
-    mode = ("its ban rules are applied like the bot's own bans (never to the safety team, never against your "
-            "own unban)" if apply else
-            "members who match its ban rules are shown here with a ban command; nothing is done automatically")
-    return Outcome(reply=f"{'Watching' if new else 'Still watching'} {inert_plain(room)}: {mode}. "
-                         f"Stop with {c.ctx.command_prefix}unwatch {inert_plain(room)}.")
+    mode = c.t("watch_mode_apply" if apply else "watch_mode_notify")
+    return Outcome(reply=c.t("watch_started" if new else "watch_still", room=inert_plain(room), mode=mode,
+                             unwatch=f"{c.ctx.command_prefix}unwatch {inert_plain(room)}"))
 
 
 async def cmd_unwatch(c: Ctx) -> Outcome:
     room = _room(c)
     if room is None:
-        return Outcome(ok=False, reply=f"Usage: {c.ctx.command_prefix}unwatch <room>. Nothing changed.")
+        return c.refuse("unwatch_usage", usage=f"{c.ctx.command_prefix}unwatch <room>")
     com = c.svc.community(c.ctx.community)
     out = await policy_lists(c.svc).unwatch(com.network, room, c.actor.key)
     if out is None:
-        return Outcome(ok=False, reply=f"{inert_plain(room)} is not watched. Nothing changed.")
+        return c.refuse("unwatch_not_watched", room=inert_plain(room))
     lifted = len({a.user.key for a in out.actions if getattr(a, "kind", "") == "unban"})
-    out.reply = f"Stopped watching {inert_plain(room)}." + (
-        f" Lifting {lifted} ban(s) that came from it." if lifted else "")
+    out.reply = c.t("unwatch_done", room=inert_plain(room)) + (
+        " " + c.t("unwatch_lifting", count=lifted) if lifted else "")
     return out
