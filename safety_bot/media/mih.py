@@ -76,6 +76,16 @@ class ChunkIndex:
         self._offsets = offsets.reshape(-1)
         self._base = (np.arange(CHUNKS, dtype=np.int64) * (_BUCKETS + 1))[:, None]
         self._scorer: Scorer | None = None  # wide radii (mih_scored.py), made on first use
+        # Scratch reused by every query (the owner's lock serialises them): fresh arrays of a few hundred
+        # kB per query cost page faults whenever the allocator has handed the memory back meanwhile.
+        self._iota = np.arange(0, dtype=np.int64)
+        self._rows = np.empty(0, dtype=np.uint32)
+
+    def _scratch(self, total: int) -> None:
+        if self._iota.size < total:
+            size = max(total, 2 * self._iota.size)
+            self._iota = np.arange(size, dtype=np.int64)
+            self._rows = np.empty(size, dtype=np.uint32)
 
     def bucket_ranges(self, buckets: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Positions of the rows of the given buckets (chunk j value v = bucket ``j * 65537 + v``),
@@ -86,21 +96,27 @@ class ChunkIndex:
         total = int(lengths.sum())
         if total == 0:
             return np.empty(0, dtype=np.int64), starts, lengths
+        self._scratch(total)
         ends = np.cumsum(lengths)
         pos = np.repeat(starts - (ends - lengths), lengths)
-        pos += np.arange(total, dtype=np.int64)
+        np.add(pos, self._iota[:total], out=pos)
         return pos, starts, lengths
 
     def rows_at(self, pos: np.ndarray, starts: np.ndarray | None = None, lengths: np.ndarray | None = None) -> np.ndarray:
-        """The rows at table positions ``pos`` (of chunks 1 to 15). Given the buckets' ``starts`` and
-        ``lengths`` (large gathers), each bucket's first and last entry are read first: a gather of
-        independent reads that the CPU overlaps, so the full gather then finds its lines in the cache
-        (measured about twice as fast as the full gather alone when the tables are not cached)."""
+        """The rows at table positions ``pos`` (of chunks 1 to 15), in a scratch array that the next
+        call overwrites. Given the buckets' ``starts`` and ``lengths`` (large gathers), each bucket's
+        first and last entry are read first: a gather of independent reads that the CPU overlaps, so
+        the full gather then finds its lines in the cache (measured about twice as fast as the full
+        gather alone when the tables are not cached)."""
         if starts is not None and lengths is not None and starts.size:
             last = self._perm.size - 1
             self._perm[np.minimum(starts, last)]  # an empty last bucket starts at the end
             self._perm[np.clip(starts + lengths - 1, 0, last)]
-        return self._perm[pos]
+        self._scratch(pos.size)
+        out = self._rows[: pos.size]
+        # mode="wrap" skips the bounds check (every position is in range) and writes into ``out``.
+        np.take(self._perm, pos, out=out, mode="wrap")
+        return out
 
     def wide_candidates(self, q: np.ndarray, max_distance: int) -> np.ndarray:
         """Distinct row numbers (ascending) that can be within ``max_distance`` of ``q``, for radii where
@@ -116,6 +132,7 @@ class ChunkIndex:
 
     def nbytes(self) -> int:
         scratch = self._scorer.nbytes() if self._scorer is not None else 0
+        scratch += self._iota.nbytes + self._rows.nbytes
         return int(self._perm.nbytes + self._offsets.nbytes) + scratch
 
     def candidates(self, q: np.ndarray, max_distance: int) -> np.ndarray:
@@ -133,4 +150,4 @@ class ChunkIndex:
         pos, _starts, lengths = self.bucket_ranges(buckets)
         # Chunk 0's buckets come first and list row numbers directly.
         first = int(lengths[: _FLIPS[radii[0]].size].sum())
-        return np.concatenate((pos[:first], self._perm[pos[first:]]))
+        return np.concatenate((pos[:first], self.rows_at(pos[first:])))
