@@ -91,8 +91,9 @@ class ChunkIndex:
         """Positions of the rows of the given buckets (chunk j value v = bucket ``j * 65537 + v``),
         concatenated without a Python loop, and each bucket's start and length. For chunk 0's buckets
         the positions are the row numbers; for the others, positions in the tables (``rows_at``)."""
-        starts = self._offsets[buckets]
-        lengths = self._offsets[buckets + 1] - starts
+        starts = np.take(self._offsets, buckets, mode="wrap")  # every bucket is in range: no bounds check
+        lengths = np.take(self._offsets, buckets + 1, mode="wrap")
+        lengths -= starts
         total = int(lengths.sum())
         if total == 0:
             return np.empty(0, dtype=np.int64), starts, lengths
@@ -109,9 +110,9 @@ class ChunkIndex:
         the full gather then finds its lines in the cache (measured about twice as fast as the full
         gather alone when the tables are not cached)."""
         if starts is not None and lengths is not None and starts.size:
-            last = self._perm.size - 1
-            self._perm[np.minimum(starts, last)]  # an empty last bucket starts at the end
-            self._perm[np.clip(starts + lengths - 1, 0, last)]
+            # mode="wrap": an empty bucket may start at the end (wraps to 0) or, first, end at -1.
+            np.take(self._perm, starts, mode="wrap")
+            np.take(self._perm, starts + lengths - 1, mode="wrap")
         self._scratch(pos.size)
         out = self._rows[: pos.size]
         # mode="wrap" skips the bounds check (every position is in range) and writes into ``out``.
