@@ -22,37 +22,25 @@ from safety_bot.views import TIME_STYLE
 from . import world_file as world_file_mod
 from .world import PLATFORM, ConsolePlatform, Msg, World  # noqa: F401  (World and ConsolePlatform are re-exported)
 
-HELP_TEMPLATE = """Console commands (you play every part):
-  as <name> [community]        become someone (a member or a moderator)
-  whoami | people | channels   where you are and who is around
-  say <channel> <text>         post in a channel (prints a message id like m3)
-  read <channel>               read a channel
-  report <text>                report privately, like Discord's /report
-  report-message <id> [text]   report one message, like "Report message"
-  answer <text> | skip | stop  answer the bot's current question
-  dm <text>                    write privately to the bot (a reply to the team; {letters} for more help)
-  consent yes|no | withdraw    share the evidence or not; take your report back
-  resources [country]          ask for places that can help
-  protect                      block your own pictures here (a one-time link to a page on your device)
-  picture <channel> <file>     post a picture or video file in a channel (the hash bank checks it)
-  locale en|de                 the language you speak to the bot
-  Safety team (from the command registry; you may prefix these with 'safety ' or '/safety '):
-{team}
-  promote <name> | demote <name>  give or take the safety-team role (as the owner)
-  wait <minutes>               let time pass (escalation timers)
-  help | quit | exit
-The pretend community (messages, bans, who and where you are) is kept beside the database:
-`safety-bot run --fresh` (or `make clean-data`) starts over."""
-
 _TEAM = "\n".join(f"    {s.usage:<44} {s.summary[:1].lower() + s.summary[1:]}" for s in cmdparse.COMMAND_SPECS.values())
 
 
-def help_text(protect: bool) -> str:
-    """The help, naming E ("protect my pictures") only where the bot offers it (the page is set up)."""
-    return HELP_TEMPLATE.format(team=_TEAM, letters="a, b, c, d or e" if protect else "a, b, c or d")
+def help_text(texts, locale: str, protect: bool) -> str:
+    """The help (texts.console.help), naming E ("protect my pictures") only where the bot offers it (the page
+    is set up). Its safety-team part is made from the command registry (commands.COMMAND_SPECS), in English."""
+    return texts.t("console.help", locale, team=_TEAM,
+                   letters=texts.t("console.letters_protect" if protect else "console.letters", locale))
 
 
-HELP = help_text(protect=False)
+def __getattr__(name: str):
+    if name == "HELP":  # the English help, for tests and documentation
+        from pathlib import Path
+
+        from safety_bot.locales import load_locales
+
+        texts, _ = load_locales(Path(__file__).resolve().parents[2] / "playbooks", [])
+        return help_text(texts, "en", protect=False)
+    raise AttributeError(name)
 
 
 class _ConsoleSurface:
@@ -107,6 +95,10 @@ class ConsoleAdapter:
     async def _team(self, community: str) -> list[UserRef]:
         return [self.world.user(m) for m in self.world.communities[community].moderators] if community in \
             self.world.communities else []
+
+    def t(self, key: str, **kw) -> str:
+        """A console text (texts.console.*) in the language of the person being played."""
+        return self.app.service.t(f"console.{key}", self.locale, **kw)
 
     def say(self, text: str) -> None:
         self.write(f"[bot to {self.me}] " + text.replace("\n", f"\n[bot to {self.me}] "))
@@ -167,19 +159,20 @@ class ConsoleAdapter:
         if head in ("quit", "exit"):
             return False
         if head == "help":
-            self.write(help_text(self.app.service.protect_offered()))
+            self.write(help_text(self.app.service.texts, self.locale, self.app.service.protect_offered()))
         elif head == "as":
             self.switch(words[1:])
         elif head == "whoami":
-            role = "moderator" if self.world.is_moderator(self.here, self.me) else "member"
-            self.write(f"You are {self.me}, a {role} of {self.here}.")
+            self.write(self.t("whoami", me=self.me, role=self._role(), here=self.here))
         elif head == "people":
             for cid in self.world.communities:
                 mods = set(self.world.communities[cid].moderators)
-                self.write(f"{cid}: " + ", ".join(p + (" (moderator)" if p in mods else "") for p in self.world.people(cid)))
+                self.write(f"{cid}: " + ", ".join(p + (self.t("people_moderator") if p in mods else "")
+                                                  for p in self.world.people(cid)))
         elif head == "channels":
             c = self.world.communities[self.here]
-            self.write(f"{self.here}: " + ", ".join("#" + ch for ch in c.channels) + f" (safety team: #{c.safety_channel})")
+            self.write(f"{self.here}: " + ", ".join("#" + ch for ch in c.channels) + self.t("channels_safety",
+                                                                                             channel=c.safety_channel))
         elif head == "say":
             self.post(words[1:] if len(words) > 1 else [], rest)
         elif head == "read":
@@ -188,7 +181,7 @@ class ConsoleAdapter:
             await self.report(rest, None)
         elif head in ("report-message", "report_message"):
             if len(words) < 2:
-                self.say("Usage: report-message <message id> [what happened]")
+                self.say(self.t("usage", usage="report-message <message id> [what happened]"))
             else:
                 await self.report(rest[len(words[1]):].strip(), words[1])
         elif head in ("answer", "dm"):
@@ -216,7 +209,7 @@ class ConsoleAdapter:
             await self.wait(words[1] if len(words) > 1 else "1")
         elif head == "locale":
             self.locale = self.platform.locale = words[1] if len(words) > 1 else "en"
-            self.say(f"Language set to {self.locale}.")
+            self.say(self.t("language_set", language=self.locale))
         elif self.me in self.asking and (head not in cmdparse.COMMANDS or not self.world.is_moderator(self.here, self.me)):
             # While the bot waits for an answer, plain text is the answer.
             await self.finish(await self.app.service.member_message(self.world.user(self.me), self.here, line, self.locale),
@@ -224,54 +217,56 @@ class ConsoleAdapter:
         elif head in cmdparse.COMMANDS:
             return await self.moderator(line)
         else:
-            self.say(f"Unknown command '{inert_plain(head[:30])}'. Type help for the list.")
+            self.say(self.t("unknown_command", command=inert_plain(head[:30])))
         return True
 
     def switch(self, args: list[str]) -> None:
         if not args:
-            self.say("Usage: as <name> [community]")
+            self.say(self.t("usage", usage="as <name> [community]"))
             return
         name = args[0].lstrip("@")
         cid = args[1] if len(args) > 1 else None
         options = [c for c in self.world.communities if name in self.world.people(c)]
         if not options:
-            self.say(f"There is nobody called {inert_plain(name[:40])} here. Try: people")
+            self.say(self.t("nobody_called", name=inert_plain(name[:40])))
             return
         if cid and cid not in options:
-            self.say(f"{name} is not in {inert_plain(cid[:40])}.")
+            self.say(self.t("not_in", name=name, community=inert_plain(cid[:40])))
             return
         self.me = name
         self.here = cid or options[0]  # their own (first) community unless one is named
-        role = "moderator" if self.world.is_moderator(self.here, self.me) else "member"
-        self.write(f"(you are now {self.me}, a {role} of {self.here})")
+        self.write(self.t("now_you_are", me=self.me, role=self._role(), here=self.here))
+
+    def _role(self) -> str:
+        return self.t("role_moderator" if self.world.is_moderator(self.here, self.me) else "role_member")
 
     def set_role(self, head: str, args: list[str]) -> None:
         """The community's owner gives or takes the safety-team role (the world changes; the bot reads it)."""
         if not args:
-            self.say(f"Usage: {head} <name>")
+            self.say(self.t("usage", usage=f"{head} <name>"))
             return
         name = args[0].lstrip("@")
         c = self.world.communities[self.here]
         if name not in self.world.people(self.here):
-            self.say(f"There is nobody called {inert_plain(name[:40])} here. Try: people")
+            self.say(self.t("nobody_called", name=inert_plain(name[:40])))
             return
         if head == "promote" and name not in c.moderators:
             c.moderators.append(name)
         elif head == "demote" and name in c.moderators:
             c.moderators.remove(name)
-        self.write(f"({name} is {'now' if head == 'promote' else 'no longer'} on the safety team of {self.here})")
+        self.write(self.t("promoted" if head == "promote" else "demoted", name=name, here=self.here))
 
     def post(self, words: list[str], rest: str) -> None:
         if len(words) < 2:
-            self.say("Usage: say <channel> <text>")
+            self.say(self.t("usage", usage="say <channel> <text>"))
             return
         channel = words[0].lstrip("#")
         c = self.world.communities[self.here]
         if channel not in c.channels:
-            self.say(f"There is no #{inert_plain(channel[:40])} in {self.here}. Try: channels")
+            self.say(self.t("no_channel", channel=inert_plain(channel[:40]), here=self.here))
             return
         if self.me in self.world.bans.get(self.here, {}):
-            self.say("You are banned from this community.")
+            self.say(self.t("banned_here"))
             return
         text = rest[len(words[0]):].strip()
         self.world.counter += 1
@@ -282,7 +277,7 @@ class ConsoleAdapter:
     def show(self, channel: str) -> None:
         channel = channel.lstrip("#")
         msgs = [m for m in self.world.messages.values() if m.community == self.here and m.channel == channel and not m.deleted]
-        self.write(f"#{channel}: " + ("(empty)" if not msgs else ""))
+        self.write(f"#{channel}: " + (self.t("channel_empty") if not msgs else ""))
         for m in msgs:
             self.write(f"  {m.id} {m.author}: {inert_plain(m.text)}")
 
@@ -290,7 +285,7 @@ class ConsoleAdapter:
         """`picture <channel> <file>`: post a picture; like Discord and Matrix, the bot reads it into memory,
         hashes it and lets the core check it against the network's hash bank (the file is not kept)."""
         if len(args) < 2:
-            self.say("Usage: picture <channel> <file>")
+            self.say(self.t("usage", usage="picture <channel> <file>"))
             return
         before = self.world.counter
         self.post([args[0], "[picture]"], f"{args[0]} [picture]")
@@ -304,7 +299,7 @@ class ConsoleAdapter:
             with open(" ".join(args[1:]), "rb") as fh:
                 data = fh.read(max(self.app.config.media.max_bytes, self.app.config.media.max_video_bytes) + 1)
         except OSError:
-            self.say("That file could not be read.")
+            self.say(self.t("file_unreadable"))
             return
         found = await bank.hash_download(data)
         if found is None:
@@ -319,7 +314,7 @@ class ConsoleAdapter:
         if message_id is not None:
             m = self.world.find(message_id)
             if m is None or m.deleted or m.community != self.here:
-                self.write(f"[private to {self.me}] " + self.app.service.t("console.message_not_found", self.locale))
+                self.write(f"[private to {self.me}] " + self.t("message_not_found"))
                 return
             # Captured at once, before anyone can delete or purge it.
             snapshot = MessageSnapshot(self.world.ref(m), self.world.user(m.author), m.text, m.at)
@@ -340,7 +335,7 @@ class ConsoleAdapter:
         for token in parsed.targets:
             user = self.resolve_user(token, allow_unknown=allow_unknown)
             if user is None:
-                self.say(f"I cannot find a member called {inert_plain(token[:40])} here. Nothing was changed.")
+                self.say(self.t("no_member", name=inert_plain(token[:40])))
                 return True
             resolved.targets.append(user)
             if self.world.holds_power(user.id):
@@ -363,13 +358,13 @@ class ConsoleAdapter:
         try:
             n = float(minutes)
         except ValueError:
-            self.say("Usage: wait <minutes>")
+            self.say(self.t("usage", usage="wait <minutes>"))
             return
         if not 0 < n <= 60 * 24 * 30:
-            self.say("Usage: wait <minutes> (up to 30 days)")
+            self.say(self.t("usage", usage="wait <minutes> (up to 30 days)"))
             return
         self.offset[0] += n * 60
-        self.write(f"({n:g} minutes pass)")
+        self.write(self.t("minutes_pass", minutes=f"{n:g}"))
         await self.app.runtime.run(await self.app.service.tick())
 
     # ---------------------------------------------------------------- the loop
@@ -387,8 +382,8 @@ class ConsoleAdapter:
         self.echo = not interactive
         self._times_for_the_team()
         if interactive:
-            self.write("safety-bot console. Type help for the commands, quit to leave.")
-            self.write(f"(you are {self.me}, in {self.here})")
+            self.write(self.t("welcome"))
+            self.write(self.t("you_are_in", me=self.me, here=self.here))
         while True:
             if interactive:
                 sys.stdout.write(f"{self.me}@{self.here}> ")

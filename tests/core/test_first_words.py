@@ -13,6 +13,7 @@ LANGS = ("en", "de")
 DEFAULT = 400
 BUDGETS = {
     "menu_block": 700, "bystander_first": 650, "report_too_long": 250,
+    "console.help": 1600,  # the console's command reference for the operator, not a message on a phone
 }
 TEAM_ONLY = {"not_moderator", "store_unavailable_mod", "unknown_case", "note_too_long", "message_not_found_ref",
              "message_other_community", "ban_reminder", "warn_refused", "warn_names_reporter", "export_needs_consent"}

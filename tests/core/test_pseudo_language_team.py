@@ -7,9 +7,10 @@ texts), so an English sentence still written in the code shows up as letters out
 Not words: what people typed (a statement, a note, a warning's reason, an answer), names of people,
 communities, channels and the network, case aliases (reporter-1a2b), message ids and links, file paths,
 category ids (sextortion, child_safety: what the team types in commands), and the console's simulated
-platform around an audit-log reason ("ban bob: ..."). Not checked here: the console's own `help` (it is
-printed without a "[bot to ...]" prefix; its team part is generated from the command registry,
-commands.COMMAND_SPECS, whose usage and summary strings are English)."""
+platform around an audit-log reason ("ban bob: ..."). The console's own lines (texts.console: who you are
+now, time passing, its help) are checked too, except the help's safety-team part: it is made from the
+command registry (commands.COMMAND_SPECS), whose usage lines and summaries are English (as is every
+"Usage: ..." text the registry makes for the moderator commands, and the parser's refusals)."""
 
 import re
 
@@ -82,3 +83,14 @@ def test_the_team_check_finds_an_english_sentence():
     assert team_leftover("⟦Case 1⟧ Nothing was changed.", fragments, [])
     assert team_leftover("⟦Note added to case 1.⟧ Alice is scared but safe.", fragments, []) == ""
     assert team_leftover("⟦Evidence: ⟦bob (reporter-0dc0)⟧⟧ console://cafe/general/m2 (m2)", [], []) == ""
+
+
+def test_the_console_itself_speaks_the_pseudo_language(tmp_path):
+    lib, stdout, typed = run_walkthrough(tmp_path)
+    own = [line for line in stdout.splitlines()
+           if line.strip() and not line.startswith("[") and not re.match(r"^\w+@\w+> ", line)]
+    assert any("minutes" in line for line in own) and len(own) > 30  # "as", "wait" and the help were shown
+    registry = [line for line in own if re.match(r"^⟦?    ", line)]  # the help's part made from the command registry
+    assert len(registry) >= 20
+    wrong = [line for line in own if line not in registry and team_leftover(line, [], [])]
+    assert wrong == [], "\n".join(wrong)
