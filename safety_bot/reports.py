@@ -48,10 +48,16 @@ class Reports:
 
     async def _commit_group(self) -> None:
         async with self._lock:
+            seal = getattr(self.store, "seal_group", None)  # PostgreSQL: the next group fills while this commits
             try:
-                await self.store.commit()
+                committing = await seal() if seal is not None else await self.store.commit()
             except StoreError:
-                pass  # the waiting reports see the failure on their own futures
+                return  # the waiting reports see the failure on their own futures
+        if committing is not None:
+            try:
+                await committing
+            except StoreError:
+                pass
 
     async def _report(self, ev: ReportEvent, durable: list | None = None) -> Outcome:
         """A new case (or a report joining the member's open one). With `durable` (a list) and a store that

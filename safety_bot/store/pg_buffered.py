@@ -17,9 +17,10 @@ class PgBuffered:
     def _case_row(self, case: Case) -> tuple:
         return (case.id, case.community, case.network, case.number, *self._case_values(case))
 
-    def _kept_case(self, part, case_id) -> tuple | None:
-        """The row of a case new in this group and not written yet (its latest version), or None."""
-        for p in reversed(self._pending_parts(part)):
+    def _kept_case(self, parts, case_id) -> tuple | None:
+        """The row of a case new in a group and not written yet (its latest version), or None. `parts`:
+        `_pending_parts` (taken before a read whose answer this is laid over)."""
+        for p in reversed(parts):
             row = p.cases.get(case_id)
             if row is not None:
                 return row
@@ -37,9 +38,11 @@ class PgBuffered:
 
     async def save_case(self, case: Case) -> None:
         part = self._part()
-        if part is None or case.id is None or self._kept_case(part, case.id) is None:
+        # kept in the open group: the insert carries the change; kept in a group being committed: written
+        # after that commit (a statement of its own waits for it)
+        if part is None or case.id is None or self._kept_case([*self._open.parts, part], case.id) is None:
             return await super().save_case(case)
-        part.cases[case.id] = self._case_row(case)  # still to be inserted: the insert carries the change
+        part.cases[case.id] = self._case_row(case)
         part.accused[case.id] = [(case.id, case.network, a.key) for a in case.accused]
 
     # ---------------------------------------------------------------- reports and their rate marks
@@ -71,8 +74,8 @@ class PgBuffered:
             await self._rate_sweep(report.created_at)
         return report
 
-    def _kept_value(self, part, key: str) -> str | None:
-        for p in reversed(self._pending_parts(part)):
+    def _kept_value(self, parts, key: str) -> str | None:
+        for p in reversed(parts):
             value = p.kv.get(key)
             if value is not None:
                 return value
@@ -82,14 +85,14 @@ class PgBuffered:
         part = self._part()
         if part is None:
             return await super()._rate_times(key)
-        value = self._kept_value(part, key)
+        value = self._kept_value(self._pending_parts(part), key)
         if value is None:  # nothing kept under this key: what the server has is current
             value = await self._raw("fetchval", "SELECT value FROM kv WHERE key = $1", key)
         return json.loads(value) if value else []
 
     # ---------------------------------------------------------------- intakes
-    def _kept_intake(self, part, platform: str, tag: str) -> tuple | None:
-        for p in reversed(self._pending_parts(part)):
+    def _kept_intake(self, parts, platform: str, tag: str) -> tuple | None:
+        for p in reversed(parts):
             row = p.intakes.get((platform, tag))
             if row is not None:
                 return row

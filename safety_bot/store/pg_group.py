@@ -54,7 +54,7 @@ NEXT_NUMBER = ("INSERT INTO kv (key, value) SELECT $1, (COALESCE(MAX(number), 0)
 
 
 class _GroupConn:
-    """The group's connection as the shared queries see it: before each statement of their own, the
+    """A group's connection as the shared queries see it: before each statement of their own, the
     group's kept rows go to the server and the block gets a savepoint (see `_go_direct`)."""
 
     def __init__(self, store, raw):
@@ -77,20 +77,38 @@ class _GroupConn:
         return await self.raw.fetchrow(sql, *args)
 
 
+class _Group:
+    """One group: its connection, its finished blocks, its transaction's state."""
+
+    def __init__(self, store, conn):
+        self.conn = conn
+        self.proxy = _GroupConn(store, conn)
+        self.parts: list[Part] = []  # finished blocks, their futures not resolved yet
+        self.begun = False  # its transaction has begun
+        self.savepoint = False  # a released-or-not savepoint "g" is open on its connection
+        self.broken = False  # a statement failed outside a savepoint: the group can only roll back
+        self.direct = False  # a block ran statements of its own: some of its rows are on the server, uncommitted
+        self.locks: set = set()  # advisory locks it holds (taken once per group)
+        self.audit_head: tuple | None = None  # (seq, hash) at the chain's head while it holds the audit lock
+        self.done: asyncio.Future = asyncio.get_running_loop().create_future()  # committed or rolled back
+
+    def begin_sql(self, synchronous_commit: str) -> str:
+        """What starts its transaction, once ("" when it has begun): durable commits inside it."""
+        if self.begun:
+            return ""
+        self.begun = True
+        return f"BEGIN; SET LOCAL synchronous_commit TO {synchronous_commit}; "
+
+
 class PgGroupCommit:
     group_commit = True
 
     def _init_group(self) -> None:
-        self._glock = asyncio.Lock()  # the group connection is used by one block (or the commit) at a time
-        self._gdb = None  # the groups' own connection (kept open; see above)
-        self._group_conn = None  # the same, while a group is open
-        self._group_proxy: _GroupConn | None = None
-        self._begun = False  # the open group has begun its transaction
-        self._parts: list[Part] = []  # finished blocks of the open group, their futures not resolved yet
-        self._savepoint = False  # a released-or-not savepoint "g" is open on the group connection
-        self._group_locks: set = set()  # advisory locks the group already holds (taken once per group)
-        self._audit_head: tuple | None = None  # (seq, hash) at the chain's head while the group holds its lock
-        self._broken = False  # a statement failed outside a savepoint: the group can only roll back
+        self._glock = asyncio.Lock()  # one block at a time runs in the open group (and sealing waits for it)
+        self._commit_lock = asyncio.Lock()  # one group commits at a time, in the order they were sealed
+        self._open: _Group | None = None  # the group blocks join
+        self._sealed: list[_Group] = []  # groups being committed (or waiting to), oldest first
+        self._free: list = []  # group connections not in use (kept open)
         self._ids = IdPool()
         self._synchronous_commit = "on"  # of the group's transaction ("off" with storage synchronous: normal)
         self._spares: dict[str, int] = {}  # community -> a case number taken early, not used yet
@@ -101,29 +119,34 @@ class PgGroupCommit:
         self._block_var: contextvars.ContextVar = contextvars.ContextVar(f"pg-block-{id(self)}", default=None)
         self.commits = 0
 
+    @property
+    def _group_conn(self):  # the open group's connection, or None (postgres.py asks whether a group is open)
+        return self._open.conn if self._open is not None else None
+
     # ---------------------------------------------------------------- the group
     @asynccontextmanager
     async def _group_block(self):
         async with self._glock:
-            if self._group_conn is None:
-                conn = await self._group_connection()
-                self._group_conn, self._group_proxy = conn, _GroupConn(self, conn)
-                self._savepoint = self._broken = self._begun = False
+            if self._open is None:
+                self._open = _Group(self, await self._group_connection())
+            g = self._open
             part = Part(future=asyncio.get_running_loop().create_future())
-            token, audit_token = self._conn_var.set(self._group_proxy), self._audit_var.set(part.audit)
+            token, audit_token = self._conn_var.set(g.proxy), self._audit_var.set(part.audit)
             block_token = self._block_var.set(part)
             try:
                 yield part.future
             except BaseException as exc:
-                if self._broken:
-                    await self._end_group(commit=False, error=exc)
+                if g.broken:
+                    self._open = None
+                    await self._end_group(g, commit=False, error=exc)
                 elif part.direct:  # its savepoint undoes its statements, and the locks and entries since
-                    self._group_locks, self._audit_head = part.saved
+                    g.locks, g.audit_head = part.saved
                     try:
-                        await self._group_conn.execute("ROLLBACK TO SAVEPOINT g; RELEASE SAVEPOINT g")
-                        self._savepoint = False
+                        await g.conn.execute("ROLLBACK TO SAVEPOINT g; RELEASE SAVEPOINT g")
+                        g.savepoint = False
                     except BaseException:
-                        await self._end_group(commit=False, error=exc)
+                        self._open = None
+                        await self._end_group(g, commit=False, error=exc)
                 failure = self._as_store_error(exc)
                 part.future.set_exception(failure)
                 part.future.exception()  # retrieved here: the block's caller gets the exception itself
@@ -134,23 +157,18 @@ class PgGroupCommit:
                 self._conn_var.reset(token)
                 self._audit_var.reset(audit_token)
                 self._block_var.reset(block_token)
-            self._parts.append(part)
+            g.parts.append(part)
 
     async def _group_connection(self):
-        if self._gdb is None or self._gdb.is_closed():
-            try:
-                self._gdb = await asyncpg.connect(self.dsn, server_settings={
-                    "synchronous_commit": "off", "application_name": "safety-bot group"})
-            except BaseException as exc:
-                raise self._as_store_error(exc) from exc
-        return self._gdb
-
-    def _begin_sql(self) -> str:
-        """What starts the group's transaction, once ("" when it has begun): durable commits inside it."""
-        if self._begun:
-            return ""
-        self._begun = True
-        return f"BEGIN; SET LOCAL synchronous_commit TO {self._synchronous_commit}; "
+        while self._free:
+            conn = self._free.pop()
+            if not conn.is_closed():
+                return conn
+        try:
+            return await asyncpg.connect(self.dsn, server_settings={
+                "synchronous_commit": "off", "application_name": "safety-bot group"})
+        except BaseException as exc:
+            raise self._as_store_error(exc) from exc
 
     def _tx_token(self) -> object | None:
         """The transaction block this task is in, or None (see SqliteStore._tx_token)."""
@@ -159,110 +177,139 @@ class PgGroupCommit:
     def _part(self) -> Part | None:
         """The group block this task is in (its writes are kept until the commit), or None."""
         part = self._block_var.get()
-        if part.__class__ is Part and self._group_proxy is not None and self._conn_var.get() is self._group_proxy:
+        if part.__class__ is Part and self._open is not None and self._conn_var.get() is self._open.proxy:
             return part
         return None
 
     def _pending_parts(self, part: Part) -> list[Part]:
-        """Every block of the open group whose rows are not on the server yet, oldest first."""
-        return [*self._parts, part]
+        """Every block whose rows are not on the server yet, oldest first: those of the groups being
+        committed, the open group's, this one. Take the list before a read whose answer it is laid over: a
+        group whose commit ends meanwhile leaves this list, and the read may have missed its rows."""
+        return [*(p for g in self._sealed for p in g.parts), *self._open.parts, part]
 
     async def _raw(self, method: str, *args):
-        """A statement of the group's own (a read, a lock, ids) on its connection, outside any savepoint."""
+        """A statement of the open group's own (a read, a number, ids) on its connection, no savepoint.
+        A group being committed whose blocks ran statements of their own has rows no other connection
+        sees and no overlay holds: it finishes first."""
+        g = self._open
         try:
-            return await getattr(self._group_conn, method)(*args)
+            while any(s.direct for s in self._sealed):
+                await asyncio.shield(next(s for s in self._sealed if s.direct).done)
+            return await getattr(g.conn, method)(*args)
         except BaseException:
-            self._broken = True
+            g.broken = True
             raise
 
     async def _go_direct(self) -> None:
-        """Before a block runs a statement of its own: the earlier blocks' rows to the server (outside this
-        block's savepoint, so a failure of this block keeps them), a savepoint, this block's rows so far."""
+        """Before a block runs a statement of its own: the groups being committed finish first (their rows
+        are then on the server); the earlier blocks' rows to the server (outside this block's savepoint, so a
+        failure of this block keeps them), a savepoint, this block's rows so far."""
         part = self._block_var.get()
         if part.__class__ is not Part:
             return
-        conn = self._group_conn
+        g = self._open
         if not part.direct:
             try:
-                begin = self._begin_sql()
+                while self._sealed:
+                    await asyncio.shield(self._sealed[-1].done)
+                begin = g.begin_sql(self._synchronous_commit)
                 if begin:
-                    await conn.execute(begin.rstrip("; "))
-                earlier = [p for p in self._parts if p.has_rows() or p.audit]
+                    await g.conn.execute(begin.rstrip("; "))
+                earlier = [p for p in g.parts if p.has_rows() or p.audit]
                 if earlier:
-                    await self._flush(conn, earlier)
-                await conn.execute("RELEASE SAVEPOINT g; SAVEPOINT g" if self._savepoint else "SAVEPOINT g")
+                    await self._flush(g, earlier)
+                await g.conn.execute("RELEASE SAVEPOINT g; SAVEPOINT g" if g.savepoint else "SAVEPOINT g")
             except BaseException:
-                self._broken = True
+                g.broken = True
                 raise
-            self._savepoint = part.direct = True
-            part.saved = (set(self._group_locks), self._audit_head)  # what a rollback to the savepoint restores
+            g.savepoint = g.direct = part.direct = True
+            part.saved = (set(g.locks), g.audit_head)  # what a rollback to the savepoint restores
         if part.has_rows():  # a case it changed may be one the earlier blocks just wrote: replaced, not added
-            await self._flush(conn, [part], audit=False, alone=True)
+            await self._flush(g, [part], audit=False, alone=True)
 
-    async def _flush(self, conn, parts: list[Part], *, audit: bool = True, alone: bool = False) -> None:
+    async def _flush(self, g: _Group, parts: list[Part], *, audit: bool = True, alone: bool = False) -> None:
         """Write the parts' rows (and their audit entries, linked now) with one statement."""
         one = parts[0] if len(parts) == 1 else merged(parts)
         entries = one.audit if audit else []
         if entries:
-            await self._link(conn, entries)
+            await self._link(g, entries)
         sql, args = flush_statement(one, entries, self._enc, self.owner, self.lease_seconds, alone=alone)
         if sql:
-            await conn.execute(sql, *args)
+            await g.conn.execute(sql, *args)
         for p in parts:
             p.clear_rows()
             if audit:
                 p.audit.clear()
 
-    async def _link(self, conn, entries: list[AuditEntry], *, savepoint: str = "") -> None:
+    async def _link(self, g: _Group, entries: list[AuditEntry], *, savepoint: str = "") -> None:
         """Link entries at the chain's head; the first time in a group, take the audit lock and read the head
         (with `savepoint`: set it in the same round trip, after the lock)."""
-        if self._audit_head is None:
-            await conn.execute(self._begin_sql() + f"SELECT pg_advisory_xact_lock({LOCK_AUDIT})"
-                               + (f"; SAVEPOINT {savepoint}" if savepoint else ""))
-            row = await conn.fetchrow("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
-            self._audit_head = (row[0], row[1]) if row else (0, "")
+        if g.audit_head is None:
+            await g.conn.execute(g.begin_sql(self._synchronous_commit) + f"SELECT pg_advisory_xact_lock({LOCK_AUDIT})"
+                                 + (f"; SAVEPOINT {savepoint}" if savepoint else ""))
+            row = await g.conn.fetchrow("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
+            g.audit_head = (row[0], row[1]) if row else (0, "")
         elif savepoint:
-            await conn.execute(self._begin_sql() + f"SAVEPOINT {savepoint}")
-        seq, prev = self._audit_head
+            await g.conn.execute(g.begin_sql(self._synchronous_commit) + f"SAVEPOINT {savepoint}")
+        seq, prev = g.audit_head
         for e in entries:
             seq += 1
             e.seq, e.prev_hash = seq, prev
             e.hash = prev = self.audit_chain.link(prev, e)
-        self._audit_head = (seq, prev)
+        g.audit_head = (seq, prev)
+
+    # ---------------------------------------------------------------- committing
+    async def seal_group(self):
+        """Close the open group to new blocks and return an awaitable that commits it (it raises
+        StoreUnavailable/StoreError when the commit fails). New blocks start the next group at once, on
+        another connection, while this one commits: call this under the lock that orders the blocks, and
+        wait for the commit after releasing it. Groups commit one at a time, in the order they were sealed."""
+        async with self._glock:
+            g, self._open = self._open, None
+            if g is not None:
+                self._sealed.append(g)
+        return self._commit_sealed(g)
+
+    async def _commit_sealed(self, g: _Group | None) -> None:
+        async with self._commit_lock:  # every group sealed before this one has finished when it is taken
+            if g is None:
+                return
+            try:
+                await self._end_group(g, commit=True)
+            finally:
+                self._sealed.remove(g)
 
     async def commit(self) -> None:
-        """Commit the open group (one WAL flush), if any. Raises StoreUnavailable/StoreError when it fails."""
-        async with self._glock:
-            await self._end_group(commit=True)
+        """Commit the open group (one WAL flush), if any, after the groups being committed. Raises
+        StoreUnavailable/StoreError when it fails."""
+        await (await self.seal_group())
 
-    async def _end_group(self, *, commit: bool, error: BaseException | None = None) -> None:
-        """With `_glock` held: COMMIT (or ROLLBACK) the open group and tell everyone waiting on it."""
-        conn, parts = self._group_conn, self._parts
-        if conn is None:
-            return
-        self._group_conn = self._group_proxy = None
-        self._parts, self._group_locks = [], set()
+    async def _end_group(self, g: _Group, *, commit: bool, error: BaseException | None = None) -> None:
+        """COMMIT (or ROLLBACK) a group no block can join any more, and tell everyone waiting on it."""
+        conn, parts = g.conn, g.parts
         refused: dict = {}
         try:
-            if commit and error is None and not self._broken:
+            if commit and error is None and not g.broken:
                 try:
-                    refused = await self._write_parts(conn, parts)
-                    if self._begun:
+                    refused = await self._write_parts(g, parts)
+                    if g.begun:
                         await conn.execute("COMMIT")
                         self.commits += 1
                 except BaseException as exc:
                     error = exc
             elif error is None:
                 error = StoreUnavailable("the group could not be completed")
-            if error is not None and self._begun:
+            if error is not None and g.begun:
                 try:
                     await conn.execute("ROLLBACK")
                 except BaseException:
-                    self._broken = True
-            if error is not None and (self._broken or isinstance(self._as_store_error(error), StoreUnavailable)):
-                conn.terminate()  # in an unknown state: the next group opens a new one
+                    g.broken = True
         finally:
-            self._audit_head, self._begun = None, False
+            if error is not None and (g.broken or isinstance(self._as_store_error(error), StoreUnavailable)):
+                conn.terminate()  # in an unknown state: the next group opens a new one
+            else:
+                self._free.append(conn)
+            g.done.set_result(None)
         failure = self._as_store_error(error) if error is not None else None
         for p in parts:
             if failure is None and p not in refused:
@@ -273,20 +320,21 @@ class PgGroupCommit:
         if commit and failure is not None:
             raise failure from error
 
-    async def _write_parts(self, conn, parts: list[Part]) -> dict:
+    async def _write_parts(self, g: _Group, parts: list[Part]) -> dict:
         """The group's kept rows, in one statement; if a row fails, block by block. Returns the refused
         blocks (block -> error)."""
         parts = [p for p in parts if p.has_rows() or p.audit]
         if not parts:
             return {}
+        conn = g.conn
         one = merged(parts)
         if one.audit:
-            await self._link(conn, [], savepoint="f")  # BEGIN, the lock, a savepoint; the head: two round trips
+            await self._link(g, [], savepoint="f")  # BEGIN, the lock, a savepoint; the head: two round trips
         else:
-            await conn.execute(self._begin_sql() + "SAVEPOINT f")
-        head = self._audit_head
+            await conn.execute(g.begin_sql(self._synchronous_commit) + "SAVEPOINT f")
+        head = g.audit_head
         if one.audit:
-            await self._link(conn, one.audit)  # in memory: the head is known
+            await self._link(g, one.audit)  # in memory: the head is known
         sql, args = flush_statement(one, one.audit, self._enc, self.owner, self.lease_seconds)
         try:
             await conn.execute(sql, *args)
@@ -298,17 +346,17 @@ class PgGroupCommit:
         await conn.execute("ROLLBACK TO SAVEPOINT f")
         refused = {}
         for p in parts:
-            self._audit_head = head
+            g.audit_head = head
             try:
                 if p.audit:
-                    await self._link(conn, p.audit, savepoint="b")
+                    await self._link(g, p.audit, savepoint="b")
                 else:
                     await conn.execute("SAVEPOINT b")
                 sql, args = flush_statement(p, p.audit, self._enc, self.owner, self.lease_seconds, alone=True)
                 if sql:
                     await conn.execute(sql, *args)
                 await conn.execute("RELEASE SAVEPOINT b")
-                head = self._audit_head
+                head = g.audit_head
             except Exception as exc:
                 if isinstance(self._as_store_error(exc), StoreUnavailable):
                     raise
@@ -323,7 +371,7 @@ class PgGroupCommit:
         spare = self._spares.pop(community, None)
         if spare is not None:
             return spare
-        if not self._begun:
+        if not self._open.begun:
             return await self._raw("fetchval", NEXT_NUMBER, "case_number:" + community, community)
         return await self._number_now(community)
 
@@ -331,7 +379,7 @@ class PgGroupCommit:
         """The community whose next number a report's read should take with it (a number taken early and
         not used waits for that community's next case; one left when the process stops is a gap)."""
         wanted = self._last_community
-        return wanted if wanted is not None and not self._begun and wanted not in self._spares else None
+        return wanted if wanted is not None and not self._open.begun and wanted not in self._spares else None
 
     async def _number_now(self, community: str) -> int:
         """A case number in a statement of its own on a connection of its own: its counter row is locked
@@ -380,7 +428,7 @@ class PgGroupCommit:
         if part is not None:
             await self._go_direct()
             if part.audit:
-                await self._flush(self._group_conn, [part])
+                await self._flush(self._open, [part])
             return
         entries = self._audit_var.get()
         conn = self._conn_var.get()

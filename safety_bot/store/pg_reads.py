@@ -45,6 +45,7 @@ class PgReads:
             async with self.transaction():
                 rate, intake_row, about = await self._conn_var.get().fetchrow(_REPORT_CONTEXT, *args)
         else:
+            parts = self._pending_parts(part)  # before the read (see _pending_parts)
             wanted = self._number_wanted()
             if wanted is None:
                 rate, intake_row, about = await self._raw("fetchrow", _REPORT_CONTEXT, *args)
@@ -52,7 +53,7 @@ class PgReads:
                 rate, intake_row, about, number = await self._raw(
                     "fetchrow", _REPORT_CONTEXT_NUMBER, *args, "case_number:" + wanted, wanted)
                 self._spares[wanted] = number
-            rate = self._kept_value(part, key) or rate
+            rate = self._kept_value(parts, key) or rate
         times = json.loads(rate) if rate else []
         token = self._tx_token()
         self._rate_memo = (key, times, token) if token is not None else None  # see report_times_since
@@ -61,46 +62,45 @@ class PgReads:
             r = json.loads(intake_row)
             intake = Intake(platform=r[0], user_id=reporter.id, case_id=r[1], asked=json.loads(r[2]), current=r[3],
                             locale=r[4], updated_at=float(r[5]))
-            case = self._case(r[6:]) if r[6] is not None else None
+            case = self._case(r[6:], lazy=True) if r[6] is not None else None  # decrypted when used
         about = [self._case(r) for r in json.loads(about or "[]")]
         if part is not None:
-            kept = self._kept_intake(part, reporter.platform, tag)
+            kept = self._kept_intake(parts, reporter.platform, tag)
             if kept is not None:
                 intake = Intake(platform=kept[0], user_id=reporter.id, case_id=kept[2], asked=json.loads(kept[3]),
                                 current=kept[4], locale=kept[5], updated_at=kept[6])
                 if case is None or case.id != intake.case_id:
-                    case = await self._case_by_id_kept(part, intake.case_id)
-            if case is not None and self._kept_case(part, case.id) is not None:
-                case = self._case(self._kept_case(part, case.id))
-            about = self._about_kept(part, network, reporter.key, about)
+                    case = await self._case_by_id_kept(parts, intake.case_id)
+            if case is not None and self._kept_case(parts, case.id) is not None:
+                case = self._case(self._kept_case(parts, case.id))
+            about = self._about_kept(parts, network, reporter.key, about)
         return times, intake, case, about
 
     async def cases_about(self, network, user_key):
         part = self._part()
         if part is None:
             return await super().cases_about(network, user_key)
+        parts = self._pending_parts(part)  # before the read (see _pending_parts)
         rows = await self._raw("fetch", f"SELECT {self._C_CASE_COLS} FROM cases c JOIN case_accused a ON "
                                "a.case_id = c.id WHERE a.network = $1 AND a.user_key = $2 ORDER BY c.id",
                                network, user_key)
-        return self._about_kept(part, network, user_key, [self._case(r) for r in rows])
+        return self._about_kept(parts, network, user_key, [self._case(r) for r in rows])
 
-    def _about_kept(self, part, network: str, user_key: str, found: list) -> list:
-        """The cases about someone as the server has them, with the group's kept cases laid over."""
-        kept: dict = {}
-        accused: dict = {}
-        for p in self._pending_parts(part):
-            kept.update(p.cases)
-            accused.update(p.accused)
-        if not kept:
+    def _about_kept(self, parts, network: str, user_key: str, found: list) -> list:
+        """The cases about someone as the server has them, with the group's kept cases laid over (a kept
+        case is newer than the server's row, and may no longer be about them)."""
+        about: dict = {}  # case id -> its latest kept row, if that one is about them, else None
+        for p in parts:
+            for case_id, rows in p.accused.items():
+                about[case_id] = p.cases[case_id] if any(r[2] == user_key and r[1] == network for r in rows) else None
+        if not about:
             return found
-        out = {c.id: c for c in found if c.id not in kept}
-        for case_id, rows in accused.items():
-            if any(r[1] == network and r[2] == user_key for r in rows):
-                out[case_id] = self._case(kept[case_id])
+        out = {c.id: c for c in found if c.id not in about}
+        out.update((case_id, self._case(row)) for case_id, row in about.items() if row is not None)
         return [out[i] for i in sorted(out)]
 
-    async def _case_by_id_kept(self, part, case_id):
-        row = self._kept_case(part, case_id)
+    async def _case_by_id_kept(self, parts, case_id):
+        row = self._kept_case(parts, case_id)
         if row is not None:
             return self._case(row)
         rows = await self._raw("fetch", f"SELECT {self._CASE_COLS} FROM cases WHERE id = $1", case_id)

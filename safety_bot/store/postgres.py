@@ -152,14 +152,16 @@ class PostgresStore(PgBuffered, PgGroupCommit, PgReads, PgShared, PgOpening, Sql
 
     async def close(self) -> None:
         async with self._glock:
-            await self._end_group(commit=False, error=StoreUnavailable("the store was closed"))
-        for conn in (self._leader, self._listener):
+            g, self._open = self._open, None
+        if g is not None:
+            await self._end_group(g, commit=False, error=StoreUnavailable("the store was closed"))
+        async with self._commit_lock:  # the groups being committed finish first
+            pass
+        for conn in (self._leader, self._listener, self._ndb, *self._free):
             if conn is not None and not conn.is_closed():
                 await conn.close()
-        for conn in (self._gdb, self._ndb):
-            if conn is not None and not conn.is_closed():
-                await conn.close()
-        self._leader = self._listener = self._gdb = self._ndb = None
+        self._leader = self._listener = self._ndb = None
+        self._free = []
         await self.pool.close()
 
     # ---------------------------------------------------------------- transactions
@@ -172,7 +174,7 @@ class PostgresStore(PgBuffered, PgGroupCommit, PgReads, PgShared, PgOpening, Sql
             async with self._group_block() as pending:
                 yield pending
             return
-        if self._group_conn is not None:
+        if self._open is not None or self._sealed:
             try:  # the open group first: its locks are never held while this transaction waits for them
                 await self.commit()
             except StoreError:

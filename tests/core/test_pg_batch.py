@@ -233,3 +233,88 @@ async def test_case_numbers_go_on_from_the_cases_already_there(postgres_dsn):
         assert (grouped.number, alone.number) == (8, 21)
     finally:
         await store.close()
+
+
+async def wait_for(condition, what: str) -> None:
+    """Wait (bounded) until condition() holds."""
+    async def poll():
+        while not condition():
+            await asyncio.sleep(0.01)
+    try:
+        await asyncio.wait_for(poll(), timeout=60)
+    except asyncio.TimeoutError:
+        raise AssertionError(f"timed out waiting for {what}") from None
+
+
+async def test_the_next_group_fills_while_one_commits_and_reads_its_rows(postgres_dsn):
+    """While a group commits (held here at the audit lock, as by another process's commit), the next
+    report runs at once in a new group, sees the committing group's rows (its questions are open, so the
+    second report waits), and nobody is answered before their own group has committed."""
+    from safety_bot.store.pg_group import LOCK_AUDIT
+
+    store = await PostgresStore.open(postgres_dsn, key=new_key_text())
+    svc = service_on(store)
+    who = UserRef("console", "m", "m")
+    other = await asyncpg.connect(postgres_dsn)
+    try:
+        # a bot that has been running: the first report also sweeps old rate marks (a statement of its own,
+        # after which the next group would wait for this one's commit: its rows are then on the server)
+        assert (await svc.report(ReportEvent(community="cafe", reporter=UserRef("console", "w", "w"),
+                                             text="someone threatens me"))).ok
+        await other.execute("SELECT pg_advisory_lock($1)", LOCK_AUDIT)
+        first = asyncio.ensure_future(svc.report(ReportEvent(community="cafe", reporter=who, text="he threatens me")))
+        await wait_for(lambda: store._sealed, "the first group to be committing")
+        second = asyncio.ensure_future(svc.report(ReportEvent(community="cafe", reporter=who, text="and again")))
+        await wait_for(lambda: store._open is not None and store._open.parts, "the second report's block")
+        assert not first.done() and not second.done()
+        assert (await outside(postgres_dsn, "SELECT COUNT(*) FROM cases"))[0][0] == 1
+        await other.execute("SELECT pg_advisory_unlock($1)", LOCK_AUDIT)
+        one, two = await asyncio.wait_for(asyncio.gather(first, second), timeout=60)
+        assert one.ok and two.ok and (one.case_number, two.case_number) == (2, 3)
+        assert svc.t("report_questions_later", "en") in two.reply  # it saw the first one's open questions
+        cases = {c.number: c for c in await store.list_cases("cafe")}
+        assert cases[3].flags.get("intake_queued") and not cases[2].flags.get("intake_queued")
+        entries = await store.audit_entries()
+        assert len(entries) == 3 and verify_chain(entries, store.audit_chain.keys) is None
+    finally:
+        await other.close()
+        await store.close()
+
+
+async def test_a_report_resting_on_a_group_that_failed_is_not_acknowledged(postgres_dsn):
+    """The first report's rows are refused at its commit while the next group already used them (a second
+    report about the same person joined its case): the second is not acknowledged either, and a report
+    that did not depend on it is committed."""
+    from safety_bot.store.pg_group import LOCK_AUDIT
+
+    store = await PostgresStore.open(postgres_dsn, key=new_key_text())
+    await outside(postgres_dsn, POISON)
+    svc = service_on(store)
+    who, accused = UserRef("console", "m", "m"), UserRef("console", "x", "x")
+    other = await asyncpg.connect(postgres_dsn)
+    try:
+        assert (await svc.report(ReportEvent(community="cafe", reporter=UserRef("console", "w", "w"),
+                                             text="someone threatens me"))).ok  # the sweep (see above)
+        await other.execute("SELECT pg_advisory_lock($1)", LOCK_AUDIT)
+        first = asyncio.ensure_future(svc.report(ReportEvent(community="cafe", reporter=who, text="x threatens me",
+                                                             accused=accused, source="poison")))
+        await wait_for(lambda: store._sealed, "the first group to be committing")
+        alone = asyncio.ensure_future(svc.report(ReportEvent(community="cafe", reporter=UserRef("console", "n", "n"),
+                                                             text="someone threatens me")))
+        await wait_for(lambda: store._open is not None and store._open.parts, "the independent report's block")
+        joining = asyncio.ensure_future(svc.report(ReportEvent(community="cafe", reporter=who, text="x again",
+                                                               accused=accused)))
+        await other.execute("SELECT pg_advisory_unlock($1)", LOCK_AUDIT)
+        one, two, three = await asyncio.wait_for(asyncio.gather(first, alone, joining, return_exceptions=True),
+                                                 timeout=60)
+        assert not one.ok and one.reply == svc.t("store_unavailable", "en")
+        assert two.ok
+        assert isinstance(three, StoreError) or not three.ok  # never "received"
+        reports = await outside(postgres_dsn, "SELECT source FROM reports")
+        assert [r[0] for r in reports] == ["member", "member"]  # the first one's, and the independent report
+        assert [c.number for c in await store.list_cases("cafe")] == [1, two.case_number]
+        entries = await store.audit_entries()
+        assert verify_chain(entries, store.audit_chain.keys) is None
+    finally:
+        await other.close()
+        await store.close()
