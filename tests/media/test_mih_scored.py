@@ -168,3 +168,35 @@ def test_rebuild_inside_a_multi_hash_query():
         assert [(x.entry_id, x.distance, x.query_index) for x in got] == sorted(
             ((e, d, qi) for e, (d, qi) in best.items()), key=lambda t: (t[1], t[0]))
         assert {x.entry_id for x in got} >= ({2999 // 3, 11_999 // 3} if radius == 52 else set())
+
+
+class _FailingTables:
+    """A ChunkIndex whose table reads fail after a number of calls (a query stopped half-way)."""
+
+    def __init__(self, index: ChunkIndex, fail_after: int) -> None:
+        self.index, self.calls, self.fail_after = index, 0, fail_after
+
+    def bucket_ranges(self, buckets):
+        return self.index.bucket_ranges(buckets)
+
+    def rows_at(self, pos, starts, lengths):
+        self.calls += 1
+        if self.calls > self.fail_after:
+            raise MemoryError("simulated")
+        return self.index.rows_at(pos, starts, lengths)
+
+
+def test_a_query_stopped_half_way_leaves_no_score_behind():
+    """Scores added by a query that raised are not counted by the next one (it clears the counter)."""
+    nprng = np.random.default_rng(14)
+    words = nprng.integers(0, 2**64, (4000, 4), dtype=np.uint64)
+    cols = np.ascontiguousarray(words.T)
+    sort_rows_by_first_chunk(cols, np.arange(len(words)), len(words))
+    index = ChunkIndex(cols, len(words))
+    scorer = Scorer(len(words))
+    q = cols[:, 77].copy()
+    with pytest.raises(MemoryError):
+        scorer.candidates(_FailingTables(index, 2), q, 52)
+    assert np.any(scorer._counter)  # the failed query did add scores
+    other = nprng.integers(0, 2**64, 4, dtype=np.uint64)
+    assert np.array_equal(scorer.candidates(index, other, 52), Scorer(len(words)).candidates(index, other, 52))
