@@ -78,13 +78,13 @@ class ChunkIndex:
         self._scorer: Scorer | None = None  # wide radii (mih_scored.py), made on first use
         # Scratch reused by every query (the owner's lock serialises them): fresh arrays of a few hundred
         # kB per query cost page faults whenever the allocator has handed the memory back meanwhile.
-        self._iota = np.arange(0, dtype=np.int64)
+        self._iota = np.arange(0, dtype=np.int32)
         self._rows = np.empty(0, dtype=np.uint32)
 
     def _scratch(self, total: int) -> None:
         if self._iota.size < total:
-            size = max(total, 2 * self._iota.size)
-            self._iota = np.arange(size, dtype=np.int64)
+            size = total + total // 4  # room for the next queries' spread without doubling
+            self._iota = np.arange(size, dtype=np.int32 if size < 2**31 else np.int64)
             self._rows = np.empty(size, dtype=np.uint32)
 
     def bucket_ranges(self, buckets: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
