@@ -7,9 +7,14 @@ else. Outside a group block (a plain transaction, or none) each goes to the serv
 from __future__ import annotations
 
 import json
+import logging
+
+import asyncpg
 
 from ..domain import Case, Intake
 from .sqlite_common import _j
+
+log = logging.getLogger("safety_bot.store.postgres")
 
 
 class PgBuffered:
@@ -73,6 +78,19 @@ class PgBuffered:
                 "value = excluded.value) " + insert, *self._report_values(report), key, value)
             await self._rate_sweep(report.created_at)
         return report
+
+    async def _rate_sweep(self, at: float) -> None:
+        """Other members' marks older than a day, at most every RATE_SWEEP_SECONDS (see sqlite_cases.py): one
+        statement of its own on the pool, not in the group (a mark the group keeps is written after it)."""
+        if self._rate_swept_at is not None and abs(at - self._rate_swept_at) < self.RATE_SWEEP_SECONDS:
+            return
+        try:
+            await self.pool.execute("DELETE FROM kv WHERE key LIKE 'rate:%' "
+                                    "AND COALESCE((value::jsonb ->> -1)::float8, 0) < $1", at - self.RATE_KEEP_SECONDS)
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+            log.warning("old rate marks were not swept this time (%s); the next report tries again", type(exc).__name__)
+            return
+        self._rate_swept_at = at
 
     def _kept_value(self, parts, key: str) -> str | None:
         for p in reversed(parts):

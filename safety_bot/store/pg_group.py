@@ -170,6 +170,11 @@ class PgGroupCommit:
         except BaseException as exc:
             raise self._as_store_error(exc) from exc
 
+    async def _open_group_connections(self) -> None:
+        """At open: the two connections groups take turns on (one fills while the other commits)."""
+        for _ in range(2 - len(self._free)):
+            self._free.append(await self._group_connection())
+
     def _tx_token(self) -> object | None:
         """The transaction block this task is in, or None (see SqliteStore._tx_token)."""
         return self._block_var.get()

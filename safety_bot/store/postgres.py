@@ -145,7 +145,10 @@ class PostgresStore(PgBuffered, PgGroupCommit, PgReads, PgShared, PgOpening, Sql
             await store._migrate()
             await store._check_key()
             store.audit_chain = AuditChain(AuditKeys(configured or await store._shared_audit_seed()))
+            await store._open_group_connections()
         except BaseException:
+            for conn in store._free:
+                conn.terminate()
             await pool.close()
             raise
         return store

@@ -133,7 +133,7 @@ async def test_reports_in_one_group_read_each_others_cases_and_questions(backend
     svc = service_on(store)
     a, b = UserRef("console", "a", "a"), UserRef("console", "b", "b")
     try:
-        # a bot that has been running: the first report also sweeps old rate marks (a statement of its own)
+        # a bot that has been running: an earlier case, committed
         assert (await svc.report(ReportEvent(community="cafe", reporter=UserRef("console", "w", "w"),
                                              text="someone threatens me"))).ok
         before = store.commits
@@ -257,8 +257,7 @@ async def test_the_next_group_fills_while_one_commits_and_reads_its_rows(postgre
     who = UserRef("console", "m", "m")
     other = await asyncpg.connect(postgres_dsn)
     try:
-        # a bot that has been running: the first report also sweeps old rate marks (a statement of its own,
-        # after which the next group would wait for this one's commit: its rows are then on the server)
+        # a bot that has been running: an earlier case, committed
         assert (await svc.report(ReportEvent(community="cafe", reporter=UserRef("console", "w", "w"),
                                              text="someone threatens me"))).ok
         await other.execute("SELECT pg_advisory_lock($1)", LOCK_AUDIT)
@@ -294,7 +293,7 @@ async def test_a_report_resting_on_a_group_that_failed_is_not_acknowledged(postg
     other = await asyncpg.connect(postgres_dsn)
     try:
         assert (await svc.report(ReportEvent(community="cafe", reporter=UserRef("console", "w", "w"),
-                                             text="someone threatens me"))).ok  # the sweep (see above)
+                                             text="someone threatens me"))).ok  # an earlier case
         await other.execute("SELECT pg_advisory_lock($1)", LOCK_AUDIT)
         first = asyncio.ensure_future(svc.report(ReportEvent(community="cafe", reporter=who, text="x threatens me",
                                                              accused=accused, source="poison")))
@@ -317,4 +316,28 @@ async def test_a_report_resting_on_a_group_that_failed_is_not_acknowledged(postg
         assert verify_chain(entries, store.audit_chain.keys) is None
     finally:
         await other.close()
+        await store.close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+async def test_rate_marks_older_than_a_day_are_swept_by_a_later_report(backend, tmp_path, request):
+    from tests.postgres_server import fresh_database
+
+    if backend == "sqlite":
+        store = await SqliteStore.open(tmp_path / "db.sqlite3")
+    else:
+        store = await PostgresStore.open(await fresh_database(request.getfixturevalue("postgres_server")),
+                                         key=new_key_text())
+    now = time.time()
+    old, recent, today = UserRef("console", "old", "o"), UserRef("console", "recent", "r"), UserRef("console", "t", "t")
+    try:
+        case = await store.create_case(new_case(now))
+        for who, at in ((old, now - 2 * 86400), (recent, now - 3600 * 20), (today, now)):
+            async with store.transaction(group=True):
+                await store.add_report(Report(case_id=case.id, reporter=who, text="x", source="member", created_at=at))
+            await store.commit()
+        assert await store.report_times_since(old.key, 0) == []  # more than a day old when `today` reported
+        assert await store.report_times_since(recent.key, 0) == [now - 3600 * 20]
+        assert await store.report_times_since(today.key, 0) == [now]
+    finally:
         await store.close()
