@@ -71,7 +71,7 @@ class ConsoleAdapter:
             raise ValueError("the console adapter needs a console section in the config")
         self.write = write or (lambda line: print(line, flush=True))
         self.world = World({c.id: c for c in cfg.communities})
-        self.platform = ConsolePlatform(self.world, self.write, app.service.texts, cfg.locale)
+        self.platform = ConsolePlatform(self.world, self.write, app.service.texts, cfg.locale, app.config.locale)
         self.platform.bank = getattr(app, "bank", None)
         app.runtime.add_platform(self.platform)
         app.service.role_readers[PLATFORM] = self._holds_team_role

@@ -71,16 +71,17 @@ class ConsolePlatform:
     name = PLATFORM
     captures_before_purge = True  # `ban` takes `before_purge` (safety_bot/ports.py)
 
-    def __init__(self, world: World, write, texts=None, locale: str = "en"):
+    def __init__(self, world: World, write, texts=None, locale: str = "en", team_locale: str = "en"):
         self.world = world
         self.write = write
         self.texts, self.locale = texts, locale  # the locale files: the choices hint
+        self.team_locale = team_locale  # the configured locale: what the team reads (a result's detail)
         self.closed_dms: set[str] = set()
         self.bank = None  # the app's MediaBank, for remove --block
 
     async def send_private(self, a: SendPrivate) -> Result:
         if a.to.id in self.closed_dms:
-            return Result("forbidden", "their private messages are closed")
+            return Result("forbidden", self.texts.t("console_result_dms_closed", self.team_locale))
         text = a.text
         if a.prompt is not None:  # a question sent on its own (as Discord and Matrix show it: text, then choices)
             text += "\n" + a.prompt.text
@@ -94,7 +95,7 @@ class ConsolePlatform:
         c = self.world.communities[a.community]
         if a.destination == "escalation":
             if not c.escalation:
-                return Result("failed", "no escalation contact configured")
+                return Result("failed", self.texts.t("console_result_no_escalation", self.team_locale))
             prefix = f"[escalation to {c.escalation} @ {a.community}]"
         else:
             prefix = f"[#{c.safety_channel} @ {a.community}]"
@@ -111,12 +112,12 @@ class ConsolePlatform:
     async def remove_message(self, a: RemoveMessage) -> Result:
         m = self.world.messages.get(a.ref.message_id)
         if m is None or m.deleted:
-            return Result(NOT_FOUND, "the message was already gone")
+            return Result(NOT_FOUND, self.texts.t("result_message_gone", self.team_locale))
         detail = ""
         if a.block_media and self.bank is not None:  # console messages carry no images: nothing to hash
             detail = (await self.bank.bank_removed(a, [], PLATFORM)).reply
         m.deleted = True
-        self.write(f"[#{m.channel} @ {m.community}] (a message was removed by the moderators)")
+        self.write(f"[#{m.channel} @ {m.community}] " + self.texts.t("console.removed_by_moderators", self.locale))
         return Result(OK, detail)
 
     async def ban(self, a: BanUser, *, before_purge: BeforePurge | None = None) -> Result:
@@ -166,6 +167,6 @@ class ConsolePlatform:
 
     async def warn(self, a: WarnUser) -> Result:
         if a.user.id in self.closed_dms:
-            return Result("forbidden", "their private messages are closed")
+            return Result("forbidden", self.texts.t("console_result_dms_closed", self.team_locale))
         self.write(f"[private to {a.user.id}] {a.text}")
         return Result(OK)

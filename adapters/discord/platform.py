@@ -18,7 +18,6 @@ from .ui import case_view, offered_view, prompt_view
 
 log = logging.getLogger(__name__)
 DMS_CLOSED = 50007
-NO_BAN_PERMISSION = "the bot lacks the Ban Members permission"
 
 
 class DiscordPlatform:
@@ -36,10 +35,14 @@ class DiscordPlatform:
         self._ensure_started = ensure_started
         self._block_media = block_media
         self._owns = owns  # with shards: whether this process runs a guild's shard
-        self.texts, self.locale = texts, locale  # the locale files: button labels
+        self.texts, self.locale = texts, locale  # the locale files: button labels, the team's texts
         # Private messages that could not be delivered (DMs closed), by user id: the interaction that
         # caused them shows them ephemerally instead.
         self.undelivered: dict[str, list[str]] = {}
+
+    def _d(self, key: str, **kw) -> str:
+        """What happened, for the team (a result's detail, a notice): a team text in the configured locale."""
+        return self.texts.t(key, self.locale, **kw)
 
     @property
     def client(self) -> discord.Client:
@@ -64,12 +67,12 @@ class DiscordPlatform:
                 await channel.send(part, view=view if last else None)
         except discord.Forbidden as exc:
             if exc.code == DMS_CLOSED:
-                return Result(FORBIDDEN, "their direct messages are closed")
-            return Result(FORBIDDEN, "the bot may not message them")
+                return Result(FORBIDDEN, self._d("discord_result_dms_closed"))
+            return Result(FORBIDDEN, self._d("discord_result_may_not_message"))
         except discord.NotFound:
-            return Result(FAILED, "unknown Discord account")
+            return Result(FAILED, self._d("discord_result_unknown_account"))
         except discord.HTTPException as exc:
-            return Result(FAILED, f"Discord error {exc.status}")
+            return Result(FAILED, self._d("discord_result_error", status=exc.status))
         return Result(OK)
 
     async def send_private(self, a: SendPrivate) -> Result:
@@ -80,7 +83,7 @@ class DiscordPlatform:
             text = text + "\n" + a.prompt.text
             view = prompt_view(a.prompt, self.texts, self.locale)
         result = await self._dm(a.to.id, text, view)
-        if result.status == FORBIDDEN and result.detail.startswith("their direct"):
+        if result.status == FORBIDDEN and result.detail == self._d("discord_result_dms_closed"):
             self.undelivered.setdefault(a.to.id, []).append(a.text)
         return result
 
@@ -93,7 +96,7 @@ class DiscordPlatform:
         await self._ready()
         g = self.guild_cfg(a.community)
         if g is None:
-            return Result(FAILED, "this server is not configured")
+            return Result(FAILED, self._d("discord_result_not_configured"))
         if a.destination == "escalation":
             if g.escalation_channel:
                 return await self._post_channel(a, g, g.escalation_channel, buttons=False)
@@ -108,9 +111,9 @@ class DiscordPlatform:
                         await channel.send(part)
                 except discord.HTTPException as exc:
                     return Result(FORBIDDEN if exc.status == 403 else FAILED,
-                                  "the escalation contact could not be messaged")
+                                  self._d("discord_result_escalation_unreachable"))
                 return Result(OK)
-            return Result(FAILED, "no escalation destination configured")
+            return Result(FAILED, self._d("discord_result_no_escalation"))
         return await self._post_channel(a, g, g.safety_channel, buttons=True)
 
     async def _post_channel(self, a: PostToTeam, g, channel_id: int, *, buttons: bool) -> Result:
@@ -120,7 +123,7 @@ class DiscordPlatform:
                 channel = await self.client.fetch_channel(channel_id)
             except discord.HTTPException:
                 log.warning("the safety channel %s of guild %s cannot be reached", channel_id, g.id)
-                return Result(FAILED, "the safety channel cannot be reached")
+                return Result(FAILED, self._d("discord_result_channel_unreachable"))
         ping = a.ping and g.safety_role is not None
         mention = discord.AllowedMentions(roles=[discord.Object(g.safety_role)]) if ping else None
         prefix = f"<@&{g.safety_role}> " if ping else ""
@@ -128,10 +131,10 @@ class DiscordPlatform:
             if not await self._private(channel):
                 log.warning("channel %s of guild %s is visible to @everyone: case details are not posted there; "
                             "make it private", channel_id, g.id)
-                what = f"case {a.case_number} is waiting" if a.case_number is not None else "a safety notice is waiting"
-                await channel.send(f"{prefix}Safety-bot: {what}. Use /safety cases (details are not posted here "
-                                   "because this channel is visible to everyone).", allowed_mentions=mention)
-                return Result(FAILED, "the safety channel is visible to everyone, so only a short notice was posted")
+                what = self._d("discord_notice_case_waiting", number=a.case_number) if a.case_number is not None \
+                    else self._d("discord_notice_waiting")
+                await channel.send(prefix + self._d("discord_public_channel_notice", what=what), allowed_mentions=mention)
+                return Result(FAILED, self._d("discord_result_public_channel"))
             if a.card:
                 view = case_view(g.id, a.card, self.texts) if buttons else None
                 await channel.send(prefix.strip() or None, embed=card_embed(a.card), view=view,
@@ -144,9 +147,9 @@ class DiscordPlatform:
                     await channel.send((prefix if i == 0 else "") + part,
                                        allowed_mentions=mention if i == 0 else None, **extra)
         except discord.Forbidden:
-            return Result(FORBIDDEN, "the bot may not post in the safety channel")
+            return Result(FORBIDDEN, self._d("discord_result_may_not_post"))
         except discord.HTTPException as exc:
-            return Result(FAILED, f"Discord error {exc.status}")
+            return Result(FAILED, self._d("discord_result_error", status=exc.status))
         return Result(OK)
 
     async def _private(self, channel) -> bool:
@@ -176,9 +179,9 @@ class DiscordPlatform:
         except discord.NotFound:
             return None
         except discord.Forbidden as exc:
-            raise CaptureFailed("the bot cannot read that channel") from exc
+            raise CaptureFailed(self._d("discord_capture_cannot_read")) from exc
         except discord.HTTPException as exc:
-            raise CaptureFailed(f"Discord error {exc.status}") from exc
+            raise CaptureFailed(self._d("discord_result_error", status=exc.status)) from exc
         return snapshot_of(message, int(ref.community))
 
     async def remove_message(self, a: RemoveMessage) -> Result:
@@ -189,11 +192,11 @@ class DiscordPlatform:
         try:
             await self.client.http.delete_message(int(a.ref.channel_id), int(a.ref.message_id))
         except discord.NotFound:
-            return Result(NOT_FOUND, "the message was already gone")
+            return Result(NOT_FOUND, self._d("result_message_gone"))
         except discord.Forbidden:
-            return Result(FORBIDDEN, "the bot lacks the Manage Messages permission in that channel")
+            return Result(FORBIDDEN, self._d("discord_result_no_manage_messages"))
         except discord.HTTPException as exc:
-            return Result(FAILED, f"Discord error {exc.status}")
+            return Result(FAILED, self._d("discord_result_error", status=exc.status))
         return Result(OK, banked)
 
     # ------------------------------------------------------------------ members
@@ -205,9 +208,9 @@ class DiscordPlatform:
         target = guild.get_member(user_id) if user_id is not None else None
         if (me is not None and getattr(me.guild_permissions, need, False) and target is not None
                 and (target.id == guild.owner_id or target.top_role >= me.top_role)):
-            return Result(FORBIDDEN, "the member's role is not below the bot's highest role")
-        return Result(FORBIDDEN, NO_BAN_PERMISSION if need == "ban_members" else
-                      "the bot lacks the Timeout Members permission")
+            return Result(FORBIDDEN, self._d("discord_result_role_too_high"))
+        return Result(FORBIDDEN, self._d("discord_result_no_ban_permission" if need == "ban_members" else
+                                         "discord_result_no_timeout_permission"))
 
     def _elsewhere(self, community: str) -> bool:
         """A configured guild on another process's shard: not in this process's cache; reached by REST."""
@@ -219,16 +222,16 @@ class DiscordPlatform:
         try:
             try:
                 await http.get_ban(uid, gid)
-                return Result(ALREADY, "already banned")
+                return Result(ALREADY, self._d("result_already_banned"))
             except discord.NotFound:
                 pass
             await http.ban(uid, gid, delete_message_seconds=a.delete_message_seconds, reason=a.reason)
         except discord.Forbidden:
-            return Result(FORBIDDEN, NO_BAN_PERMISSION)
+            return Result(FORBIDDEN, self._d("discord_result_no_ban_permission"))
         except discord.NotFound:
             return Result(FAILED, "unknown Discord account")
         except discord.HTTPException as exc:
-            return Result(FAILED, f"Discord error {exc.status}")
+            return Result(FAILED, self._d("discord_result_error", status=exc.status))
         return Result(OK)
 
     async def ban(self, a: BanUser) -> Result:
@@ -237,17 +240,17 @@ class DiscordPlatform:
         if guild is None and self._elsewhere(a.community):
             return await self._ban_elsewhere(a)
         if guild is None:
-            return Result(FAILED, "the bot is not in that server")
+            return Result(FAILED, self._d("discord_result_not_in_server"))
         target = discord.Object(int(a.user.id))
         try:
             await guild.fetch_ban(target)
-            return Result(ALREADY, "already banned")
+            return Result(ALREADY, self._d("result_already_banned"))
         except discord.NotFound:
             pass
         except discord.Forbidden:
             return self._forbidden(guild, "ban_members")
         except discord.HTTPException as exc:
-            return Result(FAILED, f"Discord error {exc.status}")
+            return Result(FAILED, self._d("discord_result_error", status=exc.status))
         try:
             await guild.ban(target, reason=a.reason, delete_message_seconds=a.delete_message_seconds)
         except discord.Forbidden:
@@ -255,7 +258,7 @@ class DiscordPlatform:
         except discord.NotFound:
             return Result(FAILED, "unknown Discord account")
         except discord.HTTPException as exc:
-            return Result(FAILED, f"Discord error {exc.status}")
+            return Result(FAILED, self._d("discord_result_error", status=exc.status))
         return Result(OK)
 
     async def is_done(self, action) -> bool | None:
@@ -286,35 +289,35 @@ class DiscordPlatform:
         guild = self._guild(a.community)
         elsewhere = guild is None and self._elsewhere(a.community)  # another process's shard: by REST
         if guild is None and not elsewhere:
-            return Result(FAILED, "the bot is not in that server")
+            return Result(FAILED, self._d("discord_result_not_in_server"))
         try:
             if guild is None:
                 await self.client.http.unban(int(a.user.id), int(a.community), reason=a.reason)
             else:
                 await guild.unban(discord.Object(int(a.user.id)), reason=a.reason)
         except discord.NotFound:
-            return Result(ALREADY, "not banned")
+            return Result(ALREADY, self._d("result_not_banned"))
         except discord.Forbidden:
-            return self._forbidden(guild, "ban_members") if guild else Result(FORBIDDEN, NO_BAN_PERMISSION)
+            return self._forbidden(guild, "ban_members") if guild else Result(FORBIDDEN, self._d("discord_result_no_ban_permission"))
         except discord.HTTPException as exc:
-            return Result(FAILED, f"Discord error {exc.status}")
+            return Result(FAILED, self._d("discord_result_error", status=exc.status))
         return Result(OK)
 
     async def timeout(self, a: TimeoutUser) -> Result:
         await self._ready()
         guild = self._guild(a.community)
         if guild is None and not self._elsewhere(a.community):  # another process's shard: by REST
-            return Result(FAILED, "the bot is not in that server")
+            return Result(FAILED, self._d("discord_result_not_in_server"))
         until = discord.utils.utcnow() + dt.timedelta(seconds=min(a.seconds, 28 * 86400))
         try:
             await self.client.http.edit_member(int(a.community), int(a.user.id), reason=a.reason,
                                                communication_disabled_until=until.isoformat())
         except discord.NotFound:
-            return Result(NOT_FOUND, "they are not a member any more")
+            return Result(NOT_FOUND, self._d("discord_result_not_member"))
         except discord.Forbidden:
             if guild is None:
-                return Result(FORBIDDEN, "the bot lacks the Timeout Members permission")
+                return Result(FORBIDDEN, self._d("discord_result_no_timeout_permission"))
             return self._forbidden(guild, "moderate_members", int(a.user.id))
         except discord.HTTPException as exc:
-            return Result(FAILED, f"Discord error {exc.status}")
+            return Result(FAILED, self._d("discord_result_error", status=exc.status))
         return Result(OK)

@@ -39,13 +39,17 @@ class MatrixPlatform:
                  texts, locale: str = "en"):
         self.conn = conn
         self._bank_media = bank_media
-        self.texts, self.locale = texts, locale  # the locale files: how to answer a question
+        self.texts, self.locale = texts, locale  # the locale files: how to answer a question, the team's texts
+
+    def _d(self, key: str, **kw) -> str:
+        """What happened, for the team (a result's detail): a team text in the configured locale."""
+        return self.texts.t(key, self.locale, **kw)
 
     async def send_private(self, action: SendPrivate) -> Result:
         await self.conn._connected()
         room = await self.conn._dm_room(action.to.id)
         if room is None:
-            return Result(FORBIDDEN, "could not open a private chat with them")
+            return Result(FORBIDDEN, self._d("matrix_result_no_dm"))
         text = action.text + ("\n\n" + render_prompt(action.prompt, self.texts, self.locale) if action.prompt else "")
         return await self.conn._send_notice(room, text, html=False)
 
@@ -53,14 +57,14 @@ class MatrixPlatform:
         await self.conn._connected()
         room = await self.conn._dm_room(action.user.id)
         if room is None:
-            return Result(FORBIDDEN, "could not open a private chat with them")
+            return Result(FORBIDDEN, self._d("matrix_result_no_dm"))
         return await self.conn._send_notice(room, action.text, html=False)
 
     async def post_to_team(self, action: PostToTeam) -> Result:
         await self.conn._connected()
         if action.destination == "escalation":
             if not self.conn.escalation_room:
-                return Result(FAILED, "no escalation room configured")
+                return Result(FAILED, self._d("matrix_result_no_escalation"))
             room = self.conn.escalation_room
         else:
             room = self.conn.management_room
@@ -81,23 +85,23 @@ class MatrixPlatform:
         except CaptureFailed as exc:
             return Result(FAILED, str(exc))
         if event is None:
-            return Result(NOT_FOUND, "the message was already gone")
+            return Result(NOT_FOUND, self._d("result_message_gone"))
         banked = ""
         if action.block_media and self._bank_media is not None:  # the image is banked before it is gone
             banked = await self._bank_media(action, event) or ""
         media = media_ids(await self.conn._content_for_media(room_id, event))
         already = bool((event.get("unsigned") or {}).get("redacted_because")) or not event.get("content")
-        result = Result(NOT_FOUND, "the message was already removed")
+        result = Result(NOT_FOUND, self._d("matrix_result_already_removed"))
         if not already:
             # decided by the core; never more than the case number
             reason = action.reason or removal_reason(lambda key, **kw: self.texts.t(key, self.locale, **kw), None)
             st, data = await self.conn._api("PUT", f"/_matrix/client/v3/rooms/{_q(room_id)}/redact/{_q(event_id)}/{uuid.uuid4().hex}",
                                        {"reason": reason})
             if st == 404:
-                return Result(NOT_FOUND, "the message was already gone")
+                return Result(NOT_FOUND, self._d("result_message_gone"))
             if st != 200:
                 code = data.get("errcode", st)
-                return Result(FORBIDDEN if st == 403 else FAILED, f"redaction refused ({code})")
+                return Result(FORBIDDEN if st == 403 else FAILED, self._d("matrix_result_redaction_refused", code=code))
             result = Result(OK, banked)
         if self.conn.cfg.admin_api and media:
             failed = 0
@@ -116,7 +120,7 @@ class MatrixPlatform:
         uid = action.user.id
         rooms = [r for r in self.conn.protected_rooms if r]
         if not rooms and not self.conn.policy_room:
-            return Result(FAILED, "no protected rooms are configured")
+            return Result(FAILED, self._d("matrix_result_no_rooms"))
 
         # Straight to the bans, all at once: no membership read first. The homeserver is the bottleneck
         # (one ban is about 12 ms of its time), and 50 reads would delay the last ban by about 100 ms.
@@ -150,7 +154,8 @@ class MatrixPlatform:
         if suspended:
             kept.insert(0, suspended)
         if failed:
-            return Result(FAILED, f"not banned in {len(failed)} of {len(rooms)} room(s) ({', '.join(sorted(set(failed)))})"
+            return Result(FAILED, self._d("matrix_result_ban_failed", failed=len(failed), rooms=len(rooms),
+                                          why=", ".join(sorted(set(failed))))
                           + (f"; {suspended}" if suspended else ""))
         return Result(OK, "; ".join(kept))
 
@@ -164,27 +169,27 @@ class MatrixPlatform:
         st, data = await self.conn._api("PUT", f"/_synapse/admin/v1/suspend/{_q(uid)}", {"suspend": True}, admin=True)
         if st == 200:
             log.info("matrix: ban of case %s: the local account was suspended first", action.case_id)
-            return "suspended on this homeserver until the team lifts it (unsuspend)"
+            return self._d("matrix_result_suspended")
         log.warning("matrix: ban of case %s: suspending the local account failed (HTTP %s %s); banning room by room",
                     action.case_id, st, (data or {}).get("errcode", "") if isinstance(data, dict) else "")
-        return f"the account could not be suspended (HTTP {st}; is the bot a server admin?)"
+        return self._d("matrix_result_suspend_failed", status=st)
 
     async def lift_suspension(self, action: LiftSuspension) -> Result:
         """The team asked to lift a suspension (`unsuspend`): the only way one ends."""
         await self.conn._connected()
         uid = action.user.id
         if server_of(uid) != server_of(self.conn.user_id):
-            return Result(FAILED, "only accounts of the bot's own homeserver can be suspended")
+            return Result(FAILED, self._d("matrix_result_suspend_local_only"))
         st, info = await self.conn._api("GET", f"/_synapse/admin/v2/users/{_q(uid)}", admin=True)
         if st == 404:
-            return Result(NOT_FOUND, "no such account on this homeserver")
+            return Result(NOT_FOUND, self._d("matrix_result_no_account"))
         if st == 200 and isinstance(info, dict) and info.get("suspended") is False:
-            return Result(ALREADY, "the account is not suspended")
+            return Result(ALREADY, self._d("matrix_result_not_suspended"))
         st, data = await self.conn._api("PUT", f"/_synapse/admin/v1/suspend/{_q(uid)}", {"suspend": False}, admin=True)
         if st == 200:
             return Result(OK)
         code = data.get("errcode", st) if isinstance(data, dict) else st
-        return Result(FORBIDDEN if st == 403 else FAILED, f"the homeserver refused ({code}; is the bot a server admin?)")
+        return Result(FORBIDDEN if st == 403 else FAILED, self._d("matrix_result_homeserver_refused", code=code))
 
     async def _capture_then_purge(self, action: BanUser, rooms: list[str], before_purge: BeforePurge | None,
                                   kept: list[str]) -> tuple[int, dict]:
@@ -202,7 +207,7 @@ class MatrixPlatform:
                 # Not stored: nothing is purged. The ban stands; moderators can still remove by hand (capture first).
                 log.warning("matrix: ban of case %s: the recent messages could not be stored as evidence, so they "
                             "were not purged", action.case_id, exc_info=True)
-                kept.append("recent messages were not removed: they could not be stored as evidence first")
+                kept.append(self._d("matrix_result_purge_not_stored"))
                 return 0, {}
             # A room that could not be read keeps its messages: purging there would delete what was never
             # captured. The rooms that were read (and stored) are purged as usual.
@@ -210,7 +215,7 @@ class MatrixPlatform:
             if unread:
                 log.warning("matrix: ban of case %s: recent messages in %d protected room(s) could not be read, so "
                             "they were not purged there", action.case_id, len(unread))
-                kept.append(f"recent messages in {len(unread)} room(s) were not removed: they could not be read first")
+                kept.append(self._d("matrix_result_purge_not_read", rooms=len(unread)))
                 rooms = [r for r in rooms if r not in unread]
             if not rooms:
                 return 200, {}
@@ -277,9 +282,9 @@ class MatrixPlatform:
                 log.warning("matrix: could not retract the policy rule (HTTP %s)", st)
         failed = [r for r in results if r not in (OK, ALREADY)]
         if failed:
-            return Result(FAILED, f"not unbanned in {len(failed)} room(s) ({', '.join(sorted(set(failed)))})")
+            return Result(FAILED, self._d("matrix_result_unban_failed", rooms=len(failed), why=", ".join(sorted(set(failed)))))
         if all(r == ALREADY for r in results):
-            return Result(ALREADY, "not banned in any protected room")
+            return Result(ALREADY, self._d("matrix_result_not_banned"))
         return Result(OK)
 
     async def is_done(self, action) -> bool | None:
@@ -309,5 +314,5 @@ class MatrixPlatform:
         return None
 
     async def timeout(self, action: TimeoutUser) -> Result:
-        return Result(FAILED, "Matrix has no timeouts; warn again or ban instead")
+        return Result(FAILED, self._d("matrix_result_no_timeouts"))
 
