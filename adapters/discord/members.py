@@ -148,22 +148,21 @@ class DiscordMembers:
                                                   or getattr(cached, "parent_id", None) in team):
                 # a link into the safety team's own channels: never copied into a case (it would carry another
                 # reporter's words); the team sees the link as text
-                more = (more + "\n" if more else "") + f"Link given: {link}"
-                notes.append("That link is not to a message the bot protects, so it was not attached as evidence; "
-                             "the team can still see it.")
+                more = (more + "\n" if more else "") + self.tt("discord_report_link_given", link=link)
+                notes.append(self.mt("link_not_protected", self.locale(interaction)))
             elif isinstance(found, MessageRef):
                 ref = found
                 snapshot = await self._capture(ref)
                 if snapshot is None:
                     notes.append(self.mt("link_not_opened", self.locale(interaction)))
             else:
-                more = (more + "\n" if more else "") + f"Link given: {link}"
+                more = (more + "\n" if more else "") + self.tt("discord_report_link_given", link=link)
                 if parse_link(link) is not None:
                     notes.append(self.mt("link_other_server", self.locale(interaction)))
         if snapshot is not None and not accused_mod and snapshot.author.id != str(interaction.user.id):
             guild = self.client.get_guild(g.id)
             accused_mod = self.is_moderator(g, guild.get_member(int(snapshot.author.id)) if guild else None)
-        text = what + (("\n\n" if what else "") + "Anything else: " + more if more else "")
+        text = what + (("\n\n" if what else "") + self.tt("discord_report_anything_else", more=more) if more else "")
         ev = ReportEvent(community=community, reporter=user_ref(interaction.user), text=text,
                          locale=self.locale(interaction), message=snapshot,
                          message_ref=ref if snapshot is None else None, accused_is_moderator=accused_mod,

@@ -228,15 +228,13 @@ class MatrixAdapter(MatrixSync, MatrixWatch, MatrixModeration, MatrixMessaging, 
             elif ev.get("type") == "m.room.encryption":
                 encrypted = True
         if join_rule != "invite":
-            problems.append(f"the management room is not invite-only (join rule: {join_rule}); anyone who can join "
-                            "would see case notices. Make it invite-only.")
+            problems.append(self.svc.t("matrix_room_not_invite_only", self.locale, join_rule=join_rule))
         if not encrypted:
-            problems.append("the management room is not end-to-end encrypted; case notices are readable by the "
-                            "homeserver's operators. Consider enabling encryption.")
+            problems.append(self.svc.t("matrix_room_not_encrypted", self.locale))
         for p in problems:
             log.warning("matrix: %s", p)
         if problems:
-            self._startup_warning = "Safety bot warning: " + " ".join(problems)
+            self._startup_warning = self.svc.t("matrix_room_warning", self.locale, problems=" ".join(problems))
         else:
             self._startup_warning = ""
 

@@ -65,9 +65,9 @@ class MatrixModeration:
             for token in tokens:
                 uid = parse_user_id(token)
                 if uid is None:
-                    await self._send_notice(room,
-                                            f"'{inert_plain(token[:60])}' is not a Matrix user id like @name:server. "
-                                            f"Nothing was changed. {cmdparse.usage(parsed.name, SHOWN_PREFIX)}")
+                    await self._send_notice(room, self.svc.t("matrix_not_user_id", self.locale,
+                                                             given=inert_plain(token[:60])) + " "
+                                            + cmdparse.usage(parsed.name, SHOWN_PREFIX))
                     return
                 resolved.targets.append(UserRef(PLATFORM, uid, ""))
                 if await self._holds_power(uid):
