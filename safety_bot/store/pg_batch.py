@@ -1,7 +1,7 @@
 """A group's writes held in memory until it commits, and the one statement that writes them (PostgreSQL).
 
 Each transaction block of a group (one report) keeps its rows in a `Part`: new cases with their accused,
-reports, rate marks and other kv values, intakes, outbox actions and audit entries. Nothing goes to the
+reports, evidence, rate marks, intakes, outbox actions and audit entries. Nothing goes to the
 server while the group runs; at commit every part's rows are written with ONE statement (a data-modifying
 CTE per table, each an `INSERT ... SELECT FROM unnest(...)` of arrays), so a group of fifty reports costs
 the same round trips as one. Ids come from the tables' own sequences, taken in blocks (`IdPool`), so rows
@@ -36,6 +36,9 @@ KV_COLUMNS = (("key", "text"), ("value", "text"))
 INTAKE_COLUMNS = (("platform", "text"), ("user_id", "text"), ("case_id", "bigint"), ("asked", "text"),
                   ("current", "text"), ("locale", "text"), ("updated_at", "float8"))
 OUTBOX_COLUMNS = (("id", "bigint"), ("action", "text"), ("case_id", "bigint"))
+EVIDENCE_COLUMNS = (("id", "bigint"), ("case_id", "bigint"), ("ref", "text"), ("author", "text"), ("text", "text"),
+                    ("message_created_at", "float8"), ("captured_at", "float8"), ("captured_by", "text"),
+                    ("attachments", "text"), ("note", "text"))
 AUDIT_COLUMNS = (("seq", "bigint"), ("at", "float8"), ("actor", "text"), ("action", "text"), ("community", "text"),
                  ("case_id", "bigint"), ("detail", "text"), ("prev_hash", "text"), ("hash", "text"))
 
@@ -48,6 +51,7 @@ class Part:
     cases: dict = field(default_factory=dict)  # id -> row (CASE_COLUMNS order): cases new in this group
     accused: dict = field(default_factory=dict)  # case id -> [(case_id, network, user_key)]
     reports: list = field(default_factory=list)
+    evidence: list = field(default_factory=list)
     kv: dict = field(default_factory=dict)  # key -> value
     intakes: dict = field(default_factory=dict)  # (platform, user tag) -> row (INTAKE_COLUMNS order)
     outbox: list = field(default_factory=list)
@@ -56,11 +60,12 @@ class Part:
     saved: tuple = ()  # (locks held, audit head) when its savepoint was set
 
     def has_rows(self) -> bool:
-        return bool(self.cases or self.reports or self.kv or self.intakes or self.outbox)
+        return bool(self.cases or self.reports or self.evidence or self.kv or self.intakes or self.outbox)
 
     def clear_rows(self) -> None:
         """Its rows are on the server now (the audit entries are written separately)."""
-        self.cases, self.accused, self.reports, self.kv, self.intakes, self.outbox = {}, {}, [], {}, {}, []
+        self.cases, self.accused, self.reports, self.evidence = {}, {}, [], []
+        self.kv, self.intakes, self.outbox = {}, {}, []
 
 
 def merged(parts: list[Part]) -> Part:
@@ -70,6 +75,7 @@ def merged(parts: list[Part]) -> Part:
         out.cases.update(p.cases)
         out.accused.update(p.accused)
         out.reports += p.reports
+        out.evidence += p.evidence
         out.kv.update(p.kv)
         out.intakes.update(p.intakes)
         out.outbox += p.outbox
@@ -113,6 +119,9 @@ def flush_statement(part: Part, entries: list[AuditEntry], encode_detail, owner:
     if part.reports:
         ctes.append(f"INSERT INTO reports ({_names(REPORT_COLUMNS)}) SELECT * FROM "
                     f"{_unnest(REPORT_COLUMNS, part.reports, args)}")
+    if part.evidence:
+        ctes.append(f"INSERT INTO evidence ({_names(EVIDENCE_COLUMNS)}) SELECT * FROM "
+                    f"{_unnest(EVIDENCE_COLUMNS, part.evidence, args)}")
     if part.kv:
         ctes.append(f"INSERT INTO kv (key, value) SELECT * FROM {_unnest(KV_COLUMNS, list(part.kv.items()), args)} "
                     "ON CONFLICT (key) DO UPDATE SET value = excluded.value")
@@ -142,7 +151,7 @@ class IdPool:
     sequence hands out each value once, committed or not, so two processes never take the same id; ids
     a process took and did not use are skipped (as PostgreSQL's own sequence cache does)."""
 
-    TABLES = ("cases", "reports", "outbox")
+    TABLES = ("cases", "reports", "outbox", "evidence")
     BLOCK = 64
 
     def __init__(self) -> None:

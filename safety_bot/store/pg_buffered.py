@@ -1,8 +1,8 @@
 """The writes of a report, kept in the group until it commits (PostgreSQL; see pg_group.py, pg_batch.py).
-A mixin of PostgresStore. Inside a group block, a new case, a report with its reporter's rate mark, an
-intake, outbox actions and changes to a case new in this group are kept in the block's `Part` (ids from the
-tables' sequences, case numbers from the community's counter) and written at commit with everything
-else. Outside a group block (a plain transaction, or none) each goes to the server at once, as before."""
+A mixin of PostgresStore. Inside a group block, a new case, a report with its reporter's rate mark, its
+evidence, an intake, outbox actions and changes to a case new in this group are kept in the block's
+`Part` (ids from the tables' sequences, case numbers from the community's counter) and written at commit
+with everything else. Outside a group block (a plain transaction, or none) each goes to the server at once, as before."""
 
 from __future__ import annotations
 
@@ -107,6 +107,19 @@ class PgBuffered:
         if value is None:  # nothing kept under this key: what the server has is current
             value = await self._raw("fetchval", "SELECT value FROM kv WHERE key = $1", key)
         return json.loads(value) if value else []
+
+    # ---------------------------------------------------------------- evidence
+    async def add_evidence(self, evidence):
+        part = self._part()
+        if part is None:
+            return await super().add_evidence(evidence)
+        evidence.id = (await self._ids.take(self._raw_conn(), "evidence"))[0]
+        part.evidence.append((  # as SqliteStore.add_evidence writes them
+            evidence.id, evidence.case_id, _j(evidence.ref.to_dict()) if evidence.ref else None,
+            self._enc(_j(evidence.author.to_dict())) if evidence.author else None, self._enc(evidence.text),
+            evidence.message_created_at, evidence.captured_at, evidence.captured_by,
+            self._enc(_j(evidence.attachments)), evidence.note))
+        return evidence
 
     # ---------------------------------------------------------------- intakes
     def _kept_intake(self, parts, platform: str, tag: str) -> tuple | None:

@@ -341,3 +341,34 @@ async def test_rate_marks_older_than_a_day_are_swept_by_a_later_report(backend, 
         assert await store.report_times_since(today.key, 0) == [now]
     finally:
         await store.close()
+
+
+async def test_reports_of_a_message_keep_their_evidence_in_the_group(postgres_dsn):
+    """A report of a message (Discord's "Report message", a Matrix report) keeps its snapshot with the
+    group's other rows: written at the commit, readable as it was captured."""
+    from safety_bot.domain import MessageRef, MessageSnapshot
+
+    store = await PostgresStore.open(postgres_dsn, key=new_key_text())
+    svc = service_on(store)
+    now = time.time()
+    accused = UserRef("console", "x", "x")
+
+    def snapshot(i: int) -> MessageSnapshot:
+        return MessageSnapshot(ref=MessageRef("console", "cafe", "general", f"msg{i}"), author=accused,
+                               text=f"pay me or else ({i})", created_at=now - 60)
+
+    try:
+        before = store.commits
+        outs = await asyncio.gather(*(svc.report(ReportEvent(community="cafe", reporter=UserRef("console", f"m{i}", f"m{i}"),
+                                                             text="look at this", message=snapshot(i)))
+                                      for i in range(3)))
+        assert all(o.ok for o in outs) and store.commits - before < 3
+        for i, out in enumerate(outs):
+            case = await store.get_case("cafe", out.case_number)
+            evidence = await store.evidence_for(case.id)
+            assert [(e.ref.message_id, e.author.key, e.captured_by) for e in evidence] == [(f"msg{i}", accused.key,
+                                                                                          "reporter")]
+        texts = [r[0] for r in await outside(postgres_dsn, "SELECT text FROM evidence")]
+        assert len(texts) == 3 and not any("pay me" in (t or "") for t in texts)  # encrypted at rest
+    finally:
+        await store.close()
