@@ -90,9 +90,13 @@ class PgReads:
         """The cases about someone as the server has them, with the group's kept cases laid over (a kept
         case is newer than the server's row, and may no longer be about them)."""
         about: dict = {}  # case id -> its latest kept row, if that one is about them, else None
+        listed = {c.id for c in found}
         for p in parts:
             for case_id, rows in p.accused.items():
-                about[case_id] = p.cases[case_id] if any(r[2] == user_key and r[1] == network for r in rows) else None
+                if rows and any(r[2] == user_key and r[1] == network for r in rows):
+                    about[case_id] = p.cases[case_id]
+                elif case_id in about or case_id in listed:  # no longer about them
+                    about[case_id] = None
         if not about:
             return found
         out = {c.id: c for c in found if c.id not in about}

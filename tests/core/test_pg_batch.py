@@ -372,3 +372,23 @@ async def test_reports_of_a_message_keep_their_evidence_in_the_group(postgres_ds
         assert len(texts) == 3 and not any("pay me" in (t or "") for t in texts)  # encrypted at rest
     finally:
         await store.close()
+
+
+async def test_a_kept_case_that_changed_whom_it_is_about_is_read_as_changed(postgres_dsn):
+    store = await PostgresStore.open(postgres_dsn, key=new_key_text())
+    now = time.time()
+    x, y = UserRef("console", "x", "x"), UserRef("console", "y", "y")
+    try:
+        async with store.transaction(group=True):
+            case = await store.create_case(new_case(now, accused=[x]))
+            assert [c.id for c in await store.cases_about("n", x.key)] == [case.id]
+        async with store.transaction(group=True):
+            case.accused = [y]
+            await store.save_case(case)
+            assert await store.cases_about("n", x.key) == []
+            assert [c.id for c in await store.cases_about("n", y.key)] == [case.id]
+        await store.commit()
+        assert await store.cases_about("n", x.key) == []
+        assert [c.accused[0].key for c in await store.cases_about("n", y.key)] == [y.key]
+    finally:
+        await store.close()
