@@ -45,7 +45,7 @@ async def cmd_alt(c: Ctx) -> Outcome:
     if case is None:
         return c.refuse("unknown_case", number=c.cmd.case)
     if not c.r.targets:
-        return Outcome(ok=False, reply=usage("alt", c.ctx.command_prefix))
+        return Outcome(ok=False, reply=usage("alt", c.ctx.command_prefix, c.t))
     user: UserRef = c.r.targets[0]
     who = inert_plain(user.name or user.id, limit=60)
     remove = bool(c.cmd.flags.get("remove"))

@@ -31,7 +31,7 @@ async def cmd_link(c: Ctx) -> Outcome:
     if case is None:
         return c.refuse("unknown_case", number=c.cmd.case)
     if not c.r.targets:
-        return Outcome(ok=False, reply=usage("link", c.ctx.command_prefix))
+        return Outcome(ok=False, reply=usage("link", c.ctx.command_prefix, c.t))
     user = c.r.targets[0]
     if case.answers.get("about") != "someone_else":
         return c.refuse("link_not_for_someone_else", number=case.number)

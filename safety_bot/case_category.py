@@ -21,11 +21,11 @@ async def cmd_category(c: Ctx) -> Outcome:
         return c.refuse("unknown_case", number=c.cmd.case)
     words = c.cmd.text.split(maxsplit=1)
     if len(words) < 2 or not words[1].strip():
-        return Outcome(ok=False, reply=usage("category", c.ctx.command_prefix) + " " + c.t("category_reason_required"))
+        return Outcome(ok=False, reply=usage("category", c.ctx.command_prefix, c.t) + " " + c.t("category_reason_required"))
     target, reason = words[0].lower(), words[1].strip()
     if target not in c.svc.lib.playbooks:
         return Outcome(ok=False, reply=c.t("unknown_category", category=inert_plain(target[:30])) + " "
-                       + usage("category", c.ctx.command_prefix))
+                       + usage("category", c.ctx.command_prefix, c.t))
     if case.status == Status.CLOSED:
         return c.refuse("case_closed_nothing_changed", number=case.number)
     if target == case.category:

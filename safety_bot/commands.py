@@ -155,12 +155,27 @@ class ParseError:
     message: str
 
 
-def usage(name: str, prefix: str = "") -> str:
-    return f"Usage: {prefix}{USAGE[name]}"
+_ENGLISH: list = []
 
 
-def help_text(prefix: str = "") -> str:
-    return "Safety team commands:\n" + "\n".join(f"  {prefix}{u}" for u in USAGE.values())
+def english(key: str, **kw) -> str:
+    """A team text in English, from the project's playbooks/locales/en.yaml: for callers that pass no `t`."""
+    if not _ENGLISH:
+        from pathlib import Path
+
+        from .locales import load_locales
+
+        _ENGLISH.append(load_locales(Path(__file__).resolve().parents[1] / "playbooks", [])[0])
+    return _ENGLISH[0].t(key, "en", **kw)
+
+
+def usage(name: str, prefix: str = "", t=english) -> str:
+    """`t(key, **kw)`: the reader's team texts (a moderator command's `Ctx.t`); English when not given."""
+    return t("command_usage", usage=f"{prefix}{USAGE[name]}")
+
+
+def help_text(prefix: str = "", t=english) -> str:
+    return t("command_help", commands="\n".join(f"  {prefix}{u}" for u in USAGE.values()))
 
 
 def _case_number(token: str | None) -> int | None:
@@ -170,17 +185,18 @@ def _case_number(token: str | None) -> int | None:
     return int(token) if token.isascii() and token.isdecimal() and len(token) < 10 else None
 
 
-def parse(line: str, prefix: str = "") -> ModCommand | ParseError:
-    """One command line (without the platform's prefix); `prefix` is shown in usage and help texts."""
+def parse(line: str, prefix: str = "", t=english) -> ModCommand | ParseError:
+    """One command line (without the platform's prefix); `prefix` is shown in usage and help texts, in the
+    team texts of `t(key, **kw)` (English when not given)."""
     try:
         words = shlex.split(line)
     except ValueError:
         words = line.split()
     if not words:
-        return ParseError(help_text(prefix))
+        return ParseError(help_text(prefix, t))
     name = words[0].lower()
     if name not in USAGE:
-        return ParseError(f"Unknown command '{name[:30]}'. " + help_text(prefix))
+        return ParseError(t("command_unknown", name=name[:30]) + " " + help_text(prefix, t))
     flags: dict[str, str | bool] = {}
     rest: list[str] = []
     i = 1
@@ -188,7 +204,7 @@ def parse(line: str, prefix: str = "") -> ModCommand | ParseError:
         w = words[i]
         if w in ("--case", "--category", "--reason"):
             if i + 1 >= len(words):
-                return ParseError(f"{w} needs a value. {usage(name, prefix)}")
+                return ParseError(t("command_needs_value", option=w) + " " + usage(name, prefix, t))
             flags[w[2:]] = words[i + 1] if w != "--reason" else " ".join(words[i + 1:])
             i = i + 2 if w != "--reason" else len(words)
             continue
@@ -202,34 +218,34 @@ def parse(line: str, prefix: str = "") -> ModCommand | ParseError:
     if "case" in flags:
         cmd.case = _case_number(str(flags["case"]))
         if cmd.case is None:
-            return ParseError(f"'{str(flags['case'])[:20]}' is not a case number. {usage(name, prefix)}")
+            return ParseError(t("command_not_case_number", given=str(flags['case'])[:20]) + " " + usage(name, prefix, t))
     if name == "link":  # link N <member>: the person a friend's report is about joins the case
         if len(rest) != 2 or _case_number(rest[0]) is None:
-            return ParseError(usage(name, prefix))
+            return ParseError(usage(name, prefix, t))
         cmd.case = _case_number(rest[0])
         cmd.targets = [rest[1]]
         return cmd
     if name == "alt":  # alt N <member or id> [--remove]
         if len(rest) != 2 or _case_number(rest[0]) is None:
-            return ParseError(usage(name, prefix))
+            return ParseError(usage(name, prefix, t))
         cmd.case = _case_number(rest[0])
         cmd.targets = [rest[1]]
         return cmd
     needs_case = name in ("case", "note", "assign", "close", "reply", "export", "reveal", "hold", "reopen", "category")
     if needs_case:
         if not rest or _case_number(rest[0]) is None:
-            return ParseError(usage(name, prefix))
+            return ParseError(usage(name, prefix, t))
         cmd.case = _case_number(rest[0])
         rest = rest[1:]
         if name in ("note", "reply", "reveal") and not rest or name == "category" and len(rest) < 2:
-            return ParseError(usage(name, prefix))
+            return ParseError(usage(name, prefix, t))
         cmd.text = " ".join(rest)
         if name == "assign" and rest:
             cmd.targets = [rest[0]]  # assign N member: that member (the caller when no one is named)
         return cmd
     if name in ("watch", "unwatch"):  # watch <room> [--apply] / unwatch <room>
         if len(rest) != 1:
-            return ParseError(usage(name, prefix))
+            return ParseError(usage(name, prefix, t))
         cmd.text = rest[0]
         return cmd
     if name == "lists":
@@ -239,13 +255,13 @@ def parse(line: str, prefix: str = "") -> ModCommand | ParseError:
         return cmd
     if name == "remove":
         if not rest:
-            return ParseError(usage(name, prefix))
+            return ParseError(usage(name, prefix, t))
         cmd.message = rest[0]
         cmd.text = " ".join(rest[1:])
         return cmd
     if name == "ban":
         if not rest:
-            return ParseError(usage(name, prefix))
+            return ParseError(usage(name, prefix, t))
         # several ids may follow; the first word that is not a target starts the reason
         targets = [rest[0]]
         for w in rest[1:]:
@@ -258,22 +274,22 @@ def parse(line: str, prefix: str = "") -> ModCommand | ParseError:
         return cmd
     if name in ("unban", "unsuspend", "warn", "open"):
         if len(rest) < (1 if name in ("unban", "unsuspend") else 2):
-            return ParseError(usage(name, prefix))
+            return ParseError(usage(name, prefix, t))
         cmd.targets = [rest[0]]
         cmd.text = " ".join(rest[1:])
         return cmd
     if name == "confirm":
         if len(rest) != 1:
-            return ParseError(usage(name, prefix))
+            return ParseError(usage(name, prefix, t))
         cmd.text = rest[0]
         return cmd
     if name in ("strikes", "resources"):
         if not rest:
-            return ParseError(usage(name, prefix))
+            return ParseError(usage(name, prefix, t))
         cmd.targets = [rest[0]]
         cmd.text = " ".join(rest[1:])
         return cmd
-    return ParseError(usage(name, prefix))  # pragma: no cover - every name is handled above
+    return ParseError(usage(name, prefix, t))  # pragma: no cover - every name is handled above
 
 
 def _looks_like_target(word: str) -> bool:

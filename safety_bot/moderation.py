@@ -32,10 +32,10 @@ async def moderate(svc: "SafetyService", ctx: ModContext, cmd: ModCommand, resol
         log.info("refused a moderator command from a non-moderator in %s", ctx.community)
         return c.refuse("not_moderator")
     if cmd.name == "help":
-        return Outcome(reply=help_text(ctx.command_prefix))
+        return Outcome(reply=help_text(ctx.command_prefix, c.t))
     handler = handler_for(cmd.name)
     if handler is None:
-        return Outcome(ok=False, reply=help_text(ctx.command_prefix))
+        return Outcome(ok=False, reply=help_text(ctx.command_prefix, c.t))
     try:
         refusal = await guard.check(c)  # the invariants, before any command runs (guard.py)
         if refusal is not None:
@@ -138,7 +138,7 @@ async def cmd_close(c: Ctx) -> Outcome:
     try:
         reason = CloseReason(word)
     except ValueError:
-        return Outcome(ok=False, reply=usage("close", c.ctx.command_prefix))
+        return Outcome(ok=False, reply=usage("close", c.ctx.command_prefix, c.t))
     if case.status == Status.CLOSED:
         return c.refuse("close_already", number=case.number)
     case.status, case.close_reason, case.updated_at = Status.CLOSED, reason, c.svc.clock()
@@ -191,7 +191,7 @@ async def cmd_reply(c: Ctx) -> Outcome:
 async def cmd_remove(c: Ctx) -> Outcome:
     ref = c.r.message
     if ref is None:
-        return Outcome(ok=False, reply=c.t("message_not_found_ref") + " " + usage("remove", c.ctx.command_prefix))
+        return Outcome(ok=False, reply=c.t("message_not_found_ref") + " " + usage("remove", c.ctx.command_prefix, c.t))
     if ref.community != c.ctx.community:
         return c.refuse("message_other_community")
     limited = await two_person.check(c, 1, "removal")
@@ -268,11 +268,11 @@ async def _new_mod_case(c: Ctx, accused: list[UserRef], category: str, note: str
 
 async def cmd_open(c: Ctx) -> Outcome:
     if not c.r.targets:
-        return Outcome(ok=False, reply=usage("open", c.ctx.command_prefix))
+        return Outcome(ok=False, reply=usage("open", c.ctx.command_prefix, c.t))
     category = str(c.cmd.flags.get("category") or "sextortion")
     if category not in c.svc.lib.playbooks:
         return Outcome(ok=False, reply=c.t("unknown_category", category=inert_plain(category[:30])) + " "
-                       + usage("open", c.ctx.command_prefix))
+                       + usage("open", c.ctx.command_prefix, c.t))
     text = c.cmd.text.strip()
     if len(text) > c.svc.config.limits.note_max_chars:
         return c.refuse("note_too_long", limit=c.svc.config.limits.note_max_chars)
@@ -287,7 +287,7 @@ async def cmd_open(c: Ctx) -> Outcome:
 
 async def cmd_resources(c: Ctx) -> Outcome:
     if not c.r.targets:
-        return Outcome(ok=False, reply=usage("resources", c.ctx.command_prefix))
+        return Outcome(ok=False, reply=usage("resources", c.ctx.command_prefix, c.t))
     t = c.r.targets[0]
     strict = await guard.strict_cases_about(c.svc, c.svc.community(c.ctx.community).network, t.key)
     if strict:  # the bot never messages the accused of an open sextortion or child-safety case

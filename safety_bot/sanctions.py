@@ -18,7 +18,7 @@ def _generic_reason(c: Ctx, case: Case | None) -> str:
 
 async def cmd_ban(c: Ctx) -> Outcome:
     if not c.r.targets:
-        return Outcome(ok=False, reply=usage("ban", c.ctx.command_prefix))
+        return Outcome(ok=False, reply=usage("ban", c.ctx.command_prefix, c.t))
     case = None
     if c.cmd.case is not None:
         case = await find_case(c, c.cmd.case)
@@ -71,7 +71,7 @@ async def cmd_ban(c: Ctx) -> Outcome:
 
 async def cmd_unban(c: Ctx) -> Outcome:
     if not c.r.targets:
-        return Outcome(ok=False, reply=usage("unban", c.ctx.command_prefix))
+        return Outcome(ok=False, reply=usage("unban", c.ctx.command_prefix, c.t))
     com = c.svc.community(c.ctx.community)
     t = c.r.targets[0]
     ban = await c.svc.store.active_ban(com.network, t.key)
@@ -102,7 +102,7 @@ async def never_message_refusal(c: Ctx, strict: list[Case], key: str = "warn_ref
 
 async def cmd_warn(c: Ctx) -> Outcome:
     if not c.r.targets or not c.cmd.text.strip():
-        return Outcome(ok=False, reply=usage("warn", c.ctx.command_prefix))
+        return Outcome(ok=False, reply=usage("warn", c.ctx.command_prefix, c.t))
     t = c.r.targets[0]
     com = c.svc.community(c.ctx.community)
     case = None
@@ -151,7 +151,7 @@ async def cmd_warn(c: Ctx) -> Outcome:
 
 async def cmd_strikes(c: Ctx) -> Outcome:
     if not c.r.targets:
-        return Outcome(ok=False, reply=usage("strikes", c.ctx.command_prefix))
+        return Outcome(ok=False, reply=usage("strikes", c.ctx.command_prefix, c.t))
     t = c.r.targets[0]
     com = c.svc.community(c.ctx.community)
     all_strikes = await c.svc.store.strikes_for(com.network, t.key)

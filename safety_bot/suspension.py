@@ -12,7 +12,7 @@ from .text import inert_plain
 
 async def cmd_unsuspend(c: Ctx) -> Outcome:
     if not c.r.targets:
-        return Outcome(ok=False, reply=usage("unsuspend", c.ctx.command_prefix))
+        return Outcome(ok=False, reply=usage("unsuspend", c.ctx.command_prefix, c.t))
     t = c.r.targets[0]
     if t.platform != "matrix":
         return c.refuse("unsuspend_not_matrix")

@@ -326,7 +326,7 @@ class ConsoleAdapter:
         await self.finish(out, private_reply=True)
 
     async def moderator(self, line: str) -> bool:
-        parsed = cmdparse.parse(line)
+        parsed = cmdparse.parse(line, t=self.app.service.team_text)  # the team's texts, configured locale
         if isinstance(parsed, cmdparse.ParseError):
             self.say(parsed.message)
             return True

@@ -50,7 +50,7 @@ class MatrixModeration:
         room = room or self.management_room
         via_escalation = bool(self.escalation_room) and room == self.escalation_room
         is_mod = await self._is_moderator(sender)
-        parsed = cmdparse.parse(line, SHOWN_PREFIX)
+        parsed = cmdparse.parse(line, SHOWN_PREFIX, self.svc.team_text)  # the team's texts, configured locale
         if isinstance(parsed, cmdparse.ParseError):
             allowed = is_mod or via_escalation
             await self._send_notice(room, parsed.message if allowed else self.svc.t("not_moderator", self.locale))
@@ -67,7 +67,7 @@ class MatrixModeration:
                 if uid is None:
                     await self._send_notice(room, self.svc.t("matrix_not_user_id", self.locale,
                                                              given=inert_plain(token[:60])) + " "
-                                            + cmdparse.usage(parsed.name, SHOWN_PREFIX))
+                                            + cmdparse.usage(parsed.name, SHOWN_PREFIX, self.svc.team_text))
                     return
                 resolved.targets.append(UserRef(PLATFORM, uid, ""))
                 if await self._holds_power(uid):

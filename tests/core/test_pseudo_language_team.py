@@ -9,12 +9,16 @@ communities, channels and the network, case aliases (reporter-1a2b), message ids
 category ids (sextortion, child_safety: what the team types in commands), and the console's simulated
 platform around an audit-log reason ("ban bob: ..."). The console's own lines (texts.console: who you are
 now, time passing, its help) are checked too, except the help's safety-team part: it is made from the
-command registry (commands.COMMAND_SPECS), whose usage lines and summaries are English (as is every
-"Usage: ..." text the registry makes for the moderator commands, and the parser's refusals)."""
+command registry (commands.COMMAND_SPECS), whose summaries are English; a usage line's syntax
+("ban <member or id> [--case N]") is what the team types, inside a team text ("Usage: {usage}")."""
 
 import re
+import shutil
 
-from tests.core.test_pseudo_language import MODERATORS, leftover, run_walkthrough
+from safety_bot import commands
+from safety_bot.playbooks import load_library
+from tests.core.test_pseudo_language import MODERATORS, PSEUDO, leftover, make_pseudo_language, run_walkthrough
+from tests.harness import ROOT
 
 PEOPLE = ["alice", "bob", "carol", "dave", "erin", "mia", "max", "olivia"]
 DATA = [r"\breporter-[0-9a-f]{4}\b", r"\bjoin-[0-9a-f]{6}\b", r"console://\S+", r"(?<!\w)/\S+", r"\bm\d+\b",
@@ -94,3 +98,24 @@ def test_the_console_itself_speaks_the_pseudo_language(tmp_path):
     assert len(registry) >= 20
     wrong = [line for line in own if line not in registry and team_leftover(line, [], [])]
     assert wrong == [], "\n".join(wrong)
+
+
+def test_usage_and_command_errors_come_from_the_team_texts(tmp_path):
+    """The parser's refusals and usage lines (Matrix, the console), in the pseudo-language: the words around
+    the command's syntax are team texts."""
+    folder = tmp_path / "playbooks"
+    shutil.copytree(ROOT / "playbooks", folder)
+    make_pseudo_language(folder)
+    texts = load_library(folder).texts
+
+    def t(key, **kw):
+        return texts.t(key, PSEUDO, **kw)
+
+    shown = [commands.usage("ban", "!safety ", t), commands.help_text("!safety ", t).split("\n")[0]]
+    for line in ("case", "frobnicate 1", "remove m1 --case", "remove m1 --case x"):
+        parsed = commands.parse(line, "!safety ", t)
+        assert isinstance(parsed, commands.ParseError), line
+        shown.append(parsed.message.split("\n")[0])
+    for text in shown:
+        assert text.startswith("⟦"), text
+        assert team_leftover(re.sub(r"<[^>]*>|\[[^\]]*\]|!safety \w+", " ", text), [], []) == "", text
