@@ -39,13 +39,17 @@ class CommandSpec:
 
     name: str
     usage: str  # the text form, after the platform's prefix
-    summary: str  # one line: what it does (Discord's description)
     handler: str  # "module:function" in safety_bot, resolved at first use (no import cycle)
     params: tuple[Param, ...] = ()
     who: str = TEAM
     case_states: tuple[str, ...] = ANY_STATE  # the case states it acts on (its handler refuses others)
     needs_target: bool = False  # a member or an id must be given
     platforms: tuple[str, ...] = ()  # only these platforms offer it (empty: all)
+
+    @property
+    def summary(self) -> str:
+        """One line: what it does (Discord's description): the team text `command_summary_<name>`, in English."""
+        return english(f"command_summary_{self.name}")
 
 
 def _p(name, kind, to=None, required=False, help="", choices=()):
@@ -55,86 +59,80 @@ def _p(name, kind, to=None, required=False, help="", choices=()):
 _CASE = _p("case", "case", required=True)
 _OPT_CASE = _p("case", "case")
 COMMAND_SPECS: dict[str, CommandSpec] = {s.name: s for s in (
-    CommandSpec("cases", "cases [all]", "List open cases", "moderation:cmd_cases",
+    CommandSpec("cases", "cases [all]", "moderation:cmd_cases",
                 (_p("all", "flag", "flag:all", help="Include closed cases"),)),
-    CommandSpec("case", "case N", "Show one case", "moderation:cmd_case", (_CASE,)),
-    CommandSpec("note", "note N <text>", "Add a note to a case (team only)", "moderation:cmd_note",
+    CommandSpec("case", "case N", "moderation:cmd_case", (_CASE,)),
+    CommandSpec("note", "note N <text>", "moderation:cmd_note",
                 (_CASE, _p("text", "text", required=True))),
-    CommandSpec("assign", "assign N [member]", "Assign a case (to you, or to another team member)",
+    CommandSpec("assign", "assign N [member]",
                 "moderation:cmd_assign", (_CASE, _p("member", "member"))),
-    CommandSpec("close", "close N [actioned|unfounded|duplicate|withdrawn]", "Close a case", "moderation:cmd_close",
+    CommandSpec("close", "close N [actioned|unfounded|duplicate|withdrawn]", "moderation:cmd_close",
                 (_CASE, _p("reason", "choice", "text", choices=("actioned", "unfounded", "duplicate", "withdrawn"))),
                 case_states=OPEN_STATES),
-    CommandSpec("ban", "ban <member or id> [more ids...] [--case N] [--confirm] [reason]",
-                "Zero-tolerance ban across the network (by member or by id)", "sanctions:cmd_ban",
+    CommandSpec("ban", "ban <member or id> [more ids...] [--case N] [--confirm] [reason]", "sanctions:cmd_ban",
                 (_p("member", "member", help="The member"),
                  _p("user_id", "user_id", help="Or their user id (for someone who left)"),
                  _p("case", "case", help="The case this ban belongs to"),
                  _p("confirm", "flag", "flag:confirm", help="Skip the confirmation step"),
                  _p("reason", "text", "text", help="Why (team only; never shown in the audit log)")),
                 needs_target=True),
-    CommandSpec("unban", "unban <member or id> [reason]", "Lift a ban across the network", "sanctions:cmd_unban",
+    CommandSpec("unban", "unban <member or id> [reason]", "sanctions:cmd_unban",
                 (_p("reason", "text", "text", required=True), _p("member", "member"), _p("user_id", "user_id")),
                 needs_target=True),
-    CommandSpec("unsuspend", "unsuspend <member or id> [reason]",
-                "Lift the server-wide suspension a ban made (Matrix, suspend_local_accused)", "suspension:cmd_unsuspend",
+    CommandSpec("unsuspend", "unsuspend <member or id> [reason]", "suspension:cmd_unsuspend",
                 (_p("member", "member"), _p("user_id", "user_id"), _p("reason", "text", "text")),
                 needs_target=True),
-    CommandSpec("remove", "remove <message link or id> [--case N] [--block]",
-                "Capture a message as evidence, then remove it", "moderation:cmd_remove",
+    CommandSpec("remove", "remove <message link or id> [--case N] [--block]", "moderation:cmd_remove",
                 (_p("link", "message", required=True, help="Message link (right-click > Copy Message Link)"),
                  _OPT_CASE, _p("block", "flag", "flag:block", help="Also block its images from being posted again"))),
-    CommandSpec("warn", "warn <member> <reason> [--case N]", "Warn a member (a strike; not for sextortion cases)",
+    CommandSpec("warn", "warn <member> <reason> [--case N]",
                 "sanctions:cmd_warn",
                 (_p("member", "member", required=True), _p("reason", "text", "text", required=True), _OPT_CASE),
                 needs_target=True),
-    CommandSpec("strikes", "strikes <member>", "Show a member's strikes", "sanctions:cmd_strikes",
+    CommandSpec("strikes", "strikes <member>", "sanctions:cmd_strikes",
                 (_p("member", "member"), _p("user_id", "user_id")), needs_target=True),
-    CommandSpec("resources", "resources <member> [country]", "Send help resources to a member privately",
+    CommandSpec("resources", "resources <member> [country]",
                 "moderation:cmd_resources", (_p("member", "member", required=True), _p("country", "text", "text")),
                 needs_target=True),
-    CommandSpec("reply", "reply N <text>", "Write to the reporter of a case through the bot", "moderation:cmd_reply",
+    CommandSpec("reply", "reply N <text>", "moderation:cmd_reply",
                 (_CASE, _p("text", "text", required=True))),
-    CommandSpec("open", "open <member> <note> [--category sextortion|child_safety|harassment]", "Open a case on suspicion",
+    CommandSpec("open", "open <member> <note> [--category sextortion|child_safety|harassment]",
                 "moderation:cmd_open",
                 (_p("member", "member", required=True), _p("note", "text", "text", required=True),
                  _p("category", "choice", "flag:category", choices=("sextortion", "child_safety", "harassment"))),
                 needs_target=True),
-    CommandSpec("export", "export N [--reason <why, when the reporter has not consented>]",
-                "Export a case to a file on the bot's host (never uploaded)", "moderation:cmd_export",
+    CommandSpec("export", "export N [--reason <why, when the reporter has not consented>]", "moderation:cmd_export",
                 (_CASE, _p("reason", "text", "flag:reason"))),
-    CommandSpec("reveal", "reveal N <reason>", "Show an anonymous reporter's name (audited)", "moderation:cmd_reveal",
+    CommandSpec("reveal", "reveal N <reason>", "moderation:cmd_reveal",
                 (_CASE, _p("reason", "text", "text", required=True))),
-    CommandSpec("hold", "hold N [off]", "Keep a case from retention purges (or release it)", "moderation:cmd_hold",
+    CommandSpec("hold", "hold N [off]", "moderation:cmd_hold",
                 (_CASE, _p("off", "flag", "text:off"))),
-    CommandSpec("reopen", "reopen N", "Reopen a closed case (its reporter wrote again)", "care_commands:cmd_reopen",
+    CommandSpec("reopen", "reopen N", "care_commands:cmd_reopen",
                 (_CASE,)),
-    CommandSpec("link", "link N <member>", "Link the person a friend's report is about to the case, as its victim",
+    CommandSpec("link", "link N <member>",
                 "care_commands:cmd_link", (_CASE, _p("member", "member", required=True)), case_states=OPEN_STATES,
                 needs_target=True),
     CommandSpec("alt", "alt N <member or id> [--remove]",
-                "Link an alternate account of a case's accused (hash-bank bans then cover it); --remove unlinks",
                 "alt_accounts:cmd_alt",
                 (_CASE, _p("member", "member", help="The other account"),
                  _p("user_id", "user_id", help="Or its user id (for an account not here)"),
                  _p("remove", "flag", "flag:remove", help="Unlink it instead")),
                 case_states=OPEN_STATES, needs_target=True),
-    CommandSpec("category", "category N <sextortion|child_safety|harassment> <reason>",
-                "Change a case's category (the reason is audited)", "case_category:cmd_category",
+    CommandSpec("category", "category N <sextortion|child_safety|harassment> <reason>", "case_category:cmd_category",
                 (_CASE, _p("category", "choice", "text", required=True, choices=("sextortion", "child_safety", "harassment")),
                  _p("reason", "text", "text", required=True)), case_states=OPEN_STATES),
-    CommandSpec("confirm", "confirm <code>", "Confirm another team member's action (two-person rule)",
+    CommandSpec("confirm", "confirm <code>",
                 "two_person:cmd_confirm", (_p("code", "text", "text", required=True),)),
-    CommandSpec("lists", "lists", "Show the shared lists: action, size, last fetch, last error", "lists.commands:cmd_lists"),
-    CommandSpec("watch", "watch <room> [--apply]", "Watch a Matrix policy list (matches shown here; --apply bans)",
+    CommandSpec("lists", "lists", "lists.commands:cmd_lists"),
+    CommandSpec("watch", "watch <room> [--apply]",
                 "lists.commands:cmd_watch",
                 (_p("room", "text", "text", required=True, help="The policy room, !id:server or #alias:server"),
                  _p("apply", "flag", "flag:apply", help="Apply its ban rules like the bot's own bans")),
                 platforms=("matrix", "console")),
-    CommandSpec("unwatch", "unwatch <room>", "Stop watching a Matrix policy list (lifts the bans it made)",
+    CommandSpec("unwatch", "unwatch <room>",
                 "lists.commands:cmd_unwatch", (_p("room", "text", "text", required=True),),
                 platforms=("matrix", "console")),
-    CommandSpec("help", "help", "The list of commands", ""),
+    CommandSpec("help", "help", ""),
 )}
 USAGE: dict[str, str] = {name: spec.usage for name, spec in COMMAND_SPECS.items()}
 COMMANDS = tuple(USAGE)

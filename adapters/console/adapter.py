@@ -22,13 +22,15 @@ from safety_bot.views import TIME_STYLE
 from . import world_file as world_file_mod
 from .world import PLATFORM, ConsolePlatform, Msg, World  # noqa: F401  (World and ConsolePlatform are re-exported)
 
-_TEAM = "\n".join(f"    {s.usage:<44} {s.summary[:1].lower() + s.summary[1:]}" for s in cmdparse.COMMAND_SPECS.values())
-
-
 def help_text(texts, locale: str, protect: bool) -> str:
     """The help (texts.console.help), naming E ("protect my pictures") only where the bot offers it (the page
-    is set up). Its safety-team part is made from the command registry (commands.COMMAND_SPECS), in English."""
-    return texts.t("console.help", locale, team=_TEAM,
+    is set up). Its safety-team part: each command of the registry (commands.COMMAND_SPECS), its usage and
+    what it does (the team text `command_summary_<name>`)."""
+    team = []
+    for s in cmdparse.COMMAND_SPECS.values():
+        summary = texts.t(f"command_summary_{s.name}", locale)
+        team.append(f"    {s.usage:<44} {summary[:1].lower() + summary[1:]}")
+    return texts.t("console.help", locale, team="\n".join(team),
                    letters=texts.t("console.letters_protect" if protect else "console.letters", locale))
 
 
