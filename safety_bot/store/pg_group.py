@@ -53,6 +53,13 @@ NEXT_NUMBER = ("INSERT INTO kv (key, value) SELECT $1, (COALESCE(MAX(number), 0)
                "value = (GREATEST(kv.value::bigint, excluded.value::bigint - 1) + 1)::text RETURNING value::bigint")
 
 
+async def learn_array_types(conn) -> None:
+    """asyncpg looks up an array type's codec in the server's catalog the first time a connection uses it
+    (about 7 ms); the group's statements pass arrays, so a new connection learns them before its first
+    report rather than during it."""
+    await conn.prepare("SELECT $1::bigint[], $2::text[], $3::float8[], $4::int[]")
+
+
 class _GroupConn:
     """A group's connection as the shared queries see it: before each statement of their own, the
     group's kept rows go to the server and the block gets a savepoint (see `_go_direct`)."""
@@ -165,8 +172,10 @@ class PgGroupCommit:
             if not conn.is_closed():
                 return conn
         try:
-            return await asyncpg.connect(self.dsn, server_settings={
+            conn = await asyncpg.connect(self.dsn, server_settings={
                 "synchronous_commit": "off", "application_name": "safety-bot group"})
+            await learn_array_types(conn)
+            return conn
         except BaseException as exc:
             raise self._as_store_error(exc) from exc
 

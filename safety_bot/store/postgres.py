@@ -28,7 +28,7 @@ from ..audit_chain import AuditChain, AuditKeys
 from ..crypto import Cipher, parse_key, parse_key_text
 from .base import StoreError, StoreUnavailable
 from .pg_buffered import PgBuffered
-from .pg_group import LOCK_AUDIT, PgGroupCommit  # noqa: F401 (re-exported)
+from .pg_group import LOCK_AUDIT, PgGroupCommit, learn_array_types  # noqa: F401 (LOCK_AUDIT re-exported)
 from .pg_open import LOCK_MIGRATE, PgOpening  # noqa: F401 (LOCK_MIGRATE re-exported)
 from .pg_reads import PgReads
 from .pg_shared import _NOW, BANK_CHANNEL, LOCK_LEADER, PgShared  # noqa: F401 (re-exported)
@@ -132,7 +132,7 @@ class PostgresStore(PgBuffered, PgGroupCommit, PgReads, PgShared, PgOpening, Sql
                     "application_name": "safety-bot"}
         try:
             pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, server_settings=settings,
-                                             reset=_keep)
+                                             reset=_keep, init=learn_array_types)
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncio.TimeoutError) as exc:
             raise StoreUnavailable(f"the database {_redacted(dsn)} cannot be reached: {exc}") from exc
         store = cls(pool, Cipher(raw_key), hashlib.sha256(b"reporter-tag" + raw_key).digest(), dsn, lease_seconds)
