@@ -71,8 +71,9 @@ class Scan:
     new_apps: list[str] = field(default_factory=list)
 
 
-def scan(lib: Library, case: Case, text: str, platform: str = "") -> Scan:
-    """Apply the cues found in one member text to the case (mutates it; the caller saves)."""
+def scan(lib: Library, case: Case, text: str, platform: str = "", locale: str = "en") -> Scan:
+    """Apply the cues found in one member text to the case (mutates it; the caller saves). `changes` are
+    for the team's headline: team texts in `locale` (the configured one)."""
     found = lib.cues.find(text or "")
     out = Scan(found)
     if found.urgent:
@@ -83,13 +84,12 @@ def scan(lib: Library, case: Case, text: str, platform: str = "") -> Scan:
         case.answers.setdefault("danger", "yes")  # not asked again: they told us
         if case.urgency != Urgency.URGENT:
             case.urgency = Urgency.URGENT
-            out.changes.append("urgency: urgent (" + " and ".join(
-                {"self_harm": "words suggesting self-harm", "danger": "words suggesting danger"}[k]
-                for k in sorted(now)) + ")")
+            out.changes.append(lib.texts.t("change_urgent_cues", locale, cues=lib.texts.t("cue_headline_and", locale).join(
+                lib.texts.t(f"change_cue_{k}", locale) for k in sorted(now))))
     if found.minor and case.answers.get("minor") != "yes":
         before = case.category
         case.flags["age_cue"] = found.minor_age if found.minor_age is not None else True
-        out.changes.append("age cue: a minor is involved")
+        out.changes.append(lib.texts.t("change_age_cue", locale))
         out.changes += intake_rules.apply_answer(lib, case, "minor", "yes")
         out.to_child = case.category == CHILD and before != CHILD
     apps = [a for a in found.apps if a != platform]

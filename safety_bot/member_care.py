@@ -12,7 +12,7 @@ class MemberCare:
 
     def scan_text(self, case: Case, text: str) -> care.Scan:
         platform = case.reporter.platform if case.reporter else ""
-        return care.scan(self.lib, case, text, platform)
+        return care.scan(self.lib, case, text, platform, self.config.locale)
 
     def crisis_reply(self, case: Case | None, loc: str, intro_key: str, *, country: str | None = None) -> str:
         return care.crisis_text(self.lib, case, loc, intro_key, country=country)

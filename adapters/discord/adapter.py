@@ -257,8 +257,8 @@ class DiscordAdapter(DiscordMembers, DiscordModeration, DiscordMedia, DiscordAut
         return str(interaction.locale or "en")
 
     def tt(self, key: str, **kw) -> str:
-        """A text for the safety team (the locale files' `team_texts`)."""
-        return self.app.service.t(key, "en", **kw)
+        """A text for the safety team (the locale files' `team_texts`), in the configured locale."""
+        return self.app.service.team_text(key, **kw)
 
     def mt(self, key: str, locale: str | None, **kw) -> str:
         """A member text of the locale files (`discord.<key>`), in the member's language."""
@@ -282,7 +282,7 @@ class DiscordAdapter(DiscordMembers, DiscordModeration, DiscordMedia, DiscordAut
         return prompt_view(prompt, self.app.service.texts, locale or self.app.config.locale)
 
     def case_view(self, guild_id: int, card: dict) -> Optional[discord.ui.View]:
-        return case_view(guild_id, card, self.app.service.texts)
+        return case_view(guild_id, card, self.app.service.texts, self.app.config.locale)
 
     def _prune(self) -> None:
         horizon = time.monotonic() - PENDING_SECONDS

@@ -205,7 +205,7 @@ class DiscordModeration:
             token = secrets.token_hex(8)
             self._pending_confirms[token] = PendingConfirm(gid, interaction.user.id, cmd, resolved, time.monotonic())
             view = discord.ui.View(timeout=None)
-            view.add_item(ConfirmButton(token, self.app.service.t("discord_button_confirm", "en")))
+            view.add_item(ConfirmButton(token, self.tt("discord_button_confirm")))
         await self.reply(interaction, out.reply or self.tt("done"), view=view)
 
     async def on_confirm_button(self, interaction: discord.Interaction, token: str) -> None:
@@ -217,7 +217,7 @@ class DiscordModeration:
             await self.reply(interaction, self.tt("confirm_not_yours"))
             return
         del self._pending_confirms[token]
-        await self._mark_pressed(interaction, self.app.service.t("discord_confirmed", "en"))
+        await self._mark_pressed(interaction, self.tt("discord_confirmed"))
         pending.cmd.flags["confirm"] = True
         out = await self._moderate(interaction, pending.guild_id, pending.cmd, pending.resolved)
         await self.reply(interaction, out.reply or self.tt("done"))
@@ -268,7 +268,7 @@ class DiscordModeration:
         if steps.confirm:
             view = discord.ui.View(timeout=None)
             view.add_item(CaseButton("banconfirm", guild_id, number,
-                                     self.app.service.t("discord_button_banconfirm", "en")))
+                                     self.tt("discord_button_banconfirm")))
         await self.reply(interaction, "\n".join(r for r in replies if r) or self.tt("done"), view=view)
         if op != "banconfirm" and interaction.message is not None and interaction.message.embeds:
             await self.refresh_card(interaction.message, guild_id, number)

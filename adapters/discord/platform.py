@@ -136,12 +136,12 @@ class DiscordPlatform:
                 await channel.send(prefix + self._d("discord_public_channel_notice", what=what), allowed_mentions=mention)
                 return Result(FAILED, self._d("discord_result_public_channel"))
             if a.card:
-                view = case_view(g.id, a.card, self.texts) if buttons else None
+                view = case_view(g.id, a.card, self.texts, self.locale) if buttons else None
                 await channel.send(prefix.strip() or None, embed=card_embed(a.card), view=view,
                                    allowed_mentions=mention)
             else:
                 parts = chunks(team_text(a.text)) or ["-"]  # member text inside: markdown kept inert
-                offered = offered_view(g.id, a.buttons, self.texts)  # buttons the core offers (the last part)
+                offered = offered_view(g.id, a.buttons, self.texts, self.locale)  # buttons the core offers (the last part)
                 for i, part in enumerate(parts):
                     extra = {"view": offered} if offered is not None and i == len(parts) - 1 else {}
                     await channel.send((prefix if i == 0 else "") + part,

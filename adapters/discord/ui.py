@@ -85,9 +85,10 @@ class UploaderBanButton(discord.ui.DynamicItem[discord.ui.Button],
         await interaction.client.adapter.on_uploader_ban_button(interaction, self.guild_id, self.case, self.user_id)
 
 
-def offered_view(guild_id: int, buttons, texts) -> discord.ui.View | None:
-    """The one-press actions the core put on a notice (PostToTeam.buttons), rendered as buttons."""
-    items = [UploaderBanButton(guild_id, b["case"], b["user"], texts.t(b.get("label", ""), "en"))
+def offered_view(guild_id: int, buttons, texts, locale: str = "en") -> discord.ui.View | None:
+    """The one-press actions the core put on a notice (PostToTeam.buttons), rendered as buttons (labels: team
+    texts in `locale`, the configured one)."""
+    items = [UploaderBanButton(guild_id, b["case"], b["user"], texts.t(b.get("label", ""), locale))
              for b in buttons or () if b.get("op") == "banuploader" and str(b.get("user", "")).isdigit()]
     if not items:
         return None
@@ -156,11 +157,11 @@ def prompt_view(prompt, texts, locale: str) -> discord.ui.View:
     return view
 
 
-def case_view(guild_id: int, card: dict, texts) -> discord.ui.View | None:
+def case_view(guild_id: int, card: dict, texts, locale: str = "en") -> discord.ui.View | None:
     """The case card's buttons; none on closed cards."""
     if card.get("closed") or card.get("case_number") is None:
         return None
     view = discord.ui.View(timeout=None)
     for op in BUTTONS:
-        view.add_item(CaseButton(op, guild_id, card["case_number"], texts.t(f"discord_button_{op}", "en")))
+        view.add_item(CaseButton(op, guild_id, card["case_number"], texts.t(f"discord_button_{op}", locale)))
     return view

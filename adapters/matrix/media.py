@@ -123,7 +123,7 @@ class MatrixMedia:
         room_id = action.ref.channel_id
         if room_id not in self._media_rooms():
             # DMs with the bot and the team's rooms: images there are never opened.
-            return self.svc.t("matrix_bank_outside_rooms", "en")
+            return self.svc.team_text("matrix_bank_outside_rooms")
 
         async def read_images() -> list:
             shown = await self._decrypted(room_id, event)

@@ -108,7 +108,7 @@ class MatrixModeration:
                 room = data["room_id"]
             if room not in self._media_rooms():
                 # The management room, a DM or a room the bot does not protect: not the bot's to redact.
-                return self.svc.t("matrix_outside_scope", "en")
+                return self.svc.team_text("matrix_outside_scope")
             event = await self._find_event(room, event_id)
             if event is None:
                 return None
