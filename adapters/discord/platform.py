@@ -229,7 +229,7 @@ class DiscordPlatform:
         except discord.Forbidden:
             return Result(FORBIDDEN, self._d("discord_result_no_ban_permission"))
         except discord.NotFound:
-            return Result(FAILED, "unknown Discord account")
+            return Result(FAILED, self._d("discord_result_unknown_account"))
         except discord.HTTPException as exc:
             return Result(FAILED, self._d("discord_result_error", status=exc.status))
         return Result(OK)
@@ -256,7 +256,7 @@ class DiscordPlatform:
         except discord.Forbidden:
             return self._forbidden(guild, "ban_members", target.id)
         except discord.NotFound:
-            return Result(FAILED, "unknown Discord account")
+            return Result(FAILED, self._d("discord_result_unknown_account"))
         except discord.HTTPException as exc:
             return Result(FAILED, self._d("discord_result_error", status=exc.status))
         return Result(OK)
