@@ -22,13 +22,13 @@ class Param:
     kind: case (a case number), member (a member of the platform), user_id (an account id, for someone
     who left), message (a link or id), text (free text), choice (one of `choices`), flag (on or off).
     `to` says where the value goes in the `ModCommand`: case, member, user_id, link, text, or
-    flag:<name> (`cmd.flags[name]`; a flag only when set)."""
+    flag:<name> (`cmd.flags[name]`; a flag only when set). What an option means (Discord's option help) is the
+    team text `command_option_<command>_<name>` (CommandSpec.option_help)."""
 
     name: str
     kind: str
     to: str
     required: bool = False
-    help: str = ""
     choices: tuple[str, ...] = ()
 
 
@@ -51,16 +51,21 @@ class CommandSpec:
         """One line: what it does (Discord's description): the team text `command_summary_<name>`, in English."""
         return english(f"command_summary_{self.name}")
 
+    def option_help(self, param: Param) -> str:
+        """What an option means (Discord's option help), in English; "" when the locale file says nothing."""
+        english("command_usage", usage="")  # loads the English texts
+        return _ENGLISH[0].template(f"command_option_{self.name}_{param.name}", "en") or ""
 
-def _p(name, kind, to=None, required=False, help="", choices=()):
-    return Param(name, kind, to or name, required, help, tuple(choices))
+
+def _p(name, kind, to=None, required=False, choices=()):
+    return Param(name, kind, to or name, required, tuple(choices))
 
 
 _CASE = _p("case", "case", required=True)
 _OPT_CASE = _p("case", "case")
 COMMAND_SPECS: dict[str, CommandSpec] = {s.name: s for s in (
     CommandSpec("cases", "cases [all]", "moderation:cmd_cases",
-                (_p("all", "flag", "flag:all", help="Include closed cases"),)),
+                (_p("all", "flag", "flag:all"),)),
     CommandSpec("case", "case N", "moderation:cmd_case", (_CASE,)),
     CommandSpec("note", "note N <text>", "moderation:cmd_note",
                 (_CASE, _p("text", "text", required=True))),
@@ -70,11 +75,11 @@ COMMAND_SPECS: dict[str, CommandSpec] = {s.name: s for s in (
                 (_CASE, _p("reason", "choice", "text", choices=("actioned", "unfounded", "duplicate", "withdrawn"))),
                 case_states=OPEN_STATES),
     CommandSpec("ban", "ban <member or id> [more ids...] [--case N] [--confirm] [reason]", "sanctions:cmd_ban",
-                (_p("member", "member", help="The member"),
-                 _p("user_id", "user_id", help="Or their user id (for someone who left)"),
-                 _p("case", "case", help="The case this ban belongs to"),
-                 _p("confirm", "flag", "flag:confirm", help="Skip the confirmation step"),
-                 _p("reason", "text", "text", help="Why (team only; never shown in the audit log)")),
+                (_p("member", "member"),
+                 _p("user_id", "user_id"),
+                 _p("case", "case"),
+                 _p("confirm", "flag", "flag:confirm"),
+                 _p("reason", "text", "text")),
                 needs_target=True),
     CommandSpec("unban", "unban <member or id> [reason]", "sanctions:cmd_unban",
                 (_p("reason", "text", "text", required=True), _p("member", "member"), _p("user_id", "user_id")),
@@ -83,8 +88,8 @@ COMMAND_SPECS: dict[str, CommandSpec] = {s.name: s for s in (
                 (_p("member", "member"), _p("user_id", "user_id"), _p("reason", "text", "text")),
                 needs_target=True),
     CommandSpec("remove", "remove <message link or id> [--case N] [--block]", "moderation:cmd_remove",
-                (_p("link", "message", required=True, help="Message link (right-click > Copy Message Link)"),
-                 _OPT_CASE, _p("block", "flag", "flag:block", help="Also block its images from being posted again"))),
+                (_p("link", "message", required=True),
+                 _OPT_CASE, _p("block", "flag", "flag:block"))),
     CommandSpec("warn", "warn <member> <reason> [--case N]",
                 "sanctions:cmd_warn",
                 (_p("member", "member", required=True), _p("reason", "text", "text", required=True), _OPT_CASE),
@@ -114,9 +119,9 @@ COMMAND_SPECS: dict[str, CommandSpec] = {s.name: s for s in (
                 needs_target=True),
     CommandSpec("alt", "alt N <member or id> [--remove]",
                 "alt_accounts:cmd_alt",
-                (_CASE, _p("member", "member", help="The other account"),
-                 _p("user_id", "user_id", help="Or its user id (for an account not here)"),
-                 _p("remove", "flag", "flag:remove", help="Unlink it instead")),
+                (_CASE, _p("member", "member"),
+                 _p("user_id", "user_id"),
+                 _p("remove", "flag", "flag:remove")),
                 case_states=OPEN_STATES, needs_target=True),
     CommandSpec("category", "category N <sextortion|child_safety|harassment> <reason>", "case_category:cmd_category",
                 (_CASE, _p("category", "choice", "text", required=True, choices=("sextortion", "child_safety", "harassment")),
@@ -126,8 +131,8 @@ COMMAND_SPECS: dict[str, CommandSpec] = {s.name: s for s in (
     CommandSpec("lists", "lists", "lists.commands:cmd_lists"),
     CommandSpec("watch", "watch <room> [--apply]",
                 "lists.commands:cmd_watch",
-                (_p("room", "text", "text", required=True, help="The policy room, !id:server or #alias:server"),
-                 _p("apply", "flag", "flag:apply", help="Apply its ban rules like the bot's own bans")),
+                (_p("room", "text", "text", required=True),
+                 _p("apply", "flag", "flag:apply")),
                 platforms=("matrix", "console")),
     CommandSpec("unwatch", "unwatch <room>",
                 "lists.commands:cmd_unwatch", (_p("room", "text", "text", required=True),),

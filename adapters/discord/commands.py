@@ -10,7 +10,7 @@ from typing import Literal, Optional
 import discord
 from discord import app_commands
 
-from safety_bot.commands import COMMAND_SPECS, CommandSpec, Param
+from safety_bot.commands import COMMAND_SPECS, CommandSpec, Param, english
 
 _P = inspect.Parameter
 
@@ -56,14 +56,14 @@ def _subcommand(adapter, spec: CommandSpec, group: app_commands.Group) -> app_co
         annotation, default = _annotation(p)
         params.append(_P(p.name, _P.POSITIONAL_OR_KEYWORD, annotation=annotation, default=default))
     callback.__signature__ = inspect.Signature(params)
-    described = {p.name: p.help for p in spec.params if p.help}
+    described = {p.name: spec.option_help(p) for p in spec.params if spec.option_help(p)}
     if described:
         callback = app_commands.describe(**described)(callback)
     return app_commands.Command(name=spec.name, description=spec.summary, callback=callback, parent=group)
 
 
 def safety_group(adapter) -> app_commands.Group:
-    safety = app_commands.Group(name="safety", description="Safety team tools", guild_only=True,
+    safety = app_commands.Group(name="safety", description=english("discord_command_group"), guild_only=True,
                                 default_permissions=discord.Permissions(ban_members=True))
     for spec in COMMAND_SPECS.values():
         if spec.name != "help" and (not spec.platforms or "discord" in spec.platforms):  # help: Discord lists them
