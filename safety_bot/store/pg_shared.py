@@ -54,12 +54,27 @@ class PgShared:
                 [self._enc(_j(a)) for a, _ in items], [c for _, c in items], self.owner, float(self.lease_seconds))
         return sorted(r[0] for r in rows)
 
+    # The runtime's own writes (an action's result, claims) touch only actions whose transaction committed:
+    # outside a transaction they are statements of their own on the pool. Through `transaction()` they would
+    # first commit this process's open group of reports (see postgres.py), a commit per action result.
     async def outbox_done(self, outbox_id, status, detail=""):
         if status == "sending":  # the idempotency record: the send is this process's, so it keeps the lease
-            await self._write("UPDATE outbox SET status=?, detail=? WHERE id=?", (status, detail, outbox_id))
+            sql = "UPDATE outbox SET status=$1, detail=$2 WHERE id=$3"
+        else:
+            sql = "UPDATE outbox SET status=$1, detail=$2, lease_owner=NULL, lease_until=NULL WHERE id=$3"
+        if self._conn_var.get() is not None:
+            await self._conn_var.get().execute(sql, status, detail, outbox_id)
             return
-        await self._write("UPDATE outbox SET status=?, detail=?, lease_owner=NULL, lease_until=NULL WHERE id=?",
-                          (status, detail, outbox_id))
+        await self._on_pool("execute", sql, status, detail, outbox_id)
+
+    async def _on_pool(self, method: str, sql: str, *args):
+        try:
+            return await getattr(self.pool, method)(sql, *args)
+        except BaseException as exc:
+            failure = self._as_store_error(exc)
+            if failure is exc:
+                raise
+            raise failure from exc
 
     async def outbox_sending(self):
         """Sends whose outcome is unknown and that no live process holds (its lease ran out, or it is ours)."""
@@ -69,13 +84,15 @@ class PgShared:
         return [(r[0], json.loads(self._dec(r[1]))) for r in rows]
 
     async def outbox_claim(self, limit: int | None = None):
-        async with self._claiming, self.transaction():  # one claim at a time in this process
-            rows = await self._conn_var.get().fetch(
-                f"UPDATE outbox SET lease_owner=$1, lease_until={_NOW} + $2 WHERE id IN (SELECT id FROM outbox "
-                f"WHERE status='pending' AND (lease_until IS NULL OR lease_until < {_NOW} OR lease_owner = $1) "
-                "ORDER BY id "
-                "LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING id, action",
-                self.owner, float(self.lease_seconds), limit or 1000)
+        sql = (f"UPDATE outbox SET lease_owner=$1, lease_until={_NOW} + $2 WHERE id IN (SELECT id FROM outbox "
+               f"WHERE status='pending' AND (lease_until IS NULL OR lease_until < {_NOW} OR lease_owner = $1) "
+               "ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING id, action")
+        args = (self.owner, float(self.lease_seconds), limit or 1000)
+        async with self._claiming:  # one claim at a time in this process; one statement, so one transaction
+            if self._conn_var.get() is not None:
+                rows = await self._conn_var.get().fetch(sql, *args)
+            else:
+                rows = await self._on_pool("fetch", sql, *args)
         return sorted((r[0], json.loads(self._dec(r[1]))) for r in rows)
 
     async def outbox_renew(self, ids) -> None:

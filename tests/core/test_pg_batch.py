@@ -392,3 +392,29 @@ async def test_a_kept_case_that_changed_whom_it_is_about_is_read_as_changed(post
         assert [c.accused[0].key for c in await store.cases_about("n", y.key)] == [y.key]
     finally:
         await store.close()
+
+
+async def test_the_runtimes_outbox_writes_leave_the_open_group_open(postgres_dsn):
+    """An action's result and a claim touch only committed actions: they do not commit the group of
+    reports that is filling (a commit per action result would shrink every group to one report)."""
+    store = await PostgresStore.open(postgres_dsn, key=new_key_text())
+    now = time.time()
+    try:
+        async with store.transaction():
+            case = await store.create_case(new_case(now))
+            [done_id] = await store.outbox_add_many([({"kind": "send"}, case.id)])
+        async with store.transaction(group=True) as pending:
+            kept = await store.create_case(new_case(now))
+            await store.outbox_add_many([({"kind": "post"}, kept.id)])
+        claimed = await store.outbox_claim()
+        assert [oid for oid, _ in claimed] == [done_id]  # the open group's action is not there yet
+        await store.outbox_done(done_id, "sending")
+        await store.outbox_done(done_id, "done")
+        assert not pending.done()  # still filling, not committed for them
+        assert (await outside(postgres_dsn, "SELECT COUNT(*) FROM cases"))[0][0] == 1
+        assert [r[0] for r in await outside(postgres_dsn, "SELECT status FROM outbox")] == ["done"]
+        await store.commit()
+        assert pending.result() is None
+        assert sorted(r[0] for r in await outside(postgres_dsn, "SELECT status FROM outbox")) == ["done", "pending"]
+    finally:
+        await store.close()
