@@ -174,7 +174,7 @@ class MatrixConnection:
             return Result(OK)
         code = getattr(resp, "status_code", "") or ""
         log.warning("matrix: sending to %s failed (%s)", self._room_for_log(room_id), code)
-        return Result(FORBIDDEN if code == "M_FORBIDDEN" else FAILED, f"Matrix refused the message ({code})")
+        return Result(FORBIDDEN if code == "M_FORBIDDEN" else FAILED, self.svc.team_text("matrix_result_refused", code=code))
     async def _get_event(self, room_id: str, event_id: str) -> dict | None:
         """The raw event (unredacted through the admin API when enabled); None when it does not exist."""
         if self.cfg.admin_api:
@@ -187,7 +187,7 @@ class MatrixConnection:
         if st == 404:
             return None
         if st != 200:
-            raise CaptureFailed(f"the homeserver answered HTTP {st} ({data.get('errcode', '')})")
+            raise CaptureFailed(self.svc.team_text("matrix_capture_http", status=st, code=data.get("errcode", "")))
         return dict(data, event_id=event_id)
 
     async def _snapshot(self, room_id: str, event: dict) -> MessageSnapshot | None:
@@ -199,7 +199,7 @@ class MatrixConnection:
         etype = event.get("type", "")
         msgtype = content.get("msgtype", "")
         if etype == "m.room.encrypted":
-            text = "(encrypted message: the bot cannot read it)"
+            text = self.svc.team_text("matrix_evidence_encrypted")
         elif msgtype in _MEDIA_TYPES or etype == "m.sticker":
             kind = msgtype[2:] if msgtype else "sticker"
             caption = content.get("body", "") if content.get("filename") and content.get("body") != content.get("filename") else ""
