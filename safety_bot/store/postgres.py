@@ -28,6 +28,7 @@ from ..audit_chain import AuditChain, AuditKeys
 from ..crypto import Cipher, parse_key, parse_key_text
 from .base import StoreError, StoreUnavailable
 from .pg_buffered import PgBuffered
+from .pg_commit import PgCommitting
 from .pg_group import LOCK_AUDIT, PgGroupCommit, learn_array_types  # noqa: F401 (LOCK_AUDIT re-exported)
 from .pg_open import LOCK_MIGRATE, PgOpening  # noqa: F401 (LOCK_MIGRATE re-exported)
 from .pg_reads import PgReads
@@ -93,10 +94,10 @@ class _PgConnection:
         await self.store.pool.close()
 
 
-class PostgresStore(PgBuffered, PgGroupCommit, PgReads, PgShared, PgOpening, SqliteStore):
-    # Group commit and the audit chain linked at commit time: pg_group.py, pg_batch.py, pg_buffered.py;
-    # one-trip reads: pg_reads.py; leases, the leader and bank notifications: pg_shared.py; migrations and key
-    # checks: pg_open.py.
+class PostgresStore(PgBuffered, PgGroupCommit, PgCommitting, PgReads, PgShared, PgOpening, SqliteStore):
+    # Group commit and the audit chain linked at commit time: pg_group.py, pg_commit.py, pg_batch.py,
+    # pg_buffered.py; one-trip reads: pg_reads.py; leases, the leader and bank notifications: pg_shared.py;
+    # migrations and key checks: pg_open.py.
     shared = True  # several processes may use the same database
 
     def __init__(self, pool: asyncpg.Pool, cipher: Cipher, tag_key: bytes, dsn: str, lease_seconds: float = 30.0):
