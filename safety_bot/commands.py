@@ -8,6 +8,7 @@ core with one shape. Parsing is pure and never raises: a malformed line gives a 
 from __future__ import annotations
 
 import shlex
+from pathlib import Path
 from dataclasses import dataclass, field
 
 TEAM = "safety_team"  # who may run a command: the community's safety team (checked from current roles)
@@ -53,8 +54,7 @@ class CommandSpec:
 
     def option_help(self, param: Param) -> str:
         """What an option means (Discord's option help), in English; "" when the locale file says nothing."""
-        english("command_usage", usage="")  # loads the English texts
-        return _ENGLISH[0].template(f"command_option_{self.name}_{param.name}", "en") or ""
+        return _english_template(f"command_option_{self.name}_{param.name}") or ""
 
 
 def _p(name, kind, to=None, required=False, choices=()):
@@ -158,18 +158,25 @@ class ParseError:
     message: str
 
 
-_ENGLISH: list = []
+def _english_template(key: str) -> str | None:
+    """The English text of `key` from the locale files this process loaded (the app's playbooks folder, as
+    configured); before any, from the checkout's playbooks/ (tests, tools)."""
+    from .locales import LOADED, load_locales
+
+    for texts in LOADED:
+        if (found := texts.template(key, "en")) is not None:
+            return found
+    checkout = Path(__file__).resolve().parents[1] / "playbooks"
+    if (checkout / "locales" / "en.yaml").is_file() and not any(getattr(t, "folder", None) == checkout for t in LOADED):
+        texts, _ = load_locales(checkout, [])
+        return texts.template(key, "en") if texts is not None else None
+    return None
 
 
 def english(key: str, **kw) -> str:
-    """A team text in English, from the project's playbooks/locales/en.yaml: for callers that pass no `t`."""
-    if not _ENGLISH:
-        from pathlib import Path
-
-        from .locales import load_locales
-
-        _ENGLISH.append(load_locales(Path(__file__).resolve().parents[1] / "playbooks", [])[0])
-    return _ENGLISH[0].t(key, "en", **kw)
+    """A team text in English: for callers that pass no `t` (the Discord command registration, tests)."""
+    template = _english_template(key)
+    return template.format(**kw) if template is not None and kw else (template or key)
 
 
 def usage(name: str, prefix: str = "", t=english) -> str:

@@ -28,6 +28,8 @@ DATA_SECTIONS = ("intake", "playbook", "resource", "app")
 
 # Date formats by language, from every locale file loaded in this process (views.when reads them).
 TIME_FORMATS: dict[str, str] = {}
+# The texts loaded in this process, newest first: the registry's English texts (commands.english) read them.
+LOADED: list["Texts"] = []
 
 
 class _Strict(BaseModel):
@@ -234,6 +236,9 @@ def load_locales(folder: Path, problems: list[str]) -> tuple[Texts | None, dict[
             if key not in team["en"]:
                 problems.append(f"{loaded_files[lang].where(('team_texts', key))}: no English text has this key")
     texts = Texts(by_lang, team=team, words=words, countries=countries, formats=formats, cues=cues, data=data)
+    texts.folder = folder
+    LOADED.insert(0, texts)
+    del LOADED[8:]
     texts.reply_guard_lists = guard_lists
     texts.threat_lists = threat_lists
     from .threat_phrases import ThreatPhrases

@@ -59,3 +59,26 @@ def test_console_help_lists_every_command():
 
     for spec in commands.COMMAND_SPECS.values():
         assert spec.usage in HELP
+
+
+def test_the_registry_reads_its_words_from_the_locale_files_the_app_loaded(tmp_path):
+    """Summaries, option help and usage texts come from the playbooks folder the app loaded (an installed
+    package has no playbooks folder beside it), not from the code."""
+    import shutil
+
+    from safety_bot import locales
+    from safety_bot.playbooks import load_library
+
+    folder = tmp_path / "playbooks"
+    shutil.copytree(README.parent / "playbooks", folder)
+    en = folder / "locales" / "en.yaml"
+    en.write_text(en.read_text(encoding="utf-8").replace('command_summary_case: "Show one case"',
+                                                         'command_summary_case: "Show one case (here)"'),
+                  encoding="utf-8")
+    try:
+        load_library(folder)
+        assert commands.COMMAND_SPECS["case"].summary == "Show one case (here)"
+        assert commands.usage("case") == "Usage: case N"
+    finally:
+        locales.LOADED[:] = [t for t in locales.LOADED if getattr(t, "folder", None) != folder]
+    assert commands.COMMAND_SPECS["case"].summary == "Show one case"
