@@ -14,6 +14,7 @@ from . import faults
 from .actions import (Action, BanUser, CaptureEvidence, LiftSuspension, Outcome, PostToTeam, RemoveMessage, SendPrivate, TimeoutUser,
                       UnbanUser, WarnUser, action_from_json)
 from .domain import MessageSnapshot
+from .text import inert_plain
 from .ports import ALREADY, FAILED, BeforePurge, CaptureFailed, Platform, Result
 from .service import SafetyService
 from .store import StoreUnavailable
@@ -217,12 +218,17 @@ class Runtime:
         return len(queued)
 
 
+def _name(user) -> str:
+    """A display name is chosen by its owner (the accused, often): shown inert, like every name in team texts."""
+    return inert_plain(user.name or user.id, limit=64)
+
+
 def _describe(t, action: Action) -> str:
     """What an action was, for a moderator told it was not done (team texts `run_action_*`)."""
     if isinstance(action, BanUser):
-        return t("run_action_ban", name=action.user.name or action.user.id, community=action.community)
+        return t("run_action_ban", name=_name(action.user), community=action.community)
     if isinstance(action, UnbanUser):
-        return t("run_action_unban", name=action.user.name or action.user.id, community=action.community)
+        return t("run_action_unban", name=_name(action.user), community=action.community)
     if isinstance(action, RemoveMessage):
         return t("run_action_remove", message=action.ref.link or action.ref.message_id)
     if isinstance(action, CaptureEvidence):
@@ -230,11 +236,11 @@ def _describe(t, action: Action) -> str:
     if isinstance(action, SendPrivate):
         return t("run_action_private")
     if isinstance(action, TimeoutUser):
-        return t("run_action_timeout", name=action.user.name or action.user.id)
+        return t("run_action_timeout", name=_name(action.user))
     if isinstance(action, WarnUser):
-        return t("run_action_warn", name=action.user.name or action.user.id)
+        return t("run_action_warn", name=_name(action.user))
     if isinstance(action, LiftSuspension):
-        return t("run_action_unsuspend", name=action.user.name or action.user.id)
+        return t("run_action_unsuspend", name=_name(action.user))
     return action.kind
 
 

@@ -167,3 +167,14 @@ async def test_a_report_link_into_the_safety_channel_copies_nothing(tmp_path, fa
         evidence = await bot.app.service.store.evidence_for(case.id)
         assert evidence == [] and "first reporter" not in contents(fake.messages(world.safety)[1:])
         assert "not attached as evidence" in ephemeral_text(sub)
+
+
+async def test_a_failed_ban_names_the_account_inert(tmp_path, fake, world):
+    """The moderator's "Not done" line names the account by its display name, which its owner chose: shown
+    inert (no live mention, no markdown), like every name in the team's texts."""
+    uid = fake.add_member(world.haven, name="@everyone")
+    async with running_bot(discord_config(tmp_path, fake, world)):
+        fake.fail("PUT", rf"/guilds/{world.haven}/bans/{uid}", status=403)
+        text = await _safety(fake, world.haven, world.safety, world.mod, "ban", {"user_id": str(uid), "confirm": True})
+        assert "Not done" in text and "everyone" in text
+        assert "@everyone" not in text
