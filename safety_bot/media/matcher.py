@@ -18,30 +18,35 @@ them against a brute-force scan):
   52). ~3 ms per query at 1M hashes, where a plain ``bitwise_count(words ^ q).sum(axis=1)`` over a
   row-major ``n x 4`` array takes ~30 ms.
 
-The multi-index is a snapshot: hashes added later are scanned directly until there are more than
-``max(8192, snapshot / 64)`` of them, then the next query rebuilds it (~0.3 s per million hashes;
-``optimize()`` builds it at once after a bulk load). Removed rows are filtered by entry id;
-compaction renumbers rows and drops the snapshot.
+The multi-index is a snapshot: hashes added later are scanned directly (the "tail"). Once there are
+more than ``max(8192, snapshot / 64)`` of them, or a quarter of the rows are dead, it is rebuilt in the
+background (``rebuild.py``: a thread by default, ~0.3 s per million hashes) while queries go on with the
+old index plus the tail: no query ever waits for a rebuild (the Synapse module fails open on a slow
+answer). The rebuild also compacts. ``optimize()`` builds it at once after a bulk load.
 
-Adds are amortised O(1) (capacity grows by 1.5x); removal marks rows dead (entry id -1) and
-compacts once a quarter of the rows are dead. All methods are thread-safe (one lock); a query holds
-the lock for its few milliseconds. Entry ids are non-negative 63-bit ints.
+Adds are amortised O(1) (capacity grows by 1.5x); removal marks rows dead (entry id -1): dead rows
+never match. Below the index size a quarter of dead rows is compacted at once (cheap). All methods are
+thread-safe (one lock); a query holds the lock for its few milliseconds. Entry ids are non-negative
+63-bit ints.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Iterable
-from typing import Literal, NamedTuple
+from collections.abc import Callable, Iterable
 
 import numpy as np
 
 from .exact import ExactIndex
 from .exact import check_digest as _check_digest
 from .exact import check_id as _check_id
-from .hashing import MIN_QUALITY, is_pdq_hex
-from .mih import ChunkIndex, sort_rows_by_first_chunk
-from .scan import _BLOCK, distances as _distances, scan
+from .mih import ChunkIndex
+from .pdq import FLAG_DISTANCE, REMOVE_DISTANCE, Match, MultiMatch, classify, pack_hex
+from .rebuild import Rebuild, build, swap
+from .scan import distances as _distances, scan
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "FLAG_DISTANCE",
@@ -53,11 +58,6 @@ __all__ = [
     "pack_hex",
 ]
 
-#: Meta's recommended PDQ match threshold.
-REMOVE_DISTANCE = 31
-#: Beyond a confident match but still worth a human look.
-FLAG_DISTANCE = 52
-
 _DEAD = -1
 _MIN_CAPACITY = 1024
 _GROWTH = 1.5
@@ -67,63 +67,21 @@ _INDEX_MAX_DISTANCE = 56  # widest radius searched through the multi-index (scor
 _SCORED_FROM = 32  # radii from which the index lists rows by score (mih_scored.py), not by plain pigeonhole
 
 
-class Match(NamedTuple):
-    """Best (smallest) distance of one bank entry to the query hash."""
-
-    entry_id: int
-    distance: int
-
-
-class MultiMatch(NamedTuple):
-    """Best distance of one bank entry over several query hashes (``query_many``);
-    ``query_index`` is the position of the query hash that achieved it (the first, on ties)."""
-
-    entry_id: int
-    distance: int
-    query_index: int
-
-
-def classify(
-    distance: int,
-    query_quality: int,
-    entry_quality: int,
-    *,
-    remove_at: int = REMOVE_DISTANCE,
-    flag_at: int = FLAG_DISTANCE,
-    min_quality: int = MIN_QUALITY,
-) -> Literal["remove", "flag"] | None:
-    """Decision for a perceptual match: "remove", "flag" (for human review) or None.
-
-    Low-quality hashes (on either side) are never acted on: flat or near-blank images collide
-    easily. Exact (SHA-256/MD5) matches are the caller's to handle, whatever the quality.
-    """
-    if query_quality < min_quality or entry_quality < min_quality:
-        return None
-    if distance <= remove_at:
-        return "remove"
-    if distance <= flag_at:
-        return "flag"
-    return None
-
-
-def pack_hex(pdq_hexes: Iterable[str]) -> np.ndarray:
-    """Hex PDQ hashes -> ``(n, 4)`` uint64 array (word 0 = the first 16 hex characters)."""
-    hexes = list(pdq_hexes)
-    for h in hexes:
-        if not is_pdq_hex(h):
-            raise ValueError("not a 64-character hex PDQ hash")
-    if not hexes:
-        return np.empty((0, 4), dtype=np.uint64)
-    raw = bytes.fromhex("".join(hexes))
-    return np.frombuffer(raw, dtype=">u8").astype(np.uint64).reshape(len(hexes), 4)
+def _start_thread(job: Callable[[], None]) -> None:
+    threading.Thread(target=job, name="pdq-index-rebuild", daemon=True).start()
 
 
 class HashMatcher:
     """Radius search over PDQ hashes grouped by bank entry, plus exact SHA-256/MD5 lookup."""
 
-    def __init__(self, initial_capacity: int = _MIN_CAPACITY, *, index_from: int = _INDEX_FROM) -> None:
+    def __init__(self, initial_capacity: int = _MIN_CAPACITY, *, index_from: int = _INDEX_FROM,
+                 start_rebuild: Callable[[Callable[[], None]], None] = _start_thread) -> None:
+        """``start_rebuild(job)`` runs a rebuild somewhere else than the caller (default: a new thread;
+        tests pass their own to hold one half-way)."""
         self._lock = threading.RLock()
         self._index_from = int(index_from)  # rows from which queries go through the multi-index
+        self._start_rebuild = start_rebuild
+        self._generation = 0  # changes whenever rows are renumbered outside a rebuild (drops a running one)
         self._reset(initial_capacity)
 
     def _reset(self, capacity: int) -> None:
@@ -134,6 +92,9 @@ class HashMatcher:
         self._index: ChunkIndex | None = None  # multi-index over rows [0, built) (mih.py)
         self._dead = 0
         self._exact = ExactIndex()  # SHA-256 / MD5 -> entries (exact.py)
+        self._generation += 1
+        self._job: Rebuild | None = None  # the rebuild under way
+        self._failed = False  # the last rebuild raised: no automatic retry (queries stay exact on the tail)
 
     # -- size and introspection ----------------------------------------------------------------
 
@@ -212,8 +173,13 @@ class HashMatcher:
                 ids[rows] = _DEAD
                 self._cols[:, rows] = 0
                 self._dead += int(rows.size)
-                if self._dead > max(_MIN_CAPACITY, self._n // 4):
-                    self._compact()
+                if self._job is not None:
+                    self._job.removed.append(rows)  # re-applied to the rebuild's new arrays at its swap
+                if self._n < self._index_from:
+                    if self._job is None and self._dead > max(_MIN_CAPACITY, self._n // 4):
+                        self._compact()
+                else:
+                    self._maybe_rebuild()  # compacts too
             return int(rows.size)
 
     def clear(self) -> None:
@@ -243,7 +209,6 @@ class HashMatcher:
             return []
         all_rows, all_dist, all_q = [], [], []
         with self._lock:
-            self._index_for(max_distance)  # may reorder the rows: before anything reads them
             n = self._n
             cols = self._cols
             ids = self._ids
@@ -317,6 +282,7 @@ class HashMatcher:
         self._cols[:, self._n : need] = words.T
         self._ids[self._n : need] = ids
         self._n = need
+        self._maybe_rebuild()
 
     def _compact(self) -> None:
         keep = np.flatnonzero(self._ids[: self._n] != _DEAD)
@@ -327,49 +293,91 @@ class HashMatcher:
         ids = np.full(cap, _DEAD, dtype=self._ids.dtype)
         ids[:n] = self._ids[keep]
         self._cols, self._ids, self._n, self._dead = cols, ids, n, 0
-        self._index = None  # row numbers changed: rebuilt by the next query (or optimize())
+        self._index = None  # row numbers changed
+        self._generation += 1
 
     def optimize(self) -> None:
-        """After a bulk load: give back the capacity growth left unused, and build the multi-index now, so
-        the first query does not pay for it."""
+        """After a bulk load: build the multi-index now over every row (in the calling thread; queries from
+        other threads go on meanwhile), so the first query does not scan. Below the index size: give back
+        the capacity growth left unused."""
         with self._lock:
-            spare = max(_MIN_CAPACITY, self._n // 64)
-            if self._ids.size > self._n + 2 * spare:
-                cols = np.zeros((4, self._n + spare), dtype=np.uint64)
-                cols[:, : self._n] = self._cols[:, : self._n]
-                ids = np.full(self._n + spare, _DEAD, dtype=self._ids.dtype)
-                ids[: self._n] = self._ids[: self._n]
-                self._cols, self._ids = cols, ids
-                self._index = None
-            if self._n >= self._index_from:
-                self._build_index()
+            if self._n < self._index_from or self._n == 0:
+                self._trim()
+                return
+            # A rebuild under way may miss rows added since it started: ours replaces it (its result is
+            # dropped at its end; the removals from now on are logged for ours).
+            job = self._job = Rebuild(self._generation, self._cols, self._ids, self._n)
+        self._run(job)
+        if job.error is not None:
+            raise job.error
+
+    def _trim(self) -> None:
+        spare = max(_MIN_CAPACITY, self._n // 64)
+        if self._ids.size > self._n + 2 * spare:
+            cols = np.zeros((4, self._n + spare), dtype=np.uint64)
+            cols[:, : self._n] = self._cols[:, : self._n]
+            ids = np.full(self._n + spare, _DEAD, dtype=self._ids.dtype)
+            ids[: self._n] = self._ids[: self._n]
+            self._cols, self._ids = cols, ids
+
+    def wait_rebuild(self, timeout: float | None = None) -> bool:
+        """Wait for the rebuild under way, if any (tests, benchmarks). False on timeout."""
+        with self._lock:
+            job = self._job
+        return job is None or job.done.wait(timeout)
+
+    @property
+    def rebuilding(self) -> bool:
+        return self._job is not None
 
     def index_nbytes(self) -> int:
         """Bytes held by the multi-index (0 while none is built)."""
         return self._index.nbytes() if self._index is not None else 0
 
-    def _build_index(self) -> None:
-        """(Re)build the multi-index over every row. It reorders the rows by their first 16 bits (hashes
-        and entry ids together; row numbers are internal), which makes that chunk's table free."""
-        sort_rows_by_first_chunk(self._cols, self._ids, self._n)
-        self._index = ChunkIndex(self._cols, self._n)
-
-    def _index_for(self, max_distance: int) -> None:
-        """Build the multi-index before a search that will use it, if it is missing or its tail of newer
-        rows has grown too long. Call with the lock held, before taking the arrays for the search."""
+    def _maybe_rebuild(self) -> None:
+        """Start a rebuild if the index is missing, its tail too long or a quarter of the rows dead. Call
+        with the lock held; cheap (the build runs elsewhere)."""
         n = self._n
-        if n < self._index_from or max_distance > _INDEX_MAX_DISTANCE:
+        if self._job is not None or self._failed or n == 0 or n < self._index_from:
             return
         index = self._index
-        if index is None or n - index.built > max(_TAIL_MIN, index.built // 64):
-            self._build_index()
+        if (index is None or n - index.built > max(_TAIL_MIN, index.built // 64)
+                or self._dead > max(_MIN_CAPACITY, n // 4)):
+            job = self._job = Rebuild(self._generation, self._cols, self._ids, n)
+            try:
+                self._start_rebuild(lambda: self._run(job))
+            except BaseException:
+                self._job = None
+                raise
+
+    def _run(self, job: Rebuild) -> None:
+        """Build (no lock held), then swap under the lock: the new arrays, the rows appended and removed
+        meanwhile (``rebuild.swap``)."""
+        built = None
+        try:
+            built = build(job, max(_MIN_CAPACITY, job.n // 64), _MIN_CAPACITY)
+        except BaseException as exc:  # e.g. MemoryError at 10M: queries stay exact on the old index and tail
+            job.error = exc
+            log.exception("PDQ index rebuild failed (queries scan the rows added since the last build)")
+        with self._lock:
+            try:
+                if self._job is job:
+                    self._job = None
+                    if built is None:
+                        self._failed = True
+                    elif job.generation == self._generation:
+                        self._cols, self._ids, self._n, self._dead = swap(job, built, self._cols, self._ids, self._n)
+                        self._index = built.index
+                        self._maybe_rebuild()  # many rows appended or removed during the build
+            finally:
+                job.done.set()
 
     def _search(self, cols: np.ndarray, n: int, q: np.ndarray, max_distance: int) -> tuple[np.ndarray, np.ndarray]:
         """Rows within ``max_distance`` of ``q`` and their distances: through the multi-index when the
         radius allows it (<= 56) and the bank is large enough to benefit, else by a linear scan.
         Both are exact; the property tests check them against a brute-force scan. Call with the lock held."""
         index = self._index
-        if index is None or n < self._index_from or max_distance > _INDEX_MAX_DISTANCE:
+        if index is None or max_distance > _INDEX_MAX_DISTANCE:
             return scan(cols, n, q, max_distance)
         if max_distance >= _SCORED_FROM:
             rows = index.wide_candidates(q, max_distance)  # distinct rows (mih_scored.py)
@@ -386,11 +394,10 @@ class HashMatcher:
         if rows.size > 1:
             rows, first = np.unique(rows, return_index=True)
             dist = dist[first]
-        if index.built < n:  # rows added since the index was built
-            tail = np.arange(index.built, n, dtype=np.int64)
-            tdist = _distances(cols, tail, q)
-            ok = tdist <= max_distance
-            if ok.any():
-                rows = np.concatenate((rows, tail[ok]))
-                dist = np.concatenate((dist, tdist[ok]))
+        if index.built < n:  # rows added since the index was built (may be many while a rebuild runs)
+            built = index.built
+            tail, tdist = scan(cols[:, built:], n - built, q, max_distance)
+            if tail.size:
+                rows = np.concatenate((rows, tail + built))
+                dist = np.concatenate((dist, tdist))
         return rows, dist

@@ -13,7 +13,7 @@ all 15 tables in one array. 60 bytes per hash (on top of the 32 bytes of the has
 the price of speed here. No Python dicts, no per-row objects.
 
 The index is a snapshot of rows ``[0, built)``; the owner scans newer rows (the "tail") directly and
-rebuilds the snapshot when the tail grows (see ``HashMatcher``). Removed rows stay listed: the owner
+rebuilds the snapshot in the background when the tail grows (see ``HashMatcher`` and ``rebuild.py``). Removed rows stay listed: the owner
 filters them by entry id.
 
 Wider radii (``media.flag_distance`` 52) are answered by a scored variant (``mih_scored.py``): the
@@ -126,6 +126,11 @@ class ChunkIndex:
         if self._scorer is None:
             self._scorer = Scorer(self.built)
         return self._scorer.candidates(self, q, max_distance)
+
+    def prepare(self) -> None:
+        """Allocate the wide-radius scratch now (a background rebuild calls this), not in the first query."""
+        if self._scorer is None:
+            self._scorer = Scorer(self.built)
 
     @staticmethod
     def usable_for(max_distance: int) -> bool:

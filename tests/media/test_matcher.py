@@ -18,7 +18,8 @@ from safety_bot.media import (
     classify,
     hamming,
 )
-from safety_bot.media.matcher import _BLOCK, pack_hex
+from safety_bot.media.matcher import pack_hex
+from safety_bot.media.scan import _BLOCK
 
 
 def rand_hex(rng: random.Random) -> str:

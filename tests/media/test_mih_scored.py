@@ -138,18 +138,22 @@ def test_rows_sorted_by_first_chunk_make_its_table_free():
         ChunkIndex(np.ascontiguousarray(words.T), 5000)
 
 
-def test_rebuild_inside_a_multi_hash_query():
-    """Enough hashes added after the index was built that the next query rebuilds it (and reorders the
-    rows): a query of several hashes at once still answers each exactly."""
+def test_multi_hash_query_before_and_after_a_rebuild():
+    """Enough hashes added after the index was built that a rebuild starts (held here until the first
+    queries ran: they use the old index and a long tail); once it is swapped in (the rows reordered) a
+    query of several hashes at once still answers each exactly."""
     rng = random.Random(13)
     nprng = np.random.default_rng(13)
     words = nprng.integers(0, 2**64, (12_000, 4), dtype=np.uint64)
     ids = np.arange(12_000) // 3
-    m = HashMatcher(index_from=0)
+    jobs = []
+    m = HashMatcher(index_from=0, start_rebuild=jobs.append)
     m.add_packed(ids[:3000], words[:3000])
-    m.optimize()
+    m.optimize()  # replaces the rebuild the first add asked for (never run here)
+    jobs.clear()
     built = m._index
-    m.add_packed(ids[3000:], words[3000:])  # a tail of 9,000 > 8,192 rows: rebuilt on the next query
+    m.add_packed(ids[3000:], words[3000:])  # a tail of 9,000 > 8,192 rows: a rebuild starts
+    assert len(jobs) == 1 and m.rebuilding
     ints = [int(h, 16) for h in hexes(words)]
     queries = []
     for i in (5, 2999, 3000, 11_999):
@@ -157,9 +161,15 @@ def test_rebuild_inside_a_multi_hash_query():
         for b in rng.sample(range(256), 40):
             v ^= 1 << b
         queries.append(v)
-    for radius in (31, 52):
+    for step, radius in enumerate((31, 52, 31, 52)):
+        if step == 2:
+            jobs.pop()()  # the rebuild runs between the two halves
+            assert not m.rebuilding and not jobs
         got = m.query_many([f"{q:064x}" for q in queries], max_distance=radius)
-        assert m._index is not built and m._index.built == 12_000
+        if m.rebuilding:
+            assert m._index is built and m._index.built == 3000
+        else:
+            assert m._index is not built and m._index.built == 12_000
         best: dict[int, tuple[int, int]] = {}
         for qi, q in enumerate(queries):
             for match in brute(words, ids, set(), q, radius):
