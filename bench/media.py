@@ -1,6 +1,7 @@
 """Media hashing and matching figures (prints numbers, asserts nothing).
 
-Run: .venv/bin/python bench/media.py      (a few minutes on 2 cores; BENCH_SKIP_10M=1 skips the 10M run)
+Run: .venv/bin/python bench/media.py      (a few minutes on 2 cores; BENCH_SKIP_10M=1 skips the 10M run;
+     the argument ``rebuild`` runs only the queries-during-a-rebuild row)
 
 All images are generated (gradients, shapes, noise); nothing is read from or written to disk.
 """
@@ -412,6 +413,41 @@ def bench_matching_10m(n: int = 10_000_000, probes: int = 150) -> list[tuple]:
     return rows
 
 
+def bench_query_during_rebuild(n: int = 1_000_000, seconds: float = 1.5) -> tuple:
+    """Queries back to back (r=31 and r=52 alternating) right after enough hashes were added that the
+    multi-index is rebuilt (a tail of more than n / 64 rows): the longest wait is what an upload check
+    could meet during a list import or a bank change. The rebuild runs in a background thread; before it
+    did, the first query ran it."""
+    rng = np.random.default_rng(11)
+    words = rng.integers(0, 2**64, (n, 4), dtype=np.uint64)
+    m = HashMatcher()
+    m.add_packed(np.arange(n), words[:n])
+    m.optimize()
+    tail = rng.integers(0, 2**64, (max(8192, n // 64) + 1000, 4), dtype=np.uint64)
+    qhex = _hexes(_queries(rng, words, 400))
+    times: list[float] = []
+    t_start = time.perf_counter()
+    m.add_packed(np.arange(n, n + len(tail)), tail)  # asks for a rebuild
+    i = 0
+    while time.perf_counter() - t_start < seconds or getattr(m, "rebuilding", False):
+        t0 = time.perf_counter()
+        m.query(qhex[i % len(qhex)], max_distance=31 if i % 2 else 52)
+        times.append(time.perf_counter() - t0)
+        i += 1
+    wait = getattr(m, "wait_rebuild", None)
+    if wait is not None:
+        wait()
+    built = m._index is not None and m._index.built > n  # the rebuild happened within the window
+    med, p = _stats(times)
+    line = (f"query during a rebuild at {n:,d} (+{len(tail):,d}): median {ms(med)}, p99 {ms(p)}, max "
+            f"{ms(max(times))} over {len(times)} queries in {time.perf_counter() - t_start:.2f} s "
+            f"(rebuilt: {built}; load {load_average()})")
+    print(line)
+    del m, words
+    gc.collect()
+    return (f"{n:,d}", len(times), ms(med), ms(p), ms(max(times)))
+
+
 def bench_event_to_delete_fake_discord(uploads: int = 20) -> None:
     """Time from a MESSAGE_CREATE carrying a banked image (a recompressed copy) on the fake Discord server to
     the bot's DELETE request: gateway event, download into memory, hash in a thread, match, evidence + outbox
@@ -498,6 +534,7 @@ def main() -> None:
     matching_load = load_average()
     matching = bench_matching_peers()
     matching += bench_matching_10m() if os.environ.get("BENCH_SKIP_10M") != "1" else []
+    during_rebuild = bench_query_during_rebuild()
     bench_event_to_delete_fake_discord()
     head = f"Machine: {machine_line()}. Medians of repeated runs in one process.\n\n"
     print()
@@ -515,8 +552,15 @@ def main() -> None:
                "runs: " + "; ".join(CPU_NOTES) + ".\n\n"
                + table(("hashes", "radius", "ours", "faiss IndexBinaryFlat", "x", "threatexchange", "x", "recall"),
                        matching))
+    record("Upload checks during an index rebuild", head + "Queries back to back (r=31 and r=52 alternating) "
+           "while the multi-index is rebuilt after a tail of n / 64 + 1,000 hashes was added; the rebuild runs "
+           "in a background thread (queries use the old index and scan the tail).\n\n"
+           + table(("hashes", "queries", "median", "p99", "max"), [during_rebuild]))
     print(f"\nbench run time {time.perf_counter() - t0:.0f} s")
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:] == ["rebuild"]:  # this row alone: .venv/bin/python bench/media.py rebuild
+        bench_query_during_rebuild()
+    else:
+        main()
