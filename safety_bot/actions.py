@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any, ClassVar
 
+from .card_text import card_text
 from .domain import MessageRef, UserRef
 
 
@@ -61,6 +62,21 @@ class PostToTeam(Action):
     card: dict | None = None  # structured case view for rich adapters (embeds, buttons)
     # one-press actions the core offers on this notice (case_buttons.uploader_ban); rich adapters render them
     buttons: tuple = ()
+    # Set (service.team_post) when `text` is the card's text, `card_text(card, prefix=card_prefix)`: the outbox
+    # then keeps the card only and renders the text again when it reads the action (it was half the row).
+    card_prefix: str | None = None
+
+    def to_json(self) -> dict:
+        # The card is plain data (views.card) that nobody changes once made: shared, not copied (the outbox
+        # encodes it at once; copying it was a measurable part of a new case's cost).
+        data = {"kind": self.kind}
+        for name in _field_names(self):
+            value = getattr(self, name)
+            data[name] = value if name == "card" else _plain(value)
+        if self.card_prefix is not None and self.card is not None \
+                and self.text == card_text(self.card, prefix=self.card_prefix):
+            del data["text"]
+        return data
 
 
 @dataclass(frozen=True)
@@ -148,6 +164,13 @@ _SCALARS = (str, int, float, bool, type(None))
 _FIELDS: dict[type, tuple[str, ...]] = {}
 
 
+def _field_names(value: Any) -> tuple[str, ...]:
+    names = _FIELDS.get(type(value))
+    if names is None:
+        names = _FIELDS[type(value)] = tuple(f.name for f in fields(value))
+    return names
+
+
 def _plain(value: Any) -> Any:
     """JSON-ready copy: dataclasses become dicts, tuples lists (what asdict + a deep copy gave, faster)."""
     cls = type(value)
@@ -184,6 +207,8 @@ def action_from_json(data: dict) -> Action:
         elif f.name == "prompt" and isinstance(v, dict):
             v = Prompt(v["question"], v["text"], tuple(Choice(**c) for c in v.get("choices", [])), v.get("free_text", True))
         kwargs[f.name] = v
+    if cls is PostToTeam and "text" not in kwargs and kwargs.get("card") is not None:
+        kwargs["text"] = card_text(kwargs["card"], prefix=kwargs.get("card_prefix") or "")
     return cls(**kwargs)
 
 

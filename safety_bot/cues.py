@@ -57,6 +57,33 @@ def _any(phrases: list[str]) -> re.Pattern | None:
     return re.compile(r"(?<![\w'])(?:" + "|".join(alts) + r")(?![\w'])")
 
 
+_TOKEN = re.compile(r"[\w']+")
+_LEAD = re.compile(r"[\w']*")
+
+
+def _leads(phrases: list[str]) -> frozenset[str] | None:
+    """The words a match of `_any(phrases)` can start with: a match starts where no word character comes
+    before, with its first word's leading run of word characters, which ends where the text's word ends
+    too. A text none of whose words is one of these cannot match, and is not searched. None when some
+    phrase starts with punctuation (then the pattern is always searched)."""
+    out = set()
+    for p in phrases:
+        words = normalize(p).split()
+        if not words:
+            continue
+        lead = _LEAD.match(words[0]).group()
+        if not lead:
+            return None
+        out.add(lead)
+    return frozenset(out)
+
+
+def _hit(rx: re.Pattern | None, leads: frozenset[str] | None, words: set[str], low: str) -> bool:
+    if rx is None or (leads is not None and leads.isdisjoint(words)):
+        return False
+    return rx.search(low) is not None
+
+
 @dataclass
 class Found:
     self_harm: bool = False
@@ -93,6 +120,8 @@ class Cues:
         self.minor = _any(merged.minor)
         self.victim_join = _any(merged.victim_join)
         self.apps = {app: _any(words) for app, words in apps.items()}
+        self._leads = {kind: _leads(getattr(merged, kind)) for kind in ("self_harm", "danger", "minor", "victim_join")}
+        self._app_leads = {app: _leads(words) for app, words in apps.items()}
         not_before = sorted({_phrase(w) for w in merged.age_not_before}, key=len, reverse=True)
         stop = (r"(?!\s*(?:" + "|".join(not_before) + r")(?![\w']))") if not_before else ""
         ages = []
@@ -115,9 +144,11 @@ class Cues:
         if self.not_cues is not None:
             low = self.not_cues.sub(" ", low)
         found = Found()
-        found.self_harm = bool(self.self_harm and self.self_harm.search(low))
-        found.danger = bool(self.danger and self.danger.search(low))
-        found.minor_words = bool(self.minor and self.minor.search(low))
+        words = set(_TOKEN.findall(low))
+        leads = self._leads
+        found.self_harm = _hit(self.self_harm, leads["self_harm"], words, low)
+        found.danger = _hit(self.danger, leads["danger"], words, low)
+        found.minor_words = _hit(self.minor, leads["minor"], words, low)
         for pattern, needle in zip(self.ages, self._age_needles):
             if needle is not None and needle not in low:
                 continue
@@ -128,6 +159,6 @@ class Cues:
                     break
             if found.minor_age is not None:
                 break
-        found.apps = [app for app, rx in self.apps.items() if rx is not None and rx.search(low)]
-        found.victim_join = bool(self.victim_join and self.victim_join.search(low))
+        found.apps = [app for app, rx in self.apps.items() if _hit(rx, self._app_leads[app], words, low)]
+        found.victim_join = _hit(self.victim_join, leads["victim_join"], words, low)
         return found

@@ -141,9 +141,19 @@ class Texts:
                        for kind in WORD_KINDS}
         self._countries = {name.lower(): code for lang in (countries or {}).values()
                            for code, names in lang.items() for name in names}
+        self._memo: dict[tuple[str, str | None], str | None] = {}  # (key, locale) -> template (the tables never change)
 
     def template(self, key: str, locale: str | None = "en") -> str | None:
-        lang = lang_of(locale)
+        try:
+            return self._memo[key, locale]  # a case card alone asks for about twenty
+        except KeyError:
+            pass
+        found = self._lookup(key, lang_of(locale))
+        if len(self._memo) < 50000:
+            self._memo[key, locale] = found
+        return found
+
+    def _lookup(self, key: str, lang: str) -> str | None:
         for table in (self.by_lang, self.team, self.data):
             found = table.get(lang, {}).get(key)
             if found:

@@ -39,25 +39,38 @@ class Reports:
 
     async def _committed(self, pending: asyncio.Future) -> None:
         """Wait until the group holding our report is committed. The commit queues behind the service
-        lock, so every report already waiting for the lock joins the same group first."""
-        while not pending.done():
+        lock, so every report already waiting for the lock joins the same group first. One committer task
+        commits until no report it was asked for is waiting (a report whose group opened while it was
+        committing an earlier one is committed in its next round)."""
+        if not pending.done():
+            self._awaiting.add(pending)
             if self._committer is None or self._committer.done():
-                self._committer = asyncio.ensure_future(self._commit_group())
-            await asyncio.wait([pending, self._committer], return_when=asyncio.FIRST_COMPLETED)
+                self._committer = asyncio.ensure_future(self._commit_groups())
+            await asyncio.shield(pending)  # shielded: one member giving up must not cancel the others' group
         pending.result()
 
-    async def _commit_group(self) -> None:
-        async with self._lock:
-            seal = getattr(self.store, "seal_group", None)  # PostgreSQL: the next group fills while this commits
-            try:
-                committing = await seal() if seal is not None else await self.store.commit()
-            except StoreError:
-                return  # the waiting reports see the failure on their own futures
-        if committing is not None:
-            try:
-                await committing
-            except StoreError:
-                pass
+    @property
+    def _awaiting(self) -> set:
+        return self.__dict__.setdefault("_awaiting_commit", set())
+
+    async def _commit_groups(self) -> None:
+        while True:
+            async with self._lock:
+                seal = getattr(self.store, "seal_group", None)  # PostgreSQL: the next group fills while this commits
+                try:
+                    committing = await seal() if seal is not None else await self.store.commit()
+                except StoreError:
+                    committing = None  # the waiting reports see the failure on their own futures
+            if committing is not None:
+                try:
+                    await committing
+                except StoreError:
+                    pass
+            waiting = {p for p in self._awaiting if not p.done()}
+            self.__dict__["_awaiting_commit"] = waiting
+            if not waiting:
+                return
+            await asyncio.sleep(0)  # the next round after others had their turn (never a busy loop)
 
     async def _report(self, ev: ReportEvent, durable: list | None = None) -> Outcome:
         """A new case (or a report joining the member's open one). With `durable` (a list) and a store that

@@ -130,7 +130,7 @@ class SafetyService(Reports, Conversation, ReplyChannel, Timers, ActionResults, 
             return []
         prefix = command_prefix(self.community(case.community).platform)
         return [PostToTeam(community=case.community, text=card_text(c, prefix=prefix), case_number=case.number, ping=ping,
-                           destination=destination, card=c)]
+                           destination=destination, card=c, card_prefix=prefix)]
 
     def resources_text(self, case: Case | None, locale: str, *, country: str | None = None,
                        urgent_only: bool = False, needs: set[str] | None = None, victim: bool = False) -> str:

@@ -13,6 +13,7 @@ from .locales import TIME_FORMATS, lang_of
 from .playbooks import Library, pick
 from .plugins import plugin as platform_plugin
 from .text import inert_plain, one_line
+from .card_text import card_text  # noqa: F401 (the card's plain text; its own module: actions.py renders it too)
 
 # The intake answers a card shows, in this order; their labels are team texts `answer_<key>` (en.yaml).
 ANSWER_KEYS = ("danger", "anonymous", "topic", "about", "minor", "country", "threat", "evidence", "wishes", "consent")
@@ -77,22 +78,40 @@ def status_label(library: Library, case: Case, locale: str = "en") -> str:
     return shown
 
 
+_CARD_PARTS = ("statement", "answers", "evidence", "flags", "guidance")
+_CARD_WORDS = ("card_category", "card_urgency", "card_status", "card_reporter", "card_accused", "card_accused_none",
+               "card_assigned", "card_assigned_none", *(f"card_{part}" for part in _CARD_PARTS))
+
+
+def _card_words(library: Library, category: str, locale: str) -> dict[str, str]:
+    """The words of a card that depend only on its category and language, looked up once per library."""
+    memo = library.__dict__.setdefault("_card_words", {})
+    words = memo.get((category, locale))
+    if words is None:
+        pb = library.playbook(category)
+        words = {key: library.texts.t(key, locale) for key in _CARD_WORDS}
+        words["category"] = pick(pb.name, locale)
+        words["guidance"] = pb.text("moderator_guidance", locale).strip()
+        if len(memo) < 1000:
+            memo[category, locale] = words
+    return words
+
+
 def card(library: Library, case: Case, reports: list[Report], evidence: list[Evidence],
          linked: list[int], *, headline: str = "", locale: str = "en") -> dict:
     """A structured view of a case for the team's channel. Adapters render it as embed, notice or text.
     Its words are team texts (`card_*` in en.yaml) in `locale`; `labels` names the card's parts for adapters."""
-    pb = library.playbook(case.category)
-
     def t(key, **kw):
         return library.texts.t(key, locale, **kw)
 
+    words = _card_words(library, case.category, locale)
     fields = [
-        (t("card_category"), pick(pb.name, locale)),
-        (t("card_urgency"), t(f"urgency_{case.urgency.value}")),
-        (t("card_status"), status_label(library, case, locale)),
-        (t("card_reporter"), reporter_label(library, case, locale)),
-        (t("card_accused"), ", ".join(person(a) for a in case.accused) or t("card_accused_none")),
-        (t("card_assigned"), person(case.assignee) if case.assignee else t("card_assigned_none")),
+        (words["card_category"], words["category"]),
+        (words["card_urgency"], t(f"urgency_{case.urgency.value}")),
+        (words["card_status"], status_label(library, case, locale)),
+        (words["card_reporter"], reporter_label(library, case, locale)),
+        (words["card_accused"], ", ".join(person(a) for a in case.accused) or words["card_accused_none"]),
+        (words["card_assigned"], person(case.assignee) if case.assignee else words["card_assigned_none"]),
     ]
     statements = [f"\"{inert_plain(r.text, limit=1500)}\"" for r in reports if r.text]
     links = [e.ref.link or f"{e.ref.channel_id}/{e.ref.message_id}" for e in evidence if e.ref]
@@ -108,7 +127,7 @@ def card(library: Library, case: Case, reports: list[Report], evidence: list[Evi
         flags.append(t("card_flag_linked_many" if len(linked) > 1 else "card_flag_linked_one", numbers=others))
     if case.flags.get("possible_minor") or (case.answers.get("minor") in ("unsure", "skipped")):
         flags.append(t("card_flag_possible_minor"))
-    labels = {part: t(f"card_{part}") for part in ("statement", "answers", "evidence", "flags", "guidance")}
+    labels = {part: words[f"card_{part}"] for part in _CARD_PARTS}
     labels["footer"] = t("card_footer", number=case.number)
     return {
         "title": headline or t("card_title", number=case.number),
@@ -120,28 +139,11 @@ def card(library: Library, case: Case, reports: list[Report], evidence: list[Evi
         "answers": answers_lines(library, case, locale),
         "evidence_links": sorted(set(links)),
         "flags": flags,
-        "guidance": pb.text("moderator_guidance", locale).strip(),
+        "guidance": words["guidance"],
         "closed": case.status == Status.CLOSED,
         "labels": labels,
         "commands": t("card_commands", number=case.number, prefix="{prefix}"),
     }
-
-
-def card_text(c: dict, *, with_guidance: bool = True, prefix: str = "") -> str:
-    labels = c["labels"]
-    lines = [c["title"]]
-    lines += [f"{k}: {v}" for k, v in c["fields"]]
-    if c["statements"]:
-        lines.append(labels["statement"] + ": " + " / ".join(c["statements"]))
-    if c["answers"]:
-        lines.append(labels["answers"] + ": " + "; ".join(c["answers"]))
-    if c["evidence_links"]:
-        lines.append(labels["evidence"] + ": " + ", ".join(c["evidence_links"]))
-    lines += c["flags"]
-    if with_guidance:
-        lines.append(c["guidance"])
-    lines.append(c["commands"].replace("{prefix}", prefix))
-    return "\n".join(lines)
 
 
 def detail_text(library: Library, case: Case, reports, evidence, notes: list[CaseNote], linked, strikes_line="",

@@ -219,3 +219,28 @@ async def test_concurrent_reports_are_each_durable_when_answered(tmp_path):
         assert verify_chain(entries, store.audit_chain.keys) is None
     finally:
         await store.close()
+
+
+async def test_a_case_card_is_stored_once_and_read_back_with_its_text(tmp_path):
+    """A new case's card goes to the outbox as its card only (the text is rendered from it when read), and
+    the action read back is the one decided, text included."""
+    from safety_bot.actions import PostToTeam, action_from_json
+
+    store = await SqliteStore.open(tmp_path / "db.sqlite3")
+    svc = service_on(store, per_hour=10)
+    try:
+        out = await report(svc, "he threatens to send my pictures")
+        [post] = [a for a in out.actions if isinstance(a, PostToTeam)]
+        assert post.card is not None and post.card_prefix is not None and post.text.startswith("New case 1")
+        [stored] = [data for _, data in await store.outbox_pending() if data["kind"] == "post_to_team"]
+        assert "text" not in stored and stored["card_prefix"] == post.card_prefix
+        again = action_from_json(stored)
+        assert again.text == post.text and again.card["statements"] == post.card["statements"]
+        # a notice whose text is not its card's keeps its own text
+        other = PostToTeam(community="cafe", text="something else", card=post.card, card_prefix=post.card_prefix)
+        assert other.to_json()["text"] == "something else"
+        assert action_from_json(other.to_json()).text == "something else"
+        plain = PostToTeam(community="cafe", text="a notice")
+        assert action_from_json(plain.to_json()).text == "a notice" and "text" in plain.to_json()
+    finally:
+        await store.close()

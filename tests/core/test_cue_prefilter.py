@@ -1,0 +1,50 @@
+"""The cue check skips a pattern when no word of the text can start one of its phrases (cues.py `_leads`).
+That shortcut must never change what is found: every text gives the same result as searching every pattern."""
+
+import copy
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from safety_bot.cues import CueLists, Cues
+from safety_bot.playbooks import load_library
+
+ROOT = Path(__file__).resolve().parents[2]
+CUES = load_library(ROOT / "playbooks").cues
+
+
+def searching_everything(cues: Cues) -> Cues:
+    plain = copy.copy(cues)
+    plain._leads = {kind: None for kind in cues._leads}
+    plain._app_leads = {app: None for app in cues._app_leads}
+    return plain
+
+
+PLAIN = searching_everything(CUES)
+PHRASE_WORDS = sorted({w for rx in [CUES.self_harm, CUES.danger, CUES.minor, CUES.victim_join, *CUES.apps.values()]
+                       if rx is not None for w in rx.pattern.replace("\\s+", " ").replace("\\", "").split()})
+GLUE = ["", " ", "  ", "-", "'", "’", ".", ",", "!", "x", "un", "s", "\n", "I", "15", "my", "he"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.one_of(st.sampled_from(PHRASE_WORDS), st.sampled_from(GLUE), st.text(max_size=4)), max_size=14))
+def test_skipping_patterns_finds_what_searching_all_finds(parts):
+    text = " ".join(parts) if len(parts) % 2 else "".join(parts)
+    assert CUES.find(text) == PLAIN.find(text)
+
+
+def test_known_cues_are_found_with_punctuation_around_them():
+    for text in ["i want to kill myself!", "(suicide)", "he's on snapchat.", "I'M 15", "i'm not going to kill myself",
+                 "my friend—she is 14—asked me", "ich denke an suizid"]:
+        assert CUES.find(text) == PLAIN.find(text)
+    assert CUES.find("i want to kill myself!").self_harm and CUES.find("he's on snapchat.").apps == ["snapchat"]
+
+
+def test_a_phrase_starting_with_punctuation_is_always_searched():
+    cues = Cues({"en": CueLists(danger=["<3 danger", "he will hurt me"])})
+    assert cues._leads["danger"] is None
+    assert cues.find("x <3 danger").danger and cues.find("he will hurt me").danger
+    words = Cues({"en": CueLists(danger=["he will hurt me", "self-harm now"])})
+    assert words._leads["danger"] == frozenset({"he", "self"})
+    assert words.find("i do self-harm now").danger and not words.find("i do selfharm now").danger
