@@ -17,8 +17,10 @@ the matcher's generation changes and the finished build is dropped.
 
 Memory: while a build runs both generations exist. Per hash: the old arrays and index (32 + 4 + 60 bytes,
 +2 of scoring scratch), the new ones (the same, for the alive rows), ``inv`` (4) and the transient sort
-keys/orders of one table at a time (~10): about 210 bytes per hash at the peak, ~2.1 GB at 10M hashes
-against ~1 GB steady (the in-place rebuild before this peaked at ~170 bytes: it too held two indexes).
+keys/orders of one table at a time (~10). Measured at 10M: peak RSS 2.57 GB, 1.08 GB after the swap
+(the in-place rebuild inside a query before this peaked at 1.79 GB: it too held two indexes, but one
+copy of the hashes). Not reordering the rows (a chunk-0 table instead, +4 bytes per hash) would save
+the copy; left for now.
 """
 
 from __future__ import annotations
