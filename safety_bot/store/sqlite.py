@@ -93,6 +93,7 @@ class SqliteStore(OpeningMixin, CasesMixin, OutboxMixin, BankMixin, ListsMixin, 
         self._tx_dirty_audit = False
         self._head_checked = False  # whether we looked for other writers since BEGIN (see _others_wrote)
         self._rate_cache: dict[str, tuple[list[float], str]] = {}  # see CasesMixin._rate_cache_on
+        self._no_cases_about: set[tuple[str, str]] = set()  # see CasesMixin.cases_about
 
     # ---------------------------------------------------------------- opening and migrations
     @classmethod
@@ -228,6 +229,7 @@ class SqliteStore(OpeningMixin, CasesMixin, OutboxMixin, BankMixin, ListsMixin, 
         """Drop what is cached from the database (the audit head, rate marks): it is read again when needed."""
         self._audit_head = None
         self._rate_cache.clear()
+        self._no_cases_about.clear()
 
     def _others_wrote(self) -> None:
         """Once per BEGIN (from then on we hold the write lock, nobody else can write): when another connection

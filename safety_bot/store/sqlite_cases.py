@@ -62,6 +62,8 @@ class CasesMixin:
         if not fresh:
             await self._write("DELETE FROM case_accused WHERE case_id=?", (case.id,))
         if case.accused:
+            for a in case.accused:
+                self._no_cases_about.discard((case.network, a.key))
             await self._write("INSERT INTO case_accused VALUES " + ", ".join(["(?, ?, ?)"] * len(case.accused)),
                               tuple(x for a in case.accused for x in (case.id, case.network, a.key)))
 
@@ -94,11 +96,19 @@ class CasesMixin:
         return [self._case(r) for r in rows]
 
     async def cases_about(self, network, user_key):
+        # Most people are named in no case (every reporter is looked up on every report). One process owning
+        # the file remembers, inside transactions, who is named in none: forgotten when a case names them,
+        # on rollback and when another connection wrote (see CasesMixin._rate_cache_on).
+        known_none = self._no_cases_about if self._rate_cache_on() else None
+        if known_none is not None and (network, user_key) in known_none:
+            return []
         rows = await self._rows(
             f"SELECT {self._C_CASE_COLS} FROM cases c "
             "JOIN case_accused a ON a.case_id = c.id WHERE a.network=? AND a.user_key=? ORDER BY c.id",
             (network, user_key),
         )
+        if known_none is not None and not rows and len(known_none) < 100_000:
+            known_none.add((network, user_key))
         return [self._case(r) for r in rows]
 
     # ---------------------------------------------------------------- reports

@@ -244,3 +244,32 @@ async def test_a_case_card_is_stored_once_and_read_back_with_its_text(tmp_path):
         assert action_from_json(plain.to_json()).text == "a notice" and "text" in plain.to_json()
     finally:
         await store.close()
+
+
+async def test_a_reporter_named_in_a_new_case_is_seen_as_accused(tmp_path):
+    """Who is named in no case is remembered between reports; a case naming them (here, or written by another
+    connection) makes their next report a possible retaliation again."""
+    db = tmp_path / "db.sqlite3"
+    store = await SqliteStore.open(db)
+    other = await SqliteStore.open(db)
+    svc = service_on(store, per_hour=10)
+    bob = UserRef("console", "bob", "Bob")
+    carol = UserRef("console", "carol", "Carol")
+    try:
+        assert (await report(svc, "he threatens me", bob)).ok  # bob is named in no case: remembered
+        out = await svc.report(ReportEvent(community="cafe", reporter=WHO, text="bob threatens me", accused=bob))
+        assert out.ok
+        again = await report(svc, "and now this", bob)
+        case = await store.get_case("cafe", again.case_number)
+        assert case.flags.get("retaliation_suspected") == [out.case_number]
+        assert (await report(svc, "he threatens me", carol)).ok
+        now = time.time()
+        async with other.transaction():  # another process takes a report naming carol
+            named = await other.create_case(Case(
+                community="cafe", network="n", number=0, category="sextortion", urgency=Urgency.NORMAL,
+                status=Status.OPEN, created_at=now, updated_at=now, reporter=WHO, accused=[carol]))
+        later = await report(svc, "more", carol)
+        assert (await store.get_case("cafe", later.case_number)).flags.get("retaliation_suspected") == [named.number]
+    finally:
+        await other.close()
+        await store.close()
