@@ -246,3 +246,70 @@ def test_a_failed_rebuild_leaves_queries_exact(monkeypatch):
         m.add(e, f"{bank[e][0]:064x}")
     assert len(calls) == 1 and not m.rebuilding and m._index.built == 3000
     check(m, bank, rng, 20)
+
+
+def test_real_background_rebuilds_under_concurrent_queries(monkeypatch):
+    """Real threads (the default start_rebuild): one thread adds and removes entries, starting rebuild
+    after rebuild (small thresholds), while two others query without pause. Entries never removed always
+    match; an entry never matches once its removal returned (checked by the thread that removed it, and by
+    the others after they see it gone from the live set)."""
+    monkeypatch.setattr(matcher_module, "_TAIL_MIN", 128)
+    monkeypatch.setattr(matcher_module, "_MIN_CAPACITY", 64)
+    swaps: list[int] = []
+    real_swap = matcher_module.swap
+
+    def counted_swap(job, built, cols, ids, n):
+        swaps.append(n)
+        return real_swap(job, built, cols, ids, n)
+
+    monkeypatch.setattr(matcher_module, "swap", counted_swap)
+    rng = random.Random(9)
+    m = HashMatcher(index_from=0)
+    anchors = {e: f"{rand_int(rng):064x}" for e in range(200)}
+    m.add_many(anchors.items())
+    removed: dict[int, str] = {}
+    lock = threading.Lock()
+    stop = threading.Event()
+    errors: list[str] = []
+
+    def asker(seed: int) -> None:
+        r = random.Random(seed)
+        while not stop.is_set():
+            e = r.randrange(200)
+            got = m.query(anchors[e], r.choice((0, 31, 52)))
+            if Match(e, 0) not in got:
+                errors.append(f"anchor {e} missing")
+            with lock:
+                gone = list(removed.items())[-5:]
+            for g, h in gone:
+                if any(x.entry_id == g for x in m.query(h, 52)):
+                    errors.append(f"removed {g} matched")
+
+    threads = [threading.Thread(target=asker, args=(s,), daemon=True) for s in (1, 2)]
+    for t in threads:
+        t.start()
+    try:
+        live: dict[int, str] = {}
+        next_id = 1000
+        for _ in range(400):
+            for _ in range(rng.randrange(1, 40)):
+                live[next_id] = f"{rand_int(rng):064x}"
+                m.add(next_id, live[next_id])
+                next_id += 1
+            for e in rng.sample(sorted(live), min(len(live), rng.randrange(0, 30))):
+                h = live.pop(e)
+                m.remove(e)
+                if any(x.entry_id == e for x in m.query(h, 52)):
+                    errors.append(f"removed {e} matched right after remove")
+                with lock:
+                    removed[e] = h
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(30)
+    assert m.wait_rebuild(30)
+    assert not errors, errors[:5]
+    assert len(swaps) >= 3  # rebuilds were swapped in meanwhile (7 to 20 seen)
+    for e, h in list(live.items())[:50] + list(anchors.items())[:50]:
+        assert m.query(h, 0) == [Match(e, 0)]
+    assert len(m) == len(live) + len(anchors)
