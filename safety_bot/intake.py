@@ -30,17 +30,22 @@ def next_question(library: Library, case: Case, asked: list[str]) -> str | None:
 
 def prompt_for(library: Library, qid: str, locale: str, case: Case | None = None) -> Prompt:
     q = library.questions[qid]
-    footer = library.texts.t("question_footer", locale)
-    text = q.text
-    if case is not None and q.bystander_text and case.answers.get("about") == "someone_else" \
-            and not case.flags.get("victim"):
-        text = q.bystander_text  # a friend reporting for someone: asked about them, not about the friend
-    return Prompt(
-        question=qid,
-        text=pick(text, locale) + "\n" + footer,
-        choices=tuple(Choice(c.value, pick(c.label, locale)) for c in q.choices),
-        free_text=q.free_text,
-    )
+    # a friend reporting for someone: asked about them, not about the friend
+    bystander = bool(case is not None and q.bystander_text and case.answers.get("about") == "someone_else"
+                     and not case.flags.get("victim"))
+    memo = library.__dict__.setdefault("_prompts", {})  # a Prompt is immutable: one per question, language, wording
+    prompt = memo.get((qid, locale, bystander))
+    if prompt is None:
+        footer = library.texts.t("question_footer", locale)
+        prompt = Prompt(
+            question=qid,
+            text=pick(q.bystander_text if bystander else q.text, locale) + "\n" + footer,
+            choices=tuple(Choice(c.value, pick(c.label, locale)) for c in q.choices),
+            free_text=q.free_text,
+        )
+        if len(memo) < 10000:
+            memo[qid, locale, bystander] = prompt
+    return prompt
 
 
 def parse_answer(q: QuestionDef, text: str, locale: str, texts: Texts) -> Answer:
