@@ -90,8 +90,9 @@ class Reports:
                 if pending is not None:
                     durable.append(pending)  # `report` answers only after the group commit (a refusal too)
                 out = await self._in_transaction(ev, text, ref, loc)
-        except StoreUnavailable:
-            log.warning("a report could not be stored (database unavailable); the member was asked to try again")
+        except StoreError as exc:  # unavailable, or (PostgreSQL) it rested on an earlier group the database refused
+            log.warning("a report could not be stored (%s); the member was asked to try again",
+                        "database unavailable" if isinstance(exc, StoreUnavailable) else "refused by the database")
             return Outcome(ok=False, reply=self.t("store_unavailable", loc))
         if pending is None and out.ok:
             # Committed (and fsynced) here: only now is the member told it was received.
