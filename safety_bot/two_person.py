@@ -66,7 +66,7 @@ async def actions_last_hour(c: "Ctx") -> int:
     """Targets of this moderator's bans, removals and warnings in the last hour (each target counts)."""
     since = c.svc.clock() - 3600
     n = 0
-    for a in await c.svc.store.audit_entries():
+    for a in await c.svc.store.audit_entries(actions=tuple(COUNTED)):
         if a.at < since or a.actor != c.actor.key or a.action not in COUNTED:
             continue
         n += max(1, len(a.detail.get("targets") or [])) if a.action == "ban.requested" else 1

@@ -33,7 +33,7 @@ async def unban_result(svc: "SafetyService", action: UnbanUser, status: str, det
         if oid != outbox_id and data.get("kind") == "unban" and (data.get("user") or {}).get("id") == action.user.id \
                 and (data.get("user") or {}).get("platform") == action.user.platform:
             return
-    entries = await svc.store.audit_entries()
+    entries = await svc.store.audit_entries(actions=("ban.lift_requested", "ban.unban_refused"))
     requested = [a for a in entries if a.action == "ban.lift_requested" and a.detail.get("target") == action.user.key]
     since = requested[-1].at if requested else 0
     if any(a.action == "ban.unban_refused" and a.detail.get("target") == action.user.key and a.at >= since

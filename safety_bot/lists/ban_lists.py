@@ -169,12 +169,13 @@ class BanLists:
 
     async def _team_unbanned(self, m: UserRef) -> bool:
         return any(a.action == "ban.lift_requested" and a.detail.get("target") == m.key and
-                   not str(a.actor).startswith("list:") for a in await self.store.audit_entries())
+                   not str(a.actor).startswith("list:")
+                   for a in await self.store.audit_entries(actions=("ban.lift_requested",)))
 
     async def _room_for_bans(self, network: str) -> int:
         """How many more list bans this hour allows (limits.mod_actions_per_hour, as for one moderator)."""
         since = self.svc.clock() - 3600
-        recent = sum(1 for a in await self.store.audit_entries()
+        recent = sum(1 for a in await self.store.audit_entries(actions=("list.ban",))
                      if a.action == "list.ban" and a.at >= since and a.detail.get("network") == network)
         return max(0, self.svc.config.limits.mod_actions_per_hour - recent)
 
@@ -270,7 +271,7 @@ class BanLists:
     async def list_banned(self, network: str, lst: SharedList) -> list[UserRef]:
         """Accounts this list banned and whose ban is still active."""
         users: dict[str, UserRef] = {}
-        for a in await self.store.audit_entries():
+        for a in await self.store.audit_entries(actions=("list.ban",)):
             if a.action == "list.ban" and a.detail.get("list") == lst.name and a.detail.get("network") == network:
                 platform, _, uid = str(a.detail.get("target", "")).partition(":")
                 users[a.detail["target"]] = UserRef(platform, uid, uid)

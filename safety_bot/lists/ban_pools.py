@@ -185,7 +185,7 @@ class BanPools:
         listed = {(p.name, it.get("user_id")) for p in pools for ll, _k, it in await self.lists.listed(p.network)
                   if ll.id == p.id}
         made: dict[tuple[str, str, str], str] = {}
-        for a in await self.store.audit_entries():
+        for a in await self.store.audit_entries(actions=("list.ban",)):
             if a.action == "list.ban" and str(a.detail.get("target", "")).startswith(PLATFORM + ":"):
                 made[(str(a.detail.get("network")), str(a.detail["target"]), str(a.detail.get("list")))] = a.community
         async with self.store.transaction():

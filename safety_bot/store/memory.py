@@ -189,8 +189,9 @@ class MemoryStore(MemoryListsMixin):
         self.audit_chain.anchor(entry.seq, entry.hash)
         return copy.deepcopy(entry)
 
-    async def audit_entries(self, case_id=None):
-        return [copy.deepcopy(e) for e in self.audit if case_id is None or e.case_id == case_id]
+    async def audit_entries(self, case_id=None, *, actions=()):
+        return [copy.deepcopy(e) for e in self.audit
+                if (case_id is None or e.case_id == case_id) and (not actions or e.action in actions)]
 
     async def get_intake(self, platform, user_id):
         i = self.intakes.get((platform, user_id))

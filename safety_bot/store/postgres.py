@@ -244,9 +244,9 @@ class PostgresStore(PgBuffered, PgGroupCommit, PgCommitting, PgReads, PgShared, 
             raise
 
     # ---------------------------------------------------------------- reading the audit log
-    async def audit_entries(self, case_id=None):
+    async def audit_entries(self, case_id=None, *, actions: tuple[str, ...] = ()):
         await self._flush_audit()  # this transaction's own entries are in the log it reads
-        return await super().audit_entries(case_id)
+        return await super().audit_entries(case_id, actions=actions)
 
 
 async def _keep(conn) -> None:

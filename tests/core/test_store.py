@@ -218,6 +218,12 @@ async def test_audit_entries_by_case(store):
     await store.append_audit(AuditEntry(at=2.0, actor="a", action="other"))
     assert [e.action for e in await store.audit_entries(case.id)] == ["open"]
     assert [e.seq for e in await store.audit_entries()] == [1, 2]
+    await store.append_audit(AuditEntry(at=3.0, actor="b", action="open", detail={"n": 3}))
+    # only some actions, filtered by the store (the lists and the two-person rule ask this way)
+    assert [(e.seq, e.detail) for e in await store.audit_entries(actions=("open",))] == [(1, {"k": "v"}), (3, {"n": 3})]
+    assert [e.seq for e in await store.audit_entries(actions=("other", "open"))] == [1, 2, 3]
+    assert [e.seq for e in await store.audit_entries(case.id, actions=("open",))] == [1]
+    assert await store.audit_entries(case.id, actions=("other",)) == []
 
 
 # ---------------------------------------------------------------- PostgreSQL specifics
