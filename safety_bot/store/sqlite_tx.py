@@ -44,25 +44,13 @@ class Transaction:
         except BaseException:
             store._lock.release()
             raise
-        try:
-            store._inline("SAVEPOINT tx")
-        except BaseException as exc:
-            converted = await self._rolled_back(exc)
-            if converted is exc:
-                raise
-            raise converted from exc
+        await self._statement("SAVEPOINT tx")
         return self.pending if self.group else None
 
     async def __aexit__(self, exc_type, exc, tb):
         store = self.store
         if exc is None:
-            try:
-                store._inline("RELEASE tx")
-            except BaseException as failure:
-                converted = await self._rolled_back(failure)
-                if converted is failure:
-                    raise
-                raise converted from failure
+            await self._statement("RELEASE tx")
             store._in_tx = False
             store._tx_block = None
             try:
@@ -75,6 +63,17 @@ class Transaction:
         if converted is exc:
             return False  # the block's own exception goes on
         raise converted from exc
+
+    async def _statement(self, sql: str) -> None:
+        """Run the block's own SAVEPOINT or RELEASE; when it fails, the block is rolled back and left (the
+        lock released) and the store's exception for it raised."""
+        try:
+            self.store._inline(sql)
+        except BaseException as exc:
+            converted = await self._rolled_back(exc)
+            if converted is exc:
+                raise
+            raise converted from exc
 
     async def _rolled_back(self, exc: BaseException) -> BaseException:
         """Undo this block (or the whole group when the savepoint cannot be rolled back), leave the block,
