@@ -43,7 +43,7 @@ from .exact import check_digest as _check_digest
 from .exact import check_id as _check_id
 from .mih import ChunkIndex
 from .pdq import FLAG_DISTANCE, REMOVE_DISTANCE, Match, MultiMatch, classify, pack_hex
-from .rebuild import Rebuild, build, swap
+from .rebuild import Rebuild, build, moved, swap
 from .scan import distances as _distances, scan
 
 log = logging.getLogger(__name__)
@@ -273,12 +273,8 @@ class HashMatcher:
         if self._ids.dtype == np.int32 and int(ids.max()) > np.iinfo(np.int32).max:
             self._ids = self._ids.astype(np.int64)  # entry ids beyond 2**31 - 1: 8 bytes each from now on
         if need > cap:
-            new_cap = max(need, int(cap * _GROWTH) + 1)
-            cols = np.zeros((4, new_cap), dtype=np.uint64)
-            cols[:, : self._n] = self._cols[:, : self._n]
-            new_ids = np.full(new_cap, _DEAD, dtype=self._ids.dtype)
-            new_ids[: self._n] = self._ids[: self._n]
-            self._cols, self._ids = cols, new_ids
+            self._cols, self._ids = moved(self._cols, self._ids, slice(0, self._n), self._n,
+                                           max(need, int(cap * _GROWTH) + 1))
         self._cols[:, self._n : need] = words.T
         self._ids[self._n : need] = ids
         self._n = need
@@ -287,11 +283,7 @@ class HashMatcher:
     def _compact(self) -> None:
         keep = np.flatnonzero(self._ids[: self._n] != _DEAD)
         n = int(keep.size)
-        cap = max(_MIN_CAPACITY, int(n * 1.25) + 1)
-        cols = np.zeros((4, cap), dtype=np.uint64)
-        cols[:, :n] = self._cols[:, keep]
-        ids = np.full(cap, _DEAD, dtype=self._ids.dtype)
-        ids[:n] = self._ids[keep]
+        cols, ids = moved(self._cols, self._ids, keep, n, max(_MIN_CAPACITY, int(n * 1.25) + 1))
         self._cols, self._ids, self._n, self._dead = cols, ids, n, 0
         self._index = None  # row numbers changed
         self._generation += 1
@@ -314,11 +306,7 @@ class HashMatcher:
     def _trim(self) -> None:
         spare = max(_MIN_CAPACITY, self._n // 64)
         if self._ids.size > self._n + 2 * spare:
-            cols = np.zeros((4, self._n + spare), dtype=np.uint64)
-            cols[:, : self._n] = self._cols[:, : self._n]
-            ids = np.full(self._n + spare, _DEAD, dtype=self._ids.dtype)
-            ids[: self._n] = self._ids[: self._n]
-            self._cols, self._ids = cols, ids
+            self._cols, self._ids = moved(self._cols, self._ids, slice(0, self._n), self._n, self._n + spare)
 
     def wait_rebuild(self, timeout: float | None = None) -> bool:
         """Wait for the rebuild under way, if any (tests, benchmarks). False on timeout."""

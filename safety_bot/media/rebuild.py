@@ -56,6 +56,16 @@ class Rebuild:
         self.error: BaseException | None = None
 
 
+def moved(cols: np.ndarray, ids: np.ndarray, rows, n: int, capacity: int) -> tuple[np.ndarray, np.ndarray]:
+    """New arrays of ``capacity`` rows holding the ``n`` given rows (a slice or row numbers) first; the
+    rest are dead (the matcher's growth, compaction and trim, and a swap that outgrew the build)."""
+    new_cols = np.zeros((4, capacity), dtype=np.uint64)
+    new_cols[:, :n] = cols[:, rows]
+    new_ids = np.full(capacity, DEAD, dtype=ids.dtype)
+    new_ids[:n] = ids[rows]
+    return new_cols, new_ids
+
+
 def build(job: Rebuild, spare: int, min_capacity: int) -> Built:
     """The new arrays and index for the snapshot of ``job``. Runs without the matcher's lock: removals may
     change ``job.ids`` (and zero hash words) while this reads them; ``swap`` re-applies them all."""
@@ -98,12 +108,7 @@ def swap(job: Rebuild, built: Built, cols: np.ndarray, ids: np.ndarray, n: int) 
     if tail > 0:
         need = m + tail
         if need > new_ids.size:  # a large import during the build: grow once, here
-            cap = need + need // 4
-            grown = np.zeros((4, cap), dtype=np.uint64)
-            grown[:, :m] = new_cols[:, :m]
-            grown_ids = np.full(cap, DEAD, dtype=new_ids.dtype)
-            grown_ids[:m] = new_ids[:m]
-            new_cols, new_ids = grown, grown_ids
+            new_cols, new_ids = moved(new_cols, new_ids, slice(0, m), m, need + need // 4)
         new_cols[:, m:need] = cols[:, job.n : n]
         new_ids[m:need] = ids[job.n : n]
         dead += int(np.count_nonzero(ids[job.n : n] == DEAD))
