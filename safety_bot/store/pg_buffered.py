@@ -25,11 +25,7 @@ class PgBuffered:
     def _kept_case(self, parts, case_id) -> tuple | None:
         """The row of a case new in a group and not written yet (its latest version), or None. `parts`:
         `_pending_parts` (taken before a read whose answer this is laid over)."""
-        for p in reversed(parts):
-            row = p.cases.get(case_id)
-            if row is not None:
-                return row
-        return None
+        return _latest(parts, "cases", case_id)
 
     async def create_case(self, case: Case) -> Case:
         part = self._part()
@@ -93,11 +89,7 @@ class PgBuffered:
         self._rate_swept_at = at
 
     def _kept_value(self, parts, key: str) -> str | None:
-        for p in reversed(parts):
-            value = p.kv.get(key)
-            if value is not None:
-                return value
-        return None
+        return _latest(parts, "kv", key)
 
     async def _rate_times(self, key: str) -> list[float]:
         part = self._part()
@@ -123,11 +115,7 @@ class PgBuffered:
 
     # ---------------------------------------------------------------- intakes
     def _kept_intake(self, parts, platform: str, tag: str) -> tuple | None:
-        for p in reversed(parts):
-            row = p.intakes.get((platform, tag))
-            if row is not None:
-                return row
-        return None
+        return _latest(parts, "intakes", (platform, tag))
 
     async def put_intake(self, intake: Intake) -> None:
         part = self._part()
@@ -157,3 +145,12 @@ class _Raw:
 
     async def fetchrow(self, sql, *args):
         return await self.store._raw("fetchrow", sql, *args)
+
+
+def _latest(parts, table: str, key):
+    """The newest row (or value) the group's parts still hold in memory for `key` in one table, or None."""
+    for p in reversed(parts):
+        row = getattr(p, table).get(key)
+        if row is not None:
+            return row
+    return None
