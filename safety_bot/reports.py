@@ -31,11 +31,15 @@ class Reports:
             try:
                 await self._committed(durable[0])
             except StoreError as exc:  # unavailable, or its rows refused at commit (the others' still commit)
-                log.warning("a report could not be stored (%s); the member was asked to try again",
-                            "database unavailable" if isinstance(exc, StoreUnavailable) else "refused by the database")
-                return Outcome(ok=False, reply=self.t("store_unavailable", ev.locale or self.config.locale))
+                return self._not_stored(exc, ev.locale or self.config.locale)
             faults.point("report.committed")
         return out
+
+    def _not_stored(self, exc: StoreError, loc: str) -> Outcome:
+        """The member is asked to try again; nothing of the report was kept."""
+        log.warning("a report could not be stored (%s); the member was asked to try again",
+                    "database unavailable" if isinstance(exc, StoreUnavailable) else "refused by the database")
+        return Outcome(ok=False, reply=self.t("store_unavailable", loc))
 
     async def _committed(self, pending: asyncio.Future) -> None:
         """Wait until the group holding our report is committed. The commit queues behind the service
@@ -91,9 +95,7 @@ class Reports:
                     durable.append(pending)  # `report` answers only after the group commit (a refusal too)
                 out = await self._in_transaction(ev, text, ref, loc)
         except StoreError as exc:  # unavailable, or (PostgreSQL) it rested on an earlier group the database refused
-            log.warning("a report could not be stored (%s); the member was asked to try again",
-                        "database unavailable" if isinstance(exc, StoreUnavailable) else "refused by the database")
-            return Outcome(ok=False, reply=self.t("store_unavailable", loc))
+            return self._not_stored(exc, loc)
         if pending is None and out.ok:
             # Committed (and fsynced) here: only now is the member told it was received.
             faults.point("report.committed")
