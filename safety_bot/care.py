@@ -90,7 +90,7 @@ def scan(lib: Library, case: Case, text: str, platform: str = "", locale: str = 
         before = case.category
         case.flags["age_cue"] = found.minor_age if found.minor_age is not None else True
         out.changes.append(lib.texts.t("change_age_cue", locale))
-        out.changes += intake_rules.apply_answer(lib, case, "minor", "yes")
+        out.changes += intake_rules.apply_answer(lib, case, "minor", "yes", locale)
         out.to_child = case.category == CHILD and before != CHILD
     apps = [a for a in found.apps if a != platform]
     if apps:

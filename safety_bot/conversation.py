@@ -113,7 +113,7 @@ class Conversation:
             return await self._words_in_intake(current, case, text, scanned, loc, before_category)
         out = Outcome(case_number=case.number)
         value = intake_rules.SKIP if answer.kind in ("skip", "stop") else answer.value
-        changes = intake_rules.apply_answer(self.lib, case, qid, value)
+        changes = intake_rules.apply_answer(self.lib, case, qid, value, self.config.locale)
         if qid == "country" and answer.kind == "value":
             country = intake_rules.parse_country(value, self.texts)
             if country:

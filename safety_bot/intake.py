@@ -74,8 +74,9 @@ def parse_answer(q: QuestionDef, text: str, locale: str, texts: Texts) -> Answer
     return Answer("value", raw)
 
 
-def apply_answer(library: Library, case: Case, qid: str, value: str) -> list[str]:
-    """Record an answer on the case and apply the playbook rules. Returns what changed, for the team."""
+def apply_answer(library: Library, case: Case, qid: str, value: str, locale: str = "en") -> list[str]:
+    """Record an answer on the case and apply the playbook rules. Returns what changed, for the team: team
+    texts in `locale` (the configured one)."""
     changes: list[str] = []
     case.answers[qid] = value
     if qid == "anonymous":
@@ -96,16 +97,16 @@ def apply_answer(library: Library, case: Case, qid: str, value: str) -> list[str
             # category (the accused could then be warned). The team sees the answer and can re-categorise.
             if case.flags.get("reporter_suggested_category") != target:
                 case.flags["reporter_suggested_category"] = target
-                changes.append(f"the reporter's answer suggests {target}; the case stays {case.category} "
-                               f"(a moderator can change it: category {case.number} {target} <reason>)")
+                changes.append(library.texts.t("change_category_suggested", locale, suggested=target,
+                                               category=case.category, number=case.number))
             break
-        changes.append(f"category: {case.category} -> {target}")
+        changes.append(library.texts.t("change_category", locale, before=case.category, after=target))
         case.category = target
     pb = library.playbook(case.category)
     urgent = pb.always_urgent or any(case.answers.get(k) in v for k, v in pb.urgent_when.items())
     if urgent and case.urgency != Urgency.URGENT:
         case.urgency = Urgency.URGENT
-        changes.append("urgency: urgent")
+        changes.append(library.texts.t("change_urgent", locale))
     return changes
 
 
