@@ -25,15 +25,15 @@ from .sqlite_audit import ENCRYPTED_COLUMNS, _PK, AuditMixin  # noqa: F401 (re-e
 from .sqlite_bank import BankMixin
 from .sqlite_lists import ListsMixin
 from .sqlite_cases import CasesMixin
-from .sqlite_common import _j  # noqa: F401 (postgres.py imports it from here)
+from .sqlite_common import _j, _unavailable  # noqa: F401 (postgres.py imports _j from here)
+from .sqlite_group import KeptMixin
+from .sqlite_kept import write_parts
 from .sqlite_open import AUDIT_CHAIN_VERSION, OpeningMixin  # noqa: F401 (re-exported)
 from .sqlite_outbox import OutboxMixin
 from .sqlite_tx import Transaction
 
 # aiosqlite logs every statement with its parameters at DEBUG; those parameters are case data.
 logging.getLogger("aiosqlite").setLevel(logging.WARNING)
-
-_UNAVAILABLE = ("locked", "busy", "readonly", "read-only", "disk is full", "disk i/o", "unable to open")
 
 
 def _private_folder(folder: Path) -> None:
@@ -66,14 +66,7 @@ class _AlreadyInTransaction:
 _IN_TX = _AlreadyInTransaction()
 
 
-def _unavailable(exc: Exception) -> bool:
-    text = str(exc).lower()
-    return any(word in text for word in _UNAVAILABLE)
-
-
-
-
-class SqliteStore(OpeningMixin, CasesMixin, OutboxMixin, BankMixin, ListsMixin, AuditMixin):
+class SqliteStore(OpeningMixin, KeptMixin, CasesMixin, OutboxMixin, BankMixin, ListsMixin, AuditMixin):
     # The store's data, by responsibility, is in the mixins: sqlite_cases.py, sqlite_outbox.py,
     # sqlite_bank.py and sqlite_audit.py. Here: opening, migrations, transactions, encryption.
     def __init__(self, db: aiosqlite.Connection, cipher: Cipher, tag_key: bytes, path: str,
@@ -94,6 +87,7 @@ class SqliteStore(OpeningMixin, CasesMixin, OutboxMixin, BankMixin, ListsMixin, 
         self._head_checked = False  # whether we looked for other writers since BEGIN (see _others_wrote)
         self._rate_cache: dict[str, tuple[list[float], str]] = {}  # see CasesMixin._rate_cache_on
         self._no_cases_about: set[tuple[str, str]] = set()  # see CasesMixin.cases_about
+        self._init_kept()  # a group's rows kept until its commit (sqlite_group.py)
 
     # ---------------------------------------------------------------- opening and migrations
     @classmethod
@@ -194,23 +188,40 @@ class SqliteStore(OpeningMixin, CasesMixin, OutboxMixin, BankMixin, ListsMixin, 
             await self._end_group(commit=True)
 
     async def _end_group(self, *, commit: bool, error: BaseException | None = None) -> None:
-        """With the lock held: COMMIT (or ROLLBACK) the open group and tell everyone waiting on it."""
+        """With the lock held: COMMIT (or ROLLBACK) the open group and tell everyone waiting on it. The kept
+        rows (sqlite_group.py) are written and committed in one call on aiosqlite's worker thread."""
         pending, self._group = self._group, None
         if pending is None:
             return
+        parts, self._kparts = self._kparts, []
+        refused: dict = {}
+        head = None
         if commit:
             self._worker_busy = True
             try:
-                await self.db.execute("COMMIT")
+                refused, head = await self.db._execute(self._commit_kept, parts)
                 self.commits += 1
             except BaseException as exc:
                 error = exc
             finally:
                 self._worker_busy = False
+        self._kept = False
         if error is None:
+            if head is not None:
+                self._audit_head = head
+            if refused:
+                self._rate_cache.clear()
             if self._tx_dirty_audit and self._audit_head is not None:  # the signed head, after the commit
                 self.audit_chain.anchor(*self._audit_head)
             self._tx_dirty_audit = False
+            for p in parts:
+                p.clear()
+                if not p.future.done():
+                    if p in refused:
+                        p.future.set_exception(StoreError(f"the database refused the report: {refused[p]}"))
+                        p.future.exception()  # retrieved here: nobody may be waiting on it
+                    else:
+                        p.future.set_result(None)
             pending.set_result(None)
             return
         self._forget()
@@ -220,16 +231,26 @@ class SqliteStore(OpeningMixin, CasesMixin, OutboxMixin, BankMixin, ListsMixin, 
         except sqlite3.Error:
             pass
         failure = self._converted(error)
-        pending.set_exception(failure)
-        pending.exception()  # retrieved here: nobody may be waiting on it
+        for future in (pending, *(p.future for p in parts)):
+            if not future.done():
+                future.set_exception(failure)
+                future.exception()  # retrieved here: nobody may be waiting on it
         if commit:
             raise failure from error
+
+    def _commit_kept(self, parts: list) -> tuple[dict, tuple | None]:
+        """On aiosqlite's worker thread: the kept rows, then COMMIT (one fsync)."""
+        conn = self.db._conn
+        refused, head = write_parts(conn, parts, self._enc, self.audit_chain, None, _unavailable)
+        conn.execute("COMMIT")
+        return refused, head
 
     def _forget(self) -> None:
         """Drop what is cached from the database (the audit head, rate marks): it is read again when needed."""
         self._audit_head = None
         self._rate_cache.clear()
         self._no_cases_about.clear()
+        self._next.clear()  # ids and case numbers
 
     def _others_wrote(self) -> None:
         """Once per BEGIN (from then on we hold the write lock, nobody else can write): when another connection
@@ -238,7 +259,7 @@ class SqliteStore(OpeningMixin, CasesMixin, OutboxMixin, BankMixin, ListsMixin, 
         if self._head_checked:
             return
         self._head_checked = True
-        version = self._inline("PRAGMA data_version")[0][0][0]
+        version = self._raw_rows("PRAGMA data_version")[0][0]
         if version != self._seen_version:
             self._seen_version = version
             self._forget()
@@ -256,7 +277,12 @@ class SqliteStore(OpeningMixin, CasesMixin, OutboxMixin, BankMixin, ListsMixin, 
         return exc
 
     def _inline(self, sql: str, params=()) -> tuple[list, int | None]:
-        """Run one statement on this thread (aiosqlite's worker is idle: we hold the lock, no COMMIT runs)."""
+        """Run one statement on this thread (aiosqlite's worker is idle: we hold the lock, no COMMIT runs).
+        Rows a group keeps are written first; ids and case numbers are read again after it."""
+        if self._kept:
+            self._write_kept()
+        if self._next:
+            self._next.clear()
         cur = self.db._conn.execute(sql, params)
         try:
             return cur.fetchall(), cur.lastrowid

@@ -5,6 +5,15 @@ from __future__ import annotations
 import json
 
 
+_UNAVAILABLE = ("locked", "busy", "readonly", "read-only", "disk is full", "disk i/o", "unable to open")
+
+
+def _unavailable(exc: Exception) -> bool:
+    """Whether a SQLite error is the database's (locked, full, unreadable) rather than a row's."""
+    text = str(exc).lower()
+    return any(word in text for word in _UNAVAILABLE)
+
+
 # One encoder for every value (json.dumps with these options would build a new encoder each call).
 _ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 

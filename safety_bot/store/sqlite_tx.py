@@ -14,6 +14,7 @@ import asyncio
 import sqlite3
 
 from .base import StoreUnavailable
+from .sqlite_kept import Part
 
 
 class Transaction:
@@ -38,18 +39,35 @@ class Transaction:
                     store._worker_busy = False
                 store._group = asyncio.get_running_loop().create_future()
                 store._head_checked = False  # see _others_wrote: once per BEGIN (we hold the write lock)
-            self.pending = store._group
+                if self.group:
+                    store._others_wrote()  # before any id is given out in this group
             store._in_tx = True
             store._tx_block = object()
         except BaseException:
             store._lock.release()
             raise
+        if self.group:  # its writes are kept (sqlite_group.py); a savepoint only if it runs statements
+            part = self.pending = Part(asyncio.get_running_loop().create_future())
+            part.saved = dict(store._next)
+            store._kblock = part
+            return part.future
+        self.pending = store._group
         await self._statement("SAVEPOINT tx")
-        return self.pending if self.group else None
+        return None
 
     async def __aexit__(self, exc_type, exc, tb):
         store = self.store
         if exc is None:
+            part = store._kblock
+            if part is not None:
+                if part.direct:
+                    await self._statement("RELEASE tx")
+                store._kblock = None
+                store._kparts.append(part)
+                store._in_tx = False
+                store._tx_block = None
+                store._lock.release()
+                return False
             await self._statement("RELEASE tx")
             store._in_tx = False
             store._tx_block = None
@@ -79,15 +97,24 @@ class Transaction:
         """Undo this block (or the whole group when the savepoint cannot be rolled back), leave the block,
         release the lock; returns the exception to raise."""
         store = self.store
+        part, store._kblock = store._kblock, None
         try:
-            store._forget()  # cached values are re-read after a rollback
-            try:
-                store._inline("ROLLBACK TO tx")
-                store._inline("RELEASE tx")
-            except sqlite3.Error:
-                await store._end_group(commit=False, error=exc)
+            store._forget()  # cached values are re-read after a rollback (kept rows are laid over them)
+            if part is not None and not part.direct:
+                store._next = part.saved  # nothing of it was written: its ids and numbers are free again
+            else:
+                try:
+                    store._raw_rows("ROLLBACK TO tx")
+                    store._raw_rows("RELEASE tx")
+                except sqlite3.Error:
+                    await store._end_group(commit=False, error=exc)
+            store._kept = any(p.has_rows() for p in store._kparts)
         finally:
             store._in_tx = False
             store._tx_block = None
             store._lock.release()
-        return store._converted(exc)
+        failure = store._converted(exc)
+        if part is not None and not part.future.done():
+            part.future.set_exception(failure)
+            part.future.exception()  # retrieved here: the block's caller gets the exception itself
+        return failure

@@ -1,0 +1,285 @@
+"""SQLite's group blocks keep a report's writes in memory until the group commits (a mixin of SqliteStore,
+placed before the data mixins; the rows: sqlite_kept.py; the transactions: sqlite.py, sqlite_tx.py).
+
+Inside `transaction(group=True)` a new case (with its accused), a report with its reporter's rate mark,
+evidence, an intake, outbox actions, audit entries and changes to a case new in the group are kept in the
+block's `Part` instead of being written; ids, case numbers and audit sequence numbers are given out here
+(the group holds SQLite's write lock from its BEGIN IMMEDIATE, and `_others_wrote` checks once per BEGIN
+whether another connection wrote before it: then they are read again). The reads of a report
+(`report_context`: rate marks, the open intake and its case, the cases about the reporter; `get_case_by_id`)
+read the database and lay the kept rows over it. At commit every kept row is written with one
+`executemany` per table and COMMITted in one call on aiosqlite's worker thread.
+
+Any other statement (another store method inside a block, or anywhere while rows are kept) first writes
+the kept rows (`_write_kept`, called by `_inline`): the earlier blocks' outside any savepoint, then this
+block's inside its own savepoint, so everything else sees them and behaves as before.
+"""
+
+from __future__ import annotations
+
+import json
+
+from ..domain import Intake
+from .base import StoreError
+from .sqlite_common import _j, _unavailable
+from .sqlite_kept import Part, write_parts
+
+_FIRST_ID = {"cases": "SELECT COALESCE(MAX(id), 0) + 1 FROM cases",
+             "reports": "SELECT COALESCE(MAX(id), 0) + 1 FROM reports",
+             "outbox": "SELECT COALESCE(MAX(id), 0) + 1 FROM outbox",
+             "evidence": "SELECT COALESCE(MAX(id), 0) + 1 FROM evidence"}
+
+
+class KeptMixin:
+    _kblock: Part | None = None  # the running group block's kept writes
+    _kept = False  # some block's rows are kept, not written yet
+
+    def _init_kept(self) -> None:
+        self._kparts: list[Part] = []  # the open group's finished blocks, their futures not resolved yet
+        self._next: dict = {}  # table -> next id, (community,) -> next case number: valid under the write lock
+
+    def _raw_rows(self, sql: str, params=()) -> list:
+        """A read on this thread that does not write the kept rows first: its answer gets them laid over."""
+        cur = self.db._conn.execute(sql, params)
+        try:
+            return cur.fetchall()
+        finally:
+            cur.close()
+
+    # ---------------------------------------------------------------- ids
+    def _take_id(self, table: str, count: int = 1) -> int:
+        first = self._next.get(table)
+        if first is None:
+            first = self._raw_rows(_FIRST_ID[table])[0][0]
+        self._next[table] = first + count
+        return first
+
+    def _take_number(self, community: str) -> int:
+        key = (community,)
+        number = self._next.get(key)
+        if number is None:
+            number = self._raw_rows("SELECT COALESCE(MAX(number), 0) + 1 FROM cases WHERE community=?",
+                                    (community,))[0][0]
+        self._next[key] = number + 1
+        return number
+
+    # ---------------------------------------------------------------- writing what is kept
+    def _write_kept(self) -> None:
+        """Before a statement of its own: the finished blocks' kept rows, then (inside its savepoint) the
+        running block's. A finished block whose row SQLite refuses is refused (its future fails); the
+        running block's refusal is raised."""
+        conn = self.db._conn
+        head = None
+        earlier = [p for p in self._kparts if p.has_rows()]
+        if earlier:
+            refused, head = write_parts(conn, earlier, self._enc, self.audit_chain, None, _unavailable)
+            self._refuse(refused)
+            for p in earlier:
+                p.clear()
+        part = self._kblock
+        if part is not None:
+            if not part.direct:
+                conn.execute("SAVEPOINT tx")
+                part.direct = True
+            if part.has_rows():
+                refused, head = write_parts(conn, [part], self._enc, self.audit_chain, head, _unavailable,
+                                            alone=True)
+                if refused:  # its rows stay kept: they are dropped with the block
+                    if head is not None:
+                        self._audit_head = head
+                    raise refused[part]
+                part.clear()
+        self._kept = False
+        if head is not None:
+            self._audit_head = head
+
+    def _refuse(self, refused: dict) -> None:
+        """Finished blocks whose rows SQLite refused: their futures fail, what they left in memory goes."""
+        if not refused:
+            return
+        self._kparts = [p for p in self._kparts if p not in refused]
+        self._rate_cache.clear()
+        for p, exc in refused.items():
+            if not p.future.done():
+                p.future.set_exception(StoreError(f"the database refused the report: {exc}"))
+                p.future.exception()  # retrieved here: nobody may be waiting on it
+
+    def _kept_latest(self, table: str, key):
+        """The newest row (or value) the group still keeps under `key` in one table, or None."""
+        part = self._kblock
+        if part is not None:
+            row = getattr(part, table).get(key)
+            if row is not None:
+                return row
+        for p in reversed(self._kparts):
+            row = getattr(p, table).get(key)
+            if row is not None:
+                return row
+        return None
+
+    # ---------------------------------------------------------------- cases
+    def _keep_case(self, part: Part, case) -> None:
+        part.cases[case.id] = (case.id, case.community, case.network, case.number, *self._case_values(case))
+        part.accused[case.id] = [(case.id, case.network, a.key) for a in case.accused]
+        for a in case.accused:
+            self._no_cases_about.discard((case.network, a.key))
+        self._kept = True
+
+    async def create_case(self, case):
+        part = self._kblock
+        if part is None:
+            return await super().create_case(case)
+        case.number = self._take_number(case.community)
+        case.id = self._take_id("cases")
+        self._keep_case(part, case)
+        return case
+
+    async def save_case(self, case) -> None:
+        part = self._kblock
+        if part is None or case.id is None or self._kept_latest("cases", case.id) is None:
+            return await super().save_case(case)
+        self._keep_case(part, case)
+
+    async def get_case_by_id(self, case_id):
+        if self._kblock is None:
+            return await super().get_case_by_id(case_id)
+        row = self._kept_latest("cases", case_id)
+        if row is None:
+            rows = self._raw_rows(f"SELECT {self._CASE_COLS} FROM cases WHERE id=?", (case_id,))
+            row = rows[0] if rows else None
+        return self._case(row) if row is not None else None
+
+    async def cases_about(self, network, user_key):
+        part = self._kblock
+        if part is None:
+            return await super().cases_about(network, user_key)
+        known_none = self._no_cases_about  # a kept case naming them took them out of it
+        if (network, user_key) in known_none:
+            return []
+        found = [self._case(r) for r in self._raw_rows(
+            f"SELECT {self._C_CASE_COLS} FROM cases c JOIN case_accused a ON a.case_id = c.id "
+            "WHERE a.network=? AND a.user_key=? ORDER BY c.id", (network, user_key))]
+        kept: dict = {}  # kept cases (new in this group, so not in `found`): id -> latest row, or None
+        for p in (*self._kparts, part):
+            for case_id, rows in p.accused.items():
+                named = any(r[2] == user_key and r[1] == network for r in rows)
+                if named or case_id in kept:
+                    kept[case_id] = p.cases[case_id] if named else None
+        found += [self._case(row) for _, row in sorted(kept.items()) if row is not None]
+        if not found and len(known_none) < 100_000:
+            known_none.add((network, user_key))
+        return found
+
+    # ---------------------------------------------------------------- reports and rate marks
+    async def add_report(self, report):
+        part = self._kblock
+        if part is None:
+            return await super().add_report(report)
+        if report.reporter is not None:
+            key, value = await self._rate_next(report.reporter.key, report.created_at)
+            part.kv[key] = value
+            self._kept = True
+            await self._rate_sweep(report.created_at)
+        report.id = self._take_id("reports")
+        part.reports.append((report.id, *self._report_values(report)))
+        self._kept = True
+        return report
+
+    async def _rate_sweep(self, at: float) -> None:
+        """As CasesMixin's, reading without writing the kept rows first (a kept mark is never a day old)."""
+        if self._kblock is None:
+            return await super()._rate_sweep(at)
+        if self._rate_swept_at is not None and abs(at - self._rate_swept_at) < self.RATE_SWEEP_SECONDS:
+            return
+        for key, value in self._raw_rows("SELECT key, value FROM kv WHERE key LIKE 'rate:%'"):
+            if max(json.loads(value) or [0]) < at - self.RATE_KEEP_SECONDS and self._kept_latest("kv", key) is None:
+                await self._write("DELETE FROM kv WHERE key=?", (key,))
+                self._rate_cache.pop(key, None)
+        self._rate_swept_at = at
+
+    async def _rate_cached(self, key: str):
+        if self._kblock is None:
+            return await super()._rate_cached(key)
+        known = self._rate_cache.get(key)
+        if known is None:
+            value = self._kept_latest("kv", key)
+            if value is None:
+                rows = self._raw_rows("SELECT value FROM kv WHERE key=?", (key,))
+                value = rows[0][0] if rows else None
+            times = sorted(json.loads(value)) if value else []
+            known = self._rate_cache[key] = (times, _j(times))
+        return known
+
+    # ---------------------------------------------------------------- evidence, intakes, outbox
+    async def add_evidence(self, evidence):
+        part = self._kblock
+        if part is None:
+            return await super().add_evidence(evidence)
+        evidence.id = self._take_id("evidence")
+        part.evidence.append((
+            evidence.id, evidence.case_id, _j(evidence.ref.to_dict()) if evidence.ref else None,
+            self._enc(_j(evidence.author.to_dict())) if evidence.author else None, self._enc(evidence.text),
+            evidence.message_created_at, evidence.captured_at, evidence.captured_by,
+            self._enc(_j(evidence.attachments)), evidence.note))
+        self._kept = True
+        return evidence
+
+    async def put_intake(self, intake) -> None:
+        part = self._kblock
+        if part is None:
+            return await super().put_intake(intake)
+        tag = self._intake_tag(intake.platform, intake.user_id)
+        part.intakes[(intake.platform, tag)] = (intake.platform, tag, intake.case_id, _j(intake.asked),
+                                                intake.current, intake.locale, intake.updated_at)
+        self._kept = True
+
+    async def get_intake_with_case(self, platform, user_id, *, lazy: bool = False):
+        if self._kblock is None:
+            return await super().get_intake_with_case(platform, user_id, lazy=lazy)
+        tag = self._intake_tag(platform, user_id)
+        kept = self._kept_latest("intakes", (platform, tag))
+        if kept is not None:
+            intake = Intake(platform=kept[0], user_id=user_id, case_id=kept[2], asked=json.loads(kept[3]),
+                            current=kept[4], locale=kept[5], updated_at=kept[6])
+            return intake, await self.get_case_by_id(intake.case_id)
+        rows = self._raw_rows(
+            "SELECT i.platform, i.case_id, i.asked, i.current, i.locale, i.updated_at, "
+            f"{self._C_CASE_COLS} FROM intakes i LEFT JOIN cases c ON c.id = i.case_id "
+            "WHERE i.platform=? AND i.user_id=?", (platform, tag))
+        if not rows:
+            return None, None
+        r = rows[0]
+        intake = Intake(platform=r[0], user_id=user_id, case_id=r[1], asked=json.loads(r[2]), current=r[3],
+                        locale=r[4], updated_at=r[5])
+        return intake, (self._case(r[6:], lazy=lazy) if r[6] is not None else None)
+
+    async def outbox_add_many(self, items):
+        part = self._kblock
+        if part is None or not items:
+            return await super().outbox_add_many(items)
+        first = self._take_id("outbox", len(items))
+        ids = list(range(first, first + len(items)))
+        part.outbox += [(i, self._enc(_j(a)), c) for i, (a, c) in zip(ids, items)]
+        self._kept = True
+        return ids
+
+    # ---------------------------------------------------------------- audit
+    async def append_audit(self, entry):
+        part = self._kblock
+        if part is None:
+            return await super().append_audit(entry)
+        head = self._audit_head
+        if head is None:
+            head = next(((p.audit[-1].seq, p.audit[-1].hash) for p in (part, *reversed(self._kparts)) if p.audit),
+                        None)
+            if head is None:
+                rows = self._raw_rows("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
+                head = (rows[0][0], rows[0][1]) if rows else (0, "")
+        entry.seq = head[0] + 1
+        entry.prev_hash = head[1]
+        entry.hash = self.audit_chain.link(entry.prev_hash, entry)
+        self._audit_head = (entry.seq, entry.hash)
+        self._tx_dirty_audit = True
+        part.audit.append(entry)
+        self._kept = True
+        return entry

@@ -1,0 +1,172 @@
+"""The rows a SQLite group keeps in memory until it is written, and the function that writes them (see
+sqlite_group.py for the store side).
+
+Each group block (one report) keeps its writes in a `Part`: new cases with their accused, reports, evidence,
+rate marks, intakes, outbox actions and audit entries (already linked). Nothing runs on the connection
+while the block runs; `write_parts` writes every part's rows with one `executemany` per table. It is plain
+sqlite3 and runs on aiosqlite's worker thread with the COMMIT (sqlite3 releases the GIL while SQLite works,
+so the event loop prepares the next reports meanwhile), or inline when another statement needs them first.
+
+If SQLite refuses a row (a constraint, a trigger), the rows are written again part by part, each in its
+own savepoint: the parts that fail are refused, the others are written, and their audit entries are
+linked again from the chain's head so that the chain skips the refused ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+
+from .sqlite_common import _j
+
+_CASE_NAMES = ("id", "community", "network", "number", "category", "urgency", "status", "created_at", "updated_at",
+               "reporter", "accused", "assignee", "close_reason", "answers", "flags", "hidden_from", "locale", "alias")
+CASES = (f"INSERT INTO cases ({', '.join(_CASE_NAMES)}) VALUES ({', '.join('?' * len(_CASE_NAMES))}) "
+         "ON CONFLICT (id) DO UPDATE SET " + ", ".join(f"{n}=excluded.{n}" for n in _CASE_NAMES[1:]))
+ACCUSED = "INSERT INTO case_accused (case_id, network, user_key) VALUES (?, ?, ?)"
+ACCUSED_CLEAR = "DELETE FROM case_accused WHERE case_id=?"
+REPORTS = ("INSERT INTO reports (id, case_id, reporter_tag, reporter, text, source, created_at, reported_message, "
+           "locale) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+EVIDENCE = ("INSERT INTO evidence (id, case_id, ref, author, text, message_created_at, captured_at, captured_by, "
+            "attachments, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+KV = "INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value=excluded.value"
+INTAKES = ("INSERT INTO intakes (platform, user_id, case_id, asked, current, locale, updated_at) "
+           "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (platform, user_id) DO UPDATE SET case_id=excluded.case_id, "
+           "asked=excluded.asked, current=excluded.current, locale=excluded.locale, updated_at=excluded.updated_at")
+OUTBOX = "INSERT INTO outbox (id, action, case_id) VALUES (?, ?, ?)"
+AUDIT = ("INSERT INTO audit (seq, at, actor, action, community, case_id, detail, prev_hash, hash) "
+         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+
+
+class Part:
+    """The writes of one group block, and its future: it resolves once they are committed."""
+
+    __slots__ = ("future", "cases", "accused", "reports", "evidence", "kv", "intakes", "outbox", "audit",
+                 "direct", "saved")
+
+    def __init__(self, future: asyncio.Future | None):
+        self.future = future
+        self.cases: dict = {}  # id -> row (in the order of CasesMixin._CASE_COLS): cases new in this group
+        self.accused: dict = {}  # case id -> [(case_id, network, user_key)]
+        self.reports: list = []
+        self.evidence: list = []
+        self.kv: dict = {}  # key -> value
+        self.intakes: dict = {}  # (platform, user tag) -> row
+        self.outbox: list = []
+        self.audit: list = []  # AuditEntry, linked when appended (linked again if an earlier part is refused)
+        self.direct = False  # the block ran statements of its own (inside its savepoint)
+        self.saved: tuple = ()  # the store's counters when the block began (restored if it is rolled back)
+
+    def has_rows(self) -> bool:
+        return bool(self.cases or self.reports or self.evidence or self.kv or self.intakes or self.outbox
+                    or self.audit)
+
+    def clear(self) -> None:
+        """Its rows are written now."""
+        self.cases, self.accused, self.reports, self.evidence = {}, {}, [], []
+        self.kv, self.intakes, self.outbox, self.audit = {}, {}, [], []
+
+
+def merged(parts: list[Part]) -> Part:
+    """Every part's rows as one part, a later value of one key winning."""
+    if len(parts) == 1:
+        return parts[0]
+    out = Part(None)
+    for p in parts:
+        out.cases.update(p.cases)
+        out.accused.update(p.accused)
+        out.reports += p.reports
+        out.evidence += p.evidence
+        out.kv.update(p.kv)
+        out.intakes.update(p.intakes)
+        out.outbox += p.outbox
+        out.audit += p.audit
+    return out
+
+
+def _write(conn: sqlite3.Connection, p: Part, enc, *, alone: bool) -> None:
+    """One part's rows (or several merged). `alone`: it may change a case an earlier part wrote, accused
+    included."""
+    if p.cases:
+        conn.executemany(CASES, p.cases.values())
+    if p.accused:
+        if alone:
+            conn.executemany(ACCUSED_CLEAR, [(i,) for i in p.accused])
+        conn.executemany(ACCUSED, [row for rows in p.accused.values() for row in rows])
+    if p.reports:
+        conn.executemany(REPORTS, p.reports)
+    if p.evidence:
+        conn.executemany(EVIDENCE, p.evidence)
+    if p.kv:
+        conn.executemany(KV, p.kv.items())
+    if p.intakes:
+        conn.executemany(INTAKES, p.intakes.values())
+    if p.outbox:
+        conn.executemany(OUTBOX, p.outbox)
+    if p.audit:
+        conn.executemany(AUDIT, [(e.seq, e.at, e.actor, e.action, e.community, e.case_id, enc(_j(e.detail)),
+                                  e.prev_hash, e.hash) for e in p.audit])
+
+
+def _linked(p: Part, head: tuple[int, str], chain) -> tuple[int, str]:
+    """Link the part's audit entries at `head` (again, when an earlier part was refused); the new head."""
+    seq, prev = head
+    if p.audit and (p.audit[0].seq != seq + 1 or p.audit[0].prev_hash != prev):
+        for e in p.audit:
+            seq += 1
+            e.seq, e.prev_hash = seq, prev
+            e.hash = prev = chain.link(prev, e)
+    elif p.audit:
+        seq, prev = p.audit[-1].seq, p.audit[-1].hash
+    return seq, prev
+
+
+def write_parts(conn: sqlite3.Connection, parts: list[Part], enc, chain, head: tuple[int, str] | None,
+                unavailable, *, alone: bool = False) -> tuple[dict, tuple[int, str] | None]:
+    """Write the parts' rows inside the open transaction (plain sqlite3: any thread). Returns the refused
+    parts (part -> error) and the audit chain's head after them (None when they have no entries). `head`:
+    the chain's head before their entries (None: the one their first entry was linked to). An error
+    `unavailable(exc)` says is the database's, not a row's, is raised: the caller rolls the group back.
+    `alone`: cases they change may have been written already (by an earlier write of kept rows)."""
+    parts = [p for p in parts if p.has_rows()]
+    if not parts:
+        return {}, head
+    if head is None:
+        first = next((p.audit[0] for p in parts if p.audit), None)
+        head = (first.seq - 1, first.prev_hash) if first is not None else None
+    start = head
+    if head is not None:
+        for p in parts:
+            head = _linked(p, head, chain)
+    conn.execute("SAVEPOINT f")
+    try:
+        _write(conn, merged(parts), enc, alone=alone)
+        conn.execute("RELEASE f")
+        return {}, head
+    except sqlite3.Error as exc:
+        conn.execute("ROLLBACK TO f")
+        if unavailable(exc):
+            conn.execute("RELEASE f")
+            raise
+    # a row was refused: part by part, each in its own savepoint, so only the parts that fail are refused
+    refused: dict = {}
+    head = start
+    try:
+        for p in parts:
+            before = head
+            if head is not None:
+                head = _linked(p, head, chain)
+            conn.execute("SAVEPOINT b")
+            try:
+                _write(conn, p, enc, alone=True)
+                conn.execute("RELEASE b")
+            except sqlite3.Error as exc:
+                conn.execute("ROLLBACK TO b")
+                conn.execute("RELEASE b")
+                if unavailable(exc):
+                    raise
+                refused[p] = exc
+                head = before
+    finally:
+        conn.execute("RELEASE f")
+    return refused, head
