@@ -66,6 +66,14 @@ class PostToTeam(Action):
     # then keeps the card only and renders the text again when it reads the action (it was half the row).
     card_prefix: str | None = None
 
+    @classmethod
+    def of_card(cls, card: dict, prefix: str, **kw) -> "PostToTeam":
+        """A post whose text is its card's text, rendered here once. It remembers that (not a field: a copy
+        made with other values compares again), so the outbox need not render the card a second time."""
+        post = cls(text=card_text(card, prefix=prefix), card=card, card_prefix=prefix, **kw)
+        object.__setattr__(post, "_text_of", (card, prefix, post.text))
+        return post
+
     def to_json(self) -> dict:
         # The card is plain data (views.card) that nobody changes once made: shared, not copied (the outbox
         # encodes it at once; copying it was a measurable part of a new case's cost).
@@ -73,10 +81,15 @@ class PostToTeam(Action):
         for name in _field_names(self):
             value = getattr(self, name)
             data[name] = value if name == "card" else _plain(value)
-        if self.card_prefix is not None and self.card is not None \
-                and self.text == card_text(self.card, prefix=self.card_prefix):
+        if self.card_prefix is not None and self.card is not None and self._text_is_card():
             del data["text"]
         return data
+
+    def _text_is_card(self) -> bool:
+        known = self.__dict__.get("_text_of")
+        if known is not None and known[0] is self.card and known[1] == self.card_prefix and known[2] is self.text:
+            return True  # made by of_card with these very values
+        return self.text == card_text(self.card, prefix=self.card_prefix)
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ from .reply_channel import ReplyChannel
 from .reports import Reports
 from .store import Store
 from .timers import Timers
-from .views import card, card_text
+from .views import card
 
 __all__ = ["Community", "ModContext", "ReportEvent", "Resolved", "SafetyService", "reporter_actor"]
 
@@ -129,8 +129,8 @@ class SafetyService(Reports, Conversation, ReplyChannel, Timers, ActionResults, 
                         "it is only visible through the case commands", case.number, case.community)
             return []
         prefix = command_prefix(self.community(case.community).platform)
-        return [PostToTeam(community=case.community, text=card_text(c, prefix=prefix), case_number=case.number, ping=ping,
-                           destination=destination, card=c, card_prefix=prefix)]
+        return [PostToTeam.of_card(c, prefix, community=case.community, case_number=case.number, ping=ping,
+                                   destination=destination)]
 
     def resources_text(self, case: Case | None, locale: str, *, country: str | None = None,
                        urgent_only: bool = False, needs: set[str] | None = None, victim: bool = False) -> str:
