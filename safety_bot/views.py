@@ -8,7 +8,7 @@ from __future__ import annotations
 import contextvars
 import datetime as dt
 
-from .domain import Case, CaseNote, Evidence, Report, Status
+from .domain import Case, CaseNote, Evidence, Report, Status, Urgency
 from .locales import TIME_FORMATS, lang_of
 from .playbooks import Library, pick
 from .plugins import plugin as platform_plugin
@@ -51,7 +51,9 @@ def person(u) -> str:
 
 def answer_items(library: Library, case: Case, locale: str = "en") -> list[tuple[str, str]]:
     """(question key, "Label: answer") for each answer the case has, in the card's order."""
-    out = []
+    out: list[tuple[str, str]] = []
+    if not case.answers:  # a new case: nothing answered yet
+        return out
     for key in ANSWER_KEYS:
         if key not in case.answers:
             continue
@@ -72,12 +74,14 @@ def answers_lines(library: Library, case: Case, locale: str = "en") -> list[str]
 
 
 def status_label(library: Library, case: Case, locale: str = "en") -> str:
-    shown = library.texts.t(f"status_{case.status.value}", locale)
+    shown = library.texts.t(_STATUS_KEYS[case.status], locale)
     if case.close_reason:
         shown += " (" + library.texts.t(f"close_reason_{case.close_reason.value}", locale) + ")"
     return shown
 
 
+_STATUS_KEYS = {s: f"status_{s.value}" for s in Status}
+_URGENCY_KEYS = {u: f"urgency_{u.value}" for u in Urgency}
 _CARD_PARTS = ("statement", "answers", "evidence", "flags", "guidance")
 _CARD_WORDS = ("card_category", "card_urgency", "card_status", "card_reporter", "card_accused", "card_accused_none",
                "card_assigned", "card_assigned_none", *(f"card_{part}" for part in _CARD_PARTS))
@@ -92,9 +96,38 @@ def _card_words(library: Library, category: str, locale: str) -> dict[str, str]:
         words = {key: library.texts.t(key, locale) for key in _CARD_WORDS}
         words["category"] = pick(pb.name, locale)
         words["guidance"] = pb.text("moderator_guidance", locale).strip()
+        words["labels"] = {part: words[f"card_{part}"] for part in _CARD_PARTS}  # each card gets a copy
+        words["commands"] = _numbered(library, "card_commands", locale, prefix="{prefix}")
+        words["footer"] = _numbered(library, "card_footer", locale)
         if len(memo) < 1000:
             memo[category, locale] = words
     return words
+
+
+_NUMBER = "\x00number\x00"
+
+
+def _numbered(library: Library, key: str, locale: str, **kw):
+    """A text whose only changing field is a case number: filled once with a marker, so a card puts its
+    number in with one replace instead of formatting the whole template. None (format each time) unless
+    that gives exactly what formatting gives (a format spec on the number, say, would not)."""
+    def t(number):
+        return library.texts.t(key, locale, number=number, **kw)
+
+    try:
+        filled = t(_NUMBER)
+        if all(filled.replace(_NUMBER, str(n)) == t(n) for n in (7, 1234)):
+            return filled
+    except (ValueError, TypeError, KeyError, IndexError):  # e.g. {number:04d}: a card formats it (and any error shows there)
+        pass
+    return None
+
+
+def _with_number(words: dict, key: str, library: Library, locale: str, number: int, **kw) -> str:
+    filled = words[key]
+    if filled is not None and type(number) is int:
+        return filled.replace(_NUMBER, str(number))
+    return library.texts.t(f"card_{key}", locale, number=number, **kw)
 
 
 def card(library: Library, case: Case, reports: list[Report], evidence: list[Evidence],
@@ -107,7 +140,7 @@ def card(library: Library, case: Case, reports: list[Report], evidence: list[Evi
     words = _card_words(library, case.category, locale)
     fields = [
         (words["card_category"], words["category"]),
-        (words["card_urgency"], t(f"urgency_{case.urgency.value}")),
+        (words["card_urgency"], t(_URGENCY_KEYS[case.urgency])),
         (words["card_status"], status_label(library, case, locale)),
         (words["card_reporter"], reporter_label(library, case, locale)),
         (words["card_accused"], ", ".join(person(a) for a in case.accused) or words["card_accused_none"]),
@@ -127,12 +160,12 @@ def card(library: Library, case: Case, reports: list[Report], evidence: list[Evi
         flags.append(t("card_flag_linked_many" if len(linked) > 1 else "card_flag_linked_one", numbers=others))
     if case.flags.get("possible_minor") or (case.answers.get("minor") in ("unsure", "skipped")):
         flags.append(t("card_flag_possible_minor"))
-    labels = {part: words[f"card_{part}"] for part in _CARD_PARTS}
-    labels["footer"] = t("card_footer", number=case.number)
+    labels = dict(words["labels"])
+    labels["footer"] = _with_number(words, "footer", library, locale, case.number)
     return {
         "title": headline or t("card_title", number=case.number),
         "case_number": case.number,
-        "urgent": case.urgency.value == "urgent",
+        "urgent": case.urgency == Urgency.URGENT,
         "category": case.category,
         "fields": fields,
         "statements": statements,
@@ -142,7 +175,7 @@ def card(library: Library, case: Case, reports: list[Report], evidence: list[Evi
         "guidance": words["guidance"],
         "closed": case.status == Status.CLOSED,
         "labels": labels,
-        "commands": t("card_commands", number=case.number, prefix="{prefix}"),
+        "commands": _with_number(words, "commands", library, locale, case.number, prefix="{prefix}"),
     }
 
 
