@@ -28,12 +28,18 @@ def menu_choice(text: str) -> str | None:
 def first_short(lib: Library, category: str, locale: str, *, protect: bool = False) -> str:
     """`protect`: the bot offers "protect my pictures" here (E); never in the child-safety first words,
     which stay as short as they can (the letter E and the protect command still work there)."""
-    pb = lib.playbook(category)
-    body = pb.text("first_short", locale) if "first_short" in pb.texts else pb.text("first_reply", locale)
-    menu = lib.texts.t("menu_choices", locale)
-    if protect and category != "child_safety":
-        menu += "\n" + lib.texts.t("menu_choice_protect", locale)
-    return body.strip() + "\n" + menu
+    memo = lib.__dict__.setdefault("_first_short", {})  # the texts never change: one per category, language, offer
+    found = memo.get((category, locale, protect))
+    if found is None:
+        pb = lib.playbook(category)
+        body = pb.text("first_short", locale) if "first_short" in pb.texts else pb.text("first_reply", locale)
+        menu = lib.texts.t("menu_choices", locale)
+        if protect and category != "child_safety":
+            menu += "\n" + lib.texts.t("menu_choice_protect", locale)
+        found = body.strip() + "\n" + menu
+        if len(memo) < 1000:
+            memo[category, locale, protect] = found
+    return found
 
 
 def menu_text(svc, case: Case | None, choice: str, locale: str) -> str:

@@ -25,7 +25,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-from .actions import Outcome, PostToTeam
+from .actions import Outcome, PostToTeam, SendPrivate, WarnUser
 from .domain import Case, MessageRef, Status, UserRef
 from .names import names
 from .text import inert_plain
@@ -245,8 +245,6 @@ async def strict_cases_about(svc: "SafetyService", network: str, user_key: str) 
 async def drop_messages_to_the_accused(svc: "SafetyService", actions: list) -> list:
     """The last line (every action passes here on its way to the outbox): no warning and no outcome notice
     reaches a member while a sextortion or child-safety case about them is open. Dropped ones are audited."""
-    from .actions import SendPrivate, WarnUser
-
     kept = []
     for a in actions:
         person = a.user if isinstance(a, WarnUser) else a.to if isinstance(a, SendPrivate) and a.purpose == "outcome" else None

@@ -1,0 +1,121 @@
+"""Work the report path does once instead of per report (issue 21, item 1) must never hand one report's,
+locale's or case's result to another. Each test here fails if a shortcut is reused where it does not fit."""
+
+import dataclasses
+
+from safety_bot.actions import PostToTeam, action_from_json
+from safety_bot.card_text import card_text
+
+
+def a_card(number: int = 3, statement: str = "he threatens me") -> dict:
+    return {"title": f"New case {number}", "case_number": number, "urgent": False, "category": "sextortion",
+            "fields": [("Category", "Sextortion")], "statements": [f"\"{statement}\""], "answers": [],
+            "evidence_links": [], "flags": [], "guidance": "Believe and reassure.", "closed": False,
+            "labels": {"statement": "Statement", "answers": "Answers", "evidence": "Evidence", "flags": "Flags",
+                       "guidance": "Guidance", "footer": f"Case {number}"},
+            "commands": f"Commands: {{prefix}}case {number}"}
+
+
+def test_a_post_of_its_card_is_stored_as_the_card_and_read_back_with_its_text():
+    post = PostToTeam.of_card(a_card(), "/", community="cafe", case_number=3)
+    assert post.text == card_text(a_card(), prefix="/")
+    data = post.to_json()
+    assert "text" not in data and data["card_prefix"] == "/"
+    again = action_from_json(data)
+    assert (again.text, again.card, again.case_number) == (post.text, post.card, 3)
+
+
+def test_a_copy_of_a_card_post_with_other_values_keeps_its_own_text():
+    """The post remembers that its text is its card's; a copy with another text, card or prefix must not
+    be stored as if it still were."""
+    post = PostToTeam.of_card(a_card(), "/", community="cafe", case_number=3)
+    other_text = dataclasses.replace(post, text="a different notice")
+    assert other_text.to_json()["text"] == "a different notice"
+    assert action_from_json(other_text.to_json()).text == "a different notice"
+    other_card = dataclasses.replace(post, card=a_card(4, "someone else"))
+    assert action_from_json(other_card.to_json()).text == post.text  # the text decided, not the new card's
+    other_prefix = dataclasses.replace(post, card_prefix="!")
+    assert action_from_json(other_prefix.to_json()).text == post.text
+    same = dataclasses.replace(post)  # a copy with the same values: its text is still its card's
+    assert "text" not in same.to_json() and action_from_json(same.to_json()).text == post.text
+
+
+# ---------------------------------------------------------------------------- a case card's words
+def library_with_team_texts(**by_lang: dict):
+    """The real library with some team texts changed or added (a copy: the loaded library stays as it is)."""
+    from safety_bot.locales import Texts
+    from safety_bot.playbooks import load_library
+    from tests.harness import ROOT
+
+    lib = load_library(ROOT / "playbooks")
+    team = {lang: dict(texts) for lang, texts in lib.texts.team.items()}
+    for lang, texts in by_lang.items():
+        team.setdefault(lang, {}).update(texts)
+    texts = Texts(lib.texts.by_lang, team=team, data=lib.texts.data, formats=lib.texts.formats)
+    return dataclasses.replace(lib, texts=texts)
+
+
+def new_case(number: int):
+    from safety_bot.domain import Case, Report, Status, Urgency, UserRef
+
+    who = UserRef("console", "m1", "Member One")
+    case = Case(community="cafe", network="n", number=number, category="sextortion", urgency=Urgency.NORMAL,
+                status=Status.OPEN, created_at=1.0, updated_at=1.0, reporter=who, alias="reporter-1a2b")
+    return case, [Report(case_id=1, reporter=who, text="he threatens me", source="member", created_at=1.0)]
+
+
+def test_card_words_are_each_languages_own_whatever_the_order():
+    """The words a card keeps from one card to the next are per language: a card in one language never
+    shows another's, whichever language was asked first."""
+    from safety_bot.views import card
+
+    lib = library_with_team_texts(xx={"card_commands": "Befehle: {prefix}fall {number}", "card_footer": "Fall {number}",
+                                      "urgency_normal": "normal-xx", "card_status": "Stand", "status_open": "offen"})
+    case, reports = new_case(5)
+    for order in (("en", "xx", "en"), ("xx", "en", "xx")):
+        lib.__dict__.pop("_card_words", None)
+        for locale in order:
+            c = card(lib, case, reports, [], [], locale=locale)
+            if locale == "xx":
+                assert c["commands"] == "Befehle: {prefix}fall 5" and c["labels"]["footer"] == "Fall 5"
+                assert ("Stand", "offen") in c["fields"] and ("Urgency", "normal-xx") in c["fields"]
+            else:
+                assert c["commands"].startswith("Commands: {prefix}case 5 | {prefix}assign 5")
+                assert c["labels"]["footer"].startswith("Case 5 - ")
+                assert ("Status", "open") in c["fields"] and ("Urgency", "normal") in c["fields"]
+    # the next case's card has its own number, and a card's labels are its own to change
+    c6 = card(lib, new_case(6)[0], reports, [], [], locale="xx")
+    assert c6["commands"] == "Befehle: {prefix}fall 6" and c6["labels"]["footer"] == "Fall 6"
+    c6["labels"]["flags"] = "changed"
+    assert card(lib, case, reports, [], [], locale="xx")["labels"]["flags"] != "changed"
+
+
+def test_a_card_number_with_a_format_spec_is_formatted_as_written():
+    from safety_bot.views import card
+
+    lib = library_with_team_texts(en={"card_footer": "Case {number:04d} ({number})",
+                                      "card_commands": "{prefix}case {number:>3}"})
+    case, reports = new_case(12)
+    c = card(lib, case, reports, [], [], locale="en")
+    assert c["labels"]["footer"] == "Case 0012 (12)" and c["commands"] == "{prefix}case  12"
+    assert card_text(c, prefix="!").endswith("!case  12")
+
+
+def test_first_words_are_each_categorys_languages_and_offers_own():
+    from safety_bot.first_words import first_short
+    from safety_bot.playbooks import load_library
+    from tests.harness import ROOT
+
+    lib = dataclasses.replace(load_library(ROOT / "playbooks"))  # a copy: its own memo
+    seen = {}
+    for _ in range(2):  # asked again, each answer is the same as the first time
+        for key in [(c, loc, p) for c in ("sextortion", "child_safety") for loc in ("en", "de") for p in (False, True)]:
+            got = first_short(lib, *key[:2], protect=key[2])
+            assert seen.setdefault(key, got) == got
+    assert seen["sextortion", "en", False] != seen["sextortion", "de", False]
+    assert seen["sextortion", "en", False] != seen["child_safety", "en", False]
+    assert seen["sextortion", "en", True] != seen["sextortion", "en", False]
+    assert seen["child_safety", "en", True] == seen["child_safety", "en", False]  # never offered there
+    fresh = dataclasses.replace(load_library(ROOT / "playbooks"))
+    fresh.__dict__.pop("_first_short", None)
+    assert all(first_short(fresh, *k[:2], protect=k[2]) == v for k, v in seen.items())
