@@ -41,6 +41,7 @@ def canonical(value) -> bytes:
     return _CANONICAL(value).encode()
 
 
+_PLAIN = (str, bool, int, type(None))  # detail values whose MAC may be remembered (not float: 0.0 == -0.0)
 PURGED = "purged_detail_mac"  # the only key of a detail that `purge` emptied: it keeps the detail's MAC
 
 
@@ -92,11 +93,30 @@ class AuditKeys:
         self._signing = Ed25519PrivateKey.from_private_bytes(
             hmac.new(seed, b"safety-bot audit signing v1", hashlib.sha256).digest())
         self.public = self._signing.public_key()
+        self._detail_macs: dict[tuple, str] = {}  # see detail_mac
 
     def detail_mac(self, entry: AuditEntry) -> str:
-        if len(entry.detail) == 1 and PURGED in entry.detail:
-            return str(entry.detail[PURGED])
-        return hmac.digest(self._mac, b"detail\n" + canonical(entry.detail), "sha256").hex()
+        detail = entry.detail
+        if len(detail) == 1 and PURGED in detail:
+            return str(detail[PURGED])
+        # Most details are a few plain values, the same for every entry of a kind (a report's: its source and
+        # whether it came with a message): their MAC is remembered. The key holds each value's exact type, so
+        # True, 1 and 1.0 (equal in Python, not in JSON) never share a MAC; anything else is computed each time.
+        key = None
+        if len(detail) <= 8:
+            key = tuple((k, v.__class__, v) for k, v in detail.items())
+            if not all(type(k) is str and t in _PLAIN for k, t, _v in key):
+                key = None
+            else:
+                mac = self._detail_macs.get(key)
+                if mac is not None:
+                    return mac
+        mac = hmac.digest(self._mac, b"detail\n" + canonical(detail), "sha256").hex()
+        if key is not None:
+            if len(self._detail_macs) >= 512:
+                self._detail_macs.clear()
+            self._detail_macs[key] = mac
+        return mac
 
     def link(self, prev: str, entry: AuditEntry) -> str:
         body = entry_body(entry, self.detail_mac(entry))

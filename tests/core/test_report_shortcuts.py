@@ -119,3 +119,27 @@ def test_first_words_are_each_categorys_languages_and_offers_own():
     fresh = dataclasses.replace(load_library(ROOT / "playbooks"))
     fresh.__dict__.pop("_first_short", None)
     assert all(first_short(fresh, *k[:2], protect=k[2]) == v for k, v in seen.items())
+
+
+# ---------------------------------------------------------------------------- the audit chain's detail MACs
+def test_a_remembered_detail_mac_is_only_reused_for_the_same_detail():
+    """Values equal in Python but written differently in JSON (True, 1, 1.0, "1") never share a MAC, and
+    every MAC is the one a fresh key computes."""
+    from safety_bot.audit_chain import AuditKeys
+    from safety_bot.domain import AuditEntry
+
+    keys = AuditKeys(bytes(range(32)))
+    details = [{"source": "member", "with_message": False}, {"source": "member", "with_message": True},
+               {"source": "member", "with_message": 0}, {"source": "member", "with_message": 1},
+               {"source": "member", "with_message": 1.0}, {"source": "member", "with_message": "1"},
+               {"source": "member", "with_message": None}, {"with_message": False, "source": "member"},
+               {"source": "message", "with_message": False}, {}, {"n": 1, "list": [1, 2]}, {"n": -0.0}, {"n": 0.0}]
+    for _ in range(2):  # the second time from memory
+        macs = [keys.detail_mac(AuditEntry(at=1.0, actor="a", action="x", detail=d)) for d in details]
+        fresh = [AuditKeys(bytes(range(32))).detail_mac(AuditEntry(at=1.0, actor="a", action="x", detail=d))
+                 for d in details]
+        assert macs == fresh
+    assert len(set(macs)) == len(details) - 1  # only the same detail in another key order shares its MAC
+    assert macs[0] == macs[7]
+    other = AuditKeys(bytes(32))  # another key: its own MACs
+    assert other.detail_mac(AuditEntry(at=1.0, actor="a", action="x", detail=details[0])) != macs[0]
