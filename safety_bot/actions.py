@@ -34,7 +34,11 @@ class Action:
     kind: ClassVar[str] = "action"
 
     def to_json(self) -> dict:
-        return {"kind": self.kind, **_plain(self)}
+        data = {"kind": self.kind}  # what {"kind": ..., **_plain(self)} gives, without the second dict
+        for name in _field_names(self):
+            value = getattr(self, name)
+            data[name] = value if type(value) in _SCALARS else _plain(value)
+        return data
 
 
 @dataclass(frozen=True)
@@ -80,7 +84,7 @@ class PostToTeam(Action):
         data = {"kind": self.kind}
         for name in _field_names(self):
             value = getattr(self, name)
-            data[name] = value if name == "card" else _plain(value)
+            data[name] = value if type(value) in _SCALARS or name == "card" else _plain(value)
         if self.card_prefix is not None and self.card is not None and self._text_is_card():
             del data["text"]
         return data
@@ -173,7 +177,7 @@ ACTION_TYPES: dict[str, type[Action]] = {
 }
 
 
-_SCALARS = (str, int, float, bool, type(None))
+_SCALARS = frozenset((str, int, float, bool, type(None)))
 _FIELDS: dict[type, tuple[str, ...]] = {}
 
 
@@ -193,6 +197,8 @@ def _plain(value: Any) -> Any:
         return {k: v if type(v) is str else _plain(v) for k, v in value.items()}
     if cls is list or cls is tuple:
         return [v if type(v) is str else _plain(v) for v in value]
+    if cls is UserRef:  # the person an action is for: the same dict as the dataclass path below
+        return value.to_dict()
     names = _FIELDS.get(cls)
     if names is None and is_dataclass(value) and not isinstance(value, type):
         names = _FIELDS[cls] = tuple(f.name for f in fields(value))

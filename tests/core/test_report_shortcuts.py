@@ -143,3 +143,31 @@ def test_a_remembered_detail_mac_is_only_reused_for_the_same_detail():
     assert macs[0] == macs[7]
     other = AuditKeys(bytes(32))  # another key: its own MACs
     assert other.detail_mac(AuditEntry(at=1.0, actor="a", action="x", detail=details[0])) != macs[0]
+
+
+# ---------------------------------------------------------------------------- actions as the outbox stores them
+def test_every_action_is_stored_as_its_fields_in_order():
+    """to_json's shortcuts (plain values as they are, a person through UserRef.to_dict) give exactly the JSON
+    of all the action's fields in order (asdict), the card post's text left out only when it is its card's."""
+    import json
+
+    from safety_bot.actions import (BanUser, CaptureEvidence, Choice, LiftSuspension, Prompt, RemoveMessage,
+                                    SendPrivate, TimeoutUser, UnbanUser, WarnUser)
+    from safety_bot.domain import MessageRef, UserRef
+
+    who = UserRef("console", "m1", "Member One")
+    ref = MessageRef("console", "cafe", "general", "42", "console://cafe/general/42")
+    prompt = Prompt("danger", "Is anyone in danger?", (Choice("yes", "Yes"), Choice("no", "No")), False)
+    actions = [SendPrivate(who, "hello", "cafe", "question", prompt), SendPrivate(who, "hi"),
+               PostToTeam("cafe", "a notice", 3, True, "escalation", None, (("ban", 1),)),
+               CaptureEvidence(7, ref), RemoveMessage(7, ref, True, "case 3"), BanUser("cafe", who, None, "case 3"),
+               UnbanUser("cafe", who, "lifted"), TimeoutUser("cafe", who, 60, "calm down"),
+               WarnUser("cafe", who, "stop"), LiftSuspension("cafe", who)]
+    for a in actions:
+        assert json.dumps(a.to_json()) == json.dumps({"kind": a.kind, **dataclasses.asdict(a)})
+        again = action_from_json(json.loads(json.dumps(a.to_json())))
+        assert json.dumps(again.to_json()) == json.dumps(a.to_json())
+    post = PostToTeam.of_card(a_card(), "/", community="cafe", case_number=3)
+    expected = {"kind": post.kind, **dataclasses.asdict(post)}
+    del expected["text"]
+    assert json.dumps(post.to_json()) == json.dumps(expected)
