@@ -78,8 +78,31 @@ def _leads(phrases: list[str]) -> frozenset[str] | None:
     return frozenset(out)
 
 
-def _hit(rx: re.Pattern | None, leads: frozenset[str] | None, words: set[str], low: str) -> bool:
+_WHOLE = re.compile(r"[\w']+")
+
+
+def _needs(phrases: list[str]) -> dict[str, tuple[frozenset[str], ...]]:
+    """For each lead (`_leads`), the other words each phrase starting with it needs: those of its words made of
+    word characters and apostrophes only. Such a word stands between spaces in a match (or at the match's
+    end, where no word character follows), so it is one of the text's words; a text that lacks one of them
+    for every phrase of a lead cannot match there. (A word with other characters, "self-harm", is not
+    required: the check stays a superset of the matches.)"""
+    out: dict[str, set[frozenset[str]]] = {}
+    for p in phrases:
+        words = normalize(p).split()
+        if not words:
+            continue
+        lead = _LEAD.match(words[0]).group()
+        out.setdefault(lead, set()).add(frozenset(w for w in words[1:] if _WHOLE.fullmatch(w)))
+    return {lead: tuple(needs) for lead, needs in out.items()}
+
+
+def _hit(rx: re.Pattern | None, leads: frozenset[str] | None, words: set[str], low: str,
+         needs: dict[str, tuple[frozenset[str], ...]] | None = None) -> bool:
     if rx is None or (leads is not None and leads.isdisjoint(words)):
+        return False
+    if leads is not None and needs is not None and not any(
+            need <= words for lead in leads & words for need in needs[lead]):
         return False
     return rx.search(low) is not None
 
@@ -122,6 +145,8 @@ class Cues:
         self.apps = {app: _any(words) for app, words in apps.items()}
         self._leads = {kind: _leads(getattr(merged, kind)) for kind in ("self_harm", "danger", "minor", "victim_join")}
         self._app_leads = {app: _leads(words) for app, words in apps.items()}
+        self._needs = {kind: _needs(getattr(merged, kind)) for kind in self._leads}
+        self._app_needs = {app: _needs(words) for app, words in apps.items()}
         not_before = sorted({_phrase(w) for w in merged.age_not_before}, key=len, reverse=True)
         stop = (r"(?!\s*(?:" + "|".join(not_before) + r")(?![\w']))") if not_before else ""
         ages = []
@@ -145,10 +170,10 @@ class Cues:
             low = self.not_cues.sub(" ", low)
         found = Found()
         words = set(_TOKEN.findall(low))
-        leads = self._leads
-        found.self_harm = _hit(self.self_harm, leads["self_harm"], words, low)
-        found.danger = _hit(self.danger, leads["danger"], words, low)
-        found.minor_words = _hit(self.minor, leads["minor"], words, low)
+        leads, needs = self._leads, self._needs
+        found.self_harm = _hit(self.self_harm, leads["self_harm"], words, low, needs["self_harm"])
+        found.danger = _hit(self.danger, leads["danger"], words, low, needs["danger"])
+        found.minor_words = _hit(self.minor, leads["minor"], words, low, needs["minor"])
         for pattern, needle in zip(self.ages, self._age_needles):
             if needle is not None and needle not in low:
                 continue
@@ -159,6 +184,7 @@ class Cues:
                     break
             if found.minor_age is not None:
                 break
-        found.apps = [app for app, rx in self.apps.items() if _hit(rx, self._app_leads[app], words, low)]
-        found.victim_join = _hit(self.victim_join, leads["victim_join"], words, low)
+        found.apps = [app for app, rx in self.apps.items()
+                      if _hit(rx, self._app_leads[app], words, low, self._app_needs[app])]
+        found.victim_join = _hit(self.victim_join, leads["victim_join"], words, low, needs["victim_join"])
         return found

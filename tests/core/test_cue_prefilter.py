@@ -48,3 +48,19 @@ def test_a_phrase_starting_with_punctuation_is_always_searched():
     words = Cues({"en": CueLists(danger=["he will hurt me", "self-harm now"])})
     assert words._leads["danger"] == frozenset({"he", "self"})
     assert words.find("i do self-harm now").danger and not words.find("i do selfharm now").danger
+
+
+def test_a_lead_without_the_rest_of_its_phrase_is_not_searched_and_changes_nothing():
+    """`_needs`: a text with a phrase's first word but not its other whole words is not searched; a text with
+    them all is, however they are spaced or followed by punctuation."""
+    cues = Cues({"en": CueLists(victim_join=["my friend reported", "my self-harm friend"], apps={"snap": ["my snap"]})})
+    assert cues._needs["victim_join"] == {"my": (frozenset({"friend", "reported"}), frozenset({"friend"}))} or \
+        cues._needs["victim_join"] == {"my": (frozenset({"friend"}), frozenset({"friend", "reported"}))}
+    plain = searching_everything(cues)
+    for text in ["my friend reported him", "MY  FRIEND\nreported!", "my friend reported's", "my friend", "my snap",
+                 "my snap!", "my snap's", "mysnap", "my snapchat", "snap my", "my self-harm friend", "my selfharm friend",
+                 "my self harm friend", "he is my friend, reported", "my friend-reported"]:
+        assert cues.find(text) == plain.find(text), text
+    assert cues.find("MY  FRIEND\nreported!").victim_join and cues.find("my snap!").apps == ["snap"]
+    assert not cues.find("my friend").victim_join and not cues.find("my snapchat").apps
+    assert cues.find("my self-harm friend").victim_join
