@@ -58,6 +58,7 @@ def _any(phrases: list[str]) -> re.Pattern | None:
 
 
 _TOKEN = re.compile(r"[\w']+")
+_DIGIT = re.compile(r"\d")
 _LEAD = re.compile(r"[\w']*")
 
 
@@ -163,27 +164,37 @@ class Cues:
             ages.append((rx, needle))
         self.ages = [re.compile(r"(?<![\w'])" + a + r"(?![\w'])") for a, _n in ages]
         self._age_needles = [n for _a, n in ages]
+        # each distinct needle once, with the patterns that need it (searched in the list's order)
+        groups: dict[str | None, list[int]] = {}
+        for i, needle in enumerate(self._age_needles):
+            groups.setdefault(needle, []).append(i)
+        self._age_groups = tuple((needle, tuple(idx)) for needle, idx in groups.items())
+        self._not_cue_leads = _leads(merged.not_cues)
+        self._not_cue_needs = _needs(merged.not_cues)
 
     def find(self, text: str) -> Found:
         low = normalize(text)
-        if self.not_cues is not None:
-            low = self.not_cues.sub(" ", low)
-        found = Found()
         words = set(_TOKEN.findall(low))
+        # not-cues blanked out first; a text that cannot hold one (`_hit`'s check) is left as it is
+        if self.not_cues is not None and _hit(self.not_cues, self._not_cue_leads, words, low, self._not_cue_needs):
+            low = self.not_cues.sub(" ", low)
+            words = set(_TOKEN.findall(low))
+        found = Found()
         leads, needs = self._leads, self._needs
         found.self_harm = _hit(self.self_harm, leads["self_harm"], words, low, needs["self_harm"])
         found.danger = _hit(self.danger, leads["danger"], words, low, needs["danger"])
         found.minor_words = _hit(self.minor, leads["minor"], words, low, needs["minor"])
-        for pattern, needle in zip(self.ages, self._age_needles):
-            if needle is not None and needle not in low:
-                continue
-            for m in pattern.finditer(low):
-                age = int(m.group(1))
-                if age in MINOR_AGES:
-                    found.minor_age = age
+        # every age pattern holds (\d{1,2}): a text without a digit has no age
+        if _DIGIT.search(low) is not None:
+            wanted = sorted(i for needle, idx in self._age_groups if needle is None or needle in low for i in idx)
+            for i in wanted:
+                for m in self.ages[i].finditer(low):
+                    age = int(m.group(1))
+                    if age in MINOR_AGES:
+                        found.minor_age = age
+                        break
+                if found.minor_age is not None:
                     break
-            if found.minor_age is not None:
-                break
         found.apps = [app for app, rx in self.apps.items()
                       if _hit(rx, self._app_leads[app], words, low, self._app_needs[app])]
         found.victim_join = _hit(self.victim_join, leads["victim_join"], words, low, needs["victim_join"])

@@ -18,6 +18,8 @@ def searching_everything(cues: Cues) -> Cues:
     plain = copy.copy(cues)
     plain._leads = {kind: None for kind in cues._leads}
     plain._app_leads = {app: None for app in cues._app_leads}
+    plain._not_cue_leads = None
+    plain._age_groups = ((None, tuple(range(len(cues.ages)))),)  # every age pattern, in order
     return plain
 
 
@@ -64,3 +66,13 @@ def test_a_lead_without_the_rest_of_its_phrase_is_not_searched_and_changes_nothi
     assert cues.find("MY  FRIEND\nreported!").victim_join and cues.find("my snap!").apps == ["snap"]
     assert not cues.find("my friend").victim_join and not cues.find("my snapchat").apps
     assert cues.find("my self-harm friend").victim_join
+
+
+def test_ages_in_any_digits_and_not_cues_are_found_as_before():
+    """The age patterns are searched only when the text has a digit (each needs one) and their needles; the
+    not-cues are blanked out only when the text can hold one. Digits of other scripts are digits too."""
+    for text in ["i'm ١٥", "I'M 15", "im 15 and scared", "she is 14", "15 yo", "i'm 15 minutes away", "he was 12",
+                 "i'm fifteen", "dying of embarrassment, i want to die", "i am dying of embarrassment", "no digits here"]:
+        assert CUES.find(text) == PLAIN.find(text), text
+    assert CUES.find("i'm ١٥").minor_age == 15 and CUES.find("I'M 15").minor_age == 15
+    assert CUES.find("i'm 15 minutes away").minor_age is None and CUES.find("i'm fifteen").minor_age is None
