@@ -18,6 +18,7 @@ import hashlib
 import hmac
 import json
 import logging
+import math
 import os
 import threading
 from dataclasses import dataclass
@@ -41,6 +42,9 @@ def canonical(value) -> bytes:
     return _CANONICAL(value).encode()
 
 
+_string = json.encoder.encode_basestring  # how that encoder writes a string (ensure_ascii=False)
+
+
 _PLAIN = (str, bool, int, type(None))  # detail values whose MAC may be remembered (not float: 0.0 == -0.0)
 PURGED = "purged_detail_mac"  # the only key of a detail that `purge` emptied: it keeps the detail's MAC
 
@@ -49,8 +53,15 @@ def entry_body(entry: AuditEntry, detail_mac: str | None = None) -> bytes:
     """What a link covers. The position (seq) is not in it: the chain itself fixes the order, so a moved
     entry is told apart from an edited one. `detail_mac` replaces the detail (keyed links), so that purging
     a case can empty its entries' details and still leave the chain checkable."""
-    body = {"at": round(entry.at, 6), "actor": entry.actor, "action": entry.action,
-            "community": entry.community, "case_id": entry.case_id}
+    at, case_id = round(entry.at, 6), entry.case_id
+    if (detail_mac is not None and type(at) is float and math.isfinite(at) and (case_id is None or type(case_id) is int)
+            and type(entry.actor) is type(entry.action) is type(entry.community) is type(detail_mac) is str):
+        # the usual entry, written out: exactly what canonical() gives for it (keys sorted, no spaces; JSON writes
+        # a finite float and an int as their repr), without building the dict and the encoder's passes
+        return ('{"action":' + _string(entry.action) + ',"actor":' + _string(entry.actor) + ',"at":' + float.__repr__(at)
+                + ',"case_id":' + ("null" if case_id is None else int.__repr__(case_id)) + ',"community":'
+                + _string(entry.community) + ',"detail_mac":' + _string(detail_mac) + "}").encode()
+    body = {"at": at, "actor": entry.actor, "action": entry.action, "community": entry.community, "case_id": case_id}
     if detail_mac is None:
         body["detail"] = entry.detail
     else:

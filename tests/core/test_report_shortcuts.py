@@ -171,3 +171,22 @@ def test_every_action_is_stored_as_its_fields_in_order():
     expected = {"kind": post.kind, **dataclasses.asdict(post)}
     del expected["text"]
     assert json.dumps(post.to_json()) == json.dumps(expected)
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(), st.text(), st.text(), st.one_of(st.floats(), st.integers(-10**12, 10**12)),
+       st.one_of(st.none(), st.integers(), st.booleans()), st.text())
+def test_an_audit_link_covers_exactly_the_canonical_json_of_its_entry(actor, action, community, at, case_id, mac):
+    """entry_body writes the usual entry out by hand: byte for byte what canonical() gives for its dict
+    (any text, any float or int time, no case or any case number), so every link stays verifiable."""
+    from safety_bot.audit_chain import canonical, entry_body
+    from safety_bot.domain import AuditEntry
+
+    entry = AuditEntry(at=at, actor=actor, action=action, community=community, case_id=case_id)
+    expected = {"at": round(at, 6), "actor": actor, "action": action,
+                "community": community, "case_id": case_id, "detail_mac": mac}
+    assert entry_body(entry, mac) == canonical(expected)
