@@ -148,6 +148,13 @@ class Cues:
         self._app_leads = {app: _leads(words) for app, words in apps.items()}
         self._needs = {kind: _needs(getattr(merged, kind)) for kind in self._leads}
         self._app_needs = {app: _needs(words) for app, words in apps.items()}
+        # apps by the words their phrases start with: a text is checked only for the apps its words can start
+        self._apps_always = frozenset(app for app, leads in self._app_leads.items() if leads is None)
+        self._apps_by_lead: dict[str, set[str]] = {}
+        for app, leads in self._app_leads.items():
+            for lead in leads or ():
+                self._apps_by_lead.setdefault(lead, set()).add(app)
+        self._app_lead_words = frozenset(self._apps_by_lead)
         not_before = sorted({_phrase(w) for w in merged.age_not_before}, key=len, reverse=True)
         stop = (r"(?!\s*(?:" + "|".join(not_before) + r")(?![\w']))") if not_before else ""
         ages = []
@@ -195,7 +202,11 @@ class Cues:
                         break
                 if found.minor_age is not None:
                     break
-        found.apps = [app for app, rx in self.apps.items()
-                      if _hit(rx, self._app_leads[app], words, low, self._app_needs[app])]
+        maybe = self._apps_always
+        if not self._app_lead_words.isdisjoint(words):
+            maybe = maybe.union(*(self._apps_by_lead[w] for w in self._app_lead_words & words))
+        if maybe:
+            found.apps = [app for app, rx in self.apps.items()
+                          if app in maybe and _hit(rx, self._app_leads[app], words, low, self._app_needs[app])]
         found.victim_join = _hit(self.victim_join, leads["victim_join"], words, low, needs["victim_join"])
         return found

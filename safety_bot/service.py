@@ -83,8 +83,11 @@ class SafetyService(Reports, Conversation, ReplyChannel, Timers, ActionResults, 
 
     async def enqueue(self, out: Outcome) -> None:
         """Write the outcome's actions to the outbox. Call inside the transaction that caused them."""
-        done = {id(a) for _, a in out.queued}
-        todo = [a for a in out.actions if id(a) not in done]
+        if out.queued:
+            done = {id(a) for _, a in out.queued}
+            todo = [a for a in out.actions if id(a) not in done]
+        else:  # nothing of this outcome queued yet (a new report): all of its actions
+            done, todo = set(), list(out.actions)
         allowed = await guard.drop_messages_to_the_accused(self, todo)
         if len(allowed) != len(todo):
             out.actions = [a for a in out.actions if id(a) in done or any(a is k for k in allowed)]

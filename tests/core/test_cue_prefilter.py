@@ -18,6 +18,7 @@ def searching_everything(cues: Cues) -> Cues:
     plain = copy.copy(cues)
     plain._leads = {kind: None for kind in cues._leads}
     plain._app_leads = {app: None for app in cues._app_leads}
+    plain._apps_always = frozenset(cues.apps)
     plain._not_cue_leads = None
     plain._age_groups = ((None, tuple(range(len(cues.ages)))),)  # every age pattern, in order
     return plain
@@ -76,3 +77,11 @@ def test_ages_in_any_digits_and_not_cues_are_found_as_before():
         assert CUES.find(text) == PLAIN.find(text), text
     assert CUES.find("i'm ١٥").minor_age == 15 and CUES.find("I'M 15").minor_age == 15
     assert CUES.find("i'm 15 minutes away").minor_age is None and CUES.find("i'm fifteen").minor_age is None
+
+
+def test_apps_are_checked_for_the_words_their_phrases_start_with():
+    cues = Cues({"en": CueLists(apps={"snap": ["my snap", "@snap"], "insta": ["insta", "my ig"], "kik": ["kik me"]})})
+    assert cues._apps_always == {"snap"}
+    for text, apps in [("add me @snap", ["snap"]), ("my ig and my snap", ["snap", "insta"]), ("kik me", ["kik"]),
+                       ("insta!", ["insta"]), ("my kik", []), ("nothing", [])]:
+        assert cues.find(text).apps == apps == searching_everything(cues).find(text).apps, text
