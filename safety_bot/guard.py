@@ -68,6 +68,8 @@ async def about_team(svc: "SafetyService", case: Case) -> bool:
     team role now (promoted since). A newly found team member is hidden from the case from now on."""
     if case.flags.get("about_moderator"):
         return True
+    if not case.accused:  # nobody to look up (and no async comprehension to run for nobody)
+        return False
     found = [a for a in case.accused if await holds_team_role(svc, case.community, a)]
     if not found:
         return False
