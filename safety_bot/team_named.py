@@ -53,8 +53,11 @@ async def team_named(svc: "SafetyService", case: Case, texts: list[str]) -> list
 
 async def mark_named(svc: "SafetyService", case: Case, texts: list[str]) -> bool:
     """Mark the case as about a team member when these texts name one (not saved here). True when it changed."""
+    named = await team_named(svc, case, texts)
+    if not named:  # most reports name nobody on the team (or no team reader is registered)
+        return False
     known = set(case.flags.get("named_team", []))
-    new = [m.key for m in await team_named(svc, case, texts) if m.key not in known]
+    new = [m.key for m in named if m.key not in known]
     if not new:
         return False
     case.flags["named_team"] = sorted(known | set(new))
