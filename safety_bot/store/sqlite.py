@@ -27,7 +27,7 @@ from .sqlite_lists import ListsMixin
 from .sqlite_cases import CasesMixin
 from .sqlite_common import _j, _unavailable  # noqa: F401 (postgres.py imports _j from here)
 from .sqlite_group import KeptMixin
-from .sqlite_kept import write_parts
+from .sqlite_commit import GroupCommitMixin
 from .sqlite_open import AUDIT_CHAIN_VERSION, OpeningMixin  # noqa: F401 (re-exported)
 from .sqlite_outbox import OutboxMixin
 from .sqlite_tx import Transaction
@@ -66,7 +66,7 @@ class _AlreadyInTransaction:
 _IN_TX = _AlreadyInTransaction()
 
 
-class SqliteStore(OpeningMixin, KeptMixin, CasesMixin, OutboxMixin, BankMixin, ListsMixin, AuditMixin):
+class SqliteStore(OpeningMixin, GroupCommitMixin, KeptMixin, CasesMixin, OutboxMixin, BankMixin, ListsMixin, AuditMixin):
     # The store's data, by responsibility, is in the mixins: sqlite_cases.py, sqlite_outbox.py,
     # sqlite_bank.py and sqlite_audit.py. Here: opening, migrations, transactions, encryption.
     def __init__(self, db: aiosqlite.Connection, cipher: Cipher, tag_key: bytes, path: str,
@@ -79,7 +79,7 @@ class SqliteStore(OpeningMixin, KeptMixin, CasesMixin, OutboxMixin, BankMixin, L
                                                                                existing_data=False))
         self._lock = asyncio.Lock()
         self._in_tx = False
-        self._group: asyncio.Future | None = None  # the open group transaction, see transaction()
+        self._init_groups()  # the open group transaction and those being committed (sqlite_commit.py)
         self._worker_busy = False
         self.commits = 0  # COMMITs (fsyncs) so far; the intake benchmark prints reports per fsync
         self._audit_head: tuple[int, str] | None = None  # cached chain head; dropped on rollback
@@ -121,6 +121,10 @@ class SqliteStore(OpeningMixin, KeptMixin, CasesMixin, OutboxMixin, BankMixin, L
             await store._load_tag_key()
             await store._upgrade_audit_chain()
             await store._upgrade_tags()
+            if path_s != ":memory:":  # reads of a group that fills while the one before it commits
+                store._reader = sqlite3.connect(path_s, isolation_level=None, check_same_thread=False)
+                store._reader.execute("PRAGMA query_only=1")
+                store._reader.execute("PRAGMA busy_timeout=200")  # WAL readers wait only in rare recoveries
         except BaseException:
             await db.close()
             raise
@@ -156,20 +160,25 @@ class SqliteStore(OpeningMixin, KeptMixin, CasesMixin, OutboxMixin, BankMixin, L
             return (await cur.fetchone())[0]
 
     async def close(self) -> None:
+        while self._sealed:
+            await asyncio.shield(self._sealed[-1].done)
         async with self._lock:
             await self._end_group(commit=False, error=StoreUnavailable("the store was closed"))
         await self.db.close()
+        if self._reader is not None:
+            self._reader.close()
         await asyncio.get_running_loop().run_in_executor(None, self.audit_chain.flush)
 
     # ---------------------------------------------------------------- transactions
-    # Group commit. Each `transaction()` is a SAVEPOINT inside one open SQLite transaction (the group);
-    # a plain `transaction()` commits the group when it ends, so it is durable when the block is left.
-    # `transaction(group=True)` leaves the group open and yields a future that resolves when the group
-    # is committed (`commit()`), or fails when it is rolled back: a report acknowledged only after that
+    # Group commit. A plain `transaction()` is a SAVEPOINT inside the open SQLite transaction (the group)
+    # and commits the group when it ends, so it is durable when the block is left.
+    # `transaction(group=True)` (one report) keeps its writes in memory (sqlite_group.py) and yields a
+    # future of its own that resolves when the group holding them is committed (`commit()`, or
+    # `seal_group()`: sqlite_commit.py), or fails when they are not: a report acknowledged only after that
     # future resolved is never lost, and several reports share one fsync.
     # Statements inside a transaction run on the calling thread (they touch the page cache only and take
-    # microseconds); BEGIN (which may wait for another process) and COMMIT (the fsync) run on aiosqlite's
-    # worker thread, so the event loop never waits for the disk.
+    # microseconds); BEGIN (which may wait for another process) and the commit (the kept rows, COMMIT and
+    # its fsync) run on aiosqlite's worker thread, so the event loop never waits for the disk.
     group_commit = True
 
     def transaction(self, *, group: bool = False) -> Transaction:
@@ -181,69 +190,6 @@ class SqliteStore(OpeningMixin, KeptMixin, CasesMixin, OutboxMixin, BankMixin, L
     def _tx_token(self) -> object | None:
         """The transaction block running now, or None: what a value read in this block may be reused in."""
         return self._tx_block if self._in_tx else None
-
-    async def commit(self) -> None:
-        """Commit the open group (one fsync), if any. Raises StoreUnavailable/StoreError when it fails."""
-        async with self._lock:
-            await self._end_group(commit=True)
-
-    async def _end_group(self, *, commit: bool, error: BaseException | None = None) -> None:
-        """With the lock held: COMMIT (or ROLLBACK) the open group and tell everyone waiting on it. The kept
-        rows (sqlite_group.py) are written and committed in one call on aiosqlite's worker thread."""
-        pending, self._group = self._group, None
-        if pending is None:
-            return
-        parts, self._kparts = self._kparts, []
-        refused: dict = {}
-        head = None
-        if commit:
-            self._worker_busy = True
-            try:
-                refused, head = await self.db._execute(self._commit_kept, parts)
-                self.commits += 1
-            except BaseException as exc:
-                error = exc
-            finally:
-                self._worker_busy = False
-        self._kept = False
-        if error is None:
-            if head is not None:
-                self._audit_head = head
-            if refused:
-                self._rate_cache.clear()
-            if self._tx_dirty_audit and self._audit_head is not None:  # the signed head, after the commit
-                self.audit_chain.anchor(*self._audit_head)
-            self._tx_dirty_audit = False
-            for p in parts:
-                p.clear()
-                if not p.future.done():
-                    if p in refused:
-                        p.future.set_exception(StoreError(f"the database refused the report: {refused[p]}"))
-                        p.future.exception()  # retrieved here: nobody may be waiting on it
-                    else:
-                        p.future.set_result(None)
-            pending.set_result(None)
-            return
-        self._forget()
-        self._tx_dirty_audit = False
-        try:
-            await self.db.execute("ROLLBACK")
-        except sqlite3.Error:
-            pass
-        failure = self._converted(error)
-        for future in (pending, *(p.future for p in parts)):
-            if not future.done():
-                future.set_exception(failure)
-                future.exception()  # retrieved here: nobody may be waiting on it
-        if commit:
-            raise failure from error
-
-    def _commit_kept(self, parts: list) -> tuple[dict, tuple | None]:
-        """On aiosqlite's worker thread: the kept rows, then COMMIT (one fsync)."""
-        conn = self.db._conn
-        refused, head = write_parts(conn, parts, self._enc, self.audit_chain, None, _unavailable)
-        conn.execute("COMMIT")
-        return refused, head
 
     def _forget(self) -> None:
         """Drop what is cached from the database (the audit head, rate marks): it is read again when needed."""
@@ -292,6 +238,8 @@ class SqliteStore(OpeningMixin, KeptMixin, CasesMixin, OutboxMixin, BankMixin, L
     async def _write(self, sql: str, params=()) -> int:
         """Run a write; outside a transaction it becomes its own small transaction."""
         if self._in_tx:
+            if self._sealed or self._lazy():
+                await self._ensure_begun()
             return self._inline(sql, params)[1]
         async with self.transaction():
             return self._inline(sql, params)[1]
@@ -302,6 +250,8 @@ class SqliteStore(OpeningMixin, KeptMixin, CasesMixin, OutboxMixin, BankMixin, L
         return _IN_TX if self._in_tx else self.transaction()
 
     async def _rows(self, sql: str, params=()) -> list[sqlite3.Row]:
+        if self._sealed or self._lazy():
+            await self._ensure_begun()
         try:
             if self._in_tx or not self._worker_busy:
                 return self._inline(sql, params)[0]

@@ -8,7 +8,7 @@ block's `Part` instead of being written; ids, case numbers and audit sequence nu
 whether another connection wrote before it: then they are read again). The reads of a report
 (`report_context`: rate marks, the open intake and its case, the cases about the reporter; `get_case_by_id`)
 read the database and lay the kept rows over it. At commit every kept row is written with one
-`executemany` per table and COMMITted in one call on aiosqlite's worker thread.
+statement per table (several rows each) and COMMITted in one call on aiosqlite's worker thread.
 
 Any other statement (another store method inside a block, or anywhere while rows are kept) first writes
 the kept rows (`_write_kept`, called by `_inline`): the earlier blocks' outside any savepoint, then this
@@ -35,22 +35,26 @@ class KeptMixin:
     _kept = False  # some block's rows are kept, not written yet
 
     def _init_kept(self) -> None:
-        self._kparts: list[Part] = []  # the open group's finished blocks, their futures not resolved yet
         self._next: dict = {}  # table -> next id, (community,) -> next case number: valid under the write lock
 
     def _raw_rows(self, sql: str, params=()) -> list:
-        """A read on this thread that does not write the kept rows first: its answer gets them laid over."""
-        cur = self.db._conn.execute(sql, params)
+        """A read on this thread that does not write the kept rows first: its answer gets them laid over. In
+        a group that has not begun (a commit runs on the connection), on the read-only connection."""
+        cur = (self._reader if self._lazy() else self.db._conn).execute(sql, params)
         try:
             return cur.fetchall()
         finally:
             cur.close()
 
     # ---------------------------------------------------------------- ids
+    # Read again (after another connection wrote, or a statement of our own) above the kept rows too: the
+    # database may not have them yet.
     def _take_id(self, table: str, count: int = 1) -> int:
         first = self._next.get(table)
         if first is None:
-            first = self._raw_rows(_FIRST_ID[table])[0][0]
+            kept = [i for p in self._overlay() for i in (p.cases if table == "cases" else
+                                                         [r[0] for r in getattr(p, table)])]
+            first = max([self._raw_rows(_FIRST_ID[table])[0][0], *(i + 1 for i in kept)])
         self._next[table] = first + count
         return first
 
@@ -58,10 +62,16 @@ class KeptMixin:
         key = (community,)
         number = self._next.get(key)
         if number is None:
-            number = self._raw_rows("SELECT COALESCE(MAX(number), 0) + 1 FROM cases WHERE community=?",
-                                    (community,))[0][0]
+            kept = [row[3] + 1 for p in self._overlay() for row in p.cases.values() if row[1] == community]
+            number = max([self._raw_rows("SELECT COALESCE(MAX(number), 0) + 1 FROM cases WHERE community=?",
+                                         (community,))[0][0], *kept])
         self._next[key] = number + 1
         return number
+
+    def _overlay(self) -> list[Part]:
+        """Every block whose rows may not be in the database yet, oldest first."""
+        part = self._kblock
+        return [*self._sealed_parts, *self._kparts, *((part,) if part is not None else ())]
 
     # ---------------------------------------------------------------- writing what is kept
     def _write_kept(self) -> None:
@@ -72,18 +82,20 @@ class KeptMixin:
         head = None
         earlier = [p for p in self._kparts if p.has_rows()]
         if earlier:
-            refused, head = write_parts(conn, earlier, self._enc, self.audit_chain, None, _unavailable)
+            refused, head = write_parts(conn, earlier, self._enc, self.audit_chain, _unavailable)
             self._refuse(refused)
             for p in earlier:
                 p.clear()
         part = self._kblock
+        if self._group is not None:
+            self._group.direct = True
         if part is not None:
             if not part.direct:
                 conn.execute("SAVEPOINT tx")
                 part.direct = True
             if part.has_rows():
-                refused, head = write_parts(conn, [part], self._enc, self.audit_chain, head, _unavailable,
-                                            alone=True)
+                refused, mine = write_parts(conn, [part], self._enc, self.audit_chain, _unavailable, alone=True)
+                head = mine or head
                 if refused:  # its rows stay kept: they are dropped with the block
                     if head is not None:
                         self._audit_head = head
@@ -97,24 +109,26 @@ class KeptMixin:
         """Finished blocks whose rows SQLite refused: their futures fail, what they left in memory goes."""
         if not refused:
             return
-        self._kparts = [p for p in self._kparts if p not in refused]
+        self._kparts[:] = [p for p in self._kparts if p not in refused]
         self._rate_cache.clear()
         for p, exc in refused.items():
             if not p.future.done():
                 p.future.set_exception(StoreError(f"the database refused the report: {exc}"))
                 p.future.exception()  # retrieved here: nobody may be waiting on it
 
-    def _kept_latest(self, table: str, key):
-        """The newest row (or value) the group still keeps under `key` in one table, or None."""
+    def _kept_latest(self, table: str, key, *, sealed: bool = True):
+        """The newest row (or value) kept under `key` in one table, or None: in the open group, and (with
+        `sealed`) in the groups being committed."""
         part = self._kblock
         if part is not None:
             row = getattr(part, table).get(key)
             if row is not None:
                 return row
-        for p in reversed(self._kparts):
-            row = getattr(p, table).get(key)
-            if row is not None:
-                return row
+        for parts in (self._kparts, self._sealed_parts) if sealed else (self._kparts,):
+            for p in reversed(parts):
+                row = getattr(p, table).get(key)
+                if row is not None:
+                    return row
         return None
 
     # ---------------------------------------------------------------- cases
@@ -136,7 +150,9 @@ class KeptMixin:
 
     async def save_case(self, case) -> None:
         part = self._kblock
-        if part is None or case.id is None or self._kept_latest("cases", case.id) is None:
+        # kept in the open group: the insert carries the change; kept in a group being committed: written
+        # after that commit (a statement of its own waits for it)
+        if part is None or case.id is None or self._kept_latest("cases", case.id, sealed=False) is None:
             return await super().save_case(case)
         self._keep_case(part, case)
 
@@ -159,13 +175,15 @@ class KeptMixin:
         found = [self._case(r) for r in self._raw_rows(
             f"SELECT {self._C_CASE_COLS} FROM cases c JOIN case_accused a ON a.case_id = c.id "
             "WHERE a.network=? AND a.user_key=? ORDER BY c.id", (network, user_key))]
-        kept: dict = {}  # kept cases (new in this group, so not in `found`): id -> latest row, or None
-        for p in (*self._kparts, part):
+        kept: dict = {}  # kept cases (newer than the database's, if it has them yet): id -> latest row, or None
+        for p in self._overlay():
             for case_id, rows in p.accused.items():
                 named = any(r[2] == user_key and r[1] == network for r in rows)
                 if named or case_id in kept:
                     kept[case_id] = p.cases[case_id] if named else None
-        found += [self._case(row) for _, row in sorted(kept.items()) if row is not None]
+        if kept:
+            found = sorted([*(c for c in found if c.id not in kept),
+                            *(self._case(row) for row in kept.values() if row is not None)], key=lambda c: c.id)
         if not found and len(known_none) < 100_000:
             known_none.add((network, user_key))
         return found
@@ -251,6 +269,9 @@ class KeptMixin:
         r = rows[0]
         intake = Intake(platform=r[0], user_id=user_id, case_id=r[1], asked=json.loads(r[2]), current=r[3],
                         locale=r[4], updated_at=r[5])
+        kept_case = self._kept_latest("cases", r[1])  # a newer version, not committed yet
+        if kept_case is not None:
+            return intake, self._case(kept_case)
         return intake, (self._case(r[6:], lazy=lazy) if r[6] is not None else None)
 
     async def outbox_add_many(self, items):
@@ -270,8 +291,7 @@ class KeptMixin:
             return await super().append_audit(entry)
         head = self._audit_head
         if head is None:
-            head = next(((p.audit[-1].seq, p.audit[-1].hash) for p in (part, *reversed(self._kparts)) if p.audit),
-                        None)
+            head = next(((p.audit[-1].seq, p.audit[-1].hash) for p in reversed(self._overlay()) if p.audit), None)
             if head is None:
                 rows = self._raw_rows("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
                 head = (rows[0][0], rows[0][1]) if rows else (0, "")

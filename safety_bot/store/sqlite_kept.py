@@ -3,7 +3,7 @@ sqlite_group.py for the store side).
 
 Each group block (one report) keeps its writes in a `Part`: new cases with their accused, reports, evidence,
 rate marks, intakes, outbox actions and audit entries (already linked). Nothing runs on the connection
-while the block runs; `write_parts` writes every part's rows with one `executemany` per table. It is plain
+while the block runs; `write_parts` writes every part's rows with one statement per table (several rows each). It is plain
 sqlite3 and runs on aiosqlite's worker thread with the COMMIT (sqlite3 releases the GIL while SQLite works,
 so the event loop prepares the next reports meanwhile), or inline when another statement needs them first.
 
@@ -21,21 +21,39 @@ from .sqlite_common import _j
 
 _CASE_NAMES = ("id", "community", "network", "number", "category", "urgency", "status", "created_at", "updated_at",
                "reporter", "accused", "assignee", "close_reason", "answers", "flags", "hidden_from", "locale", "alias")
-CASES = (f"INSERT INTO cases ({', '.join(_CASE_NAMES)}) VALUES ({', '.join('?' * len(_CASE_NAMES))}) "
-         "ON CONFLICT (id) DO UPDATE SET " + ", ".join(f"{n}=excluded.{n}" for n in _CASE_NAMES[1:]))
-ACCUSED = "INSERT INTO case_accused (case_id, network, user_key) VALUES (?, ?, ?)"
+# (INSERT ... head, columns, tail): written with several rows a statement (see _many)
+CASES = (f"INSERT INTO cases ({', '.join(_CASE_NAMES)})", len(_CASE_NAMES),
+         " ON CONFLICT (id) DO UPDATE SET " + ", ".join(f"{n}=excluded.{n}" for n in _CASE_NAMES[1:]))
+ACCUSED = ("INSERT INTO case_accused (case_id, network, user_key)", 3, "")
 ACCUSED_CLEAR = "DELETE FROM case_accused WHERE case_id=?"
 REPORTS = ("INSERT INTO reports (id, case_id, reporter_tag, reporter, text, source, created_at, reported_message, "
-           "locale) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+           "locale)", 9, "")
 EVIDENCE = ("INSERT INTO evidence (id, case_id, ref, author, text, message_created_at, captured_at, captured_by, "
-            "attachments, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-KV = "INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value=excluded.value"
-INTAKES = ("INSERT INTO intakes (platform, user_id, case_id, asked, current, locale, updated_at) "
-           "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (platform, user_id) DO UPDATE SET case_id=excluded.case_id, "
-           "asked=excluded.asked, current=excluded.current, locale=excluded.locale, updated_at=excluded.updated_at")
-OUTBOX = "INSERT INTO outbox (id, action, case_id) VALUES (?, ?, ?)"
-AUDIT = ("INSERT INTO audit (seq, at, actor, action, community, case_id, detail, prev_hash, hash) "
-         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+            "attachments, note)", 10, "")
+KV = ("INSERT INTO kv (key, value)", 2, " ON CONFLICT (key) DO UPDATE SET value=excluded.value")
+INTAKES = ("INSERT INTO intakes (platform, user_id, case_id, asked, current, locale, updated_at)", 7,
+           " ON CONFLICT (platform, user_id) DO UPDATE SET case_id=excluded.case_id, asked=excluded.asked, "
+           "current=excluded.current, locale=excluded.locale, updated_at=excluded.updated_at")
+OUTBOX = ("INSERT INTO outbox (id, action, case_id)", 3, "")
+AUDIT = ("INSERT INTO audit (seq, at, actor, action, community, case_id, detail, prev_hash, hash)", 9, "")
+
+_ROWS_A_STATEMENT = 64  # SQLite's limit is 32766 parameters; the cases' 18 columns x 64 rows stay well below
+_SQL: dict = {}
+
+
+def _many(conn: sqlite3.Connection, statement: tuple, rows) -> None:
+    """INSERT the rows with as few statements as it takes (several rows each: one step, one release of the
+    GIL, rather than one per row as executemany does; the event loop's thread holds the GIL meanwhile)."""
+    head, width, tail = statement
+    rows = list(rows)
+    for start in range(0, len(rows), _ROWS_A_STATEMENT):
+        chunk = rows[start:start + _ROWS_A_STATEMENT]
+        key = (head, len(chunk))
+        sql = _SQL.get(key)
+        if sql is None:
+            one = "(" + ", ".join("?" * width) + ")"
+            sql = _SQL[key] = f"{head} VALUES {', '.join([one] * len(chunk))}{tail}"
+        conn.execute(sql, [x for row in chunk for x in row])
 
 
 class Part:
@@ -88,23 +106,25 @@ def _write(conn: sqlite3.Connection, p: Part, enc, *, alone: bool) -> None:
     """One part's rows (or several merged). `alone`: it may change a case an earlier part wrote, accused
     included."""
     if p.cases:
-        conn.executemany(CASES, p.cases.values())
+        _many(conn, CASES, p.cases.values())
     if p.accused:
         if alone:
             conn.executemany(ACCUSED_CLEAR, [(i,) for i in p.accused])
-        conn.executemany(ACCUSED, [row for rows in p.accused.values() for row in rows])
+        accused = [row for rows in p.accused.values() for row in rows]
+        if accused:
+            _many(conn, ACCUSED, accused)
     if p.reports:
-        conn.executemany(REPORTS, p.reports)
+        _many(conn, REPORTS, p.reports)
     if p.evidence:
-        conn.executemany(EVIDENCE, p.evidence)
+        _many(conn, EVIDENCE, p.evidence)
     if p.kv:
-        conn.executemany(KV, p.kv.items())
+        _many(conn, KV, p.kv.items())
     if p.intakes:
-        conn.executemany(INTAKES, p.intakes.values())
+        _many(conn, INTAKES, p.intakes.values())
     if p.outbox:
-        conn.executemany(OUTBOX, p.outbox)
+        _many(conn, OUTBOX, p.outbox)
     if p.audit:
-        conn.executemany(AUDIT, [(e.seq, e.at, e.actor, e.action, e.community, e.case_id, enc(_j(e.detail)),
+        _many(conn, AUDIT, [(e.seq, e.at, e.actor, e.action, e.community, e.case_id, enc(_j(e.detail)),
                                   e.prev_hash, e.hash) for e in p.audit])
 
 
@@ -121,19 +141,21 @@ def _linked(p: Part, head: tuple[int, str], chain) -> tuple[int, str]:
     return seq, prev
 
 
-def write_parts(conn: sqlite3.Connection, parts: list[Part], enc, chain, head: tuple[int, str] | None,
-                unavailable, *, alone: bool = False) -> tuple[dict, tuple[int, str] | None]:
+def write_parts(conn: sqlite3.Connection, parts: list[Part], enc, chain, unavailable, *,
+                alone: bool = False) -> tuple[dict, tuple[int, str] | None]:
     """Write the parts' rows inside the open transaction (plain sqlite3: any thread). Returns the refused
-    parts (part -> error) and the audit chain's head after them (None when they have no entries). `head`:
-    the chain's head before their entries (None: the one their first entry was linked to). An error
-    `unavailable(exc)` says is the database's, not a row's, is raised: the caller rolls the group back.
-    `alone`: cases they change may have been written already (by an earlier write of kept rows)."""
+    parts (part -> error) and the audit chain's head after them (None when they have no entries). Their
+    entries are linked again where they do not follow the head the database has (an earlier part was
+    refused, or another connection wrote). An error `unavailable(exc)` says is the database's, not a
+    row's, is raised: the caller rolls the group back. `alone`: cases they change may have been written
+    already (by an earlier write of kept rows)."""
     parts = [p for p in parts if p.has_rows()]
     if not parts:
-        return {}, head
-    if head is None:
-        first = next((p.audit[0] for p in parts if p.audit), None)
-        head = (first.seq - 1, first.prev_hash) if first is not None else None
+        return {}, None
+    head = None
+    if any(p.audit for p in parts):
+        row = conn.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+        head = (row[0], row[1]) if row else (0, "")
     start = head
     if head is not None:
         for p in parts:

@@ -1,12 +1,13 @@
-"""One `SqliteStore.transaction()` block: a SAVEPOINT inside the open group transaction (see sqlite.py).
+"""One `SqliteStore.transaction()` block (see sqlite.py).
 
 A small class instead of a generator-based context manager: a report opens one per write path, and the
-generator machinery was a measurable part of a report's cost. Behaviour is that of the generator it
-replaced: the store's lock is held for the whole block; BEGIN IMMEDIATE (on aiosqlite's thread) opens a
-group when none is open; leaving the block without an error RELEASEs the savepoint and, for a plain
-(non-group) block, commits the group; an error rolls back to the savepoint only (or, when that fails, the
-whole group, whose waiters are told) and is raised as StoreUnavailable/StoreError where it is SQLite's.
-"""
+generator machinery was a measurable part of a report's cost. The store's lock is held for the whole
+block; a group is opened when none is (sqlite_commit.py). A plain block is a SAVEPOINT inside the group's
+transaction: leaving it without an error RELEASEs the savepoint and commits the group. A group block keeps
+its writes in a `Part` (sqlite_group.py) and runs no statement unless it needs one (then it gets its own
+savepoint); leaving it adds the part to the group. An error drops the block's part and rolls back its
+savepoint only (or, when that fails, the whole group, whose waiters are told) and is raised as
+StoreUnavailable/StoreError where it is SQLite's."""
 
 from __future__ import annotations
 
@@ -30,17 +31,9 @@ class Transaction:
         await store._lock.acquire()
         try:
             if store._group is None:
-                store._worker_busy = True
-                try:
-                    await store.db.execute("BEGIN IMMEDIATE")
-                except sqlite3.OperationalError as exc:
-                    raise StoreUnavailable(str(exc)) from exc
-                finally:
-                    store._worker_busy = False
-                store._group = asyncio.get_running_loop().create_future()
-                store._head_checked = False  # see _others_wrote: once per BEGIN (we hold the write lock)
-                if self.group:
-                    store._others_wrote()  # before any id is given out in this group
+                await store._open_group(block=self.group)
+            elif not self.group and not store._group.begun:
+                await store._ensure_begun()
             store._in_tx = True
             store._tx_block = object()
         except BaseException:
@@ -51,7 +44,6 @@ class Transaction:
             part.saved = dict(store._next)
             store._kblock = part
             return part.future
-        self.pending = store._group
         await self._statement("SAVEPOINT tx")
         return None
 
@@ -63,7 +55,8 @@ class Transaction:
                 if part.direct:
                     await self._statement("RELEASE tx")
                 store._kblock = None
-                store._kparts.append(part)
+                store._group.parts.append(part)
+                store._seal_full()
                 store._in_tx = False
                 store._tx_block = None
                 store._lock.release()

@@ -241,3 +241,69 @@ async def test_many_reports_share_a_commit_and_the_chain_verifies_after_reopenin
         assert len(entries) == 60 and reopened.audit_chain.verify(entries) == ([], [])
     finally:
         await reopened.close()
+
+
+async def test_the_next_group_fills_while_one_commits_and_reads_its_rows(store, tmp_path):
+    """seal_group: the sealed group commits on aiosqlite's thread while the next block is decided; that block
+    reads the sealed rows (from memory, the commit may not be done) and its own ids follow them."""
+    db = tmp_path / "db.sqlite3"
+    now = time.time()
+    async with store.transaction(group=True) as first:
+        a = await a_report(store, now, "a")
+    committing = await store.seal_group()
+    async with store.transaction(group=True) as second:
+        assert not store._group.begun  # the connection is the commit's: this group has not begun
+        times, intake, open_case, about = await store.report_context(WHO, "n")
+        assert len(times) == 1 and intake.case_id == a.id and open_case.id == a.id and about == []
+        b = await a_report(store, now, "b")
+        assert (b.id, b.number) == (a.id + 1, 2)
+    await committing
+    assert first.result() is None and not second.done()
+    assert on_disk(db, "SELECT number FROM cases") == [(1,)]
+    async with store.transaction(group=True) as third:  # the second group took the transaction over
+        c = await a_report(store, now, "c")
+        assert [x.number for x in await store.list_cases("cafe")] == [1, 2, 3]  # a statement of its own
+    await store.commit()
+    assert second.result() is None and third.result() is None and c.number == 3
+    assert on_disk(db, "SELECT number FROM cases ORDER BY id") == [(1,), (2,), (3,)]
+    entries = await store.audit_entries()
+    assert [e.action for e in entries] == ["a", "b", "c"] and verify_chain(entries, store.audit_chain.keys) is None
+
+
+async def test_a_plain_transaction_waits_for_the_commit_running(store, tmp_path):
+    db = tmp_path / "db.sqlite3"
+    now = time.time()
+    async with store.transaction(group=True) as first:
+        await a_report(store, now, "a")
+    committing = asyncio.ensure_future(await store.seal_group())
+    async with store.transaction(group=True) as second:
+        await a_report(store, now, "b")
+    await store.set_value("k", "v")  # a plain transaction: after the commit running, and commits the next group
+    assert first.result() is None and second.result() is None
+    assert on_disk(db, "SELECT COUNT(*) FROM cases") == [(2,)] and on_disk(db, "SELECT value FROM kv WHERE key='k'")
+    await committing
+    sqlite3.connect(db).execute("BEGIN IMMEDIATE").close()  # nobody holds the write lock now
+
+
+async def test_a_full_group_is_committed_while_the_next_fills_and_numbers_stay_gap_free(tmp_path):
+    db = tmp_path / "db.sqlite3"
+    store = await SqliteStore.open(db)
+    svc = service_on(store)
+    members = [UserRef("console", f"m{i}", f"m{i}") for i in range(2 * SqliteStore.SEAL_AT + 5)]
+    try:
+        for _ in range(3):
+            outs = await asyncio.gather(*(svc.report(ReportEvent(community="cafe", reporter=m, text="he threatens me"))
+                                          for m in members))
+            assert all(o.ok for o in outs)
+        assert 3 * 2 <= store.commits < 3 * len(members)
+        assert sorted(n for (n,) in on_disk(db, "SELECT number FROM cases")) == list(range(1, 3 * len(members) + 1))
+        [(distinct, count)] = on_disk(db, "SELECT COUNT(DISTINCT id), COUNT(*) FROM outbox")
+        assert distinct == count >= 3 * len(members)
+    finally:
+        await store.close()
+    reopened = await SqliteStore.open(db)
+    try:
+        entries = await reopened.audit_entries()
+        assert len(entries) == 3 * len(members) and reopened.audit_chain.verify(entries) == ([], [])
+    finally:
+        await reopened.close()
