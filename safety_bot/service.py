@@ -119,8 +119,8 @@ class SafetyService(Reports, Conversation, ReplyChannel, Timers, ActionResults, 
         """`known`: (reports, evidence) of the case when the caller has just written all of them."""
         reports, evidence = known if known is not None else (await self.store.reports_for(case.id),
                                                              await self.store.evidence_for(case.id))
-        return card(self.lib, case, reports, evidence, await self.linked_cases(case), headline=headline,
-                    locale=self.config.locale)
+        linked = await self.linked_cases(case) if case.accused else []  # linked through an accused only
+        return card(self.lib, case, reports, evidence, linked, headline=headline, locale=self.config.locale)
 
     async def team_post(self, case: Case, headline: str, *, ping: bool = False,
                         known: tuple | None = None) -> list[PostToTeam]:
