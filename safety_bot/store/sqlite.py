@@ -197,6 +197,7 @@ class SqliteStore(OpeningMixin, GroupCommitMixin, KeptMixin, CasesMixin, OutboxM
         self._rate_cache.clear()
         self._no_cases_about.clear()
         self._next.clear()  # ids and case numbers
+        self._drop_cached_rows()
 
     def _others_wrote(self) -> None:
         """Once per BEGIN (from then on we hold the write lock, nobody else can write): when another connection
@@ -229,6 +230,7 @@ class SqliteStore(OpeningMixin, GroupCommitMixin, KeptMixin, CasesMixin, OutboxM
             self._write_kept()
         if self._next:
             self._next.clear()
+        self._drop_cached_rows()
         cur = self.db._conn.execute(sql, params)
         try:
             return cur.fetchall(), cur.lastrowid

@@ -227,6 +227,7 @@ class GroupCommitMixin:
                     pass
                 finally:
                     self._releasing = False
+        self._committed_rows(parts)
         for p in parts:
             p.clear()
             if not p.future.done():

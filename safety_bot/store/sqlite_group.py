@@ -36,6 +36,30 @@ class KeptMixin:
 
     def _init_kept(self) -> None:
         self._next: dict = {}  # table -> next id, (community,) -> next case number: valid under the write lock
+        # A member's intake row joined with its case, as the database has it (None: no intake), read in group
+        # blocks; kept rows are laid over it as over a read. Dropped with every statement of our own
+        # (`_inline`), with `_forget` (rollbacks, another connection wrote) and, for the rows a commit
+        # wrote, by `_committed_rows`.
+        self._intake_rows: dict = {}
+        self._intake_case: dict = {}  # case id -> the key of the intake row holding it
+
+    def _drop_cached_rows(self) -> None:
+        if self._intake_rows:
+            self._intake_rows.clear()
+            self._intake_case.clear()
+
+    def _committed_rows(self, parts) -> None:
+        """The kept rows of these blocks are in the database now: what was read before them goes."""
+        rows, by_case = self._intake_rows, self._intake_case
+        if not rows:
+            return
+        for p in parts:
+            for key in p.intakes:
+                rows.pop(key, None)
+            for case_id in p.cases:
+                key = by_case.pop(case_id, None)
+                if key is not None:
+                    rows.pop(key, None)
 
     def _raw_rows(self, sql: str, params=()) -> list:
         """A read on this thread that does not write the kept rows first: its answer gets them laid over. In
@@ -260,13 +284,19 @@ class KeptMixin:
             intake = Intake(platform=kept[0], user_id=user_id, case_id=kept[2], asked=json.loads(kept[3]),
                             current=kept[4], locale=kept[5], updated_at=kept[6])
             return intake, await self.get_case_by_id(intake.case_id)
-        rows = self._raw_rows(
-            "SELECT i.platform, i.case_id, i.asked, i.current, i.locale, i.updated_at, "
-            f"{self._C_CASE_COLS} FROM intakes i LEFT JOIN cases c ON c.id = i.case_id "
-            "WHERE i.platform=? AND i.user_id=?", (platform, tag))
-        if not rows:
+        r = self._intake_rows.get((platform, tag), False)
+        if r is False:  # not read since the database last changed under it (see `_intake_rows`)
+            rows = self._raw_rows(
+                "SELECT i.platform, i.case_id, i.asked, i.current, i.locale, i.updated_at, "
+                f"{self._C_CASE_COLS} FROM intakes i LEFT JOIN cases c ON c.id = i.case_id "
+                "WHERE i.platform=? AND i.user_id=?", (platform, tag))
+            r = rows[0] if rows else None
+            if len(self._intake_rows) < 100_000:
+                self._intake_rows[(platform, tag)] = r
+                if r is not None:
+                    self._intake_case[r[1]] = (platform, tag)
+        if r is None:
             return None, None
-        r = rows[0]
         intake = Intake(platform=r[0], user_id=user_id, case_id=r[1], asked=json.loads(r[2]), current=r[3],
                         locale=r[4], updated_at=r[5])
         kept_case = self._kept_latest("cases", r[1])  # a newer version, not committed yet

@@ -307,3 +307,39 @@ async def test_a_full_group_is_committed_while_the_next_fills_and_numbers_stay_g
         assert len(entries) == 3 * len(members) and reopened.audit_chain.verify(entries) == ([], [])
     finally:
         await reopened.close()
+
+
+async def test_the_intake_read_in_groups_follows_every_change(store):
+    """The intake row read for a report is remembered between groups: a commit of kept rows, a statement of
+    our own and another connection's write all make the next report read it again."""
+    now = time.time()
+
+    async def open_intake():
+        async with store.transaction(group=True):
+            _, intake, open_case, _ = await store.report_context(WHO, "n")
+        return intake, open_case
+
+    async with store.transaction(group=True):
+        a = await a_report(store, now, "a")
+    await store.commit()
+    intake, open_case = await open_intake()
+    assert intake.case_id == open_case.id == a.id
+    async with store.transaction(group=True):  # a kept change of the intake, committed
+        b = await store.create_case(case(now))
+        await store.put_intake(Intake(platform=WHO.platform, user_id=WHO.id, case_id=b.id, asked=[], current=None,
+                                      locale="en", updated_at=now))
+    await store.commit()
+    intake, open_case = await open_intake()
+    assert intake.case_id == open_case.id == b.id
+    b.status = Status.CLOSED
+    await store.save_case(b)  # a statement of our own
+    intake, open_case = await open_intake()
+    assert open_case.status == Status.CLOSED
+    await store.commit()
+    other = await SqliteStore.open(store.path)  # another connection
+    try:
+        await other.delete_intake(WHO.platform, WHO.id)
+    finally:
+        await other.close()
+    assert await open_intake() == (None, None)
+    await store.commit()
