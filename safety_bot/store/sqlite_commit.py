@@ -198,7 +198,9 @@ class GroupCommitMixin:
             except sqlite3.Error:
                 pass
             failure = self._converted(error)
+            self._unindex(parts, dropped=True)
             for p in parts:
+                p.clear()
                 if not p.future.done():
                     p.future.set_exception(failure)
                     p.future.exception()  # retrieved here: nobody may be waiting on it

@@ -42,6 +42,21 @@ class KeptMixin:
         # wrote, by `_committed_rows`.
         self._intake_rows: dict = {}
         self._intake_case: dict = {}  # case id -> the key of the intake row holding it
+        self._kidx: dict = {"cases": {}, "intakes": {}, "kv": {}}  # key -> the block that kept it last
+
+    def _unindex(self, parts, *, dropped: bool = False) -> None:
+        """These blocks' rows are written or (`dropped`) dropped: `_kidx` no longer names them. A dropped
+        block's keys go back to the last other block still keeping them (a written block has none: the
+        blocks before it are written first)."""
+        others = [p for p in self._overlay() if p not in parts] if dropped else ()
+        for table, index in self._kidx.items():
+            for p in parts:
+                for key in getattr(p, table):
+                    if index.get(key) is p:
+                        del index[key]
+                        holder = next((o for o in reversed(others) if key in getattr(o, table)), None)
+                        if holder is not None:
+                            index[key] = holder
 
     def _drop_cached_rows(self) -> None:
         if self._intake_rows:
@@ -50,6 +65,7 @@ class KeptMixin:
 
     def _committed_rows(self, parts) -> None:
         """The kept rows of these blocks are in the database now: what was read before them goes."""
+        self._unindex(parts)
         rows, by_case = self._intake_rows, self._intake_case
         if not rows:
             return
@@ -108,6 +124,7 @@ class KeptMixin:
         if earlier:
             refused, head = write_parts(conn, earlier, self._enc, self.audit_chain, _unavailable)
             self._refuse(refused)
+            self._unindex(earlier)
             for p in earlier:
                 p.clear()
         part = self._kblock
@@ -124,6 +141,7 @@ class KeptMixin:
                     if head is not None:
                         self._audit_head = head
                     raise refused[part]
+                self._unindex([part])
                 part.clear()
         self._kept = False
         if head is not None:
@@ -141,8 +159,17 @@ class KeptMixin:
                 p.future.exception()  # retrieved here: nobody may be waiting on it
 
     def _kept_latest(self, table: str, key, *, sealed: bool = True):
-        """The newest row (or value) kept under `key` in one table, or None: in the open group, and (with
-        `sealed`) in the groups being committed."""
+        """The newest row (or value) kept under `key` in one table (cases, intakes, kv), or None: in the open
+        group, and (with `sealed`) in the groups being committed. `_kidx` names the block that kept it last."""
+        if sealed:
+            index = self._kidx[table]
+            holder = index.get(key)
+            if holder is None:
+                return None
+            row = getattr(holder, table).get(key)
+            if row is not None:
+                return row
+            index.pop(key, None)  # that block's rows are written or dropped; an earlier block may keep one
         part = self._kblock
         if part is not None:
             row = getattr(part, table).get(key)
@@ -158,6 +185,7 @@ class KeptMixin:
     # ---------------------------------------------------------------- cases
     def _keep_case(self, part: Part, case) -> None:
         part.cases[case.id] = (case.id, case.community, case.network, case.number, *self._case_values(case))
+        self._kidx["cases"][case.id] = part
         part.accused[case.id] = [(case.id, case.network, a.key) for a in case.accused]
         for a in case.accused:
             self._no_cases_about.discard((case.network, a.key))
@@ -220,6 +248,7 @@ class KeptMixin:
         if report.reporter is not None:
             key, value = await self._rate_next(report.reporter.key, report.created_at)
             part.kv[key] = value
+            self._kidx["kv"][key] = part
             self._kept = True
             await self._rate_sweep(report.created_at)
         report.id = self._take_id("reports")
@@ -273,6 +302,7 @@ class KeptMixin:
         tag = self._intake_tag(intake.platform, intake.user_id)
         part.intakes[(intake.platform, tag)] = (intake.platform, tag, intake.case_id, _j(intake.asked),
                                                 intake.current, intake.locale, intake.updated_at)
+        self._kidx["intakes"][(intake.platform, tag)] = part
         self._kept = True
 
     async def get_intake_with_case(self, platform, user_id, *, lazy: bool = False):

@@ -107,6 +107,9 @@ class Transaction:
             store._tx_block = None
             store._lock.release()
         failure = store._converted(exc)
+        if part is not None:  # its kept rows are dropped
+            store._unindex([part], dropped=True)
+            part.clear()
         if part is not None and not part.future.done():
             part.future.set_exception(failure)
             part.future.exception()  # retrieved here: the block's caller gets the exception itself
