@@ -248,7 +248,7 @@ class GroupCommitMixin:
         if begin:
             conn.execute("BEGIN IMMEDIATE")
             began = conn.execute("PRAGMA data_version").fetchone()[0]
-        refused, head = write_parts(conn, parts, self._enc, self.audit_chain, _unavailable)
+        refused, head = write_parts(conn, parts, self.audit_chain, _unavailable)
         if audit and head is None:
             row = conn.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
             head = (row[0], row[1]) if row else None

@@ -122,7 +122,7 @@ class KeptMixin:
         head = None
         earlier = [p for p in self._kparts if p.has_rows()]
         if earlier:
-            refused, head = write_parts(conn, earlier, self._enc, self.audit_chain, _unavailable)
+            refused, head = write_parts(conn, earlier, self.audit_chain, _unavailable)
             self._refuse(refused)
             self._unindex(earlier)
             for p in earlier:
@@ -135,7 +135,7 @@ class KeptMixin:
                 conn.execute("SAVEPOINT tx")
                 part.direct = True
             if part.has_rows():
-                refused, mine = write_parts(conn, [part], self._enc, self.audit_chain, _unavailable, alone=True)
+                refused, mine = write_parts(conn, [part], self.audit_chain, _unavailable, alone=True)
                 head = mine or head
                 if refused:  # its rows stay kept: they are dropped with the block
                     if head is not None:
@@ -361,5 +361,6 @@ class KeptMixin:
         self._audit_head = (entry.seq, entry.hash)
         self._tx_dirty_audit = True
         part.audit.append(entry)
+        part.details.append(self._enc(_j(entry.detail)))
         self._kept = True
         return entry

@@ -59,7 +59,7 @@ def _many(conn: sqlite3.Connection, statement: tuple, rows) -> None:
 class Part:
     """The writes of one group block, and its future: it resolves once they are committed."""
 
-    __slots__ = ("future", "cases", "accused", "reports", "evidence", "kv", "intakes", "outbox", "audit",
+    __slots__ = ("future", "cases", "accused", "reports", "evidence", "kv", "intakes", "outbox", "audit", "details",
                  "direct", "saved")
 
     def __init__(self, future: asyncio.Future | None):
@@ -72,6 +72,7 @@ class Part:
         self.intakes: dict = {}  # (platform, user tag) -> row
         self.outbox: list = []
         self.audit: list = []  # AuditEntry, linked when appended (linked again if an earlier part is refused)
+        self.details: list = []  # their details as stored (encrypted when appended, on the event loop's thread)
         self.direct = False  # the block ran statements of its own (inside its savepoint)
         self.saved: tuple = ()  # the store's counters when the block began (restored if it is rolled back)
 
@@ -82,7 +83,7 @@ class Part:
     def clear(self) -> None:
         """Its rows are written now."""
         self.cases, self.accused, self.reports, self.evidence = {}, {}, [], []
-        self.kv, self.intakes, self.outbox, self.audit = {}, {}, [], []
+        self.kv, self.intakes, self.outbox, self.audit, self.details = {}, {}, [], [], []
 
 
 def merged(parts: list[Part]) -> Part:
@@ -99,10 +100,11 @@ def merged(parts: list[Part]) -> Part:
         out.intakes.update(p.intakes)
         out.outbox += p.outbox
         out.audit += p.audit
+        out.details += p.details
     return out
 
 
-def _write(conn: sqlite3.Connection, p: Part, enc, *, alone: bool) -> None:
+def _write(conn: sqlite3.Connection, p: Part, *, alone: bool) -> None:
     """One part's rows (or several merged). `alone`: it may change a case an earlier part wrote, accused
     included."""
     if p.cases:
@@ -124,8 +126,8 @@ def _write(conn: sqlite3.Connection, p: Part, enc, *, alone: bool) -> None:
     if p.outbox:
         _many(conn, OUTBOX, p.outbox)
     if p.audit:
-        _many(conn, AUDIT, [(e.seq, e.at, e.actor, e.action, e.community, e.case_id, enc(_j(e.detail)),
-                                  e.prev_hash, e.hash) for e in p.audit])
+        _many(conn, AUDIT, [(e.seq, e.at, e.actor, e.action, e.community, e.case_id, detail, e.prev_hash, e.hash)
+                            for e, detail in zip(p.audit, p.details)])
 
 
 def _linked(p: Part, head: tuple[int, str], chain) -> tuple[int, str]:
@@ -141,7 +143,7 @@ def _linked(p: Part, head: tuple[int, str], chain) -> tuple[int, str]:
     return seq, prev
 
 
-def write_parts(conn: sqlite3.Connection, parts: list[Part], enc, chain, unavailable, *,
+def write_parts(conn: sqlite3.Connection, parts: list[Part], chain, unavailable, *,
                 alone: bool = False) -> tuple[dict, tuple[int, str] | None]:
     """Write the parts' rows inside the open transaction (plain sqlite3: any thread). Returns the refused
     parts (part -> error) and the audit chain's head after them (None when they have no entries). Their
@@ -162,7 +164,7 @@ def write_parts(conn: sqlite3.Connection, parts: list[Part], enc, chain, unavail
             head = _linked(p, head, chain)
     conn.execute("SAVEPOINT f")
     try:
-        _write(conn, merged(parts), enc, alone=alone)
+        _write(conn, merged(parts), alone=alone)
         conn.execute("RELEASE f")
         return {}, head
     except sqlite3.Error as exc:
@@ -180,7 +182,7 @@ def write_parts(conn: sqlite3.Connection, parts: list[Part], enc, chain, unavail
                 head = _linked(p, head, chain)
             conn.execute("SAVEPOINT b")
             try:
-                _write(conn, p, enc, alone=True)
+                _write(conn, p, alone=True)
                 conn.execute("RELEASE b")
             except sqlite3.Error as exc:
                 conn.execute("ROLLBACK TO b")
