@@ -282,7 +282,12 @@ async def test_a_plain_transaction_waits_for_the_commit_running(store, tmp_path)
     assert first.result() is None and second.result() is None
     assert on_disk(db, "SELECT COUNT(*) FROM cases") == [(2,)] and on_disk(db, "SELECT value FROM kv WHERE key='k'")
     await committing
-    sqlite3.connect(db).execute("BEGIN IMMEDIATE").close()  # nobody holds the write lock now
+    other = sqlite3.connect(db, timeout=0)  # nobody holds the write lock now
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        other.rollback()
+    finally:
+        other.close()
 
 
 async def test_a_full_group_is_committed_while_the_next_fills_and_numbers_stay_gap_free(tmp_path):
