@@ -18,7 +18,7 @@ import asyncio
 from dataclasses import dataclass, field
 
 from ..domain import AuditEntry
-from .sqlite_common import _j
+from .sqlite_common import _j, merge_parts
 
 _NOW = "extract(epoch from clock_timestamp())::float8"
 
@@ -70,17 +70,8 @@ class Part:
 
 def merged(parts: list[Part]) -> Part:
     """All parts' rows as one part, later values of one key winning."""
-    out = Part(future=None)  # type: ignore[arg-type]
-    for p in parts:
-        out.cases.update(p.cases)
-        out.accused.update(p.accused)
-        out.reports += p.reports
-        out.evidence += p.evidence
-        out.kv.update(p.kv)
-        out.intakes.update(p.intakes)
-        out.outbox += p.outbox
-        out.audit += p.audit
-    return out
+    return merge_parts(Part(future=None), parts, ("cases", "accused", "kv", "intakes"),  # type: ignore[arg-type]
+                       ("reports", "evidence", "outbox", "audit"))
 
 
 def _unnest(columns, rows, args: list) -> str:

@@ -32,3 +32,14 @@ def _load(text: str):
     """json.loads, without the parser for an empty list or dict (a new one each time: callers change it)."""
     empty = _EMPTY_TEXT.get(text)
     return empty() if empty is not None else json.loads(text)
+
+
+def merge_parts(out, parts, keyed: tuple[str, ...], listed: tuple[str, ...]):
+    """Several groups' kept rows (SQLite's and PostgreSQL's `Part`) into `out`, in order: in the `keyed`
+    tables (dicts) a later value of one key wins, the `listed` ones (lists) are appended."""
+    for p in parts:
+        for name in keyed:
+            getattr(out, name).update(getattr(p, name))
+        for name in listed:
+            getattr(out, name).extend(getattr(p, name))
+    return out

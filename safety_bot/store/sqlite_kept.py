@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 
-from .sqlite_common import _j
+from .sqlite_common import _j, merge_parts
 
 _CASE_NAMES = ("id", "community", "network", "number", "category", "urgency", "status", "created_at", "updated_at",
                "reporter", "accused", "assignee", "close_reason", "answers", "flags", "hidden_from", "locale", "alias")
@@ -90,18 +90,8 @@ def merged(parts: list[Part]) -> Part:
     """Every part's rows as one part, a later value of one key winning."""
     if len(parts) == 1:
         return parts[0]
-    out = Part(None)
-    for p in parts:
-        out.cases.update(p.cases)
-        out.accused.update(p.accused)
-        out.reports += p.reports
-        out.evidence += p.evidence
-        out.kv.update(p.kv)
-        out.intakes.update(p.intakes)
-        out.outbox += p.outbox
-        out.audit += p.audit
-        out.details += p.details
-    return out
+    return merge_parts(Part(None), parts, ("cases", "accused", "kv", "intakes"),
+                       ("reports", "evidence", "outbox", "audit", "details"))
 
 
 def _write(conn: sqlite3.Connection, p: Part, *, alone: bool) -> None:
