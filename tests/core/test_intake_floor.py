@@ -40,6 +40,17 @@ def on_disk(db: Path, sql: str):
         con.close()
 
 
+async def reopened_entries(db: Path) -> list:
+    """The audit entries as a new store opens them: the signed head written after the last commit must hold."""
+    reopened = await SqliteStore.open(db)
+    try:
+        entries = await reopened.audit_entries()
+        assert reopened.audit_chain.verify(entries) == ([], [])
+        return entries
+    finally:
+        await reopened.close()
+
+
 def case(now: float) -> Case:
     return Case(community="cafe", network="n", number=0, category="sextortion", urgency=Urgency.NORMAL,
                 status=Status.OPEN, created_at=now, updated_at=now, reporter=WHO)
@@ -191,11 +202,7 @@ async def test_a_failing_report_in_a_group_leaves_the_others_and_the_chain(tmp_p
         assert len(await store.report_times_since(WHO.key, 0)) == 2
     finally:
         await store.close()
-    reopened = await SqliteStore.open(db)  # the signed head was written for the committed chain
-    try:
-        assert reopened.audit_chain.verify(await reopened.audit_entries()) == ([], [])
-    finally:
-        await reopened.close()
+    await reopened_entries(db)  # the signed head was written for the committed chain
 
 
 async def test_concurrent_reports_are_each_durable_when_answered(tmp_path):

@@ -17,17 +17,12 @@ from safety_bot.service import Community, ReportEvent, SafetyService
 from safety_bot.store import StoreError
 from safety_bot.store.base import verify_chain
 from safety_bot.store.sqlite import SqliteStore
+from tests.core.test_intake_floor import on_disk, reopened_entries
 
 ROOT = Path(__file__).resolve().parents[2]
 WHO = UserRef("console", "m1", "Member One")
 
 
-def on_disk(db: Path, sql: str):
-    con = sqlite3.connect(db)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
 
 
 def case(now: float, alias: str = "", accused: list | None = None) -> Case:
@@ -214,11 +209,7 @@ async def test_ids_and_numbers_stay_unique_and_gap_free_when_another_connection_
     finally:
         await a.close()
         await b.close()
-    reopened = await SqliteStore.open(db)  # the signed head written after the last commit holds
-    try:
-        assert reopened.audit_chain.verify(await reopened.audit_entries()) == ([], [])
-    finally:
-        await reopened.close()
+    await reopened_entries(db)  # the signed head written after the last commit holds
 
 
 async def test_many_reports_share_a_commit_and_the_chain_verifies_after_reopening(tmp_path):
@@ -235,12 +226,7 @@ async def test_many_reports_share_a_commit_and_the_chain_verifies_after_reopenin
         assert store.commits < 60
     finally:
         await store.close()
-    reopened = await SqliteStore.open(db)
-    try:
-        entries = await reopened.audit_entries()
-        assert len(entries) == 60 and reopened.audit_chain.verify(entries) == ([], [])
-    finally:
-        await reopened.close()
+    assert len(await reopened_entries(db)) == 60
 
 
 async def test_the_next_group_fills_while_one_commits_and_reads_its_rows(store, tmp_path):
@@ -306,12 +292,7 @@ async def test_a_full_group_is_committed_while_the_next_fills_and_numbers_stay_g
         assert distinct == count >= 3 * len(members)
     finally:
         await store.close()
-    reopened = await SqliteStore.open(db)
-    try:
-        entries = await reopened.audit_entries()
-        assert len(entries) == 3 * len(members) and reopened.audit_chain.verify(entries) == ([], [])
-    finally:
-        await reopened.close()
+    assert len(await reopened_entries(db)) == 3 * len(members)
 
 
 async def test_the_intake_read_in_groups_follows_every_change(store):
