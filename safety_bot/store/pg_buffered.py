@@ -19,9 +19,6 @@ log = logging.getLogger("safety_bot.store.postgres")
 
 class PgBuffered:
     # ---------------------------------------------------------------- cases
-    def _case_row(self, case: Case) -> tuple:
-        return (case.id, case.community, case.network, case.number, *self._case_values(case))
-
     def _kept_case(self, parts, case_id) -> tuple | None:
         """The row of a case new in a group and not written yet (its latest version), or None. `parts`:
         `_pending_parts` (taken before a read whose answer this is laid over)."""
@@ -106,11 +103,7 @@ class PgBuffered:
         if part is None:
             return await super().add_evidence(evidence)
         evidence.id = (await self._ids.take(self._raw_conn(), "evidence"))[0]
-        part.evidence.append((  # as SqliteStore.add_evidence writes them
-            evidence.id, evidence.case_id, _j(evidence.ref.to_dict()) if evidence.ref else None,
-            self._enc(_j(evidence.author.to_dict())) if evidence.author else None, self._enc(evidence.text),
-            evidence.message_created_at, evidence.captured_at, evidence.captured_by,
-            self._enc(_j(evidence.attachments)), evidence.note))
+        part.evidence.append((evidence.id, *self._evidence_values(evidence)))
         return evidence
 
     # ---------------------------------------------------------------- intakes
@@ -121,9 +114,8 @@ class PgBuffered:
         part = self._part()
         if part is None:
             return await super().put_intake(intake)
-        tag = self._intake_tag(intake.platform, intake.user_id)
-        part.intakes[(intake.platform, tag)] = (intake.platform, tag, intake.case_id, _j(intake.asked), intake.current,
-                                                intake.locale, intake.updated_at)
+        row = self._intake_row(intake)
+        part.intakes[row[:2]] = row
 
     # ---------------------------------------------------------------- outbox
     async def outbox_add_many(self, items):

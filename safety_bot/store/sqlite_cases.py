@@ -45,6 +45,10 @@ class CasesMixin:
             _j(c.hidden_from), c.locale, c.alias,
         )
 
+    def _case_row(self, case: Case) -> tuple:
+        """A stored case's row as a group keeps it (SQLite's and PostgreSQL's): id, place, number, values."""
+        return (case.id, case.community, case.network, case.number, *self._case_values(case))
+
     async def create_case(self, case: Case) -> Case:
         async with self._maybe_tx():
             rows = await self._rows(
@@ -228,13 +232,15 @@ class CasesMixin:
     async def add_evidence(self, evidence: Evidence) -> Evidence:
         evidence.id = await self._write(
             "INSERT INTO evidence (case_id, ref, author, text, message_created_at, captured_at, captured_by, attachments, note) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (evidence.case_id, _j(evidence.ref.to_dict()) if evidence.ref else None,
-             self._enc(_j(evidence.author.to_dict())) if evidence.author else None, self._enc(evidence.text),
-             evidence.message_created_at, evidence.captured_at, evidence.captured_by,
-             self._enc(_j(evidence.attachments)), evidence.note),
-        )
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", self._evidence_values(evidence))
         return evidence
+
+    def _evidence_values(self, evidence: Evidence) -> tuple:
+        """Its columns after the id, as stored (the person and the texts encrypted)."""
+        return (evidence.case_id, _j(evidence.ref.to_dict()) if evidence.ref else None,
+                self._enc(_j(evidence.author.to_dict())) if evidence.author else None, self._enc(evidence.text),
+                evidence.message_created_at, evidence.captured_at, evidence.captured_by,
+                self._enc(_j(evidence.attachments)), evidence.note)
 
     async def evidence_for(self, case_id):
         rows = await self._rows(
@@ -359,8 +365,12 @@ class CasesMixin:
             "INSERT INTO intakes (platform, user_id, case_id, asked, current, locale, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (platform, user_id) DO UPDATE SET case_id=excluded.case_id, asked=excluded.asked, "
             "current=excluded.current, locale=excluded.locale, updated_at=excluded.updated_at",
-            (intake.platform, self._intake_tag(intake.platform, intake.user_id), intake.case_id, _j(intake.asked),
-             intake.current, intake.locale, intake.updated_at))
+            self._intake_row(intake))
+
+    def _intake_row(self, intake: Intake) -> tuple:
+        """Its row as stored: (platform, the member's tag, case, asked, current, locale, updated)."""
+        return (intake.platform, self._intake_tag(intake.platform, intake.user_id), intake.case_id, _j(intake.asked),
+                intake.current, intake.locale, intake.updated_at)
 
     async def delete_intake(self, platform, user_id):
         await self._write("DELETE FROM intakes WHERE platform=? AND user_id=?",

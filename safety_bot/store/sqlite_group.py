@@ -184,7 +184,7 @@ class KeptMixin:
 
     # ---------------------------------------------------------------- cases
     def _keep_case(self, part: Part, case) -> None:
-        part.cases[case.id] = (case.id, case.community, case.network, case.number, *self._case_values(case))
+        part.cases[case.id] = self._case_row(case)
         self._kidx["cases"][case.id] = part
         part.accused[case.id] = [(case.id, case.network, a.key) for a in case.accused]
         for a in case.accused:
@@ -287,11 +287,7 @@ class KeptMixin:
         if part is None:
             return await super().add_evidence(evidence)
         evidence.id = self._take_id("evidence")
-        part.evidence.append((
-            evidence.id, evidence.case_id, _j(evidence.ref.to_dict()) if evidence.ref else None,
-            self._enc(_j(evidence.author.to_dict())) if evidence.author else None, self._enc(evidence.text),
-            evidence.message_created_at, evidence.captured_at, evidence.captured_by,
-            self._enc(_j(evidence.attachments)), evidence.note))
+        part.evidence.append((evidence.id, *self._evidence_values(evidence)))
         self._kept = True
         return evidence
 
@@ -299,10 +295,9 @@ class KeptMixin:
         part = self._kblock
         if part is None:
             return await super().put_intake(intake)
-        tag = self._intake_tag(intake.platform, intake.user_id)
-        part.intakes[(intake.platform, tag)] = (intake.platform, tag, intake.case_id, _j(intake.asked),
-                                                intake.current, intake.locale, intake.updated_at)
-        self._kidx["intakes"][(intake.platform, tag)] = part
+        row = self._intake_row(intake)
+        part.intakes[row[:2]] = row
+        self._kidx["intakes"][row[:2]] = part
         self._kept = True
 
     async def get_intake_with_case(self, platform, user_id, *, lazy: bool = False):
