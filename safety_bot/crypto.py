@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 log = logging.getLogger(__name__)
 PREFIX = "enc1:"
+_AFTER_PREFIX = len(PREFIX)
 
 
 class KeyProblem(Exception):
@@ -77,7 +78,7 @@ class Cipher:
         if value is None or not value.startswith(PREFIX):
             return value
         try:
-            raw = a2b_base64(value[5:])  # len(PREFIX); what base64.b64decode calls (not strict either)
+            raw = a2b_base64(value[_AFTER_PREFIX:])  # what base64.b64decode calls (not strict either)
             return self._aead.decrypt(raw[:12], raw[12:], None).decode()
         except Exception as exc:  # InvalidTag, or a damaged value
             raise WrongKey("this database was encrypted with a different key") from exc
