@@ -33,11 +33,15 @@ class Prompt:
 class Action:
     kind: ClassVar[str] = "action"
 
+    # fields holding plain data that nobody changes once made: encoded as they are, not copied
+    _shared: ClassVar[frozenset] = frozenset()
+
     def to_json(self) -> dict:
         data = {"kind": self.kind}  # what {"kind": ..., **_plain(self)} gives, without the second dict
+        shared = self._shared
         for name in _field_names(self):
             value = getattr(self, name)
-            data[name] = value if type(value) in _SCALARS else _plain(value)
+            data[name] = value if type(value) in _SCALARS or name in shared else _plain(value)
         return data
 
 
@@ -78,13 +82,12 @@ class PostToTeam(Action):
         object.__setattr__(post, "_text_of", (card, prefix, post.text))
         return post
 
+    # The card is plain data (views.card) that nobody changes once made: shared, not copied (the outbox
+    # encodes it at once; copying it was a measurable part of a new case's cost).
+    _shared: ClassVar[frozenset] = frozenset({"card"})
+
     def to_json(self) -> dict:
-        # The card is plain data (views.card) that nobody changes once made: shared, not copied (the outbox
-        # encodes it at once; copying it was a measurable part of a new case's cost).
-        data = {"kind": self.kind}
-        for name in _field_names(self):
-            value = getattr(self, name)
-            data[name] = value if type(value) in _SCALARS or name == "card" else _plain(value)
+        data = super().to_json()
         if self.card_prefix is not None and self.card is not None and self._text_is_card():
             del data["text"]
         return data
