@@ -21,6 +21,8 @@ class MemberCare:
                             first_reply_sent: bool = False) -> tuple[str, list]:
         """(reply to show first, actions) for what a member's text changed. The child-safety first
         message goes out at once when the case has just become a child-safety case."""
+        if not (s.new_cues or s.to_child or s.new_apps or moved_to_child):
+            return "", []  # the text changed nothing: nothing to add (most reports)
         reply = self.crisis_reply(case, loc, care.cue_intro_key(s.new_cues)) if s.new_cues else ""
         actions: list = []
         to = case.reporter

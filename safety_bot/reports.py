@@ -153,9 +153,7 @@ class Reports:
         await self.audit(reporter_actor(case), "report.received", community.id, case, source=ev.source,
                          with_message=ref is not None)
         out = Outcome(reply=self.t("report_received", loc), case_number=case.number)
-        crisis, care_actions = "", []
-        if scanned.new_cues or scanned.to_child or scanned.new_apps:  # else care_messages has nothing to add
-            crisis, care_actions = await self.care_messages(case, scanned, loc, moved_to_child=False)
+        crisis, care_actions = await self.care_messages(case, scanned, loc, moved_to_child=False)
         if crisis:
             out.reply = crisis + "\n\n" + out.reply  # crisis lines first
         # Short first words (one phone screen); the rest when they ask (first_words.py).
