@@ -57,7 +57,7 @@ def _any(phrases: list[str]) -> re.Pattern | None:
     return re.compile(r"(?<![\w'])(?:" + "|".join(alts) + r")(?![\w'])")
 
 
-_TOKEN = re.compile(r"[\w']+")
+_TOKEN = re.compile(r"[\w']+")  # a word: a run of word characters and apostrophes
 _DIGIT = re.compile(r"\d")
 _LEAD = re.compile(r"[\w']*")
 
@@ -79,9 +79,6 @@ def _leads(phrases: list[str]) -> frozenset[str] | None:
     return frozenset(out)
 
 
-_WHOLE = re.compile(r"[\w']+")
-
-
 def _needs(phrases: list[str]) -> dict[str, tuple[frozenset[str], ...]]:
     """For each lead (`_leads`), the other words each phrase starting with it needs: those of its words made of
     word characters and apostrophes only. Such a word stands between spaces in a match (or at the match's
@@ -94,7 +91,7 @@ def _needs(phrases: list[str]) -> dict[str, tuple[frozenset[str], ...]]:
         if not words:
             continue
         lead = _LEAD.match(words[0]).group()
-        out.setdefault(lead, set()).add(frozenset(w for w in words[1:] if _WHOLE.fullmatch(w)))
+        out.setdefault(lead, set()).add(frozenset(w for w in words[1:] if _TOKEN.fullmatch(w)))
     return {lead: tuple(needs) for lead, needs in out.items()}
 
 
