@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import secrets
 
-from . import care, first_words
+from . import care, first_words, guard
 from . import intake as intake_rules
 from .actions import Outcome, PostToTeam
 from .domain import Case, CaseNote, CloseReason, Intake, Status, UserRef
@@ -35,10 +35,6 @@ def is_party(case: Case, user: UserRef) -> bool:
     """The reporter, or the person the case is about once the team linked them."""
     victim = victim_of(case)
     return bool((case.reporter and case.reporter.key == user.key) or (victim and victim.key == user.key))
-
-
-def destination(case: Case) -> str:
-    return "escalation" if case.flags.get("about_moderator") else "safety"
 
 
 class FollowUp:
@@ -75,7 +71,8 @@ class FollowUp:
             if crisis:
                 out.reply = crisis + "\n\n" + out.reply
             out.actions.append(PostToTeam(
-                community=case.community, case_number=case.number, destination=destination(case), ping=reopened,
+                community=case.community, case_number=case.number, ping=reopened,
+                destination=await guard.destination(self, case),  # roles read now (guard.py)
                 text=self.team_text("team_post_reopened_wrote" if reopened else "team_post_closed_wrote",
                                     number=case.number, who=who_wrote(self, case, user),
                                     words=inert_plain(words, limit=1500))))
@@ -118,14 +115,18 @@ class FollowUp:
             if m is not None and cases:
                 c = cases[0]
                 out.actions += [PostToTeam(
-                    community=c.community, case_number=c.number, destination=destination(c), ping=True,
-                    text=self.team_text("team_post_join_code", name=name, number=c.number, id=user.id))]
+                    community=c.community, case_number=c.number, destination=await guard.destination(self, c),
+                    ping=True, text=self.team_text("team_post_join_code", name=name, number=c.number, id=user.id))]
             elif cases:
-                for com in sorted({c.community for c in cases}):
-                    numbers = ", ".join(str(c.number) for c in cases if c.community == com)
+                # one post per community and destination: a case about a team member is named only to the
+                # escalation destination (roles read now), so nobody it is about learns who came forward
+                where: dict[tuple[str, str], list[int]] = {}
+                for c in cases:
+                    where.setdefault((c.community, await guard.destination(self, c)), []).append(c.number)
+                for (com, dest), numbers in sorted(where.items()):
                     out.actions.append(PostToTeam(
-                        community=com, destination="safety", ping=True,
-                        text=self.team_text("team_post_join_no_code", name=name, numbers=numbers, id=user.id)))
+                        community=com, destination=dest, ping=True, text=self.team_text(
+                            "team_post_join_no_code", name=name, numbers=", ".join(map(str, numbers)), id=user.id)))
             else:
                 out.actions.append(PostToTeam(
                     community=community, destination="safety", ping=True,

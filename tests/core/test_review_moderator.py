@@ -1,0 +1,43 @@
+"""Principle 7 (any one moderator may be the threat), reviewed as an attacker: what the reporter, the victim
+and the bank say about a case reaches only whoever may see the case, read from current roles, on every path."""
+
+import re
+
+GENERIC = "That is not something you can do. Please ask another member of the safety team. Nothing was changed."
+
+
+def safety_lines(out):
+    return [l for l in out if l.startswith("[#safety-team @ cafe]")]
+
+
+async def test_a_message_after_close_never_reaches_an_accused_promoted_meanwhile(h):
+    await h.run("as bob", "say general pay me or everyone sees your pictures", "as alice")
+    await h.run("report-message m1 bob wants money", "stop", "as mia", "close 1 actioned")
+    await h.run("as olivia", "promote bob")
+    out = await h.run("as alice", "dm he is back and wrote to me again")
+    assert "he is back" not in h.team("cafe", out)
+    assert "he is back and wrote to me again" in h.escalation(out)
+
+
+async def test_the_person_a_report_about_a_moderator_is_about_is_not_shown_to_the_safety_channel(h):
+    await h.run("as max", "say general dave, send more or your photos go everywhere", "as carol")
+    out = await h.run("report-message m1 max is blackmailing my friend dave", "no", "show", "1", "someone_else", "stop")
+    assert safety_lines(out) == []  # about a moderator: the escalation destination only
+    code = re.search(r"join-[0-9a-f]{6}", h.private("carol", out)).group(0)
+    out = await h.run("as dave", "dm I'm the person this is about")
+    assert safety_lines(out) == []  # max reads the safety channel: he must not learn dave came forward
+    assert "dave" in h.escalation(out) and "case 1" in h.escalation(out)
+    out = await h.run("as dave", f"dm my friend gave me {code}")
+    assert safety_lines(out) == [] and "dave says they are the person case 1 is about" in h.escalation(out)
+
+
+async def test_a_victim_joining_a_case_whose_accused_was_promoted_is_not_shown_to_the_safety_channel(h):
+    await h.run("as bob", "say general dave, send more or your photos go everywhere", "as carol")
+    out = await h.run("report-message m1 bob is blackmailing my friend dave", "no", "show", "1", "someone_else",
+                      "stop")
+    code = re.search(r"join-[0-9a-f]{6}", h.private("carol", out)).group(0)
+    await h.run("as olivia", "promote bob")
+    out = await h.run("as dave", "dm I'm the person this is about")
+    assert safety_lines(out) == []
+    out = await h.run("as dave", f"dm my friend gave me {code}")
+    assert safety_lines(out) == [] and "dave says they are the person case 1 is about" in h.escalation(out)
