@@ -11,6 +11,7 @@ people as they are now and from the roles the adapter reads at the moment of the
    (or for acting on themselves), it is audited, and the escalation destination is alerted. The first time
    a team member named in a report (not the accused) is refused, the case is hidden from them and moves to
    the escalation destination (`route_named`). Accounts the team linked with `alt` count as the accused's.
+   Nor can they lift a ban or suspension from the case's accused or their linked accounts.
 2. The safety team and the escalation contact can be banned, warned or have their messages removed only
    from the escalation destination.
 
@@ -46,6 +47,9 @@ SELF_REFUSED = ("ban", "unban", "unsuspend", "warn", "resources", "open", "alt")
 # Actions against a person that only the escalation destination may take against a team member (linking an
 # account to an accused can lead to an automatic ban, so it counts).
 AGAINST_PERSON = ("ban", "warn", "remove", "unban", "unsuspend", "alt")
+# Commands that lift a sanction: an actor with a conflict in a case may not lift one from its accused (or an
+# account linked to them), or an accused moderator could unban their accomplice.
+LIFTS = ("unban", "unsuspend")
 
 
 def register_roles(svc: "SafetyService", platform: str, reader: RoleReader) -> None:
@@ -186,6 +190,8 @@ async def check(c: "Ctx") -> Outcome | None:
         if case.network != com.network:
             continue
         people = protected_people(case)
+        if cmd.name in LIFTS:
+            people |= {a.key for a in case.accused} | set(case.flags.get("linked_accounts", []))
         if any(t.key in people for t in targets):
             why = quick_conflict(case, actor) or await conflict(svc, case, actor)  # closed cases too
             if why:

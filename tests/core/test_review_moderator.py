@@ -41,3 +41,26 @@ async def test_a_victim_joining_a_case_whose_accused_was_promoted_is_not_shown_t
     assert safety_lines(out) == []
     out = await h.run("as dave", f"dm my friend gave me {code}")
     assert safety_lines(out) == [] and "dave says they are the person case 1 is about" in h.escalation(out)
+
+
+async def test_the_accused_moderator_cannot_unban_the_account_banned_in_their_own_case(h):
+    await h.run("as max", "say general send me pics or bob shares the old ones", "as alice")
+    await h.run("report-message m1 a moderator and his friend bob are threatening me", "stop")
+    await h.run("as olivia", "ban @bob --case 1 --confirm working with the accused")
+    assert await h.store.active_ban("friends", "console:bob") is not None
+    out = await h.run("as max", "unban @bob he did nothing")
+    assert GENERIC in h.replies("max", out) and "bob" not in h.replies("max", out).replace("@bob", "")
+    assert await h.store.active_ban("friends", "console:bob") is not None
+    assert "Refused: max (max) tried 'unban' on case 1 (accused in it)" in h.escalation(out)
+    out = await h.run("as mia", "unban @bob second look")  # a moderator with no conflict still can
+    assert await h.store.active_ban("friends", "console:bob") is None
+
+
+async def test_a_moderator_named_in_a_report_cannot_unban_its_accused(h):
+    await h.run("as bob", "say general pay me or everyone sees your pictures", "as alice")
+    await h.run("report-message m1 bob says mia from the team gave him my pictures", "stop")
+    await h.run("as olivia", "ban @bob --case 1 --confirm threatened a member")
+    out = await h.run("as mia", "unban @bob mistake")
+    assert GENERIC in h.replies("mia", out)
+    assert await h.store.active_ban("friends", "console:bob") is not None
+    assert "tried 'unban' on case 1 (named in it)" in h.escalation(out)
