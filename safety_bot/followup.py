@@ -62,6 +62,8 @@ class FollowUp:
         async with self.store.transaction():
             if reopened:
                 reopen(case, self.clock())
+            if case.category == care.CHILD and before_category != care.CHILD:
+                await self._drop_evidence_text(case)  # the child path keeps no message text
             await self.store.save_case(case)
             await self.store.add_note(CaseNote(case.id, "reporter", "reply_in", words, self.clock()))
             await self.audit(f"reporter:{case.alias}", "case.reply_after_close", case.community, case,

@@ -122,12 +122,12 @@ class Reports:
             case.hidden_from = [accused.key]
         if accused and accused.key == ev.reporter.key:
             case.accused = []
-        scanned = self.scan_text(case, text)
         # one conversation per member: a second report about the same person joins the open case
         if intake_queue.joins(open_case, accused):
             joined = await self._join_open_case(open_case, open_intake, ev, text, ref, loc, now)
             await self.enqueue(joined)
             return joined
+        scanned = self.scan_text(case, text)
         retaliation = [c for c in about if c.status != Status.CLOSED]
         if retaliation:
             case.flags["retaliation_suspected"] = [c.number for c in retaliation]
@@ -181,6 +181,12 @@ class Reports:
     async def _join_open_case(self, case: Case, intake: Intake, ev: ReportEvent, text: str, ref, loc: str,
                               now: float) -> Outcome:
         """A second report about the same person while the member's questions are open: it joins that case."""
+        # its words are heard like any member text (danger, a minor's age), on the case they join
+        before_category = case.category
+        scanned = self.scan_text(case, text)
+        moved_to_child = case.category == care.CHILD and before_category != care.CHILD
+        if moved_to_child:
+            await self._drop_evidence_text(case)  # the child path keeps no message text
         await self.store.add_report(Report(case_id=case.id, reporter=ev.reporter, text=text, source=ev.source,
                                            created_at=now, reported_message=ref, locale=loc))
         if ev.message:
@@ -193,7 +199,14 @@ class Reports:
         await self.audit(reporter_actor(case), "report.joined", case.community, case, source=ev.source,
                          with_message=ref is not None)
         out = Outcome(reply=self.t("report_joined", loc, number=case.number), case_number=case.number)
-        out.actions += await self.team_post(case, self.team_text("team_post_report_added", number=case.number))
+        crisis, care_actions = await self.care_messages(case, scanned, loc, moved_to_child=moved_to_child)
+        if crisis:
+            out.reply = crisis + "\n\n" + out.reply  # crisis lines first
+        out.actions += [a for a in care_actions if not isinstance(a, PostToTeam)]
+        changed = bool(scanned.new_cues or scanned.to_child)
+        headline = care.team_headline(self, case, scanned) if changed else \
+            self.team_text("team_post_report_added", number=case.number)
+        out.actions += await self.team_post(case, headline, ping=changed)
         if intake.current:
             out.prompt = intake_rules.prompt_for(self.lib, intake.current, intake.locale)
         return out

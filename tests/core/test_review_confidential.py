@@ -1,0 +1,50 @@
+"""Adversarial review of principles 2-4 (confidentiality, media, minors, evidence first): defects found
+and fixed, each shown by the flow that triggered it."""
+
+from safety_bot.domain import Status, Urgency
+from tests.core.test_flows import report_m2
+
+
+async def _second_report_about_bob(h, statement: str):
+    """alice's questions about bob are open (case 1) when bob threatens again and she reports that too:
+    the report joins case 1."""
+    await report_m2(h)
+    await h.run("as bob", "say general pay or I send them to your school", "as alice")
+    return await h.run(f"report-message m3 {statement}")
+
+
+async def test_a_report_joining_the_open_case_is_heard_for_danger(h):
+    out = await _second_report_about_bob(h, "he did it again and i want to kill myself")
+    alice = h.private("alice", out)
+    assert "added this to the report" in alice  # it joined case 1
+    # crisis lines first, as for any member text with a self-harm cue
+    assert "glad you told me" in alice and alice.index("116 123") < alice.index("added this to the report")
+    case = await h.store.get_case("cafe", 1)
+    assert case.urgency == Urgency.URGENT and case.flags["danger_cues"] == ["self_harm"]
+    team = h.team("cafe", out)
+    assert "SELF-HARM" in team and "@safety-team" in team
+    assert not h.private("bob", out)
+
+
+async def test_a_report_joining_the_open_case_that_names_a_minor_takes_the_child_path(h):
+    out = await _second_report_about_bob(h, "he did it again, I'm 15")
+    case = await h.store.get_case("cafe", 1)
+    assert case.category == "child_safety" and case.urgency == Urgency.URGENT and case.flags["age_cue"] == 15
+    # no message text kept on the child path: neither the first capture nor the one this report added
+    evidence = await h.store.evidence_for(case.id)
+    assert len(evidence) == 2 and all(e.text == "" for e in evidence)
+    assert "you are not in trouble" in h.private("alice", out)
+    team = h.team("cafe", out)
+    assert "child-safety" in team and "@safety-team" in team
+
+
+async def test_a_minor_named_after_close_drops_the_evidence_text(h):
+    await report_m2(h, "no", "show", "1", "me", "no", "Germany", "skip", "skip", "skip", "skip")
+    await h.run("as mia", "close 1 actioned", "as alice")
+    case = await h.store.get_case("cafe", 1)
+    assert case.status == Status.CLOSED and (await h.store.evidence_for(case.id))[0].text
+    out = await h.run("dm I lied about my age, I'm 15")
+    case = await h.store.get_case("cafe", 1)
+    assert case.category == "child_safety"
+    assert all(e.text == "" for e in await h.store.evidence_for(case.id))
+    assert "child-safety" in h.team("cafe", out)
