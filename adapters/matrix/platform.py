@@ -198,6 +198,7 @@ class MatrixPlatform:
         uid = action.user.id
         after_ms = int((time.time() - action.delete_message_seconds) * 1000)  # one window for capture and purge
         if before_purge is not None:
+            found_rooms = list(rooms)
             found = await asyncio.gather(*(self._recent_events(r, uid, after_ms) for r in rooms))
             snapshots = [snap for r, events in zip(rooms, found) for ev in events or []
                          if (snap := await self._purge_snapshot(r, ev)) is not None]
@@ -219,6 +220,18 @@ class MatrixPlatform:
                 rooms = [r for r in rooms if r not in unread]
             if not rooms:
                 return 200, {}
+            # A room with more of their messages than one capture takes: only the captured (newest) ones are
+            # purged there, from just after the oldest of them; older ones stay up, as evidence, for the team.
+            capped = {r: min(ev.get("origin_server_ts") or 0 for ev in events) + 1
+                      for r, events in zip(found_rooms, found) if events and len(events) >= _PURGE_CAPTURE_MAX}
+            if capped:
+                kept.append(self._d("matrix_result_purge_capped", rooms=len(capped), count=_PURGE_CAPTURE_MAX))
+                whole = [r for r in rooms if r not in capped]
+                calls = [self._admin_redact_user(uid, action.reason, after, [r]) for r, after in capped.items()]
+                if whole:
+                    calls.append(self._admin_redact_user(uid, action.reason, after_ms, whole))
+                results = await asyncio.gather(*calls)
+                return next((r for r in results if r[0] != 200), results[0])
         return await self._admin_redact_user(uid, action.reason, after_ms, rooms)
 
     async def _recent_events(self, room: str, uid: str, after_ms: int) -> list[dict] | None:

@@ -1,0 +1,51 @@
+"""Adversarial review of principle 4 (evidence first) on Matrix, against a real Synapse."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from tests.matrix.test_adapter_dm import call, harness_factory, join, q, send_text  # noqa: F401
+
+
+async def redactions_finished(synapse, admin, user_id: str) -> list[dict]:
+    """The homeserver's redact-all tasks for the user, once none is still running."""
+    deadline = time.monotonic() + 60
+    while True:
+        tasks = (await call(synapse, "GET", "/_synapse/admin/v1/scheduled_tasks", admin,
+                            query={"action_name": "redact_all_events", "resource_id": user_id}))["scheduled_tasks"]
+        if (tasks and all(t["status"] in ("complete", "failed") for t in tasks)) or time.monotonic() > deadline:
+            return tasks
+        await asyncio.sleep(0.2)
+
+
+async def test_a_ban_purge_never_redacts_a_message_it_did_not_capture_first(synapse, harness_factory) -> None:
+    """More messages in a room than one capture takes: the purge there stops at the oldest one captured."""
+    from adapters.matrix.platform import _PURGE_CAPTURE_MAX
+    from safety_bot.actions import BanUser
+    from safety_bot.domain import UserRef
+
+    h = await harness_factory(rooms=1, admin_api=True)
+    accused = await synapse.aregister()
+    await join(synapse, accused, h.rooms[0])
+    sent = [await send_text(synapse, accused, h.rooms[0], f"threat {i}") for i in range(_PURGE_CAPTURE_MAX + 5)]
+    captured: list = []
+
+    async def before_purge(snapshots) -> None:  # what the runtime stores on the case before the purge
+        captured.extend(snapshots)
+
+    ban = BanUser(community="matrix", user=UserRef("matrix", accused.user_id), case_id=1,
+                  reason="Zero-tolerance ban (safety case 1)", delete_message_seconds=3600)
+    result = await h.adapter.platform.ban(ban, before_purge=before_purge)
+    assert result.done
+    tasks = await redactions_finished(synapse, h.bot, accused.user_id)
+    assert tasks and all(t["status"] == "complete" for t in tasks)
+    captured_ids = {s.ref.message_id for s in captured}
+    redacted = []
+    for eid in sent:
+        ev = await call(synapse, "GET", f"/_matrix/client/v3/rooms/{q(h.rooms[0])}/event/{q(eid)}", h.mod)
+        if not ev["content"]:
+            redacted.append(eid)
+    assert redacted and sent[-1] in redacted  # the purge ran
+    assert [e for e in redacted if e not in captured_ids] == []  # evidence first: nothing uncaptured is gone
+    assert "not removed" in result.detail  # the team is told some were left up
