@@ -123,6 +123,15 @@ async def cmd_confirm(c: "Ctx") -> Outcome:
     pending = Pending.from_json(found[1])
     if pending.ctx.actor.key == c.actor.key:
         return c.refuse("confirm_same_member")
+    # The command runs as the member who asked: they must still be on the team now (a stolen account whose role
+    # was taken away in the meantime). The escalation destination's own requests have no role to read.
+    requester = pending.ctx.actor
+    if not pending.ctx.via_escalation and requester.platform in c.svc.role_readers \
+            and not await guard.holds_team_role(c.svc, pending.ctx.community, requester):
+        async with c.svc.store.transaction():
+            await c.svc.audit(c.actor.key, "two_person.requester_not_team", c.ctx.community, None, code=code,
+                              command=pending.cmd.name, requested_by=requester.key)
+        return c.refuse("confirm_requester_not_team", name=inert_plain(requester.name or requester.id, limit=64))
     if not await c.svc.store.take_confirmation(code):  # another process (or press) confirmed it first
         return none
     from .mod_context import Ctx

@@ -64,3 +64,16 @@ async def test_a_moderator_named_in_a_report_cannot_unban_its_accused(h):
     assert GENERIC in h.replies("mia", out)
     assert await h.store.active_ban("friends", "console:bob") is not None
     assert "tried 'unban' on case 1 (named in it)" in h.escalation(out)
+
+
+async def test_a_code_asked_for_by_a_moderator_removed_from_the_team_cannot_be_confirmed(h):
+    # a stolen account asks for a mass ban; the owner takes the role away before anyone confirms
+    out = await h.run("as mia", "ban 1001 1002 1003 1004 1005 1006 --confirm raid")
+    code = re.search(r"confirm ([0-9A-F]{6})", h.replies("mia", out)).group(1)
+    await h.run("as olivia", "demote mia", "as bob club", "demote mia")  # mia was on both communities' teams
+    out = await h.run("as max", f"confirm {code}")
+    assert "no longer on the safety team" in h.replies("max", out)
+    assert await h.store.active_ban("friends", "console:1001") is None
+    assert not [a for a in await h.store.audit_entries() if a.action in ("two_person.confirmed", "ban.requested")]
+    refused = [a for a in await h.store.audit_entries() if a.action == "two_person.requester_not_team"]
+    assert [(a.actor, a.detail["requested_by"]) for a in refused] == [("console:max", "console:mia")]
