@@ -9,6 +9,7 @@ language means adding one file; `safety-bot check-config` names every key it sti
 from __future__ import annotations
 
 import re
+import string
 from pathlib import Path
 from typing import Literal
 
@@ -245,6 +246,14 @@ def load_locales(folder: Path, problems: list[str]) -> tuple[Texts | None, dict[
         for key in team[lang]:
             if key not in team["en"]:
                 problems.append(f"{loaded_files[lang].where(('team_texts', key))}: no English text has this key")
+        if lang != "en":
+            for section, own, english in (("texts", {**by_lang[lang], **data[lang]}, {**by_lang["en"], **data["en"]}),
+                                          ("team_texts", team[lang], team["en"])):
+                for key, text in own.items():
+                    path = (section, *key.split(".")) if section == "texts" else (section, key)
+                    if key in english and (problem := placeholder_problem(text, english[key])):
+                        problems.append(f"{loaded_files[lang].where(path)}: {problem} "
+                                        f"(the English text: {en.where(path).rsplit(': ', 1)[0]})")
     texts = Texts(by_lang, team=team, words=words, countries=countries, formats=formats, cues=cues, data=data)
     texts.folder = folder
     LOADED.insert(0, texts)
@@ -256,6 +265,30 @@ def load_locales(folder: Path, problems: list[str]) -> tuple[Texts | None, dict[
     for problem in ThreatPhrases.from_texts(texts).limits_problems():
         problems.append(f"{en.where(('threats',))}: threats: {problem}")
     return texts, loaded_files
+
+
+def placeholders(text: str) -> set[str] | None:
+    """The `{names}` a text is filled with (str.format); None when it is not a valid template."""
+    try:
+        return {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
+    except ValueError:
+        return None
+
+
+def placeholder_problem(text: str, english: str) -> str | None:
+    """Why a translation cannot stand in for its English text: a `{name}` the bot does not fill (it would
+    fail), or one it fills that the translation leaves out (the reader would miss it). None when they match."""
+    own, theirs = placeholders(text), placeholders(english)
+    if own is None:
+        return "not a valid text: a { or } without its pair (write {{ or }} for a brace)"
+    if theirs is None or own == theirs:
+        return None
+    parts = []
+    if theirs - own:
+        parts.append("leaves out " + ", ".join(f"{{{n}}}" for n in sorted(theirs - own)))
+    if own - theirs:
+        parts.append("uses " + ", ".join(f"{{{n}}}" for n in sorted(own - theirs)) + ", which the bot does not fill")
+    return "the placeholders differ from the English text's: " + "; ".join(parts)
 
 
 def missing_keys(texts: Texts, loaded_files: dict[str, LoadedYaml]) -> list[str]:
