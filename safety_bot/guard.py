@@ -221,11 +221,15 @@ async def _refuse(c: "Ctx", case: Case | None, why: str, *, key: str = "needs_ot
     svc = c.svc
     out = Outcome(ok=False, reply=c.t(key, **kw))
     com = svc.community(c.ctx.community)
-    if alert and com.has_escalation:
+    # The alert goes to the escalation destination, unless the actor acts from there (the escalation contact may
+    # be the accused): then to the safety channel, and only about a case that channel already has.
+    to = "escalation" if not c.ctx.via_escalation else \
+        "safety" if case is not None and await destination(svc, case) == "safety" else None
+    if alert and to is not None and (com.has_escalation or to == "safety"):
         who = inert_plain(c.actor.name or c.actor.id, limit=64)
         about = svc.team_text("guard_refused_about", number=case.number, why=svc.team_text(f"guard_why_{why}")) \
             if case is not None else ""
-        out.actions.append(PostToTeam(community=com.id, destination="escalation",
+        out.actions.append(PostToTeam(community=com.id, destination=to,
                                       case_number=case.number if case else None,
                                       text=svc.team_text("guard_refused_alert", who=who,
                                                          id=inert_plain(c.actor.id, limit=80), command=c.cmd.name,

@@ -77,3 +77,17 @@ async def test_a_code_asked_for_by_a_moderator_removed_from_the_team_cannot_be_c
     assert not [a for a in await h.store.audit_entries() if a.action in ("two_person.confirmed", "ban.requested")]
     refused = [a for a in await h.store.audit_entries() if a.action == "two_person.requester_not_team"]
     assert [(a.actor, a.detail["requested_by"]) for a in refused] == [("console:max", "console:mia")]
+
+
+async def test_the_accused_escalation_contact_learns_nothing_from_the_refusal_alert(h):
+    await h.run("as olivia", "say general pay me or your pictures go to everyone", "as alice")
+    out = await h.run("report-message m1 the owner olivia is threatening me", "stop")
+    assert "olivia is threatening me" in h.team("cafe", out)  # not a team member: the safety channel
+    out = await h.run("as olivia", "case 1", "note 1 nothing to see", "ban @alice --confirm")
+    seen = h.replies("olivia", out)
+    assert "There is no case 1 here." in seen and GENERIC in seen and "#1" not in seen
+    # the alert goes where olivia reads it: it must say no more than the refusal did
+    assert "case 1" not in h.escalation(out) and "accused" not in h.escalation(out)
+    assert [a.detail["why"] for a in await h.store.audit_entries() if a.action == "guard.refused"] == ["accused"] * 3
+    # the rest of the team, who have the case, are told who tried
+    assert "Refused: olivia (olivia) tried 'case' on case 1 (accused in it)" in h.team("cafe", out)
