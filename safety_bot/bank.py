@@ -188,7 +188,7 @@ class MediaBank:
 
     # ------------------------------------------------------------------ checking uploads
     async def check(self, community: str, message_ref: MessageRef, author: UserRef, media: Sequence["MediaHashes"],
-                    *, sizes: Sequence[int] | None = None) -> Outcome:
+                    *, sizes: Sequence[int] | None = None, text: str = "", created_at: float | None = None) -> Outcome:
         """Compare a new message's images with the bank of its network and decide.
 
         - exact file match (SHA-256/MD5), or PDQ distance <= remove_distance with quality >= min_quality on
@@ -196,6 +196,8 @@ class MediaBank:
           the case's playbook is zero-tolerance, and tell the team;
         - distance up to flag_distance: tell the team (a link to the message; never the image, URL or hash);
         - an entry matching more than flood_matches_per_hour posts in an hour is suspended and the team alerted.
+        `text` and `created_at`: what the message said (its caption) and when; the removal deletes them, so they
+        are captured with the evidence first (not on the child-safety path, which keeps no message text).
         Returns an empty Outcome when nothing matched. Run the result with `runtime.run(out)`.
         """
         com = self.service.communities.get(community)
@@ -236,7 +238,7 @@ class MediaBank:
                 out.extend(await self._suspend([removes[0].entry_id], community, widely_shared=uploaders))
                 flags, removes = [], []  # the team's alert says why; nothing automatic
         if removes:
-            out.extend(await self._remove(com, message_ref, author, list(media), sizes, removes[0]))
+            out.extend(await self._remove(com, message_ref, author, list(media), sizes, removes[0], text, created_at))
         elif flags:
             out.extend(await self._flag(com, message_ref, flags[0]))
         if out.actions and not out.queued:
@@ -273,7 +275,8 @@ class MediaBank:
         await self.service.audit("bot", "case.open", com.id, case, category=category, bank_entry=entry_id)
         return case
 
-    async def _remove(self, com, ref: MessageRef, author: UserRef, media: list, sizes, hit: _Hit) -> Outcome:
+    async def _remove(self, com, ref: MessageRef, author: UserRef, media: list, sizes, hit: _Hit, said: str = "",
+                      created_at: float | None = None) -> Outcome:
         svc = self.service
         now = self.clock()
         t = svc.team_text
@@ -289,8 +292,10 @@ class MediaBank:
                                                    size=size, width=h.width or None, height=h.height or None,
                                                    sha256=h.sha256, md5=h.md5, pdq=h.pdq,
                                                    pdq_quality=h.quality).to_dict())
+                    keep_text = svc.lib.playbook(case.category).keep_evidence_text  # evidence first: the words too
                     await self.store.add_evidence(Evidence(
-                        case_id=case.id, ref=ref, author=author, text="", message_created_at=None, captured_at=now,
+                        case_id=case.id, ref=ref, author=author, captured_at=now, message_created_at=created_at,
+                        text=said if keep_text else "",
                         captured_by="bot:hash-bank", attachments=atts,
                         note=t("bank_evidence_note", entry=hit.entry_id, how=how)))
                     case.updated_at = now

@@ -53,7 +53,8 @@ class DiscordMedia:
                 return
             ref = message_ref(g.id, message.channel.id, message.id)
             out = await bank.check(str(g.id), ref, user_ref(message.author), [h for h, _ in found],
-                                   sizes=[n for _, n in found])
+                                   sizes=[n for _, n in found], text=message.content or "",
+                                   created_at=message.created_at.timestamp())
             if out.actions:
                 await self.app.runtime.run(out)
         except Exception as exc:

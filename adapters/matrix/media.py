@@ -29,14 +29,21 @@ class MatrixMedia:
         check it in the background (`_check_media`). Nothing is downloaded while the bank is empty."""
         if not self._bank_active() or not isinstance(content, dict):
             return
-        img = image_media(str(source.get("type", "")), _shown_content(content))
+        shown = _shown_content(content)
+        img = image_media(str(source.get("type", "")), shown)
         if img is None:
             return
-        task = asyncio.create_task(self._check_media(room_id, ev.event_id, ev.sender, img))
+        # a caption, never the file's name (MSC2530: the body is a caption when a filename is given apart)
+        body, name = shown.get("body"), shown.get("filename")
+        caption = body if isinstance(body, str) and name and body != name else ""
+        at = source.get("origin_server_ts")
+        task = asyncio.create_task(self._check_media(room_id, ev.event_id, ev.sender, img, caption,
+                                                     at / 1000 if isinstance(at, int) else None))
         self._media_tasks.add(task)
         task.add_done_callback(self._media_tasks.discard)
 
-    async def _check_media(self, room_id: str, event_id: str, sender: str, img: ImageMedia) -> None:
+    async def _check_media(self, room_id: str, event_id: str, sender: str, img: ImageMedia, caption: str = "",
+                           at: float | None = None) -> None:
         """Read the image into memory, let the core hash it and compare it with the bank, run its decision
         (remove: redact + quarantine, record on the case, ban for zero tolerance, tell the team)."""
         try:
@@ -47,7 +54,8 @@ class MatrixMedia:
                 h, size = found
                 self.media_checked += 1
                 ref = MessageRef(PLATFORM, COMMUNITY, room_id, event_id, permalink(room_id, event_id))
-                out = await self.app.bank.check(COMMUNITY, ref, self._user(sender, room_id), [h], sizes=[size])
+                out = await self.app.bank.check(COMMUNITY, ref, self._user(sender, room_id), [h], sizes=[size],
+                                                text=caption, created_at=at)
             if out.actions:
                 await self.app.runtime.run(out)
                 log.info("matrix: an image in event %s in %s matched the hash bank", event_id, room_id)

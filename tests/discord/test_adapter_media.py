@@ -66,7 +66,7 @@ async def test_reuploads_are_removed_on_sight_and_recorded_on_the_case(fake, wor
     assert fake.bans(world.harbor)[world.suspect].reason == "Zero-tolerance ban (safety case 1)"
     evidence = [e for e in await bot.app.store.evidence_for(case.id) if e.captured_by == "bot:hash-bank"]
     [ev] = evidence
-    assert ev.ref.message_id == str(mid) and ev.ref.community == str(world.harbor) and ev.text == ""
+    assert ev.ref.message_id == str(mid) and ev.ref.community == str(world.harbor) and ev.text == "again"
     [att] = ev.attachments
     assert att["size"] == len(variant) and att["sha256"] and "url" not in att and "filename" not in att
     # the teams hear of it; no image, URL, filename or hash anywhere the bot wrote

@@ -49,3 +49,35 @@ async def test_a_ban_purge_never_redacts_a_message_it_did_not_capture_first(syna
     assert redacted and sent[-1] in redacted  # the purge ran
     assert [e for e in redacted if e not in captured_ids] == []  # evidence first: nothing uncaptured is gone
     assert "not removed" in result.detail  # the team is told some were left up
+
+
+async def test_a_banked_reupload_keeps_its_caption_as_evidence_never_its_file_name(synapse, harness_factory) -> None:
+    """The automatic redaction deletes the event's caption with the picture: captured first; the file's name
+    (the body of a picture without a caption) never is."""
+    import secrets
+
+    from tests.matrix.test_adapter_media import block, jpeg, post_image, upload, wait_redacted
+    from tests.media.test_hashing import generate
+
+    h = await harness_factory(rooms=1, e2ee=False)
+    suspect = await synapse.aregister()
+    await join(synapse, suspect, h.rooms[0])
+    original = generate(63, 640, 480)
+    first, _ = await post_image(synapse, suspect, h.rooms[0], jpeg(original), "secret-name.jpg")
+    assert "Added 1 image(s) to the hash bank on case 1" in await block(h, h.rooms[0], first)
+    [case] = await h.app.store.list_cases("matrix")
+    said = f"she should have paid {secrets.token_hex(3)}"
+    data = jpeg(original, 70)
+    mxc = await upload(synapse, suspect, data, "IMG_2041.jpg")
+    again = (await call(synapse, "PUT", f"/_matrix/client/v3/rooms/{q(h.rooms[0])}/send/m.room.message/{time.monotonic_ns()}",
+                        suspect, {"msgtype": "m.image", "body": said, "filename": "IMG_2041.jpg", "url": mxc,
+                                  "info": {"mimetype": "image/jpeg", "size": len(data), "w": 640, "h": 480}}))["event_id"]
+    await wait_redacted(synapse, h.mod, h.rooms[0], again)
+    deadline = time.monotonic() + 30
+    while not (found := [e for e in await h.app.store.evidence_for(case.id) if e.captured_by == "bot:hash-bank"]):
+        assert time.monotonic() < deadline, "the re-upload was not recorded"
+        await asyncio.sleep(0.05)
+    [ev] = found
+    assert ev.ref.message_id == again and ev.text == said and ev.message_created_at is not None
+    stored = repr(await h.app.store.evidence_for(case.id))
+    assert "IMG_2041" not in stored and "mxc://" not in stored and "secret-name" not in stored
