@@ -26,6 +26,12 @@ def names(text: str) -> set[str]:
     return {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
 
 
+def test_every_english_team_text_has_a_german_one():
+    en, de = team_texts("en"), team_texts("de")
+    assert [k for k in en if k not in de] == []
+    assert {k for k, text in de.items() if not text.strip()} == set()
+
+
 def test_every_german_team_text_has_an_english_key_and_the_same_placeholders():
     en, de = team_texts("en"), team_texts("de")
     assert len(de) > 200
@@ -67,7 +73,7 @@ def test_commands_the_team_types_stay_as_the_bot_parses_them():
         found += len(typed)
         for command in typed:
             assert command in text, (key, command)
-    assert found > 20
+    assert found > 40
 
 
 # ---------------------------------------------------------------------------- the loader names a mismatch
@@ -118,6 +124,9 @@ async def test_a_report_reaches_a_german_team_as_a_german_case_card(tmp_path):
         assert "Fall 1 geschlossen (Maßnahmen ergriffen)." in h.replies("mia", out)
         out = await h.run("case 2")
         assert h.replies("mia", out) == "[bot to mia] Hier gibt es keinen Fall 2."
+        out = await h.run("ban bob --confirm")
+        assert "Erledigt: Die Sperre gilt in 2 Communitys." in h.replies("mia", out), out
+        assert "[audit log @ cafe] ban bob: Sperre mit Nulltoleranz durch das Sicherheitsteam" in out
     finally:
         await h.app.__aexit__(None, None, None)
 
@@ -131,5 +140,7 @@ async def test_an_english_team_still_reads_english(tmp_path):
         assert "Neuer Fall" not in team and "Beschuldigte" not in team
         out = await h.run("as mia", "note 1 she is scared")
         assert "Note added to case 1." in h.replies("mia", out)
+        out = await h.run("ban bob --confirm")
+        assert "Done: the ban is in place in 2 communities." in h.replies("mia", out), out
     finally:
         await h.app.__aexit__(None, None, None)
