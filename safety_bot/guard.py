@@ -56,6 +56,19 @@ def register_roles(svc: "SafetyService", platform: str, reader: RoleReader) -> N
     svc.role_readers[platform] = reader
 
 
+async def at_escalation(svc: "SafetyService", community: str, user: UserRef) -> bool:
+    """Whether this account reads the community's escalation destination now (the escalation contact, a member
+    of the escalation channel or room): from the reader the adapter registered in `svc.escalation_readers`."""
+    reader = svc.escalation_readers.get(user.platform)
+    if reader is None:
+        return False
+    try:
+        return bool(await reader(community, user))
+    except Exception:  # a platform error must not stop a post; roles are read again at the next one
+        log.warning("could not read who is at the escalation destination on %s", user.platform)
+        return False
+
+
 async def holds_team_role(svc: "SafetyService", community: str, user: UserRef) -> bool:
     reader = svc.role_readers.get(user.platform)
     if reader is None:
@@ -256,9 +269,10 @@ async def strict_cases_about(svc: "SafetyService", network: str, user_key: str) 
 
 async def drop_messages_to_the_accused(svc: "SafetyService", actions: list) -> list:
     """The last line (every action passes here on its way to the outbox): no warning and no outcome notice
-    reaches a member while a sextortion or child-safety case about them is open. Dropped ones are audited."""
+    reaches a member while a sextortion or child-safety case about them is open, and nothing about a case is
+    posted to an escalation destination its accused reads. Dropped ones are audited."""
     kept = []
-    for a in actions:
+    for a in await _withhold_from_accused_escalation(svc, actions):
         person = a.user if isinstance(a, WarnUser) else a.to if isinstance(a, SendPrivate) and a.purpose == "outcome" else None
         if person is not None and a.community in svc.communities:
             strict = await strict_cases_about(svc, svc.community(a.community).network, person.key)
@@ -288,3 +302,32 @@ async def _withdrawn(c: "Ctx", case: Case) -> Outcome | None:
         await c.svc.audit(c.actor.key, "case.withdrawn_override", c.ctx.community, case, command=c.cmd.name,
                           reason=reason)
     return None
+
+
+async def _withhold_from_accused_escalation(svc: "SafetyService", actions: list) -> list:
+    """A post about a case goes to the escalation destination when the case is about the team; when someone the
+    case is about (accused, linked, named, hidden) also reads that destination (the escalation contact on the
+    team), there is no safe place for it: it is withheld and audited, and the case stays findable by the rest of
+    the team (`cases`)."""
+    kept = []
+    for a in actions:
+        if isinstance(a, PostToTeam) and a.destination == "escalation" and a.case_number is not None \
+                and a.community in svc.communities:
+            case = await svc.store.get_case(a.community, a.case_number)
+            if case is not None and await _about_someone_at_escalation(svc, case):
+                await svc.audit("bot", "post.withheld", a.community, case, why="escalation_accused")
+                log.warning("case %s in %s is about someone at the escalation destination: a post was withheld",
+                            case.number, case.community)
+                continue
+        kept.append(a)
+    return kept
+
+
+async def _about_someone_at_escalation(svc: "SafetyService", case: Case) -> bool:
+    keys = {a.key for a in case.accused} | set(case.flags.get("linked_accounts", [])) \
+        | set(case.flags.get("named_team", [])) | set(case.hidden_from)
+    for key in sorted(keys):
+        platform, _, uid = key.partition(":")
+        if uid and await at_escalation(svc, case.community, UserRef(platform, uid)):
+            return True
+    return False

@@ -78,6 +78,7 @@ class ConsoleAdapter:
         app.runtime.add_platform(self.platform)
         app.service.role_readers[PLATFORM] = self._holds_team_role
         app.service.team_readers[PLATFORM] = self._team  # who the team is now (team_named.py)
+        app.service.escalation_readers[PLATFORM] = self._at_escalation  # who reads the escalation destination
         for c in cfg.communities:
             app.service.add_community(Community(c.id, PLATFORM, c.network, c.id, has_escalation=bool(c.escalation)))
         first = cfg.communities[0]
@@ -93,6 +94,9 @@ class ConsoleAdapter:
     # ---------------------------------------------------------------- helpers
     async def _holds_team_role(self, community: str, user: UserRef) -> bool:
         return any(self.world.is_moderator(c, user.id) for c in self.world.communities)
+
+    async def _at_escalation(self, community: str, user: UserRef) -> bool:
+        return community in self.world.communities and self.world.is_escalation(community, user.id)
 
     async def _team(self, community: str) -> list[UserRef]:
         return [self.world.user(m) for m in self.world.communities[community].moderators] if community in \

@@ -42,6 +42,22 @@ class DiscordRoles:
                 return True
         return False
 
+    async def _at_escalation(self, community: str, user: UserRef) -> bool:
+        """For the core (guard.py): whether this account reads the guild's escalation destination now: it is the
+        escalation contact, or it can view the escalation channel (its roles and the channel's overwrites)."""
+        g = self.guilds.get(int(community)) if community.isdigit() else None
+        if g is None or not user.id.isdigit():
+            return False
+        uid = int(user.id)
+        if g.escalation_user and g.escalation_user == uid:
+            return True
+        guild = self.client.get_guild(g.id)
+        channel = guild.get_channel(g.escalation_channel) if guild is not None and g.escalation_channel else None
+        if channel is None:
+            return False
+        member = guild.get_member(uid) or await self._fetch_member(guild, uid)
+        return member is not None and channel.permissions_for(member).view_channel
+
     async def _team(self, community: str) -> list[UserRef]:
         """The members holding the safety role (or Ban Members) in this guild now, under their display name
         and their user name. A guild of up to 1,000 members is listed by REST (one request, nothing missed);

@@ -128,6 +128,19 @@ class MatrixModeration:
         """For the core (guard.py): on the safety team now (read when needed, not at start-up)."""
         return await self._is_moderator(user.id)
 
+    async def _at_escalation(self, community: str, user: UserRef) -> bool:
+        """For the core (guard.py): whether this account is in the escalation room now (it reads what is posted)."""
+        if not self.escalation_room:
+            return False
+        room = self.client.rooms.get(self.escalation_room) if self.client else None
+        if room is not None and self.ready.is_set():  # nio keeps the members current from /sync
+            return user.id in room.users
+        st, data = await self._api("GET", f"/_matrix/client/v3/rooms/{_q(self.escalation_room)}/joined_members")
+        if st != 200:
+            log.warning("matrix: cannot read the escalation room's members (HTTP %s)", st)
+            return False
+        return user.id in (data.get("joined") or {})
+
     async def _team(self, community: str) -> list[UserRef]:
         """For the core (team_named.py): the safety team now, with display names (who a report may name):
         members of the management room at the moderator power level, and the room's creators."""

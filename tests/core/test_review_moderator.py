@@ -91,3 +91,18 @@ async def test_the_accused_escalation_contact_learns_nothing_from_the_refusal_al
     assert [a.detail["why"] for a in await h.store.audit_entries() if a.action == "guard.refused"] == ["accused"] * 3
     # the rest of the team, who have the case, are told who tried
     assert "Refused: olivia (olivia) tried 'case' on case 1 (accused in it)" in h.team("cafe", out)
+
+
+async def test_a_case_about_an_escalation_contact_on_the_team_is_never_posted_to_them(h):
+    await h.run("as olivia", "promote olivia", "say general pay me or your pictures go to everyone", "as alice")
+    out = await h.run("report-message m1 the owner olivia is threatening me", "stop", "dm she wrote again")
+    # olivia is on the team (the safety channel) and is the escalation contact: no destination is safe
+    assert h.escalation(out) == "" and h.team("cafe", out) == ""
+    assert "names someone on the moderation team" in h.private("alice", out)  # pointed to the platform's Report
+    withheld = [a for a in await h.store.audit_entries() if a.action == "post.withheld"]
+    assert withheld and all(a.detail["why"] == "escalation_accused" for a in withheld)
+    # the rest of the team still finds the case; olivia does not
+    out = await h.run("as max", "cases", "case 1")
+    assert "#1" in h.replies("max", out) and "threatening me" in h.replies("max", out)
+    out = await h.run("as olivia", "case 1")
+    assert "There is no case 1 here." in h.replies("olivia", out) and h.escalation(out) == ""

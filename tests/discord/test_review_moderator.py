@@ -1,0 +1,35 @@
+"""Principle 7 on Discord (real discord.py client, fake Discord): a case about a team member who also reads
+the escalation channel is posted to neither channel (safety_bot/guard.py, the adapter's escalation reader)."""
+
+from __future__ import annotations
+
+from tests.discord.conftest import bot_messages, contents, discord_config, running_bot, wait_messages
+from tests.fakes.discord_server import VIEW_CHANNEL
+
+
+async def test_a_case_about_a_moderator_who_reads_the_escalation_channel_goes_to_neither_channel(tmp_path, fake, world):
+    lead = fake.add_member(world.haven, name="lead", roles=[world.role])  # on the team, and reads #owners
+    esc = fake.add_channel(world.haven, "owners", private=True, overwrites={lead: (VIEW_CHANNEL, 0)})
+    guilds = [{"id": world.haven, "safety_channel": world.safety, "safety_role": world.role, "network": "friends",
+               "escalation_channel": esc},
+              {"id": world.harbor, "safety_channel": world.safety2, "safety_role": world.role2, "network": "friends"}]
+    async with running_bot(discord_config(tmp_path, fake, world, guilds=guilds)) as bot:
+        # a case about another moderator, who cannot read #owners, still reaches #owners
+        mid = await fake.dispatch_message_create(world.general, world.mod, "pay me or everyone sees it")
+        it = await fake.send_message_context_command(world.haven, world.general, world.alice, "Report message", mid)
+        await it.wait_response()
+        await (await fake.submit_modal(it, {"what": "the mod threatens me"})).wait_messages(1)
+        await wait_messages(fake, esc)
+        assert "the mod threatens me" in contents(fake.messages(esc))
+        # a case about lead: lead would read it in either channel
+        mid = await fake.dispatch_message_create(world.general, lead, "send more pictures or I post yours")
+        it = await fake.send_message_context_command(world.haven, world.general, world.alice, "Report message", mid)
+        await it.wait_response()
+        await (await fake.submit_modal(it, {"what": "the lead threatens me"})).wait_messages(1)
+        store = bot.app.store
+        entries = [a for a in await store.audit_entries() if a.action == "post.withheld"]
+        assert entries and all(a.detail["why"] == "escalation_accused" for a in entries)
+        assert "the lead threatens me" not in contents(fake.messages(esc))
+        assert "the lead threatens me" not in contents(bot_messages(fake, world.safety))
+        case = await store.get_case(str(world.haven), 2)
+        assert case is not None and case.flags.get("about_moderator")
