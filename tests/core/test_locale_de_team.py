@@ -38,6 +38,10 @@ def test_every_german_team_text_has_an_english_key_and_the_same_placeholders():
     assert [k for k in de if k not in en] == []
     wrong = {k: (sorted(names(en[k])), sorted(names(text))) for k, text in de.items() if names(text) != names(en[k])}
     assert wrong == {}
+    # the same shape: line breaks, and the spaces a fragment is joined with (" und ", " (Fall {number})")
+    shape = {k: (text.count("\n"), text[:1].isspace(), text[-1:].isspace()) for k, text in de.items()}
+    assert {k: v for k, v in shape.items()
+            if v != (en[k].count("\n"), en[k][:1].isspace(), en[k][-1:].isspace())} == {}
     # the same order as en.yaml, so a reviewer can read the two side by side
     assert list(de) == [k for k in en if k in de]
 
