@@ -28,7 +28,9 @@ def names(text: str) -> set[str]:
 
 def test_every_english_team_text_has_a_german_one():
     en, de = team_texts("en"), team_texts("de")
-    assert [k for k in en if k not in de] == []
+    missing = [k for k in en if k not in de]
+    assert missing == [], ("a new English team text needs its German one in playbooks/locales/de.yaml (team_texts, "
+                           "same place, same {placeholders}): " + ", ".join(missing))
     assert {k for k, text in de.items() if not text.strip()} == set()
 
 
