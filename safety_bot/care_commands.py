@@ -39,7 +39,8 @@ async def cmd_link(c: Ctx) -> Outcome:
         return c.refuse("link_already", number=case.number)
     if case.status == Status.CLOSED:
         return c.refuse("link_closed", number=case.number)
-    if user.key in case.hidden_from or any(a.key == user.key for a in case.accused):
+    if user.key in case.hidden_from or any(a.key == user.key for a in case.accused) or \
+            user.key in case.flags.get("linked_accounts", []):  # an account of the accused (alt_accounts.py)
         return c.refuse("link_accused", number=case.number)
     if case.reporter and case.reporter.key == user.key:
         return c.refuse("link_reporter", number=case.number)

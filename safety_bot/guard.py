@@ -262,9 +262,13 @@ def message_key(ref: MessageRef) -> tuple[str, str]:
 
 # ---------------------------------------------------------------------------- never message the accused
 async def strict_cases_about(svc: "SafetyService", network: str, user_key: str) -> list[Case]:
-    """Open sextortion or child-safety cases (playbooks with contact_accused: false) about this member."""
-    return [x for x in await svc.store.cases_about(network, user_key)
-            if x.status != Status.CLOSED and not svc.lib.playbook(x.category).contact_accused]
+    """Open sextortion or child-safety cases (playbooks with contact_accused: false) about this member, or
+    about the accused the team linked this account to (`alt`: the same person's other account)."""
+    about = [x for x in await svc.store.cases_about(network, user_key) if x.status != Status.CLOSED]
+    seen = {x.id for x in about}
+    about += [x for x in await svc.store.list_cases(None, (Status.OPEN.value, Status.ACTING.value))
+              if x.network == network and x.id not in seen and user_key in x.flags.get("linked_accounts", [])]
+    return [x for x in about if not svc.lib.playbook(x.category).contact_accused]
 
 
 async def drop_messages_to_the_accused(svc: "SafetyService", actions: list) -> list:

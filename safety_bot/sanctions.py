@@ -111,7 +111,8 @@ async def cmd_warn(c: Ctx) -> Outcome:
         if case is None:
             return c.refuse("unknown_case", number=c.cmd.case)
     about = [x for x in await c.svc.store.cases_about(com.network, t.key) if x.status != Status.CLOSED]
-    strict = [x for x in ([case] if case else []) + about if not c.svc.lib.playbook(x.category).contact_accused]
+    strict = [x for x in ([case] if case else []) if not c.svc.lib.playbook(x.category).contact_accused] + \
+        await guard.strict_cases_about(c.svc, com.network, t.key)  # also through an account linked to an accused
     if strict:
         return Outcome(ok=False, reply=await never_message_refusal(c, strict))
     reason = c.cmd.text.strip()

@@ -48,3 +48,29 @@ async def test_a_minor_named_after_close_drops_the_evidence_text(h):
     assert case.category == "child_safety"
     assert all(e.text == "" for e in await h.store.evidence_for(case.id))
     assert "child-safety" in h.team("cafe", out)
+
+
+async def _case_with_alt(h):
+    """carol reports for a friend that bob blackmails them; the team links erin as bob's second account."""
+    await h.run("as bob", "say general pay me", "as carol")
+    await h.run("report-message m1 he is blackmailing my friend", "no", "show", "1", "someone_else", "stop")
+    out = await h.run("as mia", "alt 1 @erin")
+    assert "linked to case 1 as an account of the accused" in h.replies("mia", out)
+
+
+async def test_the_accuseds_linked_account_is_never_made_the_victim(h):
+    await _case_with_alt(h)
+    out = await h.run("as erin", "dm I'm the person this is about", "as mia", "link 1 erin")
+    assert "named as the accused" in h.replies("mia", out)
+    case = await h.store.get_case("cafe", 1)
+    assert "victim" not in case.flags
+    assert "added you to the report" not in h.private("erin", out)
+
+
+async def test_the_accuseds_linked_account_gets_no_resources_and_no_warning(h):
+    await _case_with_alt(h)
+    out = await h.run("resources @erin", "warn @erin stop it")
+    replies = h.replies("mia", out)
+    assert replies.count("case 1") >= 2 and "Sent" not in replies
+    assert h.private("erin", out) == ""
+    assert await h.store.strikes_for("friends", "console:erin") == []
