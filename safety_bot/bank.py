@@ -22,7 +22,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Sequence
 
-from . import bank_guard
+from . import bank_guard, guard
 from .actions import BanUser, Outcome, PostToTeam, RemoveMessage, removal_reason
 from .bank_admin import BankAdmin, describe_entry
 from .bank_index import ACTIVE, SUSPENDED, WITHDRAWN, BankIndex, _Hit, category_for
@@ -319,7 +319,7 @@ class MediaBank:
                         t("bank_removed_banned") if banned else t(
                             "bank_removed_not_banned", ban=f"{command_prefix(com.platform)}ban {author.id} "
                             f"{_case_option(com.platform, case.number)}") if not may_ban else t("bank_removed_already"))
-                    destination = "escalation" if case.flags.get("about_moderator") else "safety"
+                    destination = await guard.destination(svc, case)  # roles read now (guard.py)
                     home = svc.community(case.community)
                     offer = () if may_ban or author.platform != home.platform else (uploader_ban(case.number, author),)
                     out.actions.append(PostToTeam(community=case.community, text=text, case_number=case.number,
@@ -355,8 +355,8 @@ class MediaBank:
                 if case is not None:
                     await self.store.add_note(CaseNote(case.id, "system", "system", t(
                         "bank_flag_note", where=where, entry=hit.entry_id, distance=hit.distance), now))
-                destination = "escalation" if case is not None and case.flags.get("about_moderator") and \
-                    case.community == com.id else "safety"
+                destination = await guard.destination(svc, case) if case is not None and case.community == com.id \
+                    else "safety"
                 out = Outcome(case_number=case.number if case is not None else None)
                 out.actions.append(PostToTeam(community=com.id, text=text, destination=destination,
                                               case_number=case.number if case is not None and case.community == com.id
