@@ -25,14 +25,17 @@ _KEY = "automod_rule."  # + guild id: the rule's id, to tell a deleted rule from
 _MENTION = re.compile(r"<@!?(\d{15,21})>")
 
 
-def wanted_rule(phrases: ThreatPhrases, notice: str, g) -> dict:
+def wanted_rule(phrases: ThreatPhrases, notice: str, g, *, alert: bool = True) -> dict:
     """The rule's payload as Discord takes it (and answers it). The safety team and its channels are exempt:
-    the team quotes threats when it discusses a case."""
+    the team quotes threats when it discusses a case. `alert`: Discord's copy of a blocked message goes to
+    the safety channel, only when @everyone cannot read it (the copy may name the member it threatens)."""
+    actions = [{"type": BLOCK_MESSAGE, "metadata": {"custom_message": notice[:150]}}]
+    if alert:
+        actions.append({"type": SEND_ALERT_MESSAGE, "metadata": {"channel_id": str(g.safety_channel)}})
     return {"name": RULE_NAME, "event_type": MESSAGE_SEND, "trigger_type": KEYWORD,
             "trigger_metadata": {"keyword_filter": list(phrases.keywords), "regex_patterns": list(phrases.patterns),
                                  "allow_list": []},
-            "actions": [{"type": BLOCK_MESSAGE, "metadata": {"custom_message": notice[:150]}},
-                        {"type": SEND_ALERT_MESSAGE, "metadata": {"channel_id": str(g.safety_channel)}}],
+            "actions": actions,
             "enabled": True, "exempt_roles": [str(g.safety_role)] if g.safety_role else [],
             "exempt_channels": [str(c) for c in (g.safety_channel, g.escalation_channel) if c]}
 
@@ -65,9 +68,9 @@ class DiscordAutoMod:
         for g in self.guilds.values():
             if not self.cfg.owns(g.id) or self.client.get_guild(g.id) is None:
                 continue
-            want = wanted_rule(phrases, self.automod_notice(), g)
             http = self.client.http
             try:
+                want = wanted_rule(phrases, self.automod_notice(), g, alert=await self._alert_channel_private(g))
                 rules = await http.get_auto_moderation_rules(g.id)
                 mine = [r for r in rules if r.get("name") == RULE_NAME and int(r.get("creator_id") or 0) == self.client.user.id]
                 known = await state.get(_KEY + str(g.id))
@@ -91,6 +94,15 @@ class DiscordAutoMod:
                 continue
             self._automod_rules[g.id] = int(rule["id"])
             await state.set(_KEY + str(g.id), str(rule["id"]))
+
+    async def _alert_channel_private(self, g) -> bool:
+        """Whether the safety channel exists and @everyone cannot read it (else AutoMod sends no alert there)."""
+        channel = self.client.get_channel(g.safety_channel)
+        try:
+            channel = channel or await self.client.fetch_channel(g.safety_channel)
+            return await self.platform._private(channel)
+        except (discord.HTTPException, ValueError, TypeError):
+            return False
 
     async def on_automod_action(self, execution: discord.AutoModAction) -> None:
         """A message our rule blocked: a case on its author (the alert action's copy is ignored)."""
