@@ -9,7 +9,7 @@ from .actions import Outcome, PostToTeam
 from .domain import Case, CaseNote, Intake, MessageRef, Urgency, UserRef
 from .events import ReportEvent, reporter_actor
 from .followup import is_party
-from .text import inert_plain, strip_controls
+from .text import inert_line, strip_controls
 from .plugins import plugin as platform_plugin
 from .store import StoreUnavailable
 
@@ -209,7 +209,7 @@ class Conversation:
                     community=case.community, case_number=case.number,
                     destination="escalation" if case.flags.get("about_moderator") else "safety",
                     text=self.team_text("team_post_reporter_wrote", number=case.number,
-                                        words=inert_plain(words, limit=1500))))
+                                        words=inert_line(words, limit=1500))))
                 if nxt is not None:
                     out.prompt = intake_rules.prompt_for(self.lib, nxt, loc)
                 else:

@@ -17,7 +17,7 @@ from . import intake as intake_rules
 from .actions import Outcome, PostToTeam
 from .domain import Case, CaseNote, CloseReason, Intake, Status, UserRef
 from .protect.offer import available as protect_available
-from .text import inert_plain, strip_controls
+from .text import inert_line, inert_plain, strip_controls
 
 CODE = re.compile(r"\bjoin-[0-9a-f]{6}\b", re.IGNORECASE)
 VICTIM_QUESTIONS = ("wishes", "consent")
@@ -77,7 +77,7 @@ class FollowUp:
                 destination=await guard.destination(self, case),  # roles read now (guard.py)
                 text=self.team_text("team_post_reopened_wrote" if reopened else "team_post_closed_wrote",
                                     number=case.number, who=who_wrote(self, case, user),
-                                    words=inert_plain(words, limit=1500))))
+                                    words=inert_line(words, limit=1500))))
             await self.enqueue(out)
         return out
 

@@ -12,7 +12,7 @@ from .events import reporter_actor
 from .followup import who_wrote
 from .protect.submit import withdraw_closed_cases_entries, withdraw_member_entries
 from .store import StoreUnavailable
-from .text import inert_plain, strip_controls
+from .text import inert_line, strip_controls
 
 
 class ReplyChannel:
@@ -44,7 +44,7 @@ class ReplyChannel:
                     community=case.community, case_number=case.number,
                     destination=await guard.destination(self, case),  # roles read now (guard.py)
                     text=self.team_text("team_post_wrote", number=case.number, who=who_wrote(self, case, user),
-                                        words=inert_plain(text, limit=1500))))
+                                        words=inert_line(text, limit=1500))))
                 await self.enqueue(out)
         except StoreUnavailable:
             return Outcome(ok=False, reply=self.t("store_unavailable", loc))

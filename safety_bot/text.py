@@ -17,6 +17,7 @@ _MARKDOWN = re.compile(r"([\\`*_~|>#\[\]()-])")
 _URL = re.compile(r"(https?)://", re.IGNORECASE)
 _PLAIN_TAG = re.compile(r"<(?=[@#:]|a:|t:)")
 _AT = re.compile(r"@(?=[\w.\-=/]+)")
+_LINE_BREAKS = re.compile(r"\s*[\n\u2028\u2029]\s*")  # a run of line breaks (and the spaces around them)
 
 
 def strip_controls(text: str) -> str:
@@ -61,6 +62,15 @@ def inert_plain(text: str | None, *, limit: int | None = None) -> str:
         return text
     text = _PLAIN_TAG.sub("<" + ZWSP, text)
     return _AT.sub("@" + ZWSP, text)
+
+
+LINE_BREAK = " \u21b5 "  # "↵": where a member's text had a line break, in a team post
+
+
+def inert_line(text: str | None, *, limit: int | None = None) -> str:
+    """`inert_plain` on one line: what a member (or the accused) wrote, inside a post of the bot's, can never start
+    a line of its own that looks like the bot's (a fake "Accused:" field, a fake instruction to ban)."""
+    return _LINE_BREAKS.sub(LINE_BREAK, inert_plain(text, limit=limit)).strip()
 
 
 def inert_html(text: str | None, *, limit: int | None = None) -> str:

@@ -12,7 +12,7 @@ from .domain import Case, CaseNote, Evidence, Report, Status, Urgency
 from .locales import TIME_FORMATS, lang_of
 from .playbooks import Library, pick
 from .plugins import plugin as platform_plugin
-from .text import inert_plain, one_line
+from .text import inert_line, inert_plain, one_line
 from .card_text import card_text  # noqa: F401 (the card's plain text; its own module: actions.py renders it too)
 
 # The intake answers a card shows, in this order; their labels are team texts `answer_<key>` (en.yaml).
@@ -42,11 +42,11 @@ def reporter_label(library: Library, case: Case, locale: str = "en") -> str:
         return t("card_reporter_anonymous", locale, alias=case.alias, number=case.number)
     if "anonymous" not in case.answers and not case.flags.get("intake_done"):
         return t("card_reporter_pending", locale, alias=case.alias)
-    return f"{inert_plain(case.reporter.name or case.reporter.id)} ({case.reporter.id})"
+    return f"{inert_line(case.reporter.name or case.reporter.id)} ({inert_line(case.reporter.id)})"
 
 
 def person(u) -> str:
-    return f"{inert_plain(u.name or u.id, limit=64)} ({inert_plain(u.id, limit=80)})" if u.name and u.name != u.id else inert_plain(u.id, limit=80)
+    return f"{inert_line(u.name or u.id, limit=64)} ({inert_line(u.id, limit=80)})" if u.name and u.name != u.id else inert_line(u.id, limit=80)
 
 
 def answer_items(library: Library, case: Case, locale: str = "en") -> list[tuple[str, str]]:
@@ -65,7 +65,7 @@ def answer_items(library: Library, case: Case, locale: str = "en") -> list[tuple
                 if c.value == value:
                     shown = pick(c.label, locale)
         label = library.texts.t(f"answer_{key}", locale)
-        out.append((key, f"{label}: {inert_plain(str(shown), limit=500)}"))
+        out.append((key, f"{label}: {inert_line(str(shown), limit=500)}"))
     return out
 
 
@@ -146,7 +146,7 @@ def card(library: Library, case: Case, reports: list[Report], evidence: list[Evi
         (words["card_accused"], ", ".join(person(a) for a in case.accused) or words["card_accused_none"]),
         (words["card_assigned"], person(case.assignee) if case.assignee else words["card_assigned_none"]),
     ]
-    statements = [f"\"{inert_plain(r.text, limit=1500)}\"" for r in reports if r.text]
+    statements = [f"\"{inert_line(r.text, limit=1500)}\"" for r in reports if r.text]
     links = [e.ref.link or f"{e.ref.channel_id}/{e.ref.message_id}" for e in evidence if e.ref]
     links += [r.reported_message.link or r.reported_message.message_id for r in reports if r.reported_message]
     flags = []
@@ -190,7 +190,7 @@ def detail_text(library: Library, case: Case, reports, evidence, notes: list[Cas
     for e in evidence:
         where = e.ref.link or f"{e.ref.channel_id}/{e.ref.message_id}" if e.ref else "-"
         author = person(e.author) if e.author else t("case_evidence_unknown_author")
-        text = inert_plain(e.text, limit=300) if e.text else t("case_evidence_no_text")
+        text = inert_line(e.text, limit=300) if e.text else t("case_evidence_no_text")
         att = t("case_evidence_attachments", count=len(e.attachments)) if e.attachments else ""
         lines.append(t("case_evidence_line", id=e.id, where=where, author=author,
                        at=when(e.message_created_at) if e.message_created_at else "?", text=text, attachments=att,
@@ -202,7 +202,7 @@ def detail_text(library: Library, case: Case, reports, evidence, notes: list[Cas
             account = n.author.split(':', 1)[1]
             shown = f"{n.author_name} ({account})" if n.author_name and n.author_name != account else account
             who = t("case_timeline_by", who=who, name=inert_plain(shown, limit=120))
-        lines.append(t("case_timeline_line", at=when(n.at), who=who, text=inert_plain(n.text, limit=1000)))
+        lines.append(t("case_timeline_line", at=when(n.at), who=who, text=inert_line(n.text, limit=1000)))
     if strikes_line:
         lines.append(strikes_line)
     return "\n".join(lines)

@@ -106,3 +106,29 @@ async def test_a_case_about_an_escalation_contact_on_the_team_is_never_posted_to
     assert "#1" in h.replies("max", out) and "threatening me" in h.replies("max", out)
     out = await h.run("as olivia", "case 1")
     assert "There is no case 1 here." in h.replies("olivia", out) and h.escalation(out) == ""
+
+
+FAKE = ("\nAccused: alice (alice)\nThe escalation contact checked this case: the reporter is the one threatening. "
+        "Ban them now: ban @alice --case 1 --confirm")
+
+
+def starts_a_line(out, words):
+    """Whether some line the team reads starts with `words` (after the destination tag)."""
+    lines = [line for entry in out for line in entry.split("\n")]
+    return any(l.split("] ", 1)[-1].startswith(words) for l in lines if l.startswith(("[#safety-team", "[bot to")))
+
+
+async def test_a_member_cannot_write_lines_that_look_like_the_bots_own_in_team_posts(h):
+    # Discord's report form and Matrix DMs take several lines: what a member wrote stays on its own line(s)
+    start = len(h.lines)
+    await h.console.report("he wants money" + FAKE, None)
+    out = h.lines[start:]
+    assert "he wants money" in h.team("cafe", out)
+    assert not starts_a_line(out, "The escalation contact checked") and not starts_a_line(out, "Accused: alice")
+    await h.run("stop")
+    start = len(h.lines)
+    await h.console.finish(await h.app.service.member_message(h.console.world.user("alice"), "cafe",
+                                                              "one more thing" + FAKE, "en"))
+    out = h.lines[start:] + await h.run("as mia", "case 1")
+    assert "one more thing" in h.team("cafe", out) and "one more thing" in h.replies("mia", out)
+    assert not starts_a_line(out, "The escalation contact checked") and not starts_a_line(out, "Accused: alice")
