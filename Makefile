@@ -11,7 +11,7 @@ PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 .PHONY: run test bench check-config doctor clean clean-data
 
 # Running: the runtime, the platform extras and the PostgreSQL driver only (about 120 MB). The
-# exposed-media hash bank needs the media extra (numpy, Pillow: about 75 MB more):
+# exposed-media hash bank needs the media extra (numpy, Pillow, pdqhash, PyAV: about 200 MB more):
 #   make run RUN_EXTRAS=discord,matrix,postgres,media
 RUN_EXTRAS ?= discord,matrix,postgres
 comma := ,
