@@ -144,6 +144,9 @@ async def case_messages(svc: "SafetyService", case: Case) -> set[tuple[str, str]
 def protected_people(case: Case) -> set[str]:
     """Who an actor with a conflict in this case may not act on: the reporter and the victim."""
     keys = {case.reporter.key} if case.reporter else set()
+    victim = UserRef.from_dict(case.flags.get("victim"))  # the person a friend's report is about (`link`)
+    if victim is not None:
+        keys.add(victim.key)
     keys |= set(case.flags.get("victims", []))
     return keys
 

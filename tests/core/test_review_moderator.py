@@ -132,3 +132,19 @@ async def test_a_member_cannot_write_lines_that_look_like_the_bots_own_in_team_p
     out = h.lines[start:] + await h.run("as mia", "case 1")
     assert "one more thing" in h.team("cafe", out) and "one more thing" in h.replies("mia", out)
     assert not starts_a_line(out, "The escalation contact checked") and not starts_a_line(out, "Accused: alice")
+
+
+async def test_the_accused_moderator_cannot_act_on_the_victim_a_friends_report_is_about(h):
+    await h.run("as max", "say general dave, send more or your photos go everywhere", "as carol")
+    await h.run("report-message m1 max is blackmailing my friend dave", "no", "show", "1", "someone_else", "stop")
+    await h.run("as dave", "dm I'm the person this is about")
+    out = await h.run("as olivia", "link 1 dave")
+    assert "linked to case 1" in h.replies("olivia", out)
+    out = await h.run("as max", "ban @dave --confirm spam", "warn @dave calm down", "strikes @dave")
+    assert h.replies("max", out).count(GENERIC) == 3
+    assert await h.store.active_ban("friends", "console:dave") is None and h.private("dave", out) == ""
+    assert "Refused: max (max) tried 'ban' on case 1 (accused in it)" in h.escalation(out)
+    # nor can anyone link the victim as an account of the accused (a re-upload would then ban them)
+    out = await h.run("as olivia", "alt 1 dave")
+    assert "cannot be linked to them" in h.replies("olivia", out)
+    assert "console:dave" not in (await h.store.get_case("cafe", 1)).flags.get("linked_accounts", [])
