@@ -82,7 +82,7 @@ COMMAND_SPECS: dict[str, CommandSpec] = {s.name: s for s in (
                  _p("reason", "text", "text")),
                 needs_target=True),
     CommandSpec("unban", "unban <member or id> [reason]", "sanctions:cmd_unban",
-                (_p("reason", "text", "text", required=True), _p("member", "member"), _p("user_id", "user_id")),
+                (_p("member", "member"), _p("user_id", "user_id"), _p("reason", "text", "text")),
                 needs_target=True),
     CommandSpec("unsuspend", "unsuspend <member or id> [reason]", "suspension:cmd_unsuspend",
                 (_p("member", "member"), _p("user_id", "user_id"), _p("reason", "text", "text")),
