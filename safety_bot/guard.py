@@ -151,6 +151,20 @@ def protected_people(case: Case) -> set[str]:
     return keys
 
 
+async def protected_by_open_case(svc: "SafetyService", network: str, keys: set[str]) -> bool:
+    """Whether any of these accounts is the reporter, or the person it is about, of an open case in the network,
+    and was not the accused of an open case opened before that one (a perpetrator who reports their victim back
+    does not become protected by it)."""
+    cases = [x for x in await svc.store.list_cases(None, ("open", "acting")) if x.network == network]
+    for key in keys:
+        theirs = [x.created_at for x in cases if key in protected_people(x)]
+        if theirs and not any(x.created_at < min(theirs) and
+                              key in {a.key for a in x.accused} | set(x.flags.get("linked_accounts", []))
+                              for x in cases):
+            return True
+    return False
+
+
 async def visible(svc: "SafetyService", actor: UserRef, cases: list[Case]) -> list[Case]:
     shown = []
     for case in cases:

@@ -73,14 +73,16 @@ async def actions_last_hour(c: "Ctx") -> int:
     return n
 
 
-async def check(c: "Ctx", targets: int, what: str) -> Outcome | None:
-    """None when the action may run now; otherwise the code to be confirmed by a second person."""
+async def check(c: "Ctx", targets: int, what: str, *, protected: bool = False) -> Outcome | None:
+    """None when the action may run now; otherwise the code to be confirmed by a second person. `protected`: it
+    bans someone an open case protects (its reporter, or the person it is about): a report naming the victim as
+    the accused must not get them banned by one moderator's two presses."""
     if c.cmd.flags.get(_SECOND):
         return None
     limit = c.svc.config.limits.mod_actions_per_hour
     done = await actions_last_hour(c)
     multi = c.cmd.name == "ban" and targets > MULTI_TARGET
-    if done + targets <= limit and not multi:
+    if done + targets <= limit and not multi and not protected:
         return None
     now = c.svc.clock()
     code = secrets.token_hex(3).upper()
@@ -91,7 +93,7 @@ async def check(c: "Ctx", targets: int, what: str) -> Outcome | None:
     prefix = c.ctx.command_prefix or command_prefix(com.platform)  # Discord's adapter does not set it
 
     def reason(t) -> tuple[str, str]:  # (why, what) in the texts of `t`: the moderator's, or the team channel's
-        why = t("two_person_multi", count=targets) if multi else \
+        why = t("two_person_multi", count=targets) if multi else t("two_person_protected") if protected else \
             t("two_person_recent_one" if done == 1 else "two_person_recent", count=done, limit=limit)
         return why, t(f"two_person_what_{what}")
 
@@ -100,7 +102,7 @@ async def check(c: "Ctx", targets: int, what: str) -> Outcome | None:
                                                                 confirm=f"{prefix}confirm {code}"))
     if com.has_escalation:
         why, shown = reason(c.svc.team_text)
-        asked = why if multi else c.svc.team_text("two_person_after", what=shown, why=why)
+        asked = why if multi or protected else c.svc.team_text("two_person_after", what=shown, why=why)
         out.actions.append(PostToTeam(community=com.id, destination="escalation", text=c.svc.team_text(
             "two_person_alert", who=inert_plain(c.actor.name or c.actor.id, limit=64),
             id=inert_plain(c.actor.id, limit=80), asked=asked, code=code)))

@@ -148,3 +148,36 @@ async def test_the_accused_moderator_cannot_act_on_the_victim_a_friends_report_i
     out = await h.run("as olivia", "alt 1 dave")
     assert "cannot be linked to them" in h.replies("olivia", out)
     assert "console:dave" not in (await h.store.get_case("cafe", 1)).flags.get("linked_accounts", [])
+
+
+async def test_a_report_naming_the_victim_as_the_accused_cannot_get_them_banned_by_one_moderator(h):
+    from safety_bot.case_buttons import press
+    from safety_bot.domain import UserRef
+    from safety_bot.events import ModContext
+
+    await h.run("as bob", "say general pay me or everyone sees your pictures", "as alice")
+    await h.run("report-message m1 bob wants money", "stop", "say general please leave me alone")
+    # a troll reports the victim's own message: case 2's accused is alice, whom case 1 protects
+    await h.run("as carol", "report-message m2 she is the one threatening people", "stop")
+    assert [a.id for a in (await h.store.get_case("cafe", 2)).accused] == ["alice"]
+    # the card's Ban button (second step) and the command both stop at the two-person rule
+    ctx = ModContext(actor=UserRef("console", "mia", "mia"), community="cafe", is_moderator=True)
+    steps = await press(h.app.service, ctx, "banconfirm", 2, lambda u: False)
+    assert "needs a second member of the safety team" in steps.outcomes[0].reply
+    out = await h.run("as mia", "ban @alice --case 2 --confirm threatening people")
+    seen = h.replies("mia", out)
+    assert "needs a second member of the safety team" in seen and "an open case protects" in seen
+    assert await h.store.active_ban("friends", "console:alice") is None and h.private("alice", out) == ""
+    assert "Two-person rule: mia (mia) asked for a ban of someone an open case protects" in h.escalation(out)
+    # the perpetrator reporting the victim back is not protected by that report: one moderator bans them
+    await h.run("as bob", "report-message m2 she threatens me", "stop")
+    out = await h.run("as mia", "ban @bob --case 1 --confirm threatened alice")
+    assert "Banning bob" in h.replies("mia", out)
+    # a second member who looks and agrees can still confirm it
+    code = re.search(r"confirm ([0-9A-F]{6})", seen).group(1)
+    out = await h.run("as max", f"confirm {code}")
+    assert "Confirmed ban by mia" in h.replies("max", out)
+    assert await h.store.active_ban("friends", "console:alice") is not None
+    # bans of anyone else are unchanged
+    out = await h.run("as mia", "ban @dave --confirm spam")
+    assert "Banning dave" in h.replies("mia", out)
