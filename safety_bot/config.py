@@ -150,7 +150,7 @@ class ConsoleCommunity(Strict):
     safety_channel: str = "safety-team"
     escalation: str | None = None  # a member name (usually the owner) who gets cases about moderators
     members: list[str] = Field(default_factory=list)
-    moderators: list[str] = Field(default_factory=list, min_length=1)
+    moderators: list[str] = Field(min_length=1)  # required: the safety team
 
 
 class ConsoleConfig(Strict):
