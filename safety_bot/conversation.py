@@ -3,7 +3,7 @@ can be skipped), and what happens when the questions are done. A part of :class:
 
 from __future__ import annotations
 
-from . import care, first_words, intake_queue, team_named
+from . import care, first_words, guard, intake_queue, team_named
 from . import intake as intake_rules
 from .actions import Outcome, PostToTeam
 from .domain import Case, CaseNote, Intake, MessageRef, Urgency, UserRef
@@ -207,7 +207,7 @@ class Conversation:
                 out.actions += actions
                 out.actions.append(PostToTeam(
                     community=case.community, case_number=case.number,
-                    destination="escalation" if case.flags.get("about_moderator") else "safety",
+                    destination=await guard.destination(self, case),  # roles read now (guard.py)
                     text=self.team_text("team_post_reporter_wrote", number=case.number,
                                         words=inert_line(words, limit=1500))))
                 if nxt is not None:

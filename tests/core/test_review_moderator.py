@@ -181,3 +181,13 @@ async def test_a_report_naming_the_victim_as_the_accused_cannot_get_them_banned_
     # bans of anyone else are unchanged
     out = await h.run("as mia", "ban @dave --confirm spam")
     assert "Banning dave" in h.replies("mia", out)
+
+
+async def test_words_during_the_questions_never_reach_an_accused_promoted_meanwhile(h):
+    await h.run("as bob", "say general pay me or everyone sees your pictures", "as alice")
+    out = await h.run("report-message m1 bob wants money")
+    assert "bob wants money" in h.team("cafe", out)  # bob was an ordinary member then
+    await h.run("as olivia", "promote bob", "as alice")
+    out = await h.run("he moved to snapchat and writes to me there now")  # no answer, but it matters
+    assert "snapchat" not in h.team("cafe", out)
+    assert "he moved to snapchat and writes to me there now" in h.escalation(out)
