@@ -83,7 +83,7 @@ async def cmd_case(c: Ctx) -> Outcome:
         if active:
             strikes.append(c.t("case_strikes", name=inert_plain(a.name or a.id), count=len(active)))
     text = detail_text(c.svc.lib, case, await store.reports_for(case.id), await store.evidence_for(case.id),
-                       await store.notes_for(case.id), await c.svc.linked_cases(case), "; ".join(strikes),
+                       await store.notes_for(case.id), await c.svc.linked_cases(case, c.actor), "; ".join(strikes),
                        prefix=c.ctx.command_prefix, locale=c.ctx.locale)
     async with store.transaction():
         await c.svc.audit(c.actor.key, "case.view", c.ctx.community, case)

@@ -108,11 +108,17 @@ class SafetyService(Reports, Conversation, ReplyChannel, Timers, ActionResults, 
         return SendPrivate(to=to, text=self.t("dm_header", locale) + "\n" + body.strip(), community=community,
                            purpose=purpose, prompt=prompt)
 
-    async def linked_cases(self, case: Case) -> list[int]:
+    async def linked_cases(self, case: Case, viewer: UserRef | None = None) -> list[int]:
+        """Other open cases naming an accused of this one: those `viewer` may see; without one (a card), a case
+        about a team member only on a card that goes to the escalation destination too (guard.py)."""
         numbers: set[int] = set()
+        to_safety = viewer is None and await guard.destination(self, case) == "safety"
         for a in case.accused:
             for other in await self.store.cases_about(case.network, a.key):
                 if other.id != case.id and other.status != Status.CLOSED and other.community == case.community:
+                    if (viewer is not None and await guard.conflict(self, other, viewer)) or \
+                            (to_safety and await guard.destination(self, other) == "escalation"):
+                        continue
                     numbers.add(other.number)
         return sorted(numbers)
 

@@ -191,3 +191,17 @@ async def test_words_during_the_questions_never_reach_an_accused_promoted_meanwh
     out = await h.run("he moved to snapchat and writes to me there now")  # no answer, but it matters
     assert "snapchat" not in h.team("cafe", out)
     assert "he moved to snapchat and writes to me there now" in h.escalation(out)
+
+
+async def test_a_case_about_a_moderator_is_not_listed_as_linked_where_that_moderator_reads(h):
+    await h.run("as bob", "say general pay me or everyone sees your pictures")
+    await h.run("as max", "say general and I will send them to your family", "as alice")
+    await h.run("report-message m2 max and bob are threatening me together", "stop")  # case 1: escalation only
+    await h.run("as olivia", "ban @bob --case 1 --confirm working with max")  # bob is accused in case 1 too
+    out = await h.run("as mia", "open @bob wants money from new members too")  # case 2: about bob
+    assert "Case 2" in h.team("cafe", out)
+    assert "case 1" not in h.team("cafe", out)  # max reads the safety channel
+    out = await h.run("as max", "case 2")
+    assert "wants money from new members" in h.replies("max", out) and "case 1" not in h.replies("max", out).replace("case 2", "")
+    out = await h.run("as olivia", "case 2")  # the escalation contact may know of both
+    assert "Linked: case 1 also names this account." in h.replies("olivia", out)
