@@ -42,6 +42,9 @@ class BankEntry:
 
 
 BANK_STATUSES = ("active", "suspended", "withdrawn")
+# What a carried-out outbox row keeps of its action: nothing. The statement in a case card or a DM to the
+# reporter must not outlive the case's purge or a withdrawal in a row nobody reads again.
+SENT_ACTION = "{}"
 
 
 def verify_chain(entries: list[AuditEntry], keys) -> int | None:
@@ -105,6 +108,7 @@ class Store(Protocol):
     # outbox (crash-safe actions)
     async def outbox_add(self, action: dict, case_id: int | None) -> int: ...
     async def outbox_add_many(self, items: list[tuple[dict, int | None]]) -> list[int]: ...
+    # a final status also drops the action's content (SENT_ACTION): only pending and sending rows need it
     async def outbox_done(self, outbox_id: int, status: str, detail: str = "") -> None: ...
     async def outbox_pending(self) -> list[tuple[int, dict]]: ...
     # several processes on one database (PostgreSQL); one process on SQLite holds every lease and leads

@@ -229,6 +229,8 @@ class MemoryStore(MemoryListsMixin):
     async def outbox_done(self, outbox_id, status, detail=""):
         self._check()
         self.outbox[outbox_id].update(status=status, detail=detail)
+        if status != "sending":  # carried out: no copy of what it said is kept (base.SENT_ACTION)
+            self.outbox[outbox_id]["action"] = {}
 
     async def outbox_pending(self):
         return [(k, copy.deepcopy(v["action"])) for k, v in sorted(self.outbox.items()) if v["status"] == "pending"]

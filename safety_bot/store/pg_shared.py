@@ -11,6 +11,7 @@ import logging
 
 import asyncpg
 
+from .base import SENT_ACTION
 from .sqlite_common import _j
 
 log = logging.getLogger("safety_bot.store.postgres")
@@ -60,8 +61,9 @@ class PgShared:
     async def outbox_done(self, outbox_id, status, detail=""):
         if status == "sending":  # the idempotency record: the send is this process's, so it keeps the lease
             sql = "UPDATE outbox SET status=$1, detail=$2 WHERE id=$3"
-        else:
-            sql = "UPDATE outbox SET status=$1, detail=$2, lease_owner=NULL, lease_until=NULL WHERE id=$3"
+        else:  # carried out: no copy of what it said outlives the case (base.SENT_ACTION)
+            sql = (f"UPDATE outbox SET status=$1, detail=$2, action='{SENT_ACTION}', lease_owner=NULL, lease_until=NULL "
+                   "WHERE id=$3")
         if self._conn_var.get() is not None:
             await self._conn_var.get().execute(sql, status, detail, outbox_id)
             return

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+from .base import SENT_ACTION
 from .sqlite_common import _j
 
 
@@ -22,7 +23,11 @@ class OutboxMixin:
         return sorted(r[0] for r in rows)
 
     async def outbox_done(self, outbox_id, status, detail=""):
-        await self._write("UPDATE outbox SET status=?, detail=? WHERE id=?", (status, detail, outbox_id))
+        if status == "sending":  # the idempotency record: the action is kept until its result is in
+            await self._write("UPDATE outbox SET status=?, detail=? WHERE id=?", (status, detail, outbox_id))
+        else:  # carried out: no copy of what it said (a case card, a DM to the reporter) outlives the case
+            await self._write("UPDATE outbox SET status=?, detail=?, action=? WHERE id=?",
+                              (status, detail, SENT_ACTION, outbox_id))
 
     async def outbox_pending(self):
         rows = await self._rows("SELECT id, action FROM outbox WHERE status='pending' ORDER BY id")

@@ -74,3 +74,26 @@ async def test_the_accuseds_linked_account_gets_no_resources_and_no_warning(h):
     assert replies.count("case 1") >= 2 and "Sent" not in replies
     assert h.private("erin", out) == ""
     assert await h.store.strikes_for("friends", "console:erin") == []
+
+
+async def _outbox_rows(h) -> list[tuple[str, str]]:
+    """(status, the action as stored, decrypted) of every outbox row."""
+    store = h.store
+    if hasattr(store, "outbox"):  # the in-memory store
+        return [(row["status"], repr(row["action"])) for row in store.outbox.values()]
+    if hasattr(store, "pool"):  # PostgreSQL
+        rows = await store.pool.fetch("SELECT status, action FROM outbox")
+    else:
+        rows = await store._rows("SELECT status, action FROM outbox")
+    return [(r[0], store._dec(r[1])) for r in rows]
+
+
+async def test_sent_messages_keep_no_copy_of_the_reporters_words(hdb):
+    """What the outbox carried (the team's case card with the statement, the reporter's DMs) is dropped once
+    sent: withdrawal and the retention purge delete the statement, and no sent copy may outlive them."""
+    h = hdb
+    said = "secret words only the team may read"
+    await h.run("as bob", "say general pay me or else", "as alice", f"report-message m1 {said}", "no", "show")
+    rows = await _outbox_rows(h)
+    assert rows and all(status not in ("pending", "sending") for status, _ in rows)  # all sent
+    assert [a for _, a in rows if said in a or "alice" in a] == []
