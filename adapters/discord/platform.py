@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable, Mapping
@@ -13,6 +14,7 @@ from safety_bot.actions import BanUser, PostToTeam, RemoveMessage, SendPrivate, 
 from safety_bot.domain import MessageRef, MessageSnapshot
 from safety_bot.ports import ALREADY, FAILED, FORBIDDEN, NOT_FOUND, OK, CaptureFailed, Result
 
+from .purge import DiscordPurge
 from .render import PLATFORM, card_embed, channel_is_private, chunks, snapshot_of, team_text
 from .ui import case_view, offered_view, prompt_view
 
@@ -20,7 +22,7 @@ log = logging.getLogger(__name__)
 DMS_CLOSED = 50007
 
 
-class DiscordPlatform:
+class DiscordPlatform(DiscordPurge):
     name = PLATFORM
 
     def __init__(self, client: discord.Client, guilds: Mapping[int, object], *,
@@ -234,7 +236,21 @@ class DiscordPlatform:
             return Result(FAILED, self._d("discord_result_error", status=exc.status))
         return Result(OK)
 
-    async def ban(self, a: BanUser) -> Result:
+    # Bans with a case: the member's recent messages are stored on the case before they are deleted (purge.py)
+    captures_before_purge = True
+
+    async def ban(self, a: BanUser, *, before_purge=None) -> Result:
+        if before_purge is None or not a.delete_message_seconds:
+            return await self._ban(a)
+        # Evidence first: banned at once without Discord's unseen purge; then read, stored, and only then deleted
+        result = await self._ban(dataclasses.replace(a, delete_message_seconds=0))
+        if result.status != OK:
+            return result
+        kept = await self._capture_then_delete(int(a.community), int(a.user.id), a.delete_message_seconds,
+                                               before_purge)
+        return Result(OK, "; ".join(kept))
+
+    async def _ban(self, a: BanUser) -> Result:
         await self._ready()
         guild = self._guild(a.community)
         if guild is None and self._elsewhere(a.community):

@@ -43,6 +43,7 @@ DISCORD_EPOCH_MS = 1420070400000
 # Permission bits (same values as discord.Permissions).
 KICK_MEMBERS, BAN_MEMBERS, ADMINISTRATOR, MANAGE_GUILD = 1 << 1, 1 << 2, 1 << 3, 1 << 5
 VIEW_CHANNEL, SEND_MESSAGES, MANAGE_MESSAGES = 1 << 10, 1 << 11, 1 << 13
+THREAD_TYPES = (10, 11, 12)  # announcement, public and private threads
 EMBED_LINKS, ATTACH_FILES, READ_MESSAGE_HISTORY = 1 << 14, 1 << 15, 1 << 16
 MANAGE_ROLES, MODERATE_MEMBERS, ALL_PERMISSIONS = 1 << 28, 1 << 40, (1 << 51) - 1
 DEFAULT_EVERYONE_PERMISSIONS = VIEW_CHANNEL | SEND_MESSAGES | READ_MESSAGE_HISTORY | EMBED_LINKS | ATTACH_FILES
@@ -580,7 +581,13 @@ class FakeDiscord(AutoModFake):
     def _guild_channels(self, guild_id: int) -> list:
         self._guild(guild_id)
         return [self.channels[cid] for cid in self._channels_of.get(guild_id, ())
-                if self.channels.get(cid, {}).get("guild_id") == str(guild_id)]
+                if self.channels.get(cid, {}).get("guild_id") == str(guild_id)
+                and self.channels[cid]["type"] not in THREAD_TYPES]  # threads: GET /guilds/{id}/threads/active
+
+    def _active_threads(self, guild_id: int) -> dict:
+        self._guild(guild_id)
+        return {"threads": [self.channels[cid] for cid in self._channels_of.get(guild_id, ())
+                            if self.channels.get(cid, {}).get("type") in THREAD_TYPES], "members": []}
 
     def _guild_create(self, guild_id: int, intents: int) -> dict:
         members = self.guilds[guild_id]["members"]
@@ -987,6 +994,7 @@ class FakeDiscord(AutoModFake):
             ("PUT DELETE", C + r"/messages/\d+/reactions(/.*)?", none),
             ("GET", G, lambda rec, gid: self._bot_guild(gid) and self._guild_payload(gid)),
             ("GET", G + "/channels", lambda rec, gid: self._bot_guild(gid) and self._guild_channels(gid)),
+            ("GET", G + "/threads/active", lambda rec, gid: self._bot_guild(gid) and self._active_threads(gid)),
             ("GET", G + "/roles", lambda rec, gid: list(self._bot_guild(gid)["roles"].values())),
             ("GET", G + "/members", lambda rec, gid: [self._member(gid, u) for u in sorted(self._guild(gid)[
                 "members"]) if u > int(rec.query.get("after", 0))][:int(rec.query.get("limit", 1))]),
