@@ -340,6 +340,13 @@ def _cross_checks(config: Config, loaded: LoadedYaml) -> None:
         ids = [g.id for g in config.discord.guilds]
         if len(ids) != len(set(ids)):
             problems.append(f"{loaded.where(('discord', 'guilds'))}: a guild is listed twice")
+        for i, g in enumerate(config.discord.guilds):  # commands there count as the escalation destination's
+            if g.escalation_channel is not None and g.escalation_channel == g.safety_channel:
+                problems.append(f"{loaded.where(('discord', 'guilds', i, 'escalation_channel'))}: must not be the "
+                                "safety channel (cases about the team go there, and it acts for the team)")
+    if config.matrix and config.matrix.escalation_room and config.matrix.escalation_room == config.matrix.management_room:
+        problems.append(f"{loaded.where(('matrix', 'escalation_room'))}: must not be the management room (cases "
+                        "about the team go there, and it acts for the team)")
     if config.matrix and config.matrix.synapse_module_secret and config.http.listen is None:
         problems.append(f"{loaded.where(('matrix', 'synapse_module_secret'))}: the Synapse module reaches the bot "
                         "through the HTTP listener: set http.listen too (e.g. 127.0.0.1:8080)")

@@ -205,3 +205,23 @@ async def test_a_case_about_a_moderator_is_not_listed_as_linked_where_that_moder
     assert "wants money from new members" in h.replies("max", out) and "case 1" not in h.replies("max", out).replace("case 2", "")
     out = await h.run("as olivia", "case 2")  # the escalation contact may know of both
     assert "Linked: case 1 also names this account." in h.replies("olivia", out)
+
+
+def test_the_escalation_destination_cannot_be_the_teams_own_channel_or_room(tmp_path):
+    # the same place: every command there would count as the escalation destination's (any member of the
+    # team's channel could act on and see cases about the team), and cases about the team would land there
+    import pytest
+    import yaml
+
+    from safety_bot.config import DataFileError, load_config
+
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump({
+        "discord": {"token": "${T}", "guilds": [{"id": 1, "safety_channel": 5, "escalation_channel": 5}]},
+        "matrix": {"homeserver": "http://127.0.0.1:1", "user_id": "@bot:hs", "access_token": "${T}",
+                   "management_room": "!team:hs", "escalation_room": "!team:hs"}}))
+    with pytest.raises(DataFileError) as err:
+        load_config(path, env={"T": "x"})
+    text = str(err.value)
+    assert f"{path}:" in text and "discord.guilds[0].escalation_channel" in text
+    assert "matrix.escalation_room" in text and "must not be the management room" in text

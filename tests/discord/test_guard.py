@@ -150,7 +150,8 @@ async def test_a_markdown_link_in_a_followup_is_not_live_in_the_safety_channel(t
                                                  if "Verify your moderator account" in m["content"]), None))
         content = post["content"]
         assert "\\[Verify your moderator account\\]" in content and "\\\\[" not in content  # no masked link
-        assert "\n\\# URGENT" in content  # no heading
+        assert "\n# URGENT" not in content and "\n\\# URGENT" not in content  # no heading: one line (views.py)
+        assert "\u21b5 # URGENT" in content
 
 
 async def test_a_report_link_into_the_safety_channel_copies_nothing(tmp_path, fake, world):
