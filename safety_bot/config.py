@@ -90,7 +90,7 @@ class RetentionConfig(Strict):
 
 
 class HmaConfig(Strict):
-    """An optional Hasher-Matcher-Actioner instance uploads are also checked against (lists/hma.py)."""
+    """An optional Hasher-Matcher-Actioner instance uploads are also checked against (bank_hma.py)."""
 
     url: str = Field(pattern=r"^https?://")  # its base URL; lookups go to <url>/m/lookup
     token: str | None = None  # bearer token, from the environment (${HMA_TOKEN})

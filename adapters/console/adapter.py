@@ -7,6 +7,7 @@ names who sees it, so a person (or a test) can check that a report reaches only 
 from __future__ import annotations
 
 import asyncio
+import os
 import shlex
 import sys
 
@@ -298,6 +299,7 @@ class ConsoleAdapter:
         if self.world.counter == before:
             return  # not posted (no such channel, or banned)
         m = self.world.messages[f"m{self.world.counter}"]
+        self.world.files[m.id] = os.path.abspath(" ".join(args[1:]))  # for `remove --block`; never saved
         bank, c = self.app.bank, self.world.communities[self.here]
         if bank is None or not bank.has_entries(c.network):
             return

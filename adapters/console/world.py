@@ -34,6 +34,9 @@ class World:
     bans: dict[str, dict[str, str]] = field(default_factory=dict)  # community -> member -> reason
     timeouts: dict[str, dict[str, int]] = field(default_factory=dict)
     counter: int = 0
+    # message id -> the file a `picture` message showed, as a platform holds an attachment: memory only (the
+    # world file never keeps it), read again only for `remove --block`
+    files: dict[str, str] = field(default_factory=dict)
 
     def people(self, cid: str) -> list[str]:
         c = self.communities[cid]
@@ -114,11 +117,24 @@ class ConsolePlatform:
         if m is None or m.deleted:
             return Result(NOT_FOUND, self.texts.t("result_message_gone", self.team_locale))
         detail = ""
-        if a.block_media and self.bank is not None:  # console messages carry no images: nothing to hash
-            detail = (await self.bank.bank_removed(a, [], PLATFORM)).reply
+        if a.block_media and self.bank is not None:  # before the deletion, as Discord and Matrix do
+            detail = await self.bank.bank_removed_images(a, PLATFORM, lambda: self._read_file(m.id))
         m.deleted = True
         self.write(f"[#{m.channel} @ {m.community}] " + self.texts.t("console.removed_by_moderators", self.locale))
         return Result(OK, detail)
+
+    async def _read_file(self, message_id: str) -> list:
+        """The picture or video a `picture` message showed, read into memory ([] for a text message, [None]
+        when the file cannot be read any more)."""
+        path = self.world.files.get(message_id)
+        if path is None:
+            return []
+        media = self.bank.service.config.media
+        try:
+            with open(path, "rb") as fh:
+                return [fh.read(max(media.max_bytes, media.max_video_bytes) + 1)]
+        except OSError:
+            return [None]
 
     async def ban(self, a: BanUser, *, before_purge: BeforePurge | None = None) -> Result:
         bans = self.world.bans.setdefault(a.community, {})
