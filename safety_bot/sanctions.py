@@ -41,7 +41,8 @@ async def cmd_ban(c: Ctx) -> Outcome:
             lines.append(c.t("ban_reminder"))
         lines.append(c.t("to_go_ahead", how=confirm_phrase(c)))
         return Outcome(reply="\n".join(lines), case_number=case.number if case else None, needs_confirmation=True)
-    protected = await guard.protected_by_open_case(c.svc, com.network, {t.key for t in todo})
+    # acting on a case (its card's button, --case): a report naming the victim as the accused needs a second person
+    protected = case is not None and await guard.protected_by_open_case(c.svc, com.network, {t.key for t in todo})
     limited = await two_person.check(c, len(todo), "ban", protected=protected)  # limits on power (two_person.py)
     if limited is not None:
         return limited
