@@ -24,6 +24,8 @@ log = logging.getLogger("adapters.matrix.adapter")
 PLATFORM = "matrix"
 COMMUNITY = "matrix"
 _KEY_DM = "dm."
+_CLOSED_JOIN_RULES = ("invite", "knock")  # nobody joins without a member letting them in
+_ACCESS_SECONDS = 5.0  # how long a room's join rule and history visibility are taken as read
 
 
 class MatrixError(RuntimeError):
@@ -150,9 +152,15 @@ class MatrixConnection:
 
     # ================================================================== sending
     async def _send_notice(self, room_id: str, text: str, *, html: bool = True, title: bool = True,
-                           ping: bool = False) -> Result:
+                           ping: bool = False, open_room_ok: bool = False) -> Result:
         from nio import RoomSendResponse
 
+        if not open_room_ok and room_id in (self.management_room, self.escalation_room) \
+                and await self._room_is_open(room_id):
+            # Anyone can join or read it: a short notice only, never case details (like a public Discord channel)
+            await self._send_notice(room_id, self.svc.team_text("matrix_open_room_notice"), ping=ping,
+                                    open_room_ok=True)
+            return Result(FAILED, self.svc.team_text("matrix_result_open_room"))
         content: dict[str, Any] = {"msgtype": "m.notice", "body": text, "m.mentions": {}}
         if html:
             content["format"] = "org.matrix.custom.html"
@@ -189,6 +197,24 @@ class MatrixConnection:
         if st != 200:
             raise CaptureFailed(self.svc.team_text("matrix_capture_http", status=st, code=data.get("errcode", "")))
         return dict(data, event_id=event_id)
+
+    async def _room_is_open(self, room_id: str) -> bool:
+        """Whether people outside the team can join the room without an invite, or read it without joining
+        (read from the homeserver, at most every few seconds; unknown counts as open)."""
+        cache = self.__dict__.setdefault("_room_access", {})
+        known = cache.get(room_id)
+        if known is not None and time.monotonic() - known[0] < _ACCESS_SECONDS:
+            return known[1]
+        base = f"/_matrix/client/v3/rooms/{_q(room_id)}/state/"
+        (st1, rule), (st2, seen) = await asyncio.gather(self._api("GET", base + "m.room.join_rules/"),
+                                                        self._api("GET", base + "m.room.history_visibility/"))
+        if st1 not in (200, 404) or st2 not in (200, 404):
+            is_open = True
+        else:
+            is_open = (rule.get("join_rule", "invite") if st1 == 200 else "invite") not in _CLOSED_JOIN_RULES or \
+                (seen.get("history_visibility") if st2 == 200 else "") == "world_readable"
+        cache[room_id] = (time.monotonic(), is_open)
+        return is_open
 
     async def _snapshot(self, room_id: str, event: dict) -> MessageSnapshot | None:
         if event.get("type") == "m.room.encrypted":

@@ -82,7 +82,7 @@ class MatrixSync:
         """Long-poll /sync and queue each response; back off and retry while the server is away."""
         delay = 0.5
         if self._startup_warning:
-            await self._send_notice(self.management_room, self._startup_warning)
+            await self._send_notice(self.management_room, self._startup_warning, open_room_ok=True)
         while not self._stopping.is_set():
             since = self.client.next_batch
             try:

@@ -244,6 +244,9 @@ async def test_case_about_a_moderator_goes_to_the_escalation_room_only(synapse, 
     pl = await call(synapse, "GET", f"/_matrix/client/v3/rooms/{q(h.mgmt)}/state/m.room.power_levels/", h.mod)
     pl["users"][mod2.user_id] = 50
     await call(synapse, "PUT", f"/_matrix/client/v3/rooms/{q(h.mgmt)}/state/m.room.power_levels/", h.mod, pl)
+    # invite-only again: the bot answers with case details only then (test_review_confidential.py)
+    await call(synapse, "PUT", f"/_matrix/client/v3/rooms/{q(h.mgmt)}/state/m.room.join_rules/", h.mod,
+               {"join_rule": "invite"})
     secret = f"moderator abuse {secrets.token_hex(3)}"
     ev = await h.command(f"!safety open {mod2.user_id} {secret}")
     assert "escalation destination" in (await h.reply_to(ev))["content"]["body"]

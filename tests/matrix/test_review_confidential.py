@@ -81,3 +81,34 @@ async def test_a_banked_reupload_keeps_its_caption_as_evidence_never_its_file_na
     assert ev.ref.message_id == again and ev.text == said and ev.message_created_at is not None
     stored = repr(await h.app.store.evidence_for(case.id))
     assert "IMG_2041" not in stored and "mxc://" not in stored and "secret-name" not in stored
+
+
+async def test_no_case_details_in_a_management_room_anyone_can_join(synapse, harness_factory) -> None:
+    """A management room anyone can join (or read) gets only a short notice, like a Discord safety channel
+    @everyone can see: never the reporter's words, neither the case card nor a command's answer."""
+    import secrets
+
+    from tests.matrix.test_adapter_dm import dm_with_bot, messages
+
+    h = await harness_factory(mgmt_join_rule="public")
+    await h.mgmt_notice("not invite-only")
+    member = await synapse.aregister()
+    dm = await dm_with_bot(synapse, member, h.bot)
+    secret = f"he wants 500 euros or he posts my pictures {secrets.token_hex(3)}"
+    await send_text(synapse, member, dm, "!report " + secret)
+    await h.mgmt_notice("is waiting")
+    ev = await h.command("!safety case 1")
+    assert "is waiting" in (await h.reply_to(ev))["content"]["body"]
+    # once the room is invite-only again, the team sees its cases
+    await call(synapse, "PUT", f"/_matrix/client/v3/rooms/{q(h.mgmt)}/state/m.room.join_rules/", h.mod,
+               {"join_rule": "invite"})
+    deadline = time.monotonic() + 30
+    while True:
+        ev = await h.command("!safety case 1")
+        if secret in (await h.reply_to(ev))["content"]["body"]:
+            break
+        assert time.monotonic() < deadline, "the case was never shown after the room became invite-only"
+        await asyncio.sleep(0.5)
+    public_part = [m for m in await messages(synapse, h.mod, h.mgmt, limit=200) if m["sender"] == h.bot.user_id]
+    shown = [m["content"].get("body", "") for m in public_part]
+    assert sum(secret in b for b in shown) == 1  # only the answer after the change
