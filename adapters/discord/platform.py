@@ -109,8 +109,8 @@ class DiscordPlatform(DiscordPurge):
                     channel = await self.client.create_dm(discord.Object(g.escalation_user))
                     if embed is not None:
                         await channel.send(embed=embed)
-                    for part in chunks(text):
-                        await channel.send(part)
+                    for part in chunks(team_text(text)):  # member words inside: inert, and no link previews
+                        await channel.send(part, suppress_embeds=True)
                 except discord.HTTPException as exc:
                     return Result(FORBIDDEN if exc.status == 403 else FAILED,
                                   self._d("discord_result_escalation_unreachable"))
@@ -146,7 +146,8 @@ class DiscordPlatform(DiscordPurge):
                 offered = offered_view(g.id, a.buttons, self.texts, self.locale)  # buttons the core offers (the last part)
                 for i, part in enumerate(parts):
                     extra = {"view": offered} if offered is not None and i == len(parts) - 1 else {}
-                    await channel.send((prefix if i == 0 else "") + part,
+                    # no link previews: a member's link to where their picture is would show the picture here
+                    await channel.send((prefix if i == 0 else "") + part, suppress_embeds=True,
                                        allowed_mentions=mention if i == 0 else None, **extra)
         except discord.Forbidden:
             return Result(FORBIDDEN, self._d("discord_result_may_not_post"))

@@ -7,6 +7,8 @@ import secrets
 from tests.discord.test_adapter_media import bank_by_block, jpeg, post_image
 from tests.media.test_hashing import generate
 
+SUPPRESS_EMBEDS = 1 << 2  # message flag: no link previews
+
 
 async def test_a_banked_reupload_keeps_its_words_as_evidence_before_it_is_removed(fake, world, bot):
     """The automatic removal deletes the whole message: what it said is captured first, like any removal."""
@@ -51,3 +53,19 @@ async def test_a_ban_with_a_case_stores_the_accuseds_recent_messages_before_they
         assert (ev.text, ev.ref.channel_id, ev.author.id) == (text, str(channel), str(world.suspect))
         assert ev.captured_by == "bot:discord"
     assert "evidence.captured_before_purge" in [a.action for a in await bot.app.store.audit_entries(case.id)]
+
+
+async def test_a_link_in_a_members_words_is_never_previewed_in_the_team_channel(fake, world, bot):
+    """A reporter shows the team where their picture was posted: Discord would unfurl the bare link into the
+    picture itself in the safety channel. Team notices carrying member words are sent without link previews."""
+    from tests.discord.conftest import contents
+    from tests.discord.test_adapter_members import _report
+
+    await _report(fake, world, "He says he will send my pictures to everyone unless I pay")
+    dm = fake.dm_channel_id(world.alice)
+    await fake.dispatch_message_create(dm, world.alice, "stop")
+    await fake.wait_for(lambda: any("that is all for now" in m["content"] for m in fake.dm_messages(world.alice)))
+    await fake.dispatch_message_create(dm, world.alice, "he posted it here https://images.example.org/p/123.jpg")
+    await fake.wait_for(lambda: "images.example.org" in contents(fake.messages(world.safety)))
+    [post] = [m for m in fake.messages(world.safety) if "images.example.org" in (m["content"] or "")]
+    assert post["flags"] & SUPPRESS_EMBEDS
