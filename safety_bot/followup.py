@@ -58,7 +58,8 @@ class FollowUp:
         before_category = case.category
         scanned = self.scan_text(case, words)
         reopened = bool(scanned.new_cues or (scanned.found.urgent and case.status == Status.CLOSED))
-        out = Outcome(reply=self.t("after_close_forwarded", loc), case_number=case.number)
+        out = Outcome(reply=self.t("after_close_reopened" if reopened else "after_close_forwarded", loc),
+                      case_number=case.number)
         async with self.store.transaction():
             if reopened:
                 reopen(case, self.clock())

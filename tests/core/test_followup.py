@@ -100,7 +100,9 @@ async def test_after_close_the_reporter_still_reaches_the_team_and_reopen_works(
 async def test_danger_words_after_close_reopen_the_case_at_once(h):
     await h.run("report bob wants money for my photos", "stop", "as mia", "close 1")
     out = await h.run("as alice", "dm he posted them, i want to die")
-    assert "glad you told me" in h.private("alice", out)
+    alice = h.private("alice", out)
+    assert "glad you told me" in alice
+    assert "reopened your report" in alice and "was closed" not in alice  # not told it is closed while it reopens
     team = h.team("cafe", out)
     assert "OPEN again" in team and "@safety-team" in team
     case = await h.store.get_case("cafe", 1)
