@@ -59,7 +59,8 @@ async def _run(config, args) -> int:
             return 2
         try:
             if args.bans_command == "list":
-                await print_lists(store, "bans", args.json)
+                if not await print_lists(store, "bans", args.json) and not args.json:
+                    print("no ban pools are followed (follow one with: safety-bot bans follow FILE|URL --network N)")
                 return 0
             if args.bans_command == "export":
                 check_out(args.out)

@@ -149,14 +149,16 @@ def cmd_lists(args) -> int:
     return asyncio.run(_run(_load(args.config), args))
 
 
-async def print_lists(store, kind: str, as_json: bool, network: str | None = None) -> None:
+async def print_lists(store, kind: str, as_json: bool, network: str | None = None) -> int:
     """The lists of one kind (of one network, when given), for `bank list` / `bans list`: action, size, last
-    fetch, last error."""
+    fetch, last error. Returns how many it printed."""
     from ..views import when
 
+    printed = 0
     for lst in await store.shared_lists(kind):
         if network is not None and lst.network != network:
             continue
+        printed += 1
         row = {"list": lst.name, "network": lst.network, "action": lst.action, "size": lst.size,
                "category": lst.category, "source": lst.source, "every": lst.every, "last_fetch": lst.last_fetch, "last_error": lst.last_error,
                "signed": bool(lst.public_key)}
@@ -168,3 +170,4 @@ async def print_lists(store, kind: str, as_json: bool, network: str | None = Non
                   + (" signed" if lst.public_key else "")
                   + f" last fetch {when(lst.last_fetch) if lst.last_fetch else 'never'}"
                   + (f" last error: {lst.last_error}" if lst.last_error else ""))
+    return printed

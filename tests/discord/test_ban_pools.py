@@ -149,8 +149,10 @@ async def test_bans_cli_export_has_ids_reason_code_and_date_only(tmp_path, fake,
     f.write_bytes(b"pdq abc\n")
     assert await cli("bans", "follow", str(f), "--network", "friends") == 2
     assert "line 1: expected '<user id> <reason code> <YYYY-MM-DD>'" in capsys.readouterr().err
-    assert await cli("bans", "list") == 0
-    assert capsys.readouterr().out == ""
+    assert await cli("bans", "list") == 0  # the bad file changed nothing
+    assert capsys.readouterr().out.startswith("no ban pools are followed")
+    assert await cli("bans", "list", "--json") == 0
+    assert capsys.readouterr().out == ""  # JSON lines: none
     f.write_bytes(pool(f"{world.bob} harassment {TODAY}"))
     assert await cli("bans", "follow", str(f), "--network", "friends", "--mode", "apply") == 0
     assert "ban pool bad: 1 accounts (1 new, 0 removed), mode apply" in capsys.readouterr().out
