@@ -16,8 +16,11 @@ people as they are now and from the roles the adapter reads at the moment of the
    from the escalation destination.
 
 Roles are read when needed: adapters register a reader (`register_roles`) that answers "is this account on
-the safety team right now?"; team posts about a case whose accused holds that role now go to the
-escalation destination, even when they were an ordinary member at the time of the report.
+the safety team right now?", and one (`svc.destination_readers`) that answers "does it read the safety or the
+escalation destination right now?"; team posts about a case whose accused holds that role, or reads the safety
+destination (a server admin sees every channel), go to the escalation destination, even when they were an
+ordinary member at the time of the report. A post about a case whose accused reads the escalation destination
+too is withheld (audited): there is no safe place for it.
 """
 
 from __future__ import annotations
@@ -39,6 +42,8 @@ log = logging.getLogger(__name__)
 
 # "Is this account on the safety team of this community right now?" (one per platform, from the adapter)
 RoleReader = Callable[[str, UserRef], Awaitable[bool]]
+# "Does this account read this community's "safety" / "escalation" destination right now?"
+DestinationReader = Callable[[str, UserRef, str], Awaitable[bool]]
 
 # Commands whose targets are people; acting on yourself is refused for all of them (with the same text as
 # a conflict of interest, so a refusal tells nobody whether a case about them exists).
@@ -56,16 +61,16 @@ def register_roles(svc: "SafetyService", platform: str, reader: RoleReader) -> N
     svc.role_readers[platform] = reader
 
 
-async def at_escalation(svc: "SafetyService", community: str, user: UserRef) -> bool:
-    """Whether this account reads the community's escalation destination now (the escalation contact, a member
-    of the escalation channel or room): from the reader the adapter registered in `svc.escalation_readers`."""
-    reader = svc.escalation_readers.get(user.platform)
+async def reads(svc: "SafetyService", community: str, user: UserRef, destination: str) -> bool:
+    """Whether this account reads the community's "safety" or "escalation" destination now (can view the channel,
+    is in the room, is the escalation contact): from the reader the adapter registered in `svc.destination_readers`."""
+    reader = svc.destination_readers.get(user.platform)
     if reader is None:
         return False
     try:
-        return bool(await reader(community, user))
-    except Exception:  # a platform error must not stop a post; roles are read again at the next one
-        log.warning("could not read who is at the escalation destination on %s", user.platform)
+        return bool(await reader(community, user, destination))
+    except Exception:  # a platform error must not stop a post; it is read again at the next one
+        log.warning("could not read who reads a team destination on %s", user.platform)
         return False
 
 
@@ -87,7 +92,8 @@ async def about_team(svc: "SafetyService", case: Case) -> bool:
         return True
     if not case.accused:  # nobody to look up (and no async comprehension to run for nobody)
         return False
-    found = [a for a in case.accused if await holds_team_role(svc, case.community, a)]
+    found = [a for a in case.accused if await holds_team_role(svc, case.community, a)
+             or await reads(svc, case.community, a, "safety")]  # e.g. an admin who sees every channel
     if not found:
         return False
     case.flags["about_moderator"] = True
@@ -349,6 +355,6 @@ async def _about_someone_at_escalation(svc: "SafetyService", case: Case) -> bool
         | set(case.flags.get("named_team", [])) | set(case.hidden_from)
     for key in sorted(keys):
         platform, _, uid = key.partition(":")
-        if uid and await at_escalation(svc, case.community, UserRef(platform, uid)):
+        if uid and await reads(svc, case.community, UserRef(platform, uid), "escalation"):
             return True
     return False

@@ -55,7 +55,7 @@ class SafetyService(Reports, Conversation, ReplyChannel, Timers, ActionResults, 
         self.communities: dict[str, Community] = {}
         self.role_readers: dict = {}  # platform -> guard.RoleReader, registered by adapters (roles read when needed)
         self.team_readers: dict = {}  # platform -> team_named.TeamReader: the safety team now (team_named.py)
-        self.escalation_readers: dict = {}  # platform -> guard.RoleReader: at the escalation destination now
+        self.destination_readers: dict = {}  # platform -> guard.DestinationReader: who reads a team destination now
         self._lock = asyncio.Lock()
         # Called as observe(event, community, case, **detail) after each audit entry and action result:
         # logs and metrics (safety_bot/ops). They must not raise.

@@ -128,8 +128,10 @@ async def cmd_confirm(c: "Ctx") -> Outcome:
     # The command runs as the member who asked: they must still be on the team now (a stolen account whose role
     # was taken away in the meantime). The escalation destination's own requests have no role to read.
     requester = pending.ctx.actor
-    if not pending.ctx.via_escalation and requester.platform in c.svc.role_readers \
-            and not await guard.holds_team_role(c.svc, pending.ctx.community, requester):
+    if not pending.ctx.via_escalation and requester.platform in c.svc.role_readers and not (
+            await guard.holds_team_role(c.svc, pending.ctx.community, requester)
+            and (requester.platform not in c.svc.destination_readers
+                 or await guard.reads(c.svc, pending.ctx.community, requester, "safety"))):
         async with c.svc.store.transaction():
             await c.svc.audit(c.actor.key, "two_person.requester_not_team", c.ctx.community, None, code=code,
                               command=pending.cmd.name, requested_by=requester.key)

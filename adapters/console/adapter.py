@@ -79,7 +79,7 @@ class ConsoleAdapter:
         app.runtime.add_platform(self.platform)
         app.service.role_readers[PLATFORM] = self._holds_team_role
         app.service.team_readers[PLATFORM] = self._team  # who the team is now (team_named.py)
-        app.service.escalation_readers[PLATFORM] = self._at_escalation  # who reads the escalation destination
+        app.service.destination_readers[PLATFORM] = self._reads  # who reads the team's destinations now
         for c in cfg.communities:
             app.service.add_community(Community(c.id, PLATFORM, c.network, c.id, has_escalation=bool(c.escalation)))
         first = cfg.communities[0]
@@ -96,8 +96,12 @@ class ConsoleAdapter:
     async def _holds_team_role(self, community: str, user: UserRef) -> bool:
         return any(self.world.is_moderator(c, user.id) for c in self.world.communities)
 
-    async def _at_escalation(self, community: str, user: UserRef) -> bool:
-        return community in self.world.communities and self.world.is_escalation(community, user.id)
+    async def _reads(self, community: str, user: UserRef, destination: str) -> bool:
+        if community not in self.world.communities:
+            return False
+        if destination == "escalation":
+            return self.world.is_escalation(community, user.id)
+        return self.world.is_moderator(community, user.id)  # the safety channel is the moderators'
 
     async def _team(self, community: str) -> list[UserRef]:
         return [self.world.user(m) for m in self.world.communities[community].moderators] if community in \

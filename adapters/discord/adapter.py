@@ -121,7 +121,7 @@ class DiscordAdapter(DiscordMembers, DiscordModeration, DiscordMedia, DiscordAut
                                                  has_escalation=bool(g.escalation_channel or g.escalation_user)))
         self.app.service.role_readers[PLATFORM] = self._holds_team_role  # roles read when needed (roles.py)
         self.app.service.team_readers[PLATFORM] = self._team  # the team now (roles.py, team_named.py)
-        self.app.service.escalation_readers[PLATFORM] = self._at_escalation  # who reads it now (roles.py)
+        self.app.service.destination_readers[PLATFORM] = self._reads  # who reads the team's channels now (roles.py)
         self._register_pools()  # which listed accounts are members (ban pools)
 
     async def _connect(self) -> None:

@@ -42,17 +42,19 @@ class DiscordRoles:
                 return True
         return False
 
-    async def _at_escalation(self, community: str, user: UserRef) -> bool:
-        """For the core (guard.py): whether this account reads the guild's escalation destination now: it is the
-        escalation contact, or it can view the escalation channel (its roles and the channel's overwrites)."""
+    async def _reads(self, community: str, user: UserRef, destination: str) -> bool:
+        """For the core (guard.py): whether this account reads the guild's "safety" or "escalation" destination now:
+        it can view that channel (its roles, the channel's overwrites; an admin sees every channel), or it is
+        the escalation contact (who gets the escalation posts by DM when there is no channel)."""
         g = self.guilds.get(int(community)) if community.isdigit() else None
         if g is None or not user.id.isdigit():
             return False
         uid = int(user.id)
-        if g.escalation_user and g.escalation_user == uid:
+        if destination == "escalation" and g.escalation_user and g.escalation_user == uid:
             return True
+        cid = g.safety_channel if destination == "safety" else g.escalation_channel
         guild = self.client.get_guild(g.id)
-        channel = guild.get_channel(g.escalation_channel) if guild is not None and g.escalation_channel else None
+        channel = guild.get_channel(cid) if guild is not None and cid else None
         if channel is None:
             return False
         member = guild.get_member(uid) or await self._fetch_member(guild, uid)

@@ -65,7 +65,7 @@ class MatrixAdapter(MatrixSync, MatrixWatch, MatrixModeration, MatrixMessaging, 
         self.state = app.platform_state(PLATFORM)  # sync token, device id, DM rooms, seen reports
         self.svc.role_readers[PLATFORM] = self._holds_team_role  # roles read when needed (guard.py)
         self.svc.team_readers[PLATFORM] = self._team  # the team now, for reports naming one (team_named.py)
-        self.svc.escalation_readers[PLATFORM] = self._at_escalation  # who reads the escalation room now
+        self.svc.destination_readers[PLATFORM] = self._reads  # who reads the team's rooms now (moderation.py)
         self.user_id = cfg.user_id
         self.locale = app.config.locale
         self.ready = asyncio.Event()

@@ -128,18 +128,22 @@ class MatrixModeration:
         """For the core (guard.py): on the safety team now (read when needed, not at start-up)."""
         return await self._is_moderator(user.id)
 
-    async def _at_escalation(self, community: str, user: UserRef) -> bool:
-        """For the core (guard.py): whether this account is in the escalation room now (it reads what is posted)."""
-        if not self.escalation_room:
+    async def _reads(self, community: str, user: UserRef, destination: str) -> bool:
+        """For the core (guard.py): whether this account is in the management ("safety") or escalation room now
+        (joined or invited: it reads what is posted there)."""
+        room_id = self.management_room if destination == "safety" else self.escalation_room
+        if not room_id:
             return False
-        room = self.client.rooms.get(self.escalation_room) if self.client else None
+        room = self.client.rooms.get(room_id) if self.client else None
         if room is not None and self.ready.is_set():  # nio keeps the members current from /sync
             return user.id in room.users
-        st, data = await self._api("GET", f"/_matrix/client/v3/rooms/{_q(self.escalation_room)}/joined_members")
-        if st != 200:
-            log.warning("matrix: cannot read the escalation room's members (HTTP %s)", st)
+        st, data = await self._api("GET", f"/_matrix/client/v3/rooms/{_q(room_id)}/state/m.room.member/{_q(user.id)}")
+        if st == 404:
             return False
-        return user.id in (data.get("joined") or {})
+        if st != 200 or not isinstance(data, dict):
+            log.warning("matrix: cannot read a member of a team room (HTTP %s)", st)
+            return False
+        return data.get("membership") in ("join", "invite")
 
     async def _team(self, community: str) -> list[UserRef]:
         """For the core (team_named.py): the safety team now, with display names (who a report may name):

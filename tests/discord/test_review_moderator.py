@@ -4,7 +4,7 @@ the escalation channel is posted to neither channel (safety_bot/guard.py, the ad
 from __future__ import annotations
 
 from tests.discord.conftest import bot_messages, contents, discord_config, running_bot, wait_messages
-from tests.fakes.discord_server import VIEW_CHANNEL
+from tests.fakes.discord_server import ADMINISTRATOR, VIEW_CHANNEL
 
 
 async def test_a_case_about_a_moderator_who_reads_the_escalation_channel_goes_to_neither_channel(tmp_path, fake, world):
@@ -33,3 +33,23 @@ async def test_a_case_about_a_moderator_who_reads_the_escalation_channel_goes_to
         assert "the lead threatens me" not in contents(bot_messages(fake, world.safety))
         case = await store.get_case(str(world.haven), 2)
         assert case is not None and case.flags.get("about_moderator")
+
+
+async def test_a_case_about_someone_who_can_read_the_safety_channel_goes_to_the_escalation_contact(tmp_path, fake, world):
+    # an administrator without the safety role sees every channel, the safety channel too
+    admin_role = fake.add_role(world.haven, "Admins", permissions=ADMINISTRATOR)
+    admin = fake.add_member(world.haven, name="admin", roles=[admin_role])
+    contact = fake.add_member(world.haven, name="contact")
+    guilds = [{"id": world.haven, "safety_channel": world.safety, "safety_role": world.role, "network": "friends",
+               "escalation_user": contact},
+              {"id": world.harbor, "safety_channel": world.safety2, "safety_role": world.role2, "network": "friends"}]
+    async with running_bot(discord_config(tmp_path, fake, world, guilds=guilds)) as bot:
+        mid = await fake.dispatch_message_create(world.general, admin, "pay me or your pictures go everywhere")
+        it = await fake.send_message_context_command(world.haven, world.general, world.alice, "Report message", mid)
+        await it.wait_response()
+        await (await fake.submit_modal(it, {"what": "the admin threatens me"})).wait_messages(1)
+        await fake.wait_for(lambda: any("the admin threatens me" in m["content"] or any(
+            "the admin threatens me" in str(e) for e in m.get("embeds", [])) for m in fake.dm_messages(contact)))
+        assert "the admin threatens me" not in contents(bot_messages(fake, world.safety))
+        case = await bot.app.store.get_case(str(world.haven), 1)
+        assert case.flags.get("about_moderator") and f"discord:{admin}" in case.hidden_from
