@@ -87,6 +87,7 @@ class BankIndex:
             return
         states = await self.store.bank_entries()
         active = {e.id for e in states if e.status == ACTIVE}
+        self.recategorise({e.id: e.category for e in states if e.id in self._info})
         gone = [i for i in self._info if i not in active]
         for entry_id in gone:
             self.unload(entry_id)
@@ -112,6 +113,13 @@ class BankIndex:
             m.add_exact(e.id, e.sha256, e.md5)
         self._info[e.id] = _Info(e.network, e.quality, e.case_id, e.case_number, e.community, e.category,
                                  e.kind, len(set(e.pdq)) if e.kind == "video" else 0)
+
+    def recategorise(self, categories: dict[int, str]) -> None:
+        """Loaded entries take a new category (their case became a child-safety case)."""
+        for entry_id, category in categories.items():
+            info = self._info.get(entry_id)
+            if info is not None:
+                info.category = category
 
     def unload(self, entry_id: int) -> None:
         info = self._info.pop(entry_id, None)

@@ -248,3 +248,8 @@ class Conversation:
                                                    self.team_text("note_evidence_text_dropped", id=ev.id),
                                                    self.clock()))
         await self.store.clear_evidence_text(case.id)
+        # its banked pictures are a minor's too: a re-upload after the case is gone opens a child-safety case
+        changed = await self.store.set_case_bank_category(case.id, "minor")  # bank_index.category_for
+        bank = getattr(self, "bank", None)
+        if changed and bank is not None:
+            bank.index.recategorise({entry_id: "minor" for entry_id in changed})

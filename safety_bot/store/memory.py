@@ -282,6 +282,13 @@ class MemoryStore(MemoryListsMixin):
         if entry_id in self.bank:
             self.bank[entry_id].status, self.bank[entry_id].updated_at = status, at
 
+    async def set_case_bank_category(self, case_id, category):
+        self._check()
+        changed = [e for e in self.bank.values() if e.case_id == case_id and e.category != category]
+        for e in changed:
+            e.category = category
+        return [e.id for e in changed]
+
     async def withdraw_bank_entry(self, entry_id, at):
         self._check()
         e = self.bank.get(entry_id)

@@ -152,6 +152,13 @@ class PgShared:
             await super().set_bank_status(entry_id, status, at)
             await self._notify_bank(entry_id)
 
+    async def set_case_bank_category(self, case_id, category):
+        async with self.transaction():
+            changed = await super().set_case_bank_category(case_id, category)
+            for entry_id in changed:
+                await self._notify_bank(entry_id)
+        return changed
+
     async def withdraw_bank_entry(self, entry_id, at):
         async with self.transaction():
             await super().withdraw_bank_entry(entry_id, at)

@@ -57,6 +57,11 @@ class BankMixin:
     async def set_bank_status(self, entry_id, status, at):
         await self._write("UPDATE bank_entries SET status=?, updated_at=? WHERE id=?", (status, at, entry_id))
 
+    async def set_case_bank_category(self, case_id, category):
+        rows = await self._rows("UPDATE bank_entries SET category=? WHERE case_id=? AND category!=? RETURNING id",
+                                (category, case_id, category))
+        return [r[0] for r in rows]
+
     async def withdraw_bank_entry(self, entry_id, at):
         """The victim's choice: the hashes are deleted; the row stays as an audited record without them."""
         await self._write("UPDATE bank_entries SET status='withdrawn', pdq=NULL, sha256=NULL, md5=NULL, quality=0, "
