@@ -7,7 +7,7 @@ import asyncio
 import logging
 import secrets
 
-from . import care, faults, first_words, intake_queue, team_named
+from . import care, faults, first_words, guard, intake_queue, team_named
 from . import intake as intake_rules
 from .actions import Outcome, PostToTeam
 from .domain import Case, Intake, Report, Status, Urgency
@@ -159,7 +159,7 @@ class Reports:
         # Short first words (one phone screen); the rest when they ask (first_words.py).
         out.actions.append(self.private(ev.reporter, first_words.first_short(self.lib, case.category, loc, protect=protect_available(self)), loc,
                                         community.id, "ack"))
-        if case.flags.get("about_moderator"):
+        if await guard.about_team(self, case):  # roles read now: the adapter's flag may not have seen them all
             out.actions.append(self.private(ev.reporter, self.t("about_moderator_notice", loc), loc,
                                             community.id, "info"))
         headline = self.team_text("team_post_new_case", number=case.number)

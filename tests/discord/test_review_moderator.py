@@ -53,3 +53,5 @@ async def test_a_case_about_someone_who_can_read_the_safety_channel_goes_to_the_
         assert "the admin threatens me" not in contents(bot_messages(fake, world.safety))
         case = await bot.app.store.get_case(str(world.haven), 1)
         assert case.flags.get("about_moderator") and f"discord:{admin}" in case.hidden_from
+        # the reporter is told, as for any case about the team, and pointed to Discord's own Report button
+        await fake.wait_for(lambda: "names someone on the moderation team" in contents(fake.dm_messages(world.alice)))
