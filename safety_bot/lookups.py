@@ -1,9 +1,10 @@
 """Questions adapters ask the core instead of reading the store: which community a private message belongs
 to, whether a question is still the one a member is being asked, a case's current card. A part of
-:class:`SafetyService` (a mixin; `self` is the service). Read-only."""
+:class:`SafetyService` (a mixin; `self` is the service). Read-only, but for roles read now (guard.py)."""
 
 from __future__ import annotations
 
+from . import guard
 from .domain import Case, UserRef
 
 
@@ -38,9 +39,15 @@ class Lookups:
     async def has_open_case(self, user: UserRef, community: str) -> bool:
         return await self._latest_open_case_of(user, community) is not None
 
-    async def card_for(self, community: str, number: int, headline: str = "") -> dict | None:
-        """The case's current card (status, assignee), or None when there is no such case."""
-        case = await self.store.get_case(community, number)
-        if case is None:
-            return None
-        return await self.case_card(case, headline=headline)
+    async def card_for(self, community: str, number: int, headline: str = "", *, destination: str | None = None) -> dict | None:
+        """The case's current card (status, assignee), or None when there is no such case, or (`destination`: where
+        the card to refresh was posted, "safety" or "escalation") when the case goes elsewhere now: a case that
+        moved to the escalation destination (its accused joined the team, a report named a team member) never
+        shows what was added since on its old card in the safety channel (guard.py)."""
+        async with self.exclusive():  # reading roles may mark the case as about the team (a write)
+            case = await self.store.get_case(community, number)
+            if case is None:
+                return None
+            if destination is not None and await guard.destination(self, case) != destination:
+                return None
+            return await self.case_card(case, headline=headline)

@@ -298,7 +298,12 @@ class DiscordModeration:
 
         if not self.channel_is_private(message.channel):
             return
-        card = await self.app.service.card_for(str(guild_id), number, headline=message.embeds[0].title or "")
+        g = self.guilds[guild_id]
+        channel = message.channel
+        posted = "escalation" if g.escalation_channel and g.escalation_channel in (
+            getattr(channel, "id", None), getattr(channel, "parent_id", None)) else "safety"
+        card = await self.app.service.card_for(str(guild_id), number, headline=message.embeds[0].title or "",
+                                               destination=posted)
         if card is None:
             return
         with contextlib.suppress(discord.HTTPException):

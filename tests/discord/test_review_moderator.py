@@ -55,3 +55,36 @@ async def test_a_case_about_someone_who_can_read_the_safety_channel_goes_to_the_
         assert case.flags.get("about_moderator") and f"discord:{admin}" in case.hidden_from
         # the reporter is told, as for any case about the team, and pointed to Discord's own Report button
         await fake.wait_for(lambda: "names someone on the moderation team" in contents(fake.dm_messages(world.alice)))
+
+
+async def test_pressing_an_old_card_never_refreshes_it_with_what_was_added_since_the_case_left_that_channel(
+        tmp_path, fake, world):
+    owner = fake.guilds[world.haven]["owner_id"]
+    esc = fake.add_channel(world.haven, "owners", private=True, overwrites={owner: (VIEW_CHANNEL, 0)})
+    guilds = [{"id": world.haven, "safety_channel": world.safety, "safety_role": world.role, "network": "friends",
+               "escalation_channel": esc},
+              {"id": world.harbor, "safety_channel": world.safety2, "safety_role": world.role2, "network": "friends"}]
+    async with running_bot(discord_config(tmp_path, fake, world, guilds=guilds)) as bot:
+        mid = await fake.dispatch_message_create(world.general, world.suspect, "pay me or else")
+        it = await fake.send_message_context_command(world.haven, world.general, world.alice, "Report message", mid)
+        await it.wait_response()
+        await (await fake.submit_modal(it, {"what": "he wants money"})).wait_messages(1)
+        [card] = await wait_messages(fake, world.safety)
+        # the accused joins the team; the reporter adds more, which goes to the escalation channel only
+        await fake.set_member_roles(world.haven, world.suspect, (world.role,))
+        await fake.wait_for(lambda: bot.is_moderator(bot.guilds[world.haven],
+                                                     bot.client.get_guild(world.haven).get_member(world.suspect)))
+        it = await fake.send_message_context_command(world.haven, world.general, world.alice, "Report message", mid)
+        await it.wait_response()
+        await (await fake.submit_modal(it, {"what": "he knows my school, it is Hill Street"})).wait_messages(1)
+        await fake.wait_for(lambda: "Hill Street" in contents(fake.messages(esc)))
+        # the accused (refused) and another moderator press the old card's buttons in the safety channel; each press
+        # refreshes the card it was pressed on (here run to its end, so the check below waits on nothing)
+        for who in (world.suspect, world.mod):
+            press = await fake.press_button(int(card["id"]), f"safety:assign:{world.haven}:1", who)
+            await press.wait_messages(1)
+        message = await bot.client.get_channel(world.safety).fetch_message(int(card["id"]))
+        await bot.refresh_card(message, world.haven, 1)
+        live = fake.messages_by_id[int(card["id"])]
+        assert "Hill Street" not in str(live.get("embeds")) + str(live.get("content"))
+        assert "Hill Street" not in contents(bot_messages(fake, world.safety))
