@@ -134,6 +134,12 @@ class BanUser(Action):
     reason: str
     delete_message_seconds: int = 604800
 
+    def __post_init__(self) -> None:
+        # Evidence first: recent messages are purged only when a case holds them, captured before they go.
+        # A ban without a case (a bare `ban`, a followed list or pool) deletes nothing: nowhere to keep them.
+        if self.case_id is None and self.delete_message_seconds:
+            object.__setattr__(self, "delete_message_seconds", 0)
+
 
 @dataclass(frozen=True)
 class UnbanUser(Action):

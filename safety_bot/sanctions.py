@@ -65,6 +65,8 @@ async def cmd_ban(c: Ctx) -> Outcome:
     out.reply = c.t("banning_one" if len(communities) == 1 else "banning_many", names=names, count=len(communities))
     if already:
         out.reply += " " + c.t("ban_skipped", names=", ".join(inert_plain(t.name or t.id) for t in already))
+    if case is None:  # BanUser purges nothing without a case (evidence first)
+        out.reply += " " + c.t("ban_no_case_messages_stay")
     if case is not None and c.cmd.text:
         async with c.svc.store.transaction():
             await add_note(c, case, c.t("ban_reason_note", reason=c.cmd.text))

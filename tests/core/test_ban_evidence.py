@@ -79,8 +79,18 @@ async def test_when_the_messages_cannot_be_stored_the_ban_stands_and_nothing_is_
     assert await h.store.active_ban("friends", "console:bob") is not None
 
 
-async def test_a_ban_without_a_case_purges_as_before(h):
+async def test_a_ban_without_a_case_bans_and_deletes_nothing_it_cannot_keep(h):
+    """Evidence first: without a case there is nowhere to store the recent messages, so none are purged."""
     await h.run("as bob", "say general pay me or else", "as mia")
     out = await h.run("ban @bob --confirm")
-    assert h.console.world.messages["m1"].deleted
-    assert "(1 recent message(s) removed)" in "\n".join(out)
+    assert "bob" in h.console.world.bans["cafe"]
+    assert not h.console.world.messages["m1"].deleted
+    text = "\n".join(out)
+    assert "recent message(s) removed" not in text and "recent messages stay up" in text and "--case N" in text
+    from safety_bot.actions import BanUser
+    from safety_bot.domain import UserRef
+
+    # The rule is the action's own: a ban without a case carries no purge window, however it was made.
+    assert BanUser(community="cafe", user=UserRef("console", "bob"), case_id=None, reason="x",
+                   delete_message_seconds=604800).delete_message_seconds == 0
+    assert BanUser(community="cafe", user=UserRef("console", "bob"), case_id=1, reason="x").delete_message_seconds == 604800
