@@ -109,7 +109,7 @@ class MatrixConnection:
             await self._remember_dm(user_id, room)
             await self._mark_direct(user_id, room)
             await self._wait_for_room(room, user_id=user_id)
-            log.info("matrix: opened DM %s", room)
+            log.info("matrix: opened a DM")  # its id would link the member to the bot
             return room
 
     async def _mark_direct(self, user_id: str, room_id: str) -> None:

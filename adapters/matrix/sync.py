@@ -131,7 +131,8 @@ class MatrixSync:
                 except asyncio.CancelledError:
                     raise
                 except Exception:
-                    log.exception("matrix: handling event %s in %s failed", eid, room_id)
+                    where = self._room_for_log(room_id)  # a DM's ids (room, event) link the member to the bot
+                    log.exception("matrix: handling event %s in %s failed", eid if where == room_id else "-", where)
         if self._media_tasks:
             # The sync position is saved after this: give this response's image checks a moment to finish
             # (a restart then does not miss them), without holding up commands behind a slow download.
