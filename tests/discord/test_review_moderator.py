@@ -7,25 +7,32 @@ from tests.discord.conftest import bot_messages, contents, discord_config, runni
 from tests.fakes.discord_server import ADMINISTRATOR, VIEW_CHANNEL
 
 
+def _guilds(world, **escalation) -> list[dict]:
+    """The two servers of the network, the first with the given escalation destination."""
+    return [{"id": world.haven, "safety_channel": world.safety, "safety_role": world.role, "network": "friends",
+             **escalation},
+            {"id": world.harbor, "safety_channel": world.safety2, "safety_role": world.role2, "network": "friends"}]
+
+
+async def _report(fake, world, author: int, threat: str, what: str) -> None:
+    """Alice reports the author's message in #general with "Report message"."""
+    mid = await fake.dispatch_message_create(world.general, author, threat)
+    it = await fake.send_message_context_command(world.haven, world.general, world.alice, "Report message", mid)
+    await it.wait_response()
+    await (await fake.submit_modal(it, {"what": what})).wait_messages(1)
+
+
 async def test_a_case_about_a_moderator_who_reads_the_escalation_channel_goes_to_neither_channel(tmp_path, fake, world):
     lead = fake.add_member(world.haven, name="lead", roles=[world.role])  # on the team, and reads #owners
     esc = fake.add_channel(world.haven, "owners", private=True, overwrites={lead: (VIEW_CHANNEL, 0)})
-    guilds = [{"id": world.haven, "safety_channel": world.safety, "safety_role": world.role, "network": "friends",
-               "escalation_channel": esc},
-              {"id": world.harbor, "safety_channel": world.safety2, "safety_role": world.role2, "network": "friends"}]
+    guilds = _guilds(world, escalation_channel=esc)
     async with running_bot(discord_config(tmp_path, fake, world, guilds=guilds)) as bot:
         # a case about another moderator, who cannot read #owners, still reaches #owners
-        mid = await fake.dispatch_message_create(world.general, world.mod, "pay me or everyone sees it")
-        it = await fake.send_message_context_command(world.haven, world.general, world.alice, "Report message", mid)
-        await it.wait_response()
-        await (await fake.submit_modal(it, {"what": "the mod threatens me"})).wait_messages(1)
+        await _report(fake, world, world.mod, "pay me or everyone sees it", "the mod threatens me")
         await wait_messages(fake, esc)
         assert "the mod threatens me" in contents(fake.messages(esc))
         # a case about lead: lead would read it in either channel
-        mid = await fake.dispatch_message_create(world.general, lead, "send more pictures or I post yours")
-        it = await fake.send_message_context_command(world.haven, world.general, world.alice, "Report message", mid)
-        await it.wait_response()
-        await (await fake.submit_modal(it, {"what": "the lead threatens me"})).wait_messages(1)
+        await _report(fake, world, lead, "send more pictures or I post yours", "the lead threatens me")
         store = bot.app.store
         entries = [a for a in await store.audit_entries() if a.action == "post.withheld"]
         assert entries and all(a.detail["why"] == "escalation_accused" for a in entries)
@@ -40,14 +47,9 @@ async def test_a_case_about_someone_who_can_read_the_safety_channel_goes_to_the_
     admin_role = fake.add_role(world.haven, "Admins", permissions=ADMINISTRATOR)
     admin = fake.add_member(world.haven, name="admin", roles=[admin_role])
     contact = fake.add_member(world.haven, name="contact")
-    guilds = [{"id": world.haven, "safety_channel": world.safety, "safety_role": world.role, "network": "friends",
-               "escalation_user": contact},
-              {"id": world.harbor, "safety_channel": world.safety2, "safety_role": world.role2, "network": "friends"}]
+    guilds = _guilds(world, escalation_user=contact)
     async with running_bot(discord_config(tmp_path, fake, world, guilds=guilds)) as bot:
-        mid = await fake.dispatch_message_create(world.general, admin, "pay me or your pictures go everywhere")
-        it = await fake.send_message_context_command(world.haven, world.general, world.alice, "Report message", mid)
-        await it.wait_response()
-        await (await fake.submit_modal(it, {"what": "the admin threatens me"})).wait_messages(1)
+        await _report(fake, world, admin, "pay me or your pictures go everywhere", "the admin threatens me")
         await fake.wait_for(lambda: any("the admin threatens me" in m["content"] or any(
             "the admin threatens me" in str(e) for e in m.get("embeds", [])) for m in fake.dm_messages(contact)))
         assert "the admin threatens me" not in contents(bot_messages(fake, world.safety))
@@ -61,14 +63,9 @@ async def test_pressing_an_old_card_never_refreshes_it_with_what_was_added_since
         tmp_path, fake, world):
     owner = fake.guilds[world.haven]["owner_id"]
     esc = fake.add_channel(world.haven, "owners", private=True, overwrites={owner: (VIEW_CHANNEL, 0)})
-    guilds = [{"id": world.haven, "safety_channel": world.safety, "safety_role": world.role, "network": "friends",
-               "escalation_channel": esc},
-              {"id": world.harbor, "safety_channel": world.safety2, "safety_role": world.role2, "network": "friends"}]
+    guilds = _guilds(world, escalation_channel=esc)
     async with running_bot(discord_config(tmp_path, fake, world, guilds=guilds)) as bot:
-        mid = await fake.dispatch_message_create(world.general, world.suspect, "pay me or else")
-        it = await fake.send_message_context_command(world.haven, world.general, world.alice, "Report message", mid)
-        await it.wait_response()
-        await (await fake.submit_modal(it, {"what": "he wants money"})).wait_messages(1)
+        await _report(fake, world, world.suspect, "pay me or else", "he wants money")
         [card] = await wait_messages(fake, world.safety)
         # the accused joins the team; the reporter adds more, which goes to the escalation channel only
         await fake.set_member_roles(world.haven, world.suspect, (world.role,))

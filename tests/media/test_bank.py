@@ -21,6 +21,21 @@ from tests.harness import make_harness, write_config
 from tests.media.test_hashing import generate
 
 
+def flag_band_hash(banked, seed: int = 5) -> tuple[str, int]:
+    """A PDQ hash (hex) 32 to 52 bits from every hash banked for ``banked``: flagged, never removed; and its
+    distance."""
+    rng = random.Random(seed)
+    for _ in range(200):
+        value = int(banked.pdq, 16)
+        for bit in rng.sample(range(256), 42):
+            value ^= 1 << bit
+        near = f"{value:064x}"
+        best = min(hamming(near, b) for b in banked.bank_hashes())
+        if 32 <= best <= 52:
+            return near, best
+    raise AssertionError("no near hash found")
+
+
 def jpeg(im: Image.Image, quality: int = 90) -> bytes:
     buf = io.BytesIO()
     im.save(buf, "JPEG", quality=quality)
@@ -126,17 +141,7 @@ async def test_near_match_is_flagged_to_the_team_without_image_url_or_hash(h):
     case = await open_case(h)
     banked = hash_image_bytes(jpeg(generate(12, 640, 480)), with_variants=True)
     await h.app.bank.bank_from_hashes(case, [banked], "console:mia")
-    rng = random.Random(5)
-    for _ in range(200):
-        value = int(banked.pdq, 16)
-        for bit in rng.sample(range(256), 42):
-            value ^= 1 << bit
-        near = f"{value:064x}"
-        best = min(hamming(near, b) for b in banked.bank_hashes())
-        if 32 <= best <= 52:
-            break
-    else:
-        raise AssertionError("no near hash found")
+    near, best = flag_band_hash(banked)
     query = MediaHashes(pdq=near, quality=100, sha256="ab" * 32, md5="cd" * 16, frame_hashes=((near, 100),))
     out = await h.app.bank.check("cafe", ref("m-near"), BOB, [query])
     assert [type(a) for a in out.actions] == [PostToTeam]
