@@ -14,12 +14,13 @@ def _guilds(world, **escalation) -> list[dict]:
             {"id": world.harbor, "safety_channel": world.safety2, "safety_role": world.role2, "network": "friends"}]
 
 
-async def _report(fake, world, author: int, threat: str, what: str) -> None:
-    """Alice reports the author's message in #general with "Report message"."""
+async def _report(fake, world, author: int, threat: str, what: str) -> int:
+    """Alice reports the author's message in #general with "Report message"; the message's id."""
     mid = await fake.dispatch_message_create(world.general, author, threat)
     it = await fake.send_message_context_command(world.haven, world.general, world.alice, "Report message", mid)
     await it.wait_response()
     await (await fake.submit_modal(it, {"what": what})).wait_messages(1)
+    return mid
 
 
 async def test_a_case_about_a_moderator_who_reads_the_escalation_channel_goes_to_neither_channel(tmp_path, fake, world):
@@ -65,7 +66,7 @@ async def test_pressing_an_old_card_never_refreshes_it_with_what_was_added_since
     esc = fake.add_channel(world.haven, "owners", private=True, overwrites={owner: (VIEW_CHANNEL, 0)})
     guilds = _guilds(world, escalation_channel=esc)
     async with running_bot(discord_config(tmp_path, fake, world, guilds=guilds)) as bot:
-        await _report(fake, world, world.suspect, "pay me or else", "he wants money")
+        mid = await _report(fake, world, world.suspect, "pay me or else", "he wants money")
         [card] = await wait_messages(fake, world.safety)
         # the accused joins the team; the reporter adds more, which goes to the escalation channel only
         await fake.set_member_roles(world.haven, world.suspect, (world.role,))
