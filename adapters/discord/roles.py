@@ -44,8 +44,8 @@ class DiscordRoles:
 
     async def _reads(self, community: str, user: UserRef, destination: str) -> bool:
         """For the core (guard.py): whether this account reads the guild's "safety" or "escalation" destination now:
-        it can view that channel (its roles, the channel's overwrites; an admin sees every channel), or it is
-        the escalation contact (who gets the escalation posts by DM when there is no channel)."""
+        it can view that private channel (its roles, the channel's overwrites; an admin sees every channel), or it
+        is the escalation contact (who gets the escalation posts by DM when there is no channel)."""
         g = self.guilds.get(int(community)) if community.isdigit() else None
         if g is None or not user.id.isdigit():
             return False
@@ -55,8 +55,8 @@ class DiscordRoles:
         cid = g.safety_channel if destination == "safety" else g.escalation_channel
         guild = self.client.get_guild(g.id)
         channel = guild.get_channel(cid) if guild is not None and cid else None
-        if channel is None:
-            return False
+        if channel is None or not self.channel_is_private(channel):
+            return False  # a channel @everyone can view gets only a "case N is waiting" notice: nothing to read
         member = guild.get_member(uid) or await self._fetch_member(guild, uid)
         return member is not None and channel.permissions_for(member).view_channel
 

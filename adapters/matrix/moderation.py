@@ -132,8 +132,8 @@ class MatrixModeration:
         """For the core (guard.py): whether this account is in the management ("safety") or escalation room now
         (joined or invited: it reads what is posted there)."""
         room_id = self.management_room if destination == "safety" else self.escalation_room
-        if not room_id:
-            return False
+        if not room_id or await self._room_is_open(room_id):
+            return False  # an open room gets only a short notice (connection.py): nothing to read there
         room = self.client.rooms.get(room_id) if self.client else None
         if room is not None and self.ready.is_set():  # nio keeps the members current from /sync
             return user.id in room.users

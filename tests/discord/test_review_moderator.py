@@ -86,3 +86,17 @@ async def test_pressing_an_old_card_never_refreshes_it_with_what_was_added_since
         live = fake.messages_by_id[int(card["id"])]
         assert "Hill Street" not in str(live.get("embeds")) + str(live.get("content"))
         assert "Hill Street" not in contents(bot_messages(fake, world.safety))
+
+
+async def test_a_public_safety_channel_does_not_make_every_accused_a_reader_of_the_teams_posts(tmp_path, fake, world):
+    # everyone can view it, so the bot only says "case N is waiting" there: the accused reads no case in it
+    public = fake.add_channel(world.haven, "oops-public")
+    guilds = [{"id": world.haven, "safety_channel": public, "safety_role": world.role, "network": "friends"}]
+    async with running_bot(discord_config(tmp_path, fake, world, guilds=guilds)) as bot:
+        mid = await fake.dispatch_message_create(world.general, world.suspect, "pay me or else")
+        it = await fake.send_message_context_command(world.haven, world.general, world.alice, "Report message", mid)
+        await it.wait_response()
+        await (await fake.submit_modal(it, {"what": "he wants money"})).wait_messages(1)
+        [notice] = await wait_messages(fake, public)
+        assert "case 1 is waiting" in notice["content"]
+        assert not (await bot.app.store.get_case(str(world.haven), 1)).flags.get("about_moderator")
