@@ -66,7 +66,7 @@ def crisis_text(lib: Library, case: Case | None, locale: str, intro_key: str, *,
 class Scan:
     found: Found
     changes: list[str] = field(default_factory=list)
-    new_cues: list[str] = field(default_factory=list)  # self_harm / danger, first seen in this text
+    new_cues: list[str] = field(default_factory=list)  # self_harm / danger heard in this text (again or not)
     to_child: bool = False  # this text moved the case to child safety
     new_apps: list[str] = field(default_factory=list)
 
@@ -79,7 +79,9 @@ def scan(lib: Library, case: Case, text: str, platform: str = "", locale: str = 
     if found.urgent:
         seen = set(case.flags.get("danger_cues", []))
         now = ({"self_harm"} if found.self_harm else set()) | ({"danger"} if found.danger else set())
-        out.new_cues = sorted(now - seen)
+        # every text with words of danger is heard, not only the first: the member gets the crisis lines
+        # and the team a ping each time (a second "I want to die" is never "I did not understand")
+        out.new_cues = sorted(now)
         case.flags["danger_cues"] = sorted(seen | now)
         case.answers.setdefault("danger", "yes")  # not asked again: they told us
         if case.urgency != Urgency.URGENT:

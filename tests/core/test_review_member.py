@@ -1,0 +1,35 @@
+"""Adversarial review of the member's experience (principle 1): a frightened member walked through the console.
+
+Words of danger are heard at every step, not only the first time: a member who writes "I want to die" a
+second time (while a question is pending, after stop, after close) gets the crisis lines again, never
+"Sorry, I did not understand that", and the team is pinged again."""
+
+
+async def test_a_second_self_harm_cue_while_a_question_is_pending_is_heard(h):
+    await h.run("report he has my pictures", "answer I want to die")
+    out = await h.run("answer I want to die")  # the same words again, to the next question
+    alice = h.private("alice", out)
+    assert "did not understand" not in alice
+    assert "glad you told me" in alice and "116 123" in alice  # crisis lines again
+    assert "@safety-team" in h.team("cafe", out)  # the team is pinged again
+    # the question is asked again, and can still be skipped
+    assert "Should the safety team see your name?" in alice and "skip" in alice
+
+
+async def test_a_second_self_harm_cue_after_stop_gets_crisis_lines(h):
+    await h.run("report he wants money. i want to die", "stop")
+    out = await h.run("dm i want to die")
+    alice = h.private("alice", out)
+    assert "glad you told me" in alice and "116 123" in alice
+    assert alice.index("116 123") < alice.index("passed that on")  # crisis lines first
+    team = h.team("cafe", out)
+    assert "@safety-team" in team and "i want to die" in team
+
+
+async def test_a_repeated_cue_after_close_gets_crisis_lines(h):
+    await h.run("report he wants money. i want to kill myself", "stop", "as mia", "close 1 actioned", "as alice")
+    out = await h.run("dm i want to kill myself")
+    alice = h.private("alice", out)
+    assert "glad you told me" in alice and "116 123" in alice
+    assert "reopened" in alice
+    assert (await h.store.get_case("cafe", 1)).status.value != "closed"
