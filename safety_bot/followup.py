@@ -57,7 +57,9 @@ class FollowUp:
                                                   length=len(words)))
         before_category = case.category
         scanned = self.scan_text(case, words)
-        reopened = bool(scanned.new_cues or (scanned.found.urgent and case.status == Status.CLOSED))
+        # words of danger, or a minor's age (the case becomes child safety, always urgent): open again, so
+        # escalation keeps alerting the team until someone acts
+        reopened = case.status == Status.CLOSED and bool(scanned.found.urgent or scanned.to_child)
         out = Outcome(reply=self.t("after_close_reopened" if reopened else "after_close_forwarded", loc),
                       case_number=case.number)
         async with self.store.transaction():

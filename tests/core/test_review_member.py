@@ -33,3 +33,17 @@ async def test_a_repeated_cue_after_close_gets_crisis_lines(h):
     assert "glad you told me" in alice and "116 123" in alice
     assert "reopened" in alice
     assert (await h.store.get_case("cafe", 1)).status.value != "closed"
+
+
+async def test_a_member_who_says_they_are_15_after_close_reopens_the_case(h):
+    """The case becomes a child-safety case (always urgent): it must be open, so escalation keeps alerting
+    the team until someone acts, and the member is told truthfully that it was reopened."""
+    await h.run("report he has my pictures", "no", "show", "1", "me", "no", "stop", "as mia", "close 1 actioned",
+                "as alice")
+    out = await h.run("dm i'm 15")
+    case = await h.store.get_case("cafe", 1)
+    assert case.category == "child_safety" and case.status.value == "open"
+    alice = h.private("alice", out)
+    assert "reopened your report" in alice and "was closed" not in alice
+    assert "you are not in trouble" in alice  # the child path's first words
+    assert "@safety-team" in h.team("cafe", out)
