@@ -125,13 +125,10 @@ async def cmd_confirm(c: "Ctx") -> Outcome:
     pending = Pending.from_json(found[1])
     if pending.ctx.actor.key == c.actor.key:
         return c.refuse("confirm_same_member")
-    # The command runs as the member who asked: they must still be on the team now (a stolen account whose role
-    # was taken away in the meantime). The escalation destination's own requests have no role to read.
+    # The command runs as the member who asked: they must still be on the team, or at the escalation destination,
+    # now (a stolen account whose role or access was taken away in the meantime).
     requester = pending.ctx.actor
-    if not pending.ctx.via_escalation and requester.platform in c.svc.role_readers and not (
-            await guard.holds_team_role(c.svc, pending.ctx.community, requester)
-            and (requester.platform not in c.svc.destination_readers
-                 or await guard.reads(c.svc, pending.ctx.community, requester, "safety"))):
+    if not await _still_acts(c, pending):
         async with c.svc.store.transaction():
             await c.svc.audit(c.actor.key, "two_person.requester_not_team", c.ctx.community, None, code=code,
                               command=pending.cmd.name, requested_by=requester.key)
@@ -155,3 +152,19 @@ async def cmd_confirm(c: "Ctx") -> Outcome:
     out.reply = c.t("confirmed_by", what=c.t(f"two_person_what_{pending.what}"),
                     name=inert_plain(pending.ctx.actor.name or pending.ctx.actor.id)) + "\n" + out.reply
     return out
+
+
+async def _still_acts(c: "Ctx", pending: Pending) -> bool:
+    """Whether the member who asked still acts for the team: at the escalation destination now, or on the team
+    and reading its destination now (roles read now, guard.py). True where the platform has no readers."""
+    from . import guard
+
+    svc, who, com = c.svc, pending.ctx.actor, pending.ctx.community
+    readers = who.platform in svc.destination_readers
+    if readers and await guard.reads(svc, com, who, "escalation"):
+        return True
+    if who.platform not in svc.role_readers:
+        return not readers or not pending.ctx.via_escalation
+    if not readers and pending.ctx.via_escalation:
+        return True  # asked from the escalation destination, which this platform cannot be asked about
+    return await guard.holds_team_role(svc, com, who) and (not readers or await guard.reads(svc, com, who, "safety"))

@@ -100,3 +100,32 @@ async def test_a_public_safety_channel_does_not_make_every_accused_a_reader_of_t
         [notice] = await wait_messages(fake, public)
         assert "case 1 is waiting" in notice["content"]
         assert not (await bot.app.store.get_case(str(world.haven), 1)).flags.get("about_moderator")
+
+
+async def test_a_code_asked_for_from_the_escalation_channel_by_someone_removed_from_it_cannot_be_confirmed(
+        tmp_path, fake, world):
+    import re
+
+    from tests.discord.conftest import ephemeral_text
+
+    owner_of_esc = fake.add_member(world.haven, name="deputy")  # not on the team: reads #owners only
+    esc = fake.add_channel(world.haven, "owners", private=True, overwrites={owner_of_esc: (VIEW_CHANNEL, 0)})
+    config = discord_config(tmp_path, fake, world, guilds=_guilds(world, escalation_channel=esc))
+    config = config.model_copy(update={"limits": config.limits.model_copy(update={"mod_actions_per_hour": 1})})
+    async with running_bot(config) as bot:
+        texts = []
+        for reason in ("please be kind", "please be kind, again"):
+            it = await fake.send_slash_command(world.haven, esc, owner_of_esc, "safety",
+                                               {"member": world.bob, "reason": reason}, subcommand="warn")
+            await it.wait_messages(1)
+            texts.append(ephemeral_text(it))
+        code = re.search(r"confirm ([0-9A-F]{6})", texts[1]).group(1)
+        # the account is taken out of the escalation channel (stolen, say) before anyone confirms
+        await fake.set_overwrite(esc, owner_of_esc, deny=VIEW_CHANNEL)
+        guild = bot.client.get_guild(world.haven)
+        await fake.wait_for(lambda: not guild.get_channel(esc).permissions_for(guild.get_member(owner_of_esc)).view_channel)
+        it = await fake.send_slash_command(world.haven, world.safety, world.mod, "safety", {"code": code},
+                                           subcommand="confirm")
+        await it.wait_messages(1)
+        assert "no longer on the safety team" in ephemeral_text(it)
+        assert len([a for a in await bot.app.store.audit_entries() if a.action == "member.warned"]) == 1
