@@ -33,6 +33,11 @@ class Conversation:
                 choice = "protect"  # "protect my pictures": the offer and a link (safety_bot/protect)
             if choice is not None:
                 return await self._menu(user, community, current, choice, locale or (current.locale if current else loc))
+            head, _, rest = (text or "").strip().partition(" ")
+            if head.lower().lstrip("!/") in self.texts.words("resources"):
+                # "resources Germany" (the crisis text suggests it): that country's lines, in any private
+                # message, also while a question waits (asked again after them)
+                return await self._resources_in_dm(user, community, current, rest.strip(), locale or loc)
             if current is not None and text.strip().lower() in self.texts.words("withdraw"):
                 # "withdraw" works at any time, also while a follow-up question waits (README: the walk-through)
                 await self.store.delete_intake(current.platform, current.user_id)
@@ -79,6 +84,19 @@ class Conversation:
                 out.prompt = intake_rules.prompt_for(self.lib, current.current, loc, case)
             return out
         out = Outcome(reply=first_words.menu_text(self, case, choice, loc), case_number=case.number if case else None)
+        if current is not None and current.current:
+            out.prompt = intake_rules.prompt_for(self.lib, current.current, loc, case)
+        return out
+
+    async def _resources_in_dm(self, user: UserRef, community: str, current: Intake | None, country: str,
+                               loc: str) -> Outcome:
+        """Places that can help, for the country named (or the one we know), fitting the member's open case
+        (a minor gets the lines for minors first); the question waiting stays open."""
+        case = await self.store.get_case_by_id(current.case_id) if current else None
+        case = case or await self._latest_open_case_of(user, community)
+        cc = intake_rules.parse_country(country, self.texts) if country else None
+        body = self.t("resources_intro", loc) + "\n" + self.resources_text(case, loc, country=cc)
+        out = Outcome(actions=[self.private(user, body, loc, community, "resources")])
         if current is not None and current.current:
             out.prompt = intake_rules.prompt_for(self.lib, current.current, loc, case)
         return out

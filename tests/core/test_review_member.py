@@ -47,3 +47,22 @@ async def test_a_member_who_says_they_are_15_after_close_reopens_the_case(h):
     assert "reopened your report" in alice and "was closed" not in alice
     assert "you are not in trouble" in alice  # the child path's first words
     assert "@safety-team" in h.team("cafe", out)
+
+
+async def test_resources_with_a_country_typed_in_a_private_message_gives_the_lines_there(h):
+    """The crisis text says "Tell me your country (for example: resources Germany)". Typed in a private
+    message (a Matrix or Discord DM, here the console's dm), it must give that country's lines, also while a
+    question waits, not reach the team as a reply nor be "not understood"."""
+    out = await h.run("report he has my pictures. i want to die")
+    assert "resources Germany" in h.private("alice", out)
+    out = await h.run("dm resources Germany")  # the danger question is pending
+    alice = h.private("alice", out)
+    assert "TelefonSeelsorge" in alice and "did not understand" not in alice
+    assert "Is anyone in immediate danger" not in alice  # the danger cue answered it; the next question waits
+    assert "Should the safety team see your name?" in alice
+    assert "resources Germany" not in h.team("cafe", out)
+    await h.run("stop")
+    out = await h.run("dm resources Deutschland")  # after the questions, with the case open
+    assert "TelefonSeelsorge" in h.private("alice", out) and "passed that on" not in h.private("alice", out)
+    out = await h.run("dm !resources uk")  # as a Matrix member would type it
+    assert "Samaritans" in h.private("alice", out)
