@@ -120,8 +120,7 @@ class Conversation:
         qdef = self.lib.questions[qid]
         answer = intake_rules.parse_answer(qdef, text, loc, self.texts)
         if len(text) > self.config.limits.report_max_chars:
-            return Outcome(ok=False, reply=self.t("report_too_long", loc, limit=self.config.limits.report_max_chars,
-                                                  length=len(text)), prompt=intake_rules.prompt_for(self.lib, qid, loc))
+            return Outcome(ok=False, reply=self.too_long(text, loc, case), prompt=intake_rules.prompt_for(self.lib, qid, loc))
         before_category, before_urgency = case.category, case.urgency
         scanned = self.scan_text(case, text)
         if answer.kind == "invalid":

@@ -53,8 +53,7 @@ class FollowUp:
         if not words:
             return Outcome(ok=False, reply=self.t("report_empty", loc))
         if len(words) > self.config.limits.report_max_chars:
-            return Outcome(ok=False, reply=self.t("report_too_long", loc, limit=self.config.limits.report_max_chars,
-                                                  length=len(words)))
+            return Outcome(ok=False, reply=self.too_long(words, loc, case))
         before_category = case.category
         scanned = self.scan_text(case, words)
         # words of danger, or a minor's age (the case becomes child safety, always urgent): open again, so

@@ -17,6 +17,16 @@ class MemberCare:
     def crisis_reply(self, case: Case | None, loc: str, intro_key: str, *, country: str | None = None) -> str:
         return care.crisis_text(self.lib, case, loc, intro_key, country=country)
 
+    def too_long(self, text: str, loc: str, case: Case | None = None) -> str:
+        """The member's text is over the length limit (nothing is saved): ask to shorten it, but words of
+        danger in it get the crisis lines first all the same."""
+        reply = self.t("report_too_long", loc, limit=self.config.limits.report_max_chars, length=len(text))
+        found = self.lib.cues.find(text)
+        if found.urgent:
+            cues = (["self_harm"] if found.self_harm else []) + (["danger"] if found.danger else [])
+            reply = self.crisis_reply(case, loc, care.cue_intro_key(cues)) + "\n\n" + reply
+        return reply
+
     async def care_messages(self, case: Case, s: care.Scan, loc: str, *, moved_to_child: bool,
                             first_reply_sent: bool = False) -> tuple[str, list]:
         """(reply to show first, actions) for what a member's text changed. The child-safety first

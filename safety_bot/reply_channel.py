@@ -22,8 +22,7 @@ class ReplyChannel:
         if not text:
             return Outcome(ok=False, reply=self.t("report_empty", loc))
         if len(text) > self.config.limits.report_max_chars:
-            return Outcome(ok=False, reply=self.t("report_too_long", loc, limit=self.config.limits.report_max_chars,
-                                                  length=len(text)))
+            return Outcome(ok=False, reply=self.too_long(text, loc, case))
         before_category = case.category
         scanned = self.scan_text(case, text)
         out = Outcome(reply=self.t("reply_forwarded", loc), case_number=case.number)

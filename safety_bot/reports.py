@@ -87,7 +87,7 @@ class Reports:
             return Outcome(ok=False, reply=self.t("report_empty", loc))
         max_chars = self.config.limits.report_max_chars
         if len(text) > max_chars:
-            return Outcome(ok=False, reply=self.t("report_too_long", loc, limit=max_chars, length=len(text)))
+            return Outcome(ok=False, reply=self.too_long(text, loc))
         grouped = durable is not None and getattr(self.store, "group_commit", False)
         try:
             async with self.store.transaction(**({"group": True} if grouped else {})) as pending:
@@ -108,7 +108,7 @@ class Reports:
         times, open_intake, open_case, about = await self.store.report_context(ev.reporter, community.network)
         recent = [t for t in times if t >= now - 3600]
         limit = self.config.limits.reports_per_hour
-        if len(recent) >= limit:
+        if len(recent) >= limit and not self.lib.cues.find(text).urgent:  # words of danger are always heard
             # the window frees up when the oldest report in it turns an hour old
             minutes = max(1, int((recent[-limit] + 3600 - now) // 60) + 1)
             return Outcome(ok=False, reply=self.t("report_rate_limited", loc, minutes=minutes))

@@ -66,3 +66,36 @@ async def test_resources_with_a_country_typed_in_a_private_message_gives_the_lin
     assert "TelefonSeelsorge" in h.private("alice", out) and "passed that on" not in h.private("alice", out)
     out = await h.run("dm !resources uk")  # as a Matrix member would type it
     assert "Samaritans" in h.private("alice", out)
+
+
+async def test_words_of_danger_are_never_rate_limited(tmp_path):
+    """A member who has reported often this hour and then reports "i want to die" is heard: crisis lines, an
+    urgent case, the team pinged; never only "please wait 40 minutes"."""
+    from tests.harness import make_harness
+    h = await make_harness(tmp_path, {"limits": {"reports_per_hour": 2}})
+    try:
+        await h.run("report one", "stop", "report two", "stop")
+        out = await h.run("report he posted it. i want to die")
+        alice = h.private("alice", out)
+        assert "wait about" not in alice
+        assert "glad you told me" in alice and "116 123" in alice
+        assert "@safety-team" in h.team("cafe", out) and len(await h.store.list_cases()) == 3
+        out = await h.run("report three")  # the limit still holds for the rest
+        assert "wait about" in h.private("alice", out)
+    finally:
+        await h.app.__aexit__(None, None, None)
+
+
+async def test_a_too_long_message_with_words_of_danger_still_gets_the_crisis_lines(h):
+    """Over the length limit nothing is saved (the member is asked to shorten it), but words of danger in it
+    get the crisis lines first, at every step: a new report, a pending question, a message after stop."""
+    long = "he posted my pictures and everyone saw. " * 120 + "i want to kill myself"
+    out = await h.run(f"report {long}")
+    alice = h.private("alice", out)
+    assert "too long" in alice and "116 123" in alice and alice.index("116 123") < alice.index("too long")
+    await h.run("report he has my pictures")
+    out = await h.run(f"answer {long}")
+    assert "too long" in h.private("alice", out) and "116 123" in h.private("alice", out)
+    await h.run("stop")
+    out = await h.run(f"dm {long}")
+    assert "too long" in h.private("alice", out) and "116 123" in h.private("alice", out)
