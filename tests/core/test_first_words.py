@@ -77,7 +77,7 @@ async def test_the_choices_send_the_rest_and_the_question_stays_open(h):
     await h.run("report he wants 200 or he posts my pics")
     out = await h.run("a")
     alice = h.private("alice", out)
-    assert "two-factor" in alice and "Never send intimate pictures" in alice  # the full first text
+    assert "two-factor" in alice and "We will never ask you for pictures" in alice  # the full first text
     assert "immediate danger" in alice  # the waiting question is shown again
     out = await h.run("B")
     assert "places that can help" in h.private("alice", out)
