@@ -291,11 +291,12 @@ class MatrixAdapter(MatrixSync, MatrixWatch, MatrixModeration, MatrixMessaging, 
             return  # an edit: never re-run a command or re-send a report
         if room_id == self.escalation_room and room_id != self.management_room:
             if isinstance(ev, RoomMessageText) and ev.body.strip().lower().startswith(PREFIX):
-                await self._on_command(sender, ev.body.strip()[len(PREFIX):].strip(), room=room_id)
+                await self._on_command(sender, ev.body.strip()[len(PREFIX):].strip(), room=room_id,
+                                       event_id=ev.event_id)
             return
         if room_id == self.management_room:
             if isinstance(ev, RoomMessageText) and ev.body.strip().lower().startswith(PREFIX):
-                await self._on_command(sender, ev.body.strip()[len(PREFIX):].strip())
+                await self._on_command(sender, ev.body.strip()[len(PREFIX):].strip(), event_id=ev.event_id)
                 await self._watch_tick()  # a `watch`/`unwatch` takes effect at once
             elif isinstance(ev, MegolmEvent):
                 await self._request_key(ev)

@@ -152,16 +152,18 @@ class MatrixConnection:
 
     # ================================================================== sending
     async def _send_notice(self, room_id: str, text: str, *, html: bool = True, title: bool = True,
-                           ping: bool = False, open_room_ok: bool = False) -> Result:
+                           ping: bool = False, open_room_ok: bool = False, reply_to: str | None = None) -> Result:
         from nio import RoomSendResponse
 
         if not open_room_ok and room_id in (self.management_room, self.escalation_room) \
                 and await self._room_is_open(room_id):
             # Anyone can join or read it: a short notice only, never case details (like a public Discord channel)
             await self._send_notice(room_id, self.svc.team_text("matrix_open_room_notice"), ping=ping,
-                                    open_room_ok=True)
+                                    open_room_ok=True, reply_to=reply_to)
             return Result(FAILED, self.svc.team_text("matrix_result_open_room"))
         content: dict[str, Any] = {"msgtype": "m.notice", "body": text, "m.mentions": {}}
+        if reply_to:  # the answer to a command: shown as a reply to it
+            content["m.relates_to"] = {"m.in_reply_to": {"event_id": reply_to}}
         if html:
             content["format"] = "org.matrix.custom.html"
             content["formatted_body"] = notice_html(text, title=title)

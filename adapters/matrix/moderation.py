@@ -28,15 +28,17 @@ SHOWN_PREFIX = command_prefix(PLATFORM)  # in help and usage texts: "Usage: !saf
 class _RoomSurface:
     """The management room: moderators see the core's reply there (with what running the actions did)."""
 
-    def __init__(self, adapter, room: str | None = None):
+    def __init__(self, adapter, room: str | None = None, reply_to: str | None = None):
         self.adapter, self.room = adapter, room or adapter.management_room  # or the escalation room
+        self.reply_to = reply_to  # the command's event: answers are shown as replies to it
 
     async def reply(self, text: str) -> None:
         if text:
-            await self.adapter._send_notice(self.room, text, title=False)
+            await self.adapter._send_notice(self.room, text, title=False, reply_to=self.reply_to)
 
     async def prompt(self, prompt) -> None:
-        await self.adapter._send_notice(self.room, render_prompt(prompt, self.adapter.svc.texts, self.adapter.locale), title=False)
+        await self.adapter._send_notice(self.room, render_prompt(prompt, self.adapter.svc.texts, self.adapter.locale),
+                                        title=False, reply_to=self.reply_to)
 
     async def unshown(self, text: str) -> None:
         pass
@@ -44,16 +46,18 @@ class _RoomSurface:
 
 class MatrixModeration:
     # ================================================================== moderator commands
-    async def _on_command(self, sender: str, line: str, *, room: str | None = None) -> None:
+    async def _on_command(self, sender: str, line: str, *, room: str | None = None, event_id: str | None = None) -> None:
         """A command from the management room, or (`room` = the escalation room) from the escalation
-        destination: its members are the escalation contact (guard.py decides what they may do)."""
+        destination: its members are the escalation contact (guard.py decides what they may do). Every answer
+        is a reply to the command's event (`event_id`)."""
         room = room or self.management_room
         via_escalation = bool(self.escalation_room) and room == self.escalation_room
         is_mod = await self._is_moderator(sender)
         parsed = cmdparse.parse(line, SHOWN_PREFIX, self.svc.team_text)  # the team's texts, configured locale
         if isinstance(parsed, cmdparse.ParseError):
             allowed = is_mod or via_escalation
-            await self._send_notice(room, parsed.message if allowed else self.svc.t("not_moderator", self.locale))
+            await self._send_notice(room, parsed.message if allowed else self.svc.t("not_moderator", self.locale),
+                                    reply_to=event_id)
             if not allowed:
                 log.info("matrix: refused a command from a non-moderator")
             return
@@ -67,7 +71,8 @@ class MatrixModeration:
                 if uid is None:
                     await self._send_notice(room, self.svc.t("matrix_not_user_id", self.locale,
                                                              given=inert_plain(token[:60])) + " "
-                                            + cmdparse.usage(parsed.name, SHOWN_PREFIX, self.svc.team_text))
+                                            + cmdparse.usage(parsed.name, SHOWN_PREFIX, self.svc.team_text),
+                                            reply_to=event_id)
                     return
                 resolved.targets.append(UserRef(PLATFORM, uid, ""))
                 if await self._holds_power(uid):
@@ -75,7 +80,7 @@ class MatrixModeration:
             if parsed.message:
                 found = await self._resolve_message(parsed.message)
                 if isinstance(found, str):
-                    await self._send_notice(room, found)
+                    await self._send_notice(room, found, reply_to=event_id)
                     return
                 if found is not None:
                     resolved.message, resolved.message_author = found
@@ -83,7 +88,7 @@ class MatrixModeration:
                         resolved.moderators.add(resolved.message_author.key)
         ctx = ModContext(actor=self._user(sender, room), community=COMMUNITY, is_moderator=is_mod,
                          locale=self.locale, command_prefix=SHOWN_PREFIX, via_escalation=via_escalation)
-        await respond(self.app.runtime, await self.svc.moderate(ctx, parsed, resolved), _RoomSurface(self, room),
+        await respond(self.app.runtime, await self.svc.moderate(ctx, parsed, resolved), _RoomSurface(self, room, event_id),
                       member=False)
 
     async def _resolve_message(self, token: str) -> tuple[MessageRef, UserRef] | str | None:

@@ -81,6 +81,11 @@ async def wait_message(synapse, user: SynapseUser, room_id: str, pred: Callable[
     raise AssertionError(f"no matching message in {room_id} within {timeout} s; saw {got}")
 
 
+def replied_to(event: dict) -> str | None:
+    """The event id a message replies to (m.in_reply_to), if any."""
+    return ((event["content"].get("m.relates_to") or {}).get("m.in_reply_to") or {}).get("event_id")
+
+
 def body_has(*parts: str) -> Callable[[dict], bool]:
     return lambda e: all(p in e["content"].get("body", "") for p in parts)
 
@@ -173,7 +178,8 @@ class BotHarness:
         return await send_text(self.synapse, who or self.mod, self.mgmt, line)
 
     async def reply_to(self, event_id: str, timeout: float = 60.0, who: SynapseUser | None = None) -> dict:
-        """The bot's first notice in the management room after `event_id`."""
+        """The bot's first answer to the command `event_id` in the management room: a notice that replies to it
+        (a notice the bot posts meanwhile for another reason, a list match say, is not the answer)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             msgs = await messages(self.synapse, who or self.mod, self.mgmt)
@@ -181,7 +187,7 @@ class BotHarness:
             if event_id in ids:
                 after = msgs[ids.index(event_id) + 1:]
                 for e in after:
-                    if e["sender"] == self.bot.user_id:
+                    if e["sender"] == self.bot.user_id and replied_to(e) == event_id:
                         return e
             await asyncio.sleep(0.1)
         raise AssertionError("the bot did not answer the command")
