@@ -99,3 +99,16 @@ async def test_a_too_long_message_with_words_of_danger_still_gets_the_crisis_lin
     await h.run("stop")
     out = await h.run(f"dm {long}")
     assert "too long" in h.private("alice", out) and "116 123" in h.private("alice", out)
+
+
+async def test_answers_in_everyday_words(h):
+    """"no thanks" is a no; "idk" or "I don't know" leaves the question out like skip (never "not understood")."""
+    await h.run("report he has my pictures")
+    out = await h.run("answer no thanks")
+    assert "did not understand" not in h.private("alice", out) and "see your name" in h.private("alice", out)
+    out = await h.run("answer I don't know")
+    assert "did not understand" not in h.private("alice", out)
+    case = await h.store.get_case("cafe", 1)
+    assert case.answers["danger"] == "no" and case.anonymous  # skipping the name question keeps them hidden
+    out = await h.run("answer idk")
+    assert "did not understand" not in h.private("alice", out)
