@@ -10,14 +10,14 @@ from typing import TYPE_CHECKING
 
 from . import export as exporter
 from . import guard, reply_guard, two_person
-from .actions import CaptureEvidence, Outcome, RemoveMessage, removal_reason
+from .actions import CaptureEvidence, Outcome, PostToTeam, RemoveMessage, removal_reason
 from .commands import COMMAND_SPECS, ModCommand, help_text, usage
 from .domain import Case, CloseReason, Report, Status, Urgency, UserRef
 from .mod_context import Ctx, ack, add_note, confirm_phrase, find_case, save, wishes_line
 from .sanctions import active_strikes
 from .events import ModContext, Resolved
 from .store import StoreUnavailable
-from .text import inert_plain
+from .text import inert_line, inert_plain
 from .views import detail_text, list_line
 
 if TYPE_CHECKING:
@@ -96,9 +96,20 @@ async def cmd_reveal(c: Ctx) -> Outcome:
         return c.refuse("unknown_case", number=c.cmd.case)
     if case.reporter is None:
         return c.refuse("reveal_no_reporter", number=case.number)
+    # A stolen account could unmask every reporter: reveals count toward the hourly limit (past it, a second
+    # member confirms), and the escalation destination is told of each one (never whom it revealed).
+    limited = await two_person.check(c, 1, "reveal")
+    if limited is not None:
+        return limited
     reason = c.cmd.text.strip()
     out = Outcome(reply=c.t("reveal_done", number=case.number, name=inert_plain(case.reporter.name),
                             id=case.reporter.id), case_number=case.number)
+    com = c.svc.community(c.ctx.community)
+    if com.has_escalation and not c.ctx.via_escalation:
+        out.actions.append(PostToTeam(community=com.id, destination="escalation", case_number=case.number,
+                                      text=c.svc.team_text("reveal_alert", who=inert_plain(c.actor.name or c.actor.id, limit=64),
+                                                           id=inert_plain(c.actor.id, limit=80), number=case.number,
+                                                           reason=inert_line(reason, limit=300))))
     # stored on its case, so the case's export shows who unmasked the reporter and why
     return await save(c, case, "case.reveal_reporter", out, case_number=case.number, reason=reason)
 

@@ -2,7 +2,7 @@
 
 A stolen moderator account, or a moderator who turns, could otherwise ban a whole community in an hour.
 `limits.mod_actions_per_hour` counts each target of this moderator's bans, removals and warnings (a
-warning may bring a timeout) in the last hour. Past it, and for any ban of more than `MULTI_TARGET`
+warning may bring a timeout), and each anonymous reporter they revealed, in the last hour. Past it, and for any ban of more than `MULTI_TARGET`
 accounts at once, the command does not run: it shows a short code, and another member of the safety team
 runs `confirm <code>` (in a team of one, the escalation contact does). The escalation destination is told
 each time. Confirming runs the original command as the original moderator; both are in the audit log.
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 MULTI_TARGET = 5  # a ban of more accounts than this at once always needs a second person
 PENDING_SECONDS = 3600
-COUNTED = ("ban.requested", "message.remove", "member.warned")
+COUNTED = ("ban.requested", "message.remove", "member.warned", "case.reveal_reporter")
 _SECOND = "second_person"  # internal flag, set only by `confirm` (no platform can send it)
 
 
@@ -63,7 +63,7 @@ class Pending:
 
 
 async def actions_last_hour(c: "Ctx") -> int:
-    """Targets of this moderator's bans, removals and warnings in the last hour (each target counts)."""
+    """Targets of this moderator's bans, removals, warnings and reveals in the last hour (each target counts)."""
     since = c.svc.clock() - 3600
     n = 0
     for a in await c.svc.store.audit_entries(actions=tuple(COUNTED)):

@@ -42,7 +42,7 @@ async def test_the_two_person_code_counts_one_action_in_the_singular(tmp_path):
     try:
         out = await h.run("as mia", "ban @carol --confirm spam", "ban @dave --confirm spam")
         seen = h.replies("mia", out)
-        assert "Not done yet: 1 ban, removal or warning in the last hour (the limit is 1)" in seen
+        assert "Not done yet: 1 ban, removal, warning or reveal in the last hour (the limit is 1)" in seen
         assert "1 bans" not in seen + h.escalation(out)
     finally:
         await h.app.__aexit__(None, None, None)
