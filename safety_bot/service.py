@@ -155,7 +155,10 @@ class SafetyService(Reports, Conversation, ReplyChannel, Timers, ActionResults, 
             needs = needs or {"sextortion", "image_removal", "emotional_support"}
         chosen = res.select(self.lib.resources, country=country, audiences=audiences, needs=needs,
                             urgent_only=urgent_only, minor_first=minor_first)
-        return res.render(self.texts, chosen, locale)
+        body = res.render(self.texts, chosen, locale)
+        if not any(r.region == country for r in chosen):  # no local lines: what to do in danger all the same
+            body += "\n" + self.t("resources_no_local", locale)
+        return body
 
     # ------------------------------------------------------------------ moderators (moderation.py)
     async def moderate(self, ctx: ModContext, cmd, resolved: Resolved | None = None) -> Outcome:

@@ -4,6 +4,8 @@ Words of danger are heard at every step, not only the first time: a member who w
 second time (while a question is pending, after stop, after close) gets the crisis lines again, never
 "Sorry, I did not understand that", and the team is pinged again."""
 
+import pytest
+
 
 async def test_a_second_self_harm_cue_while_a_question_is_pending_is_heard(h):
     await h.run("report he has my pictures", "answer I want to die")
@@ -112,3 +114,16 @@ async def test_answers_in_everyday_words(h):
     assert case.answers["danger"] == "no" and case.anonymous  # skipping the name question keeps them hidden
     out = await h.run("answer idk")
     assert "did not understand" not in h.private("alice", out)
+
+
+@pytest.mark.parametrize("line", ["resources Japan", "resources Atlantis", "resources"])
+async def test_resources_with_no_local_lines_say_to_call_the_local_emergency_number(h, line):
+    """A country with no lines in the directory (or none known): the directories that work from anywhere, and
+    what to do in danger (shared/reference: 'give the directories and call your local emergency number')."""
+    alice = h.private("alice", await h.run(line))
+    assert "Befrienders" in alice and "call your local emergency number" in alice
+
+
+async def test_resources_with_local_lines_need_no_such_note(h):
+    alice = h.private("alice", await h.run("resources Germany"))
+    assert "TelefonSeelsorge" in alice and "emergency number" not in alice
