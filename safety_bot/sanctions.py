@@ -124,7 +124,8 @@ async def cmd_warn(c: Ctx) -> Outcome:
     if refused is not None:
         return refused
     for x in about + ([case] if case else []):
-        if x.reporter and names(reason, x.reporter):
+        # the reporter, and the person a friend's report is about once linked (`link`): both came to the team
+        if any(p is not None and names(reason, p) for p in (x.reporter, UserRef.from_dict(x.flags.get("victim")))):
             return Outcome(ok=False, reply=c.t("warn_names_reporter"))
     limited = await two_person.check(c, 1, "warning")
     if limited is not None:

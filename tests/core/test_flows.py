@@ -227,6 +227,12 @@ async def test_warning_that_names_the_reporter_is_not_sent(h):
     assert not h.private("dave", out)
     out = await h.run("warn @dave insulting members is not allowed here")
     assert "Warned" in h.replies("mia", out) and h.private("dave", out)
+    # The person a friend's report is about, once the team linked them, is never named either.
+    case.flags["victim"] = UserRef("console", "erin", "Erin Lang").to_dict()
+    await h.store.save_case(case)
+    out = await h.run("warn @dave Erin says you insulted her")
+    assert "would name the reporter (or the person the report is about)" in h.replies("mia", out)
+    assert "Erin" not in h.private("dave", out)
 
 
 async def test_send_resources_note_assign_close(h):
