@@ -28,6 +28,12 @@ class Conversation:
                 current = await self.store.get_intake(user.platform, user.id)
             except StoreUnavailable:
                 return Outcome(ok=False, reply=self.t("store_unavailable", loc))
+            if locale is None and current is None:
+                # no language with the message (a Discord DM): the language the member reported in, kept on
+                # their case, not the configured one
+                known = await self._latest_open_case_of(user, community) or \
+                    await self.latest_closed_case_of(user, community)
+                loc = known.locale if known is not None and known.locale else loc
             choice = first_words.menu_choice(text)
             if choice is None and (text or "").strip().lower().rstrip(".!") in self.texts.words("protect"):
                 choice = "protect"  # "protect my pictures": the offer and a link (safety_bot/protect)

@@ -127,3 +127,18 @@ async def test_resources_with_no_local_lines_say_to_call_the_local_emergency_num
 async def test_resources_with_local_lines_need_no_such_note(h):
     alice = h.private("alice", await h.run("resources Germany"))
     assert "TelefonSeelsorge" in alice and "emergency number" not in alice
+
+
+async def test_a_private_message_without_a_language_is_answered_in_the_language_of_the_members_case(h):
+    """Discord DMs carry no language: a member who reported in German (their app's language, kept on the
+    case) is answered in German afterwards too, crisis lines included, not in the configured English."""
+    from safety_bot.domain import UserRef
+    await h.run("locale de", "report er hat meine Bilder", "stop")
+    alice = UserRef("console", "alice", "alice")
+    out = await h.service.member_message(alice, "cafe", "danke", None)
+    assert "weitergegeben" in out.reply and "passed that on" not in out.reply
+    out = await h.service.member_message(alice, "cafe", "ich will nicht mehr leben", None)
+    assert "froh, dass du es mir sagst" in out.reply
+    await h.run("as mia", "close 1 actioned", "as alice")
+    out = await h.service.member_message(alice, "cafe", "ist das Bild weg?", None)
+    assert "geschlossen" in out.reply and "was closed" not in out.reply
