@@ -47,7 +47,8 @@ class Conversation:
             if current is not None and text.strip().lower() in self.texts.words("withdraw"):
                 # "withdraw" works at any time, also while a follow-up question waits (README: the walk-through)
                 await self.store.delete_intake(current.platform, current.user_id)
-                return await self._withdraw(user, locale or current.locale)
+                # the report being asked about, not the member's newest; a waiting report's questions start
+                return await self._withdraw(user, locale or current.locale, case_id=current.case_id)
             if current is not None:
                 return await self._answer(current, text, locale or current.locale)
             word = text.strip().lower()

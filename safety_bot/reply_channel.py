@@ -3,7 +3,7 @@ asks for resources. A part of :class:`SafetyService` (a mixin)."""
 
 from __future__ import annotations
 
-from . import guard
+from . import guard, intake_queue
 from . import intake as intake_rules
 from .actions import Outcome, PostToTeam
 from .domain import Case, CaseNote, CloseReason, Status, UserRef
@@ -66,8 +66,10 @@ class ReplyChannel:
             await self.audit(reporter_actor(case), "case.consent", case.community, case, consent=value)
         return Outcome(reply=self.t("consent_recorded_yes" if value == "yes" else "consent_recorded_no", loc))
 
-    async def _withdraw(self, user: UserRef, loc: str) -> Outcome:
-        case = await self._latest_open_case_of(user, None)
+    async def _withdraw(self, user: UserRef, loc: str, *, case_id=None) -> Outcome:
+        case = await self.store.get_case_by_id(case_id) if case_id is not None else None
+        if case is None or case.status == Status.CLOSED:
+            case = await self._latest_open_case_of(user, None)
         if case is None:
             # The team may have closed the case: the pictures they blocked themselves still come off the list.
             unblocked = await withdraw_closed_cases_entries(self, user)
@@ -91,6 +93,13 @@ class ReplyChannel:
         out = Outcome(reply=self.t("withdrawn", loc), case_number=case.number)
         if unblocked:
             out.reply += " " + self.t("protect_withdrawn", loc, count=unblocked)
+        if case_id is not None:  # withdrawn during its questions: another report's waiting questions start now
+            async with self.store.transaction():
+                queued = await intake_queue.start_next(self, user, self.clock())
+            if queued is not None:
+                next_case, first = queued
+                out.reply += "\n" + self.t("report_questions_now", loc, number=next_case.number)
+                out.prompt = intake_rules.prompt_for(self.lib, first, next_case.locale, next_case)
         out.actions.append(PostToTeam(community=case.community, case_number=case.number,
                                       text=self.team_text("team_post_withdrawn", number=case.number) + (
                                           " " + self.team_text("team_post_withdrawn_entries_one" if unblocked == 1 else

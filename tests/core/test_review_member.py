@@ -142,3 +142,17 @@ async def test_a_private_message_without_a_language_is_answered_in_the_language_
     await h.run("as mia", "close 1 actioned", "as alice")
     out = await h.service.member_message(alice, "cafe", "ist das Bild weg?", None)
     assert "geschlossen" in out.reply and "was closed" not in out.reply
+
+
+async def test_withdraw_while_a_question_waits_withdraws_the_report_being_asked_about(h):
+    """Two reports about two people: the questions are about the first, the second waits. "withdraw" then
+    takes back the first (the one the member is answering about), not the newest, and the second's questions
+    start."""
+    await h.run("as bob", "say general alice pay me or else", "as dave", "say general hi alice send pics", "as alice")
+    await h.run("report-message m1 he threatens me", "report-message m2 this one too")
+    out = await h.run("withdraw")
+    first, second = await h.store.get_case("cafe", 1), await h.store.get_case("cafe", 2)
+    assert first.status.value == "closed" and first.flags.get("withdrawn")
+    assert second.status.value == "open" and not second.flags.get("withdrawn")
+    alice = h.private("alice", out)
+    assert "withdrawn" in alice and "case 2" in alice and "Is anyone in immediate danger" in alice
