@@ -36,7 +36,8 @@ class MemberCare:
         reply = self.crisis_reply(case, loc, care.cue_intro_key(s.new_cues)) if s.new_cues else ""
         actions: list = []
         to = case.reporter
-        if moved_to_child and to is not None and not first_reply_sent:
+        # the child's first words are for the child: a friend reporting for them keeps the bystander's texts
+        if moved_to_child and to is not None and not first_reply_sent and case.answers.get("about") != "someone_else":
             actions.append(self.private(to, first_words.first_short(self.lib, case.category, loc), loc,
                                         case.community, "ack"))
         if s.new_apps and to is not None:

@@ -156,3 +156,18 @@ async def test_withdraw_while_a_question_waits_withdraws_the_report_being_asked_
     assert second.status.value == "open" and not second.flags.get("withdrawn")
     alice = h.private("alice", out)
     assert "withdrawn" in alice and "case 2" in alice and "Is anyone in immediate danger" in alice
+
+
+async def test_a_bystander_who_says_their_friend_is_15_is_not_addressed_as_the_child(h):
+    """carol reports for a friend and says the friend is 15: the case becomes a child-safety case, but carol
+    keeps the bystander's texts; the child's first words ("you are not in trouble", "do not pay") are not
+    written to her as if it were happening to her."""
+    await h.run("as dave", "say general erin pay or I post your pics", "as carol",
+                "report-message m1 Dave is blackmailing my friend erin", "no", "show", "1", "someone else")
+    out = await h.run("answer she is 15")
+    case = await h.store.get_case("cafe", 1)
+    assert case.category == "child_safety"
+    carol = h.private("carol", out)
+    assert "you are not in trouble" not in carol and "do not pay" not in carol
+    assert "Which country" in carol  # the questions go on
+    assert "@safety-team" in h.team("cafe", out)
