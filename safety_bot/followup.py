@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import secrets
 
@@ -105,6 +106,8 @@ class FollowUp:
             network = self.community(community).network
             cases = [c for c in cases if c.network == network]
         if not cases and m is not None:
+            if found.urgent:
+                return None  # words of danger with a code that fits nothing: heard as a new report
             return Outcome(ok=False, reply=self.t("join_code_unknown", loc))
         out = Outcome(reply=self.t("join_received", loc))
         out.actions.append(self.private(user, first_words.first_short(self.lib, "sextortion", loc, protect=protect_available(self)), loc, community, "ack"))
@@ -135,6 +138,12 @@ class FollowUp:
                 out.actions.append(PostToTeam(
                     community=community, destination="safety", ping=True,
                     text=self.team_text("team_post_join_no_case", name=name, id=user.id)))
+            if found.urgent:  # words of danger: crisis lines first, and the team reads them with the request
+                cues = (["self_harm"] if found.self_harm else []) + (["danger"] if found.danger else [])
+                out.reply = self.crisis_reply(None, loc, care.cue_intro_key(cues)) + "\n\n" + out.reply
+                extra = " " + self.team_text("team_post_join_danger", words=inert_line(text, limit=1500))
+                out.actions = [dataclasses.replace(a, text=a.text + extra) if isinstance(a, PostToTeam) else a
+                               for a in out.actions]
             await self.enqueue(out)
         return out
 

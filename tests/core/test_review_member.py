@@ -171,3 +171,23 @@ async def test_a_bystander_who_says_their_friend_is_15_is_not_addressed_as_the_c
     assert "you are not in trouble" not in carol and "do not pay" not in carol
     assert "Which country" in carol  # the questions go on
     assert "@safety-team" in h.team("cafe", out)
+
+
+async def test_the_person_a_report_is_about_who_writes_words_of_danger_gets_crisis_lines(h):
+    """erin writes "I'm the person this is about. I want to die": she is heard as someone who may be in
+    danger (crisis lines first), and the team's ping says so, with her words."""
+    await h.run("as dave", "say general erin pay or I post your pics", "as carol",
+                "report-message m1 Dave is blackmailing my friend erin", "no", "show", "1", "someone else", "stop")
+    out = await h.run("as erin", "dm I'm the person this is about. I want to die")
+    erin = h.private("erin", out)
+    assert "glad you told me" in erin and "116 123" in erin
+    assert erin.index("116 123") < erin.index("told the safety team")
+    team = h.team("cafe", out)
+    assert "@safety-team" in team and "crisis lines" in team and "I want to die" in team
+
+
+async def test_words_of_danger_with_a_code_that_fits_nothing_are_heard(h):
+    out = await h.run("as erin", "dm join-abcdef I want to die")
+    erin = h.private("erin", out)
+    assert "glad you told me" in erin and "116 123" in erin
+    assert "@safety-team" in h.team("club", out)
