@@ -110,7 +110,9 @@ class FollowUp:
                 return None  # words of danger with a code that fits nothing: heard as a new report
             return Outcome(ok=False, reply=self.t("join_code_unknown", loc))
         out = Outcome(reply=self.t("join_received", loc))
-        out.actions.append(self.private(user, first_words.first_short(self.lib, "sextortion", loc, protect=protect_available(self)), loc, community, "ack"))
+        # with a code the case is known: a child-safety case's person gets the child's first words
+        category = cases[0].category if m is not None and cases else "sextortion"
+        out.actions.append(self.private(user, first_words.first_short(self.lib, category, loc, protect=protect_available(self)), loc, community, "ack"))
         name = inert_plain(user.name or user.id, limit=60)
         async with self.store.transaction():
             for c in cases:
@@ -165,6 +167,8 @@ class FollowUp:
         prompt = intake_rules.prompt_for(self.lib, first, loc)
         body = self.t("linked_victim", loc) + "\n\n" + self.t("resources_intro", loc) + "\n" + \
             self.resources_text(case, loc, victim=True)
+        if case.category == care.CHILD:  # the child's first words, for the child themself
+            body = first_words.first_short(self.lib, case.category, loc) + "\n\n" + body
         out = Outcome(actions=[self.private(user, body, loc, case.community, "info"),
                                self.private(user, "", loc, case.community, "question", prompt=prompt)],
                       case_number=case.number)

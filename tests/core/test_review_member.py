@@ -191,3 +191,16 @@ async def test_words_of_danger_with_a_code_that_fits_nothing_are_heard(h):
     erin = h.private("erin", out)
     assert "glad you told me" in erin and "116 123" in erin
     assert "@safety-team" in h.team("club", out)
+
+
+async def test_the_child_a_friend_reported_for_gets_the_childs_first_words(h):
+    """A friend reported that erin (15) is blackmailed: when erin writes with the code, and when the team
+    links her, she reads the child's first words (not in trouble, tell a trusted adult), not the adult's."""
+    out = await h.run("as dave", "say general erin pay or I post your pics", "as carol",
+                      "report-message m1 Dave is blackmailing my friend erin, she is 15", "no", "show",
+                      "someone else", "stop")
+    code = (await h.store.get_case("cafe", 1)).flags["friend_code"]
+    out = await h.run("as erin", f"dm {code}")
+    assert "you are not in trouble" in h.private("erin", out)
+    out = await h.run("as mia", "link 1 erin")
+    assert "you are not in trouble" in h.private("erin", out)
