@@ -57,6 +57,8 @@ class Conversation:
             if word in self.texts.words("withdraw"):
                 return await self._withdraw(user, loc)
             case = await self._latest_open_case_of(user, community)
+            if case is None and head.lower().lstrip("!/") in self.texts.words("report") and rest.strip():
+                text, start_report = rest.strip(), True  # "report <words>", as the hint asks (a Discord DM)
             explicit = start_report is True  # the member used the report command
             if start_report is None:
                 p = platform_plugin(user.platform)

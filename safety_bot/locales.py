@@ -20,7 +20,7 @@ from .yamlio import DataFileError, LoadedYaml, load_yaml, validate
 
 # The words the bot recognises. Every language's words are accepted from every member (a member may
 # type "skip" in a German conversation), exactly as the bot always did.
-WORD_KINDS = ("skip", "stop", "yes", "no", "withdraw", "consent", "protect", "me", "someone_else", "resources")
+WORD_KINDS = ("skip", "stop", "yes", "no", "withdraw", "consent", "protect", "me", "someone_else", "resources", "report")
 # Word lists that name a choice's value: an answer in one of them picks that choice (safety_bot/intake.py).
 CHOICE_WORDS = ("yes", "no", "me", "someone_else")
 FORMAT_KINDS = ("datetime",)

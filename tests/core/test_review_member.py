@@ -204,3 +204,15 @@ async def test_the_child_a_friend_reported_for_gets_the_childs_first_words(h):
     assert "you are not in trouble" in h.private("erin", out)
     out = await h.run("as mia", "link 1 erin")
     assert "you are not in trouble" in h.private("erin", out)
+
+
+async def test_report_typed_in_a_private_message_starts_the_report_the_hint_asks_for(h):
+    """With no open report, a private message (a Discord DM) is answered with "use report followed by a few
+    words". Typing exactly that in the DM must start the report, not give the same hint again."""
+    out = await h.run("dm help")
+    assert "use report followed by" in h.private("alice", out)
+    out = await h.run("dm report he has my pictures")
+    alice = h.private("alice", out)
+    assert "Your report is saved" in alice and "use report followed by" not in alice
+    case = await h.store.get_case("cafe", 1)
+    assert case is not None and "immediate danger" in alice
