@@ -41,11 +41,6 @@ class MatrixMessaging:
         user = self._user(sender, room_id)
         text = (body or "").strip()
         low = text.lower()
-        if low.startswith("!resources"):
-            out = await self.svc.resources_request(user, COMMUNITY, self.locale, text[len("!resources"):].strip() or None)
-            out.reply = ""  # the resources arrive as the private message itself
-            await self._member_finish(room_id, out)
-            return
         if low == "!protect":  # the offer and a one-time link, in this DM
             await self._member_finish(room_id, await self.svc.protect_request(user, COMMUNITY, self.locale))
             return
