@@ -112,5 +112,9 @@ class ReplyChannel:
                                 country: str | None = None) -> Outcome:
         loc = locale or self.config.locale
         cc = intake_rules.parse_country(country, self.texts) if country else None
-        body = self.t("resources_intro", loc) + "\n" + self.resources_text(None, loc, country=cc)
+        try:  # a member who said they are 15: a minor's list; with the store down, the list for anyone
+            case = await self._latest_open_case_of(user, community)
+        except StoreUnavailable:
+            case = None
+        body = self.t("resources_intro", loc) + "\n" + self.resources_text(case, loc, country=cc)
         return Outcome(reply=body, actions=[self.private(user, body, loc, community, "resources")])

@@ -216,3 +216,12 @@ async def test_report_typed_in_a_private_message_starts_the_report_the_hint_asks
     assert "Your report is saved" in alice and "use report followed by" not in alice
     case = await h.store.get_case("cafe", 1)
     assert case is not None and "immediate danger" in alice
+
+
+async def test_resources_asked_for_by_a_member_who_said_they_are_15_fit_a_minor(h):
+    """The resources command (console; Discord's /resources) for a member whose open case is a child-safety
+    case: the lines for minors, not StopNCII (adults only) as for anyone."""
+    await h.run("report he has my pictures, I'm 15", "stop")
+    out = await h.run("resources")
+    alice = h.private("alice", out)
+    assert "Take It Down" in alice and "StopNCII" not in alice
