@@ -86,15 +86,13 @@ async def test_free_text_question_answered_in_dm_and_through_small_modal(fake, w
     assert case.flags.get("country") == "DE"
 
 
-async def test_report_message_captures_evidence_before_a_ban_purges_it(fake, world, bot):
+async def test_report_message_captures_evidence_before_the_message_can_go(fake, world, bot):
     threat = await fake.dispatch_message_create(world.general, world.suspect, "pay 500 or your photos go public")
     it = await fake.send_message_context_command(world.haven, world.general, world.alice, "Report message", threat)
     await it.wait_response()
     assert it.response_type == 9
-    # before the member submits, a moderator bans the account: the ban purges the message
-    ban = await fake.send_slash_command(world.haven, world.safety, world.mod, "safety",
-                                        {"member": world.suspect, "confirm": True}, subcommand="ban")
-    await ban.wait_messages(1)
+    # before the member submits, the accused deletes the message (or something else removes it)
+    await fake.dispatch_message_delete(threat)
     assert threat in fake.deleted_message_ids
     sub = await fake.submit_modal(it, {"what": "this is a threat"})
     await sub.wait_messages(1)

@@ -726,6 +726,13 @@ class FakeDiscord(AutoModFake):
         await self.wait_for(lambda: self._session and self._session.ws, timeout, "a gateway connection")
 
     # ------------------------------------------------------------------ events and interactions
+    async def dispatch_message_delete(self, message_id: int) -> None:
+        """Its author deletes a message: it is gone, and MESSAGE_DELETE is sent."""
+        msg = self.messages_by_id[message_id]
+        self._forget_message(message_id, "delete", None)
+        await self._dispatch("MESSAGE_DELETE", {"id": str(message_id), "channel_id": msg["channel_id"],
+                                                **({"guild_id": msg["guild_id"]} if msg.get("guild_id") else {})})
+
     async def dispatch_message_create(self, channel_id: int, author_id: int, content: str = "", *,
                                       attachments: tuple = (), **extra) -> int:
         """Someone posts a message: store it and send MESSAGE_CREATE. Returns the message id."""
