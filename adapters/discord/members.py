@@ -98,7 +98,7 @@ class DiscordMembers:
         nonce = secrets.token_hex(8)
         self._pending_reports[nonce] = PendingReport(community, None, False, time.monotonic())
         await interaction.response.send_modal(report_modal(f"safety:report:{nonce}", self._modal_texts(interaction),
-                                                           with_message=False))
+                                                           with_message=False, **self._form_sizes()))
 
     async def ctx_report_message(self, interaction: discord.Interaction, message: discord.Message) -> None:
         gid = interaction.guild_id
@@ -113,7 +113,18 @@ class DiscordMembers:
         nonce = secrets.token_hex(8)
         self._pending_reports[nonce] = PendingReport(str(gid), snapshot, self.is_moderator(g, author), time.monotonic())
         custom_id = f"safety:report:{nonce}:{message.channel.id}:{message.id}"
-        await interaction.response.send_modal(report_modal(custom_id, self._modal_texts(interaction), with_message=True))
+        await interaction.response.send_modal(report_modal(custom_id, self._modal_texts(interaction), with_message=True,
+                                                           **self._form_sizes()))
+
+    def _form_sizes(self) -> dict:
+        """The form's boxes sized so that what the member can type, joined as `on_report_submit` joins it (with
+        a link of up to 200 characters), fits `limits.report_max_chars`: a report refused as too long would lose
+        everything they typed (Discord closes the form)."""
+        limit = self.app.config.limits.report_max_chars
+        joins = 2 + len(self.tt("discord_report_anything_else", more="")) + 1 \
+            + len(self.tt("discord_report_link_given", link="")) + 200
+        more_max = max(1, min(1000, (limit - joins) // 4))
+        return {"what_max": max(1, min(4000, limit - joins - more_max)), "more_max": more_max}
 
     def _modal_texts(self, interaction: discord.Interaction):
         loc = self.locale(interaction)

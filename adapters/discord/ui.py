@@ -124,18 +124,19 @@ class SilentModal(discord.ui.Modal):
         return None
 
 
-def report_modal(custom_id: str, t, *, with_message: bool) -> discord.ui.Modal:
-    """The report form, in the member's language: `t(key)` is the locale text `discord.<key>`."""
+def report_modal(custom_id: str, t, *, with_message: bool, what_max: int = 4000, more_max: int = 1000) -> discord.ui.Modal:
+    """The report form, in the member's language: `t(key)` is the locale text `discord.<key>`. `what_max` and
+    `more_max`: how much each box takes (Discord stops the typing there), so the report is never too long."""
     modal = SilentModal(title=t("report_title")[:45], custom_id=custom_id, timeout=900)
     modal.add_item(discord.ui.TextInput(
-        label=t("what_happened")[:45], custom_id="what", style=discord.TextStyle.long, max_length=4000,
+        label=t("what_happened")[:45], custom_id="what", style=discord.TextStyle.long, max_length=what_max,
         required=not with_message,
         placeholder=(t("only_team_sees") + (" " + t("message_attached") if with_message else ""))[:100]))
     if not with_message:
         modal.add_item(discord.ui.TextInput(label=t("link_label")[:45], custom_id="link", required=False,
                                             max_length=200, placeholder="https://discord.com/channels/..."))
     modal.add_item(discord.ui.TextInput(label=t("more_label")[:45], custom_id="more",
-                                        style=discord.TextStyle.long, required=False, max_length=1000))
+                                        style=discord.TextStyle.long, required=False, max_length=more_max))
     return modal
 
 

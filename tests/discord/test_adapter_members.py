@@ -189,3 +189,19 @@ async def test_report_about_a_moderator_goes_to_the_escalation_contact_only(tmp_
                                              subcommand="case")
         await look.wait_messages(1)
         assert "There is no case 1 here" in ephemeral_text(look)
+
+
+async def test_a_report_form_filled_to_the_brim_is_never_refused_as_too_long(fake, world, bot):
+    """Discord closes the form on submit: a report refused as too long would lose all the member typed. The
+    boxes stop the typing where the joined report still fits limits.report_max_chars."""
+    it = await fake.send_slash_command(world.haven, world.general, world.alice, "report")
+    await it.wait_response()
+    sizes = {f["custom_id"]: f["max_length"] for row in it.modal["components"] for f in row["components"]}
+    assert sizes["what"] + sizes["more"] + sizes["link"] < bot.app.config.limits.report_max_chars
+    link = "see " + "x" * (sizes["link"] - 4)  # not a message link: it joins the text
+    sub = await fake.submit_modal(it, {"what": "w" * sizes["what"], "more": "m" * sizes["more"], "link": link})
+    await sub.wait_messages(1)
+    assert "too long" not in ephemeral_text(sub)
+    case = await bot.app.store.get_case(str(world.haven), 1)
+    [report] = await bot.app.store.reports_for(case.id)
+    assert "w" * sizes["what"] in report.text and "m" * sizes["more"] in report.text and link in report.text

@@ -886,7 +886,10 @@ class FakeDiscord(AutoModFake):
             if c["type"] == 18:  # label wrapping one component
                 return {**out, "component": answer(c["component"])}
             if c["type"] == 4:
-                return {**out, "custom_id": c["custom_id"], "value": values.get(c["custom_id"], "")}
+                value = values.get(c["custom_id"], "")
+                if len(value) > c.get("max_length", 4000):  # Discord stops the typing at max_length
+                    raise AssertionError(f"{c['custom_id']}: Discord takes at most {c.get('max_length', 4000)} characters")
+                return {**out, "custom_id": c["custom_id"], "value": value}
             if "custom_id" in c:
                 return {**out, "custom_id": c["custom_id"], "values": [str(v) for v in values.get(c["custom_id"], [])]}
             return out
