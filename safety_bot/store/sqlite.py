@@ -164,6 +164,9 @@ class SqliteStore(OpeningMixin, GroupCommitMixin, KeptMixin, CasesMixin, OutboxM
             await asyncio.shield(self._sealed[-1].done)
         async with self._lock:
             await self._end_group(commit=False, error=StoreUnavailable("the store was closed"))
+        # From here on no statement runs on this thread: aiosqlite closes the connection on its worker thread,
+        # and a statement run here meanwhile (a handler still answering an event) could crash the process.
+        self._closing = True
         await self.db.close()
         if self._reader is not None:
             self._reader.close()
@@ -212,6 +215,7 @@ class SqliteStore(OpeningMixin, GroupCommitMixin, KeptMixin, CasesMixin, OutboxM
             self._forget()
 
     _seen_version: int | None = None
+    _closing = False  # set by close(): statements on this thread would race the worker closing the connection
 
     @staticmethod
     def _converted(exc: BaseException) -> BaseException:
@@ -226,6 +230,8 @@ class SqliteStore(OpeningMixin, GroupCommitMixin, KeptMixin, CasesMixin, OutboxM
     def _inline(self, sql: str, params=()) -> tuple[list, int | None]:
         """Run one statement on this thread (aiosqlite's worker is idle: we hold the lock, no COMMIT runs).
         Rows a group keeps are written first; ids and case numbers are read again after it."""
+        if self._closing:
+            raise StoreUnavailable("the store was closed")
         if self._kept:
             self._write_kept()
         if self._next:
@@ -252,6 +258,8 @@ class SqliteStore(OpeningMixin, GroupCommitMixin, KeptMixin, CasesMixin, OutboxM
         return _IN_TX if self._in_tx else self.transaction()
 
     async def _rows(self, sql: str, params=()) -> list[sqlite3.Row]:
+        if self._closing:
+            raise StoreUnavailable("the store was closed")
         if self._sealed or self._lazy():
             await self._ensure_begun()
         try:

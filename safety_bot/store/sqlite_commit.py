@@ -66,6 +66,8 @@ class GroupCommitMixin:
         return g is not None and not g.begun
 
     async def _begin(self) -> None:
+        if self._closing:  # close() has begun: the connection is going (see SqliteStore.close)
+            raise StoreUnavailable("the store was closed")
         self._worker_busy = True
         try:
             await self.db.execute("BEGIN IMMEDIATE")

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 
 from ..domain import Intake
-from .base import StoreError
+from .base import StoreError, StoreUnavailable
 from .sqlite_common import _j, _unavailable
 from .sqlite_kept import Part, write_parts
 
@@ -80,6 +80,8 @@ class KeptMixin:
     def _raw_rows(self, sql: str, params=()) -> list:
         """A read on this thread that does not write the kept rows first: its answer gets them laid over. In
         a group that has not begun (a commit runs on the connection), on the read-only connection."""
+        if self._closing:
+            raise StoreUnavailable("the store was closed")
         cur = (self._reader if self._lazy() else self.db._conn).execute(sql, params)
         try:
             return cur.fetchall()
