@@ -22,6 +22,7 @@ from safety_bot.views import TIME_STYLE
 
 from . import world_file as world_file_mod
 from .world import PLATFORM, ConsolePlatform, Msg, World  # noqa: F401  (World and ConsolePlatform are re-exported)
+from .world_commands import WorldCommands
 
 def help_text(texts, locale: str, protect: bool) -> str:
     """The help (texts.console.help), naming E ("protect my pictures") only where the bot offers it (the page
@@ -66,7 +67,7 @@ class _ConsoleSurface:
         self.console.say(text)  # the console shows everything: it is a simulation for the operator
 
 
-class ConsoleAdapter:
+class ConsoleAdapter(WorldCommands):
     def __init__(self, app: App, write=None, *, clock_offset: list[float] | None = None, world_file=None):
         self.app = app
         cfg = app.config.console
@@ -230,67 +231,6 @@ class ConsoleAdapter:
         else:
             self.say(self.t("unknown_command", command=inert_plain(head[:30])))
         return True
-
-    def switch(self, args: list[str]) -> None:
-        if not args:
-            self.say(self.t("usage", usage="as <name> [community]"))
-            return
-        name = args[0].lstrip("@")
-        cid = args[1] if len(args) > 1 else None
-        options = [c for c in self.world.communities if name in self.world.people(c)]
-        if not options:
-            self.say(self.t("nobody_called", name=inert_plain(name[:40])))
-            return
-        if cid and cid not in options:
-            self.say(self.t("not_in", name=name, community=inert_plain(cid[:40])))
-            return
-        self.me = name
-        self.here = cid or options[0]  # their own (first) community unless one is named
-        self.write(self.t("now_you_are", me=self.me, role=self._role(), here=self.here))
-
-    def _role(self) -> str:
-        return self.t("role_moderator" if self.world.is_moderator(self.here, self.me) else "role_member")
-
-    def set_role(self, head: str, args: list[str]) -> None:
-        """The community's owner gives or takes the safety-team role (the world changes; the bot reads it)."""
-        if not args:
-            self.say(self.t("usage", usage=f"{head} <name>"))
-            return
-        name = args[0].lstrip("@")
-        c = self.world.communities[self.here]
-        if name not in self.world.people(self.here):
-            self.say(self.t("nobody_called", name=inert_plain(name[:40])))
-            return
-        if head == "promote" and name not in c.moderators:
-            c.moderators.append(name)
-        elif head == "demote" and name in c.moderators:
-            c.moderators.remove(name)
-        self.write(self.t("promoted" if head == "promote" else "demoted", name=name, here=self.here))
-
-    def post(self, words: list[str], rest: str) -> None:
-        if len(words) < 2:
-            self.say(self.t("usage", usage="say <channel> <text>"))
-            return
-        channel = words[0].lstrip("#")
-        c = self.world.communities[self.here]
-        if channel not in c.channels:
-            self.say(self.t("no_channel", channel=inert_plain(channel[:40]), here=self.here))
-            return
-        if self.me in self.world.bans.get(self.here, {}):
-            self.say(self.t("banned_here"))
-            return
-        text = rest[len(words[0]):].strip()
-        self.world.counter += 1
-        m = Msg(f"m{self.world.counter}", self.here, channel, self.me, text, self.now())
-        self.world.messages[m.id] = m
-        self.write(f"[#{channel} @ {self.here}] {self.me}: {inert_plain(text)}   ({m.id})")
-
-    def show(self, channel: str) -> None:
-        channel = channel.lstrip("#")
-        msgs = [m for m in self.world.messages.values() if m.community == self.here and m.channel == channel and not m.deleted]
-        self.write(f"#{channel}: " + (self.t("channel_empty") if not msgs else ""))
-        for m in msgs:
-            self.write(f"  {m.id} {m.author}: {inert_plain(m.text)}")
 
     async def post_picture(self, args: list[str]) -> None:
         """`picture <channel> <file>`: post a picture; like Discord and Matrix, the bot reads it into memory,
