@@ -55,7 +55,6 @@ class FollowUp:
             return Outcome(ok=False, reply=self.t("report_empty", loc))
         if len(words) > self.config.limits.report_max_chars:
             return Outcome(ok=False, reply=self.too_long(words, loc, case))
-        before_category = case.category
         scanned = self.scan_text(case, words)
         # words of danger, or a minor's age (the case becomes child safety, always urgent): open again, so
         # escalation keeps alerting the team until someone acts
@@ -65,14 +64,14 @@ class FollowUp:
         async with self.store.transaction():
             if reopened:
                 reopen(case, self.clock())
-            if case.category == care.CHILD and before_category != care.CHILD:
+            if scanned.to_child:
                 await self._drop_evidence_text(case)  # the child path keeps no message text
             await self.store.save_case(case)
             await self.store.add_note(CaseNote(case.id, "reporter", "reply_in", words, self.clock()))
             await self.audit(f"reporter:{case.alias}", "case.reply_after_close", case.community, case,
                              reopened=reopened)
             crisis, out.actions = await self.care_messages(
-                case, scanned, loc, moved_to_child=case.category == care.CHILD and before_category != care.CHILD)
+                case, scanned, loc, moved_to_child=scanned.to_child)
             if crisis:
                 out.reply = crisis + "\n\n" + out.reply
             out.actions.append(PostToTeam(

@@ -7,7 +7,6 @@ from . import guard, intake_queue
 from . import intake as intake_rules
 from .actions import Outcome, PostToTeam
 from .domain import Case, CaseNote, CloseReason, Status, UserRef
-from . import care
 from .events import reporter_actor
 from .followup import who_wrote
 from .protect.submit import withdraw_closed_cases_entries, withdraw_member_entries
@@ -23,20 +22,19 @@ class ReplyChannel:
             return Outcome(ok=False, reply=self.t("report_empty", loc))
         if len(text) > self.config.limits.report_max_chars:
             return Outcome(ok=False, reply=self.too_long(text, loc, case))
-        before_category = case.category
         scanned = self.scan_text(case, text)
         out = Outcome(reply=self.t("reply_forwarded", loc), case_number=case.number)
         try:
             async with self.store.transaction():
                 if scanned.changes or scanned.new_apps or scanned.new_cues:
-                    if case.category == care.CHILD and before_category != care.CHILD:
+                    if scanned.to_child:
                         await self._drop_evidence_text(case)
                     case.updated_at = self.clock()
                     await self.store.save_case(case)
                 await self.store.add_note(CaseNote(case.id, "reporter", "reply_in", text, self.clock()))
                 await self.audit(reporter_actor(case), "case.reply_in", case.community, case)
                 crisis, out.actions = await self.care_messages(
-                    case, scanned, loc, moved_to_child=case.category == care.CHILD and before_category != care.CHILD)
+                    case, scanned, loc, moved_to_child=scanned.to_child)
                 if crisis:
                     out.reply = crisis + "\n\n" + out.reply  # crisis lines first
                 out.actions.append(PostToTeam(

@@ -182,9 +182,8 @@ class Reports:
                               now: float) -> Outcome:
         """A second report about the same person while the member's questions are open: it joins that case."""
         # its words are heard like any member text (danger, a minor's age), on the case they join
-        before_category = case.category
         scanned = self.scan_text(case, text)
-        moved_to_child = case.category == care.CHILD and before_category != care.CHILD
+        moved_to_child = scanned.to_child
         if moved_to_child:
             await self._drop_evidence_text(case)  # the child path keeps no message text
         await self.store.add_report(Report(case_id=case.id, reporter=ev.reporter, text=text, source=ev.source,
