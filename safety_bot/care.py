@@ -106,6 +106,11 @@ def cue_intro_key(cues: list[str]) -> str:
     return "cue_self_harm" if "self_harm" in cues else "cue_danger"
 
 
+def found_intro_key(found) -> str:
+    """`cue_intro_key` for the words of danger found in a text (cues.Found) that is not applied to a case."""
+    return "cue_self_harm" if found.self_harm else "cue_danger"
+
+
 def team_headline(svc, case: Case, s: Scan, *, new: bool = False) -> str:
     """The team's headline for what a member's words changed (team texts, the configured locale)."""
     parts = []

@@ -140,8 +140,7 @@ class FollowUp:
                     community=community, destination="safety", ping=True,
                     text=self.team_text("team_post_join_no_case", name=name, id=user.id)))
             if found.urgent:  # words of danger: crisis lines first, and the team reads them with the request
-                cues = (["self_harm"] if found.self_harm else []) + (["danger"] if found.danger else [])
-                out.reply = self.crisis_reply(None, loc, care.cue_intro_key(cues)) + "\n\n" + out.reply
+                out.reply = self.crisis_reply(None, loc, care.found_intro_key(found)) + "\n\n" + out.reply
                 extra = " " + self.team_text("team_post_join_danger", words=inert_line(text, limit=1500))
                 out.actions = [dataclasses.replace(a, text=a.text + extra) if isinstance(a, PostToTeam) else a
                                for a in out.actions]

@@ -23,8 +23,7 @@ class MemberCare:
         reply = self.t("report_too_long", loc, limit=self.config.limits.report_max_chars, length=len(text))
         found = self.lib.cues.find(text)
         if found.urgent:
-            cues = (["self_harm"] if found.self_harm else []) + (["danger"] if found.danger else [])
-            reply = self.crisis_reply(case, loc, care.cue_intro_key(cues)) + "\n\n" + reply
+            reply = self.crisis_reply(case, loc, care.found_intro_key(found)) + "\n\n" + reply
         return reply
 
     async def care_messages(self, case: Case, s: care.Scan, loc: str, *, moved_to_child: bool,
